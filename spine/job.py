@@ -1,0 +1,201 @@
+"""Run a job end to end, and the Python API for notebooks: ``Job.from_yaml(path).run()``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pandas as pd
+
+from spine import builder, conflicts, flows, quality
+from spine.config import JobConfig, load_job
+from spine.errors import CheckFailed, SpineError
+from spine.events_stage import build_movements_and_events
+from spine.outputs import CONTRACT_TABLES, check_output_dir, commit, commit_file, staging_dir
+from spine.progress import NullProgress, Progress
+from spine.pseudonymise import person_key_from_env
+from spine.report import render_report
+from spine.sources import check_sources, file_fingerprint, load_sources
+
+logger = logging.getLogger(__name__)
+
+
+def validate_job(job: JobConfig) -> dict[str, int]:
+    """Check every source against the job without writing anything; return rows per source.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    person_key_from_env(job.person_key_env, demo=job.demo)
+    check_output_dir(job.output_dir)
+    with duckdb.connect() as con:
+        rows = load_sources(con, job, as_views=True)
+        check_sources(con, job, rows)
+    return rows
+
+
+@dataclass
+class _Timer:
+    progress: Progress
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, total: int = 1) -> Iterator[Callable[[], None]]:
+        self.progress.start(name, total)
+        started = time.perf_counter()
+        yield lambda: self.progress.advance(name)
+        self.stages[name] = round(time.perf_counter() - started, 3)
+        self.progress.finish(name, self.stages[name])
+
+
+def _versions() -> dict[str, str]:
+    names = ("migration-spine", "duckdb", "splink", "pandas", "pydantic")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
+    """Run every stage into a staging folder, then swap it in for the output folder.
+
+    A failed run leaves the previous outputs as they were.
+
+    Raises:
+        ConfigError: bad job or inputs (before anything is written).
+        CheckFailed: the accounting identity does not hold (outputs are not published).
+    """
+    timer = _Timer(progress or NullProgress())
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    key = person_key_from_env(job.person_key_env, demo=job.demo)
+    out = job.output_dir
+    check_output_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir(out)
+    store_inside = job.store_path.resolve().parent == out.resolve()
+    staged_store = staging / (job.store_path.name if store_inside else f"{job.store_path.name}.staging")
+    started = time.perf_counter()
+    try:
+        with duckdb.connect(str(staged_store)) as con:
+            with timer.stage("load", len(job.sources)):
+                rows = load_sources(con, job)
+                check_sources(con, job, rows)
+                inputs = {name: {"file": job.resolve(s.path).name, "rows": rows[name],
+                                 "sha256": file_fingerprint(job.resolve(s.path))}
+                          for name, s in job.sources.items()}
+            with timer.stage("standardise"):
+                builder.standardise_sources(con, job)
+            with timer.stage("link", len(job.sources)) as step:
+                builder.link_sources(con, job, key, step)
+                builder.build_links(con, job)
+            with timer.stage("resolve"):
+                linked = builder.build_linked_records(con, job)
+                conflicts.build_attribute_values(con, linked)
+                conflicts.build_persons(con, builder.link_table(job.base))
+            with timer.stage("rules"):
+                data_end = build_movements_and_events(con, job, linked)
+            with timer.stage("flows"):
+                flows.build_flows(con, job)
+            with timer.stage("quality"):
+                metrics = {
+                    "job": job.name,
+                    "data_end": data_end.isoformat(),
+                    "sources": {n: quality.source_metrics(con, job, n, data_end) for n in job.sources},
+                    "persons": quality.person_metrics(con),
+                    "rules": quality.rule_metrics(con),
+                    "flows": quality.flow_metrics(con),
+                    "accounting": quality.accounting(con, rows),
+                    "inputs": inputs,
+                }
+            with timer.stage("write", len(CONTRACT_TABLES)) as step:
+                for table in CONTRACT_TABLES:
+                    target = staging / f"{table}.parquet"
+                    con.execute(f"COPY {table} TO '{target}' (FORMAT parquet)")
+                    step()
+        metrics["run"] = {"started": started_at, "seconds": round(time.perf_counter() - started, 3),
+                          "stages": timer.stages, "versions": _versions()}
+        (staging / "quality.json").write_text(json.dumps(metrics, indent=2, default=str))
+        (staging / "report.html").write_text(render_report(metrics), encoding="utf-8")
+        if not metrics["accounting"]["passed"]:
+            raise CheckFailed(f"accounting identity failed: {metrics['accounting']['by_source']}")
+        if not store_inside:
+            commit_file(staged_store, job.store_path)
+        commit(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return JobResult(job=job, quality=metrics)
+
+
+@dataclass
+class JobResult:
+    """What a run produced: contract tables as DuckDB relations or pandas frames, and the metrics."""
+
+    job: JobConfig
+    quality: dict[str, Any]
+    _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.job.output_dir
+
+    @property
+    def store_path(self) -> Path:
+        return self.job.store_path
+
+    @property
+    def report_path(self) -> Path:
+        return self.job.output_dir / "report.html"
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the job's store (opened once)."""
+        if self._con is None:
+            self._con = duckdb.connect(str(self.store_path), read_only=True)
+        return self._con
+
+    def table(self, name: str) -> duckdb.DuckDBPyRelation:
+        """A contract table as a DuckDB relation (lazy, for large tables)."""
+        if name not in CONTRACT_TABLES:
+            raise SpineError(f"unknown table '{name}'; tables are {', '.join(CONTRACT_TABLES)}")
+        return self.connection().table(name)
+
+    def df(self, name: str) -> pd.DataFrame:
+        """A contract table as a pandas frame (for small results)."""
+        return self.table(name).df()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A spine job for notebooks: ``Job.from_yaml('job.yaml').run().df('links')``."""
+
+    config: JobConfig
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Job":
+        return cls(load_job(path))
+
+    def validate(self) -> dict[str, int]:
+        """Check the job and its inputs without writing anything; return rows per source."""
+        return validate_job(self.config)
+
+    def run(self, progress: Progress | None = None) -> JobResult:
+        """Run the job; the previous outputs stay as they were if anything fails."""
+        return run_job(self.config, progress)

@@ -1,0 +1,55 @@
+"""Long-term events from stays and absences (UN 12 months), one case per person."""
+
+from datetime import date
+
+from rules import derive_long_term_events
+from tests.conftest import fetch_rows, make_table
+
+COLUMNS = {"person_id": "VARCHAR", "date": "DATE", "direction": "VARCHAR", "kept": "BOOLEAN"}
+END = date(2023, 12, 31)
+
+
+def events_for(con, rows):
+    make_table(con, "m", COLUMNS, rows)
+    out = derive_long_term_events(con, "m", "events", data_end=END)
+    return fetch_rows(con, f"SELECT person_id, event, CAST(date AS VARCHAR) AS d, rule, derived_via FROM {out}",
+                      "person_id, d")
+
+
+def test_immigrant_who_stays_then_leaves_for_good(con):
+    assert events_for(con, [
+        ("a", date(2018, 1, 5), "in", True),
+        ("a", date(2018, 6, 1), "out", True),   # short trip: no event
+        ("a", date(2018, 6, 20), "in", True),
+        ("a", date(2021, 6, 1), "out", True),
+    ]) == [("a", "immigration", "2018-01-05", "un_12_months", "self"),
+           ("a", "emigration", "2021-06-01", "un_12_months", "self")]
+
+
+def test_visitor_never_becomes_a_migrant(con):
+    assert events_for(con, [("v", date(2019, 5, 1), "in", True), ("v", date(2019, 5, 30), "out", True)]) == []
+
+
+def test_resident_whose_first_movement_is_a_departure_emigrates(con):
+    assert events_for(con, [
+        ("n", date(2019, 3, 1), "out", True), ("n", date(2019, 3, 10), "in", True),
+        ("n", date(2020, 6, 1), "out", True),
+    ]) == [("n", "emigration", "2020-06-01", "un_12_months", "self")]
+
+
+def test_stay_too_recent_to_confirm_gives_no_event(con):
+    assert events_for(con, [("r", date(2023, 6, 1), "in", True)]) == []
+
+
+def test_movements_not_kept_are_ignored(con):
+    # without the dropped exit the person simply stays: one immigration
+    assert events_for(con, [("d", date(2018, 1, 1), "in", True), ("d", date(2018, 2, 1), "out", False)]) == [
+        ("d", "immigration", "2018-01-01", "un_12_months", "self")]
+
+
+def test_emigrant_visiting_home_briefly_stays_an_emigrant(con):
+    assert events_for(con, [
+        ("e", date(2018, 3, 1), "out", True),
+        ("e", date(2018, 12, 20), "in", True),   # Christmas visit
+        ("e", date(2019, 1, 3), "out", True),
+    ]) == [("e", "emigration", "2018-03-01", "un_12_months", "self")]
