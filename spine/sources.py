@@ -112,8 +112,9 @@ def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfi
         problems.append(f"sources.{name}  {file} has no rows (an empty source is almost always a wrong extract)")
 
     def missing(where: str, column: str) -> str:
-        close = difflib.get_close_matches(column, present, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        by_lower = {c.lower(): c for c in present}
+        close = difflib.get_close_matches(column.lower(), list(by_lower), n=1)
+        hint = f"did you mean '{by_lower[close[0]]}'? " if close else ""
         return f"{where}  column '{column}' is not in {file}; {hint}columns are: {', '.join(present)}"
 
     if source.record_id not in present:

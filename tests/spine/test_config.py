@@ -1,0 +1,68 @@
+"""The job file: every bad YAML gives one clear message with its position, path and value."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from spine.cli import app
+from spine.config import job_json_schema, load_job
+from spine.errors import ConfigError
+
+BAD = Path(__file__).parent / "data" / "bad_jobs"
+ROOT = Path(__file__).resolve().parents[2]
+
+CASES = [
+    # (file, fragments that must all appear in the message)
+    ("unknown_key.yaml", ["unknown_key.yaml:8:5", "sources.register.date_fromat", "did you mean 'date_format'?"]),
+    ("yaml11_norway.yaml", ["yaml11_norway.yaml:3:15", "home_country", "got NO", 'write "NO"']),
+    ("yaml11_octal_id.yaml", ["sources.register.record_id", "got 0123", "as 83", 'write "0123"']),
+    ("unknown_base.yaml", ["base", "unknown source 'registr'", "did you mean 'register'?"]),
+    ("bad_method.yaml", ["sources.tax.linkage.id_fields[0]", "got national_idd", "did you mean 'national_id'?"]),
+    ("duplicate_key.yaml", ["duplicate_key.yaml:8:5", "sources.register.record_id", "duplicate key"]),
+    ("syntax_error.yaml", ["syntax_error.yaml:4:1", "YAML syntax error"]),
+    ("bad_threshold.yaml", ["flows.min_cell_count", "greater than or equal to 0", "got -1"]),
+]
+
+
+@pytest.mark.parametrize("file,fragments", CASES, ids=[c[0] for c in CASES])
+def test_bad_job_gives_positioned_message(file, fragments):
+    with pytest.raises(ConfigError) as caught:
+        load_job(BAD / file)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("file", [c[0] for c in CASES])
+def test_validate_cli_exits_2_with_one_clear_message(file):
+    result = CliRunner().invoke(app, ["validate", str(BAD / file)])
+    assert result.exit_code == 2
+    assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_every_problem_reported_at_once(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text('name: x\nbase: r\nhome_country: NO\nsources:\n  r: {path: a.csv, record_id: 7, colums: {}}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_job(job)
+    message = str(caught.value)
+    assert "3 problems" in message
+    assert "home_country" in message and "sources.r.record_id" in message and "did you mean 'columns'?" in message
+
+
+def test_example_jobs_are_valid_config():
+    for job in (ROOT / "examples").glob("*/job.yaml"):
+        assert load_job(job).sources
+
+
+def test_committed_schema_matches_the_models():
+    committed = json.loads((ROOT / "docs" / "job.schema.json").read_text())
+    assert committed == job_json_schema(), "run: spine schema > docs/job.schema.json"
+
+
+def test_schema_command_prints_json_schema():
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert {"name", "base", "sources", "home_country"} <= set(schema["required"])
