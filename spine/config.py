@@ -242,10 +242,16 @@ def _yaml11_hint(value: Any, raw: str | None) -> str:
     return f' (YAML reads unquoted {raw} as {value!r}; write "{raw}")'
 
 
-def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
+    """One line for a pydantic error, or None for a union branch the user clearly did not mean."""
+    raw_loc = tuple(err["loc"])
+    loc = tuple(p for p in raw_loc if not (isinstance(p, str) and p in _UNION_TAGS))
     kind = err["type"]
     value = err.get("input")
+    if raw_loc and raw_loc[-1] == "str" and isinstance(value, dict):
+        return None  # a mapping was given: the ColumnConfig branch explains what is wrong
+    if "ColumnConfig" in raw_loc and kind == "model_type":
+        return None  # a plain column name was expected: the str branch explains it
     msg = err["msg"].removeprefix("Value error, ")
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
@@ -264,7 +270,7 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str:
     path = _loc_text(loc)
     if kind == "extra_forbidden":
         where = doc.locate_key(loc)
-        parent_model = _model_at(loc[:-1])
+        parent_model = _model_at(raw_loc[:-1])
         choices = list(parent_model.model_fields) if parent_model else []
         close = difflib.get_close_matches(str(loc[-1]), choices, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else (f"; expected one of {choices}" if choices else "")
@@ -282,7 +288,11 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{where}  {path}  expected {expected}, got {shown}{hint}"
     if kind == "union_tag_invalid":
-        return f"{where}  {path}  {msg}"
+        ctx = err.get("ctx", {})
+        tag = ctx.get("tag")
+        close = difflib.get_close_matches(str(tag), list(_UNION_TAGS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}  {path}.{ctx.get('discriminator', '').strip(chr(39))}  expected {ctx.get('expected_tags')}, got {tag}{hint}"
     if kind == "string_pattern_mismatch" and path.endswith("home_country"):
         return f"{where}  {path}  expected an ISO 3166-1 alpha-3 code in upper case (e.g. \"NOR\"), got {shown}"
     if isinstance(value, dict | list):
@@ -290,28 +300,33 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str:
     return f"{where}  {path}  {msg}, got {shown}"
 
 
-_UNION_TAGS = {"deterministic_id", "none", "str", "ColumnConfig", "list[str]", "function-after[_ascending_from_zero(), list[int]]"}
+_UNION_TAGS: dict[str, type[BaseModel] | None] = {
+    "deterministic_id": DeterministicIdConfig,
+    "none": NoLinkageConfig,
+    "ColumnConfig": ColumnConfig,
+    "str": None,
+    "list[str]": None,
+    "function-after[_ascending_from_zero(), list[int]]": None,
+}
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """Config model found at a location, to suggest its keys for a misspelt one."""
+def _model_at(raw_loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Config model found at a pydantic location, to suggest its keys for a misspelt one."""
     model: Any = JobConfig
-    for part in loc:
-        if model is JobConfig and part == "sources":
-            model = "sources"
-            continue
-        if model == "sources":
+    for part in raw_loc:
+        if isinstance(part, str) and part in _UNION_TAGS:
+            model = _UNION_TAGS[part]
+        elif model == "sources":
             model = SourceConfig
-            continue
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            field = model.model_fields.get(str(part))
-            if field is None:
-                return None
-            ann = field.annotation
-            candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-            if part == "linkage":
-                return None
-            model = candidates[0] if candidates else None
+        elif model == "columns":
+            model = "column"
+        elif isinstance(model, type) and issubclass(model, BaseModel) and str(part) in model.model_fields:
+            if part in ("sources", "columns"):
+                model = part
+                continue
+            ann = model.model_fields[str(part)].annotation
+            found = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+            model = found[0] if len(found) == 1 else None
         else:
             return None
     return model if isinstance(model, type) else None
@@ -330,7 +345,8 @@ def load_job(path: str | Path) -> JobConfig:
     try:
         job = JobConfig.model_validate({**doc.data, "root": path.resolve().parent})
     except ValidationError as exc:
-        problems = [_format_error(doc, e) for e in exc.errors(include_url=False)]
+        formatted = (_format_error(doc, e) for e in exc.errors(include_url=False))
+        problems = [p for p in formatted if p is not None]
         raise ConfigError(problems, file=str(path)) from None
     return job
 

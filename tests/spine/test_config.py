@@ -22,6 +22,9 @@ CASES = [
     ("bad_method.yaml", ["sources.tax.linkage.id_fields[0]", "got national_idd", "did you mean 'national_id'?"]),
     ("duplicate_key.yaml", ["duplicate_key.yaml:8:5", "sources.register.record_id", "duplicate key"]),
     ("syntax_error.yaml", ["syntax_error.yaml:4:1", "YAML syntax error"]),
+    ("nested_typo.yaml", ["sources.register.columns.dob.fromat", "did you mean 'format'?",
+                          "sources.tax.linkage.id_feilds", "did you mean 'id_fields'?"]),
+    ("unknown_method.yaml", ["sources.tax.linkage.method", "got deterministic_idd", "did you mean 'deterministic_id'?"]),
     ("bad_threshold.yaml", ["flows.min_cell_count", "greater than or equal to 0", "got -1"]),
 ]
 
