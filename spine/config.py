@@ -126,6 +126,8 @@ class EventsRuleConfig(StrictModel):
 
     definition: Literal["un_12_months"] = "un_12_months"
     min_days: int = Field(default=365, ge=1)
+    #: trips abroad and visits home shorter than this do not interrupt a stay or an absence
+    tolerance_days: int = Field(default=90, ge=0)
 
 
 class RulesConfig(StrictModel):

@@ -30,5 +30,6 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig, l
         FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
     flag_itineraries(con, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
     end = data_end(con, job, linked_records)
-    derive_long_term_events(con, "movements", "events", data_end=end, min_days=job.rules.events.min_days)
+    derive_long_term_events(con, "movements", "events", data_end=end, min_days=job.rules.events.min_days,
+                            tolerance_days=job.rules.events.tolerance_days)
     return end

@@ -167,14 +167,17 @@ class JobResult:
         return self._con
 
     def table(self, name: str) -> duckdb.DuckDBPyRelation:
-        """A contract table as a DuckDB relation (lazy, for large tables)."""
+        """A contract table as a DuckDB relation (lazy, for large tables), on its own cursor."""
         if name not in CONTRACT_TABLES:
             raise SpineError(f"unknown table '{name}'; tables are {', '.join(CONTRACT_TABLES)}")
-        return self.connection().table(name)
+        return self.connection().cursor().table(name)
 
     def df(self, name: str) -> pd.DataFrame:
         """A contract table as a pandas frame (for small results)."""
-        return self.table(name).df()
+        if name not in CONTRACT_TABLES:
+            raise SpineError(f"unknown table '{name}'; tables are {', '.join(CONTRACT_TABLES)}")
+        with self.connection().cursor() as cursor:
+            return cursor.table(name).df()
 
     def close(self) -> None:
         if self._con is not None:

@@ -53,3 +53,18 @@ def test_emigrant_visiting_home_briefly_stays_an_emigrant(con):
         ("e", date(2018, 12, 20), "in", True),   # Christmas visit
         ("e", date(2019, 1, 3), "out", True),
     ]) == [("e", "emigration", "2018-03-01", "un_12_months", "self")]
+
+
+def test_yearly_holidays_of_a_resident_are_not_migration(con):
+    # trips of 5-48 days roughly once a year, stays between them just under a year
+    rows = []
+    for year, (out_day, back_day) in enumerate([((7, 20), (7, 25)), ((7, 19), (9, 5)), ((9, 3), (10, 7))]):
+        rows += [("h", date(2016 + year, *out_day), "out", True), ("h", date(2016 + year, *back_day), "in", True)]
+    assert events_for(con, rows) == []
+
+
+def test_native_returning_after_years_abroad_immigrates(con):
+    assert events_for(con, [
+        ("r", date(2016, 1, 10), "out", True), ("r", date(2019, 2, 1), "in", True),
+    ]) == [("r", "emigration", "2016-01-10", "un_12_months", "self"),
+           ("r", "immigration", "2019-02-01", "un_12_months", "self")]

@@ -1,0 +1,55 @@
+"""Scoring a finished run against a synthetic universe's truth (used by the benchmarks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+def _truth(path: Path) -> str:
+    return f"read_csv('{path}', all_varchar = true)"
+
+
+def attach_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> None:
+    """Map every spine person to the true person behind its base record (table ``spine_truth``)."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE spine_truth AS
+        SELECT l.person_id, t.person_key FROM links AS l
+        JOIN {_truth(truth_dir / 'records.csv')} AS t ON t.source = l.source AND t.record_id = l.record_id
+        WHERE l.method = 'base'""")
+
+
+def link_precision(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict[str, Any]:
+    """Per source: share of linked (non-base) records whose true person is the spine person's."""
+    rows = con.execute(f"""
+        SELECT l.source, count(*) FILTER (WHERE t.person_key = s.person_key) AS correct, count(*) AS linked
+        FROM links AS l
+        JOIN {_truth(truth_dir / 'records.csv')} AS t ON t.source = l.source AND t.record_id = l.record_id
+        JOIN spine_truth AS s ON s.person_id = l.person_id
+        WHERE l.status = 'linked' AND l.method <> 'base' GROUP BY 1 ORDER BY 1""").fetchall()
+    return {source: round(correct / linked, 5) for source, correct, linked in rows}
+
+
+def event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days: int = 31) -> dict[str, Any]:
+    """Person-level event precision, recall and F1 (same type, within ``window_days``), and counts per year."""
+    truth = _truth(truth_dir / "events.csv")
+    predicted = "SELECT s.person_key, e.event, e.date FROM events AS e JOIN spine_truth AS s USING (person_id)"
+    matched = f"""EXISTS (SELECT 1 FROM {truth} AS x WHERE x.person_key = p.person_key AND x.event = p.event
+                  AND abs(datediff('day', CAST(x.date AS DATE), p.date)) <= {window_days})"""
+    tp_pred, n_pred = con.execute(f"SELECT count(*) FILTER (WHERE {matched}), count(*) FROM ({predicted}) AS p").fetchone()
+    found = f"""EXISTS (SELECT 1 FROM ({predicted}) AS q WHERE q.person_key = x.person_key AND q.event = x.event
+                AND abs(datediff('day', CAST(x.date AS DATE), q.date)) <= {window_days})"""
+    tp_true, n_true = con.execute(f"SELECT count(*) FILTER (WHERE {found}), count(*) FROM {truth} AS x").fetchone()
+    precision = tp_pred / n_pred if n_pred else 0.0
+    recall = tp_true / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    by_year = con.execute(f"""
+        WITH t AS (SELECT year(CAST(date AS DATE)) AS y, event, count(*) AS truth FROM {truth} GROUP BY ALL),
+             p AS (SELECT year(date) AS y, event, count(*) AS derived FROM events GROUP BY ALL)
+        SELECT y, event, coalesce(truth, 0), coalesce(derived, 0) FROM t FULL JOIN p USING (y, event)
+        ORDER BY 1, 2""").fetchall()
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "predicted": n_pred, "true": n_true,
+            "by_year": [{"year": y, "event": e, "truth": t, "derived": d} for y, e, t, d in by_year]}
