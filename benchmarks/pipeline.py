@@ -2,7 +2,8 @@
 
     python -m benchmarks.pipeline --persons 1000000 --json bench-pipeline.json
 
-Prints wall seconds per stage, rows per source and peak memory (RSS of this process, which runs
+Prints wall seconds per stage, rows per source, link precision and event precision/recall/F1
+against the universe's truth, and peak memory (RSS of this process, which runs
 both the generator and DuckDB). Not a test: run it by hand and record the figures in
 BENCHMARKS.md with the date and machine.
 """
@@ -18,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.score import attach_truth, event_scores, link_precision
 from spine import Job
 from spine.synthetic import generate
 
@@ -60,6 +62,11 @@ def main() -> None:
         "events": q["rules"]["events"]["counts"],
         "accounting_passed": q["accounting"]["passed"],
     }
+    con = result.connection()
+    truth = universe.out_dir / "truth"
+    attach_truth(con, truth)
+    figures["link_precision_vs_truth"] = link_precision(con, truth)
+    figures["events_vs_truth"] = event_scores(con, truth)
     result.close()
     text = json.dumps(figures, indent=2)
     print(text)  # noqa: T201 - a benchmark prints its figures

@@ -11,6 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
+from enum import Enum
+
 import typer
 from rich.console import Console
 
@@ -20,6 +22,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build a linked person spine from a base register and administrative sources.")
 err = Console(stderr=True)
 _state = {"debug": False}
+
+
+class FileFormat(str, Enum):
+    """File formats ``spine synth`` can write."""
+
+    csv = "csv"
+    parquet = "parquet"
 
 
 @app.callback()
@@ -88,12 +97,12 @@ def schema() -> None:
 def synth(out: Path = typer.Option(..., "--out", help="Folder to write the universe into."),
           persons: int = typer.Option(10_000, "--persons", min=100, help="Number of persons."),
           seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same files)."),
-          file_format: str = typer.Option("csv", "--format", help="csv or parquet.")) -> None:
+          file_format: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format.")) -> None:
     """Generate a synthetic migration universe with its ground truth."""
     from spine.synthetic import generate
 
     try:
-        universe = generate(persons, seed, out, file_format=file_format)  # type: ignore[arg-type]
+        universe = generate(persons, seed, out, file_format=file_format.value)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     typer.echo(f"sources: {', '.join(str(p) for p in universe.sources.values())}")

@@ -1,0 +1,27 @@
+"""The CLI commands that write data, and the exit code of an unexpected failure."""
+
+from typer.testing import CliRunner
+
+from spine.cli import app
+
+
+def test_synth_writes_sources_and_truth(tmp_path):
+    result = CliRunner().invoke(app, ["synth", "--persons", "300", "--seed", "5", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "register.csv").exists() and (tmp_path / "truth" / "events.csv").exists()
+    assert "truth:" in result.output
+
+
+def test_synth_bad_format_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["synth", "--persons", "300", "--out", str(tmp_path), "--format", "xlsx"])
+    assert result.exit_code == 2
+    assert "xlsx" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "register.csv").exists()
+
+
+def test_febrl_writes_both_files_and_true_links(tmp_path):
+    result = CliRunner().invoke(app, ["febrl", "--out", str(tmp_path)])
+    assert result.exit_code == 0
+    lines = (tmp_path / "true_links.csv").read_text().splitlines()
+    assert lines[0] == "rec_id_a,rec_id_b" and len(lines) == 5001
+    assert len((tmp_path / "febrl4a.csv").read_text().splitlines()) == 5001
