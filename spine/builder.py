@@ -12,7 +12,7 @@ import duckdb
 from linkage import link_on_identifiers, standardise_records_sql
 from linkage._sql import materialise, quote_ident, sql_literal
 from spine.config import DATE_FIELDS, ID_FIELDS, DeterministicIdConfig, JobConfig
-from spine.pseudonymise import hmac_sql
+from spine.pseudonymise import create_key_table, hmac_sql
 from spine.sources import raw_table, std_table
 
 SPINE_IDENTIFIERS = "spine__identifiers"
@@ -44,10 +44,11 @@ def standardise_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
 
 def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes, progress_step=lambda: None) -> None:
     """Create the spine from the base register and link every other source to it."""
+    key_table = create_key_table(con, key)
     base = std_table(job.base)
     anchor = f"{sql_literal(job.base + ':')} || record_id"
     materialise(con, link_table(job.base), f"""
-        SELECT record_id, {hmac_sql(anchor, key)} AS entity_id,
+        SELECT record_id, {hmac_sql(anchor, key_table)} AS entity_id,
                CASE WHEN reject_reason IS NULL THEN 'linked' ELSE 'rejected' END AS status,
                CAST(NULL AS VARCHAR) AS matched_on, reject_reason AS reason
         FROM {quote_ident(base)}""")
@@ -111,10 +112,10 @@ def build_linked_records(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
     parts = []
     for rank, (name, _) in enumerate(job.ordered_sources):
         parts.append(f"""
-            SELECT l.person_id, {sql_literal(name)} AS source, {rank} AS source_rank, s.record_id,
-                   s.first_name, s.surname, s.dob, s.sex, s.nationality, s.country_of_birth,
-                   s.event_date, s.direction
+            SELECT l.entity_id AS person_id, {sql_literal(name)} AS source, {rank} AS source_rank,
+                   s.record_id, s.first_name, s.surname, s.dob, s.sex, s.nationality,
+                   s.country_of_birth, s.event_date, s.direction
             FROM {quote_ident(std_table(name))} AS s
-            JOIN links AS l ON l.source = {sql_literal(name)} AND l.record_id = s.record_id
+            JOIN {quote_ident(link_table(name))} AS l USING (record_id)
             WHERE l.status = 'linked'""")
     return materialise(con, LINKED_RECORDS, " UNION ALL ".join(parts))

@@ -6,14 +6,15 @@ import hmac
 import pytest
 
 from spine.errors import ConfigError
-from spine.pseudonymise import DEMO_KEY, hmac_sql, person_key_from_env
+from spine.pseudonymise import DEMO_KEY, create_key_table, hmac_sql, person_key_from_env
 
 
 @pytest.mark.parametrize("key", [b"k", b"a-longer-secret-key-with-32-bytes", b"x" * 100, "clé-ü".encode()])
 def test_sql_hmac_equals_python_hmac(con, key):
     anchors = ["register:R1", "register:000123", "tax:Ünïcode", ""]
     con.execute("CREATE TABLE a AS SELECT unnest(?) AS anchor", [anchors])
-    got = dict(con.execute(f"SELECT anchor, {hmac_sql('anchor', key)} FROM a").fetchall())
+    sql = f"SELECT anchor, {hmac_sql('anchor', create_key_table(con, key))} FROM a"
+    got = dict(con.execute(sql).fetchall())
     for anchor in anchors:
         assert got[anchor] == hmac.new(key, anchor.encode(), hashlib.sha256).hexdigest()
 
@@ -28,3 +29,29 @@ def test_missing_key_is_an_error_unless_demo(monkeypatch):
     with pytest.raises(ConfigError, match="MY_KEY is not set"):
         person_key_from_env("MY_KEY", demo=False)
     assert person_key_from_env("MY_KEY", demo=True) == DEMO_KEY.encode()
+
+
+def test_key_never_in_sql_text_logs_or_store(tmp_path, monkeypatch, caplog):
+    """--debug logs every SQL step: neither the key nor its pads may appear there or in the store."""
+    import logging
+
+    import duckdb
+
+    from spine import Job
+    from tests.spine.test_bad_input import REGISTER, TAX, write_job
+
+    secret = "a-very-secret-person-key"
+    monkeypatch.setenv("SPINE_PERSON_KEY", secret)
+    job = write_job(tmp_path, {"register.csv": REGISTER, "tax.csv": TAX}, demo=False)
+    with caplog.at_level(logging.DEBUG):
+        Job.from_yaml(job).run().close()
+    padded = secret.encode().ljust(64, b"\0")
+    pads = [bytes(b ^ x for b in padded).hex() for x in (0x36, 0x5C)]
+    assert "materialise" in caplog.text or "rows in" in caplog.text  # SQL was logged at all
+    for needle in (secret, *pads):
+        assert needle not in caplog.text
+    store = next((tmp_path / "out").glob("*.duckdb"))
+    assert secret.encode() not in store.read_bytes()
+    with duckdb.connect(str(store), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    assert "person_key_pads" not in tables
