@@ -90,7 +90,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
     started = time.perf_counter()
     try:
         with duckdb.connect(str(staged_store)) as con:
-            with timer.stage("load", len(job.sources)):
+            with timer.stage("load"):
                 rows = load_sources(con, job)
                 check_sources(con, job, rows)
                 inputs = {name: {"file": job.resolve(s.path).name, "rows": rows[name],
