@@ -35,7 +35,7 @@ def materialise(con: Connection, name: str, sql: str) -> str:
     """Create (or replace) table ``name`` from a SELECT; log its size and time; return its name."""
     started = time.perf_counter()
     logger.debug("materialise %s:\n%s", name, sql)
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS {sql}")
-    n = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0]
+    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS {sql}").fetchall()
+    n = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0][0]
     logger.info("%s: %d rows in %.2fs", name, n, time.perf_counter() - started)
     return name
