@@ -7,25 +7,31 @@ known identifiers, so a passport learnt from a visa can link a border crossing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 
-from linkage import link_on_identifiers, standardise_records_sql
+from linkage import create_reference_tables, standardise_records_sql
 from linkage._sql import materialise, quote_ident, sql_literal
-from spine.config import DATE_FIELDS, ID_FIELDS, DeterministicIdConfig, JobConfig
+from spine.config import DATE_FIELDS, ID_FIELDS, JobConfig
+from spine.linking import (
+    SPINE_IDENTIFIERS,
+    build_features,
+    build_reference,
+    link_source,
+    link_table,
+    report_duplicate_identifiers,
+)
+from spine.review import add_review_pairs, apply_decisions, check_decision_ids, create_review_pairs, load_decisions
 from spine.pseudonymise import create_key_table, hmac_sql
 from spine.sources import raw_table, std_table
 
-SPINE_IDENTIFIERS = "spine__identifiers"
 LINKED_RECORDS = "spine__linked_records"
-
-
-def link_table(name: str) -> str:
-    """Per-source link result (record_id, entity_id, status, matched_on, reason)."""
-    return f"link__{name}"
 
 
 def standardise_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
     """Materialise ``std__<name>`` for every source; movement sources need a date and a direction."""
+    create_reference_tables(con)
     for name, source in job.sources.items():
         columns = {field: source.column_of(field) for field in source.columns}
         formats = {field: source.date_formats_of(field) for field in DATE_FIELDS if field in columns}
@@ -42,42 +48,48 @@ def standardise_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
                 f"AND DATE {sql_literal(job.observation.end.isoformat())}")
 
 
-def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes, progress_step=lambda: None) -> None:
-    """Create the spine from the base register and link every other source to it."""
+def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
+                 progress_step=lambda: None) -> dict[str, Any]:
+    """Create the spine from the base register, link every other source to it; return linkage metrics."""
     key_table = create_key_table(con, key)
     base = std_table(job.base)
     anchor = f"{sql_literal(job.base + ':')} || record_id"
     materialise(con, link_table(job.base), f"""
         SELECT record_id, {hmac_sql(anchor, key_table)} AS entity_id,
                CASE WHEN reject_reason IS NULL THEN 'linked' ELSE 'rejected' END AS status,
-               CAST(NULL AS VARCHAR) AS matched_on, reject_reason AS reason
+               CASE WHEN reject_reason IS NULL THEN 'base' END AS method, CAST(NULL AS VARCHAR) AS matched_on,
+               CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight,
+               reject_reason AS reason
         FROM {quote_ident(base)}""")
     materialise(con, SPINE_IDENTIFIERS, "SELECT CAST(NULL AS VARCHAR) AS entity_id, "
                 "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS VARCHAR) AS value WHERE FALSE")
     _learn_identifiers(con, job.base)
+    build_features(con, job.base)
+    build_reference(con, job)
+    create_review_pairs(con)
+    n_decisions = load_decisions(con, job)
+    check_decision_ids(con, job)
     progress_step()
-    for name, source in job.ordered_sources[1:]:
-        linkage = source.linkage
-        if isinstance(linkage, DeterministicIdConfig):
-            candidates = f"linkage_input__{name}"
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(candidates)} AS "
-                        f"SELECT * FROM {quote_ident(std_table(name))} WHERE reject_reason IS NULL")
-            linked = link_on_identifiers(con, candidates, SPINE_IDENTIFIERS, linkage.id_fields,
-                                         f"link__{name}__accepted")
-            materialise(con, link_table(name), f"""
-                SELECT s.record_id, l.entity_id,
-                       CASE WHEN s.reject_reason IS NOT NULL THEN 'rejected' ELSE l.status END AS status,
-                       l.matched_on, coalesce(s.reject_reason, l.reason) AS reason
-                FROM {quote_ident(std_table(name))} AS s LEFT JOIN {quote_ident(linked)} AS l USING (record_id)""")
-            con.execute(f"DROP TABLE {quote_ident(linked)}")
-            _learn_identifiers(con, name)
-        else:
-            materialise(con, link_table(name), f"""
-                SELECT record_id, CAST(NULL AS VARCHAR) AS entity_id,
-                       CASE WHEN reject_reason IS NOT NULL THEN 'rejected' ELSE 'unlinked' END AS status,
-                       CAST(NULL AS VARCHAR) AS matched_on, coalesce(reject_reason, 'not_linked') AS reason
-                FROM {quote_ident(std_table(name))}""")
+    metrics: dict[str, Any] = {}
+    for name, _source in job.ordered_sources[1:]:
+        build_features(con, name)
+        metrics[name] = link_source(con, job, name)
+        metrics[name]["clerical_decisions_applied"] = apply_decisions(con, name, link_table(name))
+        _keep_review_pairs(con, name)
+        _learn_identifiers(con, name)
         progress_step()
+    metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
+    metrics["clerical_decisions"] = n_decisions
+    return metrics
+
+
+def _keep_review_pairs(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Pairs left in the clerical band, with their waterfall, for ``spine review export``."""
+    candidates = f"candidates__{name}"
+    columns = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [candidates]).fetchall()]
+    if columns:
+        add_review_pairs(con, name, link_table(name), candidates, [c for c in columns if c.startswith("mw_")])
 
 
 def _learn_identifiers(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -96,13 +108,11 @@ def build_links(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
     """Materialise the contract's ``links`` table: one row per input record of every source."""
     parts = []
     for name, _ in job.ordered_sources:
-        method = "'base'" if name == job.base else "CASE WHEN status = 'linked' THEN 'deterministic_id' END"
         parts.append(f"""
             SELECT {sql_literal(name)} AS source, record_id,
                    CASE WHEN status = 'linked' THEN entity_id END AS person_id,
-                   status, {method} AS method,
-                   CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight,
-                   reason
+                   status, CASE WHEN status = 'linked' THEN method END AS method,
+                   match_probability, match_weight, reason
             FROM {quote_ident(link_table(name))}""")
     return materialise(con, "links", " UNION ALL ".join(parts))
 

@@ -85,6 +85,40 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
     typer.echo(f"report:  {result.report_path}")
 
 
+review_app = typer.Typer(no_args_is_help=True, help="Clerical review of pairs in the review band.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def review_export(job: Path = typer.Argument(..., help="The job YAML file."),
+                  out: Path = typer.Option(..., "--out", help="CSV file to write for the reviewers.")) -> None:
+    """Write the last run's pairs in the review band, with both records and the match-weight waterfall."""
+    from spine.config import load_job
+    from spine.review import export_review
+
+    try:
+        n = export_review(load_job(job), out)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    err.print("[yellow]This file holds personal data: keep it where the reviewers work, not with the outputs.[/yellow]")
+    typer.echo(f"{n} pairs to review: {out} (fill the decision column with match or non_match)")
+
+
+@review_app.command("import")
+def review_import(job: Path = typer.Argument(..., help="The job YAML file."),
+                  reviewed: Path = typer.Argument(..., help="The reviewed CSV file.")) -> None:
+    """Save reviewers' decisions; they override the model on the next run."""
+    from spine.config import load_job
+    from spine.review import import_decisions
+
+    try:
+        summary = import_decisions(load_job(job), reviewed)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"decisions saved to {summary['decisions_file']}: "
+               f"{summary.get('match', 0)} match, {summary.get('non_match', 0)} non_match; rerun the job to apply them")
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the job file."""

@@ -71,7 +71,109 @@ class NoLinkageConfig(StrictModel):
     method: Literal["none"]
 
 
-LinkageConfig = Annotated[Union[DeterministicIdConfig, NoLinkageConfig], Field(discriminator="method")]
+#: Derived linkage features and the standard field each is computed from.
+DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
+    "first_name_canonical": ("first_name",), "first_initial": ("first_name",),
+    "first_name_metaphone": ("first_name",), "surname_soundex": ("surname",),
+    "surname_metaphone": ("surname",), "surname_nysiis": ("surname",), "birth_year": ("dob",),
+}
+LINKAGE_COLUMNS = (*IDENTITY_FIELDS, *DERIVED_FEATURES)
+LinkageColumn = Literal[
+    "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
+    "national_id", "passport_no", "first_name_canonical", "first_initial", "first_name_metaphone",
+    "surname_soundex", "surname_metaphone", "surname_nysiis", "birth_year",
+]
+Probability = Annotated[float, Field(gt=0, lt=1)]
+
+
+class IdCheckConfig(StrictModel):
+    """What to do with an identifier link whose time-invariant fields disagree."""
+
+    fields: list[Literal["dob", "sex", "first_name", "surname", "country_of_birth"]] = ["dob", "sex"]
+    min_disagreements: int = Field(default=2, ge=1)
+    action: Literal["keep", "demote", "review"] = "demote"
+
+
+class IdLinkageMixin(StrictModel):
+    """Settings shared by every method that links on identifiers first."""
+
+    id_fields: list[IdField] = Field(min_length=1)
+    id_patterns: dict[IdField, StrictStr] = Field(default_factory=dict)
+    id_check: IdCheckConfig = IdCheckConfig()
+
+
+class DeterministicIdConfig(IdLinkageMixin):
+    """Link on identifiers known for spine persons, tried in order (unique value = one person)."""
+
+    method: Literal["deterministic_id"]
+
+
+class MatchKeyConfig(StrictModel):
+    """One pass of the cascade: records agreeing on every field, unique on both sides."""
+
+    name: Name
+    fields: list[LinkageColumn] = Field(min_length=1)
+
+
+class MatchKeysConfig(StrictModel):
+    """An ordered cascade of deterministic match-keys (defaults modelled on ONS's Census 2021)."""
+
+    method: Literal["match_keys"]
+    keys: list[MatchKeyConfig] | None = None
+    constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"
+
+
+class ComparisonConfig(StrictModel):
+    """A comparison with its kind spelled out (a bare field name takes the field's default)."""
+
+    field: LinkageColumn
+    kind: Literal["name", "date", "exact", "string"]
+    term_frequency: bool = False
+
+
+class ProbabilisticConfig(StrictModel):
+    """Fellegi–Sunter via Splink: what to compare, candidate pairs, training and decision."""
+
+    method: Literal["probabilistic"]
+    #: None: every one of first_name, surname, dob, sex, postcode, nationality and
+    #: country_of_birth mapped in both the source and the base register.
+    comparisons: list[LinkageColumn | ComparisonConfig] | None = Field(default=None, min_length=1)
+    #: None: the default rules whose fields both sides map (see spine.linking).
+    blocking_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
+    training_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
+    m_from: Literal["em", "labels"] = "em"
+    match_rate: Annotated[float, Field(gt=0, le=1)] = 0.9
+    threshold: Probability = 0.9
+    review_band: tuple[Probability, Probability] | None = None
+    constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"
+    max_comparisons: int = Field(default=100_000_000, gt=0)
+    u_max_pairs: int = Field(default=1_000_000, gt=0)
+
+    @model_validator(mode="after")
+    def _band_contains_threshold(self) -> "ProbabilisticConfig":
+        if self.review_band is not None:
+            low, high = self.review_band
+            if not low <= self.threshold <= high:
+                raise ValueError(f"review_band [{low}, {high}] must contain the threshold {self.threshold}")
+        return self
+
+    def columns_needed(self) -> set[str]:
+        """Every linkage column named explicitly (defaults adapt to the fields mapped)."""
+        cols = {c if isinstance(c, str) else c.field for c in self.comparisons or []}
+        return cols | {c for rule in (*(self.blocking_rules or []), *(self.training_rules or [])) for c in rule}
+
+
+class HybridConfig(ProbabilisticConfig, IdLinkageMixin):
+    """Identifiers first; the rest probabilistically, with the identifier links as labels."""
+
+    method: Literal["hybrid"]  # type: ignore[assignment]
+    m_from: Literal["em", "labels"] = "labels"
+
+
+LinkageConfig = Annotated[
+    Union[DeterministicIdConfig, MatchKeysConfig, ProbabilisticConfig, HybridConfig, NoLinkageConfig],
+    Field(discriminator="method"),
+]
 
 
 class SourceConfig(StrictModel):
@@ -172,6 +274,28 @@ class OutputConfig(StrictModel):
     store: StrictStr | None = None
 
 
+class ReviewConfig(StrictModel):
+    """Clerical review: where reviewers' decisions are kept between runs (outside the output folder)."""
+
+    decisions: StrictStr = "review/decisions.csv"
+
+
+def _check_linkage_columns(name: str, source: SourceConfig, base_name: str, base: SourceConfig) -> None:
+    """A comparison, blocking rule or match-key needs its field mapped in the source and the base."""
+    linkage = source.linkage
+    if isinstance(linkage, MatchKeysConfig):
+        needed = {c for key in (linkage.keys or []) for c in key.fields}
+    else:
+        needed = linkage.columns_needed()  # type: ignore[union-attr]
+    for side_name, side in ((name, source), (base_name, base)):
+        missing = sorted({c for c in needed
+                          if not all(f in side.columns for f in DERIVED_FEATURES.get(c, (c,)))})
+        if missing:
+            raise ValueError(f"sources.{name}.linkage: compares or blocks on {', '.join(missing)}, "
+                             f"but source {side_name!r} maps no column onto "
+                             f"{', '.join(sorted({f for c in missing for f in DERIVED_FEATURES.get(c, (c,))}))}")
+
+
 class JobConfig(StrictModel):
     """A whole spine job."""
 
@@ -185,6 +309,7 @@ class JobConfig(StrictModel):
     rules: RulesConfig = RulesConfig()
     flows: FlowsConfig = FlowsConfig()
     output: OutputConfig = OutputConfig()
+    review: ReviewConfig = ReviewConfig()
     #: Folder the job file sits in; relative paths resolve against it (set by load_job).
     root: Path = Field(default=Path("."), exclude=True)
 
@@ -198,6 +323,8 @@ class JobConfig(StrictModel):
         for name, source in self.sources.items():
             if name != self.base and source.linkage is None:
                 raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
+            if isinstance(source.linkage, ProbabilisticConfig | MatchKeysConfig):
+                _check_linkage_columns(name, source, self.base, base)
         return self
 
     def resolve(self, path: str) -> Path:

@@ -21,6 +21,7 @@ from spine import builder, conflicts, flows, quality
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, SpineError
 from spine.events_stage import build_movements_and_events
+from spine.linking import link_table
 from spine.outputs import CONTRACT_TABLES, check_output_dir, commit, commit_file, staging_dir
 from spine.progress import NullProgress, Progress
 from spine.pseudonymise import person_key_from_env
@@ -99,12 +100,12 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
             with timer.stage("standardise"):
                 builder.standardise_sources(con, job)
             with timer.stage("link", len(job.sources)) as step:
-                builder.link_sources(con, job, key, step)
+                linkage_metrics = builder.link_sources(con, job, key, step)
                 builder.build_links(con, job)
             with timer.stage("resolve"):
                 linked = builder.build_linked_records(con, job)
                 conflicts.build_attribute_values(con, linked)
-                conflicts.build_persons(con, builder.link_table(job.base))
+                conflicts.build_persons(con, link_table(job.base))
             with timer.stage("rules"):
                 data_end = build_movements_and_events(con, job, linked)
             with timer.stage("flows"):
@@ -118,6 +119,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "rules": quality.rule_metrics(con),
                     "flows": quality.flow_metrics(con),
                     "accounting": quality.accounting(con, rows),
+                    "linkage": linkage_metrics,
                     "inputs": inputs,
                 }
             with timer.stage("write", len(CONTRACT_TABLES)) as step:

@@ -2,38 +2,107 @@
 
 import pytest
 
+from linkage import add_linkage_features, create_reference_tables
 from linkage.standardise import (
+    DEFAULT_SEX_CODES,
+    birth_date_sql,
     code_map_sql,
+    country_ambiguity_sql,
     country_sql,
     date_sql,
     identifier_sql,
     name_sql,
     postcode_sql,
     standardise_records_sql,
-    DEFAULT_SEX_CODES,
 )
-from tests.conftest import make_table
+from tests.conftest import fetch_rows, make_table
 
 CASES = [
     # (description, builder, raw, expected)
     ("accents stripped, upper case", name_sql, "Zoë", "ZOE"),
     ("apostrophe dropped, hyphen kept", name_sql, " o'Brien-smith ", "OBRIEN-SMITH"),
+    ("typographic apostrophe dropped", name_sql, "D’Angelo", "DANGELO"),
+    ("spaces around a hyphen closed", name_sql, "smith - jones", "SMITH-JONES"),
     ("repeated spaces collapsed", name_sql, "Anna   Maria", "ANNA MARIA"),
-    ("digits and punctuation removed", name_sql, "J0hn.", "JHN"),
+    ("digits dropped, punctuation separates", name_sql, "J0hn.Paul", "JHN PAUL"),
+    ("titles and suffixes removed", name_sql, "Dr. John Smith Jr.", "JOHN SMITH"),
+    ("a name that is only a title is kept", name_sql, "Sir", "SIR"),
+    ("Cyrillic transliterated (ICAO)", name_sql, "Жанна Шевченко", "ZHANNA SHEVCHENKO"),
+    ("Ukrainian letters and soft sign", name_sql, "Юлія Мельник", "IULIIA MELNIK"),
+    ("Greek with accents", name_sql, "Σωκράτης", "SOKRATIS"),
+    ("letters without decomposition", name_sql, "Łukasz Ødegård Straße", "LUKASZ ODEGARD STRASSE"),
+    ("ligature", name_sql, "Ærø", "AERO"),
     ("blank is NULL", name_sql, "   ", None),
+    ("only punctuation is NULL", name_sql, " -.- ", None),
     ("identifier without spaces and hyphens", identifier_sql, " ab-12 34 ", "AB1234"),
     ("blank identifier is NULL", identifier_sql, "", None),
     ("postcode compacted", postcode_sql, "xs1 4ab", "XS14AB"),
+    ("postcode placeholder is NULL", postcode_sql, "N/A", None),
+    ("no fixed abode is NULL", postcode_sql, "nfa", None),
     ("country alpha-3 upper-cased", country_sql, "nor", "NOR"),
-    ("country not alpha-3 is NULL", country_sql, "NO", None),
+    ("country alpha-2", country_sql, "NO", "NOR"),
+    ("country numeric with leading zero", country_sql, "040", "AUT"),
+    ("country numeric", country_sql, "578", "NOR"),
+    ("country English name, any case", country_sql, "norway", "NOR"),
+    ("country name with accent and apostrophe", country_sql, "Côte d’Ivoire", "CIV"),
+    ("country official name", country_sql, "United Kingdom of Great Britain and Northern Ireland", "GBR"),
+    ("country everyday alias", country_sql, "UK", "GBR"),
+    ("user-assigned code passes", country_sql, "XSY", "XSY"),
+    ("unknown country is NULL", country_sql, "Atlantis", None),
+    ("ambiguous alpha-2 still mapped", country_sql, "CA", "CAN"),
+    ("ambiguous name not guessed", country_sql, "Korea", None),
+    ("CA flagged", country_ambiguity_sql, "ca", "Canada or California"),
+    ("CH flagged as a China confusion", country_ambiguity_sql, "CH", "Switzerland (CHE) often confused with China (CHN)"),
+    ("CHE not flagged", country_ambiguity_sql, "CHE", None),
     ("sex code mapped", lambda c: code_map_sql(c, DEFAULT_SEX_CODES), " Female ", "f"),
+    ("ISO 5218 sex code", lambda c: code_map_sql(c, DEFAULT_SEX_CODES), "2", "f"),
     ("unknown sex code is NULL", lambda c: code_map_sql(c, DEFAULT_SEX_CODES), "x", None),
+    ("date of birth in the future is NULL", lambda c: birth_date_sql(c, ["%Y-%m-%d"]), "2999-01-01", None),
+    ("date of birth before 1880 is NULL", lambda c: birth_date_sql(c, ["%Y-%m-%d"]), "1066-10-14", None),
+    ("plausible date of birth", lambda c: birth_date_sql(c, ["%d.%m.%Y"]), "29.02.1996", "1996-02-29"),
 ]
 
 
+@pytest.fixture
+def ref_con(con):
+    create_reference_tables(con)
+    return con
+
+
 @pytest.mark.parametrize("description,builder,raw,expected", CASES, ids=[c[0] for c in CASES])
-def test_value_standardisers(con, description, builder, raw, expected):
-    assert con.execute(f"SELECT {builder('raw')} FROM (SELECT CAST(? AS VARCHAR) AS raw)", [raw]).fetchone()[0] == expected
+def test_value_standardisers(ref_con, description, builder, raw, expected):
+    got = ref_con.execute(f"SELECT CAST({builder('raw')} AS VARCHAR) FROM (SELECT CAST(? AS VARCHAR) AS raw)",
+                          [raw]).fetchall()[0][0]
+    assert got == expected
+
+
+def test_linkage_features_resolve_nicknames_and_phonetics(ref_con):
+    make_table(ref_con, "std", {"record_id": "VARCHAR", "first_name": "VARCHAR", "surname": "VARCHAR", "dob": "DATE"}, [
+        ("r1", "BILL", "PETROV", "1980-05-02"),
+        ("r2", "WILLIAM", "PETROFF", None),
+        ("r3", "MUHAMMAD", "AL-HASSAN", "1990-01-01"),
+        ("r4", None, None, None),
+    ])
+    add_linkage_features(ref_con, "std", "feat")
+    rows = fetch_rows(ref_con, "SELECT record_id, first_name_canonical, first_initial, surname_soundex, birth_year, "
+                      "name_tokens FROM feat", "record_id")
+    assert rows[0][:2] == ("r1", "WILLIAM") and rows[1][1] == "WILLIAM"
+    assert rows[0][3] == rows[1][3]            # PETROV and PETROFF share a soundex key
+    assert rows[2][1] == "MOHAMMED" and rows[2][5] == ["AL", "HASSAN", "MUHAMMAD"]
+    assert rows[0][2] == "B" and rows[0][4] == 1980
+    assert rows[3] == ("r4", None, None, None, None, [])
+
+
+def test_ambiguous_country_codes_are_flagged_per_record(ref_con):
+    make_table(ref_con, "raw", {"id": "VARCHAR", "nat": "VARCHAR", "cob": "VARCHAR"}, [
+        ("a", "CA", "CAN"), ("b", "NOR", "Korea"), ("c", "Atlantis", "NO")])
+    sql = standardise_records_sql("raw", "id", {"nationality": "nat", "country_of_birth": "cob"}, date_formats={})
+    assert fetch_rows(ref_con, f"SELECT record_id, nationality, country_of_birth, invalid_fields, ambiguous_fields "
+                      f"FROM ({sql})", "record_id") == [
+        ("a", "CAN", "CAN", None, "nationality"),
+        ("b", "NOR", None, None, "country_of_birth"),
+        ("c", None, "NOR", "nationality", None),
+    ]
 
 
 @pytest.mark.parametrize("raw,formats,expected", [
@@ -48,7 +117,8 @@ def test_dates(con, raw, formats, expected):
     assert got == expected
 
 
-def test_standardise_records_keeps_every_row_and_names_problems(con):
+def test_standardise_records_keeps_every_row_and_names_problems(ref_con):
+    con = ref_con
     make_table(con, "raw", {"id": "VARCHAR", "dob": "VARCHAR", "dir": "VARCHAR", "d": "VARCHAR", "sx": "VARCHAR"}, [
         ("a", "1980-01-01", "IN", "2020-01-01", "1"),
         ("b", "1980-13-01", "OUT", "2020-01-02", "2"),
@@ -64,6 +134,6 @@ def test_standardise_records_keeps_every_row_and_names_problems(con):
         ("a", "m", "in", None, None),
         ("b", "f", "out", "dob", None),
         ("c", "m", None, "direction", "invalid_direction"),
-        ("d", None, "in", "sex", "missing_event_date"),
+        ("d", None, "in", None, "missing_event_date"),   # 9: sex not known (ISO 5218), not an error
         ("e", "m", "in", "event_date", "invalid_event_date"),
     ]

@@ -58,8 +58,8 @@ CASES = [
      ["sources.register.record_id", "blank in data rows 3"]),
     ("empty source", {"register.csv": REGISTER, "tax.csv": "id,nin,dob,year\n"}, {},
      ["sources.tax", "tax.csv has no rows"]),
-    ("unknown sex codes", {"register.csv": REGISTER.replace(",F\n", ",2\n").replace(",M\n", ",1\n"), "tax.csv": TAX}, {},
-     ["sources.register.columns.sex", "no value is a known sex code", "'1', '2'", "sex_codes"]),
+    ("unknown sex codes", {"register.csv": REGISTER.replace(",F\n", ",B\n").replace(",M\n", ",A\n"), "tax.csv": TAX}, {},
+     ["sources.register.columns.sex", "no value is a known sex code", "'A', 'B'", "sex_codes"]),
     ("not a CSV", {"register.csv": REGISTER, "tax.csv": TAX}, {"sources__tax__path": "tax.xlsx"},
      ["sources.tax.path", "cannot tell the format of tax.xlsx"]),
 ]

