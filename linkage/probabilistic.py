@@ -138,6 +138,22 @@ def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_co
         raise LinkageError(f"match_rate must be in (0, 1], not {model.match_rate}")
 
 
+def check_labels(con: duckdb.DuckDBPyConnection, labels: str, left: str, right: str) -> None:
+    """Labels must be ``(left_id, right_id)`` pairs of records that exist: a clear error, with examples, if not."""
+    missing = {"left_id", "right_id"} - set(_columns_of(con, labels))
+    if missing:
+        raise LinkageError(f"labels table {labels!r} needs columns left_id and right_id; missing {', '.join(sorted(missing))}")
+    unknown = con.execute(f"""
+        SELECT 'left_id ' || left_id FROM {quote_ident(labels)}
+        WHERE left_id NOT IN (SELECT record_id FROM {quote_ident(left)})
+        UNION ALL
+        SELECT 'right_id ' || right_id FROM {quote_ident(labels)}
+        WHERE right_id NOT IN (SELECT record_id FROM {quote_ident(right)}) LIMIT 3""").fetchall()
+    if unknown:
+        raise LinkageError(f"labels table {labels!r} names records that do not exist: "
+                           f"{', '.join(u for (u,) in unknown)}")
+
+
 def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool) -> dict[str, Any]:
     from splink import block_on
 
@@ -181,6 +197,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
     check_model(model, left_cols, right_cols)
     if model.m_from == "labels" and labels is None:
         raise LinkageError("m_from 'labels' needs a labels table of true pairs")
+    if labels is not None:
+        check_labels(con, labels, left, right if right is not None else left)
 
     pairs_per_rule = count_blocked_pairs(con, left, right, model.blocking_rules)
     too_many = [c for c in pairs_per_rule if c["pairs"] > model.max_comparisons]

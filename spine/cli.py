@@ -36,6 +36,9 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and 
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    # Splink's training advice (u sample size, untrained levels) is about its defaults, not this job's
+    # settings; what the model learnt is in quality.json. Shown with --debug.
+    logging.getLogger("splink").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _fail(exc: BaseException) -> None:

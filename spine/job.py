@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import duckdb
 import pandas as pd
 
+from linkage._sql import sql_literal
 from spine import builder, conflicts, flows, quality
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, SpineError
@@ -163,23 +164,36 @@ class JobResult:
         return self.job.output_dir / "report.html"
 
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """A read-only connection to the job's store (opened once)."""
+        """A read-only connection to this run's store (opened once).
+
+        The store is attached to a private in-memory database rather than opened with
+        ``duckdb.connect(path)``: DuckDB caches instances by path, so a result still open from an
+        earlier run would otherwise hand a rerun the old, replaced file.
+        """
         if self._con is None:
-            self._con = duckdb.connect(str(self.store_path), read_only=True)
+            con = duckdb.connect()
+            con.execute(f"ATTACH {sql_literal(str(self.store_path))} AS store (READ_ONLY)").fetchall()
+            con.execute("USE store").fetchall()
+            self._con = con
         return self._con
 
     def table(self, name: str) -> duckdb.DuckDBPyRelation:
         """A contract table as a DuckDB relation (lazy, for large tables), on its own cursor."""
         if name not in CONTRACT_TABLES:
             raise SpineError(f"unknown table '{name}'; tables are {', '.join(CONTRACT_TABLES)}")
-        return self.connection().cursor().table(name)
+        return self._cursor().table(name)
 
     def df(self, name: str) -> pd.DataFrame:
         """A contract table as a pandas frame (for small results)."""
         if name not in CONTRACT_TABLES:
             raise SpineError(f"unknown table '{name}'; tables are {', '.join(CONTRACT_TABLES)}")
-        with self.connection().cursor() as cursor:
+        with self._cursor() as cursor:
             return cursor.table(name).df()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self.connection().cursor()
+        cursor.execute("USE store").fetchall()
+        return cursor
 
     def close(self) -> None:
         if self._con is not None:

@@ -42,7 +42,8 @@ from spine.sources import std_table
 
 SPINE_IDENTIFIERS = "spine__identifiers"
 SPINE_REFERENCE = "spine__reference"
-DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "nationality", "country_of_birth")
+DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "nationality", "country_of_birth",
+                             "national_id", "passport_no")
 DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname"),
                           ("first_name", "postcode"))
 DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname"))

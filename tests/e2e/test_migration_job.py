@@ -66,25 +66,79 @@ def test_no_raw_identifier_in_persons_or_events(result, universe):
     assert not any(nid in text or (name and len(name) > 3 and name in text) for nid, name in sample)
 
 
+def _scores_by_source(con, truth: str) -> dict[str, tuple[float, float]]:
+    """Per source: (precision, recall) of its links against the truth (recall over records whose
+    person is in the register)."""
+    rows = con.execute(f"""
+        WITH t AS (SELECT * FROM {truth}),
+        anchor AS (SELECT l.person_id, t.person_key FROM links AS l JOIN t USING (source, record_id)
+                   WHERE l.method = 'base'),
+        scored AS (
+            SELECT l.source, l.status, t.person_key, a.person_key AS linked_key,
+                   t.person_key IN (SELECT person_key FROM t WHERE source = 'register') AS registered
+            FROM links AS l JOIN t USING (source, record_id) LEFT JOIN anchor AS a USING (person_id)
+            WHERE l.source <> 'register')
+        SELECT source, count(*) FILTER (WHERE status = 'linked' AND linked_key = person_key)
+                           / count(*) FILTER (WHERE status = 'linked'),
+               count(*) FILTER (WHERE status = 'linked' AND linked_key = person_key) / count(*) FILTER (WHERE registered)
+        FROM scored GROUP BY source""").fetchall()
+    return {source: (precision, recall) for source, precision, recall in rows}
+
+
 def test_links_agree_with_the_truth(result, universe):
-    """Deterministic-ID links are exact: measured precision 1.0 on this universe."""
+    """Hybrid sources: measured precision >= 0.998 and recall >= 0.99 on this universe (2,000 persons);
+    the probabilistic-only children's source precision 0.99, recall lower (its band goes to review)."""
     _, generated = universe
-    con = result.connection()
-    truth = f"read_csv('{generated.truth['records']}', all_varchar = true)"
-    correct, linked = con.execute(f"""
-        WITH anchor AS (   -- the true person behind each spine person (its base record)
-            SELECT l.person_id, t.person_key FROM links AS l
-            JOIN {truth} AS t ON t.source = l.source AND t.record_id = l.record_id
-            WHERE l.method = 'base')
-        SELECT count(*) FILTER (WHERE t.person_key = a.person_key), count(*)
-        FROM links AS l JOIN {truth} AS t ON t.source = l.source AND t.record_id = l.record_id
-        JOIN anchor AS a ON a.person_id = l.person_id
-        WHERE l.status = 'linked' AND l.method <> 'base'""").fetchone()
-    assert linked > 0
-    assert correct / linked >= 0.99
-    rates = {s: m["link_rate"] for s, m in result.quality["sources"].items()}
-    assert rates["tax"] > 0.5 and rates["crossings"] > 0.2
-    assert rates["child_benefit_children"] == 0   # method: none in this cut
+    scores = _scores_by_source(result.connection(), f"read_csv('{generated.truth['records']}', all_varchar = true)")
+    for source in ("tax", "benefits", "crossings", "visas", "education"):
+        precision, recall = scores[source]
+        assert precision >= 0.995 and recall >= 0.98, (source, precision, recall)
+    precision, recall = scores["child_benefit_children"]
+    assert precision >= 0.98 and recall >= 0.5, (precision, recall)
+
+
+def test_hybrid_reports_its_model_against_the_identifier_links(result):
+    linkage = result.quality["linkage"]
+    tax = linkage["tax"]
+    assert tax["method"] == "hybrid" and tax["m_from"] == "labels" and tax["labels"] > 100
+    assessed = tax["assessment_on_id_links"]
+    assert assessed["id_linked_records"] == tax["identifiers"]["links_per_field"]["national_id"]
+    assert assessed["precision"] > 0.99 and assessed["recall"] > 0.95
+    assert tax["probabilistic"]["pairs_per_blocking_rule"] and tax["probabilistic"]["seconds"]["predict"] >= 0
+    methods = dict(result.connection().execute(
+        "SELECT method, count(*) FROM links WHERE source = 'tax' AND status = 'linked' GROUP BY 1").fetchall())
+    assert methods["deterministic_id"] > 0 and methods["probabilistic"] > 0
+
+
+def test_review_band_exported_and_decisions_override_the_model(universe, tmp_path):
+    folder, _ = universe
+    job = folder / "job.yaml"
+    assert CliRunner().invoke(app, ["run", "--quiet", str(job)]).exit_code == 0
+    exported = tmp_path / "review.csv"
+    cli = CliRunner().invoke(app, ["review", "export", str(job), "--out", str(exported)])
+    assert cli.exit_code == 0, cli.output
+    import pandas as pd
+    pairs = pd.read_csv(exported, dtype=str)
+    assert len(pairs) > 0 and (pairs.source == "child_benefit_children").all()
+    assert {"record_first_name", "person_first_name", "waterfall", "decision"} <= set(pairs.columns)
+    assert pairs.waterfall.str.contains("dob=").all()
+    pairs.loc[pairs.index[0], "decision"] = "match"
+    pairs.loc[pairs.index[1:], "decision"] = "non_match"
+    pairs.to_csv(exported, index=False)
+    cli = CliRunner().invoke(app, ["review", "import", str(job), str(exported)])
+    assert cli.exit_code == 0, cli.output
+    rerun = Job.from_yaml(job).run()
+    try:
+        assert rerun.quality["linkage"]["clerical_decisions"] == len(pairs)
+        rows = rerun.connection().execute(
+            "SELECT record_id, status, method, reason FROM links WHERE source = 'child_benefit_children' "
+            "AND (method = 'clerical' OR reason = 'clerical_non_match')").fetchall()
+    finally:
+        rerun.close()
+        (folder / "review" / "decisions.csv").unlink()
+    first = pairs.record_id.iloc[0]
+    assert (first, "linked", "clerical", None) in rows
+    assert sum(1 for r in rows if r[3] == "clerical_non_match") == len(pairs) - 1
 
 
 def test_events_of_both_kinds_derived(result):

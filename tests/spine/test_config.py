@@ -26,6 +26,11 @@ CASES = [
                           "sources.tax.linkage.id_feilds", "did you mean 'id_fields'?"]),
     ("unknown_method.yaml", ["sources.tax.linkage.method", "got deterministic_idd", "did you mean 'deterministic_id'?"]),
     ("bad_threshold.yaml", ["flows.min_cell_count", "greater than or equal to 0", "got -1"]),
+    ("prob_threshold.yaml", ["sources.tax.linkage.probabilistic.threshold", "less than 1", "got 1.5"]),
+    ("prob_band.yaml", ["sources.tax.linkage", "review_band [0.95, 0.99] must contain the threshold 0.9"]),
+    ("prob_blocking.yaml", ["blocking_rules[1][0]", "got 'surname_soundx'", "did you mean 'surname_soundex'?"]),
+    ("prob_missing_column.yaml", ["sources.tax.linkage", "compares or blocks on postcode",
+                                  "source 'tax' maps no column onto postcode"]),
 ]
 
 
