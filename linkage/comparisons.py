@@ -5,13 +5,15 @@ from YAML and be validated before any work. ``splink_comparison`` turns a spec i
 levels Splink scores; every level is plain SQL over ``<column>_l`` / ``<column>_r``.
 
 Kinds:
-    ``name``   null, exact (term-frequency adjusted), nickname-resolved equal, Jaro–Winkler
-               >= 0.92 / 0.88, phonetic key equal (transliteration tolerant), Jaro–Winkler
-               >= 0.70, else.
+    ``name``   null, exact (term-frequency adjusted), same name parts in another order (first
+               name and surname swapped), nickname-resolved equal, Jaro–Winkler
+               >= 0.92 / 0.88, phonetic key equal (transliteration tolerant), one name part in
+               common (GARCIA LOPEZ / GARCIA, AL-HASSAN / HASSAN), Jaro–Winkler >= 0.70, else.
     ``date``   null, exact, day and month swapped, one character different (typo), within
                one year, else.
     ``exact``  null, exact (optionally term-frequency adjusted), else.
-    ``string`` null, exact, Levenshtein <= 1, <= 2, else (identifiers, postcodes, addresses).
+    ``string`` null, exact, Damerau–Levenshtein <= 1 (a typo or a transposition), <= 2, else
+               (identifiers, postcodes, addresses).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class ComparisonSpec:
         term_frequency: adjust the exact-match weight by how common the value is.
         canonical: for names, a column of nickname-resolved values (BILL and WILLIAM agree).
         phonetic: for names, a column holding a phonetic key (SOUNDEX, NYSIIS, metaphone).
+        tokens: for names, a column of the record's sorted name parts (first names and surnames
+            together): equal lists mean the same names in another order.
+        swapped_with: for names, the other name column: first name and surname swapped (a common
+            clerical error) agree at their own level, typos tolerated (Jaro–Winkler >= 0.9 each way).
     """
 
     column: str
@@ -42,21 +48,25 @@ class ComparisonSpec:
     term_frequency: bool = False
     canonical: str | None = None
     phonetic: str | None = None
+    tokens: str | None = None
+    swapped_with: str | None = None
     extra_columns: tuple[str, ...] = field(default=())
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Every column the comparison reads."""
         cols = [self.column, *self.extra_columns]
-        cols += [c for c in (self.canonical, self.phonetic) if c]
+        cols += [c for c in (self.canonical, self.phonetic, self.tokens, self.swapped_with) if c]
         return tuple(dict.fromkeys(cols))
 
 
 #: Sensible defaults per standard field; derived columns come from ``add_linkage_features``.
 DEFAULT_COMPARISONS: dict[str, ComparisonSpec] = {
     "first_name": ComparisonSpec("first_name", "name", term_frequency=True,
-                                 canonical="first_name_canonical", phonetic="first_name_metaphone"),
-    "surname": ComparisonSpec("surname", "name", term_frequency=True, phonetic="surname_nysiis"),
+                                 canonical="first_name_canonical", phonetic="first_name_metaphone",
+                                 tokens="name_tokens", swapped_with="surname"),
+    "surname": ComparisonSpec("surname", "name", term_frequency=True, phonetic="surname_nysiis",
+                              tokens="name_tokens", swapped_with="first_name"),
     "dob": ComparisonSpec("dob", "date"),
     "sex": ComparisonSpec("sex", "exact"),
     "postcode": ComparisonSpec("postcode", "string", term_frequency=True),
@@ -97,12 +107,23 @@ def _name_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
     c = spec.column
     jw = f"jaro_winkler_similarity({_l(c)}, {_r(c)})"
     levels = [_null_level(c), _exact_level(spec)]
+    if spec.swapped_with or spec.tokens:
+        o = spec.swapped_with
+        same_parts = f"{_l(spec.tokens)} = {_r(spec.tokens)}" if spec.tokens else "FALSE"
+        swapped = (f"CASE WHEN jaro_winkler_similarity({_l(c)}, {_r(o)}) >= 0.9 "
+                   f"THEN jaro_winkler_similarity({_l(o)}, {_r(c)}) >= 0.9 ELSE {same_parts} END") if o else same_parts
+        levels.append(_level(swapped, "same names in another order"))
     if spec.canonical:
         levels.append(_level(f"{_l(spec.canonical)} = {_r(spec.canonical)}", "same name after nicknames"))
     levels += [_level(f"{jw} >= 0.92", "Jaro-Winkler >= 0.92"), _level(f"{jw} >= 0.88", "Jaro-Winkler >= 0.88")]
     if spec.phonetic:
         levels.append(_level(f"{_l(spec.phonetic)} = {_r(spec.phonetic)}", "same phonetic key"))
-    levels += [_level(f"{jw} >= 0.7", "Jaro-Winkler >= 0.70"), _level("ELSE", "else")]
+    parts = "string_split_regex({}, '[ \\-]+')"
+    multi_part = " OR ".join(f"strpos({side}, {sep}) > 0" for side in (_l(c), _r(c)) for sep in ("' '", "'-'"))
+    shares_part = (f"CASE WHEN {multi_part} THEN list_has_any({parts.format(_l(c))}, {parts.format(_r(c))}) "
+                   "ELSE FALSE END")
+    levels += [_level(shares_part, "shares a name part"),
+               _level(f"{jw} >= 0.7", "Jaro-Winkler >= 0.70"), _level("ELSE", "else")]
     return levels
 
 
@@ -123,9 +144,15 @@ def _date_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
 
 def _string_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
     c = spec.column
-    lev = f"levenshtein({_l(c)}, {_r(c)})"
-    return [_null_level(c), _exact_level(spec), _level(f"{lev} <= 1", "Levenshtein <= 1"),
-            _level(f"{lev} <= 2", "Levenshtein <= 2"), _level("ELSE", "else")]
+    left, right = _l(c), _r(c)
+    # A transposition (2049414 / 2049144), the commonest keying error in numbers, counts as one edit.
+    # Damerau-Levenshtein is five times slower than Levenshtein in DuckDB, so it only runs on
+    # same-length pairs differing in exactly two places (CASE, because DuckDB does not short-circuit AND).
+    one_edit = (f"CASE WHEN levenshtein({left}, {right}) <= 1 THEN TRUE "
+                f"WHEN length({left}) = length({right}) AND hamming({left}, {right}) = 2 "
+                f"THEN damerau_levenshtein({left}, {right}) = 1 ELSE FALSE END")
+    return [_null_level(c), _exact_level(spec), _level(one_edit, "one edit or transposition"),
+            _level(f"levenshtein({left}, {right}) <= 2", "two edits"), _level("ELSE", "else")]
 
 
 def _exact_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ FEATURES: dict[str, str] = {
     "surname_metaphone": "metaphone key of the surname",
     "surname_nysiis": "NYSIIS key of the surname (robust to transliteration: PETROV/PETROFF)",
     "birth_year": "year of the date of birth",
-    "name_tokens": "sorted distinct tokens of first name and surname (multi-part and hyphenated names)",
+    "name_tokens": "sorted distinct parts of first name and surname (multi-part, hyphenated or swapped names)",
 }
 PHONETIC_TABLE = "linkage__phonetic_keys"
 
@@ -62,9 +62,9 @@ def add_linkage_features(con: Connection, table: str, output: str) -> str:
                pf.metaphone AS first_name_metaphone,
                ps.soundex AS surname_soundex, ps.metaphone AS surname_metaphone, ps.nysiis AS surname_nysiis,
                year(t.dob) AS birth_year,
-               list_sort(list_distinct(list_filter(
-                   string_split_regex(concat_ws(' ', t.first_name, t.surname), '[ \\-]+'), lambda x: x <> '')))
-                   AS name_tokens
+               NULLIF(list_sort(list_distinct(list_filter(
+                   string_split_regex(concat_ws(' ', t.first_name, t.surname), '[ \\-]+'), lambda x: x <> ''))),
+                   []) AS name_tokens
         FROM {quote_ident(table)} AS t
         LEFT JOIN {NAME_VARIANT_TABLE} AS v ON v.variant = t.first_name
         LEFT JOIN {keys} AS pf ON pf.name = {letters.format('t.first_name')}

@@ -43,10 +43,16 @@ class ProbabilisticModel:
         training_rules: blocking rules for EM; together they must leave every comparison
             free in at least one rule (a rule cannot estimate the fields it blocks on).
         m_from: ``em`` or ``labels`` (m from labelled pairs, e.g. identifier links).
+        labels_selected_on: comparisons the labels were selected on (the identifier that made
+            them): every label agrees on those, so their m would be biased towards 1; with
+            ``m_from="labels"`` their m comes from pairs agreeing exactly on every name and date
+            column instead (see ``_m_from_silver_pairs``).
         match_rate: prior share of left records that have a match on the right (link
-            jobs); sets the probability that two random records match.
-        prior_rules: for dedupe jobs, strict rules used with ``prior_recall`` to estimate
-            that probability (Splink's direct estimator).
+            jobs); sets the probability that two random records match. None: estimated from
+            the data, as for dedupe jobs.
+        prior_rules: strict rules used with ``prior_recall`` to estimate that probability
+            (Splink's direct estimator: pairs agreeing on a rule, scaled by its assumed recall);
+            default: every name and date column agreeing.
         u_max_pairs: random pairs sampled to estimate u.
         max_comparisons: a blocking rule generating more pairs than this is an error.
         keep_above: pairs scored below this probability are not kept.
@@ -57,10 +63,11 @@ class ProbabilisticModel:
     blocking_rules: tuple[BlockingRule, ...]
     training_rules: tuple[BlockingRule, ...] = ()
     m_from: str = "em"
-    match_rate: float = 0.9
+    labels_selected_on: tuple[str, ...] = ()
+    match_rate: float | None = None
     prior_rules: tuple[BlockingRule, ...] = ()
     prior_recall: float = 0.8
-    u_max_pairs: float = 2e6
+    u_max_pairs: float = 1e6
     max_comparisons: int = 100_000_000
     keep_above: float = 0.001
     seed: int = 1
@@ -134,7 +141,7 @@ def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_co
         raise LinkageError(f"m_from must be 'em' or 'labels', not {model.m_from!r}")
     if model.m_from == "em" and not model.training_rules:
         raise LinkageError("m_from 'em' needs at least one training blocking rule")
-    if not 0 < model.match_rate <= 1:
+    if model.match_rate is not None and not 0 < model.match_rate <= 1:
         raise LinkageError(f"match_rate must be in (0, 1], not {model.match_rate}")
 
 
@@ -216,11 +223,11 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
     link_type = "link_only" if right is not None else "dedupe_only"
     settings = _splink_settings(model, link_type, waterfall)
     n_left = _count(con, left)
-    if right is not None:
+    if right is not None and model.match_rate is not None:
         settings["probability_two_random_records_match"] = min(model.match_rate / max(_count(con, right), 1), 1.0)
     linker = Linker(inputs, settings, log_level=None)
     try:
-        if right is None:
+        if right is None or model.match_rate is None:
             rules = model.prior_rules or (tuple(s.column for s in model.comparisons if s.kind in ("name", "date")),)
             linker.training.estimate_probability_two_random_records_match(
                 [block_on(*r) for r in rules], recall=model.prior_recall)
@@ -232,8 +239,13 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
 
         step = time.perf_counter()
         if model.m_from == "labels":
+            biased = set(model.labels_selected_on) & {s.column for s in model.comparisons}
             label_table = _labels_for_splink(splink_con, labels, right is not None)
+            silver = _m_from_silver_pairs(splink_con, left, right, model, biased)
+            _set_m(linker, silver)
+            _fix_m(linker, lambda column: column in biased)
             linker.training.estimate_m_from_pairwise_labels(label_table)
+            _fix_m(linker, lambda column: False)
         else:
             for rule in model.training_rules:
                 linker.training.estimate_parameters_using_expectation_maximisation(
@@ -254,6 +266,65 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
     seconds["total"] = time.perf_counter() - started
     logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
     return ScoreResult(output, pairs_per_rule, seconds, parameters, lam)
+
+
+def _m_from_silver_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, model: ProbabilisticModel,
+                         columns: set[str]) -> dict[str, list[float]]:
+    """m-probabilities of the comparisons the labels were selected on, from other true-ish pairs.
+
+    Labels made by an identifier all agree on it, so they cannot say how often true matches
+    disagree on it. Pairs agreeing exactly on every name and date column (a strict rule whose
+    false positives are rare) were not selected on the identifier: the share of each of its levels
+    among them estimates m. Add-half smoothing keeps unseen levels possible. Returns, per column,
+    m for each non-null level in order.
+    """
+    if not columns:
+        return {}
+    keys = [c for s in model.comparisons if s.kind in ("name", "date") for c in (s.column,)]
+    if not keys:
+        raise LinkageError("labels selected on an identifier need a name or date comparison to estimate its m")
+    right_table = right if right is not None else left
+    on = " AND ".join(f"l.{quote_ident(k)} = r.{quote_ident(k)}" for k in keys)
+    distinct = "" if right is not None else "AND l.record_id < r.record_id"
+    result: dict[str, list[float]] = {}
+    for spec in model.comparisons:
+        if spec.column not in columns:
+            continue
+        levels = [lv for lv in splink_comparison(spec)["comparison_levels"] if not lv.get("is_null_level")]
+        cases = " ".join(f"WHEN {lv['sql_condition']} THEN {i}" for i, lv in enumerate(levels)
+                         if lv["sql_condition"] != "ELSE")
+        pair_columns = ", ".join(f"l.{quote_ident(c)} AS {quote_ident(c + '_l')}, r.{quote_ident(c)} AS "
+                                 f"{quote_ident(c + '_r')}" for c in spec.columns)
+        counts = dict(con.execute(f"""
+            SELECT CASE {cases} ELSE {len(levels) - 1} END AS level, count(*) FROM (
+                SELECT {pair_columns} FROM {quote_ident(left)} AS l JOIN {quote_ident(right_table)} AS r
+                ON {on} {distinct}
+                WHERE l.{quote_ident(spec.column)} IS NOT NULL AND r.{quote_ident(spec.column)} IS NOT NULL)
+            GROUP BY 1""").fetchall())
+        total = sum(counts.values())
+        result[spec.column] = [(counts.get(i, 0) + 0.5) / (total + 0.5 * len(levels)) for i in range(len(levels))]
+        logger.info("m of %s from %d pairs agreeing on %s: %s", spec.column, total, ", ".join(keys),
+                    [round(m, 4) for m in result[spec.column]])
+    return result
+
+
+def _set_m(linker: Any, m_by_column: dict[str, list[float]]) -> None:
+    for comparison in linker._settings_obj.comparisons:
+        values = m_by_column.get(comparison.output_column_name)
+        if values:
+            for level, m in zip(comparison._comparison_levels_excluding_null, values, strict=True):
+                level.m_probability = m
+
+
+def _fix_m(linker: Any, fixed: Any) -> None:
+    """Freeze (or free) the m-probabilities of the comparisons whose column ``fixed(column)`` says.
+
+    Splink 5 reads a level's ``fix_m_probability`` in both label and EM training but offers no
+    call to change it after the model is built, hence the private attribute.
+    """
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            level._fix_m_probability = bool(fixed(comparison.output_column_name))
 
 
 def _labels_for_splink(con: duckdb.DuckDBPyConnection, labels: str, link: bool) -> str:

@@ -76,12 +76,13 @@ DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
     "first_name_canonical": ("first_name",), "first_initial": ("first_name",),
     "first_name_metaphone": ("first_name",), "surname_soundex": ("surname",),
     "surname_metaphone": ("surname",), "surname_nysiis": ("surname",), "birth_year": ("dob",),
+    "name_tokens": ("first_name", "surname"),
 }
 LINKAGE_COLUMNS = (*IDENTITY_FIELDS, *DERIVED_FEATURES)
 LinkageColumn = Literal[
     "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
     "national_id", "passport_no", "first_name_canonical", "first_initial", "first_name_metaphone",
-    "surname_soundex", "surname_metaphone", "surname_nysiis", "birth_year",
+    "surname_soundex", "surname_metaphone", "surname_nysiis", "birth_year", "name_tokens",
 ]
 Probability = Annotated[float, Field(gt=0, lt=1)]
 
@@ -142,7 +143,9 @@ class ProbabilisticConfig(StrictModel):
     blocking_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
     training_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
     m_from: Literal["em", "labels"] = "em"
-    match_rate: Annotated[float, Field(gt=0, le=1)] = 0.9
+    #: Prior share of the source's records that have a person in the spine; None: estimated from
+    #: records agreeing on names and date of birth (Splink's estimator, recall 0.8).
+    match_rate: Annotated[float, Field(gt=0, le=1)] | None = None
     threshold: Probability = 0.9
     review_band: tuple[Probability, Probability] | None = None
     constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"

@@ -44,8 +44,8 @@ SPINE_IDENTIFIERS = "spine__identifiers"
 SPINE_REFERENCE = "spine__reference"
 DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "nationality", "country_of_birth",
                              "national_id", "passport_no")
-DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname"),
-                          ("first_name", "postcode"))
+DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
+                          ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"))
 DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname"))
 LINK_COLUMNS = ("record_id, entity_id, status, method, matched_on, "
                 "match_probability, match_weight, reason")
@@ -209,6 +209,7 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
     model = resolve_model(config, job.sources[name], job.sources[job.base])
     if model.m_from == "labels" and n_labels == 0:
         model = dataclasses.replace(model, m_from="em")
+    model = dataclasses.replace(model, labels_selected_on=tuple(config.id_fields))
     stage, prob_metrics = _link_probabilistic(con, name, config, model, records,
                                               labels=labels if model.m_from == "labels" else None)
     assessment = _assess_on_id_links(con, name, f"link__{name}__ids", stage)

@@ -156,6 +156,8 @@ def test_date_levels_recognise_swaps_and_typos(con, left, right, level):
     ("JON", "JOHN", "Jaro-Winkler >= 0.92"),
     ("SMITH", "SCHMIDT", "Jaro-Winkler >= 0.70"),
     ("SMITH", "NGUYEN", "else"),
+    ("MARIA JOSE", "JOSE", "shares a name part"),
+    ("AL-HASSAN", "HASSAN", "shares a name part"),
 ])
 def test_name_levels_grade_similarity(con, left, right, level):
     assert _level_of(con, ComparisonSpec("first_name", "name"), left, right, "VARCHAR") == level

@@ -90,7 +90,7 @@ def test_linkage_features_resolve_nicknames_and_phonetics(ref_con):
     assert rows[0][3] == rows[1][3]            # PETROV and PETROFF share a soundex key
     assert rows[2][1] == "MOHAMMED" and rows[2][5] == ["AL", "HASSAN", "MUHAMMAD"]
     assert rows[0][2] == "B" and rows[0][4] == 1980
-    assert rows[3] == ("r4", None, None, None, None, [])
+    assert rows[3] == ("r4", None, None, None, None, None)
 
 
 def test_ambiguous_country_codes_are_flagged_per_record(ref_con):
