@@ -32,7 +32,8 @@ Methods (every one is scored by ``linkage.evaluate.pairwise_scores`` on the same
                                 on names, exact on the rest), ECMClassifier. Skipped with a reason
                                 when the blocks would give more than ``RL_MAX_PAIRS`` pairs.
     deterministic               ``link_on_identifiers`` on the identifiers both sides hold.
-    match_keys                  ``link_on_match_keys`` with ``DEFAULT_MATCH_KEYS`` (link jobs only).
+    match_keys                  ``link_on_match_keys`` with ``DEFAULT_MATCH_KEYS`` (dedupe jobs:
+                                ``dedupe_on_match_keys``, key groups of 2 to 5 records).
     probabilistic               ``score_pairs`` with the default comparisons (no identifier) and
                                 ``assign_links``.
     hybrid                      identifiers first, then the probabilistic model trained on the ID
@@ -511,10 +512,8 @@ def run_deterministic(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
 
 
 def run_match_keys(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
-    from linkage import DEFAULT_MATCH_KEYS, link_on_match_keys
+    from linkage import DEFAULT_MATCH_KEYS, dedupe_on_match_keys, link_on_match_keys
 
-    if ds.dedupe:
-        raise Skipped("link-only method")
     feat_a, feat_b = prepare_features(con, ds)
     available = {
         *ds.fields,
@@ -524,6 +523,10 @@ def run_match_keys(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
     keys = [k for k in DEFAULT_MATCH_KEYS if all(c in available for c in k.fields)]
     if not keys:
         raise Skipped("no default match key uses only fields both sides hold")
+    if ds.dedupe:
+        dedupe_on_match_keys(con, feat_a, keys, "mk_pairs")
+        con.execute("CREATE OR REPLACE TABLE predicted AS SELECT left_id, right_id FROM mk_pairs").fetchall()
+        return "predicted"
     con.execute(
         f"CREATE OR REPLACE TABLE ref_a AS SELECT *, record_id AS entity_id FROM {feat_a}"
     ).fetchall()

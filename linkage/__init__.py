@@ -14,7 +14,7 @@ from linkage.deterministic import (
 )
 from linkage.errors import LinkageError
 from linkage.features import FEATURES, add_linkage_features
-from linkage.matchkeys import DEFAULT_MATCH_KEYS, MatchKey, link_on_match_keys
+from linkage.matchkeys import DEFAULT_MATCH_KEYS, MatchKey, dedupe_on_match_keys, link_on_match_keys
 from linkage.probabilistic import ProbabilisticModel, ScoreResult, count_blocked_pairs, score_pairs
 from linkage.reference import create_reference_tables
 from linkage.standardise import STANDARD_COLUMNS, standardise_records_sql
@@ -35,6 +35,7 @@ __all__ = [
     "check_id_links",
     "count_blocked_pairs",
     "create_reference_tables",
+    "dedupe_on_match_keys",
     "default_comparison",
     "duplicate_identifiers",
     "link_on_identifiers",

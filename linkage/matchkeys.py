@@ -28,21 +28,29 @@ class MatchKey:
 
 #: Default cascade, modelled on ONS's 35 Census–CCS keys and cut to the fields a register and
 #: admin sources share: full agreement first, then each key relaxes one thing (nickname,
-#: spelling, initial, surname change on marriage, missing or wrong date of birth).
+#: spelling, initial, surname change on marriage, wrong date of birth, missing or miscoded sex).
+#: A job uses the keys whose fields both sides map, in this order.
 DEFAULT_MATCH_KEYS: tuple[MatchKey, ...] = (
     MatchKey("full", ("first_name", "surname", "dob", "sex", "postcode")),
+    MatchKey("name_dob_postcode", ("first_name", "surname", "dob", "postcode")),
     MatchKey("name_dob_sex", ("first_name", "surname", "dob", "sex")),
     MatchKey("nickname_dob_sex", ("first_name_canonical", "surname", "dob", "sex")),
     MatchKey("name_dob", ("first_name", "surname", "dob")),
+    MatchKey("nickname_dob", ("first_name_canonical", "surname", "dob")),
     MatchKey("phonetic_names_dob_sex", ("first_name_metaphone", "surname_nysiis", "dob", "sex")),
+    MatchKey("phonetic_names_dob", ("first_name_metaphone", "surname_nysiis", "dob")),
     MatchKey("first_name_soundex_surname_dob_sex", ("first_name", "surname_soundex", "dob", "sex")),
     MatchKey("initial_surname_dob_sex", ("first_initial", "surname", "dob", "sex")),
+    MatchKey("initial_surname_dob_postcode", ("first_initial", "surname", "dob", "postcode")),
     MatchKey("initial_phonetic_surname_dob_sex", ("first_initial", "surname_nysiis", "dob", "sex")),
     MatchKey("name_year_sex_postcode", ("first_name", "surname", "birth_year", "sex", "postcode")),
-    MatchKey("name_year_sex_nationality", ("first_name", "surname", "birth_year", "sex", "nationality")),
+    MatchKey("name_year_postcode", ("first_name", "surname", "birth_year", "postcode")),
+    MatchKey("swapped_names_dob", ("name_tokens", "dob")),
     MatchKey("first_name_dob_sex_postcode", ("first_name", "dob", "sex", "postcode")),
+    MatchKey("first_name_dob_postcode", ("first_name", "dob", "postcode")),
     MatchKey("nickname_dob_sex_nationality", ("first_name_canonical", "dob", "sex", "nationality")),
     MatchKey("surname_dob_sex_postcode", ("surname", "dob", "sex", "postcode")),
+    MatchKey("surname_dob_postcode", ("surname", "dob", "postcode")),
 )
 
 
@@ -113,3 +121,33 @@ def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequ
         FROM {rec} AS r LEFT JOIN {got} AS f USING (record_id)""")
     con.execute(f"DROP TABLE {got}").fetchall()
     return output
+
+
+def dedupe_on_match_keys(con: Connection, records: str, keys: Sequence[MatchKey], output: str, *,
+                         max_group: int = 5) -> str:
+    """Duplicate pairs within one table by the cascade; materialise ``output`` and return its name.
+
+    A key value shared by 2 to ``max_group`` records makes each pair of them a duplicate pair
+    (a larger group is a common value, not one person). A pair is reported once, with the first
+    (strictest) key that found it.
+
+    Columns: ``left_id`` < ``right_id``, ``matched_on``, ``key_rank``.
+    """
+    if max_group < 2:
+        raise LinkageError(f"max_group must be at least 2, got {max_group}")
+    check_keys(keys, _columns(con, records), f"records table {records!r}")
+    rec = quote_ident(records)
+    passes = []
+    for rank, key in enumerate(keys, start=1):
+        cols = ", ".join(quote_ident(f) for f in key.fields)
+        complete = " AND ".join(f"{quote_ident(f)} IS NOT NULL" for f in key.fields)
+        passes.append(f"""
+            SELECT l.record_id AS left_id, r.record_id AS right_id, {sql_literal(key.name)} AS matched_on,
+                   {rank} AS key_rank
+            FROM (SELECT record_id, {cols}, count(*) OVER (PARTITION BY {cols}) AS n FROM {rec} WHERE {complete})
+                 AS l
+            JOIN {rec} AS r USING ({cols})
+            WHERE l.record_id < r.record_id AND l.n <= {int(max_group)}""")
+    return materialise(con, output, f"""
+        SELECT left_id, right_id, arg_min(matched_on, key_rank) AS matched_on, min(key_rank) AS key_rank
+        FROM ({' UNION ALL '.join(passes)}) GROUP BY left_id, right_id""")

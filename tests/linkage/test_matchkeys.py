@@ -3,6 +3,7 @@
 import pytest
 
 from linkage import LinkageError, MatchKey, link_on_match_keys
+from linkage.matchkeys import dedupe_on_match_keys
 from tests.conftest import fetch_rows, make_table
 
 COLS = {"first_name": "VARCHAR", "surname": "VARCHAR", "dob": "VARCHAR", "postcode": "VARCHAR"}
@@ -68,3 +69,19 @@ def test_key_on_a_missing_column_is_a_clear_error(con, reference):
     make_table(con, "rec", {"record_id": "VARCHAR", "first_name": "VARCHAR"}, [])
     with pytest.raises(LinkageError, match="match-key 'full' uses surname, dob, postcode, which the records table"):
         link_on_match_keys(con, "rec", "ref", KEYS, "out")
+
+
+def test_dedupe_pairs_records_sharing_a_rare_key(con):
+    make_table(con, "recs", {"record_id": "VARCHAR", **COLS}, [
+        ("a", "ANNA", "BERG", "1980", "A1"),
+        ("b", "ANNA", "BERG", "1980", None),     # same person as a, postcode missing
+        ("c", "OLE", "DAHL", "1975", "C3"),
+        ("d", "OLE", "DAHL", "1975", "C3"),
+        ("e", "OLE", "DAHL", "1975", "C3"),      # a group of three: every pair of it
+        ("f", "EVA", "HOLM", "2000", "Z1"),
+    ])
+    dedupe_on_match_keys(con, "recs", KEYS, "dups")
+    assert fetch_rows(con, "SELECT left_id, right_id, matched_on FROM dups", "left_id, right_id") == [
+        ("a", "b", "name_dob"), ("c", "d", "full"), ("c", "e", "full"), ("d", "e", "full")]
+    dedupe_on_match_keys(con, "recs", KEYS, "strict", max_group=2)
+    assert fetch_rows(con, "SELECT left_id, right_id FROM strict", "left_id") == [("a", "b")]
