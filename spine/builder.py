@@ -84,12 +84,12 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
 
 
 def _keep_review_pairs(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Pairs left in the clerical band, with their waterfall, for ``spine review export``."""
+    """Records sent to review (the clerical band, or an identifier conflict), for ``spine review export``."""
     candidates = f"candidates__{name}"
     columns = [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [candidates]).fetchall()]
-    if columns:
-        add_review_pairs(con, name, link_table(name), candidates, [c for c in columns if c.startswith("mw_")])
+    add_review_pairs(con, name, link_table(name), candidates if columns else None,
+                     [c for c in columns if c.startswith("mw_")])
 
 
 def _learn_identifiers(con: duckdb.DuckDBPyConnection, name: str) -> None:

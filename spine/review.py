@@ -38,9 +38,15 @@ def create_review_pairs(con: duckdb.DuckDBPyConnection) -> None:
         person_id VARCHAR, match_probability DOUBLE, match_weight DOUBLE, waterfall VARCHAR)""").fetchall()
 
 
-def add_review_pairs(con: duckdb.DuckDBPyConnection, source: str, links: str, candidates: str,
+def add_review_pairs(con: duckdb.DuckDBPyConnection, source: str, links: str, candidates: str | None,
                      weight_columns: list[str]) -> None:
-    """Keep the pairs a source put in the band, with their partial weights as ``name=weight;...``."""
+    """Keep the pairs a source sent to review, with their partial weights as ``name=weight;...``
+    (no waterfall for a deterministic source's identifier conflicts)."""
+    if candidates is None:
+        con.execute(f"""INSERT INTO {REVIEW_PAIRS}
+            SELECT {sql_literal(source)}, record_id, entity_id, match_probability, match_weight, NULL
+            FROM {quote_ident(links)} WHERE status = 'review'""").fetchall()
+        return
     if weight_columns:
         parts = ", ".join(f"'{c.removeprefix('mw_')}=' || round(c.{quote_ident(c)}, 2)" for c in weight_columns)
         waterfall = f"concat_ws('; ', {parts})"
