@@ -571,6 +571,7 @@ def _assign(con: duckdb.DuckDBPyConnection, scored: str, records_sql: str) -> st
         threshold=THRESHOLD,
         review_band=None,
         constraint="many_to_one",
+        on_tie="first",  # the references break ties by row order; jobs flag them (see BENCHMARKS.md)
     )
     con.execute(
         "CREATE OR REPLACE TABLE assigned_pairs AS "

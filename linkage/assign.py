@@ -93,7 +93,8 @@ def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> st
 
 
 def assign_links(con: Connection, candidates: str, records: str, output: str, *, threshold: float,
-                 review_band: tuple[float, float] | None = None, constraint: str = "many_to_one") -> str:
+                 review_band: tuple[float, float] | None = None, constraint: str = "many_to_one",
+                 on_tie: str = "flag") -> str:
     """Decide every record's link from scored candidate pairs; materialise ``output``.
 
     Grain: one row per row of ``records``.
@@ -109,13 +110,20 @@ def assign_links(con: Connection, candidates: str, records: str, output: str, *,
         threshold: link probability without a review band.
         review_band: (low, high) containing ``threshold``: pairs in [low, high) go to review.
         constraint: ``many_to_one`` or ``one_to_one``.
+        on_tie: ``flag`` (default: a tied record goes to review with a band, else stays unlinked
+            with reason ``tied_candidates``) or ``first`` (many-to-one: take the tied entity with
+            the smallest id; reproducible but arbitrary, as reference tools do; for benchmarks).
     """
+    if on_tie not in ("flag", "first"):
+        raise LinkageError(f"on_tie must be 'flag' or 'first', got {on_tie!r}")
     low, high = check_decision(threshold, review_band)
     if constraint not in CONSTRAINTS:
         raise LinkageError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got {constraint!r}")
     banded = review_band is not None
     if constraint == "many_to_one":
         best = _many_to_one(candidates)
+        if on_tie == "first":
+            best = f"SELECT * REPLACE (FALSE AS tied) FROM ({best})"
         lost = "FALSE"
     else:
         best = _one_to_one(con, candidates, low, output)

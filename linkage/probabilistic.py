@@ -245,6 +245,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
             _set_m(linker, silver)
             _fix_m(linker, lambda column: column in biased)
             linker.training.estimate_m_from_pairwise_labels(label_table)
+            _smooth_unobserved_m(linker, _count(splink_con, labels), skip=biased)
             _fix_m(linker, lambda column: False)
         else:
             for rule in model.training_rules:
@@ -306,6 +307,27 @@ def _m_from_silver_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str |
         logger.info("m of %s from %d pairs agreeing on %s: %s", spec.column, total, ", ".join(keys),
                     [round(m, 4) for m in result[spec.column]])
     return result
+
+
+def _smooth_unobserved_m(linker: Any, n_labels: int, *, skip: set[str]) -> None:
+    """Levels no label fell into get m = 0.5 / labels (add-half), not Splink's default.
+
+    Splink leaves an unobserved level at its initial default m (about 0.01-0.05), which reads
+    "true matches often disagree like this" when the labels say they hardly ever do; a date of
+    birth a year out then costs a link almost nothing. The other levels are scaled so m sums to 1.
+    """
+    floor = 0.5 / max(n_labels, 1)
+    for comparison in linker._settings_obj.comparisons:
+        if comparison.output_column_name in skip:
+            continue
+        levels = comparison._comparison_levels_excluding_null
+        unobserved = [lv for lv in levels if not lv._m_is_trained]
+        if not unobserved or len(unobserved) == len(levels):
+            continue
+        observed_total = sum(lv.m_probability for lv in levels if lv._m_is_trained)
+        scale = (1 - floor * len(unobserved)) / observed_total if observed_total else 1.0
+        for level in levels:
+            level.m_probability = floor if not level._m_is_trained else level.m_probability * scale
 
 
 def _set_m(linker: Any, m_by_column: dict[str, list[float]]) -> None:

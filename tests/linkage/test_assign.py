@@ -75,3 +75,10 @@ def test_one_to_one_loser_is_explained(con, records):
 def test_bad_decision_settings_are_clear_errors(con, records, candidates, threshold, band, message):
     with pytest.raises(LinkageError, match=message):
         assign_links(con, candidates, records, "out", threshold=threshold, review_band=band)
+
+
+def test_ties_can_be_broken_reproducibly_when_asked(con, records, candidates):
+    assign_links(con, candidates, records, "out", threshold=0.9, on_tie="first")
+    assert fetch_rows(con, "SELECT entity_id, status FROM out WHERE record_id = 'r5'") == [("p6", "linked")]
+    with pytest.raises(LinkageError, match="on_tie must be 'flag' or 'first'"):
+        assign_links(con, candidates, records, "out", threshold=0.9, on_tie="random")
