@@ -36,6 +36,8 @@ Methods (every one is scored by ``linkage.evaluate.pairwise_scores`` on the same
                                 ``dedupe_on_match_keys``, key groups of 2 to 5 records).
     probabilistic               ``score_pairs`` with the default comparisons (no identifier) and
                                 ``assign_links``.
+    probabilistic_with_id       the same with the identifier as one more comparison (m by EM),
+                                the like-for-like of ``bare_splink``.
     hybrid                      identifiers first, then the probabilistic model trained on the ID
                                 links (``m_from="labels"``) for the records IDs did not link.
 
@@ -581,12 +583,14 @@ def _assign(con: duckdb.DuckDBPyConnection, scored: str, records_sql: str) -> st
     return "assigned_pairs"
 
 
-def run_probabilistic(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
+def run_probabilistic(con: duckdb.DuckDBPyConnection, ds: Dataset, *, with_id: bool = False) -> str:
     from linkage import score_pairs
 
+    if with_id and not ds.id_fields:
+        raise Skipped("no identifier on both sides")
     feat_a, feat_b = prepare_features(con, ds)
     scored = score_pairs(
-        con, feat_b or feat_a, feat_a if feat_b else None, our_model(ds), "scored"
+        con, feat_b or feat_a, feat_a if feat_b else None, our_model(ds, with_id=with_id), "scored"
     ).table
     if ds.dedupe:
         con.execute(
@@ -637,6 +641,7 @@ METHODS: dict[str, Callable[[duckdb.DuckDBPyConnection, Dataset], str]] = {
     "deterministic": run_deterministic,
     "match_keys": run_match_keys,
     "probabilistic": run_probabilistic,
+    "probabilistic_with_id": lambda con, ds: run_probabilistic(con, ds, with_id=True),
     "hybrid": run_hybrid,
 }
 

@@ -166,10 +166,10 @@ def _link_on_ids(con: duckdb.DuckDBPyConnection, name: str, config: IdLinkageMix
 
 def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: ProbabilisticConfig,
                         model: ProbabilisticModel, records: str, *, labels: str | None = None,
-                        exclude: str | None = None) -> tuple[str, dict[str, Any]]:
+                        exclude: str | None = None, waterfall: bool = False) -> tuple[str, dict[str, Any]]:
     """Score every record against the spine, then assign best matches in SQL."""
     scored = score_pairs(con, records, SPINE_REFERENCE, model, f"scored__{name}", labels=labels,
-                         waterfall=config.review_band is not None)
+                         waterfall=waterfall or config.review_band is not None)
     candidates = f"candidates__{name}"
     materialise(con, candidates, f"""
         SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
@@ -214,13 +214,13 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
         model = dataclasses.replace(model, m_from="em")
     model = dataclasses.replace(model, labels_selected_on=tuple(config.id_fields))
     stage, prob_metrics = _link_probabilistic(con, name, config, model, records,
-                                              labels=labels if model.m_from == "labels" else None)
-    assessment = _assess_on_id_links(con, name, f"link__{name}__ids", stage)
+                                              labels=labels if model.m_from == "labels" else None, waterfall=True)
+    assessment = _assess_on_id_links(con, name, f"link__{name}__ids", config, model)
     final = f"link__{name}__final"
     materialise(con, final, f"""
         SELECT i.record_id,
-               CASE WHEN i.status = 'linked' THEN i.entity_id ELSE p.entity_id END AS entity_id,
-               CASE WHEN i.status = 'linked' OR i.status = 'review' THEN i.status ELSE p.status END AS status,
+               CASE WHEN i.status IN ('linked', 'review') THEN i.entity_id ELSE p.entity_id END AS entity_id,
+               CASE WHEN i.status IN ('linked', 'review') THEN i.status ELSE p.status END AS status,
                CASE WHEN i.status = 'linked' THEN 'deterministic_id' ELSE p.method END AS method,
                CASE WHEN i.status = 'linked' THEN i.matched_on END AS matched_on,
                p.match_probability, p.match_weight,
@@ -232,20 +232,39 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
             "m_from": model.m_from, "labels": int(n_labels), "assessment_on_id_links": assessment}
 
 
-def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, prob: str) -> dict[str, Any]:
-    """How the probabilistic model does on records whose identifier link is known (US Census practice)."""
+def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, config: HybridConfig,
+                        model: ProbabilisticModel) -> dict[str, Any]:
+    """How the probabilistic model does on records whose identifier link is known (US Census practice).
+
+    The model compares the identifier too, which would make agreeing with the identifier links
+    circular, so it is judged here with the identifier comparisons' weights taken out: each
+    identifier-linked record's best candidate by the remaining weight, linked when that weight's
+    probability reaches the link cut-off. Candidates were kept when their full probability was
+    at least ``keep_above`` (0.001), so a namesake the identifier alone ruled out is not offered
+    here: read the precision as an upper bound.
+    """
+    id_columns = [s.column for s in model.comparisons if s.column in model.labels_selected_on]
+    without_id = " - ".join(["c.match_weight", *(f"coalesce(c.{quote_ident('mw_' + col)}, 0)" for col in id_columns)])
+    cut = config.review_band[1] if config.review_band else config.threshold
     row = con.execute(f"""
+        WITH best AS (
+            SELECT c.record_id, arg_max(c.entity_id, {without_id}) AS entity_id, max({without_id}) AS weight
+            FROM {quote_ident(f'candidates__{name}')} AS c
+            WHERE c.record_id IN (SELECT record_id FROM {quote_ident(ids)} WHERE status = 'linked')
+            GROUP BY c.record_id
+        )
         SELECT count(*) AS id_linked,
-               count(*) FILTER (WHERE p.status = 'linked') AS model_linked,
-               count(*) FILTER (WHERE p.status = 'linked' AND p.entity_id = i.entity_id) AS agree
-        FROM {quote_ident(ids)} AS i JOIN {quote_ident(prob)} AS p USING (record_id)
+               count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut}) AS model_linked,
+               count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut} AND b.entity_id = i.entity_id) AS agree
+        FROM {quote_ident(ids)} AS i LEFT JOIN best AS b USING (record_id)
         WHERE i.status = 'linked'""").fetchall()[0]
     id_linked, model_linked, agree = (int(x) for x in row)
     precision = agree / model_linked if model_linked else None
     recall = agree / id_linked if id_linked else None
     f1 = (2 * precision * recall / (precision + recall)) if precision and recall else None
     return {"id_linked_records": id_linked, "model_linked": model_linked, "model_agrees": agree,
-            "precision": precision, "recall": recall, "f1": f1}
+            "precision": precision, "recall": recall, "f1": f1,
+            "identifier_weights_removed": id_columns}
 
 
 def _finish(con: duckdb.DuckDBPyConnection, name: str, stage: str) -> None:
