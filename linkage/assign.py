@@ -18,7 +18,6 @@ from linkage._sql import Connection, materialise, quote_ident, sql_literal
 from linkage.errors import LinkageError
 
 CONSTRAINTS = ("many_to_one", "one_to_one")
-MAX_ONE_TO_ONE_ROUNDS = 10
 
 
 def check_decision(threshold: float, review_band: tuple[float, float] | None) -> tuple[float, float]:
@@ -64,7 +63,9 @@ def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> st
     con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(chosen)} (record_id VARCHAR, entity_id VARCHAR, "
                 "match_probability DOUBLE, match_weight DOUBLE, tied BOOLEAN)").fetchall()
     p, c = quote_ident(pairs), quote_ident(chosen)
-    for _ in range(MAX_ONE_TO_ONE_ROUNDS):
+    # Each round links at least the heaviest open pair unless it is tied, so this ends; long chains
+    # (each record's first choice taken by a better one) need as many rounds as links.
+    while True:
         added = con.execute(f"""
             INSERT INTO {c}
             WITH open AS (
@@ -84,12 +85,17 @@ def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> st
         """).fetchall()[0][0]
         if not added:
             break
-    # Records left without a mutual best: report their best pair (it went to another record, or was tied).
+    # Records left without a mutual best: report their best pair; tied when another entity ties with
+    # it for this record, or another unchosen record ties with this record for the entity.
     return f"""
         SELECT * FROM {c}
         UNION ALL
-        SELECT record_id, entity_id, match_probability, match_weight, tied FROM ({_many_to_one(pairs)})
-        WHERE record_id NOT IN (SELECT record_id FROM {c})"""
+        SELECT b.record_id, b.entity_id, b.match_probability, b.match_weight,
+               b.tied OR EXISTS (SELECT 1 FROM {p} AS o WHERE o.entity_id = b.entity_id
+                                 AND o.match_weight = b.match_weight AND o.record_id <> b.record_id
+                                 AND o.record_id NOT IN (SELECT record_id FROM {c})) AS tied
+        FROM ({_many_to_one(pairs)}) AS b
+        WHERE b.record_id NOT IN (SELECT record_id FROM {c})"""
 
 
 def assign_links(con: Connection, candidates: str, records: str, output: str, *, threshold: float,
@@ -132,18 +138,20 @@ def assign_links(con: Connection, candidates: str, records: str, output: str, *,
     materialise(con, output, f"""
         WITH best AS ({best})
         SELECT r.record_id,
-               CASE WHEN b.record_id IS NULL OR b.match_probability < {low} OR ({lost}) THEN NULL
-                    WHEN b.tied AND NOT {sql_literal(banded)} THEN NULL
+               CASE WHEN b.record_id IS NULL OR b.match_probability < {low} THEN NULL
+                    WHEN b.tied THEN (CASE WHEN {sql_literal(banded)} THEN b.entity_id END)
+                    WHEN {lost} THEN NULL
                     ELSE b.entity_id END AS entity_id,
-               CASE WHEN b.record_id IS NULL OR b.match_probability < {low} OR ({lost}) THEN 'unlinked'
+               CASE WHEN b.record_id IS NULL OR b.match_probability < {low} THEN 'unlinked'
                     WHEN b.tied THEN {tie_status}
+                    WHEN {lost} THEN 'unlinked'
                     WHEN b.match_probability >= {high} THEN 'linked'
                     ELSE 'review' END AS status,
                b.match_probability, b.match_weight,
                CASE WHEN b.record_id IS NULL THEN 'no_candidate'
                     WHEN b.match_probability < {low} THEN 'below_threshold'
-                    WHEN {lost} THEN 'taken_by_better_match'
                     WHEN b.tied THEN 'tied_candidates'
+                    WHEN {lost} THEN 'taken_by_better_match'
                     WHEN b.match_probability >= {high} THEN NULL
                     ELSE 'review_band' END AS reason
         FROM (SELECT DISTINCT record_id FROM {quote_ident(records)}) AS r LEFT JOIN best AS b USING (record_id)""")

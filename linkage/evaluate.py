@@ -42,13 +42,20 @@ def _require_columns(con: Connection, table: str, needed: Sequence[str], role: s
         )
 
 
+def _valid_pair(dedupe: bool) -> str:
+    """A pair names two records (no NULL id; in a dedupe, not a record with itself)."""
+    self_pair = " AND left_id <> right_id" if dedupe else ""
+    return f"left_id IS NOT NULL AND right_id IS NOT NULL{self_pair}"
+
+
 def _distinct_pairs_sql(table: str, *, dedupe: bool, where: str = "") -> str:
-    """Distinct (left_id, right_id) of ``table`` as VARCHAR; (least, greatest) for dedupe."""
+    """Distinct valid (left_id, right_id) of ``table`` as VARCHAR; (least, greatest) for dedupe."""
     left, right = "CAST(left_id AS VARCHAR)", "CAST(right_id AS VARCHAR)"
     if dedupe:
         left, right = f"least({left}, {right})", f"greatest({left}, {right})"
+    condition = f"({where.removeprefix('WHERE').strip()}) AND {_valid_pair(dedupe)}" if where else _valid_pair(dedupe)
     return (
-        f"SELECT DISTINCT {left} AS left_id, {right} AS right_id FROM {quote_ident(table)} {where}"
+        f"SELECT DISTINCT {left} AS left_id, {right} AS right_id FROM {quote_ident(table)} WHERE {condition}"
     )
 
 
@@ -173,7 +180,7 @@ def threshold_sweep(
     rows = con.execute(f"""
         WITH t AS ({_distinct_pairs_sql(truth, dedupe=dedupe)}),
              s AS (SELECT {left} AS left_id, {right} AS right_id, max(match_probability) AS p
-                   FROM {quote_ident(scored)} GROUP BY ALL),
+                   FROM {quote_ident(scored)} WHERE {_valid_pair(dedupe)} GROUP BY ALL),
              st AS (SELECT s.p, t.left_id IS NOT NULL AS is_true
                     FROM s LEFT JOIN t USING (left_id, right_id)),
              th(i, threshold) AS (VALUES {values})

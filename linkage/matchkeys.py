@@ -99,6 +99,9 @@ def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequ
         complete = " AND ".join(f"{quote_ident(f)} IS NOT NULL" for f in key.fields)
         taken = f"AND entity_id NOT IN (SELECT entity_id FROM {got})" if constraint == "one_to_one" else ""
         unique_records = "HAVING count(*) = 1" if constraint == "one_to_one" else ""
+        # An entity with several reference rows could meet two records on two key values.
+        one_record_per_entity = ("QUALIFY count(*) OVER (PARTITION BY e.entity_id) = 1"
+                                 if constraint == "one_to_one" else "")
         con.execute(f"""
             INSERT INTO {got}
             WITH open_records AS (
@@ -112,6 +115,7 @@ def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequ
             )
             SELECT o.record_id, e.entity_id, {sql_literal(key.name)}, {rank}
             FROM open_records AS o JOIN record_keys USING ({cols}) JOIN entity_keys AS e USING ({cols})
+            {one_record_per_entity}
         """).fetchall()
     materialise(con, output, f"""
         SELECT r.record_id, f.entity_id,

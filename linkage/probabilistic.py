@@ -186,7 +186,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
     """Train a Fellegi–Sunter model and score candidate pairs into ``output``.
 
     Args:
-        left: table with a unique ``record_id`` and the model's columns.
+        left: table with a unique ``record_id`` and the model's columns (a real table or view, not a
+            TEMP one: Splink reads it through its own cursor, which cannot see TEMP objects).
         right: the other table (link job), or None to dedupe ``left``.
         model: comparisons, blocking and training settings.
         output: table written, one row per scored pair: ``left_id``, ``right_id``,
@@ -214,6 +215,32 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         raise LinkageError(f"blocking rule on {' + '.join(worst['rule'])} would generate {worst['pairs']:,} pairs, "
                            f"more than max_comparisons {model.max_comparisons:,}: add a field to the rule")
 
+    n_left = _count(con, left)
+    n_right = _count(con, right) if right is not None else n_left
+    if n_left == 0 or n_right == 0:   # nothing to compare: an empty result, not a Splink error
+        weights = "".join(f', "mw_{s.column}" DOUBLE' for s in model.comparisons) if waterfall else ""
+        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(output)} (left_id VARCHAR, right_id VARCHAR, "
+                    f"match_weight DOUBLE, match_probability DOUBLE{weights})").fetchall()
+        return ScoreResult(output, pairs_per_rule, {"total": time.perf_counter() - started})
+    prior_rules = model.prior_rules or (tuple(s.column for s in model.comparisons if s.kind in ("name", "date")),)
+    estimate_prior = right is None or model.match_rate is None
+    if estimate_prior and not all(prior_rules):
+        raise LinkageError("the prior is estimated from pairs agreeing on every name and date comparison, but the "
+                           "model has none: give match_rate, or prior_rules")
+    if estimate_prior and sum(c["pairs"] for c in count_blocked_pairs(con, left, right, prior_rules)) == 0:
+        # No pair agrees on names and date of birth: assume one match per right record at most.
+        estimate_prior = False
+        fallback = 0.9 / n_right if right is not None else 1 / max(n_left * (n_left - 1) / 2, 1)
+        logger.warning("no pair agrees on %s: prior probability set to %.3g", prior_rules, fallback)
+    training_rules = model.training_rules
+    if model.m_from == "em":
+        counted = count_blocked_pairs(con, left, right, training_rules)
+        training_rules = tuple(tuple(c["rule"]) for c in counted if c["pairs"] > 0)
+        if not training_rules:
+            named = ", ".join(" + ".join(rule) for rule in model.training_rules)
+            raise LinkageError(f"no record pairs agree on any training rule ({named}): EM has nothing to learn "
+                               "from; add a rule or give labels")
+
     # Splink gets its own cursor: DuckDB 2.0 blocks a connection while any result is unread.
     splink_con = con.cursor()
     db_api = DuckDBAPI(connection=splink_con)
@@ -222,15 +249,15 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         inputs.append(db_api.register(_input_view(splink_con, right, f"__pl_{RIGHT}", model.columns), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     settings = _splink_settings(model, link_type, waterfall)
-    n_left = _count(con, left)
     if right is not None and model.match_rate is not None:
-        settings["probability_two_random_records_match"] = min(model.match_rate / max(_count(con, right), 1), 1.0)
+        settings["probability_two_random_records_match"] = min(model.match_rate / n_right, 1.0)
+    elif not estimate_prior:
+        settings["probability_two_random_records_match"] = fallback
     linker = Linker(inputs, settings, log_level=None)
     try:
-        if right is None or model.match_rate is None:
-            rules = model.prior_rules or (tuple(s.column for s in model.comparisons if s.kind in ("name", "date")),)
+        if estimate_prior:
             linker.training.estimate_probability_two_random_records_match(
-                [block_on(*r) for r in rules], recall=model.prior_recall)
+                [block_on(*r) for r in prior_rules], recall=model.prior_recall)
         seconds["prior"] = time.perf_counter() - started
 
         step = time.perf_counter()
@@ -248,7 +275,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
             _smooth_unobserved_m(linker, _count(splink_con, labels), skip=biased)
             _fix_m(linker, lambda column: False)
         else:
-            for rule in model.training_rules:
+            for rule in training_rules:
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     block_on(*rule), estimate_without_term_frequencies=True)
         seconds["m"] = time.perf_counter() - step
@@ -310,24 +337,22 @@ def _m_from_silver_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str |
 
 
 def _smooth_unobserved_m(linker: Any, n_labels: int, *, skip: set[str]) -> None:
-    """Levels no label fell into get m = 0.5 / labels (add-half), not Splink's default.
+    """Add-half smoothing of label-trained m: (labels in the level + 0.5) / (labels + 0.5 x levels).
 
-    Splink leaves an unobserved level at its initial default m (about 0.01-0.05), which reads
+    Splink leaves a level no label fell into at its initial default m (a few per cent), which reads
     "true matches often disagree like this" when the labels say they hardly ever do; a date of
-    birth a year out then costs a link almost nothing. The other levels are scaled so m sums to 1.
+    birth a year out then costs a link almost nothing (measured: 151 wrong tax links at 100k).
     """
-    floor = 0.5 / max(n_labels, 1)
+    n = max(n_labels, 1)
     for comparison in linker._settings_obj.comparisons:
         if comparison.output_column_name in skip:
             continue
         levels = comparison._comparison_levels_excluding_null
-        unobserved = [lv for lv in levels if not lv._m_is_trained]
-        if not unobserved or len(unobserved) == len(levels):
+        if all(level._m_is_trained for level in levels):
             continue
-        observed_total = sum(lv.m_probability for lv in levels if lv._m_is_trained)
-        scale = (1 - floor * len(unobserved)) / observed_total if observed_total else 1.0
-        for level in levels:
-            level.m_probability = floor if not level._m_is_trained else level.m_probability * scale
+        counts = [level.m_probability * n if level._m_is_trained else 0.0 for level in levels]
+        for level, count in zip(levels, counts, strict=True):
+            level.m_probability = (count + 0.5) / (n + 0.5 * len(levels))
 
 
 def _set_m(linker: Any, m_by_column: dict[str, list[float]]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from linkage._sql import Connection, quote_ident
+from linkage._sql import Connection, sql_literal
 
 COUNTRY_TABLE = "linkage__countries"
 NAME_VARIANT_TABLE = "linkage__name_variants"
@@ -30,7 +30,7 @@ def country_key_sql(raw: str) -> str:
 
 
 def _csv(name: str) -> str:
-    return f"read_csv({quote_ident(data_path(name)).replace(chr(34), chr(39))}, all_varchar = true, header = true)"
+    return f"read_csv({sql_literal(data_path(name))}, all_varchar = true, header = true)"
 
 
 def create_reference_tables(con: Connection, *, name_variants: str | None = None) -> None:
@@ -55,7 +55,9 @@ def create_reference_tables(con: Connection, *, name_variants: str | None = None
             UNION ALL SELECT {key('alias')}, alpha3 FROM {_csv('country_aliases.csv')}
         ),
         ambiguous AS (
-            SELECT {key('a.code')} AS key, p.alpha3, a.reason
+            SELECT {key('a.code')} AS key,
+                   CASE WHEN length(a.code) = 2 THEN p.alpha3 END AS alpha3,  -- a code still maps; a name is not guessed
+                   a.reason
             FROM {_csv('country_ambiguous.csv')} AS a LEFT JOIN plain AS p ON p.key = {key('a.code')}
         )
         SELECT key, alpha3, CAST(NULL AS VARCHAR) AS ambiguity FROM plain
@@ -66,7 +68,7 @@ def create_reference_tables(con: Connection, *, name_variants: str | None = None
     duplicated = con.execute(f"SELECT key FROM {COUNTRY_TABLE} GROUP BY key HAVING count(*) > 1 LIMIT 5").fetchall()
     if duplicated:  # a data error in linkage/data, caught on load rather than as a wrong join later
         raise ValueError(f"country reference data maps {[k for (k,) in duplicated]} to several countries")
-    variants = (f"read_csv('{name_variants.replace(chr(39), chr(39) * 2)}', all_varchar = true, header = true)"
+    variants = (f"read_csv({sql_literal(name_variants)}, all_varchar = true, header = true)"
                 if name_variants else _csv("name_variants.csv"))
     con.execute(f"""
         CREATE OR REPLACE TABLE {NAME_VARIANT_TABLE} AS

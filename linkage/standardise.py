@@ -90,7 +90,9 @@ def name_sql(raw: str) -> str:
     hyphens = f"regexp_replace(regexp_replace({letters}, '\\s*-+\\s*', '-', 'g'), '(^-+|-+$)', '', 'g')"
     tidy = f"trim(regexp_replace({hyphens}, '\\s+', ' ', 'g'))"
     titles = "|".join(NAME_TITLES)
-    untitled = f"trim(regexp_replace(regexp_replace({tidy}, '\\b({titles})\\b', '', 'g'), '\\s+', ' ', 'g'))"
+    # A title is a whole space-separated word (Miss-Smith keeps its MISS); twice, for "MR DR".
+    drop = "regexp_replace({}, '(^| )(" + titles + ")( |$)', ' ', 'g')"
+    untitled = f"trim(regexp_replace({drop.format(drop.format(tidy))}, '\\s+', ' ', 'g'))"
     # A name that is only a title (e.g. the surname "Sir") keeps it.
     return f"NULLIF(coalesce(NULLIF(regexp_replace({untitled}, '(^-+|-+$)', '', 'g'), ''), {tidy}), '')"
 

@@ -45,7 +45,7 @@ def standardise_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
                 f"UPDATE {quote_ident(std_table(name))} SET reject_reason = 'date_outside_observation' "
                 f"WHERE reject_reason IS NULL AND event_date NOT BETWEEN "
                 f"DATE {sql_literal(job.observation.start.isoformat())} "
-                f"AND DATE {sql_literal(job.observation.end.isoformat())}")
+                f"AND DATE {sql_literal(job.observation.end.isoformat())}").fetchall()
 
 
 def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
@@ -101,7 +101,7 @@ def _learn_identifiers(con: duckdb.DuckDBPyConnection, name: str) -> None:
             FROM {quote_ident(std_table(name))} AS s
             JOIN {quote_ident(link_table(name))} AS l USING (record_id)
             WHERE l.status = 'linked' AND s.{field} IS NOT NULL
-            EXCEPT SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS}""")
+            EXCEPT SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS}""").fetchall()
 
 
 def build_links(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:

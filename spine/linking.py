@@ -175,14 +175,19 @@ def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: Proba
         SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
                (left_id, right_id, match_probability, match_weight)
         FROM {quote_ident(scored.table)} AS s JOIN {quote_ident(SPINE_REFERENCE)} AS r ON r.record_id = s.right_id""")
-    to_assign = f"to_assign__{name}"
+    to_assign, offered = f"to_assign__{name}", f"offered__{name}"
     where = f"WHERE record_id NOT IN (SELECT record_id FROM {quote_ident(exclude)})" if exclude else ""
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(to_assign)} AS "
                 f"SELECT record_id FROM {quote_ident(records)} {where}").fetchall()
+    # One-to-one: a person already taken by an identifier link is not offered again.
+    taken = (f"WHERE entity_id NOT IN (SELECT entity_id FROM {quote_ident(exclude)} WHERE entity_id IS NOT NULL)"
+             if exclude and config.constraint == "one_to_one" else "")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(offered)} AS "
+                f"SELECT * FROM {quote_ident(candidates)} {taken}").fetchall()
     assigned = f"assigned__{name}"
     band = tuple(config.review_band) if config.review_band else None
     started = time.perf_counter()
-    assign_links(con, candidates, to_assign, assigned, threshold=config.threshold, review_band=band,
+    assign_links(con, offered, to_assign, assigned, threshold=config.threshold, review_band=band,
                  constraint=config.constraint)
     assign_seconds = time.perf_counter() - started
     stage = f"link__{name}__stage"
@@ -213,20 +218,30 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
     if model.m_from == "labels" and n_labels == 0:
         model = dataclasses.replace(model, m_from="em")
     model = dataclasses.replace(model, labels_selected_on=tuple(config.id_fields))
+    decided = f"id_decided__{name}"   # identifier links and conflicts sent to review: not re-assigned
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(decided)} AS SELECT record_id, entity_id "
+                f"FROM {quote_ident(f'link__{name}__ids')} WHERE status IN ('linked', 'review')").fetchall()
     stage, prob_metrics = _link_probabilistic(con, name, config, model, records,
-                                              labels=labels if model.m_from == "labels" else None, waterfall=True)
+                                              labels=labels if model.m_from == "labels" else None,
+                                              exclude=decided, waterfall=True)
     assessment = _assess_on_id_links(con, name, f"link__{name}__ids", config, model)
     final = f"link__{name}__final"
     materialise(con, final, f"""
         SELECT i.record_id,
                CASE WHEN i.status IN ('linked', 'review') THEN i.entity_id ELSE p.entity_id END AS entity_id,
                CASE WHEN i.status IN ('linked', 'review') THEN i.status ELSE p.status END AS status,
-               CASE WHEN i.status = 'linked' THEN 'deterministic_id' ELSE p.method END AS method,
+               CASE WHEN i.status = 'linked' THEN 'deterministic_id' WHEN i.status = 'review' THEN NULL
+                    ELSE p.method END AS method,
                CASE WHEN i.status = 'linked' THEN i.matched_on END AS matched_on,
-               p.match_probability, p.match_weight,
+               -- the model's score of the pair decided, not of another candidate
+               CASE WHEN i.status IN ('linked', 'review') THEN c.match_probability ELSE p.match_probability END
+                   AS match_probability,
+               CASE WHEN i.status IN ('linked', 'review') THEN c.match_weight ELSE p.match_weight END AS match_weight,
                CASE WHEN i.status = 'linked' THEN NULL WHEN i.status = 'review' THEN i.reason
                     ELSE p.reason END AS reason
-        FROM {quote_ident(f'link__{name}__ids')} AS i JOIN {quote_ident(stage)} AS p USING (record_id)""")
+        FROM {quote_ident(f'link__{name}__ids')} AS i
+        LEFT JOIN {quote_ident(stage)} AS p USING (record_id)
+        LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = i.record_id AND c.entity_id = i.entity_id""")
     _finish(con, name, final)
     return {"method": "hybrid", "identifiers": id_metrics, "probabilistic": prob_metrics,
             "m_from": model.m_from, "labels": int(n_labels), "assessment_on_id_links": assessment}
@@ -261,7 +276,8 @@ def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, con
     id_linked, model_linked, agree = (int(x) for x in row)
     precision = agree / model_linked if model_linked else None
     recall = agree / id_linked if id_linked else None
-    f1 = (2 * precision * recall / (precision + recall)) if precision and recall else None
+    f1 = None if precision is None or recall is None else (
+        2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     return {"id_linked_records": id_linked, "model_linked": model_linked, "model_agrees": agree,
             "precision": precision, "recall": recall, "f1": f1,
             "identifier_weights_removed": id_columns}

@@ -137,7 +137,8 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, source: str, links: str) -> 
                     WHEN d.decision = 'non_match' AND l.entity_id = d.person_id THEN 'clerical_non_match'
                     ELSE l.reason END AS reason
         FROM {quote_ident(links)} AS l
-        LEFT JOIN (SELECT * FROM {DECISIONS} WHERE source = {sql_literal(source)}) AS d USING (record_id)""")
+        LEFT JOIN (SELECT * FROM {DECISIONS} WHERE source = {sql_literal(source)}) AS d
+            ON d.record_id = l.record_id AND l.status <> 'rejected'   -- a clerk cannot link an unusable record""")
     applied = con.execute(f"SELECT count(*) FROM {DECISIONS} WHERE source = {sql_literal(source)}").fetchall()[0][0]
     con.execute(f"CREATE OR REPLACE TABLE {quote_ident(links)} AS SELECT * FROM {quote_ident(links + '__clerical')}"
                 ).fetchall()

@@ -82,3 +82,33 @@ def test_ties_can_be_broken_reproducibly_when_asked(con, records, candidates):
     assert fetch_rows(con, "SELECT entity_id, status FROM out WHERE record_id = 'r5'") == [("p6", "linked")]
     with pytest.raises(LinkageError, match="on_tie must be 'flag' or 'first'"):
         assign_links(con, candidates, records, "out", threshold=0.9, on_tie="random")
+
+
+def test_one_to_one_follows_a_long_chain_of_second_choices(con):
+    # r_i prefers e_i, but r_{i+1} wants e_i more: each round frees the next record's second choice.
+    n = 12
+    rows = []
+    for i in range(n):
+        rows.append((f"r{i:02d}", f"e{i:02d}", 0.99, 20.0 - i))            # first choice
+        if i + 1 < n:
+            rows.append((f"r{i + 1:02d}", f"e{i:02d}", 0.99, 30.0 - i))    # r_{i+1} wants e_i more
+    make_table(con, "cand", PAIRS, rows)
+    make_table(con, "recs", {"record_id": "VARCHAR"}, [(f"r{i:02d}",) for i in range(n)])
+    assign_links(con, "cand", "recs", "out", threshold=0.9, constraint="one_to_one")
+    got = fetch_rows(con, "SELECT record_id, entity_id, status FROM out", "record_id")
+    assert [r[2] for r in got].count("linked") == n - 1     # one record must lose: n records, n entities,
+    assert len({r[1] for r in got if r[2] == "linked"}) == n - 1  # but e_{n-1} is wanted by r_{n-1} only
+
+
+def test_one_to_one_ties_on_either_side_are_flagged(con):
+    make_table(con, "cand", PAIRS, [
+        ("r1", "p1", 0.95, 5.0), ("r1", "p2", 0.95, 5.0),    # r1 cannot choose
+        ("r2", "p3", 0.95, 5.0), ("r3", "p3", 0.95, 5.0),    # p3 cannot choose
+    ])
+    make_table(con, "recs", {"record_id": "VARCHAR"}, [("r1",), ("r2",), ("r3",)])
+    assign_links(con, "cand", "recs", "out", threshold=0.9, constraint="one_to_one")
+    assert fetch_rows(con, "SELECT record_id, status, reason FROM out", "record_id") == [
+        ("r1", "unlinked", "tied_candidates"), ("r2", "unlinked", "tied_candidates"),
+        ("r3", "unlinked", "tied_candidates")]
+    assign_links(con, "cand", "recs", "banded", threshold=0.9, review_band=(0.5, 0.99), constraint="one_to_one")
+    assert {r[0] for r in fetch_rows(con, "SELECT status FROM banded")} == {"review"}

@@ -191,3 +191,11 @@ def test_missing_table_and_bad_id_column_are_linkage_errors(con):
         pairwise_scores(con, "nope", "truth")
     with pytest.raises(LinkageError, match="got 'record_id'"):
         records_linked_more_than_once(con, "truth", "record_id")
+
+
+def test_pairs_without_two_records_are_not_predictions(con):
+    make_table(con, "pred", {"left_id": "VARCHAR", "right_id": "VARCHAR"},
+               [("a", "b"), ("b", None), ("c", "c")])
+    make_table(con, "truth", {"left_id": "VARCHAR", "right_id": "VARCHAR"}, [("a", "b")])
+    scores = pairwise_scores(con, "pred", "truth", dedupe=True)
+    assert (scores["true_positives"], scores["false_positives"]) == (1, 0)

@@ -85,3 +85,12 @@ def test_dedupe_pairs_records_sharing_a_rare_key(con):
         ("a", "b", "name_dob"), ("c", "d", "full"), ("c", "e", "full"), ("d", "e", "full")]
     dedupe_on_match_keys(con, "recs", KEYS, "strict", max_group=2)
     assert fetch_rows(con, "SELECT left_id, right_id FROM strict", "left_id") == [("a", "b")]
+
+
+def test_one_to_one_entity_with_two_reference_rows_takes_one_record(con):
+    make_table(con, "ref2", {"entity_id": "VARCHAR", **COLS}, [
+        ("E", "ANNA", "BERG", "1980", "P1"), ("E", "ANNA", "BERG", "1980", "P2")])
+    make_table(con, "rec", {"record_id": "VARCHAR", **COLS}, [
+        ("a", "ANNA", "BERG", "1980", "P1"), ("b", "ANNA", "BERG", "1980", "P2")])
+    link_on_match_keys(con, "rec", "ref2", KEYS[:1], "o", constraint="one_to_one")
+    assert fetch_rows(con, "SELECT count(*) FROM o WHERE status = 'linked'") == [(0,)]

@@ -169,3 +169,24 @@ def test_labels_naming_unknown_records_are_a_clear_error(febrl4):
     model = dataclasses.replace(FEBRL_MODEL, m_from="labels", training_rules=())
     with pytest.raises(LinkageError, match="names records that do not exist: left_id no-such-record"):
         score_pairs(con, "a", "b", model, "never", labels="bad_labels")
+
+
+SMALL = {"record_id": "VARCHAR", "first_name": "VARCHAR", "surname": "VARCHAR", "dob": "DATE"}
+SMALL_MODEL = ProbabilisticModel(
+    comparisons=(ComparisonSpec("first_name", "name"), ComparisonSpec("surname", "name"), ComparisonSpec("dob", "date")),
+    blocking_rules=(("surname",),), training_rules=(("dob",),))
+
+
+def test_an_empty_side_scores_nothing_instead_of_failing(con):
+    make_table(con, "l", SMALL, [])
+    make_table(con, "r", SMALL, [("r1", "ANNA", "BERG", "1980-01-01")])
+    result = score_pairs(con, "l", "r", SMALL_MODEL, "scored", waterfall=True)
+    assert fetch_rows(con, "SELECT count(*) FROM scored") == [(0,)]
+    assert "mw_dob" in [c[0] for c in con.execute("DESCRIBE scored").fetchall()] and result.table == "scored"
+
+
+def test_no_training_pairs_is_a_clear_error(con):
+    make_table(con, "l", SMALL, [("l1", "ANNA", "BERG", None), ("l2", "OLE", "DAHL", None)])
+    make_table(con, "r", SMALL, [("r1", "ANNA", "BERG", None), ("r2", "OLE", "DAHL", None)])
+    with pytest.raises(LinkageError, match="no record pairs agree on any training rule \\(dob\\)"):
+        score_pairs(con, "l", "r", SMALL_MODEL, "scored")
