@@ -81,3 +81,19 @@ def test_identifier_conflict_goes_to_review_and_invalid_ids_are_named(tmp_path):
     assert cli.exit_code == 0, cli.output
     pairs = pd.read_csv(exported, dtype=str)
     assert pairs[["record_id", "person_first_name", "record_first_name"]].values.tolist() == [["T4", "OLE", "KARI"]]
+
+
+def test_hybrid_one_to_one_never_gives_a_person_two_records(tmp_path):
+    """Few labels (two identifier links) and a one-to-one constraint: the model must not hand a
+    person taken by an identifier link to another record."""
+    _, result = run(tmp_path, {"method": "hybrid", "id_fields": ["national_id"], "constraint": "one_to_one",
+                               "threshold": 0.5})
+    try:
+        links = tax_links(result)
+        assert links["T1"][:3] == ("R1", "linked", "deterministic_id")
+        persons = [v[0] for v in links.values() if v[1] == "linked"]
+        assert len(persons) == len(set(persons))
+        assert len(links) == 6 and result.quality["accounting"]["passed"]
+        assert result.quality["linkage"]["tax"]["labels"] == 1
+    finally:
+        result.close()
