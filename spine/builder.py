@@ -18,11 +18,13 @@ from spine.linking import (
     SPINE_IDENTIFIERS,
     build_features,
     build_reference,
+    features_table,
     link_source,
     link_table,
     report_duplicate_identifiers,
 )
 from spine.review import add_review_pairs, apply_decisions, check_decision_ids, create_review_pairs, load_decisions
+from spine.dedupe import deduplicate_base
 from spine.pseudonymise import create_key_table, hmac_sql
 from spine.sources import raw_table, std_table
 
@@ -63,8 +65,9 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
         FROM {quote_ident(base)}""")
     materialise(con, SPINE_IDENTIFIERS, "SELECT CAST(NULL AS VARCHAR) AS entity_id, "
                 "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS VARCHAR) AS value WHERE FALSE")
-    _learn_identifiers(con, job.base)
     build_features(con, job.base)
+    base_duplicates = deduplicate_base(con, job, link_table(job.base), features_table(job.base))
+    _learn_identifiers(con, job.base)
     build_reference(con, job)
     create_review_pairs(con)
     n_decisions = load_decisions(con, job)
@@ -79,6 +82,7 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
         _learn_identifiers(con, name)
         progress_step()
     metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
+    metrics["base_duplicates"] = base_duplicates
     metrics["clerical_decisions"] = n_decisions
     return metrics
 

@@ -299,6 +299,16 @@ def _check_linkage_columns(name: str, source: SourceConfig, base_name: str, base
                              f"{', '.join(sorted({f for c in missing for f in DERIVED_FEATURES.get(c, (c,))}))}")
 
 
+class BaseDeduplicationConfig(StrictModel):
+    """Find people registered twice in the base register (under two record ids)."""
+
+    #: ``match_keys``: strict keys (see spine.dedupe); ``none``: skip.
+    method: Literal["match_keys", "none"] = "match_keys"
+    keys: list[MatchKeyConfig] | None = None
+    #: ``report``: list the pairs in quality.json, keep two persons; ``merge``: one person.
+    action: Literal["report", "merge"] = "report"
+
+
 class JobConfig(StrictModel):
     """A whole spine job."""
 
@@ -313,6 +323,7 @@ class JobConfig(StrictModel):
     flows: FlowsConfig = FlowsConfig()
     output: OutputConfig = OutputConfig()
     review: ReviewConfig = ReviewConfig()
+    base_deduplication: BaseDeduplicationConfig = BaseDeduplicationConfig()
     #: Folder the job file sits in; relative paths resolve against it (set by load_job).
     root: Path = Field(default=Path("."), exclude=True)
 

@@ -38,7 +38,7 @@ def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str) 
 
 
 def build_persons(con: duckdb.DuckDBPyConnection, base_links: str) -> str:
-    """Materialise ``persons``: one row per spine person with the chosen attribute values."""
+    """Materialise ``persons``: one row per spine person (merged base duplicates once) with the chosen values."""
     pivots = ", ".join(
         f"max(value) FILTER (WHERE attribute = {sql_literal(a)}) AS {a}" for a in ATTRIBUTES)
     return materialise(con, "persons", f"""
@@ -47,5 +47,5 @@ def build_persons(con: duckdb.DuckDBPyConnection, base_links: str) -> str:
         )
         SELECT b.entity_id AS person_id, 'base' AS origin, c.first_name, c.surname,
                CAST(c.dob AS DATE) AS dob, c.sex, c.nationality, c.country_of_birth
-        FROM {quote_ident(base_links)} AS b LEFT JOIN chosen AS c ON c.person_id = b.entity_id
-        WHERE b.status = 'linked'""")
+        FROM (SELECT DISTINCT entity_id FROM {quote_ident(base_links)} WHERE status = 'linked') AS b
+        LEFT JOIN chosen AS c ON c.person_id = b.entity_id""")

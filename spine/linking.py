@@ -174,7 +174,9 @@ def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: Proba
     materialise(con, candidates, f"""
         SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
                (left_id, right_id, match_probability, match_weight)
-        FROM {quote_ident(scored.table)} AS s JOIN {quote_ident(SPINE_REFERENCE)} AS r ON r.record_id = s.right_id""")
+        FROM {quote_ident(scored.table)} AS s JOIN {quote_ident(SPINE_REFERENCE)} AS r ON r.record_id = s.right_id
+        -- a merged person has several register records: keep the record's best pair with the person
+        QUALIFY row_number() OVER (PARTITION BY s.left_id, r.entity_id ORDER BY s.match_weight DESC, s.right_id) = 1""")
     to_assign, offered = f"to_assign__{name}", f"offered__{name}"
     where = f"WHERE record_id NOT IN (SELECT record_id FROM {quote_ident(exclude)})" if exclude else ""
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(to_assign)} AS "

@@ -97,3 +97,44 @@ def test_hybrid_one_to_one_never_gives_a_person_two_records(tmp_path):
         assert result.quality["linkage"]["tax"]["labels"] == 1
     finally:
         result.close()
+
+
+REGISTER_WITH_DUPLICATE = REGISTER + "R6,106,Bill,Smith,1975-03-04,M,C3\nR7,107,Anna,Berg,1980-01-02,F,Q9\n"
+
+
+def run_with_register(tmp_path: Path, register: str, **job_changes):
+    (tmp_path / "register.csv").write_text(register)
+    (tmp_path / "tax.csv").write_text(TAX)
+    job = {"name": "t", "base": "register", "home_country": "XSY", "demo": True, **job_changes, "sources": {
+        "register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
+        "tax": {"path": "tax.csv", "record_id": "id", "columns": COLUMNS,
+                "linkage": {"method": "match_keys"}}}}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return Job.from_yaml(path).run()
+
+
+def test_people_registered_twice_are_reported_and_merged_when_asked(tmp_path):
+    """R6 is William Smith (R3) again under a nickname; R7 is another Anna Berg born the same day
+    but living elsewhere: a namesake, never paired."""
+    (tmp_path / "a").mkdir()
+    report = run_with_register(tmp_path / "a", REGISTER_WITH_DUPLICATE)
+    try:
+        found = report.quality["linkage"]["base_duplicates"]
+        assert found["pairs"] == 1 and found["pairs_per_key"] == {"nickname_dob_sex_postcode": 1}
+        assert report.df("persons").shape[0] == 7
+        assert tax_links(report)["T3"][:2] == ("R6", "linked")          # Bill Smith: the R6 registration
+    finally:
+        report.close()
+    (tmp_path / "b").mkdir()
+    merged = run_with_register(tmp_path / "b", REGISTER_WITH_DUPLICATE, base_deduplication={"action": "merge"})
+    try:
+        assert merged.quality["linkage"]["base_duplicates"]["persons_merged"] == 1
+        assert merged.df("persons").shape[0] == 6
+        links = merged.df("links").set_index("record_id")
+        assert links.loc["R3", "person_id"] == links.loc["R6", "person_id"]
+        assert links.loc["R6", "reason"] == "merged_duplicate"
+        assert links.loc["T3", "person_id"] == links.loc["R3", "person_id"]   # one person, both records
+        assert merged.quality["accounting"]["passed"]
+    finally:
+        merged.close()
