@@ -124,11 +124,13 @@ def build_links(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
 def build_linked_records(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
     """Standardised attributes of every linked record, with its person and source rank."""
     parts = []
-    for rank, (name, _) in enumerate(job.ordered_sources):
+    priority = job.source_priority
+    for name, _ in job.ordered_sources:
         parts.append(f"""
-            SELECT l.entity_id AS person_id, {sql_literal(name)} AS source, {rank} AS source_rank,
+            SELECT l.entity_id AS person_id, {sql_literal(name)} AS source, {priority.index(name)} AS source_rank,
                    s.record_id, s.first_name, s.surname, s.dob, s.sex, s.nationality,
-                   s.country_of_birth, s.event_date, s.direction
+                   s.country_of_birth, s.event_date, s.direction,
+                   coalesce(s.event_date, s.start_date) AS record_date
             FROM {quote_ident(std_table(name))} AS s
             JOIN {quote_ident(link_table(name))} AS l USING (record_id)
             WHERE l.status = 'linked'""")

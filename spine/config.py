@@ -299,6 +299,19 @@ def _check_linkage_columns(name: str, source: SourceConfig, base_name: str, base
                              f"{', '.join(sorted({f for c in missing for f in DERIVED_FEATURES.get(c, (c,))}))}")
 
 
+ConflictPolicy = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
+Attribute = Literal["first_name", "surname", "dob", "sex", "nationality", "country_of_birth"]
+
+
+class ConflictsConfig(StrictModel):
+    """How each person attribute is chosen when linked records disagree (see spine.conflicts)."""
+
+    default: ConflictPolicy = "source_priority"
+    attributes: dict[Attribute, ConflictPolicy] = Field(default_factory=dict)
+    #: Source order for ``source_priority`` and every tie-break; None: the base, then job order.
+    priority: list[Name] | None = None
+
+
 class BaseDeduplicationConfig(StrictModel):
     """Find people registered twice in the base register (under two record ids)."""
 
@@ -324,6 +337,7 @@ class JobConfig(StrictModel):
     output: OutputConfig = OutputConfig()
     review: ReviewConfig = ReviewConfig()
     base_deduplication: BaseDeduplicationConfig = BaseDeduplicationConfig()
+    conflicts: ConflictsConfig = ConflictsConfig()
     #: Folder the job file sits in; relative paths resolve against it (set by load_job).
     root: Path = Field(default=Path("."), exclude=True)
 
@@ -339,7 +353,16 @@ class JobConfig(StrictModel):
                 raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
             if isinstance(source.linkage, ProbabilisticConfig | MatchKeysConfig):
                 _check_linkage_columns(name, source, self.base, base)
+        for i, name in enumerate(self.conflicts.priority or []):
+            if name not in self.sources:
+                raise ValueError(f"conflicts.priority[{i}]: " + _unknown("source", name, list(self.sources)))
         return self
+
+    @property
+    def source_priority(self) -> list[str]:
+        """Sources in conflict-resolution order: the YAML's list first, then the base, then job order."""
+        listed = list(self.conflicts.priority or [])
+        return listed + [name for name, _ in self.ordered_sources if name not in listed]
 
     def resolve(self, path: str) -> Path:
         """A path from the job file, resolved against the job file's folder."""

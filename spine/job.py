@@ -105,7 +105,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                 builder.build_links(con, job)
             with timer.stage("resolve"):
                 linked = builder.build_linked_records(con, job)
-                conflicts.build_attribute_values(con, linked)
+                conflicts.build_attribute_values(con, linked, job)
                 conflicts.build_persons(con, link_table(job.base))
             with timer.stage("rules"):
                 data_end = build_movements_and_events(con, job, linked)
@@ -121,6 +121,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "flows": quality.flow_metrics(con),
                     "accounting": quality.accounting(con, rows),
                     "linkage": linkage_metrics,
+                    "conflicts": conflicts.conflict_rates(con),
                     "inputs": inputs,
                 }
             with timer.stage("write", len(CONTRACT_TABLES)) as step:
