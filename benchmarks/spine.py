@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml
 
 from spine import Job
 from spine.synthetic import generate
@@ -51,11 +52,18 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--enlarge", action="store_true", help="set enlarge: true on every admin source")
     args = parser.parse_args()
     logging.getLogger("splink").setLevel(logging.ERROR)   # its training advice, as the CLI does
 
     work = Path(tempfile.mkdtemp(prefix="spine-bench-"))
     shutil.copy(ROOT / "examples" / "migration" / "job.yaml", work / "job.yaml")
+    if args.enlarge:
+        job_text = yaml.safe_load((work / "job.yaml").read_text())
+        for name, source in job_text["sources"].items():
+            if name != job_text["base"]:
+                source["enlarge"] = True
+        (work / "job.yaml").write_text(yaml.safe_dump(job_text))
     universe = generate(args.persons, args.seed, work / "data", file_format="csv")
     started = time.perf_counter()
     result = Job.from_yaml(work / "job.yaml").run()
@@ -65,7 +73,8 @@ def main() -> None:
     con.execute(f"""CREATE TEMP TABLE scored_records AS
         SELECT l.source, l.record_id, l.person_id AS predicted, t.person_key AS truth
         FROM links AS l JOIN read_csv('{truth}', all_varchar = true) AS t USING (source, record_id)""").fetchall()
-    figures: dict[str, Any] = {"persons": args.persons, "seed": args.seed, "run_seconds": round(seconds, 1),
+    figures: dict[str, Any] = {"persons": args.persons, "seed": args.seed, "enlarge": args.enlarge,
+                               "run_seconds": round(seconds, 1),
                                "stages": result.quality["run"]["stages"],
                                "overall": pairwise_from_clusters(con, "scored_records"), "per_source": {}}
     for source in result.job.sources:

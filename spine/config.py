@@ -190,6 +190,9 @@ class SourceConfig(StrictModel):
     sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
     direction_codes: dict[StrictStr, Literal["in", "out"]] | None = None
     linkage: LinkageConfig | None = None
+    #: Unmatched records of this source create new spine persons (after deduplicating them across
+    #: every enlarging source): people absent from the base register.
+    enlarge: bool = False
 
     def column_of(self, field: str) -> str | None:
         """Source column mapped onto a standard field, or None."""
@@ -353,6 +356,8 @@ class JobConfig(StrictModel):
                 raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
             if isinstance(source.linkage, ProbabilisticConfig | MatchKeysConfig):
                 _check_linkage_columns(name, source, self.base, base)
+        if base.enlarge:
+            raise ValueError(f"sources.{self.base}.enlarge: the base register is the spine; only admin sources enlarge it")
         for i, name in enumerate(self.conflicts.priority or []):
             if name not in self.sources:
                 raise ValueError(f"conflicts.priority[{i}]: " + _unknown("source", name, list(self.sources)))

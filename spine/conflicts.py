@@ -65,8 +65,9 @@ def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str, 
         FROM scored""")
 
 
-def build_persons(con: duckdb.DuckDBPyConnection, base_links: str) -> str:
-    """Materialise ``persons``: one row per spine person (merged base duplicates once) with the chosen values."""
+def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, enlarged: str = "spine__enlarged") -> str:
+    """Materialise ``persons``: one row per spine person (merged base duplicates once, then persons
+    created by enlargement) with the chosen values."""
     pivots = ", ".join(
         f"max(value) FILTER (WHERE attribute = {sql_literal(a)}) AS {a}" for a in ATTRIBUTES)
     return materialise(con, "persons", f"""
@@ -76,7 +77,11 @@ def build_persons(con: duckdb.DuckDBPyConnection, base_links: str) -> str:
         SELECT b.entity_id AS person_id, 'base' AS origin, c.first_name, c.surname,
                CAST(c.dob AS DATE) AS dob, c.sex, c.nationality, c.country_of_birth
         FROM (SELECT DISTINCT entity_id FROM {quote_ident(base_links)} WHERE status = 'linked') AS b
-        LEFT JOIN chosen AS c ON c.person_id = b.entity_id""")
+        LEFT JOIN chosen AS c ON c.person_id = b.entity_id
+        UNION ALL
+        SELECT e.person_id, 'enlarged', c.first_name, c.surname, CAST(c.dob AS DATE), c.sex, c.nationality,
+               c.country_of_birth
+        FROM {quote_ident(enlarged)} AS e LEFT JOIN chosen AS c USING (person_id)""")
 
 
 def conflict_rates(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

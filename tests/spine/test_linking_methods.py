@@ -4,6 +4,7 @@ quality.json, and the clerical queue for identifier conflicts."""
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -138,3 +139,42 @@ def test_people_registered_twice_are_reported_and_merged_when_asked(tmp_path):
         assert merged.quality["accounting"]["passed"]
     finally:
         merged.close()
+
+
+def test_unregistered_person_seen_in_two_sources_becomes_one_enlarged_person(tmp_path):
+    """T6 (Ida Lund) is in no register record; her tax record and her visa (same names, dob, sex)
+    make one new person. Records that match nobody stay unlinked where the source does not enlarge."""
+    (tmp_path / "register.csv").write_text(REGISTER)
+    (tmp_path / "tax.csv").write_text(TAX)
+    (tmp_path / "visas.csv").write_text("id,nin,fn,sn,dob,sex,pc\nV1,,Ida,Lund,1985-01-01,F,\n"
+                                         "V2,,Zed,Nobody,1970-01-01,M,\n")
+    sources = {"register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
+               "tax": {"path": "tax.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True,
+                       "linkage": {"method": "match_keys"}},
+               "visas": {"path": "visas.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True,
+                         "linkage": {"method": "match_keys"}}}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "demo": True,
+                                    "sources": sources}))
+    result = Job.from_yaml(path).run()
+    try:
+        links = result.df("links").set_index("record_id")
+        assert links.loc["T6", "method"] == "enlarged" and links.loc["V1", "method"] == "enlarged"
+        assert links.loc["T6", "person_id"] == links.loc["V1", "person_id"]
+        assert links.loc["V2", "method"] == "enlarged" and links.loc["V2", "person_id"] != links.loc["V1", "person_id"]
+        persons = result.df("persons")
+        assert (persons.origin == "enlarged").sum() == 3          # Ida, Zed, and Kari (T4, no match)
+        assert persons.loc[persons.person_id == links.loc["T6", "person_id"], "first_name"].item() == "IDA"
+        assert result.quality["linkage"]["enlargement"]["persons"] == 3
+        assert result.quality["accounting"]["passed"]
+    finally:
+        result.close()
+
+
+def test_the_base_register_cannot_enlarge_itself(tmp_path):
+    from spine.config import ConfigError, load_job
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "sources": {
+        "register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True}}}))
+    with pytest.raises(ConfigError, match="sources.register.enlarge  the base register is the spine"):
+        load_job(path)
