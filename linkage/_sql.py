@@ -31,6 +31,16 @@ def sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def columns_of(con: Connection, table: str) -> list[str]:
+    """A table's (or view's) column names in order; empty when it does not exist."""
+    try:
+        return [row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException; callers name the table
+        if "does not exist" in str(exc):
+            return []
+        raise
+
+
 def materialise(con: Connection, name: str, sql: str) -> str:
     """Create (or replace) table ``name`` from a SELECT; log its size and time; return its name."""
     started = time.perf_counter()

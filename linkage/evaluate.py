@@ -15,23 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from linkage._sql import Connection, quote_ident, sql_literal
+from linkage._sql import Connection, columns_of, quote_ident, sql_literal
 from linkage.errors import LinkageError
 
 PAIR_COLUMNS = ("left_id", "right_id")
 
 
-def _columns(con: Connection, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        f"WHERE table_name = {sql_literal(table)} ORDER BY ordinal_position"
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def _require_columns(con: Connection, table: str, needed: Sequence[str], role: str) -> None:
     """Raise LinkageError naming the table, the missing columns and the columns it has."""
-    present = _columns(con, table)
+    present = columns_of(con, table)
     if not present:
         raise LinkageError(f"{role} table {table!r} does not exist (or has no columns)")
     missing = [c for c in needed if c not in present]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from linkage._sql import Connection, materialise, quote_ident, sql_literal
+from linkage._sql import Connection, columns_of, materialise, quote_ident, sql_literal
 from linkage.errors import LinkageError
 
 CONSTRAINTS = ("many_to_one", "one_to_one")
@@ -67,10 +67,6 @@ def check_keys(keys: Sequence[MatchKey], columns: set[str], side: str) -> None:
             raise LinkageError(f"match-key {key.name!r} uses {', '.join(missing)}, which the {side} lacks")
 
 
-def _columns(con: Connection, table: str) -> set[str]:
-    return {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
-
-
 def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequence[MatchKey], output: str, *,
                        constraint: str = "many_to_one") -> str:
     """Run the cascade; materialise ``output`` and return its name.
@@ -88,8 +84,8 @@ def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequ
     """
     if constraint not in CONSTRAINTS:
         raise LinkageError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got {constraint!r}")
-    check_keys(keys, _columns(con, records), f"records table {records!r}")
-    check_keys(keys, _columns(con, reference), f"reference table {reference!r}")
+    check_keys(keys, set(columns_of(con, records)), f"records table {records!r}")
+    check_keys(keys, set(columns_of(con, reference)), f"reference table {reference!r}")
     found = f"{output}__found"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(found)} "
                 "(record_id VARCHAR, entity_id VARCHAR, matched_on VARCHAR, key_rank INTEGER)").fetchall()
@@ -139,7 +135,7 @@ def dedupe_on_match_keys(con: Connection, records: str, keys: Sequence[MatchKey]
     """
     if max_group < 2:
         raise LinkageError(f"max_group must be at least 2, got {max_group}")
-    check_keys(keys, _columns(con, records), f"records table {records!r}")
+    check_keys(keys, set(columns_of(con, records)), f"records table {records!r}")
     rec = quote_ident(records)
     passes = []
     for rank, key in enumerate(keys, start=1):

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from linkage._sql import materialise, quote_ident
+from linkage._sql import columns_of, materialise, quote_ident
 from linkage.comparisons import ComparisonSpec, check_columns, splink_comparison
 from linkage.errors import LinkageError
 
@@ -91,10 +91,6 @@ class ScoreResult:
     probability_two_random_records_match: float = math.nan
 
 
-def _columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
-
-
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
 
@@ -147,7 +143,7 @@ def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_co
 
 def check_labels(con: duckdb.DuckDBPyConnection, labels: str, left: str, right: str) -> None:
     """Labels must be ``(left_id, right_id)`` pairs of records that exist: a clear error, with examples, if not."""
-    missing = {"left_id", "right_id"} - set(_columns_of(con, labels))
+    missing = {"left_id", "right_id"} - set(columns_of(con, labels))
     if missing:
         raise LinkageError(f"labels table {labels!r} needs columns left_id and right_id; missing {', '.join(sorted(missing))}")
     unknown = con.execute(f"""
@@ -200,8 +196,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
 
     started = time.perf_counter()
     seconds: dict[str, float] = {}
-    left_cols = _columns_of(con, left)
-    right_cols = _columns_of(con, right) if right is not None else None
+    left_cols = columns_of(con, left)
+    right_cols = columns_of(con, right) if right is not None else None
     check_model(model, left_cols, right_cols)
     if model.m_from == "labels" and labels is None:
         raise LinkageError("m_from 'labels' needs a labels table of true pairs")

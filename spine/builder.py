@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from linkage import create_reference_tables, standardise_records_sql
-from linkage._sql import materialise, quote_ident, sql_literal
+from linkage._sql import columns_of, materialise, quote_ident, sql_literal
 from spine.config import DATE_FIELDS, ID_FIELDS, JobConfig
 from spine.linking import (
     SPINE_IDENTIFIERS,
@@ -92,8 +92,7 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
 def _keep_review_pairs(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Records sent to review (the clerical band, or an identifier conflict), for ``spine review export``."""
     candidates = f"candidates__{name}"
-    columns = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [candidates]).fetchall()]
+    columns = columns_of(con, candidates)
     add_review_pairs(con, name, link_table(name), candidates if columns else None,
                      [c for c in columns if c.startswith("mw_")])
 

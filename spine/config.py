@@ -194,6 +194,11 @@ class SourceConfig(StrictModel):
     #: every enlarging source): people absent from the base register.
     enlarge: bool = False
 
+    def maps(self, column: str) -> bool:
+        """Whether the source can supply a linkage column: a standard field it maps, or a derived
+        feature (e.g. ``surname_nysiis``) whose fields it maps."""
+        return all(f in self.columns for f in DERIVED_FEATURES.get(column, (column,)))
+
     def column_of(self, field: str) -> str | None:
         """Source column mapped onto a standard field, or None."""
         spec = self.columns.get(field)  # type: ignore[call-overload]
@@ -294,8 +299,7 @@ def _check_linkage_columns(name: str, source: SourceConfig, base_name: str, base
     else:
         needed = linkage.columns_needed()  # type: ignore[union-attr]
     for side_name, side in ((name, source), (base_name, base)):
-        missing = sorted({c for c in needed
-                          if not all(f in side.columns for f in DERIVED_FEATURES.get(c, (c,)))})
+        missing = sorted({c for c in needed if not side.maps(c)})
         if missing:
             raise ValueError(f"sources.{name}.linkage: compares or blocks on {', '.join(missing)}, "
                              f"but source {side_name!r} maps no column onto "

@@ -17,7 +17,7 @@ import duckdb
 
 from linkage import MatchKey, dedupe_on_match_keys
 from linkage._sql import materialise, quote_ident
-from spine.config import DERIVED_FEATURES, JobConfig
+from spine.config import JobConfig
 
 #: Strict keys only: a wrong merge in the register is worse than a missed one. Every key holds the
 #: postcode: on the 20k synthetic universe names + dob + sex alone paired 8 namesakes and no
@@ -41,11 +41,7 @@ def deduplicate_base(con: duckdb.DuckDBPyConnection, job: JobConfig, base_links:
     config = job.base_deduplication
     if config.method == "none":
         return {"method": "none"}
-    mapped = job.sources[job.base].columns
-
-    def available(field: str) -> bool:
-        return all(f in mapped for f in DERIVED_FEATURES.get(field, (field,)))
-
+    available = job.sources[job.base].maps
     defaults = DEFAULT_BASE_KEYS if available("postcode") else NO_POSTCODE_KEYS
     keys = ([MatchKey(k.name, tuple(k.fields)) for k in config.keys] if config.keys
             else [k for k in defaults if all(available(f) for f in k.fields)])
@@ -69,8 +65,7 @@ def deduplicate_base(con: duckdb.DuckDBPyConnection, job: JobConfig, base_links:
 
 def _merge(con: duckdb.DuckDBPyConnection, base_links: str) -> int:
     """Give every record of a duplicate pair the person of the pair's first record; return merges."""
-    merged = base_links + "__merged"
-    materialise(con, merged, f"""
+    materialise(con, base_links, f"""   -- rewritten in place
         WITH target AS (   -- a record in several pairs joins the smallest first record
             SELECT p.right_id AS record_id, min(a.entity_id) AS entity_id
             FROM {BASE_PAIRS} AS p JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
@@ -81,7 +76,6 @@ def _merge(con: duckdb.DuckDBPyConnection, base_links: str) -> int:
                l.match_probability, l.match_weight,
                CASE WHEN t.entity_id IS NOT NULL THEN 'merged_duplicate' ELSE l.reason END AS reason
         FROM {quote_ident(base_links)} AS l LEFT JOIN target AS t USING (record_id)""")
-    n = con.execute(f"SELECT count(*) FROM {quote_ident(merged)} WHERE reason = 'merged_duplicate'").fetchall()[0][0]
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(base_links)} AS SELECT * FROM {quote_ident(merged)}").fetchall()
-    con.execute(f"DROP TABLE {quote_ident(merged)}").fetchall()
+    n = con.execute(f"SELECT count(*) FROM {quote_ident(base_links)} WHERE reason = 'merged_duplicate'"
+                    ).fetchall()[0][0]
     return int(n)

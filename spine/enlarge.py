@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from linkage._sql import materialise, quote_ident, sql_literal
+from linkage._sql import columns_of, materialise, quote_ident, sql_literal
 from spine.config import JobConfig
 from spine.linking import features_table, link_table
 from spine.pseudonymise import hmac_sql
@@ -43,7 +43,7 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str) -> d
     parts = []
     for name in sources:
         feat = features_table(name)
-        have = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(feat)}").fetchall()}
+        have = set(columns_of(con, feat))
         cols = ", ".join(f"f.{quote_ident(c)}" if c in have else f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
         parts.append(f"""SELECT {sql_literal(name + ':')} || l.record_id AS pool_id, {sql_literal(name)} AS source,
                                 l.record_id, {cols}
@@ -63,23 +63,23 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str) -> d
                              FROM {POOL} WHERE {complete}) {limit}""")
     materialise(con, EDGES, f"SELECT DISTINCT a, b FROM ({' UNION ALL '.join(edges)}) WHERE a <> b")
     _components(con)
-    anchor = hmac_sql("g.group_id", key_table)
-    materialise(con, ENLARGED, f"SELECT DISTINCT {anchor} AS person_id FROM {GROUPS} AS g")
+    # The person id is hashed once per group (HMAC in SQL is not free), then joined to its records.
+    materialise(con, GROUPS, f"""
+        WITH ids AS (SELECT group_id, {hmac_sql('group_id', key_table)} AS person_id
+                     FROM (SELECT DISTINCT group_id FROM {GROUPS}))
+        SELECT g.pool_id, g.group_id, ids.person_id FROM {GROUPS} AS g JOIN ids USING (group_id)""")
+    materialise(con, ENLARGED, f"SELECT DISTINCT person_id FROM {GROUPS}")
     for name in sources:
         table = link_table(name)
-        materialise(con, table + "__enlarged", f"""
+        materialise(con, table, f"""   -- rewritten in place
             SELECT l.record_id,
-                   CASE WHEN g.group_id IS NOT NULL THEN {hmac_sql('g.group_id', key_table)} ELSE l.entity_id END
-                       AS entity_id,
+                   CASE WHEN g.group_id IS NOT NULL THEN g.person_id ELSE l.entity_id END AS entity_id,
                    CASE WHEN g.group_id IS NOT NULL THEN 'linked' ELSE l.status END AS status,
                    CASE WHEN g.group_id IS NOT NULL THEN 'enlarged' ELSE l.method END AS method,
                    l.matched_on, l.match_probability, l.match_weight,
                    CASE WHEN g.group_id IS NOT NULL THEN NULL ELSE l.reason END AS reason
             FROM {quote_ident(table)} AS l
             LEFT JOIN {GROUPS} AS g ON g.pool_id = {sql_literal(name + ':')} || l.record_id""")
-        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM {quote_ident(table + '__enlarged')}"
-                    ).fetchall()
-        con.execute(f"DROP TABLE {quote_ident(table + '__enlarged')}").fetchall()
     n_records, n_persons = con.execute(f"SELECT count(*), count(DISTINCT group_id) FROM {GROUPS}").fetchall()[0]
     by_source = dict(con.execute(f"SELECT split_part(pool_id, ':', 1), count(*) FROM {GROUPS} GROUP BY 1 ORDER BY 1"
                                  ).fetchall())

@@ -30,7 +30,6 @@ from linkage import (
 )
 from linkage._sql import materialise, quote_ident
 from spine.config import (
-    DERIVED_FEATURES,
     DeterministicIdConfig,
     HybridConfig,
     IdLinkageMixin,
@@ -77,14 +76,10 @@ def build_reference(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
         JOIN {quote_ident(link_table(job.base))} AS l USING (record_id) WHERE l.status = 'linked'""")
 
 
-def _has(source: SourceConfig, column: str) -> bool:
-    return all(f in source.columns for f in DERIVED_FEATURES.get(column, (column,)))
-
-
 def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: SourceConfig) -> ProbabilisticModel:
     """The Splink model for a source: explicit settings, or defaults limited to fields both sides map."""
     def both(column: str) -> bool:
-        return _has(source, column) and _has(base, column)
+        return source.maps(column) and base.maps(column)
 
     if config.comparisons is None:
         specs = [default_comparison(f) for f in DEFAULT_COMPARISON_FIELDS if both(f)]
@@ -115,10 +110,10 @@ def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> di
         return metrics
     if isinstance(config, MatchKeysConfig):
         keys = [MatchKey(k.name, tuple(k.fields)) for k in config.keys] if config.keys else [
-            k for k in DEFAULT_MATCH_KEYS if all(_has(source, c) and _has(job.sources[job.base], c) for c in k.fields)]
+            k for k in DEFAULT_MATCH_KEYS if all(source.maps(c) and job.sources[job.base].maps(c) for c in k.fields)]
         stage = f"link__{name}__stage"
         link_on_match_keys(con, records, SPINE_REFERENCE, keys, stage, constraint=config.constraint)
-        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(stage + '_m')} AS SELECT *, "
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(stage + '_m')} AS SELECT *, "
                     "CASE WHEN status = 'linked' THEN 'deterministic' END AS method, "
                     "CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight "
                     f"FROM {quote_ident(stage)}").fetchall()

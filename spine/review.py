@@ -121,7 +121,7 @@ def check_decision_ids(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
 def apply_decisions(con: duckdb.DuckDBPyConnection, source: str, links: str) -> int:
     """Let clerical decisions override the model's status for a source; return how many applied."""
     before = con.execute(f"SELECT count(*) FROM {quote_ident(links)}").fetchall()[0][0]
-    materialise(con, links + "__clerical", f"""
+    materialise(con, links, f"""   -- rewritten in place: DuckDB reads the old table first
         SELECT l.record_id,
                CASE WHEN d.decision = 'match' THEN d.person_id
                     WHEN d.decision = 'non_match' AND l.entity_id = d.person_id THEN NULL
@@ -140,9 +140,6 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, source: str, links: str) -> 
         LEFT JOIN (SELECT * FROM {DECISIONS} WHERE source = {sql_literal(source)}) AS d
             ON d.record_id = l.record_id AND l.status <> 'rejected'   -- a clerk cannot link an unusable record""")
     applied = con.execute(f"SELECT count(*) FROM {DECISIONS} WHERE source = {sql_literal(source)}").fetchall()[0][0]
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(links)} AS SELECT * FROM {quote_ident(links + '__clerical')}"
-                ).fetchall()
-    con.execute(f"DROP TABLE {quote_ident(links + '__clerical')}").fetchall()
     after = con.execute(f"SELECT count(*) FROM {quote_ident(links)}").fetchall()[0][0]
     assert before == after, "clerical decisions must not change the number of records"
     return int(applied)
