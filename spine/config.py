@@ -360,6 +360,11 @@ class JobConfig(StrictModel):
                 raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
             if isinstance(source.linkage, ProbabilisticConfig | MatchKeysConfig):
                 _check_linkage_columns(name, source, self.base, base)
+        for i, key in enumerate(self.base_deduplication.keys or []):
+            missing = [f for f in key.fields if not base.maps(f)]
+            if missing:
+                raise ValueError(f"base_deduplication.keys[{i}]: key {key.name!r} uses {', '.join(missing)}, "
+                                 f"which source {self.base!r} does not map")
         if base.enlarge:
             raise ValueError(f"sources.{self.base}.enlarge: the base register is the spine; only admin sources enlarge it")
         for i, name in enumerate(self.conflicts.priority or []):

@@ -196,10 +196,19 @@ def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: Proba
     metrics = {"method": "probabilistic", "pairs_per_blocking_rule": scored.pairs_per_rule,
                "seconds": {**{k: round(v, 2) for k, v in scored.seconds.items()}, "assign": round(assign_seconds, 2)},
                "probability_two_random_records_match": scored.probability_two_random_records_match,
+               "parameters": _model_parameters(scored.parameters),
                "comparisons": [s.column for s in model.comparisons],
                "threshold": config.threshold, "review_band": list(band) if band else None,
                "statuses": _counts_by(con, stage, "status", "TRUE")}
     return stage, metrics
+
+
+def _model_parameters(saved: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """m and u per comparison level, from Splink's saved model (no data values in it)."""
+    return {c["output_column_name"]: [{"level": lv.get("label_for_charts"), "m": lv.get("m_probability"),
+                                       "u": lv.get("u_probability")}
+                                      for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+            for c in saved.get("comparisons", [])}
 
 
 def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, config: HybridConfig) -> dict[str, Any]:

@@ -105,6 +105,8 @@ def test_hybrid_reports_its_model_against_the_identifier_links(result):
     assert assessed["id_linked_records"] == tax["identifiers"]["links_per_field"]["national_id"]
     assert assessed["identifier_weights_removed"] == ["national_id"]   # not circular
     assert assessed["precision"] > 0.99 and 0.9 < assessed["recall"] < 1
+    assert tax["probabilistic"]["parameters"]["dob"][0] == {"level": "exact match", "m": pytest.approx(1, abs=0.05),
+                                                           "u": pytest.approx(0, abs=0.01)}
     assert tax["probabilistic"]["pairs_per_blocking_rule"] and tax["probabilistic"]["seconds"]["predict"] >= 0
     methods = dict(result.connection().execute(
         "SELECT method, count(*) FROM links WHERE source = 'tax' AND status = 'linked' GROUP BY 1").fetchall())

@@ -178,3 +178,13 @@ def test_the_base_register_cannot_enlarge_itself(tmp_path):
         "register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True}}}))
     with pytest.raises(ConfigError, match="sources.register.enlarge  the base register is the spine"):
         load_job(path)
+
+
+def test_base_deduplication_key_on_an_unmapped_field_is_a_clear_error(tmp_path):
+    from spine.config import ConfigError, load_job
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "sources": {
+        "register": {"path": "register.csv", "record_id": "id", "columns": {"first_name": "fn"}}},
+        "base_deduplication": {"keys": [{"name": "k", "fields": ["first_name", "passport_no"]}]}}))
+    with pytest.raises(ConfigError, match=r"base_deduplication.keys\[0\].*uses passport_no, which source 'register'"):
+        load_job(path)
