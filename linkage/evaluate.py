@@ -103,6 +103,24 @@ def pairwise_scores(
     return _scores(tp, n_predicted, n_true)
 
 
+def cluster_pairwise_scores(con: Connection, records: str) -> dict[str, Any]:
+    """Pairwise precision, recall and F1 of predicted clusters against true clusters.
+
+    ``records`` (a table or a parenthesised SELECT) has one row per record with ``predicted``
+    (cluster id, NULL for a record in no cluster: a cluster of one) and ``truth`` (true cluster
+    id). Pairs are counted from cluster sizes, n(n-1)/2, so none is enumerated: this scores
+    millions of records in seconds.
+    """
+    tp, predicted, true = con.execute(f"""
+        WITH r AS (SELECT * FROM {records}),
+        both_ AS (SELECT count(*) AS n FROM r WHERE predicted IS NOT NULL GROUP BY predicted, truth),
+        pred AS (SELECT count(*) AS n FROM r WHERE predicted IS NOT NULL GROUP BY predicted),
+        tru AS (SELECT count(*) AS n FROM r GROUP BY truth)
+        SELECT (SELECT sum(n * (n - 1) / 2) FROM both_), (SELECT sum(n * (n - 1) / 2) FROM pred),
+               (SELECT sum(n * (n - 1) / 2) FROM tru)""").fetchall()[0]
+    return _scores(int(tp or 0), int(predicted or 0), int(true or 0))
+
+
 def pairs_from_clusters(con: Connection, clusters: str, output: str) -> str:
     """Write every unordered within-cluster pair of records as table ``output``.
 

@@ -52,8 +52,11 @@ def standardise_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
 
 
 def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
-                 progress_step=lambda: None) -> dict[str, Any]:
-    """Create the spine from the base register, link every other source to it; return linkage metrics."""
+                 progress_step=lambda: None, run: int = 1) -> dict[str, Any]:
+    """Create the spine from the base register, link every other source to it; return linkage metrics.
+
+    ``run`` is the run's number in the store's history (enlarged persons keep earlier runs' ids).
+    """
     key_table = create_key_table(con, key)
     base = std_table(job.base)
     anchor = f"{sql_literal(job.base + ':')} || record_id"
@@ -82,7 +85,7 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
         _keep_review_pairs(con, name)
         _learn_identifiers(con, name)
         progress_step()
-    metrics["enlargement"] = enlarge(con, job, key_table)
+    metrics["enlargement"] = enlarge(con, job, key_table, run)
     metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
     metrics["base_duplicates"] = base_duplicates
     metrics["clerical_decisions"] = n_decisions
@@ -130,7 +133,7 @@ def build_linked_records(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
         parts.append(f"""
             SELECT l.entity_id AS person_id, {sql_literal(name)} AS source, {priority.index(name)} AS source_rank,
                    s.record_id, s.first_name, s.surname, s.dob, s.sex, s.nationality,
-                   s.country_of_birth, s.event_date, s.direction,
+                   s.country_of_birth, s.national_id, s.passport_no, s.event_date, s.direction,
                    coalesce(s.event_date, s.start_date) AS record_date
             FROM {quote_ident(std_table(name))} AS s
             JOIN {quote_ident(link_table(name))} AS l USING (record_id)

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     StrictStr,
     ValidationError,
     field_validator,
@@ -283,6 +284,10 @@ class OutputConfig(StrictModel):
 
     dir: StrictStr = "out"
     store: StrictStr | None = None
+    #: Raw identifiers to publish as columns of ``persons`` (and values in ``attribute_values``),
+    #: chosen by the default conflict policy. Off by default: person keys are pseudonymous and no
+    #: raw identifier leaves the store's source tables unless the job asks for it here.
+    raw_identifiers: list[Literal["national_id", "passport_no"]] = Field(default_factory=list)
 
 
 class ReviewConfig(StrictModel):
@@ -319,6 +324,16 @@ class ConflictsConfig(StrictModel):
     priority: list[Name] | None = None
 
 
+class EnlargementConfig(StrictModel):
+    """How the unmatched records of enlarging sources become persons (see spine.enlarge)."""
+
+    #: A group of unmatched records is held back (its records stay ``unlinked``, reason
+    #: ``possible_register_match``) when one of them had a register candidate scoring at least this
+    #: match weight: more likely a registered person the linkage could not confirm than a new one.
+    #: ``null`` turns the hold-back off. Records of sources without a model have no weight.
+    hold_back_weight: FiniteFloat | None = -1.0
+
+
 class BaseDeduplicationConfig(StrictModel):
     """Find people registered twice in the base register (under two record ids)."""
 
@@ -345,6 +360,7 @@ class JobConfig(StrictModel):
     review: ReviewConfig = ReviewConfig()
     base_deduplication: BaseDeduplicationConfig = BaseDeduplicationConfig()
     conflicts: ConflictsConfig = ConflictsConfig()
+    enlargement: EnlargementConfig = EnlargementConfig()
     #: Folder the job file sits in; relative paths resolve against it (set by load_job).
     root: Path = Field(default=Path("."), exclude=True)
 

@@ -30,6 +30,11 @@ ORDER_BY = {
 }
 
 
+def attributes_of(job: JobConfig) -> tuple[str, ...]:
+    """The resolved attributes: the person fields, and raw identifiers only where the job opts in."""
+    return ATTRIBUTES + tuple(dict.fromkeys(job.output.raw_identifiers))
+
+
 def policy_of(job: JobConfig, attribute: str) -> str:
     return job.conflicts.attributes.get(attribute, job.conflicts.default)  # type: ignore[arg-type]
 
@@ -42,9 +47,9 @@ def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str, 
     unpivot = " UNION ALL ".join(
         f"SELECT person_id, source, source_rank, record_date, {sql_literal(a)} AS attribute, "
         f"CAST({a} AS VARCHAR) AS value FROM {quote_ident(linked_records)} WHERE {a} IS NOT NULL"
-        for a in ATTRIBUTES)
+        for a in attributes_of(job))
     policy = "CASE attribute " + " ".join(
-        f"WHEN {sql_literal(a)} THEN {sql_literal(policy_of(job, a))}" for a in ATTRIBUTES) + " END"
+        f"WHEN {sql_literal(a)} THEN {sql_literal(policy_of(job, a))}" for a in attributes_of(job)) + " END"
     rank = "CASE policy " + " ".join(
         f"WHEN {sql_literal(p)} THEN row_number() OVER (PARTITION BY person_id, attribute ORDER BY {order})"
         for p, order in ORDER_BY.items()) + " END"
@@ -65,22 +70,24 @@ def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str, 
         FROM scored""")
 
 
-def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, enlarged: str = "spine__enlarged") -> str:
+def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, job: JobConfig,
+                  enlarged: str = "spine__enlarged") -> str:
     """Materialise ``persons``: one row per spine person (merged base duplicates once, then persons
-    created by enlargement) with the chosen values."""
+    created by enlargement) with the chosen values (and opted-in raw identifiers)."""
     pivots = ", ".join(
-        f"max(value) FILTER (WHERE attribute = {sql_literal(a)}) AS {a}" for a in ATTRIBUTES)
+        f"max(value) FILTER (WHERE attribute = {sql_literal(a)}) AS {a}" for a in attributes_of(job))
+    extra = "".join(f", c.{quote_ident(a)}" for a in attributes_of(job)[len(ATTRIBUTES):])
     return materialise(con, "persons", f"""
         WITH chosen AS (
             SELECT person_id, {pivots} FROM attribute_values WHERE chosen GROUP BY person_id
         )
         SELECT b.entity_id AS person_id, 'base' AS origin, c.first_name, c.surname,
-               CAST(c.dob AS DATE) AS dob, c.sex, c.nationality, c.country_of_birth
+               CAST(c.dob AS DATE) AS dob, c.sex, c.nationality, c.country_of_birth{extra}
         FROM (SELECT DISTINCT entity_id FROM {quote_ident(base_links)} WHERE status = 'linked') AS b
         LEFT JOIN chosen AS c ON c.person_id = b.entity_id
         UNION ALL
         SELECT e.person_id, 'enlarged', c.first_name, c.surname, CAST(c.dob AS DATE), c.sex, c.nationality,
-               c.country_of_birth
+               c.country_of_birth{extra}
         FROM {quote_ident(enlarged)} AS e LEFT JOIN chosen AS c USING (person_id)""")
 
 

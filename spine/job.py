@@ -18,12 +18,12 @@ import duckdb
 import pandas as pd
 
 from linkage._sql import sql_literal
-from spine import builder, conflicts, flows, quality
+from spine import builder, conflicts, flows, history, quality
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, SpineError
 from spine.events_stage import build_movements_and_events
 from spine.linking import link_table
-from spine.outputs import CONTRACT_TABLES, check_output_dir, commit, commit_file, staging_dir
+from spine.outputs import CONTRACT_TABLES, check_output_dir, check_store_location, commit, commit_file, staging_dir
 from spine.progress import NullProgress, Progress
 from spine.pseudonymise import person_key_from_env
 from spine.report import render_report
@@ -40,6 +40,7 @@ def validate_job(job: JobConfig) -> dict[str, int]:
     """
     person_key_from_env(job.person_key_env, demo=job.demo)
     check_output_dir(job.output_dir)
+    check_store_location(job.store_path, job.output_dir)
     with duckdb.connect() as con:
         rows = load_sources(con, job, as_views=True)
         check_sources(con, job, rows)
@@ -81,10 +82,13 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
         CheckFailed: the accounting identity does not hold (outputs are not published).
     """
     timer = _Timer(progress or NullProgress())
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_dt = datetime.now(timezone.utc)
+    started_at = started_dt.isoformat(timespec="seconds")
     key = person_key_from_env(job.person_key_env, demo=job.demo)
+    key_check = history.key_check(key)
     out = job.output_dir
     check_output_dir(out)
+    check_store_location(job.store_path, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(out)
     store_inside = job.store_path.resolve().parent == out.resolve()
@@ -93,6 +97,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
     try:
         with duckdb.connect(str(staged_store)) as con:
             with timer.stage("load"):
+                previous = history.load_previous(con, job.store_path, key_check)
                 rows = load_sources(con, job)
                 check_sources(con, job, rows)
                 inputs = {name: {"file": job.resolve(s.path).name, "rows": rows[name],
@@ -101,16 +106,18 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
             with timer.stage("standardise"):
                 builder.standardise_sources(con, job)
             with timer.stage("link", len(job.sources)) as step:
-                linkage_metrics = builder.link_sources(con, job, key, step)
+                linkage_metrics = builder.link_sources(con, job, key, step, run=(previous["run"] or 0) + 1)
                 builder.build_links(con, job)
             with timer.stage("resolve"):
                 linked = builder.build_linked_records(con, job)
                 conflicts.build_attribute_values(con, linked, job)
-                conflicts.build_persons(con, link_table(job.base))
+                conflicts.build_persons(con, link_table(job.base), job)
             with timer.stage("rules"):
                 data_end = build_movements_and_events(con, job, linked)
             with timer.stage("flows"):
                 flows.build_flows(con, job)
+            with timer.stage("history"):
+                changes = history.record_history(con, previous, started_dt, key_check)
             with timer.stage("quality"):
                 metrics = {
                     "job": job.name,
@@ -123,6 +130,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "linkage": linkage_metrics,
                     "conflicts": conflicts.conflict_rates(con),
                     "inputs": inputs,
+                    "changes": changes,
                 }
             with timer.stage("write", len(CONTRACT_TABLES)) as step:
                 for table in CONTRACT_TABLES:

@@ -24,6 +24,15 @@ def check_output_dir(out: Path) -> None:
                           "choose an empty or new folder (the output folder is replaced whole)")
 
 
+def check_store_location(store: Path, out: Path) -> None:
+    """The store sits directly in the output folder or outside it: a store in a subfolder of the
+    output folder would be deleted with the folder on every run, and its link history with it."""
+    store, out = store.resolve(), out.resolve()
+    if out in store.parents and store.parent != out:
+        raise ConfigError(f"output.store  {store} is inside a subfolder of the output folder {out}, which every "
+                          "run replaces whole; put the store directly in the output folder or outside it")
+
+
 def staging_dir(out: Path) -> Path:
     """A fresh staging folder beside the output folder (same file system, so rename is atomic)."""
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"

@@ -25,6 +25,25 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _changes_section(changes: dict[str, Any] | None) -> list[str]:
+    """What this run changed against the previous run in the same store (spine.history)."""
+    if not changes:
+        return []
+    parts = ["<h2>Changes since the previous run</h2>"]
+    if changes.get("previous_store_without_history"):
+        return parts + ["<p>The previous store was written without a link history (an earlier version): "
+                        "person ids were not carried over; this run starts the history.</p>"]
+    if changes["previous_run"] is None:
+        return parts + [f"<p>Run {changes['run']}: the first run in this store; nothing to compare.</p>"]
+    if changes["key_changed"]:
+        return parts + [f"<p>Run {changes['run']}: the person key differs from run {changes['previous_run']}'s, "
+                        "so person ids are not comparable and nothing was carried over.</p>"]
+    parts.append(f"<p>Run {changes['run']} against run {changes['previous_run']} ({changes['previous_started']}).</p>")
+    parts.append(_table(["persons", "count"], [[k.replace("_", " "), v] for k, v in changes["persons"].items()]))
+    records = changes["records"] or {"unchanged": "every record"}
+    return parts + [_table(["records", "count"], [[k.replace("_", " "), v] for k, v in records.items()])]
+
+
 def render_report(quality: dict[str, Any]) -> str:
     """Render the report page from the quality metrics."""
     cols = ["records", "linked", "unlinked", "review", "rejected", "link_rate"]
@@ -45,6 +64,7 @@ def render_report(quality: dict[str, Any]) -> str:
     parts += ["<h2>Rules</h2>", _table(["itinerary measure", "count"], [[k, v] for k, v in rules["itinerary"].items()]),
               "<h3>Events by year</h3>",
               _table(["year", "event", "events"], [[r["year"], r["event"], r["n"]] for r in rules["events"]["by_year"]])]
+    parts += _changes_section(quality.get("changes"))
     run = quality["run"]
     parts += ["<h2>Run</h2>", _table(["stage", "seconds"], [[k, v] for k, v in run["stages"].items()]),
               _table(["input", "rows", "sha256"], [[n, v["rows"], v["sha256"]] for n, v in quality["inputs"].items()]),

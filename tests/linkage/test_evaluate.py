@@ -199,3 +199,14 @@ def test_pairs_without_two_records_are_not_predictions(con):
     make_table(con, "truth", {"left_id": "VARCHAR", "right_id": "VARCHAR"}, [("a", "b")])
     scores = pairwise_scores(con, "pred", "truth", dedupe=True)
     assert (scores["true_positives"], scores["false_positives"]) == (1, 0)
+
+
+def test_cluster_pairwise_scores_count_pairs_from_cluster_sizes(con):
+    """a, b, c are one true person and d another; the run put a, b and d together and left c alone:
+    predicted pairs ab, ad, bd (one true), true pairs ab, ac, bc (one found)."""
+    from linkage.evaluate import cluster_pairwise_scores
+    make_table(con, "r", {"record": "VARCHAR", "predicted": "VARCHAR", "truth": "VARCHAR"},
+               [("a", "P1", "X"), ("b", "P1", "X"), ("c", None, "X"), ("d", "P1", "Y")])
+    scores = cluster_pairwise_scores(con, "r")
+    assert (scores["true_positives"], scores["false_positives"], scores["false_negatives"]) == (1, 2, 2)
+    assert scores["precision"] == pytest.approx(1 / 3) and scores["recall"] == pytest.approx(1 / 3)

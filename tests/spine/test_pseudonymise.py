@@ -55,3 +55,22 @@ def test_key_never_in_sql_text_logs_or_store(tmp_path, monkeypatch, caplog):
     with duckdb.connect(str(store), read_only=True) as con:
         tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
     assert "person_key_pads" not in tables
+
+
+@pytest.mark.parametrize("opt_in", [[], ["national_id"]])
+def test_raw_identifiers_reach_persons_only_when_the_job_opts_in(tmp_path, opt_in):
+    from spine import Job
+    from tests.spine.test_bad_input import REGISTER, TAX, write_job
+
+    job = write_job(tmp_path, {"register.csv": REGISTER, "tax.csv": TAX}, output={"raw_identifiers": opt_in})
+    result = Job.from_yaml(job).run()
+    try:
+        persons = result.df("persons")
+        values = set(result.df("attribute_values").value)
+    finally:
+        result.close()
+    if opt_in:
+        assert sorted(persons.national_id) == ["001", "002"] and {"001", "002"} <= values
+    else:
+        assert "national_id" not in persons.columns and not {"001", "002"} & values
+        assert not persons.astype(str).isin(["001", "002"]).any().any()
