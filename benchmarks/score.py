@@ -13,12 +13,19 @@ def _truth(path: Path) -> str:
 
 
 def attach_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> None:
-    """Map every spine person to the true person behind its base record (table ``spine_truth``)."""
+    """Map every spine person to a true person (table ``spine_truth``): the true person behind its
+    base record, or for a person without one (enlarged) the true person of most of its records."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE spine_truth AS
-        SELECT l.person_id, t.person_key FROM links AS l
-        JOIN {_truth(truth_dir / 'records.csv')} AS t ON t.source = l.source AND t.record_id = l.record_id
-        WHERE l.method = 'base'""")
+        WITH votes AS (
+            SELECT l.person_id, t.person_key, max(CASE WHEN l.method = 'base' THEN 1 ELSE 0 END) AS is_base,
+                   count(*) AS n
+            FROM links AS l
+            JOIN {_truth(truth_dir / 'records.csv')} AS t ON t.source = l.source AND t.record_id = l.record_id
+            WHERE l.status = 'linked' GROUP BY ALL)
+        SELECT person_id, person_key FROM (
+            SELECT *, row_number() OVER (PARTITION BY person_id ORDER BY is_base DESC, n DESC, person_key) AS r
+            FROM votes) WHERE r = 1""")
 
 
 def link_precision(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict[str, Any]:
@@ -32,10 +39,17 @@ def link_precision(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict[str,
     return {source: round(correct / linked, 5) for source, correct, linked in rows}
 
 
-def event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days: int = 31) -> dict[str, Any]:
-    """Person-level event precision, recall and F1 (same type, within ``window_days``), and counts per year."""
-    truth = _truth(truth_dir / "events.csv")
-    predicted = "SELECT s.person_key, e.event, e.date FROM events AS e JOIN spine_truth AS s USING (person_id)"
+def event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days: int = 31,
+                 events: str = "events", derived_via: str | None = None) -> dict[str, Any]:
+    """Person-level event precision, recall and F1 (same type, within ``window_days``), and counts per year.
+
+    ``events`` is the table of derived events scored; ``derived_via`` restricts both sides to
+    ``self`` or ``family`` events.
+    """
+    only = f"WHERE derived_via = '{derived_via}'" if derived_via else ""
+    truth = f"(SELECT * FROM {_truth(truth_dir / 'events.csv')} {only})"
+    predicted = f"""SELECT s.person_key, e.event, e.date FROM (SELECT * FROM {events} {only}) AS e
+                    JOIN spine_truth AS s USING (person_id)"""
     matched = f"""EXISTS (SELECT 1 FROM {truth} AS x WHERE x.person_key = p.person_key AND x.event = p.event
                   AND abs(datediff('day', CAST(x.date AS DATE), p.date)) <= {window_days})"""
     tp_pred, n_pred = con.execute(f"SELECT count(*) FILTER (WHERE {matched}), count(*) FROM ({predicted}) AS p").fetchone()
@@ -47,9 +61,10 @@ def event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     by_year = con.execute(f"""
         WITH t AS (SELECT year(CAST(date AS DATE)) AS y, event, count(*) AS truth FROM {truth} GROUP BY ALL),
-             p AS (SELECT year(date) AS y, event, count(*) AS derived FROM events GROUP BY ALL)
+             p AS (SELECT year(date) AS y, event, count(*) AS derived FROM (SELECT * FROM {events} {only}) GROUP BY ALL)
         SELECT y, event, coalesce(truth, 0), coalesce(derived, 0) FROM t FULL JOIN p USING (y, event)
         ORDER BY 1, 2""").fetchall()
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
             "predicted": n_pred, "true": n_true,
-            "by_year": [{"year": y, "event": e, "truth": t, "derived": d} for y, e, t, d in by_year]}
+            "by_year": [{"year": y, "event": e, "truth": t, "derived": d,
+                         "error": round(d / t - 1, 4) if t else None} for y, e, t, d in by_year]}

@@ -17,16 +17,29 @@ from datetime import date
 
 from rules._sql import Connection, materialise, quote_ident, sql_literal
 
+#: Presence this many days before the first movement makes the person resident before it.
+PRIOR_PRESENCE_DAYS = 30
+
 
 def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int = 365,
-                                tolerance_days: int = 90, rule: str = "un_12_months") -> str:
+                                tolerance_days: int = 90, rule: str = "un_12_months",
+                                presence: str | None = None) -> str:
     """Build the SELECT of immigration and emigration events.
 
     Grain: one row per event. Uses only rows of ``movements`` with ``kept``.
-    Columns in: ``person_id, date, direction, kept``.
+    Columns in: ``person_id, date, direction, kept``; ``presence`` (optional): ``person_id,
+    kind, start_date, end_date`` of registrations and activity (see rules.signs_of_life). Someone
+    registered, or whose activity period ended, more than ``PRIOR_PRESENCE_DAYS`` before their
+    first movement was living here: an entry is then a return, not an arrival, even when the exit
+    before it was never recorded.
     Columns out: ``person_id, event, date, rule, derived_via, parent_person_id``.
     """
     m = quote_ident(movements)
+    # a registration is dated; other evidence (a tax year) shows presence at some time in its period
+    first_presence = (f"(SELECT person_id, min(CASE WHEN kind = 'registration' THEN start_date "
+                      f"ELSE coalesce(end_date, start_date) END) AS first_presence FROM {quote_ident(presence)} "
+                      "GROUP BY person_id)" if presence else
+                      "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS first_presence)")
     end = f"DATE {sql_literal(data_end.isoformat())}"
     order = "PARTITION BY person_id ORDER BY date, direction"
     return f"""
@@ -36,7 +49,8 @@ gaps AS (
            lead(date) OVER ({order}) IS NULL
                OR datediff('day', date, lead(date) OVER ({order})) >= {int(tolerance_days)} AS is_significant,
            first_value(direction) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-               AS first_direction
+               AS first_direction,
+           min(date) OVER (PARTITION BY person_id) AS first_date
     FROM kept
 ),
 period_starts AS (
@@ -53,8 +67,10 @@ states AS (
     SELECT *, coalesce(
                last_value(CASE WHEN is_long THEN direction END IGNORE NULLS)
                    OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               CASE first_direction WHEN 'out' THEN 'in' ELSE 'out' END) AS prior_state
-    FROM periods
+               CASE WHEN first_direction = 'out'
+                      OR fp.first_presence < first_date - INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in'
+                    ELSE 'out' END) AS prior_state
+    FROM periods LEFT JOIN {first_presence} AS fp USING (person_id)
 )
 SELECT person_id,
        CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
@@ -66,7 +82,7 @@ WHERE is_long AND direction <> prior_state
 
 
 def derive_long_term_events(con: Connection, movements: str, output: str, *, data_end: date,
-                            min_days: int = 365, tolerance_days: int = 90) -> str:
+                            min_days: int = 365, tolerance_days: int = 90, presence: str | None = None) -> str:
     """Materialise :func:`derive_long_term_events_sql` as ``output``."""
     return materialise(con, output, derive_long_term_events_sql(
-        movements, data_end=data_end, min_days=min_days, tolerance_days=tolerance_days))
+        movements, data_end=data_end, min_days=min_days, tolerance_days=tolerance_days, presence=presence))

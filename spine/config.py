@@ -244,10 +244,32 @@ class EventsRuleConfig(StrictModel):
     tolerance_days: int = Field(default=90, ge=0)
 
 
+class SignsOfLifeConfig(StrictModel):
+    """Presence from activity; departures nobody recorded (see rules.signs_of_life)."""
+
+    enabled: bool = True
+    #: Sources whose records show the person was here: the base register gives registrations
+    #: (start_date, end_date = deregistration, event_type = its reason), the others activity.
+    sources: list[Name] = Field(default_factory=list)
+    #: A last sign of life from these does not count as silence (students stay resident: RAPID).
+    exempt_sources: list[Name] = Field(default_factory=list)
+    #: Nor does a record of these types (event_type, lower case): a child benefit claim ends when
+    #: the child grows up, not when the parent leaves.
+    exempt_event_types: list[StrictStr] = Field(default_factory=list)
+    #: A record without an end date shows presence for this many days from its start (a tax year: 365).
+    covers_days: dict[Name, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    #: No sign of life for longer than this, and no movement since: presumed gone at the last one.
+    window_days: int = Field(default=730, ge=1)
+    #: Deregistration reasons (the register's event_type, lower case) meaning emigration, and death.
+    emigration_codes: list[StrictStr] = Field(default_factory=lambda: ["emigration"])
+    death_codes: list[StrictStr] = Field(default_factory=lambda: ["death"])
+
+
 class RulesConfig(StrictModel):
     """Post-linkage rules applied to the linked spine."""
 
     itinerary: ItineraryRuleConfig = ItineraryRuleConfig()
+    signs_of_life: SignsOfLifeConfig = SignsOfLifeConfig()
     events: EventsRuleConfig = EventsRuleConfig()
 
 
@@ -383,6 +405,14 @@ class JobConfig(StrictModel):
                                  f"which source {self.base!r} does not map")
         if base.enlarge:
             raise ValueError(f"sources.{self.base}.enlarge: the base register is the spine; only admin sources enlarge it")
+        life = self.rules.signs_of_life
+        for field_name in ("sources", "exempt_sources", "covers_days"):
+            for i, name in enumerate(getattr(life, field_name)):
+                where = f"rules.signs_of_life.{field_name}" + (f"[{i}]" if field_name != "covers_days" else f".{name}")
+                if name not in self.sources:
+                    raise ValueError(f"{where}: " + _unknown("source", name, list(self.sources)))
+                if not self.sources[name].maps("start_date"):
+                    raise ValueError(f"{where}: source {name!r} maps no start_date, so its records carry no date")
         for i, name in enumerate(self.conflicts.priority or []):
             if name not in self.sources:
                 raise ValueError(f"conflicts.priority[{i}]: " + _unknown("source", name, list(self.sources)))

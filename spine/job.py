@@ -113,7 +113,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                 conflicts.build_attribute_values(con, linked, job)
                 conflicts.build_persons(con, link_table(job.base), job)
             with timer.stage("rules"):
-                data_end = build_movements_and_events(con, job, linked)
+                data_end, rule_counts = build_movements_and_events(con, job, linked)
             with timer.stage("flows"):
                 flows.build_flows(con, job)
             with timer.stage("history"):
@@ -124,7 +124,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "data_end": data_end.isoformat(),
                     "sources": {n: quality.source_metrics(con, job, n, data_end) for n in job.sources},
                     "persons": quality.person_metrics(con),
-                    "rules": quality.rule_metrics(con),
+                    "rules": {**quality.rule_metrics(con), **rule_counts},
                     "flows": quality.flow_metrics(con),
                     "accounting": quality.accounting(con, rows),
                     "linkage": linkage_metrics,

@@ -435,13 +435,17 @@ def _register(u: _Universe, r: _Records) -> dict:
     tells = left & (u.rng.random(m) >= u.errors.never_deregistered)
     dereg[tells] = u.departure[persons][tells] + u.rng.integers(0, 90, tells.sum())
     dereg[dereg > u.end] = NONE
+    # registers record why someone was deregistered: a death is not an emigration
+    reason = np.where(dead, "death", "emigration").astype(object)
+    reason[dereg == NONE] = None
     cob = np.where(u.kind[persons] == NATIVE, HOME, u.nationality[persons]).astype(object)
     cob[(u.kind[persons] == DEPENDANT) & (u.dob[persons] > u.arrival[persons])] = HOME
     return {"person": persons, "columns": {
         "national_id": national_id, "passport_no": passport, "first_name": first, "surname": surname,
         "dob": _date_strings(r.dob(persons, 0.1)), "sex": r.sex(persons),
         "nationality": u.nationality[persons], "country_of_birth": cob, "postcode": u.postcode[persons],
-        "registration_date": _date_strings(u.reg_date[persons]), "deregistration_date": _date_strings(dereg)}}
+        "registration_date": _date_strings(u.reg_date[persons]), "deregistration_date": _date_strings(dereg),
+        "deregistration_reason": reason}}
 
 
 def _tax(u: _Universe, r: _Records, years: np.ndarray) -> dict:

@@ -68,3 +68,17 @@ def test_native_returning_after_years_abroad_immigrates(con):
         ("r", date(2016, 1, 10), "out", True), ("r", date(2019, 2, 1), "in", True),
     ]) == [("r", "emigration", "2016-01-10", "un_12_months", "self"),
            ("r", "immigration", "2019-02-01", "un_12_months", "self")]
+
+
+def test_presence_before_the_first_entry_makes_it_a_return_not_an_immigration(con):
+    """r was registered years before; her exit was never recorded, so her first movement is an entry.
+    i arrived in 2018 and has a tax record for 2018: presence during the year is not before it."""
+    make_table(con, "m", COLUMNS, [("r", date(2019, 5, 1), "in", True), ("i", date(2018, 3, 1), "in", True)])
+    make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
+               [("r", "registration", date(2001, 1, 1), None),
+                ("i", "activity", date(2018, 1, 1), date(2018, 12, 31))])
+    out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
+    assert fetch_rows(con, f"SELECT person_id, event FROM {out}") == [("i", "immigration")]
+    out = derive_long_term_events(con, "m", "events", data_end=END)
+    assert fetch_rows(con, f"SELECT person_id, event FROM {out}", "person_id") == [("i", "immigration"),
+                                                                                   ("r", "immigration")]

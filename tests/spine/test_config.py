@@ -31,6 +31,8 @@ CASES = [
     ("prob_blocking.yaml", ["blocking_rules[1][0]", "got 'surname_soundx'", "did you mean 'surname_soundex'?"]),
     ("prob_missing_column.yaml", ["sources.tax.linkage", "compares or blocks on postcode",
                                   "source 'tax' maps no column onto postcode"]),
+    ("signs_of_life_sources.yaml", ["rules.signs_of_life.sources[1]", "source 'tax' maps no start_date"]),
+    ("signs_of_life_unknown.yaml", ["rules.signs_of_life.exempt_sources[0]", "unknown source 'educaton'"]),
 ]
 
 

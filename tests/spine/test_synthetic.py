@@ -11,7 +11,8 @@ from spine.synthetic import ErrorRates, generate
 
 COLUMNS = {
     "register": ["record_id", "national_id", "passport_no", "first_name", "surname", "dob", "sex", "nationality",
-                 "country_of_birth", "postcode", "registration_date", "deregistration_date"],
+                 "country_of_birth", "postcode", "registration_date", "deregistration_date",
+                 "deregistration_reason"],
     "tax": ["record_id", "national_id", "first_name", "surname", "dob", "sex", "tax_year", "postcode"],
     "benefits": ["record_id", "national_id", "first_name", "surname", "dob", "sex", "benefit_type", "start_date",
                  "end_date", "claim_id"],

@@ -1,0 +1,104 @@
+"""Benchmark: migration events derived by the rules against the synthetic universe's true events.
+
+    python -m benchmarks.rules --persons 100000 --json bench-rules.json
+
+Runs ``examples/migration/job.yaml`` (with ``enlarge: true`` on every admin source unless
+``--no-enlarge``: people never registered have events too) on a generated universe, maps every
+spine person to a true person (its base record's, else most of its records'), and scores:
+
+- person-level events: precision, recall and F1 (same type, dates within 31 days), all events and
+  family-derived ones separately;
+- annual immigration and emigration counts against the truth, with the relative error, for every
+  complete year (events less than 12 months before the data's end cannot be confirmed yet);
+- the same for a naive baseline measured in the same run on the same linked movements: an
+  immigration at a person's first movement if it is an entry, an emigration at the last if it
+  is an exit, no rules;
+- wall time of the rules stage.
+Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.score import attach_truth, event_scores
+from spine import Job
+from spine.synthetic import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NAIVE_EVENTS = """
+    CREATE OR REPLACE TEMP TABLE naive_events AS
+    WITH ordered AS (
+        SELECT person_id, date, direction,
+               row_number() OVER (PARTITION BY person_id ORDER BY date, direction) AS first_rank,
+               row_number() OVER (PARTITION BY person_id ORDER BY date DESC, direction DESC) AS last_rank
+        FROM movements)
+    SELECT person_id, 'immigration' AS event, date, 'self' AS derived_via FROM ordered
+    WHERE first_rank = 1 AND direction = 'in'
+    UNION ALL
+    SELECT person_id, 'emigration', date, 'self' FROM ordered WHERE last_rank = 1 AND direction = 'out'
+"""
+
+
+def complete_years(by_year: list[dict[str, Any]], data_end_year: int) -> dict[str, Any]:
+    """Annual counts of the complete years (all but the last) and the largest relative error."""
+    rows = [r for r in by_year if r["year"] is not None and r["year"] < data_end_year and r["truth"]]
+    worst = max((abs(r["error"]) for r in rows), default=None)
+    return {"years": rows, "largest_abs_error": worst}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--no-enlarge", action="store_true", help="keep the job as committed (no enlargement)")
+    args = parser.parse_args()
+    logging.getLogger("splink").setLevel(logging.ERROR)
+
+    work = Path(tempfile.mkdtemp(prefix="spine-rules-"))
+    job_text = yaml.safe_load((ROOT / "examples" / "migration" / "job.yaml").read_text())
+    if not args.no_enlarge:
+        for name, source in job_text["sources"].items():
+            if name != job_text["base"]:
+                source["enlarge"] = True
+    (work / "job.yaml").write_text(yaml.safe_dump(job_text))
+    universe = generate(args.persons, args.seed, work / "data", file_format="csv")
+    started = time.perf_counter()
+    result = Job.from_yaml(work / "job.yaml").run()
+    seconds = time.perf_counter() - started
+    con = result.connection()
+    truth = universe.out_dir / "truth"
+    attach_truth(con, truth)
+    con.execute(NAIVE_EVENTS).fetchall()
+    end_year = int(result.quality["data_end"][:4])
+    figures: dict[str, Any] = {"persons": args.persons, "seed": args.seed, "enlarge": not args.no_enlarge,
+                               "run_seconds": round(seconds, 1), "rules_seconds": result.quality["run"]["stages"]["rules"],
+                               "data_end": result.quality["data_end"]}
+    for arm, table in (("rules", "events"), ("naive", "naive_events")):
+        scores = event_scores(con, truth, events=table)
+        scores["complete_years"] = complete_years(scores.pop("by_year"), end_year)
+        figures[arm] = scores
+        figures[arm + "_family"] = {k: v for k, v in event_scores(con, truth, events=table, derived_via="family").items()
+                                    if k != "by_year"}
+    figures["rule_counts"] = result.quality["rules"]
+    result.close()
+    text = json.dumps(figures, indent=2, default=str)
+    print(text)  # noqa: T201 - a benchmark prints its figures
+    if args.json:
+        args.json.write_text(text)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Signs of life: presence from activity, and departures nobody recorded.
+
+People rarely deregister and border systems miss exits, so emigration is undercounted from
+movements alone. Following the RAPID principle (resident until there are reasonable grounds to
+think otherwise) this rule adds a departure, flagged ``imputed``, where the evidence says someone
+left without a recorded exit:
+
+- a deregistration for emigration with no recorded exit in the 180 days before it: the
+  departure is dated at the deregistration;
+- activity that stops: a person with activity (tax, benefits, education, ...) whose last sign of
+  life is more than ``window_days`` before the end of the data, who has no movement after it, did
+  not die and was not deregistered: presumed gone at the last sign of life. Exceptions: a last
+  sign of life from an exempt source (students stay resident, as in RAPID), and people who never
+  had any activity (a registered baby is not evidence of departure by its silence).
+
+Deaths end presence without a migration and stop the rule. The ``presence`` table has one row
+per piece of evidence: ``person_id, kind ('registration' | 'activity'), start_date, end_date,
+reason (deregistration reason, lower case), exempt (BOOLEAN)``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rules._sql import Connection, materialise, quote_ident, sql_literal
+
+#: A recorded exit this close before a deregistration is the departure it records.
+DEREGISTRATION_MATCH_DAYS = 180
+
+
+def imputed_departures_sql(movements: str, presence: str, *, data_end: date, window_days: int = 730,
+                           emigration_codes: tuple[str, ...] = ("emigration",),
+                           death_codes: tuple[str, ...] = ("death",)) -> str:
+    """Build the SELECT of imputed departures, in the shape of ``movements``.
+
+    Grain: at most one row per person. Columns out: ``person_id, source, record_id, date,
+    direction, flag, kept`` (source ``deregistration`` or ``signs_of_life``, record_id NULL,
+    direction ``out``, flag ``imputed``, kept TRUE).
+    """
+    m, p = quote_ident(movements), quote_ident(presence)
+    end = f"DATE {sql_literal(data_end.isoformat())}"
+    emigration = ", ".join(sql_literal(c) for c in emigration_codes) or "NULL"
+    death = ", ".join(sql_literal(c) for c in death_codes) or "NULL"
+    return f"""
+WITH evidence AS (
+    SELECT person_id,
+           max(coalesce(end_date, start_date)) FILTER (WHERE kind = 'activity') AS last_activity,
+           max(coalesce(end_date, start_date)) FILTER (WHERE kind = 'activity' AND NOT exempt) AS last_counted,
+           min(end_date) FILTER (WHERE kind = 'registration' AND reason IN ({emigration})) AS deregistered,
+           bool_or(kind = 'registration' AND reason IN ({death})) AS died
+    FROM {p} GROUP BY person_id
+),
+kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
+from_deregistration AS (
+    SELECT e.person_id, 'deregistration' AS source, e.deregistered AS date FROM evidence AS e
+    WHERE e.deregistered IS NOT NULL AND e.deregistered <= {end} AND NOT EXISTS (
+        SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.direction = 'out'
+          AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY AND e.deregistered)
+),
+from_silence AS (
+    SELECT e.person_id, 'signs_of_life' AS source, e.last_counted AS date FROM evidence AS e
+    WHERE e.deregistered IS NULL AND NOT coalesce(e.died, FALSE)
+      AND e.last_counted IS NOT NULL AND e.last_counted = e.last_activity   -- not an exempt source's
+      AND datediff('day', e.last_counted, {end}) > {int(window_days)}
+      AND NOT EXISTS (SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.date > e.last_counted)
+)
+SELECT person_id, source, CAST(NULL AS VARCHAR) AS record_id, date, 'out' AS direction,
+       'imputed' AS flag, TRUE AS kept
+FROM (SELECT * FROM from_deregistration UNION ALL SELECT * FROM from_silence)
+"""
+
+
+def add_imputed_departures(con: Connection, movements: str, presence: str, *, data_end: date,
+                           window_days: int = 730, emigration_codes: tuple[str, ...] = ("emigration",),
+                           death_codes: tuple[str, ...] = ("death",)) -> int:
+    """Insert :func:`imputed_departures_sql` rows into ``movements``; return how many."""
+    staged = f"{movements}__imputed"
+    materialise(con, staged, imputed_departures_sql(
+        movements, presence, data_end=data_end, window_days=window_days,
+        emigration_codes=emigration_codes, death_codes=death_codes))
+    con.execute(f"INSERT INTO {quote_ident(movements)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
+    return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]

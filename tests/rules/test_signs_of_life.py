@@ -1,0 +1,46 @@
+"""Departures nobody recorded, imputed from deregistrations and from activity that stops."""
+
+from datetime import date
+
+from rules.signs_of_life import add_imputed_departures
+from tests.conftest import fetch_rows, make_table
+
+MOVEMENTS = {"person_id": "VARCHAR", "source": "VARCHAR", "record_id": "VARCHAR", "date": "DATE",
+             "direction": "VARCHAR", "flag": "VARCHAR", "kept": "BOOLEAN"}
+PRESENCE = {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE",
+            "reason": "VARCHAR", "exempt": "BOOLEAN"}
+END = date(2024, 12, 31)
+
+
+def imputed(con, movements, presence):
+    make_table(con, "m", MOVEMENTS, movements)
+    make_table(con, "p", PRESENCE, presence)
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730)
+    return fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'",
+                      "person_id")
+
+
+def tax_year(person, year, exempt=False):
+    return (person, "activity", date(year, 1, 1), date(year, 12, 31), None, exempt)
+
+
+def test_activity_that_stops_is_a_departure_at_the_last_sign_of_life(con):
+    assert imputed(con, [], [tax_year("a", 2018), tax_year("a", 2019)]) == [("a", "signs_of_life", "2019-12-31", "out")]
+
+
+def test_recent_silence_movement_since_death_exemption_or_no_activity_impute_nothing(con):
+    assert imputed(con, [("b", "crossings", "x1", date(2021, 3, 1), "out", None, True)], [
+        tax_year("r", 2023),                                                 # silent for less than the window
+        tax_year("b", 2019),                                                 # recorded exit after the last sign
+        tax_year("d", 2017), ("d", "registration", date(1950, 1, 1), date(2018, 2, 1), "death", False),
+        tax_year("s", 2016, exempt=True),                                    # a student
+        ("baby", "registration", date(2016, 5, 1), None, None, False),       # never any activity
+    ]) == []
+
+
+def test_deregistration_for_emigration_without_a_recorded_exit(con):
+    assert imputed(con, [("e", "crossings", "x1", date(2020, 1, 10), "out", None, True)], [
+        ("d", "registration", date(1980, 1, 1), date(2021, 6, 30), "emigration", False),
+        ("e", "registration", date(1980, 1, 1), date(2020, 2, 15), "emigration", False),  # the exit is recorded
+        tax_year("d", 2021),
+    ]) == [("d", "deregistration", "2021-06-30", "out")]
