@@ -7,8 +7,8 @@ period, starting at the first. A period of at least ``min_days`` changes the per
 state: resident after a long stay, non-resident after a long absence. Before the first long
 period the state is presumed from the first movement: someone whose first recorded movement is a
 departure was living here. An event is a change of state, dated at the arrival or departure that
-began the period. A period still open at the end of the data counts only once it lasts
-``min_days``: recent periods give no event yet (no provisional events in this first cut).
+began the period. A period still open at the end of the data that has not lasted ``min_days``
+yet gives a provisional event: it may still prove short.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ PRIOR_PRESENCE_DAYS = 30
 
 def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int = 365,
                                 tolerance_days: int = 90, rule: str = "un_12_months",
-                                presence: str | None = None) -> str:
+                                presence: str | None = None, visitors: str | None = None) -> str:
     """Build the SELECT of immigration and emigration events.
 
     Grain: one row per event. Uses only rows of ``movements`` with ``kept``.
@@ -32,7 +32,11 @@ def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int
     registered, or whose activity period ended, more than ``PRIOR_PRESENCE_DAYS`` before their
     first movement was living here: an entry is then a return, not an arrival, even when the exit
     before it was never recorded.
-    Columns out: ``person_id, event, date, rule, derived_via, parent_person_id``.
+    ``visitors`` (optional): ``person_id`` of people who only ever came as visitors (see
+    rules.visas): they never become long-term migrants, whatever their movements.
+    A stay or absence still open at the end of the data that has not lasted ``min_days`` yet gives a
+    *provisional* event (``provisional`` true): it is confirmed, or not, by later data.
+    Columns out: ``person_id, event, date, rule, derived_via, parent_person_id, provisional``.
     """
     m = quote_ident(movements)
     # a registration is dated; other evidence (a tax year) shows presence at some time in its period
@@ -42,8 +46,9 @@ def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int
                       "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS first_presence)")
     end = f"DATE {sql_literal(data_end.isoformat())}"
     order = "PARTITION BY person_id ORDER BY date, direction"
+    not_visitor = f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(visitors)})" if visitors else ""
     return f"""
-WITH kept AS (SELECT person_id, date, direction FROM {m} WHERE kept AND date <= {end}),
+WITH kept AS (SELECT person_id, date, direction FROM {m} WHERE kept AND date <= {end}{not_visitor}),
 gaps AS (
     SELECT person_id, date, direction,
            lead(date) OVER ({order}) IS NULL
@@ -60,7 +65,8 @@ period_starts AS (
     WHERE previous_direction IS NULL OR previous_direction <> direction
 ),
 periods AS (
-    SELECT *, datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) >= {int(min_days)} AS is_long
+    SELECT *, datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) >= {int(min_days)} AS is_long,
+           lead(date) OVER ({order}) IS NULL AS is_open
     FROM period_starts
 ),
 states AS (
@@ -75,14 +81,16 @@ states AS (
 SELECT person_id,
        CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
        date, {sql_literal(rule)} AS rule, 'self' AS derived_via,
-       CAST(NULL AS VARCHAR) AS parent_person_id
+       CAST(NULL AS VARCHAR) AS parent_person_id, NOT is_long AS provisional
 FROM states
-WHERE is_long AND direction <> prior_state
+WHERE (is_long OR is_open) AND direction <> prior_state
 """
 
 
 def derive_long_term_events(con: Connection, movements: str, output: str, *, data_end: date,
-                            min_days: int = 365, tolerance_days: int = 90, presence: str | None = None) -> str:
+                            min_days: int = 365, tolerance_days: int = 90, presence: str | None = None,
+                            visitors: str | None = None) -> str:
     """Materialise :func:`derive_long_term_events_sql` as ``output``."""
     return materialise(con, output, derive_long_term_events_sql(
-        movements, data_end=data_end, min_days=min_days, tolerance_days=tolerance_days, presence=presence))
+        movements, data_end=data_end, min_days=min_days, tolerance_days=tolerance_days, presence=presence,
+        visitors=visitors))

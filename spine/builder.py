@@ -26,6 +26,7 @@ from spine.linking import (
 from spine.review import add_review_pairs, apply_decisions, check_decision_ids, create_review_pairs, load_decisions
 from spine.dedupe import deduplicate_base
 from spine.enlarge import enlarge
+from spine.family import add_family_persons
 from spine.pseudonymise import create_key_table, hmac_sql
 from spine.sources import raw_table, std_table
 
@@ -86,6 +87,7 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
         _learn_identifiers(con, name)
         progress_step()
     metrics["enlargement"] = enlarge(con, job, key_table, run)
+    metrics["family_persons"] = add_family_persons(con, job, key_table)
     metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
     metrics["base_duplicates"] = base_duplicates
     metrics["clerical_decisions"] = n_decisions

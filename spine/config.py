@@ -265,11 +265,30 @@ class SignsOfLifeConfig(StrictModel):
     death_codes: list[StrictStr] = Field(default_factory=lambda: ["death"])
 
 
+class VisasRuleConfig(StrictModel):
+    """Visa-aware rules (see rules.visas): people who only came on visit visas never migrate."""
+
+    #: The source of visa grants (maps event_type = the visa type); None: no visa rules.
+    source: Name | None = None
+    visit_types: list[StrictStr] = Field(default_factory=lambda: ["visit"])
+
+
+class FamilyRuleConfig(StrictModel):
+    """Family association (see spine.family, rules.family): dependants through their parent's claims."""
+
+    #: Records of dependants carrying the claim id (e.g. children on child benefit claims).
+    children_source: Name | None = None
+    #: Records of claimants carrying the same claim id (e.g. the benefit payments).
+    claims_source: Name | None = None
+
+
 class RulesConfig(StrictModel):
     """Post-linkage rules applied to the linked spine."""
 
     itinerary: ItineraryRuleConfig = ItineraryRuleConfig()
     signs_of_life: SignsOfLifeConfig = SignsOfLifeConfig()
+    visas: VisasRuleConfig = VisasRuleConfig()
+    family: FamilyRuleConfig = FamilyRuleConfig()
     events: EventsRuleConfig = EventsRuleConfig()
 
 
@@ -405,6 +424,23 @@ class JobConfig(StrictModel):
                                  f"which source {self.base!r} does not map")
         if base.enlarge:
             raise ValueError(f"sources.{self.base}.enlarge: the base register is the spine; only admin sources enlarge it")
+        family = self.rules.family
+        if (family.children_source is None) != (family.claims_source is None):
+            raise ValueError("rules.family: name both children_source and claims_source, or neither")
+        for field_name in ("children_source", "claims_source"):
+            name = getattr(family, field_name)
+            if name is None:
+                continue
+            if name not in self.sources:
+                raise ValueError(f"rules.family.{field_name}: " + _unknown("source", name, list(self.sources)))
+            if not self.sources[name].maps("claim_id"):
+                raise ValueError(f"rules.family.{field_name}: source {name!r} maps no claim_id")
+        visas = self.rules.visas.source
+        if visas is not None:
+            if visas not in self.sources:
+                raise ValueError("rules.visas.source: " + _unknown("source", visas, list(self.sources)))
+            if not self.sources[visas].maps("event_type"):
+                raise ValueError(f"rules.visas.source: source {visas!r} maps no event_type (the visa type)")
         life = self.rules.signs_of_life
         for field_name in ("sources", "exempt_sources", "covers_days"):
             for i, name in enumerate(getattr(life, field_name)):

@@ -71,9 +71,10 @@ def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str, 
 
 
 def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, job: JobConfig,
-                  enlarged: str = "spine__enlarged") -> str:
+                  enlarged: str = "spine__enlarged", family: str = "spine__family_persons") -> str:
     """Materialise ``persons``: one row per spine person (merged base duplicates once, then persons
-    created by enlargement) with the chosen values (and opted-in raw identifiers)."""
+    created by enlargement, then dependants created by family association) with the chosen values
+    (and opted-in raw identifiers)."""
     pivots = ", ".join(
         f"max(value) FILTER (WHERE attribute = {sql_literal(a)}) AS {a}" for a in attributes_of(job))
     extra = "".join(f", c.{quote_ident(a)}" for a in attributes_of(job)[len(ATTRIBUTES):])
@@ -88,7 +89,11 @@ def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, job: JobConfi
         UNION ALL
         SELECT e.person_id, 'enlarged', c.first_name, c.surname, CAST(c.dob AS DATE), c.sex, c.nationality,
                c.country_of_birth{extra}
-        FROM {quote_ident(enlarged)} AS e LEFT JOIN chosen AS c USING (person_id)""")
+        FROM {quote_ident(enlarged)} AS e LEFT JOIN chosen AS c USING (person_id)
+        UNION ALL
+        SELECT f.person_id, 'family', c.first_name, c.surname, CAST(c.dob AS DATE), c.sex, c.nationality,
+               c.country_of_birth{extra}
+        FROM {quote_ident(family)} AS f LEFT JOIN chosen AS c USING (person_id)""")
 
 
 def conflict_rates(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -11,13 +11,19 @@ import duckdb
 from linkage._sql import materialise, quote_ident, sql_literal
 from rules import derive_long_term_events, flag_itineraries
 from rules.signs_of_life import add_imputed_departures
+from rules.family import add_family_events
+from rules.visas import find_visitors
 from spine.config import JobConfig
+from spine.family import DEPENDANTS, claims_sql
 from spine.linking import link_table
 from spine.sources import std_table
 
 MOVEMENT_INPUT = "rules__movement_input"
 PRESENCE = "rules__presence"
 EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
+EVENTS_WITHOUT_VISAS = "rules__events_without_visas"
+VISAS = "rules__visas"
+VISITORS = "rules__visitors"
 
 
 def data_end(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str) -> date:
@@ -51,7 +57,11 @@ def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
 
 def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                                linked_records: str) -> tuple[date, dict[str, Any]]:
-    """Materialise ``movements`` and ``events``; return the data end used and the rules' counts."""
+    """Materialise ``movements`` and ``events``; return the data end used and the rules' counts.
+
+    Each rule's ablation is measured in the same run: the events derived with every rule but that
+    one (quality.json ``rules.<rule>.events_without``).
+    """
     movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
     in_list = ", ".join(sql_literal(n) for n in movement_sources) or "NULL"
     materialise(con, MOVEMENT_INPUT, f"""
@@ -59,27 +69,67 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
         FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
     flag_itineraries(con, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
     end = data_end(con, job, linked_records)
-    life = job.rules.signs_of_life
+    life, events = job.rules.signs_of_life, job.rules.events
     presence = build_presence(con, job)
-    events = job.rules.events
-    derive_long_term_events(con, "movements", EVENTS_WITHOUT_SIGNS_OF_LIFE, data_end=end, min_days=events.min_days,
-                            tolerance_days=events.tolerance_days)
-    if life.enabled and life.sources:
+    visitors = _visitors(con, job, presence)
+    with_life = bool(life.enabled and life.sources)
+
+    def derive(output: str, *, signs_of_life: bool = True, visa_rules: bool = True) -> None:
+        derive_long_term_events(con, "movements", output, data_end=end, min_days=events.min_days,
+                                tolerance_days=events.tolerance_days,
+                                presence=presence if signs_of_life and with_life else None,
+                                visitors=visitors if visa_rules else None)
+
+    derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, signs_of_life=False)   # before departures are imputed
+    if with_life:
         add_imputed_departures(con, "movements", presence, data_end=end, window_days=life.window_days,
-                                         emigration_codes=tuple(life.emigration_codes),
-                                         death_codes=tuple(life.death_codes))
-    derive_long_term_events(con, "movements", "events", data_end=end, min_days=events.min_days,
-                            tolerance_days=events.tolerance_days,
-                            presence=presence if life.enabled and life.sources else None)
-    counts = {"signs_of_life": {
-        "enabled": bool(life.enabled and life.sources),
-        "imputed_departures": dict(con.execute(
-            "SELECT source, count(*) FROM movements WHERE flag = 'imputed' GROUP BY 1 ORDER BY 1").fetchall()),
-        "presence_rows": con.execute(f"SELECT count(*) FROM {PRESENCE}").fetchall()[0][0],
-        "events_with": _event_counts(con, "events"),
-        "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE)}}
+                               emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes))
+    derive(EVENTS_WITHOUT_VISAS, visa_rules=False)
+    derive("events")
+    family = _family_events(con, job, presence)
+    counts = {
+        "signs_of_life": {
+            "enabled": with_life,
+            "imputed_departures": dict(con.execute(
+                "SELECT source, count(*) FROM movements WHERE flag = 'imputed' GROUP BY 1 ORDER BY 1").fetchall()),
+            "presence_rows": con.execute(f"SELECT count(*) FROM {PRESENCE}").fetchall()[0][0],
+            "events_with": _event_counts(con, "events", "self"),
+            "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self")},
+        "visas": {
+            "enabled": visitors is not None,
+            "visitors": con.execute(f"SELECT count(*) FROM {VISITORS}").fetchall()[0][0] if visitors else 0,
+            "events_with": _event_counts(con, "events", "self"),
+            "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self")},
+        "family": family,
+    }
     return end, counts
 
 
-def _event_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
-    return dict(con.execute(f"SELECT event, count(*) FROM {quote_ident(table)} GROUP BY 1 ORDER BY 1").fetchall())
+def _family_events(con: duckdb.DuckDBPyConnection, job: JobConfig, presence: str) -> dict[str, Any]:
+    """Give dependants without movements their parent's events; return the counts."""
+    if job.rules.family.children_source is None:
+        return {"enabled": False}
+    materialise(con, DEPENDANTS, f"""
+        SELECT d.child_person_id, d.parent_person_id, p.dob AS child_dob
+        FROM ({claims_sql(job)}) AS d LEFT JOIN persons AS p ON p.person_id = d.child_person_id""")
+    added = add_family_events(con, DEPENDANTS, "events", "movements", presence)
+    return {"enabled": True, "dependants": con.execute(f"SELECT count(*) FROM {DEPENDANTS}").fetchall()[0][0],
+            "events_added": added, "events_by_type": _event_counts(con, "events", "family")}
+
+
+def _visitors(con: duckdb.DuckDBPyConnection, job: JobConfig, presence: str) -> str | None:
+    """Materialise the visitors (people only ever on visit visas, with no presence); None without visa rules."""
+    source = job.rules.visas.source
+    if source is None:
+        return None
+    materialise(con, VISAS, f"""
+        SELECT l.entity_id AS person_id, s.event_type AS visa_type, s.start_date, s.end_date
+        FROM {quote_ident(std_table(source))} AS s JOIN {quote_ident(link_table(source))} AS l USING (record_id)
+        WHERE l.status = 'linked'""")
+    find_visitors(con, VISAS, presence, VISITORS, visit_types=tuple(job.rules.visas.visit_types))
+    return VISITORS
+
+
+def _event_counts(con: duckdb.DuckDBPyConnection, table: str, derived_via: str) -> dict[str, int]:
+    return dict(con.execute(f"SELECT event, count(*) FROM {quote_ident(table)} WHERE derived_via = "
+                            f"{sql_literal(derived_via)} GROUP BY 1 ORDER BY 1").fetchall())

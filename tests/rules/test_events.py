@@ -37,8 +37,11 @@ def test_resident_whose_first_movement_is_a_departure_emigrates(con):
     ]) == [("n", "emigration", "2020-06-01", "un_12_months", "self")]
 
 
-def test_stay_too_recent_to_confirm_gives_no_event(con):
-    assert events_for(con, [("r", date(2023, 6, 1), "in", True)]) == []
+def test_stay_too_recent_to_confirm_gives_a_provisional_event(con):
+    make_table(con, "m", COLUMNS, [("r", date(2023, 6, 1), "in", True), ("c", date(2021, 6, 1), "in", True)])
+    out = derive_long_term_events(con, "m", "events", data_end=END)
+    assert fetch_rows(con, f"SELECT person_id, event, provisional FROM {out}", "person_id") == [
+        ("c", "immigration", False), ("r", "immigration", True)]
 
 
 def test_movements_not_kept_are_ignored(con):

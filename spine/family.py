@@ -1,0 +1,63 @@
+"""Dependants without a spine record of their own become persons (``origin = family``).
+
+Children often have no record but their parent's claim (no identifier, no tax record): Canada
+links immigrant children to parents through child benefit data. A record of the configured
+children source that is still unlinked after linkage and enlargement, and whose claim belongs to a
+linked claimant, becomes a new person, linked with method ``family``; its id is the keyed hash
+of the record (``<source>:<record id>``), so it is stable while the record is. The rules then
+give such children their parent's migration events (rules.family).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from linkage._sql import materialise, quote_ident, sql_literal
+from spine.config import JobConfig
+from spine.linking import link_table
+from spine.pseudonymise import hmac_sql
+from spine.sources import std_table
+
+FAMILY_PERSONS = "spine__family_persons"
+DEPENDANTS = "spine__dependants"
+
+
+def claims_sql(job: JobConfig) -> str:
+    """SELECT (child person, parent person) from the children source and the claims source, joined on
+    the claim id; only linked records on both sides."""
+    family = job.rules.family
+    children, claims = family.children_source, family.claims_source
+    return f"""
+        SELECT DISTINCT lc.entity_id AS child_person_id, lp.entity_id AS parent_person_id
+        FROM {quote_ident(std_table(children))} AS c JOIN {quote_ident(link_table(children))} AS lc USING (record_id)
+        JOIN {quote_ident(std_table(claims))} AS p ON p.claim_id = c.claim_id
+        JOIN {quote_ident(link_table(claims))} AS lp ON lp.record_id = p.record_id
+        WHERE lc.status = 'linked' AND lp.status = 'linked' AND lc.entity_id <> lp.entity_id"""
+
+
+def add_family_persons(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str) -> dict[str, Any]:
+    """Create persons for unlinked children on a linked claimant's claim; update their link table."""
+    con.execute(f"CREATE OR REPLACE TABLE {FAMILY_PERSONS} (person_id VARCHAR)").fetchall()
+    family = job.rules.family
+    if family.children_source is None:
+        return {"enabled": False}
+    children, claims = family.children_source, family.claims_source
+    table = link_table(children)
+    anchor = f"{sql_literal(children + ':')} || l.record_id"
+    materialise(con, "family__new", f"""
+        SELECT l.record_id, {hmac_sql(anchor, key_table)} AS person_id
+        FROM {quote_ident(table)} AS l JOIN {quote_ident(std_table(children))} AS c USING (record_id)
+        WHERE l.status = 'unlinked' AND c.claim_id IN (
+            SELECT p.claim_id FROM {quote_ident(std_table(claims))} AS p
+            JOIN {quote_ident(link_table(claims))} AS lp USING (record_id) WHERE lp.status = 'linked')""")
+    materialise(con, table, f"""   -- rewritten in place
+        SELECT l.record_id, coalesce(n.person_id, l.entity_id) AS entity_id,
+               CASE WHEN n.person_id IS NOT NULL THEN 'linked' ELSE l.status END AS status,
+               CASE WHEN n.person_id IS NOT NULL THEN 'family' ELSE l.method END AS method,
+               l.matched_on, l.match_probability, l.match_weight,
+               CASE WHEN n.person_id IS NOT NULL THEN NULL ELSE l.reason END AS reason
+        FROM {quote_ident(table)} AS l LEFT JOIN family__new AS n USING (record_id)""")
+    materialise(con, FAMILY_PERSONS, "SELECT DISTINCT person_id FROM family__new")
+    return {"enabled": True, "persons_created": con.execute(f"SELECT count(*) FROM {FAMILY_PERSONS}").fetchall()[0][0]}
