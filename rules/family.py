@@ -6,7 +6,8 @@ child benefit data. A dependant with no kept movement and no event of its own ta
 events (``derived_via = family``, ``parent_person_id``) when they are consistent with the child
 having moved with the parent: born before the move; for an immigration, not present here more
 than ``PRIOR_PRESENCE_DAYS`` before it; for an emigration, no sign of presence more than
-``GRACE_DAYS`` after it. A child on claims of two parents follows the parent with the smaller id.
+``GRACE_DAYS`` after it, and not still registered (a registered child who stayed is not a
+dependant who left). A child on claims of two parents follows the parent with the smaller id.
 
 Tables: ``dependants`` (``child_person_id, parent_person_id, child_dob``), ``events`` (self
 events), ``movements``, ``presence`` (as in rules.signs_of_life).
@@ -35,7 +36,9 @@ own AS (
     UNION SELECT person_id FROM {e}
 ),
 child_presence AS (
-    SELECT person_id, min(start_date) AS first_seen, max(coalesce(end_date, start_date)) AS last_seen
+    SELECT person_id, min(start_date) AS first_seen,
+           max(CASE WHEN kind = 'registration' AND end_date IS NULL THEN DATE '9999-12-31'   -- still registered
+                    ELSE coalesce(end_date, start_date) END) AS last_seen
     FROM {p} GROUP BY person_id
 )
 SELECT o.child_person_id AS person_id, ev.event, ev.date, ev.rule, 'family' AS derived_via,

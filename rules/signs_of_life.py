@@ -80,3 +80,37 @@ def add_imputed_departures(con: Connection, movements: str, presence: str, *, da
         emigration_codes=emigration_codes, death_codes=death_codes))
     con.execute(f"INSERT INTO {quote_ident(movements)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
     return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
+
+
+def imputed_returns_sql(movements: str, presence: str) -> str:
+    """Build the SELECT of returns nobody recorded: a sign of life that begins after a departure,
+    before any recorded entry, means the person came back by then (dated at its start).
+
+    Only evidence that *starts* after the departure counts: a tax year that covers the day of
+    departure says nothing about after it. Exempt evidence does not count either: a child benefit
+    paid for a child who stayed says nothing of the parent. Grain: at most one row per departure.
+    """
+    m, p = quote_ident(movements), quote_ident(presence)
+    return f"""
+WITH ordered AS (
+    SELECT person_id, date, direction,
+           min(CASE WHEN direction = 'in' THEN date END) OVER (
+               PARTITION BY person_id ORDER BY date, direction
+               ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_in
+    FROM {m} WHERE kept
+),
+departures AS (SELECT * FROM ordered WHERE direction = 'out')
+SELECT d.person_id, 'signs_of_life' AS source, CAST(NULL AS VARCHAR) AS record_id,
+       min(p.start_date) AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept
+FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date AND NOT p.exempt
+WHERE d.next_in IS NULL OR p.start_date < d.next_in
+GROUP BY d.person_id, d.date
+"""
+
+
+def add_imputed_returns(con: Connection, movements: str, presence: str) -> int:
+    """Insert :func:`imputed_returns_sql` rows into ``movements``; return how many."""
+    staged = f"{movements}__returns"
+    materialise(con, staged, imputed_returns_sql(movements, presence))
+    con.execute(f"INSERT INTO {quote_ident(movements)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
+    return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]

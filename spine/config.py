@@ -233,6 +233,12 @@ class ItineraryRuleConfig(StrictModel):
     """Flag two consecutive movements in the same direction (Moldova's illogical itinerary)."""
 
     enabled: bool = True
+    #: ``impute`` the missing opposite movement (dated from presence, else at the midpoint),
+    #: ``drop`` the second of the pair, or ``none`` (flag only).
+    repair: Literal["none", "impute", "drop"] = "none"
+    #: With ``impute``: a pair with no presence between is left alone (``false``) or repaired at
+    #: the midpoint (``true``).
+    midpoint: bool = False
 
 
 class EventsRuleConfig(StrictModel):

@@ -10,7 +10,8 @@ import duckdb
 
 from linkage._sql import materialise, quote_ident, sql_literal
 from rules import derive_long_term_events, flag_itineraries
-from rules.signs_of_life import add_imputed_departures
+from rules.itinerary import repair_itineraries
+from rules.signs_of_life import add_imputed_departures, add_imputed_returns
 from rules.family import add_family_events
 from rules.visas import find_visitors
 from spine.config import JobConfig
@@ -23,6 +24,8 @@ PRESENCE = "rules__presence"
 EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
 EVENTS_WITHOUT_VISAS = "rules__events_without_visas"
 VISAS = "rules__visas"
+EVENTS_WITHOUT_REPAIR = "rules__events_without_itinerary_repair"
+MOVEMENTS_WITHOUT_REPAIR = "rules__movements_without_itinerary_repair"
 VISITORS = "rules__visitors"
 
 
@@ -74,24 +77,39 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     visitors = _visitors(con, job, presence)
     with_life = bool(life.enabled and life.sources)
 
-    def derive(output: str, *, signs_of_life: bool = True, visa_rules: bool = True) -> None:
-        derive_long_term_events(con, "movements", output, data_end=end, min_days=events.min_days,
+    def derive(output: str, *, signs_of_life: bool = True, visa_rules: bool = True,
+               movements: str = "movements") -> None:
+        derive_long_term_events(con, movements, output, data_end=end, min_days=events.min_days,
                                 tolerance_days=events.tolerance_days,
                                 presence=presence if signs_of_life and with_life else None,
                                 visitors=visitors if visa_rules else None)
 
+    repair = job.rules.itinerary.repair if job.rules.itinerary.enabled else "none"
+    repaired = repair_itineraries(con, "movements", repair, presence if with_life else None,
+                                  midpoint=job.rules.itinerary.midpoint)
     derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, signs_of_life=False)   # before departures are imputed
     if with_life:
+        add_imputed_returns(con, "movements", presence)
         add_imputed_departures(con, "movements", presence, data_end=end, window_days=life.window_days,
                                emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes))
     derive(EVENTS_WITHOUT_VISAS, visa_rules=False)
     derive("events")
+    con.execute(f"CREATE OR REPLACE VIEW {MOVEMENTS_WITHOUT_REPAIR} AS "
+                "SELECT * FROM movements WHERE source IS DISTINCT FROM 'itinerary'").fetchall()
+    derive(EVENTS_WITHOUT_REPAIR, movements=MOVEMENTS_WITHOUT_REPAIR)
     family = _family_events(con, job, presence)
     counts = {
+        "itinerary_repair": {
+            "policy": repair, "movements_changed": repaired,
+            "events_with": _event_counts(con, "events", "self"),
+            "events_without": _event_counts(con, EVENTS_WITHOUT_REPAIR, "self") if repair == "impute" else None},
         "signs_of_life": {
             "enabled": with_life,
             "imputed_departures": dict(con.execute(
-                "SELECT source, count(*) FROM movements WHERE flag = 'imputed' GROUP BY 1 ORDER BY 1").fetchall()),
+                "SELECT source, count(*) FROM movements WHERE flag = 'imputed' AND direction = 'out' "
+                "GROUP BY 1 ORDER BY 1").fetchall()),
+            "imputed_returns": con.execute(
+                "SELECT count(*) FROM movements WHERE flag = 'imputed' AND direction = 'in'").fetchall()[0][0],
             "presence_rows": con.execute(f"SELECT count(*) FROM {PRESENCE}").fetchall()[0][0],
             "events_with": _event_counts(con, "events", "self"),
             "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self")},

@@ -44,3 +44,18 @@ def test_deregistration_for_emigration_without_a_recorded_exit(con):
         ("e", "registration", date(1980, 1, 1), date(2020, 2, 15), "emigration", False),  # the exit is recorded
         tax_year("d", 2021),
     ]) == [("d", "deregistration", "2021-06-30", "out")]
+
+
+def test_a_sign_of_life_starting_after_a_departure_is_a_return(con):
+    """a left in May 2019 and her return was never recorded, but she was taxed for 2020: back by
+    1 January 2020. b's tax year 2019 covers her departure day, which says nothing about after it.
+    c's return is recorded before his next sign of life."""
+    from rules.signs_of_life import add_imputed_returns
+    make_table(con, "m", MOVEMENTS, [("a", "crossings", "x1", date(2019, 5, 1), "out", None, True),
+                                     ("b", "crossings", "x2", date(2019, 5, 1), "out", None, True),
+                                     ("c", "crossings", "x3", date(2019, 5, 1), "out", None, True),
+                                     ("c", "crossings", "x4", date(2019, 6, 1), "in", None, True)])
+    make_table(con, "p", PRESENCE, [tax_year("a", 2020), tax_year("b", 2019), tax_year("c", 2020)])
+    assert add_imputed_returns(con, "m", "p") == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction, flag FROM m WHERE flag = 'imputed'"
+                      ) == [("a", "2020-01-01", "in", "imputed")]

@@ -76,3 +76,12 @@ def test_schema_command_prints_json_schema():
     assert result.exit_code == 0
     schema = json.loads(result.output)
     assert {"name", "base", "sources", "home_country"} <= set(schema["required"])
+
+
+def test_the_readme_job_example_is_valid_config(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## A job file"):]
+    yaml_text = section[section.index("```yaml") + len("```yaml"):]
+    (tmp_path / "job.yaml").write_text(yaml_text[:yaml_text.index("```")])
+    job = load_job(tmp_path / "job.yaml")
+    assert job.rules.signs_of_life.sources == ["register", "tax"]
