@@ -23,7 +23,8 @@ PRIOR_PRESENCE_DAYS = 30
 
 def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int = 365,
                                 tolerance_days: int = 90, rule: str = "un_12_months",
-                                presence: str | None = None, visitors: str | None = None) -> str:
+                                presence: str | None = None, visitors: str | None = None,
+                                provisional_source: str | None = None) -> str:
     """Build the SELECT of immigration and emigration events.
 
     Grain: one row per event. Uses only rows of ``movements`` with ``kept``.
@@ -35,7 +36,9 @@ def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int
     ``visitors`` (optional): ``person_id`` of people who only ever came as visitors (see
     rules.visas): they never become long-term migrants, whatever their movements.
     A stay or absence still open at the end of the data that has not lasted ``min_days`` yet gives a
-    *provisional* event (``provisional`` true): it is confirmed, or not, by later data.
+    *provisional* event (``provisional`` true): it is confirmed, or not, by later data. So does a
+    period begun by a movement from ``provisional_source`` (a departure imputed from a silence
+    not yet long enough to be sure, see rules.signs_of_life).
     Columns out: ``person_id, event, date, rule, derived_via, parent_person_id, provisional``.
     """
     m = quote_ident(movements)
@@ -46,11 +49,13 @@ def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int
                       "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS first_presence)")
     end = f"DATE {sql_literal(data_end.isoformat())}"
     order = "PARTITION BY person_id ORDER BY date, direction"
+    source = "source" if provisional_source else "CAST(NULL AS VARCHAR)"
     not_visitor = f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(visitors)})" if visitors else ""
     return f"""
-WITH kept AS (SELECT person_id, date, direction FROM {m} WHERE kept AND date <= {end}{not_visitor}),
+WITH kept AS (SELECT person_id, date, direction, {source} AS source FROM {m}
+              WHERE kept AND date <= {end}{not_visitor}),
 gaps AS (
-    SELECT person_id, date, direction,
+    SELECT person_id, date, direction, source,
            lead(date) OVER ({order}) IS NULL
                OR datediff('day', date, lead(date) OVER ({order})) >= {int(tolerance_days)} AS is_significant,
            first_value(direction) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
@@ -81,7 +86,8 @@ states AS (
 SELECT person_id,
        CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
        date, {sql_literal(rule)} AS rule, 'self' AS derived_via,
-       CAST(NULL AS VARCHAR) AS parent_person_id, NOT is_long AS provisional
+       CAST(NULL AS VARCHAR) AS parent_person_id,
+       NOT is_long OR coalesce(source = {sql_literal(provisional_source)}, FALSE) AS provisional
 FROM states
 WHERE (is_long OR is_open) AND direction <> prior_state
 """
@@ -89,8 +95,8 @@ WHERE (is_long OR is_open) AND direction <> prior_state
 
 def derive_long_term_events(con: Connection, movements: str, output: str, *, data_end: date,
                             min_days: int = 365, tolerance_days: int = 90, presence: str | None = None,
-                            visitors: str | None = None) -> str:
+                            visitors: str | None = None, provisional_source: str | None = None) -> str:
     """Materialise :func:`derive_long_term_events_sql` as ``output``."""
     return materialise(con, output, derive_long_term_events_sql(
         movements, data_end=data_end, min_days=min_days, tolerance_days=tolerance_days, presence=presence,
-        visitors=visitors))
+        visitors=visitors, provisional_source=provisional_source))

@@ -6,12 +6,16 @@ think otherwise) this rule adds a departure, flagged ``imputed``, where the evid
 left without a recorded exit:
 
 - a deregistration for emigration with no recorded exit in the 180 days before it: the
-  departure is dated at the deregistration;
+  departure is dated at the deregistration less the usual reporting lag, the median delay between
+  a recorded exit and the deregistration among the people who have both (estimated in the run);
 - activity that stops: a person with activity (tax, benefits, education, ...) whose last sign of
   life is more than ``window_days`` before the end of the data, who has no movement after it, did
   not die and was not deregistered: presumed gone at the last sign of life. Exceptions: a last
   sign of life from an exempt source (students stay resident, as in RAPID), and people who never
-  had any activity (a registered baby is not evidence of departure by its silence).
+  had any activity (a registered baby is not evidence of departure by its silence). Near the end
+  of the data a silence cannot be ``window_days`` long yet: with ``provisional_days``, a shorter
+  silence gives a departure from source ``signs_of_life_provisional``, whose events are flagged
+  provisional (without it, the last two years' emigration is undercounted).
 
 Deaths end presence without a migration and stop the rule. The ``presence`` table has one row
 per piece of evidence: ``person_id, kind ('registration' | 'activity'), start_date, end_date,
@@ -24,13 +28,15 @@ from datetime import date
 
 from rules._sql import Connection, materialise, quote_ident, sql_literal
 
+#: Source of a departure imputed from a silence not yet ``window_days`` long at the end of the data.
+PROVISIONAL_SOURCE = "signs_of_life_provisional"
 #: A recorded exit this close before a deregistration is the departure it records.
 DEREGISTRATION_MATCH_DAYS = 180
 
 
 def imputed_departures_sql(movements: str, presence: str, *, data_end: date, window_days: int = 730,
                            emigration_codes: tuple[str, ...] = ("emigration",),
-                           death_codes: tuple[str, ...] = ("death",)) -> str:
+                           death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None) -> str:
     """Build the SELECT of imputed departures, in the shape of ``movements``.
 
     Grain: at most one row per person. Columns out: ``person_id, source, record_id, date,
@@ -51,17 +57,28 @@ WITH evidence AS (
     FROM {p} GROUP BY person_id
 ),
 kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
+reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
+    SELECT coalesce(CAST(median(datediff('day', k.date, e.deregistered)) AS INTEGER), 0) AS days
+    FROM evidence AS e JOIN kept AS k ON k.person_id = e.person_id AND k.direction = 'out'
+     AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY AND e.deregistered
+),
 from_deregistration AS (
-    SELECT e.person_id, 'deregistration' AS source, e.deregistered AS date FROM evidence AS e
+    SELECT e.person_id, 'deregistration' AS source,
+           CAST(e.deregistered - to_days((SELECT days FROM reporting_lag)) AS DATE) AS date
+    FROM evidence AS e
     WHERE e.deregistered IS NOT NULL AND e.deregistered <= {end} AND NOT EXISTS (
         SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.direction = 'out'
           AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY AND e.deregistered)
 ),
 from_silence AS (
-    SELECT e.person_id, 'signs_of_life' AS source, e.last_counted AS date FROM evidence AS e
+    SELECT e.person_id,
+           CASE WHEN datediff('day', e.last_counted, {end}) > {int(window_days)} THEN 'signs_of_life'
+                ELSE {sql_literal(PROVISIONAL_SOURCE)} END AS source,
+           e.last_counted AS date
+    FROM evidence AS e
     WHERE e.deregistered IS NULL AND NOT coalesce(e.died, FALSE)
       AND e.last_counted IS NOT NULL AND e.last_counted = e.last_activity   -- not an exempt source's
-      AND datediff('day', e.last_counted, {end}) > {int(window_days)}
+      AND datediff('day', e.last_counted, {end}) > {int(min(provisional_days or window_days, window_days))}
       AND NOT EXISTS (SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.date > e.last_counted)
 )
 SELECT person_id, source, CAST(NULL AS VARCHAR) AS record_id, date, 'out' AS direction,
@@ -72,12 +89,12 @@ FROM (SELECT * FROM from_deregistration UNION ALL SELECT * FROM from_silence)
 
 def add_imputed_departures(con: Connection, movements: str, presence: str, *, data_end: date,
                            window_days: int = 730, emigration_codes: tuple[str, ...] = ("emigration",),
-                           death_codes: tuple[str, ...] = ("death",)) -> int:
+                           death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None) -> int:
     """Insert :func:`imputed_departures_sql` rows into ``movements``; return how many."""
     staged = f"{movements}__imputed"
     materialise(con, staged, imputed_departures_sql(
         movements, presence, data_end=data_end, window_days=window_days,
-        emigration_codes=emigration_codes, death_codes=death_codes))
+        emigration_codes=emigration_codes, death_codes=death_codes, provisional_days=provisional_days))
     con.execute(f"INSERT INTO {quote_ident(movements)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
     return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
 

@@ -11,7 +11,7 @@ import duckdb
 from linkage._sql import materialise, quote_ident, sql_literal
 from rules import derive_long_term_events, flag_itineraries
 from rules.itinerary import repair_itineraries
-from rules.signs_of_life import add_imputed_departures, add_imputed_returns
+from rules.signs_of_life import PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns
 from rules.family import add_family_events
 from rules.visas import find_visitors
 from spine.config import JobConfig
@@ -82,7 +82,8 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
         derive_long_term_events(con, movements, output, data_end=end, min_days=events.min_days,
                                 tolerance_days=events.tolerance_days,
                                 presence=presence if signs_of_life and with_life else None,
-                                visitors=visitors if visa_rules else None)
+                                visitors=visitors if visa_rules else None,
+                                provisional_source=PROVISIONAL_SOURCE)
 
     repair = job.rules.itinerary.repair if job.rules.itinerary.enabled else "none"
     repaired = repair_itineraries(con, "movements", repair, presence if with_life else None,
@@ -91,7 +92,8 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     if with_life:
         add_imputed_returns(con, "movements", presence)
         add_imputed_departures(con, "movements", presence, data_end=end, window_days=life.window_days,
-                               emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes))
+                               emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes),
+                               provisional_days=life.provisional_days)
     derive(EVENTS_WITHOUT_VISAS, visa_rules=False)
     derive("events")
     con.execute(f"CREATE OR REPLACE VIEW {MOVEMENTS_WITHOUT_REPAIR} AS "

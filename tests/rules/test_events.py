@@ -85,3 +85,12 @@ def test_presence_before_the_first_entry_makes_it_a_return_not_an_immigration(co
     out = derive_long_term_events(con, "m", "events", data_end=END)
     assert fetch_rows(con, f"SELECT person_id, event FROM {out}", "person_id") == [("i", "immigration"),
                                                                                    ("r", "immigration")]
+
+
+def test_a_period_begun_by_a_provisional_movement_gives_a_provisional_event(con):
+    make_table(con, "m", {**COLUMNS, "source": "VARCHAR"},
+               [("a", date(2018, 3, 1), "in", True, "crossings"),
+                ("a", date(2021, 12, 31), "out", True, "signs_of_life_provisional")])
+    out = derive_long_term_events(con, "m", "events", data_end=END, provisional_source="signs_of_life_provisional")
+    assert fetch_rows(con, f"SELECT event, provisional FROM {out}", "event") == [("emigration", True),
+                                                                                ("immigration", False)]

@@ -39,11 +39,13 @@ def test_recent_silence_movement_since_death_exemption_or_no_activity_impute_not
 
 
 def test_deregistration_for_emigration_without_a_recorded_exit(con):
+    """e's exit was recorded 36 days before her deregistration: the reporting lag. d's exit was not
+    recorded: she left 36 days before her deregistration."""
     assert imputed(con, [("e", "crossings", "x1", date(2020, 1, 10), "out", None, True)], [
         ("d", "registration", date(1980, 1, 1), date(2021, 6, 30), "emigration", False),
         ("e", "registration", date(1980, 1, 1), date(2020, 2, 15), "emigration", False),  # the exit is recorded
         tax_year("d", 2021),
-    ]) == [("d", "deregistration", "2021-06-30", "out")]
+    ]) == [("d", "deregistration", "2021-05-25", "out")]
 
 
 def test_a_sign_of_life_starting_after_a_departure_is_a_return(con):
@@ -59,3 +61,13 @@ def test_a_sign_of_life_starting_after_a_departure_is_a_return(con):
     assert add_imputed_returns(con, "m", "p") == 1
     assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction, flag FROM m WHERE flag = 'imputed'"
                       ) == [("a", "2020-01-01", "in", "imputed")]
+
+
+def test_a_silence_shorter_than_the_window_at_the_end_of_the_data_is_a_provisional_departure(con):
+    make_table(con, "m", MOVEMENTS, [])
+    make_table(con, "p", PRESENCE, [tax_year("a", 2023), tax_year("b", 2024)])
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730)
+    assert fetch_rows(con, "SELECT count(*) FROM m") == [(0,)]
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730, provisional_days=365)
+    assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR) FROM m") == [
+        ("a", "signs_of_life_provisional", "2023-12-31")]
