@@ -267,8 +267,9 @@ class SignsOfLifeConfig(StrictModel):
     #: No sign of life for longer than this, and no movement since: presumed gone at the last one.
     window_days: int = Field(default=730, ge=1)
     #: At the end of the data a silence cannot be window_days long yet: one of at least this many
-    #: days gives a provisional departure (its events flagged provisional). None: wait for the window.
-    provisional_days: int | None = Field(default=365, ge=1)
+    #: days gives a provisional departure (its events flagged provisional). None (the default):
+    #: wait for the window. Measured both ways in docs/rules.md.
+    provisional_days: int | None = Field(default=None, ge=1)
     #: Deregistration reasons (the register's event_type, lower case) meaning emigration, and death.
     emigration_codes: list[StrictStr] = Field(default_factory=lambda: ["emigration"])
     death_codes: list[StrictStr] = Field(default_factory=lambda: ["death"])

@@ -62,6 +62,11 @@ def render_report(quality: dict[str, Any]) -> str:
                      [[n, v["rows_read"], v["links"], str(v["passed"])] for n, v in acc["by_source"].items()])]
     rules = quality["rules"]
     parts += ["<h2>Rules</h2>", _table(["itinerary measure", "count"], [[k, v] for k, v in rules["itinerary"].items()]),
+              "<h3>Ablation: events with and without each rule</h3>",
+              _table(["rule", "immigration with", "immigration without", "emigration with", "emigration without"],
+                     [[name, *[(rules[name][side] or {}).get(event) for event in ("immigration", "emigration")
+                               for side in ("events_with", "events_without")]]
+                      for name in ("itinerary_repair", "signs_of_life", "visas") if rules.get(name)]),
               "<h3>Events by year</h3>",
               _table(["year", "event", "events"], [[r["year"], r["event"], r["n"]] for r in rules["events"]["by_year"]])]
     parts += _changes_section(quality.get("changes"))
