@@ -93,10 +93,58 @@ WHERE (is_long OR is_open) AND direction <> prior_state
 """
 
 
+def remove_short_interruptions(con: Connection, movements: str, output: str, *, data_end: date,
+                               tolerance_days: int = 90, visitors: str | None = None,
+                               provisional_source: str | None = None, max_rounds: int = 50) -> str:
+    """Materialise the movements that matter for residence: short trips and visits taken out.
+
+    A trip abroad (an exit, then an entry within ``tolerance_days``) does not interrupt a stay,
+    and a visit (an entry, then an exit within it) does not interrupt an absence. Each round takes
+    out, per person, the pairs whose interruption is shorter than the ones beside it (the
+    shortest first), until none is left: an immigrant who takes a four-day trip five weeks after
+    arriving keeps the arrival (the trip goes), where judging each movement by the time to the
+    next one alone would have dated the immigration at the return from the trip.
+    Columns out: ``person_id, date, direction, source, kept`` (kept always true).
+    """
+    m = quote_ident(movements)
+    end = f"DATE {sql_literal(data_end.isoformat())}"
+    source = "source" if provisional_source else "CAST(NULL AS VARCHAR)"
+    not_visitor = f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(visitors)})" if visitors else ""
+    out = quote_ident(output)
+    materialise(con, output, f"""
+        SELECT person_id, date, direction, {source} AS source, TRUE AS kept,
+               row_number() OVER (PARTITION BY person_id ORDER BY date, direction, {source}) AS rn
+        FROM {m} WHERE kept AND date <= {end}{not_visitor}""")
+    window = "PARTITION BY person_id ORDER BY rn"
+    for _ in range(max_rounds):
+        removed = con.execute(f"""
+            DELETE FROM {out} AS t USING (
+                WITH o AS (
+                    SELECT person_id, rn,
+                           CASE WHEN lead(direction) OVER ({window}) <> direction
+                                 AND datediff('day', date, lead(date) OVER ({window})) < {int(tolerance_days)}
+                                THEN datediff('day', date, lead(date) OVER ({window})) END AS gap
+                    FROM {out}),
+                g AS (SELECT *, lag(gap) OVER ({window}) AS prev_gap, lead(gap) OVER ({window}) AS next_gap FROM o)
+                SELECT person_id, rn FROM g
+                WHERE gap IS NOT NULL AND (prev_gap IS NULL OR gap < prev_gap) AND (next_gap IS NULL OR gap <= next_gap)
+            ) AS s
+            WHERE t.person_id = s.person_id AND t.rn IN (s.rn, s.rn + 1)""").fetchall()[0][0]
+        if not removed:
+            break
+        materialise(con, output, f"""   -- renumbered in place
+            SELECT person_id, date, direction, source, kept, row_number() OVER ({window}) AS rn FROM {out}""")
+    return output
+
+
 def derive_long_term_events(con: Connection, movements: str, output: str, *, data_end: date,
                             min_days: int = 365, tolerance_days: int = 90, presence: str | None = None,
                             visitors: str | None = None, provisional_source: str | None = None) -> str:
-    """Materialise :func:`derive_long_term_events_sql` as ``output``."""
+    """Materialise the events: short interruptions taken out first (see
+    :func:`remove_short_interruptions`), then :func:`derive_long_term_events_sql` over the rest."""
+    sequence = remove_short_interruptions(con, movements, f"{output}__sequence", data_end=data_end,
+                                          tolerance_days=tolerance_days, visitors=visitors,
+                                          provisional_source=provisional_source)
     return materialise(con, output, derive_long_term_events_sql(
-        movements, data_end=data_end, min_days=min_days, tolerance_days=tolerance_days, presence=presence,
-        visitors=visitors, provisional_source=provisional_source))
+        sequence, data_end=data_end, min_days=min_days, tolerance_days=0, presence=presence,
+        provisional_source=provisional_source))

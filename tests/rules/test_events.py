@@ -94,3 +94,15 @@ def test_a_period_begun_by_a_provisional_movement_gives_a_provisional_event(con)
     out = derive_long_term_events(con, "m", "events", data_end=END, provisional_source="signs_of_life_provisional")
     assert fetch_rows(con, f"SELECT event, provisional FROM {out}", "event") == [("emigration", True),
                                                                                 ("immigration", False)]
+
+
+def test_a_short_trip_soon_after_arrival_keeps_the_arrival_date(con):
+    """i arrives, leaves for four days five weeks later, then stays: immigration at the arrival.
+    e leaves for good, comes back for a ten-day visit a month later: emigration at the first exit."""
+    assert events_for(con, [
+        ("i", date(2018, 1, 1), "in", True), ("i", date(2018, 2, 5), "out", True),
+        ("i", date(2018, 2, 9), "in", True),
+        ("e", date(2019, 1, 1), "out", True), ("e", date(2019, 2, 1), "in", True),
+        ("e", date(2019, 2, 11), "out", True),
+    ]) == [("e", "emigration", "2019-01-01", "un_12_months", "self"),
+           ("i", "immigration", "2018-01-01", "un_12_months", "self")]
