@@ -68,10 +68,10 @@ def render_report(quality: dict[str, Any]) -> str:
                                for side in ("events_with", "events_without")]]
                       for name in ("itinerary_repair", "signs_of_life", "visas") if rules.get(name)]),
               "<h3>Events by year</h3>",
-              _table(["year", "event", "events"], [[r["year"], r["event"], r["n"]] for r in rules["events"]["by_year"]])]
+              _table(["year", "event", "events"], [[str(r["year"]), r["event"], r["n"]] for r in rules["events"]["by_year"]])]
     parts += _changes_section(quality.get("changes"))
     run = quality["run"]
-    parts += ["<h2>Run</h2>", _table(["stage", "seconds"], [[k, v] for k, v in run["stages"].items()]),
+    parts += ["<h2>Run</h2>", _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in run["stages"].items()]),
               _table(["input", "rows", "sha256"], [[n, v["rows"], v["sha256"]] for n, v in quality["inputs"].items()]),
               _table(["package", "version"], [[k, v] for k, v in run["versions"].items()])]
     style = ("body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"

@@ -164,3 +164,11 @@ def test_cli_run_prints_where_outputs_are(universe, tmp_path):
     assert cli.exit_code == 0, cli.output
     assert "report:" in cli.output and str(folder / "out") in cli.output
     assert CliRunner().invoke(app, ["validate", str(job)]).exit_code == 0
+
+
+def test_report_shows_years_as_years_seconds_as_seconds_and_the_ablation(result):
+    text = result.report_path.read_text()
+    assert "<td>2015</td>" in text and "2,015" not in text
+    stages = text[text.index("<th>stage</th>"):text.index("<th>input</th>")]
+    assert "%" not in stages
+    assert "Ablation" in text and "signs_of_life" in text
