@@ -57,6 +57,23 @@ def complete_years(by_year: list[dict[str, Any]], data_end_year: int) -> dict[st
     return {"years": rows, "largest_abs_error": worst}
 
 
+def stock_against_truth(con, truth: Path, end_year: int) -> list[dict[str, Any]]:
+    """Residents on 1 January of each year, from the run's residence spells and the true spells.
+
+    Both counted over the spine's persons mapped to true persons, and the truth also over everyone
+    (people never linked have no spell in the run).
+    """
+    rows = con.execute(f"""
+        WITH t AS (SELECT person_key, CAST(start_date AS DATE) AS s, CAST(nullif(end_date, '') AS DATE) AS e
+                   FROM read_csv('{truth / 'spells.csv'}', all_varchar = true))
+        SELECT y,
+               (SELECT count(*) FROM residence_spells WHERE start_date <= make_date(y, 1, 1)
+                  AND (end_date IS NULL OR end_date > make_date(y, 1, 1))) AS derived,
+               (SELECT count(*) FROM t WHERE s <= make_date(y, 1, 1) AND (e IS NULL OR e > make_date(y, 1, 1))) AS truth
+        FROM (SELECT CAST(range AS INTEGER) AS y FROM range(2015, {end_year + 1})) ORDER BY y""").fetchall()
+    return [{"year": y, "derived": d, "truth": t, "error": round(d / t - 1, 4) if t else None} for y, d, t in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=100_000)
@@ -102,6 +119,7 @@ def main() -> None:
         figures[arm] = scores
         figures[arm + "_family"] = {k: v for k, v in event_scores(con, truth, events=table, derived_via="family").items()
                                     if k != "by_year"}
+    figures["stock_on_1_january"] = stock_against_truth(con, truth, int(figures["data_end"][:4]))
     figures["rule_counts"] = result.quality["rules"]
     result.close()
     text = json.dumps(figures, indent=2, default=str)

@@ -11,6 +11,7 @@ import duckdb
 from linkage._sql import materialise, quote_ident, sql_literal
 from rules import derive_long_term_events, flag_itineraries
 from rules.itinerary import repair_itineraries
+from rules.residence import build_residence_spells
 from rules.signs_of_life import PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns
 from rules.family import add_family_events
 from rules.visas import find_visitors
@@ -24,6 +25,7 @@ PRESENCE = "rules__presence"
 EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
 EVENTS_WITHOUT_VISAS = "rules__events_without_visas"
 VISAS = "rules__visas"
+RESIDENCE_SPELLS = "residence_spells"
 EVENTS_WITHOUT_REPAIR = "rules__events_without_itinerary_repair"
 MOVEMENTS_WITHOUT_REPAIR = "rules__movements_without_itinerary_repair"
 VISITORS = "rules__visitors"
@@ -100,6 +102,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                 "SELECT * FROM movements WHERE source IS DISTINCT FROM 'itinerary'").fetchall()
     derive(EVENTS_WITHOUT_REPAIR, movements=MOVEMENTS_WITHOUT_REPAIR)
     family = _family_events(con, job, presence)
+    build_residence_spells(con, "events", presence, RESIDENCE_SPELLS, death_codes=tuple(life.death_codes))
     counts = {
         "itinerary_repair": {
             "policy": repair, "movements_changed": repaired,
@@ -121,8 +124,20 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
             "events_with": _event_counts(con, "events", "self"),
             "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self")},
         "family": family,
+        "residence": _residence_counts(con, job.observation.start.year if job.observation else end.year - 9, end),
     }
     return end, counts
+
+
+def _residence_counts(con: duckdb.DuckDBPyConnection, first_year: int, end: date) -> dict[str, Any]:
+    """Spells, and the stock of residents on 1 January of each year of the observation window."""
+    stock = con.execute(f"""
+        SELECT y, count(s.person_id) FROM range({int(first_year)}, {end.year + 1}) AS r(y)
+        LEFT JOIN {RESIDENCE_SPELLS} AS s ON s.start_date <= make_date(CAST(y AS INTEGER), 1, 1)
+             AND (s.end_date IS NULL OR s.end_date > make_date(CAST(y AS INTEGER), 1, 1))
+        GROUP BY y ORDER BY y""").fetchall()
+    spells, persons = con.execute(f"SELECT count(*), count(DISTINCT person_id) FROM {RESIDENCE_SPELLS}").fetchall()[0]
+    return {"spells": spells, "persons": persons, "stock_on_1_january": {int(y): n for y, n in stock}}
 
 
 def _family_events(con: duckdb.DuckDBPyConnection, job: JobConfig, presence: str) -> dict[str, Any]:
