@@ -13,9 +13,12 @@ yet gives a provisional event: it may still prove short.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from rules._sql import Connection, materialise, quote_ident, sql_literal
+
+logger = logging.getLogger(__name__)
 
 #: Presence this many days before the first movement makes the person resident before it.
 PRIOR_PRESENCE_DAYS = 30
@@ -24,7 +27,7 @@ PRIOR_PRESENCE_DAYS = 30
 def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int = 365,
                                 tolerance_days: int = 90, rule: str = "un_12_months",
                                 presence: str | None = None, visitors: str | None = None,
-                                provisional_source: str | None = None) -> str:
+                                provisional_source: str | None = None, first_known: bool = False) -> str:
     """Build the SELECT of immigration and emigration events.
 
     Grain: one row per event. Uses only rows of ``movements`` with ``kept``.
@@ -39,6 +42,8 @@ def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int
     *provisional* event (``provisional`` true): it is confirmed, or not, by later data. So does a
     period begun by a movement from ``provisional_source`` (a departure imputed from a silence
     not yet long enough to be sure, see rules.signs_of_life).
+    ``first_known``: ``movements`` carries each person's ``first_date`` and ``first_direction``
+    (those of the first movement before short trips were taken out), used for the state before it.
     Columns out: ``person_id, event, date, rule, derived_via, parent_person_id, provisional``.
     """
     m = quote_ident(movements)
@@ -50,17 +55,21 @@ def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int
     end = f"DATE {sql_literal(data_end.isoformat())}"
     order = "PARTITION BY person_id ORDER BY date, direction"
     source = "source" if provisional_source else "CAST(NULL AS VARCHAR)"
-    not_visitor = f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(visitors)})" if visitors else ""
+    not_visitor = (f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(visitors)} WHERE person_id IS NOT NULL)"
+                   if visitors else "")
+    # the person's first movement, before short trips were taken out, if the table carries it
+    first_columns = ", first_date, first_direction" if first_known else ""
+    first_direction = ("first_direction" if first_known else
+                       f"first_value(direction) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)")
+    first_date = "first_date" if first_known else "min(date) OVER (PARTITION BY person_id)"
     return f"""
-WITH kept AS (SELECT person_id, date, direction, {source} AS source FROM {m}
+WITH kept AS (SELECT person_id, date, direction, {source} AS source{first_columns} FROM {m}
               WHERE kept AND date <= {end}{not_visitor}),
 gaps AS (
     SELECT person_id, date, direction, source,
            lead(date) OVER ({order}) IS NULL
                OR datediff('day', date, lead(date) OVER ({order})) >= {int(tolerance_days)} AS is_significant,
-           first_value(direction) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-               AS first_direction,
-           min(date) OVER (PARTITION BY person_id) AS first_date
+           {first_direction} AS first_direction, {first_date} AS first_date
     FROM kept
 ),
 period_starts AS (
@@ -95,7 +104,7 @@ WHERE (is_long OR is_open) AND direction <> prior_state
 
 def remove_short_interruptions(con: Connection, movements: str, output: str, *, data_end: date,
                                tolerance_days: int = 90, visitors: str | None = None,
-                               provisional_source: str | None = None, max_rounds: int = 50) -> str:
+                               provisional_source: str | None = None, max_rounds: int = 200) -> str:
     """Materialise the movements that matter for residence: short trips and visits taken out.
 
     A trip abroad (an exit, then an entry within ``tolerance_days``) does not interrupt a stay,
@@ -104,7 +113,8 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
     shortest first), until none is left: an immigrant who takes a four-day trip five weeks after
     arriving keeps the arrival (the trip goes), where judging each movement by the time to the
     next one alone would have dated the immigration at the return from the trip.
-    Columns out: ``person_id, date, direction, source, kept`` (kept always true).
+    Columns out: ``person_id, date, direction, source, kept`` (kept always true), and the person's
+    ``first_date`` and ``first_direction`` before anything was taken out.
     """
     m = quote_ident(movements)
     end = f"DATE {sql_literal(data_end.isoformat())}"
@@ -113,27 +123,30 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
     out = quote_ident(output)
     materialise(con, output, f"""
         SELECT person_id, date, direction, {source} AS source, TRUE AS kept,
-               row_number() OVER (PARTITION BY person_id ORDER BY date, direction, {source}) AS rn
+               row_number() OVER (PARTITION BY person_id ORDER BY date, direction, {source}) AS rn,
+               min(date) OVER (PARTITION BY person_id) AS first_date,
+               first_value(direction) OVER (PARTITION BY person_id ORDER BY date, direction, {source})
+                   AS first_direction
         FROM {m} WHERE kept AND date <= {end}{not_visitor}""")
     window = "PARTITION BY person_id ORDER BY rn"
     for _ in range(max_rounds):
         removed = con.execute(f"""
             DELETE FROM {out} AS t USING (
                 WITH o AS (
-                    SELECT person_id, rn,
+                    SELECT person_id, rn, lead(rn) OVER ({window}) AS next_rn,
                            CASE WHEN lead(direction) OVER ({window}) <> direction
                                  AND datediff('day', date, lead(date) OVER ({window})) < {int(tolerance_days)}
                                 THEN datediff('day', date, lead(date) OVER ({window})) END AS gap
                     FROM {out}),
                 g AS (SELECT *, lag(gap) OVER ({window}) AS prev_gap, lead(gap) OVER ({window}) AS next_gap FROM o)
-                SELECT person_id, rn FROM g
+                SELECT person_id, rn, next_rn FROM g
                 WHERE gap IS NOT NULL AND (prev_gap IS NULL OR gap < prev_gap) AND (next_gap IS NULL OR gap <= next_gap)
             ) AS s
-            WHERE t.person_id = s.person_id AND t.rn IN (s.rn, s.rn + 1)""").fetchall()[0][0]
+            WHERE t.person_id = s.person_id AND t.rn IN (s.rn, s.next_rn)""").fetchall()[0][0]
         if not removed:
             break
-        materialise(con, output, f"""   -- renumbered in place
-            SELECT person_id, date, direction, source, kept, row_number() OVER ({window}) AS rn FROM {out}""")
+    else:
+        logger.warning("%s: short trips still left after %d rounds (equal gaps in a long series)", output, max_rounds)
     return output
 
 
@@ -147,4 +160,4 @@ def derive_long_term_events(con: Connection, movements: str, output: str, *, dat
                                           provisional_source=provisional_source)
     return materialise(con, output, derive_long_term_events_sql(
         sequence, data_end=data_end, min_days=min_days, tolerance_days=0, presence=presence,
-        provisional_source=provisional_source))
+        provisional_source=provisional_source, first_known=True))

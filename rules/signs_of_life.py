@@ -30,8 +30,10 @@ from rules._sql import Connection, materialise, quote_ident, sql_literal
 
 #: Source of a departure imputed from a silence not yet ``window_days`` long at the end of the data.
 PROVISIONAL_SOURCE = "signs_of_life_provisional"
-#: A recorded exit this close before a deregistration is the departure it records.
+#: A recorded exit this close before a deregistration is the departure it records ...
 DEREGISTRATION_MATCH_DAYS = 180
+#: ... or this close after it (people deregister before they leave, too).
+DEREGISTRATION_EARLY_DAYS = 30
 
 
 def imputed_departures_sql(movements: str, presence: str, *, data_end: date, window_days: int = 730,
@@ -60,7 +62,8 @@ kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
 reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
     SELECT coalesce(CAST(median(datediff('day', k.date, e.deregistered)) AS INTEGER), 0) AS days
     FROM evidence AS e JOIN kept AS k ON k.person_id = e.person_id AND k.direction = 'out'
-     AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY AND e.deregistered
+     AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY
+                    AND e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
 ),
 from_deregistration AS (
     SELECT e.person_id, 'deregistration' AS source,
@@ -68,7 +71,8 @@ from_deregistration AS (
     FROM evidence AS e
     WHERE e.deregistered IS NOT NULL AND e.deregistered <= {end} AND NOT EXISTS (
         SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.direction = 'out'
-          AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY AND e.deregistered)
+          AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY
+                         AND e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY)
 ),
 from_silence AS (
     SELECT e.person_id,
@@ -122,6 +126,7 @@ SELECT d.person_id, 'signs_of_life' AS source, CAST(NULL AS VARCHAR) AS record_i
 FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date AND NOT p.exempt
 WHERE d.next_in IS NULL OR p.start_date < d.next_in
 GROUP BY d.person_id, d.date
+QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY d.date DESC) = 1
 """
 
 

@@ -446,6 +446,9 @@ class JobConfig(StrictModel):
             if not self.sources[name].maps("claim_id"):
                 raise ValueError(f"rules.family.{field_name}: source {name!r} maps no claim_id")
         visas = self.rules.visas.source
+        if visas is not None and visas in self.rules.signs_of_life.sources:
+            raise ValueError(f"rules.signs_of_life.sources: {visas!r} is the visa source; a visa grant is not a sign "
+                             "of life, and as one it would make every visitor look resident")
         if visas is not None:
             if visas not in self.sources:
                 raise ValueError("rules.visas.source: " + _unknown("source", visas, list(self.sources)))

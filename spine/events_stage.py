@@ -92,10 +92,10 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                                   midpoint=job.rules.itinerary.midpoint)
     derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, signs_of_life=False)   # before departures are imputed
     if with_life:
-        add_imputed_returns(con, "movements", presence)
         add_imputed_departures(con, "movements", presence, data_end=end, window_days=life.window_days,
                                emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes),
                                provisional_days=life.provisional_days)
+        add_imputed_returns(con, "movements", presence)   # after: a deregistered leaver can come back
     derive(EVENTS_WITHOUT_VISAS, visa_rules=False)
     derive("events")
     con.execute(f"CREATE OR REPLACE VIEW {MOVEMENTS_WITHOUT_REPAIR} AS "

@@ -4,7 +4,9 @@ Children often have no record but their parent's claim (no identifier, no tax re
 links immigrant children to parents through child benefit data. A record of the configured
 children source that is still unlinked after linkage and enlargement, and whose claim belongs to a
 linked claimant, becomes a new person, linked with method ``family``; its id is the keyed hash
-of the record (``<source>:<record id>``), so it is stable while the record is. The rules then
+of the record (``<source>:<record id>``), so it is stable while the record is. Records of one
+child (same names and date of birth) make one person; records held back from enlargement as a
+probable register match make none. The rules then
 give such children their parent's migration events (rules.family).
 """
 
@@ -46,12 +48,22 @@ def add_family_persons(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table
     children, claims = family.children_source, family.claims_source
     table = link_table(children)
     anchor = f"{sql_literal(children + ':')} || l.record_id"
+    # One child on two claim records (two parents claiming, a claim listed twice) is one person:
+    # records with the same names and date of birth share the id of the first of them.
     materialise(con, "family__new", f"""
-        SELECT l.record_id, {hmac_sql(anchor, key_table)} AS person_id
-        FROM {quote_ident(table)} AS l JOIN {quote_ident(std_table(children))} AS c USING (record_id)
-        WHERE l.status = 'unlinked' AND c.claim_id IN (
-            SELECT p.claim_id FROM {quote_ident(std_table(claims))} AS p
-            JOIN {quote_ident(link_table(claims))} AS lp USING (record_id) WHERE lp.status = 'linked')""")
+        WITH candidates AS (
+            SELECT l.record_id, {anchor} AS anchor,
+                   CASE WHEN c.first_name IS NULL OR c.surname IS NULL OR c.dob IS NULL THEN l.record_id
+                        ELSE c.first_name || '|' || c.surname || '|' || CAST(c.dob AS VARCHAR) END AS child_key
+            FROM {quote_ident(table)} AS l JOIN {quote_ident(std_table(children))} AS c USING (record_id)
+            WHERE l.status = 'unlinked'
+              AND l.reason IS DISTINCT FROM 'possible_register_match'   -- probably a registered child
+              AND c.claim_id IN (
+                SELECT p.claim_id FROM {quote_ident(std_table(claims))} AS p
+                JOIN {quote_ident(link_table(claims))} AS lp USING (record_id) WHERE lp.status = 'linked')),
+        grouped AS (SELECT record_id, min(anchor) OVER (PARTITION BY child_key) AS anchor FROM candidates),
+        ids AS (SELECT anchor, {hmac_sql('anchor', key_table)} AS person_id FROM (SELECT DISTINCT anchor FROM grouped))
+        SELECT g.record_id, ids.person_id FROM grouped AS g JOIN ids USING (anchor)""")
     materialise(con, table, f"""   -- rewritten in place
         SELECT l.record_id, coalesce(n.person_id, l.entity_id) AS entity_id,
                CASE WHEN n.person_id IS NOT NULL THEN 'linked' ELSE l.status END AS status,

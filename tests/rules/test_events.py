@@ -106,3 +106,25 @@ def test_a_short_trip_soon_after_arrival_keeps_the_arrival_date(con):
         ("e", date(2019, 2, 11), "out", True),
     ]) == [("e", "emigration", "2019-01-01", "un_12_months", "self"),
            ("i", "immigration", "2018-01-01", "un_12_months", "self")]
+
+
+def test_presence_is_judged_against_the_first_movement_before_short_trips_are_taken_out(con):
+    """Arrives 1 January, registers on the 5th, a 19-day stay then a 30-day trip, then stays: the
+    shortest interruption (the first stay) goes, but the registration still came after the first
+    entry, so she was not living here before: an immigration."""
+    make_table(con, "m", COLUMNS, [("a", date(2018, 1, 1), "in", True), ("a", date(2018, 1, 20), "out", True),
+                                   ("a", date(2018, 2, 19), "in", True)])
+    make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
+               [("a", "registration", date(2018, 1, 5), None)])
+    out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
+    assert fetch_rows(con, f"SELECT event FROM {out}") == [("immigration",)]
+
+
+def test_equal_gaps_in_a_long_series_are_all_taken_out(con):
+    """A commuter: out and back every 10 days for two years, no long absence: no event."""
+    from datetime import timedelta
+    from rules.events import remove_short_interruptions
+    rows = [("c", date(2019, 1, 1) + timedelta(days=5 * i), "out" if i % 2 == 0 else "in", True) for i in range(146)]
+    assert events_for(con, rows) == []
+    remove_short_interruptions(con, "m", "remaining", data_end=END)
+    assert fetch_rows(con, "SELECT count(*) FROM remaining") == [(0,)]

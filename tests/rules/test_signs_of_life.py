@@ -71,3 +71,9 @@ def test_a_silence_shorter_than_the_window_at_the_end_of_the_data_is_a_provision
     add_imputed_departures(con, "m", "p", data_end=END, window_days=730, provisional_days=365)
     assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR) FROM m") == [
         ("a", "signs_of_life_provisional", "2023-12-31")]
+
+
+def test_an_exit_recorded_just_after_the_deregistration_is_the_departure(con):
+    """f deregistered on 10 January and left on the 15th (recorded): nothing is imputed."""
+    assert imputed(con, [("f", "crossings", "x1", date(2020, 1, 15), "out", None, True)], [
+        ("f", "registration", date(1980, 1, 1), date(2020, 1, 10), "emigration", False)]) == []

@@ -33,6 +33,7 @@ CASES = [
                                   "source 'tax' maps no column onto postcode"]),
     ("signs_of_life_sources.yaml", ["rules.signs_of_life.sources[1]", "source 'tax' maps no start_date"]),
     ("signs_of_life_unknown.yaml", ["rules.signs_of_life.exempt_sources[0]", "unknown source 'educaton'"]),
+    ("signs_of_life_visas.yaml", ["rules.signs_of_life.sources", "'visas' is the visa source"]),
 ]
 
 

@@ -1,6 +1,7 @@
 """Family association through a job: a child on a claim, with no record of its own, becomes a
 person (origin family) and moves with the claimant."""
 
+import pytest
 import yaml
 
 from spine import Job
@@ -12,8 +13,11 @@ CROSSINGS = "id,fn,sn,dob,sex,date,dir\nX1,Amal,Haddad,1985-02-03,F,2018-03-01,I
 PERSON = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex"}
 
 
-def test_child_on_a_claim_becomes_a_family_person_and_inherits_the_immigration(tmp_path):
-    for name, text in (("register", REGISTER), ("benefits", BENEFITS), ("children", CHILDREN),
+@pytest.mark.parametrize("children", [CHILDREN, CHILDREN + "K2,C1,Sami,Haddad,2014-05-06,M\n"],
+                         ids=["one record", "listed twice"])
+def test_child_on_a_claim_becomes_a_family_person_and_inherits_the_immigration(tmp_path, children):
+    """Listed twice on the claim, the child is still one person with one immigration."""
+    for name, text in (("register", REGISTER), ("benefits", BENEFITS), ("children", children),
                        ("crossings", CROSSINGS)):
         (tmp_path / f"{name}.csv").write_text(text)
     keys = {"method": "match_keys"}
@@ -43,5 +47,6 @@ def test_child_on_a_claim_becomes_a_family_person_and_inherits_the_immigration(t
     assert (child.status, child.method) == ("linked", "family")
     assert persons.loc[child.person_id, "origin"] == "family" and persons.loc[child.person_id, "first_name"] == "SAMI"
     amal = links.loc[("register", "R1"), "person_id"]
+    assert links[links.method == "family"].person_id.nunique() == 1
     rows = sorted(map(tuple, events[["person_id", "event", "derived_via", "parent_person_id"]].astype(str).values))
     assert rows == sorted([(amal, "immigration", "self", "None"), (child.person_id, "immigration", "family", amal)])
