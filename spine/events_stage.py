@@ -3,6 +3,7 @@ imputed from signs of life, then events (with the ablation: events without signs
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,8 @@ from spine.config import JobConfig
 from spine.family import DEPENDANTS, claims_sql
 from spine.linking import link_table
 from spine.sources import std_table
+
+logger = logging.getLogger(__name__)
 
 MOVEMENT_INPUT = "rules__movement_input"
 PRESENCE = "rules__presence"
@@ -43,6 +46,9 @@ def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
     """Materialise the evidence of presence: registrations of the base register, activity of the
     other signs-of-life sources (one row per linked record with a start date)."""
     life = job.rules.signs_of_life
+    if life.enabled and life.sources and job.base not in life.sources:
+        logger.warning("rules.signs_of_life.sources leaves out the base register %r: deaths and "
+                       "deregistrations are not seen, so a death after activity reads as an emigration", job.base)
     parts = ["SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS source, "
              "CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS DATE) AS start_date, CAST(NULL AS DATE) AS end_date, "
              "CAST(NULL AS VARCHAR) AS reason, FALSE AS exempt WHERE FALSE"]

@@ -5,8 +5,10 @@ links immigrant children to parents through child benefit data. A record of the 
 children source that is still unlinked after linkage and enlargement, and whose claim belongs to a
 linked claimant, becomes a new person, linked with method ``family``; its id is the keyed hash
 of the record (``<source>:<record id>``), so it is stable while the record is. Records of one
-child (same names and date of birth) make one person; records held back from enlargement as a
-probable register match make none. The rules then
+child (same names and date of birth) make one person. A record held back from enlargement as a
+possible register match still becomes a family person: the claim ties it to its parent, and the
+near miss is usually a sibling in the register (excluding them cost 10 points of family-event
+recall at 100k persons). The rules then
 give such children their parent's migration events (rules.family).
 """
 
@@ -57,7 +59,6 @@ def add_family_persons(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table
                         ELSE c.first_name || '|' || c.surname || '|' || CAST(c.dob AS VARCHAR) END AS child_key
             FROM {quote_ident(table)} AS l JOIN {quote_ident(std_table(children))} AS c USING (record_id)
             WHERE l.status = 'unlinked'
-              AND l.reason IS DISTINCT FROM 'possible_register_match'   -- probably a registered child
               AND c.claim_id IN (
                 SELECT p.claim_id FROM {quote_ident(std_table(claims))} AS p
                 JOIN {quote_ident(link_table(claims))} AS lp USING (record_id) WHERE lp.status = 'linked')),
