@@ -20,7 +20,6 @@ Not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import tempfile
@@ -28,13 +27,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from benchmarks.common import emit, write_demo_job
 from benchmarks.score import attach_truth, event_scores
 from spine import Job
 from spine.synthetic import generate
 
-ROOT = Path(__file__).resolve().parents[1]
 
 NAIVE_EVENTS = """
     CREATE OR REPLACE TEMP TABLE naive_events AS
@@ -87,19 +85,7 @@ def main() -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)
 
     work = Path(tempfile.mkdtemp(prefix="spine-rules-"))
-    job_text = yaml.safe_load((ROOT / "examples" / "migration" / "job.yaml").read_text())
-    if not args.no_enlarge:
-        for name, source in job_text["sources"].items():
-            if name != job_text["base"]:
-                source["enlarge"] = True
-    if args.fast_linkage:
-        for name, source in job_text["sources"].items():
-            linkage = source.get("linkage")
-            if linkage and linkage.get("id_fields"):
-                source["linkage"] = {"method": "deterministic_id", "id_fields": linkage["id_fields"]}
-            elif linkage:
-                source["linkage"] = {"method": "match_keys"}
-    (work / "job.yaml").write_text(yaml.safe_dump(job_text))
+    write_demo_job(work, enlarge=not args.no_enlarge, fast_linkage=args.fast_linkage)
     universe = generate(args.persons, args.seed, work / "data", file_format="csv")
     started = time.perf_counter()
     result = Job.from_yaml(work / "job.yaml").run()
@@ -122,10 +108,7 @@ def main() -> None:
     figures["stock_on_1_january"] = stock_against_truth(con, truth, int(figures["data_end"][:4]))
     figures["rule_counts"] = result.quality["rules"]
     result.close()
-    text = json.dumps(figures, indent=2, default=str)
-    print(text)  # noqa: T201 - a benchmark prints its figures
-    if args.json:
-        args.json.write_text(text)
+    emit(figures, args.json)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -17,7 +17,6 @@ counts ids that differ (there should be none). Not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import tempfile
@@ -26,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
+from benchmarks.common import emit, write_demo_job
 from linkage.evaluate import cluster_pairwise_scores
 from spine import Job
 from spine.synthetic import generate
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 #: The earlier extract holds what was known a year before the end of the synthetic window.
@@ -114,13 +112,7 @@ def main() -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)   # its training advice, as the CLI does
 
     work = Path(tempfile.mkdtemp(prefix="spine-bench-"))
-    shutil.copy(ROOT / "examples" / "migration" / "job.yaml", work / "job.yaml")
-    if args.enlarge:
-        job_text = yaml.safe_load((work / "job.yaml").read_text())
-        for name, source in job_text["sources"].items():
-            if name != job_text["base"]:
-                source["enlarge"] = True
-        (work / "job.yaml").write_text(yaml.safe_dump(job_text))
+    write_demo_job(work, enlarge=args.enlarge)
     universe = generate(args.persons, args.seed, work / "data", file_format="csv")
     update: dict[str, Any] = {}
     if args.update:
@@ -171,10 +163,7 @@ def main() -> None:
     result.close()
     if args.rerun:
         figures["rerun"] = _rerun(work)
-    text = json.dumps(figures, indent=2)
-    print(text)  # noqa: T201 - a benchmark prints its figures
-    if args.json:
-        args.json.write_text(text)
+    emit(figures, args.json)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -39,3 +39,14 @@ def materialise(con: Connection, name: str, sql: str) -> str:
     n = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0][0]
     logger.info("%s: %d rows in %.2fs", name, n, time.perf_counter() - started)
     return name
+
+
+def append(con: Connection, table: str, sql: str) -> int:
+    """Stage the rows of a SELECT, add them to ``table`` by column name; return how many.
+
+    Staged first so the SELECT may read ``table`` itself (imputations read the movements they add to).
+    """
+    staged = f"{table}__appended"
+    materialise(con, staged, sql)
+    con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
+    return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]

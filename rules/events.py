@@ -1,9 +1,8 @@
 """Long-term migration events from stays and absences (UN 12-month definition).
 
 Trips abroad and visits home shorter than ``tolerance_days`` do not interrupt a stay or an
-absence: a movement is *significant* only if the period after it lasts at least that long (or it
-is the person's last movement). Consecutive significant movements in the same direction form one
-period, starting at the first. A period of at least ``min_days`` changes the person's residence
+absence: they are taken out first, the shortest first (:func:`remove_short_interruptions`).
+Consecutive remaining movements in the same direction form one period, starting at the first. A period of at least ``min_days`` changes the person's residence
 state: resident after a long stay, non-resident after a long absence. Before the first long
 period the state is presumed from the first movement: someone whose first recorded movement is a
 departure was living here. An event is a change of state, dated at the arrival or departure that
@@ -24,29 +23,24 @@ logger = logging.getLogger(__name__)
 PRIOR_PRESENCE_DAYS = 30
 
 
-def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int = 365,
-                                tolerance_days: int = 90, rule: str = "un_12_months",
-                                presence: str | None = None, visitors: str | None = None,
-                                provisional_source: str | None = None, first_known: bool = False) -> str:
-    """Build the SELECT of immigration and emigration events.
+def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int = 365,
+                                rule: str = "un_12_months", presence: str | None = None,
+                                provisional_source: str | None = None) -> str:
+    """Build the SELECT of immigration and emigration events from a movement sequence.
 
-    Grain: one row per event. Uses only rows of ``movements`` with ``kept``.
-    Columns in: ``person_id, date, direction, kept``; ``presence`` (optional): ``person_id,
+    Grain: one row per event. ``sequence`` is the output of :func:`remove_short_interruptions`
+    (short trips and visits already out, visitors already left out): ``person_id, date,
+    direction, source, first_date, first_direction``. ``presence`` (optional): ``person_id,
     kind, start_date, end_date`` of registrations and activity (see rules.signs_of_life). Someone
     registered, or whose activity period ended, more than ``PRIOR_PRESENCE_DAYS`` before their
-    first movement was living here: an entry is then a return, not an arrival, even when the exit
-    before it was never recorded.
-    ``visitors`` (optional): ``person_id`` of people who only ever came as visitors (see
-    rules.visas): they never become long-term migrants, whatever their movements.
+    first movement (``first_date``, before short trips were taken out) was living here: an entry
+    is then a return, not an arrival, even when the exit before it was never recorded.
     A stay or absence still open at the end of the data that has not lasted ``min_days`` yet gives a
     *provisional* event (``provisional`` true): it is confirmed, or not, by later data. So does a
     period begun by a movement from ``provisional_source`` (a departure imputed from a silence
     not yet long enough to be sure, see rules.signs_of_life).
-    ``first_known``: ``movements`` carries each person's ``first_date`` and ``first_direction``
-    (those of the first movement before short trips were taken out), used for the state before it.
     Columns out: ``person_id, event, date, rule, derived_via, parent_person_id, provisional``.
     """
-    m = quote_ident(movements)
     # a registration is dated; other evidence (a tax year) shows presence at some time in its period
     first_presence = (f"(SELECT person_id, min(CASE WHEN kind = 'registration' THEN start_date "
                       f"ELSE coalesce(end_date, start_date) END) AS first_presence FROM {quote_ident(presence)} "
@@ -54,28 +48,10 @@ def derive_long_term_events_sql(movements: str, *, data_end: date, min_days: int
                       "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS first_presence)")
     end = f"DATE {sql_literal(data_end.isoformat())}"
     order = "PARTITION BY person_id ORDER BY date, direction"
-    source = "source" if provisional_source else "CAST(NULL AS VARCHAR)"
-    not_visitor = (f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(visitors)} WHERE person_id IS NOT NULL)"
-                   if visitors else "")
-    # the person's first movement, before short trips were taken out, if the table carries it
-    first_columns = ", first_date, first_direction" if first_known else ""
-    first_direction = ("first_direction" if first_known else
-                       f"first_value(direction) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)")
-    first_date = "first_date" if first_known else "min(date) OVER (PARTITION BY person_id)"
     return f"""
-WITH kept AS (SELECT person_id, date, direction, {source} AS source{first_columns} FROM {m}
-              WHERE kept AND date <= {end}{not_visitor}),
-gaps AS (
-    SELECT person_id, date, direction, source,
-           lead(date) OVER ({order}) IS NULL
-               OR datediff('day', date, lead(date) OVER ({order})) >= {int(tolerance_days)} AS is_significant,
-           {first_direction} AS first_direction, {first_date} AS first_date
-    FROM kept
-),
-period_starts AS (
+WITH period_starts AS (   -- consecutive movements in one direction are one period, from the first
     SELECT * FROM (
-        SELECT *, lag(direction) OVER ({order}) AS previous_direction
-        FROM gaps WHERE is_significant)
+        SELECT *, lag(direction) OVER ({order}) AS previous_direction FROM {quote_ident(sequence)})
     WHERE previous_direction IS NULL OR previous_direction <> direction
 ),
 periods AS (
@@ -159,5 +135,4 @@ def derive_long_term_events(con: Connection, movements: str, output: str, *, dat
                                           tolerance_days=tolerance_days, visitors=visitors,
                                           provisional_source=provisional_source)
     return materialise(con, output, derive_long_term_events_sql(
-        sequence, data_end=data_end, min_days=min_days, tolerance_days=0, presence=presence,
-        provisional_source=provisional_source, first_known=True))
+        sequence, data_end=data_end, min_days=min_days, presence=presence, provisional_source=provisional_source))

@@ -15,7 +15,7 @@ events), ``movements``, ``presence`` (as in rules.signs_of_life).
 
 from __future__ import annotations
 
-from rules._sql import Connection, materialise, quote_ident
+from rules._sql import Connection, append, quote_ident
 
 #: Presence of the child this long before the parent's immigration: the child was already here.
 PRIOR_PRESENCE_DAYS = 30
@@ -55,7 +55,4 @@ WHERE o.child_person_id NOT IN (SELECT person_id FROM own WHERE person_id IS NOT
 
 def add_family_events(con: Connection, dependants: str, events: str, movements: str, presence: str) -> int:
     """Append :func:`family_events_sql` rows to ``events``; return how many."""
-    staged = f"{events}__family"
-    materialise(con, staged, family_events_sql(dependants, events, movements, presence))
-    con.execute(f"INSERT INTO {quote_ident(events)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
-    return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
+    return append(con, events, family_events_sql(dependants, events, movements, presence))

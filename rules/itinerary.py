@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules._sql import Connection, materialise, quote_ident
+from rules._sql import Connection, append, materialise, quote_ident
 
 
 def flag_itineraries_sql(movements: str, *, enabled: bool = True) -> str:
@@ -97,10 +97,7 @@ def repair_itineraries(con: Connection, movements: str, policy: str, presence: s
     """
     m = quote_ident(movements)
     if policy == "impute":
-        staged = f"{movements}__repairs"
-        materialise(con, staged, repair_itineraries_sql(movements, presence, midpoint=midpoint))
-        con.execute(f"INSERT INTO {m} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
-        return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
+        return append(con, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint))
     if policy == "drop":
         return con.execute(f"""
             UPDATE {m} AS t SET kept = FALSE FROM (

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, materialise, quote_ident, sql_literal
+from rules._sql import Connection, append, quote_ident, sql_literal
 
 #: Source of a departure imputed from a silence not yet ``window_days`` long at the end of the data.
 PROVISIONAL_SOURCE = "signs_of_life_provisional"
@@ -95,12 +95,9 @@ def add_imputed_departures(con: Connection, movements: str, presence: str, *, da
                            window_days: int = 730, emigration_codes: tuple[str, ...] = ("emigration",),
                            death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None) -> int:
     """Insert :func:`imputed_departures_sql` rows into ``movements``; return how many."""
-    staged = f"{movements}__imputed"
-    materialise(con, staged, imputed_departures_sql(
+    return append(con, movements, imputed_departures_sql(
         movements, presence, data_end=data_end, window_days=window_days,
         emigration_codes=emigration_codes, death_codes=death_codes, provisional_days=provisional_days))
-    con.execute(f"INSERT INTO {quote_ident(movements)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
-    return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
 
 
 def imputed_returns_sql(movements: str, presence: str) -> str:
@@ -132,7 +129,4 @@ QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY 
 
 def add_imputed_returns(con: Connection, movements: str, presence: str) -> int:
     """Insert :func:`imputed_returns_sql` rows into ``movements``; return how many."""
-    staged = f"{movements}__returns"
-    materialise(con, staged, imputed_returns_sql(movements, presence))
-    con.execute(f"INSERT INTO {quote_ident(movements)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
-    return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
+    return append(con, movements, imputed_returns_sql(movements, presence))

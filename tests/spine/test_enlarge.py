@@ -1,13 +1,10 @@
 """Enlargement: the pooling keys through a job, and the hold-back on tiny tables."""
 
-
-import yaml
-
 from spine import Job
 from spine.enlarge import GROUPS, HELD_BACK, POOL, _hold_back
 from spine.history import ensure_history_tables
 from tests.conftest import fetch_rows, make_table
-from tests.spine.test_linking_methods import COLUMNS, REGISTER, TAX
+from tests.spine.test_linking_methods import TAX, write_enlarging_job
 
 
 def test_typo_tolerant_keys_pool_one_person_and_keep_a_twin_apart(tmp_path):
@@ -15,15 +12,7 @@ def test_typo_tolerant_keys_pool_one_person_and_keep_a_twin_apart(tmp_path):
     of birth swapped become one person; her twin Eva (same surname, dob and sex) stays another."""
     tax = TAX + "T7,,Maja,Soto,1983-04-07,F,\nT8,,Eva,Soto,1983-04-07,F,\n"
     visas = "id,nin,fn,sn,dob,sex,pc\nV5,,Maja,Stoo,1983-04-07,F,\nV6,,Maja,Soto,1983-07-04,F,\n"
-    (tmp_path / "register.csv").write_text(REGISTER)
-    (tmp_path / "tax.csv").write_text(tax)
-    (tmp_path / "visas.csv").write_text(visas)
-    sources = {"register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
-               **{name: {"path": f"{name}.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True,
-                         "linkage": {"method": "match_keys"}} for name in ("tax", "visas")}}
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "demo": True,
-                                    "sources": sources}))
+    path = write_enlarging_job(tmp_path, tax=tax, visas=visas)
     result = Job.from_yaml(path).run()
     try:
         ids = dict(result.connection().execute("SELECT record_id, person_id FROM links").fetchall())

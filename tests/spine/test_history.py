@@ -10,25 +10,8 @@ import pytest
 import yaml
 
 from spine import Job
-from tests.spine.test_linking_methods import COLUMNS, REGISTER, TAX
-
-VISAS = "id,nin,fn,sn,dob,sex,pc\nV1,,Ida,Lund,1985-01-01,F,\nV2,,Zed,Nobody,1970-01-01,M,\n"
-
-
-def write_job(folder: Path, register: str = REGISTER, tax: str = TAX, visas: str = VISAS) -> Path:
-    (folder / "register.csv").write_text(register)
-    (folder / "tax.csv").write_text(tax)
-    (folder / "visas.csv").write_text(visas)
-    sources = {"register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
-               "tax": {"path": "tax.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True,
-                       "linkage": {"method": "match_keys"}},
-               "visas": {"path": "visas.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True,
-                         "linkage": {"method": "match_keys"}}}
-    path = folder / "job.yaml"
-    path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "demo": True,
-                                    "sources": sources}))
-    return path
-
+from tests.spine.test_linking_methods import REGISTER, TAX, VISAS
+from tests.spine.test_linking_methods import write_enlarging_job as write_job
 
 def run(path: Path) -> tuple[dict[str, str | None], dict, list[tuple]]:
     """Person id per record, the change report, and the store's link history."""

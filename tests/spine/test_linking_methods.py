@@ -141,21 +141,27 @@ def test_people_registered_twice_are_reported_and_merged_when_asked(tmp_path):
         merged.close()
 
 
+VISAS = "id,nin,fn,sn,dob,sex,pc\nV1,,Ida,Lund,1985-01-01,F,\nV2,,Zed,Nobody,1970-01-01,M,\n"
+
+
+def write_enlarging_job(folder: Path, register: str = REGISTER, tax: str = TAX, visas: str = VISAS) -> Path:
+    """The five-person register with tax and visas linked on match-keys, both enlarging."""
+    (folder / "register.csv").write_text(register)
+    (folder / "tax.csv").write_text(tax)
+    (folder / "visas.csv").write_text(visas)
+    enlarging = {"record_id": "id", "columns": COLUMNS, "enlarge": True, "linkage": {"method": "match_keys"}}
+    sources = {"register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
+               "tax": {"path": "tax.csv", **enlarging}, "visas": {"path": "visas.csv", **enlarging}}
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "demo": True,
+                                    "sources": sources}))
+    return path
+
+
 def test_unregistered_person_seen_in_two_sources_becomes_one_enlarged_person(tmp_path):
     """T6 (Ida Lund) is in no register record; her tax record and her visa (same names, dob, sex)
     make one new person. Records that match nobody stay unlinked where the source does not enlarge."""
-    (tmp_path / "register.csv").write_text(REGISTER)
-    (tmp_path / "tax.csv").write_text(TAX)
-    (tmp_path / "visas.csv").write_text("id,nin,fn,sn,dob,sex,pc\nV1,,Ida,Lund,1985-01-01,F,\n"
-                                         "V2,,Zed,Nobody,1970-01-01,M,\n")
-    sources = {"register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
-               "tax": {"path": "tax.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True,
-                       "linkage": {"method": "match_keys"}},
-               "visas": {"path": "visas.csv", "record_id": "id", "columns": COLUMNS, "enlarge": True,
-                         "linkage": {"method": "match_keys"}}}
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "demo": True,
-                                    "sources": sources}))
+    path = write_enlarging_job(tmp_path)
     result = Job.from_yaml(path).run()
     try:
         links = result.df("links").set_index("record_id")
