@@ -11,10 +11,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_demo_job(work: Path, *, enlarge: bool = False, fast_linkage: bool = False) -> Path:
+def write_demo_job(work: Path, *, enlarge: bool = False, fast_linkage: bool = False,
+                   rules: dict[str, dict[str, Any]] | None = None) -> Path:
     """Write ``examples/migration/job.yaml`` into ``work``: with ``enlarge: true`` on every admin
-    source if asked, and with identifier (else match-key) linkage in place of the models if asked."""
+    source if asked, with identifier (else match-key) linkage in place of the models if asked, and
+    with ``rules`` settings (rule -> settings) laid over the job's."""
     job = yaml.safe_load((ROOT / "examples" / "migration" / "job.yaml").read_text())
+    for rule, settings in (rules or {}).items():
+        job.setdefault("rules", {}).setdefault(rule, {}).update(settings)
     for name, source in job["sources"].items():
         if enlarge and name != job["base"]:
             source["enlarge"] = True

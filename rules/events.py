@@ -1,13 +1,21 @@
-"""Long-term migration events from stays and absences (UN 12-month definition).
+"""Long-term migration events from stays and absences.
 
-Trips abroad and visits home shorter than ``tolerance_days`` do not interrupt a stay or an
-absence: they are taken out first, the shortest first (:func:`remove_short_interruptions`).
-Consecutive remaining movements in the same direction form one period, starting at the first. A period of at least ``min_days`` changes the person's residence
-state: resident after a long stay, non-resident after a long absence. Before the first long
-period the state is presumed from the first movement: someone whose first recorded movement is a
-departure was living here. An event is a change of state, dated at the arrival or departure that
-began the period. A period still open at the end of the data that has not lasted ``min_days``
-yet gives a provisional event: it may still prove short.
+Three definitions (``rule`` in the events table):
+
+- ``un_12_months`` (the default, UN 1998): a *continuous* stay or absence of ``min_days`` (365)
+  changes the residence state. Trips abroad and visits home shorter than ``tolerance_days`` do
+  not interrupt it: they are taken out first, the shortest first (:func:`remove_short_interruptions`).
+  Consecutive remaining movements in the same direction form one period, starting at the first.
+- ``12_in_16`` (New Zealand, Australia): a crossing changes the state when the person spends
+  ``min_days`` (12 months) in the new state, in total, within ``window_days`` (16 months, 487
+  days) after it; trips count by their days.
+- ``cumulative_days``: the same count with any window and threshold (e.g. 183 days in 365).
+
+Before the first long period the state is presumed from the first movement and presence:
+someone whose first recorded movement is a departure, or who was present long before their first
+movement, was living here. An event is a change of state, dated at the arrival or departure that
+began it. A stay or absence still open at the end of the data that may yet reach ``min_days``
+gives a provisional event.
 """
 
 from __future__ import annotations
@@ -15,12 +23,31 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from rules.errors import RuleError
 from rules._sql import Connection, materialise, quote_ident, sql_literal
 
 logger = logging.getLogger(__name__)
 
+#: Sixteen months, the window of the 12-in-16 definition.
+TWELVE_IN_SIXTEEN_WINDOW_DAYS = 487
 #: Presence this many days before the first movement makes the person resident before it.
 PRIOR_PRESENCE_DAYS = 30
+
+
+#: The state before the first long period: resident if the first movement is a departure or the
+#: person was present well before it (``fp`` the person's first presence, see _first_presence_sql).
+_INITIAL_STATE = (f"CASE WHEN first_direction = 'out' OR fp.first_presence < first_date - "
+                  f"INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in' ELSE 'out' END")
+
+
+def _first_presence_sql(presence: str | None) -> str:
+    """Each person's first day of presence: a registration is dated; other evidence (a tax year)
+    shows presence at some time in its period, so counts from its end."""
+    if not presence:
+        return "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS first_presence)"
+    return (f"(SELECT person_id, min(CASE WHEN kind = 'registration' THEN start_date "
+            f"ELSE coalesce(end_date, start_date) END) AS first_presence FROM {quote_ident(presence)} "
+            "GROUP BY person_id)")
 
 
 def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int = 365,
@@ -41,11 +68,7 @@ def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int 
     not yet long enough to be sure, see rules.signs_of_life).
     Columns out: ``person_id, event, date, rule, derived_via, parent_person_id, provisional``.
     """
-    # a registration is dated; other evidence (a tax year) shows presence at some time in its period
-    first_presence = (f"(SELECT person_id, min(CASE WHEN kind = 'registration' THEN start_date "
-                      f"ELSE coalesce(end_date, start_date) END) AS first_presence FROM {quote_ident(presence)} "
-                      "GROUP BY person_id)" if presence else
-                      "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS first_presence)")
+    first_presence = _first_presence_sql(presence)
     end = f"DATE {sql_literal(data_end.isoformat())}"
     order = "PARTITION BY person_id ORDER BY date, direction"
     return f"""
@@ -63,9 +86,7 @@ states AS (
     SELECT *, coalesce(
                last_value(CASE WHEN is_long THEN direction END IGNORE NULLS)
                    OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               CASE WHEN first_direction = 'out'
-                      OR fp.first_presence < first_date - INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in'
-                    ELSE 'out' END) AS prior_state
+               {_INITIAL_STATE}) AS prior_state
     FROM periods LEFT JOIN {first_presence} AS fp USING (person_id)
 )
 SELECT person_id,
@@ -75,6 +96,65 @@ SELECT person_id,
        NOT is_long OR coalesce(source = {sql_literal(provisional_source)}, FALSE) AS provisional
 FROM states
 WHERE (is_long OR is_open) AND direction <> prior_state
+"""
+
+
+def derive_cumulative_events_sql(sequence: str, *, data_end: date, min_days: int, window_days: int,
+                                 rule: str = "12_in_16", presence: str | None = None,
+                                 provisional_source: str | None = None) -> str:
+    """Build the SELECT of events under a cumulative-days definition (``12_in_16``, ``cumulative_days``).
+
+    A movement *qualifies* when the person spends at least ``min_days`` in the state it begins
+    (here after an entry, away after an exit), in total, in the ``window_days`` after it. The
+    state changes at a qualifying movement whose direction differs from the state before it
+    (the last qualifying movement's, else the presumed initial state). When the window runs past
+    the end of the data and the person is still in that state at the end, the movement is
+    provisional if the days still to come could reach ``min_days``. ``sequence`` as for
+    :func:`derive_long_term_events_sql` (no trips taken out: they count by their days).
+    Columns out as there.
+    """
+    end = f"DATE {sql_literal(data_end.isoformat())}"
+    seq = quote_ident(sequence)
+    order = "PARTITION BY person_id ORDER BY rn"
+    window_end = f"m.date + INTERVAL {int(window_days)} DAY"
+    return f"""
+WITH spans AS (   -- each movement's state lasts until the next movement or the end of the data
+    SELECT *, coalesce(lead(date) OVER ({order}), {end}) AS until, lead(date) OVER ({order}) IS NULL AS is_last
+    FROM {seq}
+),
+counted AS (
+    SELECT m.person_id, m.rn, m.date, m.direction, m.source, m.first_date, m.first_direction,
+           sum(greatest(0, datediff('day', greatest(s.date, m.date), least(s.until, {window_end}))))
+               AS days_in_state,
+           bool_or(s.is_last) AS still_in_state
+    FROM spans AS m JOIN spans AS s
+      ON s.person_id = m.person_id AND s.direction = m.direction AND s.rn >= m.rn
+     AND s.date < {window_end}
+    GROUP BY ALL
+),
+judged AS (
+    SELECT *, days_in_state >= {int(min_days)} AS is_long,
+           days_in_state < {int(min_days)} AND still_in_state
+               AND days_in_state + greatest(0, datediff('day', {end}, {window_end}))
+                   >= {int(min_days)} AS may_be_long
+    FROM counted AS m
+),
+states AS (
+    SELECT *, coalesce(
+               last_value(CASE WHEN is_long THEN direction END IGNORE NULLS)
+                   OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+               {_INITIAL_STATE}) AS prior_state
+    FROM judged LEFT JOIN {_first_presence_sql(presence)} AS fp USING (person_id)
+)
+SELECT person_id,
+       CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
+       date, {sql_literal(rule)} AS rule, 'self' AS derived_via,
+       CAST(NULL AS VARCHAR) AS parent_person_id,
+       may_be_long OR coalesce(source = {sql_literal(provisional_source)}, FALSE) AS provisional
+FROM states
+WHERE (is_long OR may_be_long) AND direction <> prior_state
+  -- after a provisional change nothing later is judged: only the first provisional one counts
+QUALIFY NOT may_be_long OR row_number() OVER (PARTITION BY person_id, may_be_long ORDER BY rn) = 1
 """
 
 
@@ -128,11 +208,24 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
 
 def derive_long_term_events(con: Connection, movements: str, output: str, *, data_end: date,
                             min_days: int = 365, tolerance_days: int = 90, presence: str | None = None,
-                            visitors: str | None = None, provisional_source: str | None = None) -> str:
-    """Materialise the events: short interruptions taken out first (see
-    :func:`remove_short_interruptions`), then :func:`derive_long_term_events_sql` over the rest."""
+                            visitors: str | None = None, provisional_source: str | None = None,
+                            definition: str = "un_12_months", window_days: int | None = None) -> str:
+    """Materialise the events under ``definition``: for ``un_12_months`` short interruptions are
+    taken out first (see :func:`remove_short_interruptions`), then :func:`derive_long_term_events_sql`;
+    for ``12_in_16`` and ``cumulative_days`` every movement stays and
+    :func:`derive_cumulative_events_sql` counts days in ``window_days`` (487 for ``12_in_16``)."""
+    cumulative = definition != "un_12_months"
+    if cumulative and window_days is None:
+        if definition != "12_in_16":
+            raise RuleError(f"rules.events.window_days: the {definition} definition needs a window")
+        window_days = TWELVE_IN_SIXTEEN_WINDOW_DAYS
     sequence = remove_short_interruptions(con, movements, f"{output}__sequence", data_end=data_end,
-                                          tolerance_days=tolerance_days, visitors=visitors,
+                                          tolerance_days=0 if cumulative else tolerance_days, visitors=visitors,
                                           provisional_source=provisional_source)
-    return materialise(con, output, derive_long_term_events_sql(
-        sequence, data_end=data_end, min_days=min_days, presence=presence, provisional_source=provisional_source))
+    if cumulative:
+        sql = derive_cumulative_events_sql(sequence, data_end=data_end, min_days=min_days, window_days=window_days,
+                                           rule=definition, presence=presence, provisional_source=provisional_source)
+    else:
+        sql = derive_long_term_events_sql(sequence, data_end=data_end, min_days=min_days, presence=presence,
+                                          provisional_source=provisional_source)
+    return materialise(con, output, sql)

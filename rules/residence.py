@@ -17,10 +17,15 @@ from __future__ import annotations
 from rules._sql import Connection, materialise, quote_ident, sql_literal
 
 
-def residence_spells_sql(events: str, presence: str, *, death_codes: tuple[str, ...] = ("death",)) -> str:
-    """Build the SELECT of residence spells (grain: one row per spell)."""
+def residence_spells_sql(events: str, presence: str, *, death_codes: tuple[str, ...] = ("death",),
+                         never_resident: str | None = None) -> str:
+    """Build the SELECT of residence spells (grain: one row per spell). People in
+    ``never_resident`` (``person_id``: e.g. never active, see rules.signs_of_life) get no spell
+    from presence alone."""
     e, p = quote_ident(events), quote_ident(presence)
     death = ", ".join(sql_literal(c) for c in death_codes) or "NULL"
+    excluded = (f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(never_resident)} "
+                "WHERE person_id IS NOT NULL)" if never_resident else "")
     return f"""
 WITH ordered AS (
     SELECT person_id, event, date,
@@ -44,7 +49,7 @@ spells AS (
     WHERE o.rn = 1 AND o.event = 'emigration' AND s.first_seen < o.date
     UNION ALL
     SELECT person_id, first_seen, NULL, 'presence' FROM seen
-    WHERE person_id NOT IN (SELECT person_id FROM ordered) AND first_seen IS NOT NULL
+    WHERE person_id NOT IN (SELECT person_id FROM ordered) AND first_seen IS NOT NULL{excluded}
 )
 SELECT sp.person_id, sp.start_date,
        CASE WHEN sp.end_date IS NOT NULL THEN sp.end_date
@@ -57,6 +62,7 @@ FROM spells AS sp LEFT JOIN seen AS s USING (person_id)
 
 
 def build_residence_spells(con: Connection, events: str, presence: str, output: str, *,
-                           death_codes: tuple[str, ...] = ("death",)) -> str:
+                           death_codes: tuple[str, ...] = ("death",), never_resident: str | None = None) -> str:
     """Materialise :func:`residence_spells_sql` as ``output``."""
-    return materialise(con, output, residence_spells_sql(events, presence, death_codes=death_codes))
+    return materialise(con, output, residence_spells_sql(events, presence, death_codes=death_codes,
+                                                         never_resident=never_resident))

@@ -38,9 +38,13 @@ DEREGISTRATION_EARLY_DAYS = 30
 
 def imputed_departures_sql(movements: str, presence: str, *, data_end: date, window_days: int = 730,
                            emigration_codes: tuple[str, ...] = ("emigration",),
-                           death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None) -> str:
+                           death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None,
+                           dependants: str | None = None) -> str:
     """Build the SELECT of imputed departures, in the shape of ``movements``.
 
+    ``dependants`` (optional: ``child_person_id, parent_person_id``): a child's silence is no
+    evidence while a parent still shows signs of life (RAPID: a child whose parent is resident is
+    resident), so a child's last sign of life is its parents' when theirs is later.
     Grain: at most one row per person. Columns out: ``person_id, source, record_id, date,
     direction, flag, kept`` (source ``deregistration`` or ``signs_of_life``, record_id NULL,
     direction ``out``, flag ``imputed``, kept TRUE).
@@ -49,15 +53,30 @@ def imputed_departures_sql(movements: str, presence: str, *, data_end: date, win
     end = f"DATE {sql_literal(data_end.isoformat())}"
     emigration = ", ".join(sql_literal(c) for c in emigration_codes) or "NULL"
     death = ", ".join(sql_literal(c) for c in death_codes) or "NULL"
-    return f"""
-WITH evidence AS (
+    own_evidence = f"""
     SELECT person_id,
            max(coalesce(end_date, start_date)) FILTER (WHERE kind = 'activity') AS last_activity,
            max(coalesce(end_date, start_date)) FILTER (WHERE kind = 'activity' AND NOT exempt) AS last_counted,
            min(end_date) FILTER (WHERE kind = 'registration' AND reason IN ({emigration})) AS deregistered,
            bool_or(kind = 'registration' AND reason IN ({death})) AS died
-    FROM {p} GROUP BY person_id
-),
+    FROM {p} GROUP BY person_id"""
+    if dependants:
+        # a parent's later sign of life extends the child's (greatest ignores NULLs); a child with
+        # no counted sign of life of its own stays out of the silence rule, as before
+        evidence = f"""
+    SELECT o.person_id, greatest(o.last_activity, max(pe.last_counted)) AS last_activity,
+           CASE WHEN o.last_counted IS NOT NULL THEN greatest(o.last_counted, max(pe.last_counted)) END
+               AS last_counted,
+           o.deregistered, o.died
+    FROM own AS o
+    LEFT JOIN {quote_ident(dependants)} AS d ON d.child_person_id = o.person_id
+    LEFT JOIN own AS pe ON pe.person_id = d.parent_person_id
+    GROUP BY o.person_id, o.last_activity, o.last_counted, o.deregistered, o.died"""
+        head = f"WITH own AS ({own_evidence}),\nevidence AS ({evidence}),"
+    else:
+        head = f"WITH evidence AS ({own_evidence}),"
+    return f"""
+{head}
 kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
 reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
     SELECT coalesce(CAST(median(datediff('day', k.date, e.deregistered)) AS INTEGER), 0) AS days
@@ -93,11 +112,13 @@ FROM (SELECT * FROM from_deregistration UNION ALL SELECT * FROM from_silence)
 
 def add_imputed_departures(con: Connection, movements: str, presence: str, *, data_end: date,
                            window_days: int = 730, emigration_codes: tuple[str, ...] = ("emigration",),
-                           death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None) -> int:
+                           death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None,
+                           dependants: str | None = None) -> int:
     """Insert :func:`imputed_departures_sql` rows into ``movements``; return how many."""
     return append(con, movements, imputed_departures_sql(
         movements, presence, data_end=data_end, window_days=window_days,
-        emigration_codes=emigration_codes, death_codes=death_codes, provisional_days=provisional_days))
+        emigration_codes=emigration_codes, death_codes=death_codes, provisional_days=provisional_days,
+        dependants=dependants))
 
 
 def imputed_returns_sql(movements: str, presence: str) -> str:
@@ -130,3 +151,23 @@ QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY 
 def add_imputed_returns(con: Connection, movements: str, presence: str) -> int:
     """Insert :func:`imputed_returns_sql` rows into ``movements``; return how many."""
     return append(con, movements, imputed_returns_sql(movements, presence))
+
+
+def never_active_sql(presence: str, movements: str, people: str, *, data_end: date, min_age: int = 16) -> str:
+    """Build the SELECT of ``person_id`` of people on record who never showed activity: present
+    only by registration (no activity in any source, no kept movement), aged at least ``min_age``
+    at the end of the data (or of unknown age). As the US IDIM drops identifiers with no sign of
+    life ever, they are not counted resident. ``people``: ``person_id, dob``. Grain: one row per
+    person.
+    """
+    p, m, people_table = quote_ident(presence), quote_ident(movements), quote_ident(people)
+    end = f"DATE {sql_literal(data_end.isoformat())}"
+    return f"""
+SELECT r.person_id
+FROM {p} AS r LEFT JOIN {people_table} AS who ON who.person_id = r.person_id
+WHERE r.person_id IS NOT NULL
+GROUP BY r.person_id, who.dob
+HAVING bool_and(r.kind = 'registration')
+   AND r.person_id NOT IN (SELECT person_id FROM {m} WHERE kept AND person_id IS NOT NULL)
+   AND (who.dob IS NULL OR who.dob <= {end} - INTERVAL {int(min_age)} YEAR)
+"""

@@ -244,10 +244,26 @@ class ItineraryRuleConfig(StrictModel):
 class EventsRuleConfig(StrictModel):
     """Derive immigration and emigration from continuous stays and absences."""
 
-    definition: Literal["un_12_months"] = "un_12_months"
+    #: ``un_12_months`` (a continuous stay or absence of min_days), ``12_in_16`` (min_days in
+    #: total within the 16 months, 487 days, after a crossing) or ``cumulative_days`` (min_days in
+    #: total within window_days). See docs/rules.md.
+    definition: Literal["un_12_months", "12_in_16", "cumulative_days"] = "un_12_months"
     min_days: int = Field(default=365, ge=1)
-    #: trips abroad and visits home shorter than this do not interrupt a stay or an absence
+    #: The window of the cumulative definitions: required for cumulative_days, 487 for 12_in_16.
+    window_days: int | None = Field(default=None, ge=1)
+    #: un_12_months: trips abroad and visits home shorter than this do not interrupt a stay or an
+    #: absence (the cumulative definitions count trips by their days)
     tolerance_days: int = Field(default=90, ge=0)
+
+    @model_validator(mode="after")
+    def _window_fits_definition(self) -> "EventsRuleConfig":
+        if self.definition == "un_12_months" and self.window_days is not None:
+            raise ValueError("window_days applies to the 12_in_16 and cumulative_days definitions only")
+        if self.definition == "cumulative_days" and self.window_days is None:
+            raise ValueError("the cumulative_days definition needs window_days (e.g. 365 with min_days: 183)")
+        if self.window_days is not None and self.window_days < self.min_days:
+            raise ValueError(f"window_days ({self.window_days}) is shorter than min_days ({self.min_days})")
+        return self
 
 
 class SignsOfLifeConfig(StrictModel):
@@ -270,17 +286,39 @@ class SignsOfLifeConfig(StrictModel):
     #: days gives a provisional departure (its events flagged provisional). None (the default):
     #: wait for the window. Measured both ways in docs/rules.md.
     provisional_days: int | None = Field(default=None, ge=1)
+    #: A sign of life from these (a source name or a record type, lower case) shows presence this
+    #: many days past its end: RAPID's child-benefit grace period.
+    grace_days: dict[StrictStr, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    #: A child (family.children_source) whose parent shows a later sign of life is not silent:
+    #: a child whose parent is resident is resident. Needs rules.family.
+    children_follow_parents: bool = True
+    #: People present only by registration (no activity in any source, no movement ever), at
+    #: least never_active_min_age at the end of the data, are never resident: they get no
+    #: residence spell (as the US IDIM drops identifiers with no sign of life). Off by default:
+    #: measured in docs/rules.md.
+    never_active_not_resident: bool = False
+    never_active_min_age: int = Field(default=16, ge=0)
     #: Deregistration reasons (the register's event_type, lower case) meaning emigration, and death.
     emigration_codes: list[StrictStr] = Field(default_factory=lambda: ["emigration"])
     death_codes: list[StrictStr] = Field(default_factory=lambda: ["death"])
 
 
 class VisasRuleConfig(StrictModel):
-    """Visa-aware rules (see rules.visas): people who only came on visit visas never migrate."""
+    """Visa-aware rules (see rules.visas): visitors never migrate; in-country grants; arrivals
+    imputed from visa starts."""
 
-    #: The source of visa grants (maps event_type = the visa type); None: no visa rules.
+    #: The source of visa grants (maps event_type = the visa type, start_date, end_date); None:
+    #: no visa rules.
     source: Name | None = None
     visit_types: list[StrictStr] = Field(default_factory=lambda: ["visit"])
+    #: A visa starting while the person is here is a sign of life, and after a visit visa the
+    #: start of the long-term count (time as a visitor does not count).
+    in_country_grants: bool = True
+    #: A visa granted abroad with presence during it but no recorded entry: an arrival imputed at
+    #: its start ...
+    impute_arrivals: bool = True
+    #: ... except for these types (lower case; e.g. child visas, whose holders may be born here).
+    no_arrival_types: list[StrictStr] = Field(default_factory=list)
 
 
 class FamilyRuleConfig(StrictModel):
@@ -454,6 +492,10 @@ class JobConfig(StrictModel):
                 raise ValueError("rules.visas.source: " + _unknown("source", visas, list(self.sources)))
             if not self.sources[visas].maps("event_type"):
                 raise ValueError(f"rules.visas.source: source {visas!r} maps no event_type (the visa type)")
+            needs_dates = self.rules.visas.in_country_grants or self.rules.visas.impute_arrivals
+            if needs_dates and not self.sources[visas].maps("start_date"):
+                raise ValueError(f"rules.visas.source: source {visas!r} maps no start_date, which in-country "
+                                 "grants and imputed arrivals need (or set both to false)")
         life = self.rules.signs_of_life
         for field_name in ("sources", "exempt_sources", "covers_days"):
             for i, name in enumerate(getattr(life, field_name)):

@@ -72,10 +72,16 @@ def rule_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     events = dict(con.execute("SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 1").fetchall())
     by_year = [dict(zip(("year", "event", "n"), r)) for r in con.execute(
         "SELECT year(date), event, count(*) FROM events GROUP BY ALL ORDER BY 1, 2").fetchall()]
+    imputed = dict(con.execute("SELECT source, count(*) FROM movements WHERE flag = 'imputed' "
+                               "GROUP BY 1 ORDER BY 1").fetchall())
+    definition, provisional = con.execute(
+        "SELECT any_value(rule) FILTER (WHERE derived_via = 'self'), count(*) FILTER (WHERE provisional) "
+        "FROM events").fetchone()
     return {
         "itinerary": {"movements": total, "movements_flagged": flagged,
                       "persons_flagged": persons_flagged, "movements_not_kept": dropped},
-        "events": {"counts": events, "by_year": by_year},
+        "movements_imputed_by_source": imputed,
+        "events": {"definition": definition, "counts": events, "provisional": provisional, "by_year": by_year},
     }
 
 

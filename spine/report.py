@@ -62,6 +62,10 @@ def render_report(quality: dict[str, Any]) -> str:
                      [[n, v["rows_read"], v["links"], str(v["passed"])] for n, v in acc["by_source"].items()])]
     rules = quality["rules"]
     parts += ["<h2>Rules</h2>", _table(["itinerary measure", "count"], [[k, v] for k, v in rules["itinerary"].items()]),
+              "<h3>Movements added by the rules (imputed), by the rule that added them</h3>",
+              _table(["added by", "movements"], [[k, v] for k, v in rules.get("movements_imputed_by_source", {}).items()]),
+              f"<p>Event definition: {html.escape(str(rules['events'].get('definition')))}; "
+              f"provisional events (open periods near the data end): {rules['events'].get('provisional')}.</p>",
               "<h3>Ablation: events with and without each rule</h3>",
               _table(["rule", "immigration with", "immigration without", "emigration with", "emigration without"],
                      [[name, *[(rules[name][side] or {}).get(event) for event in ("immigration", "emigration")

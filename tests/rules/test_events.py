@@ -128,3 +128,60 @@ def test_equal_gaps_in_a_long_series_are_all_taken_out(con):
     assert events_for(con, rows) == []
     remove_short_interruptions(con, "m", "remaining", data_end=END)
     assert fetch_rows(con, "SELECT count(*) FROM remaining") == [(0,)]
+
+
+# ---- cumulative definitions: 12 months in 16, and any days-in-window threshold
+
+def cumulative_events_for(con, rows, **settings):
+    make_table(con, "m", COLUMNS, rows)
+    out = derive_long_term_events(con, "m", "events", data_end=END, **settings)
+    return fetch_rows(con, f"SELECT person_id, event, CAST(date AS VARCHAR) AS d, rule, provisional FROM {out}",
+                      "person_id, d")
+
+
+def test_12_in_16_counts_an_absence_broken_by_a_long_visit_home(con):
+    # away 8 months, home 3.5 (too long to be a mere visit), away 8 more: 381 of the 487 days
+    # after leaving were spent abroad
+    rows = [("w", date(2018, 3, 1), "out", True), ("w", date(2018, 11, 1), "in", True),
+            ("w", date(2019, 2, 15), "out", True), ("w", date(2019, 10, 15), "in", True)]
+    assert cumulative_events_for(con, rows, definition="12_in_16") == [
+        ("w", "emigration", "2018-03-01", "12_in_16", False),
+        ("w", "immigration", "2019-10-15", "12_in_16", False)]
+    # the continuous definition sees no absence of 12 months, and the return is no change of state
+    assert cumulative_events_for(con, rows) == []
+
+
+def test_12_in_16_immigrant_with_a_long_trip_still_immigrates_at_arrival(con):
+    assert cumulative_events_for(con, [
+        ("i", date(2019, 2, 1), "in", True), ("i", date(2019, 6, 1), "out", True),
+        ("i", date(2019, 9, 1), "in", True),   # 92 days away: 395 of 487 days here
+    ], definition="12_in_16") == [("i", "immigration", "2019-02-01", "12_in_16", False)]
+
+
+def test_12_in_16_stay_of_eleven_months_in_sixteen_is_a_visit(con):
+    assert cumulative_events_for(con, [
+        ("v", date(2019, 2, 1), "in", True), ("v", date(2019, 12, 20), "out", True),   # 322 days
+    ], definition="12_in_16") == []
+
+
+def test_cumulative_days_threshold_of_183_days_in_a_year(con):
+    rows = [("s", date(2018, 4, 1), "in", True), ("s", date(2018, 11, 1), "out", True)]   # 214 days
+    assert cumulative_events_for(con, rows, definition="cumulative_days", min_days=183, window_days=365) == [
+        ("s", "immigration", "2018-04-01", "cumulative_days", False),
+        ("s", "emigration", "2018-11-01", "cumulative_days", False)]
+    assert cumulative_events_for(con, rows, definition="12_in_16") == []
+
+
+def test_12_in_16_arrival_near_the_data_end_is_provisional(con):
+    assert cumulative_events_for(con, [
+        ("r", date(2023, 6, 1), "in", True),                                   # may still reach 12 months
+        ("t", date(2023, 1, 10), "in", True), ("t", date(2023, 3, 1), "out", True),   # left: cannot
+    ], definition="12_in_16") == [("r", "immigration", "2023-06-01", "12_in_16", True)]
+
+
+def test_cumulative_days_without_a_window_is_refused(con):
+    import pytest
+    from rules import RuleError
+    make_table(con, "m", COLUMNS, [("a", date(2018, 1, 1), "in", True)])
+    with pytest.raises(RuleError, match="window"):
+        derive_long_term_events(con, "m", "events", data_end=END, definition="cumulative_days")

@@ -28,3 +28,14 @@ def test_spells_from_immigration_emigration_presence_and_death(con):
                     ("i", "2023-01-10", None, "immigration", None),
                     ("n", "1980-01-01", "2020-05-01", "presence", "emigration"),
                     ("s", "1975-01-01", None, "presence", None)]
+
+
+def test_people_judged_never_resident_get_no_spell_from_presence_alone(con):
+    """s and z are both registered with no event; z is in the never-resident list (never active).
+    i is listed too, but an immigration is more than presence: her spell stays."""
+    make_table(con, "events", EVENTS, [("i", "immigration", date(2018, 3, 1))])
+    make_table(con, "presence", PRESENCE, [(p, "registration", date(2016, 1, 1), None, None) for p in "siz"])
+    make_table(con, "never", {"person_id": "VARCHAR"}, [("z",), ("i",)])
+    build_residence_spells(con, "events", "presence", "spells", never_resident="never")
+    assert fetch_rows(con, "SELECT person_id, start_basis FROM spells", "person_id") == [
+        ("i", "immigration"), ("s", "presence")]

@@ -77,3 +77,31 @@ def test_an_exit_recorded_just_after_the_deregistration_is_the_departure(con):
     """f deregistered on 10 January and left on the 15th (recorded): nothing is imputed."""
     assert imputed(con, [("f", "crossings", "x1", date(2020, 1, 15), "out", None, True)], [
         ("f", "registration", date(1980, 1, 1), date(2020, 1, 10), "emigration", False)]) == []
+
+
+def test_a_child_whose_parent_shows_later_signs_of_life_is_not_silent(con):
+    """k's own activity stops in 2019 but her parent P is active to 2024: k stays (RAPID: a child
+    of a resident parent is resident). q's parent Q went silent too: both presumed gone."""
+    make_table(con, "m", MOVEMENTS, [])
+    make_table(con, "p", PRESENCE, [tax_year("k", 2019), tax_year("P", 2024),
+                                    tax_year("q", 2019), tax_year("Q", 2018)])
+    make_table(con, "deps", {"child_person_id": "VARCHAR", "parent_person_id": "VARCHAR"}, [("k", "P"), ("q", "Q")])
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730, dependants="deps")
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m", "1") == [
+        ("Q", "2018-12-31"), ("q", "2019-12-31")]
+    # without the exception k would have been presumed gone at the end of 2019
+    make_table(con, "m", MOVEMENTS, [])
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730)
+    assert ("k", "2019-12-31") in fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m")
+
+
+def test_people_present_only_by_registration_are_never_active(con):
+    """n: registered, nothing else ever. t: registered and taxed. c: registered, a child at the
+    end of the data. x: registered, one border crossing. u: registered, age unknown."""
+    from rules.signs_of_life import never_active_sql
+    make_table(con, "m", MOVEMENTS, [("x", "crossings", "x1", date(2020, 3, 1), "out", None, True)])
+    make_table(con, "p", PRESENCE, [(p, "registration", date(2016, 1, 1), None, None, False) for p in "ntcxu"]
+               + [tax_year("t", 2018)])
+    make_table(con, "people", {"person_id": "VARCHAR", "dob": "DATE"},
+               [("n", date(1980, 1, 1)), ("t", date(1980, 1, 1)), ("c", date(2015, 1, 1)), ("x", date(1980, 1, 1))])
+    assert fetch_rows(con, never_active_sql("p", "m", "people", data_end=END, min_age=16), "1") == [("n",), ("u",)]

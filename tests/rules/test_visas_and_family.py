@@ -45,3 +45,82 @@ def test_dependants_without_movements_inherit_consistent_parent_events(con):
                     ("d", "immigration", "2018-03-01", "family", "P"),
                     ("e", "emigration", "2022-07-01", "family", "P"),
                     ("f", "immigration", "2018-03-01", "family", "P")]
+
+
+# ---- in-country grants, time as a visitor, arrivals imputed from visa starts
+
+VISAS = {"person_id": "VARCHAR", "visa_type": "VARCHAR", "start_date": "DATE", "end_date": "DATE"}
+KEPT_MOVEMENTS = {"person_id": "VARCHAR", "source": "VARCHAR", "record_id": "VARCHAR", "date": "DATE",
+                  "direction": "VARCHAR", "flag": "VARCHAR", "kept": "BOOLEAN"}
+
+
+def crossing(person, day, direction):
+    return (person, "crossings", f"{person}{day}", day, direction, None, True)
+
+
+def test_a_visa_starting_while_the_person_is_here_was_granted_in_the_country(con):
+    from rules.visas import in_country_grants_sql
+    make_table(con, "visas", VISAS, [("a", "work", date(2020, 1, 1), None), ("b", "work", date(2020, 1, 1), None),
+                                     ("c", "work", date(2020, 1, 1), None), ("d", "work", date(2019, 1, 1), None)])
+    make_table(con, "movements", KEPT_MOVEMENTS, [
+        crossing("a", date(2019, 1, 1), "in"),
+        crossing("b", date(2019, 1, 1), "in"), crossing("b", date(2019, 6, 1), "out"),   # left before it
+        crossing("d", date(2019, 1, 20), "in")])   # visa obtained abroad, then came; c: no movement at all
+    assert fetch_rows(con, f"SELECT person_id, CAST(entry_date AS VARCHAR) FROM ({in_country_grants_sql('visas', 'movements')})") == [
+        ("a", "2019-01-01")]
+
+
+def test_time_as_a_visitor_does_not_count_the_stay_starts_at_the_transition(con):
+    """t came on a visit visa and switched to a work visa in the country: the immigration is dated
+    at the switch. u came on a work visa: unchanged. w stayed a visitor: no event."""
+    from rules import derive_long_term_events
+    from rules.visas import apply_visa_transitions, in_country_grants_sql
+    make_table(con, "visas", VISAS, [
+        ("t", "visit", date(2019, 1, 1), date(2019, 6, 30)), ("t", "work", date(2019, 3, 1), date(2022, 3, 1)),
+        ("u", "work", date(2019, 1, 1), date(2022, 1, 1)), ("u", "work", date(2021, 12, 1), date(2024, 1, 1)),
+        ("w", "visit", date(2019, 1, 1), date(2019, 6, 30))])
+    make_table(con, "movements", KEPT_MOVEMENTS, [crossing("t", date(2019, 1, 10), "in"),
+                                                  crossing("u", date(2019, 1, 10), "in"),
+                                                  crossing("w", date(2019, 1, 10), "in"),
+                                                  crossing("w", date(2019, 2, 10), "out")])
+    con.execute(f"CREATE TABLE grants AS {in_country_grants_sql('visas', 'movements')}")
+    assert apply_visa_transitions(con, "grants", "visas", "movements") == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), source, flag, kept FROM movements "
+                      "WHERE person_id = 't'", "2") == [
+        ("t", "2019-01-10", "crossings", None, False), ("t", "2019-03-01", "visa_transition", "imputed", True)]
+    derive_long_term_events(con, "movements", "events", data_end=date(2023, 12, 31))
+    assert fetch_rows(con, "SELECT person_id, event, CAST(date AS VARCHAR) FROM events", "1") == [
+        ("t", "immigration", "2019-03-01"), ("u", "immigration", "2019-01-10")]
+
+
+def test_arrival_imputed_at_the_start_of_a_visa_granted_abroad_with_no_recorded_entry(con):
+    """f: work visa, registered after it, no entry recorded: arrival imputed at the visa's start.
+    g: entry recorded. h: a child visa (may be born here). i: registered long before the visa.
+    j: no sign of presence during the visa. k: a visit visa. l: granted in the country."""
+    from rules.visas import add_imputed_arrivals, in_country_grants_sql
+    make_table(con, "visas", VISAS, [(p, "child" if p == "h" else "visit" if p == "k" else "work",
+                                      date(2019, 5, 1), date(2022, 5, 1)) for p in "fghijkl"])
+    make_table(con, "movements", KEPT_MOVEMENTS, [crossing("g", date(2019, 5, 20), "in"),
+                                                  crossing("l", date(2018, 1, 1), "in")])
+    make_table(con, "p", PRESENCE, [(p, "registration", date(2019, 6, 1), None) for p in "fghkl"]
+               + [("i", "registration", date(2012, 1, 1), None)])
+    con.execute(f"CREATE TABLE grants AS {in_country_grants_sql('visas', 'movements')}")
+    assert add_imputed_arrivals(con, "visas", "grants", "movements", "p", data_start=date(2015, 1, 1),
+                                no_arrival_types=("child",)) == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction, source, flag FROM movements "
+                      "WHERE record_id IS NULL") == [("f", "2019-05-01", "in", "visa", "imputed")]
+
+
+def test_a_valid_visa_does_not_keep_someone_away_for_years_resident(con):
+    """More than a year out of the country within a visa period is an emigration: the visa's
+    in-country grant is presence on one day, not for the rest of the visa."""
+    from rules import derive_long_term_events
+    from rules.signs_of_life import add_imputed_departures
+    make_table(con, "movements", KEPT_MOVEMENTS, [crossing("x", date(2018, 2, 1), "in"),
+                                                  crossing("x", date(2020, 3, 1), "out")])
+    make_table(con, "p", {**PRESENCE, "reason": "VARCHAR", "exempt": "BOOLEAN"}, [
+        ("x", "activity", date(2019, 6, 1), date(2019, 6, 1), "work", False)])   # grant of a visa to 2024
+    assert add_imputed_departures(con, "movements", "p", data_end=date(2023, 12, 31)) == 0
+    derive_long_term_events(con, "movements", "events", data_end=date(2023, 12, 31), presence="p")
+    assert fetch_rows(con, "SELECT event, CAST(date AS VARCHAR) FROM events", "2") == [
+        ("immigration", "2018-02-01"), ("emigration", "2020-03-01")]

@@ -33,6 +33,8 @@ CASES = [
                                   "source 'tax' maps no column onto postcode"]),
     ("signs_of_life_sources.yaml", ["rules.signs_of_life.sources[1]", "source 'tax' maps no start_date"]),
     ("signs_of_life_unknown.yaml", ["rules.signs_of_life.exempt_sources[0]", "unknown source 'educaton'"]),
+    ("events_cumulative_no_window.yaml", ["rules.events", "cumulative_days definition needs window_days"]),
+    ("events_un_window.yaml", ["rules.events", "window_days applies to the 12_in_16 and cumulative_days"]),
     ("signs_of_life_visas.yaml", ["rules.signs_of_life.sources", "'visas' is the visa source"]),
 ]
 
