@@ -86,14 +86,17 @@ def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> st
         if not added:
             break
     # Records left without a mutual best: report their best pair; tied when another entity ties with
-    # it for this record, or another unchosen record ties with this record for the entity.
+    # it for this record, or another unchosen record ties with this record for the entity. A record
+    # whose best entity a better match took is not tied, whoever else lost that entity with it: the
+    # entity is no longer open to any of them (taken_by_better_match, unlinked, not a clerk's pair).
     return f"""
         SELECT * FROM {c}
         UNION ALL
         SELECT b.record_id, b.entity_id, b.match_probability, b.match_weight,
-               b.tied OR EXISTS (SELECT 1 FROM {p} AS o WHERE o.entity_id = b.entity_id
-                                 AND o.match_weight = b.match_weight AND o.record_id <> b.record_id
-                                 AND o.record_id NOT IN (SELECT record_id FROM {c})) AS tied
+               b.entity_id NOT IN (SELECT entity_id FROM {c}) AND (
+                   b.tied OR EXISTS (SELECT 1 FROM {p} AS o WHERE o.entity_id = b.entity_id
+                                     AND o.match_weight = b.match_weight AND o.record_id <> b.record_id
+                                     AND o.record_id NOT IN (SELECT record_id FROM {c}))) AS tied
         FROM ({_many_to_one(pairs)}) AS b
         WHERE b.record_id NOT IN (SELECT record_id FROM {c})"""
 

@@ -112,3 +112,12 @@ def test_one_to_one_ties_on_either_side_are_flagged(con):
         ("r3", "unlinked", "tied_candidates")]
     assign_links(con, "cand", "recs", "banded", threshold=0.9, review_band=(0.5, 0.99), constraint="one_to_one")
     assert {r[0] for r in fetch_rows(con, "SELECT status FROM banded")} == {"review"}
+
+
+def test_one_to_one_losers_of_a_taken_entity_are_not_tied(con):
+    """p1 is r1's: r2 and r3, equally far behind, both lost it; neither is a tie for a clerk."""
+    make_table(con, "cand", PAIRS, [("r1", "p1", 0.99, 9.0), ("r2", "p1", 0.7, 2.0), ("r3", "p1", 0.7, 2.0)])
+    make_table(con, "recs", {"record_id": "VARCHAR"}, [("r1",), ("r2",), ("r3",)])
+    assign_links(con, "cand", "recs", "out", threshold=0.9, review_band=(0.5, 0.95), constraint="one_to_one")
+    assert fetch_rows(con, "SELECT record_id, status, reason FROM out", "record_id") == [
+        ("r1", "linked", None), ("r2", "unlinked", "taken_by_better_match"), ("r3", "unlinked", "taken_by_better_match")]
