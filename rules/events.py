@@ -108,36 +108,46 @@ def derive_cumulative_events_sql(sequence: str, *, data_end: date, min_days: int
     (here after an entry, away after an exit), in total, in the ``window_days`` after it. The
     state changes at a qualifying movement whose direction differs from the state before it
     (the last qualifying movement's, else the presumed initial state). When the window runs past
-    the end of the data and the person is still in that state at the end, the movement is
-    provisional if the days still to come could reach ``min_days``. ``sequence`` as for
+    the end of the data, the movement is provisional if the days still to come could reach
+    ``min_days`` (whether or not the person is in that state on the last day: a trip at the end
+    does not settle it). ``sequence`` as for
     :func:`derive_long_term_events_sql` (no trips taken out: they count by their days).
     Columns out as there.
     """
     end = f"DATE {sql_literal(data_end.isoformat())}"
     seq = quote_ident(sequence)
     order = "PARTITION BY person_id ORDER BY rn"
-    window_end = f"m.date + INTERVAL {int(window_days)} DAY"
+    before = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
     return f"""
 WITH spans AS (   -- each movement's state lasts until the next movement or the end of the data
     SELECT *, coalesce(lead(date) OVER ({order}), {end}) AS until, lead(date) OVER ({order}) IS NULL AS is_last
     FROM {seq}
 ),
-counted AS (
-    SELECT m.person_id, m.rn, m.date, m.direction, m.source, m.first_date, m.first_direction,
-           sum(greatest(0, datediff('day', greatest(s.date, m.date), least(s.until, {window_end}))))
-               AS days_in_state,
-           bool_or(s.is_last) AS still_in_state
-    FROM spans AS m JOIN spans AS s
-      ON s.person_id = m.person_id AND s.direction = m.direction AND s.rn >= m.rn
-     AND s.date < {window_end}
-    GROUP BY ALL
+running AS (      -- days spent in each state before each span begins
+    SELECT *,
+           coalesce(sum(CASE WHEN direction = 'in' THEN datediff('day', date, until) END)
+                    OVER ({order} {before}), 0) AS in_before,
+           coalesce(sum(CASE WHEN direction = 'out' THEN datediff('day', date, until) END)
+                    OVER ({order} {before}), 0) AS out_before,
+           CAST(date + INTERVAL {int(window_days)} DAY AS DATE) AS window_end
+    FROM spans
+),
+counted AS (      -- days in the movement's state up to its window's end, less those before it:
+                  -- the span holding the window's end found by an as-of join (n log n, not n squared)
+    SELECT m.*,
+           CASE WHEN m.direction = 'in' THEN s.in_before ELSE s.out_before END
+           + CASE WHEN s.direction = m.direction
+                  THEN datediff('day', s.date, least(s.until, m.window_end)) ELSE 0 END
+           - CASE WHEN m.direction = 'in' THEN m.in_before ELSE m.out_before END AS days_in_state
+    FROM running AS m
+    ASOF JOIN (SELECT * FROM running WHERE until > date OR is_last) AS s   -- not a same-day span of no length
+      ON s.person_id = m.person_id AND m.window_end >= s.date
 ),
 judged AS (
     SELECT *, days_in_state >= {int(min_days)} AS is_long,
-           days_in_state < {int(min_days)} AND still_in_state
-               AND days_in_state + greatest(0, datediff('day', {end}, {window_end}))
-                   >= {int(min_days)} AS may_be_long
-    FROM counted AS m
+           days_in_state < {int(min_days)}
+               AND days_in_state + greatest(0, datediff('day', {end}, window_end)) >= {int(min_days)} AS may_be_long
+    FROM counted
 ),
 states AS (
     SELECT *, coalesce(

@@ -101,8 +101,10 @@ def repair_itineraries(con: Connection, movements: str, policy: str, presence: s
     if policy == "drop":
         return con.execute(f"""
             UPDATE {m} AS t SET kept = FALSE FROM (
-                SELECT person_id, source, record_id FROM (
+                SELECT person_id, source, record_id, date, direction FROM (
                     SELECT *, lag(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS prev
                     FROM {m} WHERE kept) WHERE prev = direction) AS d
-            WHERE t.person_id = d.person_id AND t.source = d.source AND t.record_id = d.record_id""").fetchall()[0][0]
+            WHERE t.person_id = d.person_id AND t.source IS NOT DISTINCT FROM d.source
+              AND t.record_id IS NOT DISTINCT FROM d.record_id AND t.date = d.date
+              AND t.direction = d.direction""").fetchall()[0][0]
     return 0

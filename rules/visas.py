@@ -6,9 +6,10 @@
   otherwise turn a fortnight's visit into a stay that never ended.
 - **In-country grants**: a visa (not a visit visa) that starts while the person is here (their
   last movement before it is an entry, and no entry follows within ``ENTRY_AFTER_GRANT_DAYS``)
-  was granted in the country. It is presence on its start date, exempt from the silence rule: a
-  visa transition keeps a person resident (no emigration imputed from a silence before it) but
-  never starts a silence of its own. After a visit visa it starts the long-term count: the
+  was granted in the country. It is presence on its start date (kind ``visa_grant``): a visa
+  transition keeps a person resident (the silence rule counts from it, not from earlier
+  activity) but never starts a silence for someone with no activity. After a visit visa it
+  starts the long-term count: the
   entry made as a visitor is not kept and an entry is imputed at the transition (source
   ``visa_transition``), because time as a visitor does not count towards a long-term stay.
 - **First arrivals**: a visa granted abroad (of a type not in ``no_arrival_types``) starting
@@ -72,7 +73,7 @@ SELECT v.person_id, v.visa_type, v.start_date, v.end_date, last.date AS entry_da
 FROM {v} AS v
 JOIN LATERAL (SELECT date, direction FROM {m} AS k
               WHERE k.person_id = v.person_id AND k.kept AND k.date < v.start_date
-              ORDER BY k.date DESC, k.direction LIMIT 1) AS last ON last.direction = 'in'
+              ORDER BY k.date DESC, k.direction DESC LIMIT 1) AS last ON last.direction = 'in'
 WHERE v.person_id IS NOT NULL AND v.start_date IS NOT NULL
   AND NOT coalesce(v.visa_type IN ({_in_list(visit_types)}), FALSE)
   AND NOT EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = v.person_id AND k.kept AND k.direction = 'in'

@@ -261,8 +261,15 @@ class EventsRuleConfig(StrictModel):
             raise ValueError("window_days applies to the 12_in_16 and cumulative_days definitions only")
         if self.definition == "cumulative_days" and self.window_days is None:
             raise ValueError("the cumulative_days definition needs window_days (e.g. 365 with min_days: 183)")
-        if self.window_days is not None and self.window_days < self.min_days:
-            raise ValueError(f"window_days ({self.window_days}) is shorter than min_days ({self.min_days})")
+        if self.definition == "12_in_16" and self.window_days not in (None, 487):
+            raise ValueError("12_in_16 has a window of 16 months (487 days); for another window use "
+                             "definition: cumulative_days")
+        window = 487 if self.definition == "12_in_16" else self.window_days
+        if window is not None and window < self.min_days:
+            raise ValueError(f"the window ({window} days) is shorter than min_days ({self.min_days}): "
+                             "nobody could ever qualify")
+        if self.definition != "un_12_months" and "tolerance_days" in self.model_fields_set:
+            raise ValueError(f"tolerance_days applies to un_12_months only; {self.definition} counts trips by their days")
         return self
 
 
@@ -286,12 +293,14 @@ class SignsOfLifeConfig(StrictModel):
     #: days gives a provisional departure (its events flagged provisional). None (the default):
     #: wait for the window. Measured both ways in docs/rules.md.
     provisional_days: int | None = Field(default=None, ge=1)
-    #: A sign of life from these (a source name or a record type, lower case) shows presence this
-    #: many days past its end: RAPID's child-benefit grace period.
+    #: A silence after a sign of life from these (a source name, else a record type, lower case)
+    #: starts this many days after its end: RAPID's child-benefit grace period. A departure is
+    #: still dated at the sign of life.
     grace_days: dict[StrictStr, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
-    #: A child (family.children_source) whose parent shows a later sign of life is not silent:
-    #: a child whose parent is resident is resident. Needs rules.family.
+    #: A child on a claim (rules.family) whose parent shows a later sign of life is not silent
+    #: until the child is child_age_limit: a child whose parent is resident is resident.
     children_follow_parents: bool = True
+    child_age_limit: int = Field(default=18, ge=1)
     #: People present only by registration (no activity in any source, no movement ever), at
     #: least never_active_min_age at the end of the data, are never resident: they get no
     #: residence spell (as the US IDIM drops identifiers with no sign of life). Off by default:
@@ -497,6 +506,16 @@ class JobConfig(StrictModel):
                 raise ValueError(f"rules.visas.source: source {visas!r} maps no start_date, which in-country "
                                  "grants and imputed arrivals need (or set both to false)")
         life = self.rules.signs_of_life
+        if self.base in life.grace_days:
+            raise ValueError(f"rules.signs_of_life.grace_days.{self.base}: the base register gives registrations, "
+                             "which end at a deregistration, not activity with a grace period")
+        if life.never_active_not_resident and self.base not in life.sources:
+            raise ValueError("rules.signs_of_life.never_active_not_resident: needs the base register "
+                             f"{self.base!r} in rules.signs_of_life.sources (registrations are what it judges)")
+        if "children_follow_parents" in life.model_fields_set and life.children_follow_parents \
+                and self.rules.family.children_source is None:
+            raise ValueError("rules.signs_of_life.children_follow_parents: needs rules.family "
+                             "(children_source and claims_source) to know whose child is whose")
         for field_name in ("sources", "exempt_sources", "covers_days"):
             for i, name in enumerate(getattr(life, field_name)):
                 where = f"rules.signs_of_life.{field_name}" + (f"[{i}]" if field_name != "covers_days" else f".{name}")

@@ -65,10 +65,13 @@ def accounting(con: duckdb.DuckDBPyConnection, rows_read: dict[str, int]) -> dic
 
 def rule_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Counts per rule: movements and persons flagged, events derived."""
-    flagged, persons_flagged, dropped, total = con.execute("""
+    flagged, persons_flagged, duplicates, not_kept, total = con.execute("""
         SELECT count(*) FILTER (WHERE flag = 'illogical_itinerary'),
                count(DISTINCT person_id) FILTER (WHERE flag = 'illogical_itinerary'),
-               count(*) FILTER (WHERE NOT kept), count(*) FROM movements""").fetchone()
+               count(*) FILTER (WHERE NOT kept AND EXISTS (   -- a same-day duplicate: its twin is kept
+                   SELECT 1 FROM movements AS k WHERE k.kept AND k.person_id = m.person_id
+                   AND k.date = m.date AND k.direction = m.direction)),
+               count(*) FILTER (WHERE NOT kept), count(*) FROM movements AS m""").fetchone()
     events = dict(con.execute("SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 1").fetchall())
     by_year = [dict(zip(("year", "event", "n"), r)) for r in con.execute(
         "SELECT year(date), event, count(*) FROM events GROUP BY ALL ORDER BY 1, 2").fetchall()]
@@ -79,7 +82,8 @@ def rule_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "FROM events").fetchone()
     return {
         "itinerary": {"movements": total, "movements_flagged": flagged,
-                      "persons_flagged": persons_flagged, "movements_not_kept": dropped},
+                      "persons_flagged": persons_flagged, "same_day_duplicates": duplicates,
+                      "movements_not_kept_by_any_rule": not_kept},
         "movements_imputed_by_source": imputed,
         "events": {"definition": definition, "counts": events, "provisional": provisional, "by_year": by_year},
     }

@@ -65,12 +65,48 @@ def test_a_sign_of_life_starting_after_a_departure_is_a_return(con):
 
 def test_a_silence_shorter_than_the_window_at_the_end_of_the_data_is_a_provisional_departure(con):
     make_table(con, "m", MOVEMENTS, [])
-    make_table(con, "p", PRESENCE, [tax_year("a", 2023), tax_year("b", 2024)])
+    make_table(con, "p", PRESENCE, [tax_year("a", 2022), tax_year("a", 2023), tax_year("b", 2024)])
     add_imputed_departures(con, "m", "p", data_end=END, window_days=730)
     assert fetch_rows(con, "SELECT count(*) FROM m") == [(0,)]
     add_imputed_departures(con, "m", "p", data_end=END, window_days=730, provisional_days=365)
     assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR) FROM m") == [
         ("a", "signs_of_life_provisional", "2023-12-31")]
+
+
+def test_a_person_known_from_a_single_record_is_not_a_leaver_by_silence(con):
+    """f is one tax record (a fragment of someone linked elsewhere, as often as a leaver); g was
+    also seen arriving, h was registered: two pieces of evidence each."""
+    assert imputed(con, [("g", "crossings", "x1", date(2017, 3, 1), "in", None, True)], [
+        tax_year("f", 2018), tax_year("g", 2018),
+        ("h", "registration", date(2016, 1, 1), None, None, False), tax_year("h", 2018)]) == [
+        ("g", "signs_of_life", "2018-12-31", "out"), ("h", "signs_of_life", "2018-12-31", "out")]
+
+
+def test_the_activity_of_a_probable_duplicate_registration_is_a_sign_of_life(con):
+    """a and b are one person registered twice: her tax years went to either record. b's activity
+    goes on, so a's silence is no departure; c's duplicate fell silent too."""
+    make_table(con, "dups", {"person_id": "VARCHAR", "other_id": "VARCHAR"},
+               [("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")])
+    make_table(con, "m", MOVEMENTS, [])
+    make_table(con, "p", PRESENCE, [tax_year("a", 2017), tax_year("a", 2018), tax_year("b", 2019), tax_year("b", 2024),
+                                    tax_year("c", 2017), tax_year("c", 2018), tax_year("d", 2016), tax_year("d", 2019)])
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730, duplicates="dups")
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m", "person_id") == [
+        ("c", "2019-12-31"), ("d", "2019-12-31")]
+
+
+def test_a_silence_of_a_year_ended_by_a_recorded_entry_is_a_departure_nobody_recorded(con):
+    """r was last seen in 2017 and came back through the border in March 2020 (no exit recorded):
+    gone at her last sign of life. t's silence before his entry is shorter than a year; u's exit
+    was recorded."""
+    def seen(person, *years):
+        return [tax_year(person, y) for y in years]
+    assert imputed(con, [("r", "crossings", "x1", date(2020, 3, 1), "in", None, True),
+                         ("t", "crossings", "x2", date(2019, 6, 1), "in", None, True),
+                         ("u", "crossings", "x3", date(2018, 3, 1), "out", None, True),
+                         ("u", "crossings", "x4", date(2020, 3, 1), "in", None, True)],
+                   seen("r", 2016, 2017, 2020, 2024) + seen("t", 2017, 2018, 2024) + seen("u", 2016, 2017, 2020, 2024)
+                   ) == [("r", "signs_of_life", "2017-12-31", "out")]
 
 
 def test_an_exit_recorded_just_after_the_deregistration_is_the_departure(con):
@@ -80,19 +116,66 @@ def test_an_exit_recorded_just_after_the_deregistration_is_the_departure(con):
 
 
 def test_a_child_whose_parent_shows_later_signs_of_life_is_not_silent(con):
-    """k's own activity stops in 2019 but her parent P is active to 2024: k stays (RAPID: a child
-    of a resident parent is resident). q's parent Q went silent too: both presumed gone."""
+    """k (born 2010) is silent after 2019 but her parent P is active to 2024: k stays (RAPID: a
+    child of a resident parent is resident). q's parent Q went silent too: both presumed gone. a,
+    an adult long before the silence (born 1990), left on her own. u's age is unknown: no
+    exception."""
     make_table(con, "m", MOVEMENTS, [])
-    make_table(con, "p", PRESENCE, [tax_year("k", 2019), tax_year("P", 2024),
-                                    tax_year("q", 2019), tax_year("Q", 2018)])
-    make_table(con, "deps", {"child_person_id": "VARCHAR", "parent_person_id": "VARCHAR"}, [("k", "P"), ("q", "Q")])
+    make_table(con, "p", PRESENCE, [tax_year(p, y) for p, last in (("k", 2019), ("P", 2024), ("q", 2019), ("Q", 2018),
+                                                                     ("a", 2019), ("u", 2019)) for y in (last - 1, last)])
+    make_table(con, "deps", {"child_person_id": "VARCHAR", "parent_person_id": "VARCHAR", "child_dob": "DATE"},
+               [("k", "P", date(2010, 1, 1)), ("q", "Q", date(2010, 1, 1)), ("a", "P", date(1990, 1, 1)),
+                ("u", "P", None)])
     add_imputed_departures(con, "m", "p", data_end=END, window_days=730, dependants="deps")
     assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m", "1") == [
-        ("Q", "2018-12-31"), ("q", "2019-12-31")]
+        ("Q", "2018-12-31"), ("a", "2019-12-31"), ("q", "2019-12-31"), ("u", "2019-12-31")]
     # without the exception k would have been presumed gone at the end of 2019
     make_table(con, "m", MOVEMENTS, [])
     add_imputed_departures(con, "m", "p", data_end=END, window_days=730)
     assert ("k", "2019-12-31") in fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m")
+
+
+def test_a_child_follows_the_parent_only_until_the_age_limit(con):
+    """c turned 18 on 2020-01-01: the parent's signs of life count for her until then, not after,
+    so her silence counts from her 18th birthday and she is presumed gone on it."""
+    make_table(con, "m", MOVEMENTS, [])
+    make_table(con, "p", PRESENCE, [tax_year("c", 2018), tax_year("c", 2019), tax_year("P", 2023), tax_year("P", 2024)])
+    make_table(con, "deps", {"child_person_id": "VARCHAR", "parent_person_id": "VARCHAR", "child_dob": "DATE"},
+               [("c", "P", date(2002, 1, 1))])
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730, dependants="deps", child_age_limit=18)
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m") == [("c", "2020-01-01")]
+
+
+def test_a_grace_period_delays_the_silence_but_not_the_date_of_departure(con):
+    """g's last sign of life is a child benefit ending in 2022: with a year's grace the silence
+    counts from the end of 2023, so at the end of 2024 it is not yet two years long (without the
+    grace it just is). h's ended in 2020: with the grace, still more than two years: gone, dated
+    at the end of the benefit."""
+    benefit = [(p, "activity", date(y, 1, 1), date(y, 12, 31), "child_benefit", False)
+               for p, last in (("g", 2022), ("h", 2020)) for y in (last - 1, last)]
+    make_table(con, "m", MOVEMENTS, [])
+    make_table(con, "p", PRESENCE, benefit)
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730, grace_by_type={"child_benefit": 365})
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m") == [("h", "2020-12-31")]
+    make_table(con, "m", MOVEMENTS, [])
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730)
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m", "1") == [
+        ("g", "2022-12-31"), ("h", "2020-12-31")]
+
+
+def test_a_visa_granted_in_the_country_extends_a_sign_of_life_but_never_starts_one(con):
+    """v: tax to 2017, a visa granted in the country in 2020, silent since: the silence runs from
+    the grant (gone at it, 2020-03-01, as the window has passed). w: a grant in 2023, so not yet.
+    n: a grant and no activity at all: no evidence of a departure."""
+    def grant(p, day):
+        return (p, "visa_grant", day, day, "work", True)
+    make_table(con, "m", MOVEMENTS, [])
+    make_table(con, "p", PRESENCE, [tax_year("v", 2017), grant("v", date(2020, 3, 1)),
+                                    tax_year("w", 2017), grant("w", date(2023, 3, 1)),
+                                    grant("n", date(2018, 1, 1)), grant("n", date(2021, 1, 1))])
+    add_imputed_departures(con, "m", "p", data_end=END, window_days=730)
+    assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR) FROM m") == [
+        ("v", "signs_of_life", "2020-03-01")]
 
 
 def test_people_present_only_by_registration_are_never_active(con):

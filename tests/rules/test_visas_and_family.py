@@ -112,15 +112,27 @@ def test_arrival_imputed_at_the_start_of_a_visa_granted_abroad_with_no_recorded_
 
 
 def test_a_valid_visa_does_not_keep_someone_away_for_years_resident(con):
-    """More than a year out of the country within a visa period is an emigration: the visa's
-    in-country grant is presence on one day, not for the rest of the visa."""
+    """More than a year out of the country within a visa period is an emigration: x's visa was
+    granted in the country in 2019 and runs to 2024, but x left in 2020 and never came back."""
     from rules import derive_long_term_events
     from rules.signs_of_life import add_imputed_departures
+    from rules.visas import in_country_grants_sql
+    make_table(con, "visas", VISAS, [("x", "work", date(2019, 6, 1), date(2024, 6, 1))])
     make_table(con, "movements", KEPT_MOVEMENTS, [crossing("x", date(2018, 2, 1), "in"),
                                                   crossing("x", date(2020, 3, 1), "out")])
-    make_table(con, "p", {**PRESENCE, "reason": "VARCHAR", "exempt": "BOOLEAN"}, [
-        ("x", "activity", date(2019, 6, 1), date(2019, 6, 1), "work", False)])   # grant of a visa to 2024
+    con.execute(f"CREATE TABLE grants AS {in_country_grants_sql('visas', 'movements')}")
+    make_table(con, "p", {**PRESENCE, "reason": "VARCHAR", "exempt": "BOOLEAN"}, [])
+    con.execute("INSERT INTO p SELECT person_id, 'visa_grant', start_date, start_date, visa_type, TRUE FROM grants")
+    assert fetch_rows(con, "SELECT person_id, kind FROM p") == [("x", "visa_grant")]
     assert add_imputed_departures(con, "movements", "p", data_end=date(2023, 12, 31)) == 0
     derive_long_term_events(con, "movements", "events", data_end=date(2023, 12, 31), presence="p")
     assert fetch_rows(con, "SELECT event, CAST(date AS VARCHAR) FROM events", "2") == [
         ("immigration", "2018-02-01"), ("emigration", "2020-03-01")]
+
+
+def test_a_same_day_trip_before_a_visa_means_the_person_was_away(con):
+    from rules.visas import in_country_grants_sql
+    make_table(con, "visas", VISAS, [("s", "work", date(2019, 9, 1), None)])
+    make_table(con, "movements", KEPT_MOVEMENTS, [crossing("s", date(2019, 6, 1), "in"),
+                                                  crossing("s", date(2019, 6, 1), "out")])
+    assert fetch_rows(con, in_country_grants_sql("visas", "movements")) == []

@@ -35,6 +35,12 @@ CASES = [
     ("signs_of_life_unknown.yaml", ["rules.signs_of_life.exempt_sources[0]", "unknown source 'educaton'"]),
     ("events_cumulative_no_window.yaml", ["rules.events", "cumulative_days definition needs window_days"]),
     ("events_un_window.yaml", ["rules.events", "window_days applies to the 12_in_16 and cumulative_days"]),
+    ("events_12_in_16_window.yaml", ["rules.events", "12_in_16 has a window of 16 months", "cumulative_days"]),
+    ("events_min_days_too_long.yaml", ["rules.events", "the window (487 days) is shorter than min_days (500)"]),
+    ("events_tolerance_cumulative.yaml", ["rules.events", "tolerance_days applies to un_12_months only"]),
+    ("grace_on_base.yaml", ["rules.signs_of_life.grace_days.register", "registrations"]),
+    ("never_active_no_base.yaml", ["rules.signs_of_life.never_active_not_resident", "needs the base register"]),
+    ("children_follow_no_family.yaml", ["rules.signs_of_life.children_follow_parents", "needs rules.family"]),
     ("signs_of_life_visas.yaml", ["rules.signs_of_life.sources", "'visas' is the visa source"]),
 ]
 

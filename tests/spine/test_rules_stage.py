@@ -10,7 +10,7 @@ REGISTER = ("id,nin,fn,sn,dob,sex,reg\n"
             "R2,102,Ole,Dahl,1960-07-08,M,1960-07-08\n"        # registered, never any activity
             "R3,103,Lena,Berg,1990-04-04,F,2019-06-01\n"       # came on a work visa, entry not recorded
             "R4,104,Tomas,Novak,1988-09-09,M,2020-04-01\n")    # came as a visitor, switched to work
-BENEFITS = "id,nin,fn,sn,dob,sex,type,start,end\nB1,101,Amal,Haddad,1985-02-03,F,child_benefit,2023-01-01,2023-12-31\n"
+BENEFITS = "id,nin,fn,sn,dob,sex,type,start,end\nB1,101,Amal,Haddad,1985-02-03,F,child_benefit,2022-01-01,2022-12-31\n"
 VISAS = ("id,fn,sn,dob,sex,type,start,end\n"
          "V1,Lena,Berg,1990-04-04,F,work,2019-05-01,2022-05-01\n"
          "V2,Tomas,Novak,1988-09-09,M,visit,2020-01-01,2020-06-30\n"
@@ -21,7 +21,7 @@ CROSSINGS = ("id,fn,sn,dob,sex,date,dir\n"
 PERSON = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex"}
 
 
-def test_visa_rules_grace_period_and_never_active_in_a_job(tmp_path):
+def write_job(tmp_path, rules):
     for name, text in (("register", REGISTER), ("benefits", BENEFITS), ("visas", VISAS), ("crossings", CROSSINGS)):
         (tmp_path / f"{name}.csv").write_text(text)
     keys = {"method": "match_keys"}
@@ -37,12 +37,17 @@ def test_visa_rules_grace_period_and_never_active_in_a_job(tmp_path):
                          "columns": {**PERSON, "event_type": "type", "start_date": "start", "end_date": "end"}},
                "crossings": {"path": "crossings.csv", "record_id": "id", "linkage": keys,
                              "columns": {**PERSON, "event_date": "date", "direction": "dir"}}},
-           "rules": {"signs_of_life": {"sources": ["register", "benefits"], "grace_days": {"child_benefit": 365},
-                                       "never_active_not_resident": True},
-                     "visas": {"source": "visas"}}}
+           "rules": rules}
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(job))
-    result = Job.from_yaml(path).run()
+    return path
+
+
+LIFE = {"sources": ["register", "benefits"], "grace_days": {"child_benefit": 365}, "never_active_not_resident": True}
+
+
+def test_visa_rules_grace_period_and_never_active_in_a_job(tmp_path):
+    result = Job.from_yaml(write_job(tmp_path, {"signs_of_life": LIFE, "visas": {"source": "visas"}})).run()
     try:
         person = result.df("links").query("source == 'register'").set_index("record_id").person_id
         name = {pid: rid for rid, pid in person.items()}
@@ -64,8 +69,28 @@ def test_visa_rules_grace_period_and_never_active_in_a_job(tmp_path):
                          ("R4", "2020-01-10", "crossings", None, False),
                          ("R4", "2020-03-01", "visa_transition", "imputed", True)]
     assert spells == ["R1", "R3", "R4"]                        # Ole never showed a sign of life
-    assert benefit_end == [("2024-12-30",)]                    # 2023-12-31 and a year's grace
+    # the benefit ended 731 days before the data's end: without its year of grace Amal would be
+    # presumed gone; the evidence itself keeps its date
+    assert benefit_end == [("2022-12-31",)]
     assert (counts["visas"]["in_country_grants"], counts["visas"]["stays_started_at_transition"],
             counts["visas"]["imputed_arrivals"]) == (1, 1, 1)
     assert counts["signs_of_life"]["never_active_not_resident"] == 1
-    assert counts["visas"]["events_without"]["immigration"] == 2   # without the visa rules: Amal and Tomas at entry
+    assert counts["visas"]["events_without"] == {"immigration": 2}   # without the visa rules: Amal and Tomas at entry
+
+
+def test_without_visa_rules_entries_count_as_recorded_and_grace_can_be_left_out(tmp_path):
+    """The same job with no visa source: Tomas immigrates at his entry as a visitor, Lena has no
+    arrival, and without the grace period Amal's silence since 2022 makes her presumed gone."""
+    life = {k: v for k, v in LIFE.items() if k != "grace_days"}
+    result = Job.from_yaml(write_job(tmp_path, {"signs_of_life": life})).run()
+    try:
+        person = result.df("links").query("source == 'register'").set_index("record_id").person_id
+        name = {pid: rid for rid, pid in person.items()}
+        events = sorted((name[r.person_id], r.event, str(r.date)[:10]) for r in result.df("events").itertuples())
+        counts = result.quality["rules"]
+    finally:
+        result.close()
+    assert events == [("R1", "emigration", "2022-12-31"), ("R1", "immigration", "2018-03-01"),
+                      ("R4", "immigration", "2020-01-10")]
+    assert counts["visas"] == {"enabled": False, "visitors": 0, "events_with": counts["visas"]["events_with"],
+                               "events_without": None}
