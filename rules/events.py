@@ -108,9 +108,10 @@ def derive_cumulative_events_sql(sequence: str, *, data_end: date, min_days: int
     (here after an entry, away after an exit), in total, in the ``window_days`` after it. The
     state changes at a qualifying movement whose direction differs from the state before it
     (the last qualifying movement's, else the presumed initial state). When the window runs past
-    the end of the data, the movement is provisional if the days still to come could reach
-    ``min_days`` (whether or not the person is in that state on the last day: a trip at the end
-    does not settle it). ``sequence`` as for
+    the end of the data and the person is in that state on its last day, the movement is
+    provisional if the days still to come could reach ``min_days``. (Counting the days to come
+    for someone already back would make every resident's trip in the last months a provisional
+    emigration: at 20k, event F1 0.967 fell to 0.866.) ``sequence`` as for
     :func:`derive_long_term_events_sql` (no trips taken out: they count by their days).
     Columns out as there.
     """
@@ -120,7 +121,9 @@ def derive_cumulative_events_sql(sequence: str, *, data_end: date, min_days: int
     before = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
     return f"""
 WITH spans AS (   -- each movement's state lasts until the next movement or the end of the data
-    SELECT *, coalesce(lead(date) OVER ({order}), {end}) AS until, lead(date) OVER ({order}) IS NULL AS is_last
+    SELECT *, coalesce(lead(date) OVER ({order}), {end}) AS until, lead(date) OVER ({order}) IS NULL AS is_last,
+           last_value(direction) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+               AS state_at_end
     FROM {seq}
 ),
 running AS (      -- days spent in each state before each span begins
@@ -145,7 +148,7 @@ counted AS (      -- days in the movement's state up to its window's end, less t
 ),
 judged AS (
     SELECT *, days_in_state >= {int(min_days)} AS is_long,
-           days_in_state < {int(min_days)}
+           days_in_state < {int(min_days)} AND state_at_end = direction
                AND days_in_state + greatest(0, datediff('day', {end}, window_end)) >= {int(min_days)} AS may_be_long
     FROM counted
 ),

@@ -185,3 +185,13 @@ def test_cumulative_days_without_a_window_is_refused(con):
     make_table(con, "m", COLUMNS, [("a", date(2018, 1, 1), "in", True)])
     with pytest.raises(RuleError, match="window"):
         derive_long_term_events(con, "m", "events", data_end=END, definition="cumulative_days")
+
+
+def test_12_in_16_a_resident_back_from_a_trip_at_the_end_is_no_provisional_emigrant(con):
+    """b went abroad for three weeks two months before the end of the data and came back: the
+    days to come could in theory make a year away, but she is here on the last day. a is still
+    away on the last day: her absence may yet last, so it is a provisional emigration."""
+    assert cumulative_events_for(con, [
+        ("b", date(2023, 11, 1), "out", True), ("b", date(2023, 11, 20), "in", True),
+        ("a", date(2023, 11, 1), "out", True),
+    ], definition="12_in_16") == [("a", "emigration", "2023-11-01", "12_in_16", True)]
