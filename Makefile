@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_PERSONS ?= 20000
 
-.PHONY: install demo test febrl-data clean constraints
+.PHONY: install demo test browser febrl-data clean constraints
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,12 @@ demo: install
 febrl-data: install
 	$(BIN)/spine febrl --out examples/febrl/data
 
-test: install
+# The report is tested in a real headless Chromium: Debian's package, installed once if missing.
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 # Refresh the pins after a deliberate upgrade (then run `make test` and commit both files).

@@ -1,4 +1,5 @@
-"""The ``spine`` command: a thin layer over the Python API (validate, run, schema, synth, febrl).
+"""The ``spine`` command: a thin layer over the Python API (validate, run, report, review, schema,
+synth, febrl).
 
 Domain errors are one red line (the traceback only with ``--debug``); exit codes are
 0 success, 1 a check failed, 2 usage or config error (nothing written), 3 runtime failure.
@@ -86,6 +87,21 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
     typer.echo(f"outputs: {result.output_dir}")
     typer.echo(f"store:   {result.store_path}")
     typer.echo(f"report:  {result.report_path}")
+
+
+@app.command()
+def report(job: Path = typer.Argument(..., help="The job YAML file of a finished run."),
+           compare: Path = typer.Option(None, "--compare", help="Another job's YAML: show the two runs side by side."),
+           out: Path = typer.Option(None, "--out", help="Where to write the HTML (default: the job's report.html, "
+                                                        "or comparison.html with --compare).")) -> None:
+    """Write the HTML report of a finished run from its quality.json, without running it again."""
+    from spine.job import write_report
+
+    try:
+        written = write_report(job, compare=compare, out=out)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"report:  {written}")
 
 
 review_app = typer.Typer(no_args_is_help=True, help="Clerical review of pairs in the review band.")

@@ -18,15 +18,15 @@ import duckdb
 import pandas as pd
 
 from linkage._sql import sql_literal
-from spine import builder, conflicts, flows, history, quality
+from spine import builder, conflicts, diagnostics, flows, history, quality
 from spine.config import JobConfig, load_job
-from spine.errors import CheckFailed, SpineError
+from spine.errors import CheckFailed, ConfigError, SpineError
 from spine.events_stage import build_movements_and_events
 from spine.linking import link_table
 from spine.outputs import CONTRACT_TABLES, check_output_dir, check_store_location, commit, commit_file, staging_dir
 from spine.progress import NullProgress, Progress
 from spine.pseudonymise import person_key_from_env
-from spine.report import render_report
+from spine.report import render_comparison, render_report
 from spine.sources import check_sources, file_fingerprint, load_sources
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,9 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "rules": {**quality.rule_metrics(con), **rule_counts},
                     "flows": quality.flow_metrics(con),
                     "accounting": quality.accounting(con, rows),
+                    "demographic_accounting": diagnostics.demographic_accounting(
+                        con, job.observation.start.year if job.observation else data_end.year - 9, data_end),
+                    "linkage_diagnostics": _linkage_diagnostics(con, linkage_metrics),
                     "linkage": linkage_metrics,
                     "conflicts": conflicts.conflict_rates(con),
                     "inputs": inputs,
@@ -150,6 +153,44 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return JobResult(job=job, quality=metrics)
+
+
+def _linkage_diagnostics(con: duckdb.DuckDBPyConnection, linkage_metrics: dict[str, Any]) -> dict[str, Any]:
+    """Match-weight histogram, threshold sensitivity and example waterfalls per probabilistic source."""
+    found = {}
+    for name, metrics in linkage_metrics.items():
+        model = metrics.get("probabilistic", metrics) if isinstance(metrics, dict) else None
+        if isinstance(model, dict) and "threshold" in model and "comparisons" in model:
+            result = diagnostics.probabilistic_diagnostics(con, name, model["threshold"], model["comparisons"])
+            if result:
+                found[name] = result
+    return found
+
+
+def write_report(job_path: str | Path, *, compare: str | Path | None = None, out: str | Path | None = None) -> Path:
+    """Write the report of a finished run from its quality.json (nothing is run again); with
+    ``compare``, a page setting it beside another job's run. Returns the file written."""
+    job = load_job(job_path)
+    first = _read_quality(job)
+    if compare is None:
+        target = Path(out) if out else job.output_dir / "report.html"
+        text = render_report(first)
+    else:
+        other = load_job(compare)
+        target = Path(out) if out else job.output_dir / "comparison.html"
+        text = render_comparison(first, _read_quality(other))
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def _read_quality(job: JobConfig) -> dict[str, Any]:
+    path = job.output_dir / "quality.json"
+    if not path.exists():
+        raise ConfigError(f"{job.name}: no finished run in {job.output_dir} (quality.json is missing); "
+                          "run `spine run` on the job first")
+    return json.loads(path.read_text())
 
 
 @dataclass

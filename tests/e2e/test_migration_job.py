@@ -3,7 +3,6 @@ the CLI, scored against the universe's truth."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,27 +10,10 @@ from typer.testing import CliRunner
 
 from spine import Job
 from spine.cli import app
-from spine.synthetic import generate
 from tests.contract import check_contract
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def universe(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("migration")
-    shutil.copy(ROOT / "examples" / "migration" / "job.yaml", folder / "job.yaml")
-    generated = generate(2_000, seed=1, out_dir=folder / "data")
-    return folder, generated
-
-
-@pytest.fixture(scope="module")
-def result(universe):
-    folder, _ = universe
-    run = Job.from_yaml(folder / "job.yaml").run()
-    yield run
-    run.close()
 
 
 def test_every_contract_table_with_its_columns_and_types(result):
