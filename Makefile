@@ -23,9 +23,12 @@ febrl-data: install
 	$(BIN)/spine febrl --out examples/febrl/data
 
 # The report is tested in a real headless Chromium: Debian's package, installed once if missing.
+# Without apt (or root/sudo) it says so and goes on; the browser tests then fail with what to do.
 browser:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	{ command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || command -v sudo >/dev/null; } && \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
+	echo "make browser: no chromium and no apt-get to install it: install Chromium, or set SPINE_TEST_CHROMIUM"
 
 test: install browser
 	$(BIN)/python -m pytest -q

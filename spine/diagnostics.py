@@ -4,6 +4,7 @@ example pairs are shown by their comparison weights, never by ids or values."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
@@ -11,61 +12,122 @@ import duckdb
 
 from linkage._sql import quote_ident
 
-#: Thresholds at which the links a source would get are counted (sensitivity to the threshold).
+#: Thresholds at which the links a source would get are counted (with the job's own cut added).
 SENSITIVITY_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
 #: Width of a match-weight histogram bin.
 WEIGHT_BIN = 2.0
+#: A residence spell that begins by presence this close after the person's birth is a birth.
+BIRTH_REGISTRATION_DAYS = 60
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
 
 
-def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, threshold: float,
-                              comparisons: list[str]) -> dict[str, Any] | None:
-    """Histogram of candidate match weights; records whose best candidate reaches each of several
-    thresholds (before assignment constraints and the review band: how many links a threshold
-    gains or loses); three example pairs with the weight each comparison added (a waterfall): one
-    clearly linked, one at the threshold, one clearly not. None when the source scored no pairs."""
-    candidates = f"candidates__{name}"
-    if not _exists(con, candidates) or not con.execute(f"SELECT count(*) FROM {quote_ident(candidates)}").fetchall()[0][0]:
+def probabilistic_metrics(metrics: Any) -> dict[str, Any] | None:
+    """The probabilistic part of a source's linkage metrics (the source's own, or a hybrid's)."""
+    if not isinstance(metrics, dict):
         return None
-    c = quote_ident(candidates)
-    histogram = [{"from": lo, "to": lo + WEIGHT_BIN, "pairs": n} for lo, n in con.execute(f"""
-        SELECT floor(match_weight / {WEIGHT_BIN}) * {WEIGHT_BIN} AS lo, count(*) FROM {c}
-        WHERE isfinite(match_weight) GROUP BY 1 ORDER BY 1""").fetchall()]
-    best = f"(SELECT record_id, max(match_probability) AS p FROM {c} GROUP BY record_id)"
-    sensitivity = [{"threshold": t, "records_linked": n} for t, n in con.execute(f"""
-        SELECT t, count(b.record_id) FROM (SELECT unnest(CAST({list(SENSITIVITY_THRESHOLDS)} AS DOUBLE[])) AS t) AS ts
-        LEFT JOIN {best} AS b ON b.p >= ts.t GROUP BY t ORDER BY t""").fetchall()]
-    at_threshold = [r for r in sensitivity if r["threshold"] == threshold]
-    columns = [f'"mw_{col}"' for col in comparisons
-               if con.execute(f"SELECT count(*) FROM (DESCRIBE {c}) WHERE column_name = ?", [f"mw_{col}"]).fetchall()[0][0]]
-    examples = []
-    if columns:
-        picks = {"clearly linked": "match_probability >= 0.999 ORDER BY match_weight, record_id",
-                 "at the threshold": f"TRUE ORDER BY abs(match_probability - {float(threshold)}), record_id",
-                 "clearly not": "match_probability <= 0.01 ORDER BY match_weight DESC, record_id"}
-        for label, where in picks.items():
-            row = con.execute(f"SELECT match_weight, match_probability, {', '.join(columns)} FROM {c} "
-                              f"WHERE {where} LIMIT 1").fetchall()
-            if row:
-                weight, probability, *parts = row[0]
-                examples.append({"example": label, "match_weight": weight, "match_probability": probability,
-                                 "weights": {col.strip('"')[3:]: v for col, v in zip(columns, parts)}})
-    return {"histogram": histogram, "threshold": threshold,
-            "records_linked_at_threshold": at_threshold[0]["records_linked"] if at_threshold else None,
-            "sensitivity": sensitivity, "example_pairs": examples}
+    model = metrics.get("probabilistic", metrics)
+    return model if isinstance(model, dict) and "parameters" in model else None
+
+
+def linkage_diagnostics(con: duckdb.DuckDBPyConnection, linkage_metrics: dict[str, Any]) -> dict[str, Any]:
+    """:func:`probabilistic_diagnostics` for every probabilistic (or hybrid) source."""
+    found = {}
+    for name, metrics in linkage_metrics.items():
+        model = probabilistic_metrics(metrics)
+        if model and "threshold" in model:
+            band = model.get("review_band")
+            result = probabilistic_diagnostics(con, name, model["threshold"], model.get("comparisons", []),
+                                               link_cut=band[1] if band else model["threshold"])
+            if result:
+                found[name] = result
+    return found
+
+
+def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, threshold: float,
+                              comparisons: list[str], link_cut: float | None = None) -> dict[str, Any] | None:
+    """Figures of the records the model decided (not those an identifier linked first):
+
+    - a histogram of their candidate pairs' match weights (every bin between the lowest and the
+      highest, empty ones included; pairs Splink did not keep are not there);
+    - for each of several thresholds, and the job's own cut (``link_cut``: the review band's upper
+      bound, else the threshold), how many records have a best candidate reaching it, and the
+      change against the cut: the links a different threshold would gain or lose, before the
+      one-to-one constraint and review;
+    - three example pairs with the weight each comparison added (a waterfall): a typical clear
+      link, the pair closest to the cut, a typical clear non-link.
+    None when the source scored no pairs.
+    """
+    candidates = f"candidates__{name}"
+    if not _exists(con, candidates):
+        return None
+    cut = float(link_cut if link_cut is not None else threshold)
+    decided = f"link__{name}__ids"
+    model_pairs = (f"(SELECT * FROM {quote_ident(candidates)} WHERE record_id NOT IN (SELECT record_id FROM "
+                   f"{quote_ident(decided)} WHERE status IN ('linked', 'review')))" if _exists(con, decided)
+                   else quote_ident(candidates))
+    pairs = con.execute(f"SELECT count(*) FROM {model_pairs} WHERE isfinite(match_weight)").fetchall()[0][0]
+    if not pairs:
+        return None
+    bins = dict(con.execute(f"""
+        SELECT CAST(floor(match_weight / {WEIGHT_BIN}) AS INTEGER), count(*) FROM {model_pairs}
+        WHERE isfinite(match_weight) GROUP BY 1""").fetchall())
+    histogram = [{"from": b * WEIGHT_BIN, "to": (b + 1) * WEIGHT_BIN, "pairs": bins.get(b, 0)}
+                 for b in range(min(bins), max(bins) + 1)]
+    thresholds = sorted({*SENSITIVITY_THRESHOLDS, float(threshold), cut})
+    best = f"(SELECT record_id, max(match_probability) AS p FROM {model_pairs} GROUP BY record_id)"
+    reached = dict(con.execute(f"""
+        SELECT t, count(b.record_id) FROM (SELECT unnest(CAST({thresholds} AS DOUBLE[])) AS t) AS ts
+        LEFT JOIN {best} AS b ON b.p >= ts.t GROUP BY t""").fetchall())
+    sensitivity = [{"threshold": t, "records_linked": reached[t], "change": reached[t] - reached[cut]}
+                   for t in thresholds]
+    return {"pairs": pairs, "histogram": histogram, "threshold": threshold, "link_cut": cut,
+            "cut_weight": math.log2(cut / (1 - cut)), "records_linked_at_cut": reached[cut],
+            "sensitivity": sensitivity, "example_pairs": _example_pairs(con, model_pairs, comparisons, cut)}
+
+
+def _example_pairs(con: duckdb.DuckDBPyConnection, pairs: str, comparisons: list[str], cut: float) -> list[dict]:
+    """A typical clear link (median weight of p >= 0.999), the pair nearest the cut, a typical
+    clear non-link (median weight of p <= 0.01); each pair once."""
+    present = {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {pairs})").fetchall()}
+    columns = [c for c in comparisons if f"mw_{c}" in present]
+    if not columns:
+        return []
+    weights = ", ".join(f'"mw_{c}"' for c in columns)
+    picks = {
+        "clearly linked": "WHERE match_probability >= 0.999 QUALIFY row_number() OVER (ORDER BY match_weight, "
+                          "record_id, entity_id) = (count(*) OVER () + 1) // 2",
+        "at the threshold": f"ORDER BY abs(match_probability - {cut}), record_id, entity_id LIMIT 1",
+        "clearly not": "WHERE match_probability <= 0.01 QUALIFY row_number() OVER (ORDER BY match_weight, "
+                       "record_id, entity_id) = (count(*) OVER () + 1) // 2",
+    }
+    examples, seen = [], set()
+    for label, rest in picks.items():
+        row = con.execute(f"SELECT record_id, entity_id, match_weight, match_probability, {weights} "
+                          f"FROM {pairs} {rest}").fetchall()
+        if not row or row[0][:2] in seen:
+            continue
+        seen.add(row[0][:2])
+        _, _, weight, probability, *parts = row[0]
+        examples.append({"example": label, "match_weight": weight, "match_probability": probability,
+                         "weights": dict(zip(columns, parts))})
+    return examples
 
 
 def demographic_accounting(con: duckdb.DuckDBPyConnection, first_year: int, end: date) -> list[dict[str, Any]]:
     """Per year: stock(1 Jan next year) − stock(1 Jan) against births − deaths + immigration −
-    emigration, with the residual. Births are residence spells that begin by presence within 60
-    days of the person's birth; deaths, spells ended by a death; immigration and emigration, all
-    events (own and family-derived). Every other start or end of residence (a first registration
-    of someone already here, an emigration of someone never seen) is in the residual."""
-    if not _exists(con, "residence_spells"):
+    emigration, with the residual. The stock on a day counts spells begun on or before it and not
+    ended on or before it, so the year's components are those dated after 1 January up to and
+    including the next 1 January. Births are residence spells that begin by presence within
+    ``BIRTH_REGISTRATION_DAYS`` of the person's birth; deaths, spells ended by a death; immigration
+    and emigration, all events (own and family-derived). Every other start or end of residence
+    (a first registration of someone already here, an emigration of someone never seen resident)
+    is in the residual. Empty when there are no residence spells."""
+    if not _exists(con, "residence_spells") or not con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]:
         return []
+    year_of = "year({} - INTERVAL 1 DAY)"   # (1 Jan Y, 1 Jan Y+1] belongs to year Y
     rows = con.execute(f"""
         WITH years AS (SELECT CAST(y AS INTEGER) AS y FROM range({int(first_year)}, {end.year}) AS r(y)),
         stock AS (
@@ -73,11 +135,14 @@ def demographic_accounting(con: duckdb.DuckDBPyConnection, first_year: int, end:
                        AND (s.end_date IS NULL OR s.end_date > make_date(y, 1, 1))) AS n
             FROM (SELECT y FROM years UNION SELECT max(y) + 1 FROM years)),
         births AS (
-            SELECT year(s.start_date) AS y, count(*) AS n FROM residence_spells AS s JOIN persons AS p USING (person_id)
-            WHERE s.start_basis = 'presence' AND p.dob BETWEEN s.start_date - INTERVAL 60 DAY AND s.start_date
+            SELECT {year_of.format('s.start_date')} AS y, count(*) AS n
+            FROM residence_spells AS s JOIN persons AS p USING (person_id)
+            WHERE s.start_basis = 'presence'
+              AND p.dob BETWEEN s.start_date - INTERVAL {BIRTH_REGISTRATION_DAYS} DAY AND s.start_date
             GROUP BY 1),
-        deaths AS (SELECT year(end_date) AS y, count(*) AS n FROM residence_spells WHERE end_basis = 'death' GROUP BY 1),
-        flows AS (SELECT year(date) AS y, count(*) FILTER (WHERE event = 'immigration') AS imm,
+        deaths AS (SELECT {year_of.format('end_date')} AS y, count(*) AS n FROM residence_spells
+                   WHERE end_basis = 'death' GROUP BY 1),
+        flows AS (SELECT {year_of.format('date')} AS y, count(*) FILTER (WHERE event = 'immigration') AS imm,
                          count(*) FILTER (WHERE event = 'emigration') AS emi FROM events GROUP BY 1)
         SELECT y.y, s0.n, s1.n, coalesce(b.n, 0), coalesce(d.n, 0), coalesce(f.imm, 0), coalesce(f.emi, 0)
         FROM years AS y JOIN stock AS s0 ON s0.y = y.y JOIN stock AS s1 ON s1.y = y.y + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -129,7 +130,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "accounting": quality.accounting(con, rows),
                     "demographic_accounting": diagnostics.demographic_accounting(
                         con, job.observation.start.year if job.observation else data_end.year - 9, data_end),
-                    "linkage_diagnostics": _linkage_diagnostics(con, linkage_metrics),
+                    "linkage_diagnostics": diagnostics.linkage_diagnostics(con, linkage_metrics),
                     "linkage": linkage_metrics,
                     "conflicts": conflicts.conflict_rates(con),
                     "inputs": inputs,
@@ -142,7 +143,8 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     step()
         metrics["run"] = {"started": started_at, "seconds": round(time.perf_counter() - started, 3),
                           "stages": timer.stages, "versions": _versions()}
-        (staging / "quality.json").write_text(json.dumps(metrics, indent=2, default=str))
+        metrics = finite(metrics)
+        (staging / "quality.json").write_text(json.dumps(metrics, indent=2, default=str, allow_nan=False))
         (staging / "report.html").write_text(render_report(metrics), encoding="utf-8")
         if not metrics["accounting"]["passed"]:
             raise CheckFailed(f"accounting identity failed: {metrics['accounting']['by_source']}")
@@ -153,18 +155,6 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return JobResult(job=job, quality=metrics)
-
-
-def _linkage_diagnostics(con: duckdb.DuckDBPyConnection, linkage_metrics: dict[str, Any]) -> dict[str, Any]:
-    """Match-weight histogram, threshold sensitivity and example waterfalls per probabilistic source."""
-    found = {}
-    for name, metrics in linkage_metrics.items():
-        model = metrics.get("probabilistic", metrics) if isinstance(metrics, dict) else None
-        if isinstance(model, dict) and "threshold" in model and "comparisons" in model:
-            result = diagnostics.probabilistic_diagnostics(con, name, model["threshold"], model["comparisons"])
-            if result:
-                found[name] = result
-    return found
 
 
 def write_report(job_path: str | Path, *, compare: str | Path | None = None, out: str | Path | None = None) -> Path:
@@ -185,12 +175,32 @@ def write_report(job_path: str | Path, *, compare: str | Path | None = None, out
     return target
 
 
+def finite(value: Any) -> Any:
+    """The metrics with NaN and infinities as None: quality.json is strict JSON, and a chart cannot
+    draw a bar of NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def _read_quality(job: JobConfig) -> dict[str, Any]:
     path = job.output_dir / "quality.json"
     if not path.exists():
         raise ConfigError(f"{job.name}: no finished run in {job.output_dir} (quality.json is missing); "
                           "run `spine run` on the job first")
-    return json.loads(path.read_text())
+    try:
+        quality = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not readable as JSON ({exc}); run `spine run` on the job again") from None
+    missing = [k for k in ("job", "data_end", "sources", "rules", "run") if not isinstance(quality, dict) or k not in quality]
+    if missing:
+        raise ConfigError(f"{path}: not the quality.json of a finished run of this version (no {', '.join(missing)}); "
+                          "run `spine run` on the job again")
+    return quality
 
 
 @dataclass

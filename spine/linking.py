@@ -161,10 +161,11 @@ def _link_on_ids(con: duckdb.DuckDBPyConnection, name: str, config: IdLinkageMix
 
 def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: ProbabilisticConfig,
                         model: ProbabilisticModel, records: str, *, labels: str | None = None,
-                        exclude: str | None = None, waterfall: bool = False) -> tuple[str, dict[str, Any]]:
-    """Score every record against the spine, then assign best matches in SQL."""
+                        exclude: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Score every record against the spine, then assign best matches in SQL. Each comparison's
+    partial weight is kept (the waterfall): reviewers and the report's example pairs read it."""
     scored = score_pairs(con, records, SPINE_REFERENCE, model, f"scored__{name}", labels=labels,
-                         waterfall=waterfall or config.review_band is not None)
+                         waterfall=True)
     candidates = f"candidates__{name}"
     materialise(con, candidates, f"""
         SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
@@ -229,7 +230,7 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
                 f"FROM {quote_ident(f'link__{name}__ids')} WHERE status IN ('linked', 'review')").fetchall()
     stage, prob_metrics = _link_probabilistic(con, name, config, model, records,
                                               labels=labels if model.m_from == "labels" else None,
-                                              exclude=decided, waterfall=True)
+                                              exclude=decided)
     assessment = _assess_on_id_links(con, name, f"link__{name}__ids", config, model)
     final = f"link__{name}__final"
     materialise(con, final, f"""

@@ -14,7 +14,8 @@ import json
 import math
 from typing import Any
 
-from spine.charts import bar_chart, waterfall_chart
+from spine.charts import bar_chart, no_data, waterfall_chart
+from spine.diagnostics import probabilistic_metrics
 
 STATUS_COLUMNS = ["records", "linked", "unlinked", "review", "rejected", "link_rate"]
 GROUPS = ("sex", "age_group", "citizenship_group")
@@ -76,56 +77,70 @@ def _weight(m: float | None, u: float | None) -> float | None:
     return math.log2(m / u)
 
 
+def _g(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
 def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
     diagnostics = quality.get("linkage_diagnostics") or {}
     parts: list[str] = []
     for name, metrics in quality.get("linkage", {}).items():
-        model = metrics.get("probabilistic", metrics) if isinstance(metrics, dict) else None
-        if not isinstance(model, dict) or "parameters" not in model:
+        model = probabilistic_metrics(metrics)
+        if model is None:
             continue
         parts.append(f"<h3>{html.escape(name)}</h3>")
-        prior = model.get("probability_two_random_records_match")
-        threshold = model.get("threshold")
+        prior, threshold, band = (model.get("probability_two_random_records_match"), model.get("threshold"),
+                                  model.get("review_band"))
         if threshold is not None:
-            parts.append(f"<p>Threshold {threshold} (match weight {math.log2(threshold / (1 - threshold)):.2f}); "
-                         f"review band {model.get('review_band')}; prior probability that two records match "
-                         f"{prior:.3g}.</p>" if prior else f"<p>Threshold {threshold}.</p>")
-        rows, labels, weights = [], [], []
+            parts.append(f"<p>Threshold {threshold} (match weight {math.log2(threshold / (1 - threshold)):+.2f}); "
+                         f"review band {band or 'none'}; prior probability that two records match "
+                         f"{_g(prior, '.3g') or 'unknown'}.</p>")
+        assessment = metrics.get("assessment_on_id_links") if isinstance(metrics, dict) else None
+        if isinstance(assessment, dict):
+            parts.append("<p>The model judged against the identifier links (hybrid): "
+                         + ", ".join(f"{html.escape(str(k).replace('_', ' '))} {_fmt(v)}" for k, v in assessment.items()
+                                     if not isinstance(v, dict | list)) + ".</p>")
+        rows = []
         for comparison, levels in model["parameters"].items():
-            for level in levels:
-                w = _weight(level["m"], level["u"])
-                rows.append([comparison, level["level"], level["m"], level["u"], w])
-                labels.append(f"{comparison}: {level['level']}")
-                weights.append(w)
-        parts += [bar_chart(f"{name}: match weight of each comparison level (log2 m/u)",
-                            [lb[:18] for lb in labels], {"weight": weights}),
-                  _table(["comparison", "level", "m", "u", "weight log2(m/u)"], rows)]
+            weights = [_weight(level["m"], level["u"]) for level in levels]
+            parts.append(bar_chart(f"{name}, {comparison}: match weight of each level (log2 m/u)",
+                                   [level["level"] or "" for level in levels], {"weight": weights}))
+            rows += [[comparison, level["level"], _g(level["m"], ".3g"), _g(level["u"], ".3g"), _g(w, "+.2f")]
+                     for level, w in zip(levels, weights)]
+        parts.append(_table(["comparison", "level", "m", "u", "weight log2(m/u)"], rows))
         found = diagnostics.get(name)
         if not found:
+            parts.append("<p>No candidate pairs were scored for this source.</p>")
             continue
         hist = found["histogram"]
-        parts.append(bar_chart(f"{name}: match weights of candidate pairs", [f"{h['from']:g}" for h in hist],
-                               {"pairs": [h["pairs"] for h in hist]}))
+        cut_weight = found.get("cut_weight")
+        position = (cut_weight - hist[0]["from"]) / (hist[0]["to"] - hist[0]["from"]) if hist and cut_weight is not None else None
+        parts += [bar_chart(f"{name}: match weights of the {found['pairs']:,} candidate pairs the model decided",
+                            [f"{h['from']:g}" for h in hist], {"pairs": [h["pairs"] for h in hist]},
+                            marker=(position, f"links at p ≥ {found['link_cut']}") if position is not None else None),
+                  '<p class="note">Pairs of records an identifier linked first are left out, and so are pairs '
+                  "Splink scored below its keep level (they never reach review).</p>"]
         sens = found["sensitivity"]
         parts += [bar_chart(f"{name}: records whose best candidate reaches each threshold",
                             [str(r["threshold"]) for r in sens], {"records": [r["records_linked"] for r in sens]}),
-                  _table(["threshold", "records whose best candidate reaches it", "change against the threshold used"],
-                         [[r["threshold"], r["records_linked"],
-                           (r["records_linked"] - found["records_linked_at_threshold"])
-                           if found["records_linked_at_threshold"] is not None else None] for r in sens])]
+                  _table(["threshold", "records whose best candidate reaches it",
+                          f"links gained (+) or lost (−) against p ≥ {found['link_cut']}"],
+                         [[str(r["threshold"]), r["records_linked"], f"{r['change']:+,}"] for r in sens])]
         for example in found["example_pairs"]:
             steps = list(example["weights"].items())
-            base = example["match_weight"] - sum(v for _, v in steps)
             parts.append(waterfall_chart(
                 f"{name}: a pair {example['example']} (weight {example['match_weight']:.2f}, "
-                f"probability {example['match_probability']:.3f})", [("prior", base), *steps]))
+                f"probability {example['match_probability']:.3f})", steps,
+                prior=example["match_weight"] - sum(v for _, v in steps), reference=cut_weight))
     if not parts:
-        return []
+        return _section("probabilistic", "Probabilistic linkage",
+                        ["<p>No source was linked probabilistically in this job.</p>"])
     return _section("probabilistic", "Probabilistic linkage", [
         '<p class="note">Model parameters (m: how often a level is seen among true matches, u: among '
         "non-matches), the match weights of candidate pairs, how many records a different threshold "
         "would link (before assignment constraints and review), and example pairs shown only by the "
-        "weight each comparison added: no record, name or value appears.</p>", *parts])
+        "weight each comparison added (grey: the prior; dashed: the threshold): no record, name or "
+        "value appears.</p>", *parts])
 
 
 def _review_and_conflicts_section(quality: dict[str, Any]) -> list[str]:
@@ -146,12 +161,28 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
     ablated = [name for name in ("itinerary_repair", "signs_of_life", "visas") if (rules.get(name) or {}).get("events_without")]
     ablation = [[name, *[(rules[name][side] or {}).get(event) for event in ("immigration", "emigration")
                          for side in ("events_with", "events_without")]] for name in ablated]
+    life, visas, family = rules.get("signs_of_life") or {}, rules.get("visas") or {}, rules.get("family") or {}
+    counts = [["departures imputed from " + str(k).replace("_", " "), v]
+              for k, v in (life.get("imputed_departures") or {}).items()]
+    counts += [["returns imputed from signs of life", life.get("imputed_returns")],
+               ["people never active, not counted resident", life.get("never_active_not_resident")],
+               ["visitors (visit visas only, no presence)", visas.get("visitors")],
+               ["visas granted in the country", visas.get("in_country_grants")],
+               ["stays started at a transition from a visit visa", visas.get("stays_started_at_transition")],
+               ["arrivals imputed from visa starts", visas.get("imputed_arrivals")],
+               ["dependants on claims", family.get("dependants")],
+               ["events derived through a parent (family)", family.get("events_added")]]
     parts = [_table(["itinerary measure", "count"], [[k, v] for k, v in rules["itinerary"].items()]),
              "<h3>Movements added by the rules (imputed), by the rule that added them</h3>",
              _table(["added by", "movements"], [[k, v] for k, v in rules.get("movements_imputed_by_source", {}).items()]),
+             "<h3>What each rule did</h3>",
+             _table(["measure", "count"], [[k, v] for k, v in counts if v is not None]),
              f"<p>Event definition: {html.escape(str(rules['events'].get('definition')))}; provisional events "
-             f"(periods too recent to confirm): {rules['events'].get('provisional')}.</p>",
+             f"(periods too recent to confirm): {_fmt(rules['events'].get('provisional'))}.</p>",
              "<h3>Ablation: events with and without each rule</h3>",
+             '<p class="note">Each person\'s own events (family-derived events come on top: '
+             f"{_fmt(family.get('events_added') or 0)}), derived with every rule and again without one rule, "
+             "in the same run.</p>",
              _table(["rule", "immigration with", "immigration without", "emigration with", "emigration without"], ablation)]
     if ablation:
         parts.append(bar_chart("Events with every rule and without each one",
@@ -182,7 +213,10 @@ def _accounting_section(quality: dict[str, Any]) -> list[str]:
              _table(["source", "rows read", "links rows", "passed"],
                     [[n, v["rows_read"], v["links"], str(v["passed"])] for n, v in acc["by_source"].items()])]
     demo = quality.get("demographic_accounting") or []
-    if demo:
+    if not demo:
+        parts.append("<h3>Demographic accounting</h3><p>Not computed: the run has no residence spells "
+                     "(no signs-of-life sources and no events).</p>")
+    else:
         parts += ['<h3>Demographic accounting</h3><p class="note">The change in the resident stock between two '
                   "1 Januarys against births − deaths + immigration − emigration in the year. The residual is what "
                   "neither explains: residence that starts or ends without an event (a first registration of "

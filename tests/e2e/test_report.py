@@ -4,18 +4,23 @@ console error, every section and chart is there, and no input name or identifier
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from spine.cli import app
+from spine.report import render_comparison, render_report
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTEFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("SPINE_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTEFACTS = ROOT / "test-artefacts"
+CHROMIUM = (os.environ.get("SPINE_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+            or "/usr/bin/chromium")
 #: Flags for a closed network: without the background ones Chromium keeps trying to reach Google.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -53,57 +58,103 @@ def open_in_chromium(path: Path, screenshot: Path) -> dict:
     return {"errors": errors, "charts": charts, "sections": sections}
 
 
-def test_report_renders_in_chromium_with_every_section_and_chart(result):
-    seen = open_in_chromium(result.report_path, ARTEFACTS / "report.png")
+def test_report_renders_in_chromium_with_every_section_and_chart(result, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(render_report(result.quality), encoding="utf-8")
+    seen = open_in_chromium(page, ARTEFACTS / "report.png")
     assert seen["errors"] == []
     assert set(SECTIONS) <= set(seen["sections"])
     assert len(seen["charts"]) >= 10
     blank = [c["title"] for c in seen["charts"] if c["width"] <= 0 or c["height"] <= 0 or c["bars"] == 0]
     assert blank == []
     titles = " ".join(c["title"] for c in seen["charts"])
-    for expected in ("Link rate by sex", "match weights of candidate pairs", "a pair at the threshold",
+    for expected in ("Link rate by sex", "candidate pairs the model decided", "a pair at the threshold",
                      "Migration events by year", "Stock change and its components"):
         assert expected in titles
     assert (ARTEFACTS / "report.png").stat().st_size > 10_000
 
 
-def test_no_input_name_or_identifier_appears_in_the_report(result, universe):
+def test_a_report_with_gaps_in_its_figures_still_renders_without_error(result, tmp_path):
+    """Missing and non-finite values, a source with no records, no events, no accounting."""
+    quality = copy.deepcopy(result.quality)
+    quality["sources"]["tax"]["link_rate"] = float("nan")
+    quality["sources"]["empty"] = {**quality["sources"]["tax"], "records": 0, "link_rate": None}
+    quality["rules"]["events"]["by_year"] = []
+    quality["demographic_accounting"] = []
+    page = tmp_path / "gaps.html"
+    page.write_text(render_report(quality), encoding="utf-8")
+    seen = open_in_chromium(page, ARTEFACTS / "report-with-gaps.png")
+    assert seen["errors"] == []
+    text = page.read_text()
+    assert "nan" not in re.findall(r'="([^"]*)"', text) and "Migration events by year: no data" in text
+    assert "Not computed" in text
+
+
+def test_no_input_name_or_identifier_appears_in_the_report_or_quality_json(result, universe, tmp_path):
     _, generated = universe
-    text = result.report_path.read_text(encoding="utf-8")
-    words = set(re.findall(r"[^\W\d_]+", text))
+    comparison = render_comparison(result.quality, result.quality)
+    texts = {"report.html": render_report(result.quality), "comparison.html": comparison,
+             "quality.json": (result.output_dir / "quality.json").read_text(encoding="utf-8")}
     con = result.connection()
     leaked = []
-    for source, path in generated.sources.items():
-        table = f"read_csv('{path}', all_varchar = true)"
-        columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
-        for column in ("first_name", "surname"):
-            if column in columns:
-                names = {r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM {table} "
-                                                   f"WHERE length({column}) >= 4").fetchall()}
-                leaked += [f"{source}.{column}: {n}" for n in names & words]
-        for column in ("national_id", "passport_no", "record_id", "claim_id"):
-            if column in columns:
-                ids = [r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM {table} "
-                                                 f"WHERE length({column}) >= 6").fetchall()]
-                leaked += [f"{source}.{column}: {v}" for v in ids if v in text]
+    for where, text in texts.items():
+        words = set(re.findall(r"[^\W\d_]+", text))
+        for source, path in generated.sources.items():
+            table = f"read_csv('{path}', all_varchar = true)"
+            columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
+            for column in ("first_name", "surname"):
+                if column in columns:
+                    names = {r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM {table} "
+                                                       f"WHERE length({column}) >= 4").fetchall()}
+                    leaked += [f"{where} {source}.{column}: {n}" for n in names & words]
+            for column in ("national_id", "passport_no", "record_id", "claim_id", "postcode", "dob"):
+                if column in columns:
+                    values = [r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM {table} "
+                                                        f"WHERE length({column}) >= 6").fetchall()]
+                    leaked += [f"{where} {source}.{column}: {v}" for v in values
+                               if v in text and v != result.quality["data_end"]]
     assert leaked == []
 
 
-def test_spine_report_rewrites_the_report_and_compares_two_runs(result, universe, tmp_path):
-    folder, _ = universe
-    before = result.report_path.read_text(encoding="utf-8")
-    result.report_path.unlink()
-    done = CliRunner().invoke(app, ["report", str(folder / "job.yaml")])
+def test_spine_report_rewrites_the_report_and_compares_two_runs(result, tmp_path):
+    """On copies of the run's quality.json (the shared run's own files stay as they are): the
+    report is rewritten from quality.json alone, and compared with a second run that lacks a
+    source and has events in other years."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    other = copy.deepcopy(result.quality)
+    other["job"] = "second_run"
+    del other["sources"]["education"]
+    other["rules"]["events"]["by_year"] = [{**r, "year": r["year"] + 1, "n": r["n"] + 3}
+                                           for r in other["rules"]["events"]["by_year"]]
+    for folder, quality in ((first, result.quality), (second, other)):
+        (folder / "out").mkdir(parents=True)
+        (folder / "out" / "quality.json").write_text(json.dumps(quality), encoding="utf-8")
+        (folder / "r.csv").write_text("id,reg\nR1,2020-01-01\n")
+        (folder / "job.yaml").write_text(f"name: {quality['job']}\nbase: r\nhome_country: XSY\noutput: {{dir: out}}\n"
+                                         "sources:\n  r: {path: r.csv, record_id: id, columns: {start_date: reg}}\n")
+    done = CliRunner().invoke(app, ["report", str(first / "job.yaml")])
     assert done.exit_code == 0, done.output
-    assert result.report_path.read_text(encoding="utf-8") == before   # from quality.json alone
-    out = tmp_path / "comparison.html"
-    done = CliRunner().invoke(app, ["report", str(folder / "job.yaml"), "--compare", str(folder / "job.yaml"),
-                                    "--out", str(out)])
+    assert (first / "out" / "report.html").read_text(encoding="utf-8") == render_report(result.quality)
+    done = CliRunner().invoke(app, ["report", str(first / "job.yaml"), "--compare", str(second / "job.yaml")])
     assert done.exit_code == 0, done.output
-    seen = open_in_chromium(out, ARTEFACTS / "comparison.html.png")
+    page = first / "out" / "comparison.html"
+    seen = open_in_chromium(page, ARTEFACTS / "comparison.png")
     assert seen["errors"] == [] and {"sources", "events", "flows"} <= set(seen["sections"])
     assert all(c["bars"] > 0 for c in seen["charts"]) and len(seen["charts"]) == 3
-    assert "A: migration_demo" in out.read_text() and "B: migration_demo" in out.read_text()
+    text = page.read_text()
+    assert "A: migration_demo" in text and "B: second_run" in text
+    last_year = max(r["year"] for r in other["rules"]["events"]["by_year"])
+    assert f"<td>{last_year}</td>" in text   # a year only the second run has
+
+
+def test_spine_report_on_a_damaged_quality_json_names_the_file(result, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "quality.json").write_text("{not json")
+    (tmp_path / "r.csv").write_text("id,reg\nR1,2020-01-01\n")
+    (tmp_path / "job.yaml").write_text("name: damaged\nbase: r\nhome_country: XSY\noutput: {dir: out}\n"
+                                       "sources:\n  r: {path: r.csv, record_id: id, columns: {start_date: reg}}\n")
+    done = CliRunner().invoke(app, ["report", str(tmp_path / "job.yaml")])
+    assert done.exit_code == 2 and "quality.json: not readable as JSON" in done.output
 
 
 def test_spine_report_on_a_job_never_run_says_so(tmp_path):

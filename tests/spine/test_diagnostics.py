@@ -29,18 +29,49 @@ def test_stock_change_is_births_minus_deaths_plus_net_migration_and_the_rest_is_
                    "deaths": 1, "immigration": 1, "emigration": 1, "residual": 1, "residual_share_of_stock": 0.333333}
 
 
+def test_an_event_on_1_january_belongs_to_the_year_it_closes(con):
+    """An arrival on 1 January 2021 is in the stock of 1 January 2021, so it is 2020's change."""
+    make_table(con, "residence_spells", SPELLS, [("s", date(1980, 1, 1), None, "presence", None),
+                                                 ("i", date(2021, 1, 1), None, "immigration", None)])
+    make_table(con, "persons", {"person_id": "VARCHAR", "dob": "DATE"}, [("s", date(1980, 1, 1))])
+    make_table(con, "events", {"person_id": "VARCHAR", "event": "VARCHAR", "date": "DATE"},
+               [("i", "immigration", date(2021, 1, 1))])
+    rows = demographic_accounting(con, 2020, date(2022, 12, 31))
+    assert [(r["year"], r["change"], r["immigration"], r["residual"]) for r in rows] == [(2020, 1, 1, 0), (2021, 0, 0, 0)]
+    make_table(con, "residence_spells", SPELLS, [])
+    assert demographic_accounting(con, 2020, date(2022, 12, 31)) == []
+
+
 def test_diagnostics_count_records_by_threshold_and_show_pairs_by_weights_only(con):
-    make_table(con, "candidates__tax", {"record_id": "VARCHAR", "entity_id": "VARCHAR", "match_probability": "DOUBLE",
-                                        "match_weight": "DOUBLE", "mw_dob": "DOUBLE", "mw_surname": "DOUBLE"}, [
+    """T9 was linked by an identifier first: its pairs are not the model's and are left out."""
+    columns = {"record_id": "VARCHAR", "entity_id": "VARCHAR", "match_probability": "DOUBLE",
+               "match_weight": "DOUBLE", "mw_dob": "DOUBLE", "mw_surname": "DOUBLE"}
+    make_table(con, "candidates__tax", columns, [
         ("T1", "P1", 0.9995, 11.0, 8.0, 6.0), ("T1", "P2", 0.2, -2.0, 1.0, -6.0),
-        ("T2", "P3", 0.93, 3.7, 4.0, 2.0), ("T3", "P4", 0.004, -8.0, -5.0, 0.0)])
-    found = probabilistic_diagnostics(con, "tax", 0.9, ["dob", "surname", "postcode"])
-    assert [(h["from"], h["pairs"]) for h in found["histogram"]] == [(-8.0, 1), (-2.0, 1), (2.0, 1), (10.0, 1)]
-    assert {r["threshold"]: r["records_linked"] for r in found["sensitivity"]} == {
-        0.5: 2, 0.8: 2, 0.9: 2, 0.95: 1, 0.99: 1, 0.999: 1}
-    assert found["records_linked_at_threshold"] == 2
+        ("T2", "P3", 0.93, 3.7, 4.0, 2.0), ("T3", "P4", 0.004, -8.0, -5.0, 0.0), ("T9", "P9", 0.9999, 14.0, 9.0, 6.0)])
+    make_table(con, "link__tax__ids", {"record_id": "VARCHAR", "status": "VARCHAR"}, [("T9", "linked"), ("T1", "unlinked")])
+    found = probabilistic_diagnostics(con, "tax", 0.9, ["dob", "surname", "postcode"], link_cut=0.95)
+    assert found["pairs"] == 4
+    assert [(h["from"], h["pairs"]) for h in found["histogram"]] == [
+        (-8.0, 1), (-6.0, 0), (-4.0, 0), (-2.0, 1), (0.0, 0), (2.0, 1), (4.0, 0), (6.0, 0), (8.0, 0), (10.0, 1)]
+    assert {r["threshold"]: (r["records_linked"], r["change"]) for r in found["sensitivity"]} == {
+        0.5: (2, 1), 0.8: (2, 1), 0.9: (2, 1), 0.95: (1, 0), 0.99: (1, 0), 0.999: (1, 0)}
+    assert found["records_linked_at_cut"] == 1 and round(found["cut_weight"], 2) == 4.25
     examples = {e["example"]: e for e in found["example_pairs"]}
+    assert examples["clearly linked"]["match_weight"] == 11.0
     assert examples["at the threshold"]["weights"] == {"dob": 4.0, "surname": 2.0}
     assert examples["clearly not"]["match_weight"] == -8.0
     assert "T1" not in str(found) and "P1" not in str(found)
     assert probabilistic_diagnostics(con, "nothing", 0.9, ["dob"]) is None
+
+
+def test_charts_leave_out_missing_and_non_finite_values_and_say_when_there_is_nothing(con):
+    from spine.charts import bar_chart, waterfall_chart
+    svg = bar_chart("rates", ["a", "b", "c"], {"x": [0.5, float("nan"), None], "y": [float("inf"), 0.2, 0.1]})
+    assert svg.count('class="bar"') == 3 and "nan" not in svg and "inf" not in svg
+    assert "no data" in bar_chart("nothing", ["a"], {"x": [None]}) and "no data" in bar_chart("empty", [], {})
+    flat = bar_chart("zeros", ["a", "b"], {"x": [0, 0]})
+    assert flat.count('class="bar"') == 2
+    legend = bar_chart("many", ["a"], {f"source {i}": [i] for i in range(8)})
+    assert 'height="' + str(260 + 3 * 16 + 4) + '"' in legend   # three legend rows below the plot
+    assert waterfall_chart("pair", [("dob", 5.0), ("surname", float("nan"))], prior=-10.0).count('class="bar"') == 3
