@@ -89,9 +89,10 @@ def rule_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def flow_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def flow_metrics(con: duckdb.DuckDBPyConnection, disclosure: dict[str, Any]) -> dict[str, Any]:
+    """Published cells and suppressed ones, with what disclosure control did (``flows.build_flows``)."""
     cells, suppressed = con.execute("SELECT count(*), count(*) FILTER (WHERE suppressed) FROM flows").fetchone()
-    return {"cells": cells, "suppressed": suppressed}
+    return {**disclosure, "cells": cells, "suppressed": suppressed}
 
 
 def person_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
