@@ -54,7 +54,8 @@ def cube_sql(counts: str, keys: list[str], categories: dict[str, list[str]], thr
     Args:
         counts: table of non-zero interior counts: ``keys``, one column per dimension, ``n``.
         keys: columns that name a table (for flows ``period``, ``event``).
-        categories: per dimension, its categories in publication order (without ``total``).
+        categories: per dimension, its categories in publication order (without ``total``); every
+            value in ``counts`` must be one of them, else margins would not add up.
         threshold: cells with ``0 < n < threshold`` are suppressed.
 
     Returns:
@@ -78,7 +79,7 @@ def cube_sql(counts: str, keys: list[str], categories: dict[str, list[str]], thr
         cell = f"({cell}) * {len(categories[dim]) + 1} + cat_{d}.i"
     grid_cols = ", ".join(f"cat_{d}.value AS {quote_ident(dim)}" for d, dim in enumerate(dims))
     ctes.append(f"grid AS (SELECT k.*, {grid_cols}, CAST({cell} AS INTEGER) AS cell, "
-                f"CAST({' + '.join(f'(cat_{d}.value = {sql_literal(TOTAL)})::INTEGER' for d in range(len(dims)))} "
+                f"CAST({' + '.join(f'CAST(cat_{d}.value = {sql_literal(TOTAL)} AS INTEGER)' for d in range(len(dims)))} "
                 f"AS INTEGER) AS n_totals FROM table_keys AS k CROSS JOIN {joins})")
     on = " AND ".join([*(f"c.{quote_ident(k)} = g.{quote_ident(k)}" for k in keys),
                        *(f"(g.{quote_ident(dim)} = {sql_literal(TOTAL)} OR c.{quote_ident(dim)} = g.{quote_ident(dim)})"
@@ -127,7 +128,7 @@ def line_picks_sql(cube: str, derivable: str, dims: list[str]) -> str:
             FROM (
                 SELECT c.tbl, c.cell, c.n, c.n_totals, max(CAST({same} = {len(dims) - 1} AS INTEGER)) AS on_line
                 FROM {quote_ident(cube)} AS c
-                JOIN (SELECT cube.* FROM {quote_ident(cube)} AS cube JOIN {quote_ident(derivable)} USING (tbl, cell)) AS d
+                JOIN (SELECT t.* FROM {quote_ident(cube)} AS t JOIN {quote_ident(derivable)} USING (tbl, cell)) AS d
                   ON c.tbl = d.tbl
                 WHERE NOT c.suppressed AND c.n > 0
                 GROUP BY c.tbl, c.cell, c.n, c.n_totals
