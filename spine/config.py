@@ -353,7 +353,11 @@ class FlowsConfig(StrictModel):
     """Published aggregates of events and their disclosure control."""
 
     period: Literal["year", "month"] = "year"
+    #: Cells (margins included) with 1 to ``min_cell_count - 1`` events are suppressed, and as many
+    #: more as it takes for none of them to be derivable from the published cells (docs/flows.md).
     min_cell_count: int = Field(default=10, ge=0)
+    #: Round published counts (margins included) to a multiple of this base, e.g. 5; none by default.
+    rounding: int | None = Field(default=None, ge=2)
     age_groups: list[int] = Field(default=[0, 16, 25, 35, 45, 65], min_length=1)
 
     @field_validator("age_groups")

@@ -5,13 +5,17 @@ from __future__ import annotations
 from linkage._sql import sql_literal
 
 
+def age_group_labels(boundaries: list[int]) -> list[str]:
+    """Labels of the age groups that start at ``boundaries``, youngest first: ``0-15`` ... ``65+``."""
+    return [f"{low}-{high - 1}" for low, high in zip(boundaries, boundaries[1:])] + [f"{boundaries[-1]}+"]
+
+
 def age_group_sql(dob: str, at: str, boundaries: list[int]) -> str:
     """SQL label of the age group (``0-15``, ``65+``, ``unknown``) of ``dob`` at date ``at``."""
     age = f"datesub('year', {dob}, {at})"
-    whens = []
-    for low, high in zip(boundaries, boundaries[1:]):
-        whens.append(f"WHEN {age} < {high} THEN '{low}-{high - 1}'")
-    whens.append(f"ELSE '{boundaries[-1]}+'")
+    labels = age_group_labels(boundaries)
+    whens = [f"WHEN {age} < {high} THEN '{label}'" for high, label in zip(boundaries[1:], labels)]
+    whens.append(f"ELSE '{labels[-1]}'")
     return f"(CASE WHEN {dob} IS NULL OR {age} < 0 THEN 'unknown' {' '.join(whens)} END)"
 
 

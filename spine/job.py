@@ -116,7 +116,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
             with timer.stage("rules"):
                 data_end, rule_counts = build_movements_and_events(con, job, linked)
             with timer.stage("flows"):
-                flows.build_flows(con, job)
+                disclosure = flows.build_flows(con, job)
             with timer.stage("history"):
                 changes = history.record_history(con, previous, started_dt, key_check)
             with timer.stage("quality"):
@@ -126,7 +126,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "sources": {n: quality.source_metrics(con, job, n, data_end) for n in job.sources},
                     "persons": quality.person_metrics(con),
                     "rules": {**quality.rule_metrics(con), **rule_counts},
-                    "flows": quality.flow_metrics(con),
+                    "flows": quality.flow_metrics(con, disclosure),
                     "accounting": quality.accounting(con, rows),
                     "demographic_accounting": diagnostics.demographic_accounting(
                         con, job.observation.start.year if job.observation else data_end.year - 9, data_end),

@@ -203,8 +203,30 @@ def _events_section(quality: dict[str, Any]) -> list[str]:
                   {e: [counts.get((y, e), 0) for y in years] for e in ("immigration", "emigration")}),
         _table(["year", "immigration", "emigration"],
                [[str(y), counts.get((y, "immigration"), 0), counts.get((y, "emigration"), 0)] for y in years]),
-        "<p>Published flows: " + ", ".join(f"{html.escape(k.replace('_', ' '))} {_fmt(v)}" for k, v in flows.items()
-                                           if not isinstance(v, dict | list)) + ".</p>"])
+        *_published_flows(flows)])
+
+
+def _published_flows(flows: dict[str, Any]) -> list[str]:
+    """The flows as published (after disclosure control): the grand total of each period and
+    event, and what suppression did."""
+    totals = flows.get("published_totals") or []
+    periods = sorted({t["period"] for t in totals})
+    shown = {(t["period"], t["event"]): t for t in totals}
+
+    def cell(period: str, event: str) -> str:
+        t = shown.get((period, event))
+        return "" if t is None else "suppressed" if t["suppressed"] else _fmt(t["count"])
+
+    facts = ", ".join(f"{html.escape(k.replace('_', ' '))} {_fmt(v)}" for k, v in flows.items()
+                      if not isinstance(v, dict | list))
+    parts = [f"<h3>Published flows</h3><p>{facts}.</p>"]
+    if periods:
+        parts += [_table(["period", "immigration (published)", "emigration (published)"],
+                         [[p, cell(p, "immigration"), cell(p, "emigration")] for p in periods]),
+                  bar_chart("Published flows by period (totals; suppressed totals left out)", periods,
+                            {e: [None if shown.get((p, e)) is None or shown[(p, e)]["suppressed"]
+                                 else shown[(p, e)]["count"] for p in periods] for e in ("immigration", "emigration")})]
+    return parts
 
 
 def _accounting_section(quality: dict[str, Any]) -> list[str]:

@@ -26,6 +26,7 @@ CASES = [
                           "sources.tax.linkage.id_feilds", "did you mean 'id_fields'?"]),
     ("unknown_method.yaml", ["sources.tax.linkage.method", "got deterministic_idd", "did you mean 'deterministic_id'?"]),
     ("bad_threshold.yaml", ["flows.min_cell_count", "greater than or equal to 0", "got -1"]),
+    ("flows_rounding.yaml", ["flows_rounding.yaml:8:", "flows.rounding", "greater than or equal to 2", "got 1"]),
     ("prob_threshold.yaml", ["sources.tax.linkage.probabilistic.threshold", "less than 1", "got 1.5"]),
     ("prob_band.yaml", ["sources.tax.linkage", "review_band [0.95, 0.99] must contain the threshold 0.9"]),
     ("prob_blocking.yaml", ["blocking_rules[1][0]", "got 'surname_soundx'", "did you mean 'surname_soundex'?"]),
