@@ -41,13 +41,15 @@ def data_end(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str
 
 
 def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
-                               linked_records: str) -> tuple[date, dict[str, Any]]:
+                               linked_records: str, *, ablations: bool = True) -> tuple[date, dict[str, Any]]:
     """Materialise ``movements``, ``events`` and ``residence_spells``; return the data end used
     and the rules' counts.
 
     Each rule's ablation is measured in the same run: the events derived with every rule but that
     one (quality.json ``rules.<rule>.events_without``). The visa rules and itinerary repair change
     what signs of life impute afterwards, so their ablations run that part again on a copy.
+    ``ablations=False`` skips them (their counts are None): the uncertainty replicates need only
+    the events.
     """
     movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
     in_list = ", ".join(sql_literal(n) for n in movement_sources) or "NULL"
@@ -95,17 +97,18 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     if repair != "none":
         materialise(con, MOVEMENTS_BEFORE_REPAIR, "SELECT * FROM movements")
     repaired = repair_in("movements", presence)
-    derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
+    if ablations:
+        derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
     impute("movements", presence)
     derive("events", "movements", presence)
 
     # ablations
-    if visitors:
+    if visitors and ablations:
         materialise(con, MOVEMENTS_WITHOUT_VISAS, f"SELECT * FROM {FLAGGED}")
         repair_in(MOVEMENTS_WITHOUT_VISAS, base_presence)
         impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
         derive(EVENTS_WITHOUT_VISAS, MOVEMENTS_WITHOUT_VISAS, base_presence, with_visitors=False)
-    if repair != "none":
+    if repair != "none" and ablations:
         materialise(con, MOVEMENTS_WITHOUT_REPAIR, f"SELECT * FROM {MOVEMENTS_BEFORE_REPAIR}")
         impute(MOVEMENTS_WITHOUT_REPAIR, presence)
         derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
@@ -121,7 +124,8 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     counts = {
         "itinerary_repair": {
             "policy": repair, "movements_changed": repaired, "events_with": with_events,
-            "events_without": _event_counts(con, EVENTS_WITHOUT_REPAIR, "self") if repair != "none" else None},
+            "events_without": _event_counts(con, EVENTS_WITHOUT_REPAIR, "self")
+            if repair != "none" and ablations else None},
         "signs_of_life": {
             "enabled": with_life,
             "imputed_departures": dict(con.execute(
@@ -134,13 +138,13 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
             "presence_rows": con.execute(f"SELECT count(*) FROM {quote_ident(presence)}").fetchall()[0][0],
             "never_active_not_resident": _never_active_count(con, never_active),
             "events_with": with_events,
-            "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self")},
+            "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self") if ablations else None},
         "visas": {
             "enabled": visitors is not None,
             "visitors": con.execute(f"SELECT count(*) FROM {visitors}").fetchall()[0][0] if visitors else 0,
             **visa_counts,
             "events_with": with_events,
-            "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self") if visitors else None},
+            "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None},
         "family": family,
         "residence": _residence_counts(con, job.observation.start.year if job.observation else end.year - 9, end),
     }
