@@ -349,6 +349,51 @@ class RulesConfig(StrictModel):
     events: EventsRuleConfig = EventsRuleConfig()
 
 
+#: Rule settings that ``flows.uncertainty.rule_alternatives`` may vary between replicates: the
+#: numeric judgement calls of the signs-of-life and events rules (not the definition of a migrant).
+RuleParameter = Literal["signs_of_life.window_days", "signs_of_life.provisional_days", "events.tolerance_days"]
+
+
+class UncertaintyConfig(StrictModel):
+    """Intervals for the flows: assignment and rules re-run under linkage (and rule) uncertainty.
+
+    Each replicate links every record with candidates to one of them with its match probability
+    (see spine.uncertainty and docs/uncertainty.md), re-derives movements, events and flows, and
+    the published interval is the central ``confidence`` range of the replicates' counts.
+    """
+
+    #: Replicates per run: 0 (the default) computes no intervals (lower and upper stay NULL).
+    replicates: int = Field(default=0, ge=0, le=10_000)
+    seed: int = Field(default=1, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    #: ``identity``: records with the same names, date of birth and sex draw the same random number
+    #: (a person's records are linked or not together, as the evidence is the same); ``record``: each
+    #: record draws its own.
+    sampling_unit: Literal["identity", "record"] = "identity"
+    #: Alternative values of rule settings, one drawn per replicate (uniformly), e.g.
+    #: ``{signs_of_life.window_days: [548, 730, 913]}``; null for provisional_days means none.
+    rule_alternatives: dict[RuleParameter, list[Annotated[int, Field(ge=0)] | None]] = Field(default_factory=dict)
+
+    @field_validator("replicates")
+    @classmethod
+    def _several(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("must be 0 (off) or at least 2 (an interval needs several replicates; "
+                             "100 or more for a 95% interval)")
+        return value
+
+    @field_validator("rule_alternatives")
+    @classmethod
+    def _values_given(cls, value: dict[str, list[int | None]]) -> dict[str, list[int | None]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"{key}: give at least one value")
+            if None in values and key != "signs_of_life.provisional_days":
+                raise ValueError(f"{key}: null is allowed for signs_of_life.provisional_days only "
+                                 "(no provisional departures)")
+        return value
+
+
 class FlowsConfig(StrictModel):
     """Published aggregates of events and their disclosure control."""
 
@@ -359,6 +404,7 @@ class FlowsConfig(StrictModel):
     #: Round published counts (margins included) to a multiple of this base, e.g. 5; none by default.
     rounding: int | None = Field(default=None, ge=2)
     age_groups: list[int] = Field(default=[0, 16, 25, 35, 45, 65], min_length=1)
+    uncertainty: UncertaintyConfig = UncertaintyConfig()
 
     @field_validator("age_groups")
     @classmethod
@@ -527,10 +573,30 @@ class JobConfig(StrictModel):
                     raise ValueError(f"{where}: " + _unknown("source", name, list(self.sources)))
                 if not self.sources[name].maps("start_date"):
                     raise ValueError(f"{where}: source {name!r} maps no start_date, so its records carry no date")
+        self._check_rule_alternatives()
         for i, name in enumerate(self.conflicts.priority or []):
             if name not in self.sources:
                 raise ValueError(f"conflicts.priority[{i}]: " + _unknown("source", name, list(self.sources)))
         return self
+
+    def _check_rule_alternatives(self) -> None:
+        """Every alternative rule value must make a valid job, and a rule that runs."""
+        life = self.rules.signs_of_life
+        alternatives = self.flows.uncertainty.rule_alternatives
+        if alternatives and self.flows.uncertainty.replicates == 0:
+            raise ValueError("flows.uncertainty.rule_alternatives: flows.uncertainty.replicates is 0, so no "
+                             "replicate would use them; set replicates (e.g. 200)")
+        for key, values in alternatives.items():
+            where = f"flows.uncertainty.rule_alternatives.{key}"
+            if key.startswith("signs_of_life.") and not (life.enabled and life.sources):
+                raise ValueError(f"{where}: rules.signs_of_life is off (enabled false or no sources), so varying "
+                                 "it would change nothing")
+            for i, value in enumerate(values):
+                try:
+                    with_rule_value(self, key, value)
+                except ValidationError as exc:
+                    problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+                    raise ValueError(f"{where}[{i}]: {value} is not a valid {key}: {problem}") from None
 
     @property
     def source_priority(self) -> list[str]:
@@ -558,6 +624,19 @@ class JobConfig(StrictModel):
         """Base register first, then the other sources in the order the YAML gives."""
         rest = [(n, s) for n, s in self.sources.items() if n != self.base]
         return [(self.base, self.sources[self.base]), *rest]
+
+
+def with_rule_value(job: JobConfig, key: str, value: int | None) -> JobConfig:
+    """The job with one rule setting (``<rule>.<setting>``, e.g. ``signs_of_life.window_days``)
+    replaced, validated as if it had been written in the job file.
+
+    Raises:
+        ValidationError: the value is not valid for that setting.
+    """
+    rule, _, setting = key.partition(".")
+    current = getattr(job.rules, rule)
+    changed = type(current).model_validate({**current.model_dump(exclude_unset=True), setting: value})
+    return job.model_copy(update={"rules": job.rules.model_copy(update={rule: changed})})
 
 
 def _unknown(what: str, value: str, choices: list[str]) -> str:

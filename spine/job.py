@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from linkage._sql import sql_literal
-from spine import builder, conflicts, diagnostics, flows, history, quality
+from spine import builder, conflicts, diagnostics, flows, history, quality, uncertainty
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, ConfigError, SpineError
 from spine.events_stage import build_movements_and_events
@@ -117,6 +117,9 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                 data_end, rule_counts = build_movements_and_events(con, job, linked)
             with timer.stage("flows"):
                 disclosure = flows.build_flows(con, job)
+            with timer.stage("uncertainty"):
+                # after build_flows, whatever rows it publishes: fills flows.lower/upper by key
+                flow_uncertainty = uncertainty.apply_uncertainty(con, job)
             with timer.stage("history"):
                 changes = history.record_history(con, previous, started_dt, key_check)
             with timer.stage("quality"):
@@ -127,6 +130,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "persons": quality.person_metrics(con),
                     "rules": {**quality.rule_metrics(con), **rule_counts},
                     "flows": quality.flow_metrics(con, disclosure),
+                    "uncertainty": flow_uncertainty,
                     "accounting": quality.accounting(con, rows),
                     "demographic_accounting": diagnostics.demographic_accounting(
                         con, job.observation.start.year if job.observation else data_end.year - 9, data_end),

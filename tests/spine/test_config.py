@@ -43,6 +43,19 @@ CASES = [
     ("never_active_no_base.yaml", ["rules.signs_of_life.never_active_not_resident", "needs the base register"]),
     ("children_follow_no_family.yaml", ["rules.signs_of_life.children_follow_parents", "needs rules.family"]),
     ("signs_of_life_visas.yaml", ["rules.signs_of_life.sources", "'visas' is the visa source"]),
+    ("uncertainty_one_replicate.yaml", ["uncertainty_one_replicate.yaml:10:29", "flows.uncertainty.replicates",
+                                        "must be 0 (off) or at least 2", "got 1"]),
+    ("uncertainty_alternatives_without_replicates.yaml", ["flows.uncertainty.rule_alternatives",
+                                                          "replicates is 0, so no replicate would use them"]),
+    ("uncertainty_unknown_setting.yaml", ["flows.uncertainty.rule_alternatives.signs_of_life.widow_days",
+                                          "did you mean 'signs_of_life.window_days'?"]),
+    ("uncertainty_invalid_alternative.yaml", ["flows.uncertainty.rule_alternatives.events.tolerance_days[0]",
+                                              "30 is not a valid events.tolerance_days",
+                                              "tolerance_days applies to un_12_months only"]),
+    ("uncertainty_rule_off.yaml", ["flows.uncertainty.rule_alternatives.signs_of_life.window_days",
+                                   "rules.signs_of_life is off"]),
+    ("uncertainty_null_window.yaml", ["signs_of_life.window_days: null is allowed for "
+                                      "signs_of_life.provisional_days only"]),
 ]
 
 

@@ -1,0 +1,151 @@
+"""Flow intervals under linkage uncertainty (spine.uncertainty), on a two-person job and a real store.
+
+The job links its crossings on match-keys (no Splink on three records); the tests that need an
+uncertain link then declare the crossings probabilistic and write its candidate pairs into a copy
+of the store, as the probabilistic stage would have (``candidates__crossings``).
+"""
+
+import shutil
+
+import duckdb
+import pytest
+import yaml
+
+from spine import Job
+from spine.config import ProbabilisticConfig, load_job
+from spine.uncertainty import KEYS, fill_flow_intervals, flow_intervals, replicate_flow_counts
+
+REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
+            "R1,Ole,Dahl,1980-01-01,M,XSY,1980-01-01\n"
+            "R2,Ola,Dahl,1980-01-01,F,XSY,1980-01-01\n")
+CROSSINGS = ("id,fn,sn,dob,sex,date,dir\n"
+             "X1,Ole,Dahl,1980-01-01,M,2018-06-01,OUT\n")   # Ole leaves for good in 2018
+PERSON = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex"}
+
+
+def write_job(tmp_path, uncertainty=None):
+    (tmp_path / "register.csv").write_text(REGISTER)
+    (tmp_path / "crossings.csv").write_text(CROSSINGS)
+    job = {"name": "t", "base": "register", "home_country": "XSY", "demo": True,
+           "observation": {"start": "2015-01-01", "end": "2024-12-31"},
+           "sources": {
+               "register": {"path": "register.csv", "record_id": "id",
+                            "columns": {**PERSON, "nationality": "nat", "start_date": "reg"}},
+               "crossings": {"path": "crossings.csv", "record_id": "id", "linkage": {"method": "match_keys"},
+                             "columns": {**PERSON, "event_date": "date", "direction": "dir"}}},
+           "flows": {"min_cell_count": 0, **({"uncertainty": uncertainty} if uncertainty else {})}}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The job run once, with 5 replicates: its result and a person id per register record."""
+    tmp = tmp_path_factory.mktemp("unc")
+    result = Job.from_yaml(write_job(tmp, {"replicates": 5, "seed": 3})).run()
+    person = result.df("links").query("source == 'register'").set_index("record_id").person_id.to_dict()
+    flows = result.df("flows")
+    quality = result.quality
+    result.close()
+    return tmp, person, flows, quality
+
+
+def uncertain_store(run, tmp_path, probabilities):
+    """A copy of the run's store whose crossing X1 was scored against the given register records
+    (record -> match probability), and the job declaring the crossings probabilistic."""
+    tmp, person, _, _ = run
+    store = tmp_path / "store.duckdb"
+    shutil.copy(tmp / "out" / "t.duckdb", store)
+    job = load_job(tmp / "job.yaml")
+    crossings = job.sources["crossings"].model_copy(
+        update={"linkage": ProbabilisticConfig(method="probabilistic", comparisons=["first_name", "dob"])})
+    job = job.model_copy(update={"sources": {**job.sources, "crossings": crossings}})
+    con = duckdb.connect(str(store))
+    con.execute("CREATE TABLE candidates__crossings (record_id VARCHAR, entity_id VARCHAR, "
+                "match_probability DOUBLE, match_weight DOUBLE)")
+    for record, p in probabilities.items():
+        con.execute("INSERT INTO candidates__crossings VALUES ('X1', ?, ?, ?)", [person[record], p, p * 10])
+    con.execute("UPDATE link__crossings SET method = 'probabilistic', match_probability = 0.5")
+    return con, job
+
+
+def replicate_rows(con, table):
+    return con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+
+
+def test_certain_links_give_zero_width_intervals_and_leave_the_run_alone(run):
+    _, _, flows, quality = run
+    published = flows[~flows.suppressed]
+    assert len(published) == 1   # Ole's emigration in 2018
+    assert (published["lower"] == published["count"]).all() and (published["upper"] == published["count"]).all()
+    section = quality["uncertainty"]
+    assert section["enabled"] and section["replicates"] == 5 and section["percentiles"] == [2.5, 97.5]
+    assert section["covered"] and section["not_covered"] and section["sources"] == []
+    assert section["width"]["cells_wider_than_zero"] == 0
+
+
+def test_probability_one_candidate_is_certain(run, tmp_path):
+    con, job = uncertain_store(run, tmp_path, {"R1": 1.0})
+    counts, _ = replicate_flow_counts(con, job, replicates=10, seed=1)
+    intervals = flow_intervals(con, counts, 10)
+    assert con.execute(f"SELECT lower, upper FROM {intervals}").fetchall() == [(1.0, 1.0)]
+    con.close()
+
+
+def test_a_link_at_one_half_between_two_persons_gives_an_interval_covering_both(run, tmp_path):
+    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.5})
+    before = con.execute("SELECT * FROM events").fetchall(), con.execute("SELECT * FROM flows").fetchall()
+    counts, measured = replicate_flow_counts(con, job, replicates=40, seed=1)
+    # each replicate gives the emigration to exactly one of them, and both happen
+    by_sex = dict(con.execute(f"SELECT sex, count(DISTINCT replicate) FROM {counts} WHERE event = 'emigration' "
+                              "GROUP BY 1").fetchall())
+    assert by_sex["m"] + by_sex["f"] == 40 and by_sex["m"] > 5 and by_sex["f"] > 5
+    assert measured["records_redrawn"] == {"crossings": 1}
+    assert measured["records_with_an_uncertain_candidate"] == {"crossings": 1}
+    # published flows have only Ole's cell: its interval covers 0 (Ola left) and 1 (Ole left)
+    intervals = flow_intervals(con, counts, 40)
+    assert fill_flow_intervals(con, intervals) == 1
+    assert con.execute("SELECT count, lower, upper FROM flows").fetchall() == [(1, 0.0, 1.0)]
+    # the run's events are untouched; its flows changed only in lower and upper
+    assert con.execute("SELECT * FROM events").fetchall() == before[0]
+    assert [r[:-2] for r in con.execute("SELECT * FROM flows").fetchall()] == [r[:-2] for r in before[1]]
+    assert "spine_uncertainty" not in {r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+    con.close()
+
+
+def test_replicates_are_reproducible_with_a_seed_and_differ_with_another(run, tmp_path):
+    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.3})   # 0.2: no link at all
+    table, _ = replicate_flow_counts(con, job, replicates=30, seed=7)
+    first = replicate_rows(con, table)
+    replicate_flow_counts(con, job, replicates=30, seed=7)
+    again = replicate_rows(con, table)
+    replicate_flow_counts(con, job, replicates=30, seed=8)
+    other = replicate_rows(con, table)
+    con.close()
+    assert first == again
+    assert first != other
+    assert len({r[0] for r in first}) < 30   # some replicates link X1 to nobody: no event at all
+
+
+def test_margin_rows_get_intervals_from_replicate_sums(run, tmp_path):
+    """Flows with 'total' margin rows (disclosure control adds them): their interval comes from the
+    replicates' sums, not from the cells' intervals."""
+    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.5})
+    con.execute(f"""INSERT INTO flows SELECT period, event, 'total', 'total', 'total', 1, FALSE, NULL, NULL
+                    FROM flows""")
+    counts, measured = replicate_flow_counts(con, job, replicates=20, seed=1)
+    assert measured["margins"]
+    fill_flow_intervals(con, flow_intervals(con, counts, 20))
+    rows = con.execute(f"SELECT {', '.join(KEYS)}, lower, upper FROM flows WHERE sex = 'total'").fetchall()
+    con.close()
+    assert [r[-2:] for r in rows] == [(1.0, 1.0)]   # one emigration in 2018 whoever made it
+
+
+def test_suppressed_cells_get_no_interval(run, tmp_path):
+    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.5})
+    con.execute("UPDATE flows SET suppressed = TRUE, count = NULL")
+    counts, _ = replicate_flow_counts(con, job, replicates=4, seed=1)
+    assert fill_flow_intervals(con, flow_intervals(con, counts, 4)) == 0
+    assert con.execute("SELECT lower, upper FROM flows").fetchall() == [(None, None)]
+    con.close()
