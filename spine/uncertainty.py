@@ -43,7 +43,7 @@ from linkage._sql import materialise, quote_ident, sql_literal
 from spine.builder import LINKED_RECORDS, build_linked_records
 from spine.config import HybridConfig, JobConfig, ProbabilisticConfig, with_rule_value
 from spine.events_stage import build_movements_and_events
-from spine.groups import age_group_sql, citizenship_group_sql, sex_group_sql
+from spine.flows import event_counts_sql
 from spine.linking import link_table
 from spine.sources import std_table
 
@@ -197,22 +197,14 @@ def _replicate_links_sql(name: str, store: str) -> str:
         LEFT JOIN pooled AS p USING (record_id) LEFT JOIN drawn AS d USING (record_id)"""
 
 
-def flow_cells_sql(job: JobConfig, events: str = "events", persons: str = "persons", *,
-                   margins: bool = False) -> str:
-    """Unsuppressed event counts per flow cell, grouped exactly as ``spine.flows.build_flows`` groups.
+def flow_cells_sql(job: JobConfig, *, margins: bool = False) -> str:
+    """Unsuppressed event counts per flow cell of ``events`` and ``persons``: the flows' own
+    ``event_counts_sql``, so the replicates group exactly as the published flows do.
 
-    Grain: one row per cell (period, event, sex, age_group, citizenship_group); column ``n``. With
-    ``margins``, also every margin over any of the five keys, labelled ``total``.
+    Grain: one row per non-empty cell (period, event, sex, age_group, citizenship_group); column
+    ``n``. With ``margins``, also every margin over any of the five keys, labelled ``total``.
     """
-    fmt = "'%Y'" if job.flows.period == "year" else "'%Y-%m'"
-    cells = f"""
-        SELECT strftime(e.date, {fmt}) AS period, e.event,
-               {sex_group_sql('p.sex')} AS sex,
-               {age_group_sql('p.dob', 'e.date', job.flows.age_groups)} AS age_group,
-               {citizenship_group_sql('p.nationality', job.home_country)} AS citizenship_group,
-               count(*) AS n
-        FROM {quote_ident(events)} AS e JOIN {quote_ident(persons)} AS p USING (person_id)
-        GROUP BY ALL"""
+    cells = event_counts_sql(job)
     if not margins:
         return cells
     labels = ", ".join(f"CASE WHEN grouping({k}) = 1 THEN 'total' ELSE {k} END AS {k}" for k in KEYS)
@@ -336,12 +328,19 @@ def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int,
         FROM filled GROUP BY ALL""")
 
 
-def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: str = "flows") -> int:
+def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: str = "flows",
+                        rounding: int | None = None) -> int:
     """Write lower/upper into ``flows`` for published cells; suppressed cells get NULL (an interval
-    around a suppressed count would disclose it). Returns the cells given an interval."""
+    around a suppressed count would disclose it). With ``rounding`` the bounds are rounded as the
+    counts are (nearest multiple, halves up): unrounded, a zero-width interval would give away the
+    exact count that rounding hides. Returns the cells given an interval."""
     on = " AND ".join(f"f.{k} IS NOT DISTINCT FROM i.{k}" for k in KEYS)
+
+    def rounded(x: str) -> str:
+        return x if rounding is None else f"floor(({x} + {rounding / 2!r}) / {rounding}) * {rounding}"
+
     con.execute(f"UPDATE {quote_ident(flows)} SET lower = NULL, upper = NULL").fetchall()
-    con.execute(f"""UPDATE {quote_ident(flows)} AS f SET lower = i.lower, upper = i.upper
+    con.execute(f"""UPDATE {quote_ident(flows)} AS f SET lower = {rounded('i.lower')}, upper = {rounded('i.upper')}
                     FROM {quote_ident(intervals)} AS i WHERE {on} AND NOT coalesce(f.suppressed, FALSE)""").fetchall()
     return int(con.execute(f"SELECT count(*) FROM {quote_ident(flows)} WHERE lower IS NOT NULL").fetchall()[0][0])
 
@@ -368,7 +367,8 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
         covered.append("rule-setting uncertainty: " + ", ".join(
             f"{k} drawn from {v}" for k, v in config.rule_alternatives.items()))
     section.update(measured, covered=covered, not_covered=list(NOT_COVERED))
-    section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows)
+    section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows, job.flows.rounding)
+    section["rounding"] = job.flows.rounding
     median, widest, nonzero = con.execute(
         f"""SELECT median(upper - lower), max(upper - lower), count(*) FILTER (WHERE upper > lower)
             FROM {quote_ident(flows)} WHERE lower IS NOT NULL""").fetchall()[0]
