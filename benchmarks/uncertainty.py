@@ -21,6 +21,7 @@ truth; and the time per replicate. Not a test.
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import shutil
 import tempfile
@@ -103,6 +104,8 @@ def main() -> None:
     parser.add_argument("--vary", action="append", default=[], metavar="RULE.KEY=V1,V2,...",
                         help="rule_alternatives entry, e.g. signs_of_life.window_days=548,730,913 (null allowed "
                              "for provisional_days); repeatable")
+    parser.add_argument("--fast-linkage", action="store_true",
+                        help="identifier and match-key linkage only (nothing to re-draw): to check the script quickly")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", type=Path, help="keep the cells scored per seed in this folder (CSV)")
     args = parser.parse_args()
@@ -121,7 +124,7 @@ def main() -> None:
     everything: list[dict] = []
     for seed in seeds:
         work = Path(tempfile.mkdtemp(prefix="spine-unc-"))
-        path = write_demo_job(work, enlarge=True)
+        path = write_demo_job(work, enlarge=True, fast_linkage=args.fast_linkage)
         job_yaml = yaml.safe_load(path.read_text())
         job_yaml.setdefault("flows", {})["uncertainty"] = {
             "replicates": args.replicates, "seed": args.replicate_seed, "sampling_unit": args.sampling_unit,
@@ -153,7 +156,6 @@ def main() -> None:
         }
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
-            import csv
             with (args.keep / f"cells_seed{seed}.csv").open("w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=list(cells[0]))
                 writer.writeheader()

@@ -34,3 +34,17 @@ def test_rules_benchmark_runs_with_a_setting_laid_over_the_job(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "benchmarks.rules", "--set", "definition"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "RULE.KEY=VALUE" in bad.stderr
+
+
+def test_uncertainty_benchmark_runs_and_scores_cells(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.uncertainty", "--persons", "1500", "--seeds", "1",
+                           "--replicates", "2", "--fast-linkage", "--min-true", "1",
+                           "--vary", "signs_of_life.window_days=548,913", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["rule_alternatives"] == {"signs_of_life.window_days": [548, 913]}
+    seed = figures["per_seed"]["1"]
+    assert seed["cells"] > 0 and 0 <= seed["coverage"] <= 1 and set(seed["by_event"]) == {"immigration", "emigration"}
+    assert sum(seed["rule_values_used"]["signs_of_life.window_days"].values()) == 2
