@@ -9,7 +9,8 @@ shape (``total`` last in each dimension): ``cell = ((i0 * (k1 + 1)) + i1) * (k2 
 - **Secondary, hypercube rule**: while a line along some dimension (the cells that differ only in
   that dimension, its total included) holds exactly one suppressed cell, one more published
   non-zero cell on such a line is suppressed: per table and round one cell, the one that mends
-  the most such lines, the smallest among those; to a fixed point.
+  the most such lines, the smallest among those, the table's grand total only when nothing else
+  will do (users need it); to a fixed point.
 - **Secondary, rank check**: a suppressed cell can be derived exactly from the published cells iff
   its unit vector lies in the row space of the additivity constraints restricted to the suppressed
   cells, i.e. iff the null space of that matrix is zero in its coordinate. Where a cell is
@@ -108,7 +109,7 @@ def hypercube_picks_sql(cube: str, dims: list[str]) -> str:
     fixes = " + ".join(f"CAST(s_{d} = 1 AS INTEGER)" for d in range(len(dims)))
     return f"""
         SELECT tbl, cell FROM (
-            SELECT tbl, cell, row_number() OVER (PARTITION BY tbl ORDER BY {fixes} DESC, n, n_totals, cell) AS rk
+            SELECT tbl, cell, row_number() OVER (PARTITION BY tbl ORDER BY n_totals = {len(dims)}, {fixes} DESC, n, n_totals, cell) AS rk
             FROM (SELECT *, {', '.join(counts)} FROM {quote_ident(cube)}) AS lines
             WHERE NOT suppressed AND n > 0 AND ({lonely})
         ) AS ranked WHERE rk = 1"""
@@ -124,7 +125,7 @@ def line_picks_sql(cube: str, derivable: str, dims: list[str]) -> str:
     same = " + ".join(f"CAST(c.{quote_ident(dim)} = d.{quote_ident(dim)} AS INTEGER)" for dim in dims)
     return f"""
         SELECT tbl, cell FROM (
-            SELECT tbl, cell, row_number() OVER (PARTITION BY tbl ORDER BY on_line DESC, n, n_totals, cell) AS rk
+            SELECT tbl, cell, row_number() OVER (PARTITION BY tbl ORDER BY n_totals = {len(dims)}, on_line DESC, n, n_totals, cell) AS rk
             FROM (
                 SELECT c.tbl, c.cell, c.n, c.n_totals, max(CAST({same} = {len(dims) - 1} AS INTEGER)) AS on_line
                 FROM {quote_ident(cube)} AS c

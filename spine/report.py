@@ -215,18 +215,49 @@ def _published_flows(flows: dict[str, Any]) -> list[str]:
 
     def cell(period: str, event: str) -> str:
         t = shown.get((period, event))
-        return "" if t is None else "suppressed" if t["suppressed"] else _fmt(t["count"])
+        if t is None:
+            return ""
+        if t["suppressed"]:
+            return "suppressed"
+        interval = (f" ({_fmt_count(t['lower'])}–{_fmt_count(t['upper'])})"
+                    if t.get("lower") is not None and t.get("upper") is not None else "")
+        return _fmt(t["count"]) + interval
 
     facts = ", ".join(f"{html.escape(k.replace('_', ' '))} {_fmt(v)}" for k, v in flows.items()
                       if not isinstance(v, dict | list))
     parts = [f"<h3>Published flows</h3><p>{facts}.</p>"]
     if periods:
-        parts += [_table(["period", "immigration (published)", "emigration (published)"],
+        parts += [_table(["period", "immigration (published; interval)", "emigration (published; interval)"],
                          [[p, cell(p, "immigration"), cell(p, "emigration")] for p in periods]),
                   bar_chart("Published flows by period (totals; suppressed totals left out)", periods,
                             {e: [None if shown.get((p, e)) is None or shown[(p, e)]["suppressed"]
                                  else shown[(p, e)]["count"] for p in periods] for e in ("immigration", "emigration")})]
     return parts
+
+
+def _fmt_count(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _uncertainty_section(quality: dict[str, Any]) -> list[str]:
+    found = quality.get("uncertainty")
+    if not found:
+        return []
+    items = "".join(f"<li>{html.escape(str(x))}</li>" for x in found.get("covered") or [])
+    missing = "".join(f"<li>{html.escape(str(x))}</li>" for x in found.get("not_covered") or [])
+    width = found.get("width") or {}
+    facts = (f"<p>{found['replicates']} replicates, seed {found['seed']}, {found['confidence']:.0%} intervals "
+             f"(percentiles {found['percentiles']}); cells with an interval: {_fmt(found.get('cells_with_interval'))}; "
+             f"median width {_fmt(width.get('median'))}, widest {_fmt(width.get('max'))}, wider than zero: "
+             f"{_fmt(width.get('cells_wider_than_zero'))}. Suppressed cells: "
+             f"{html.escape(str(found.get('suppressed_cells')))}.</p>") if found.get("enabled") else ""
+    return _section("uncertainty", "Uncertainty of the flows", [
+        facts, f"<h3>Covered</h3><ul>{items}</ul>" if items else "",
+        f"<h3>Not covered</h3><ul>{missing}</ul>",
+        '<p class="note">Measured on the synthetic universe (docs/uncertainty.md), these intervals contain '
+        "the true count in fewer cells than their nominal level says: most of the error of the flows is "
+        "systematic rule error, which they do not cover. Read them as the linkage part of the "
+        "uncertainty, not the whole.</p>"])
 
 
 def _accounting_section(quality: dict[str, Any]) -> list[str]:
@@ -297,10 +328,11 @@ def _page(title: str, sections: list[tuple[str, str]], parts: list[str]) -> str:
 def render_report(quality: dict[str, Any]) -> str:
     """Render the report page from the quality metrics."""
     sections = [("sources", "Sources"), ("probabilistic", "Probabilistic linkage"), ("review", "Review and conflicts"),
-                ("rules", "Rules"), ("events", "Events"), ("accounting", "Accounting"),
+                ("rules", "Rules"), ("events", "Events"), ("uncertainty", "Uncertainty"), ("accounting", "Accounting"),
                 ("changes", "Changes"), ("run", "Run")]
     parts = [*_sources_section(quality), *_probabilistic_section(quality), *_review_and_conflicts_section(quality),
-             *_rules_section(quality), *_events_section(quality), *_accounting_section(quality),
+             *_rules_section(quality), *_events_section(quality), *_uncertainty_section(quality),
+             *_accounting_section(quality),
              *_changes_section(quality.get("changes")), *_run_section(quality)]
     present = [(a, t) for a, t in sections if f'<section id="{a}">' in "".join(parts)]
     return _page(f"Linkage quality report: {quality['job']}", present, parts)

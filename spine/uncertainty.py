@@ -311,7 +311,7 @@ def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int,
     interpolation between order statistics; a replicate without the cell counts 0).
 
     Grain: one row per distinct (period, event, sex, age_group, citizenship_group) of ``flows``.
-    Columns: the five keys, lower, upper, mean (DOUBLE), replicates.
+    Columns: the five keys, lower, upper, median, mean (DOUBLE), replicates.
     """
     tail = (1 - confidence) / 2
     on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM k.{k}" for k in KEYS)
@@ -323,15 +323,17 @@ def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int,
                 FROM k CROSS JOIN range({int(replicates)}) AS r
                 LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on})
         SELECT {keys}, CAST(quantile_cont(n, {tail!r}) AS DOUBLE) AS lower,
-               CAST(quantile_cont(n, {1 - tail!r}) AS DOUBLE) AS upper, avg(n) AS mean,
+               CAST(quantile_cont(n, {1 - tail!r}) AS DOUBLE) AS upper,
+               CAST(quantile_cont(n, 0.5) AS DOUBLE) AS median, avg(n) AS mean,
                count(*) AS replicates
         FROM filled GROUP BY ALL""")
 
 
 def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: str = "flows",
                         rounding: int | None = None) -> int:
-    """Write lower/upper into ``flows`` for published cells; suppressed cells get NULL (an interval
-    around a suppressed count would disclose it). With ``rounding`` the bounds are rounded as the
+    """Write lower/upper into ``flows`` for published cells: the replicates' central range placed
+    around the published count (count − (median − low), count + (high − median)); suppressed cells
+    get NULL (an interval around a suppressed count would disclose it). With ``rounding`` the bounds are rounded as the
     counts are (nearest multiple, halves up): unrounded, a zero-width interval would give away the
     exact count that rounding hides. Returns the cells given an interval."""
     on = " AND ".join(f"f.{k} IS NOT DISTINCT FROM i.{k}" for k in KEYS)
@@ -339,9 +341,15 @@ def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: s
     def rounded(x: str) -> str:
         return x if rounding is None else f"floor(({x} + {rounding / 2!r}) / {rounding}) * {rounding}"
 
+    # The replicates re-link with a simpler enlargement than the run's, so their level can differ
+    # from the published count (at 20k persons, about 5% lower); what they measure is the spread.
+    # The interval is that spread placed around the published count (a basic bootstrap interval).
+    lower = "greatest(0, f.count - (i.median - i.lower))"
+    upper = "f.count + (i.upper - i.median)"
     con.execute(f"UPDATE {quote_ident(flows)} SET lower = NULL, upper = NULL").fetchall()
-    con.execute(f"""UPDATE {quote_ident(flows)} AS f SET lower = {rounded('i.lower')}, upper = {rounded('i.upper')}
-                    FROM {quote_ident(intervals)} AS i WHERE {on} AND NOT coalesce(f.suppressed, FALSE)""").fetchall()
+    con.execute(f"""UPDATE {quote_ident(flows)} AS f SET lower = {rounded(lower)}, upper = {rounded(upper)}
+                    FROM {quote_ident(intervals)} AS i WHERE {on} AND NOT coalesce(f.suppressed, FALSE)
+                      AND f.count IS NOT NULL""").fetchall()
     return int(con.execute(f"SELECT count(*) FROM {quote_ident(flows)} WHERE lower IS NOT NULL").fetchall()[0][0])
 
 
