@@ -50,6 +50,30 @@ def _first_presence_sql(presence: str | None) -> str:
             "GROUP BY person_id)")
 
 
+def _state_changes_sql(judged: str, order: str, presence: str | None, rule: str,
+                       provisional_source: str | None) -> str:
+    """The events both definitions end with: from ``judged`` (movements or periods with
+    ``is_long`` and ``may_be_long``), the state before each (the last long one's direction, else
+    the presumed initial state) and a row per change of state. Only the first provisional change
+    of a person counts: nothing after it can be judged yet."""
+    return f"""states AS (
+    SELECT *, coalesce(
+               last_value(CASE WHEN is_long THEN direction END IGNORE NULLS)
+                   OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+               {_INITIAL_STATE}) AS prior_state
+    FROM {judged} LEFT JOIN {_first_presence_sql(presence)} AS fp USING (person_id)
+)
+SELECT person_id,
+       CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
+       date, {sql_literal(rule)} AS rule, 'self' AS derived_via,
+       CAST(NULL AS VARCHAR) AS parent_person_id,
+       may_be_long OR coalesce(source = {sql_literal(provisional_source)}, FALSE) AS provisional
+FROM states
+WHERE (is_long OR may_be_long) AND direction <> prior_state
+QUALIFY NOT may_be_long OR row_number() OVER (PARTITION BY person_id, may_be_long ORDER BY rn) = 1
+"""
+
+
 def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int = 365,
                                 rule: str = "un_12_months", presence: str | None = None,
                                 provisional_source: str | None = None) -> str:
@@ -68,7 +92,6 @@ def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int 
     not yet long enough to be sure, see rules.signs_of_life).
     Columns out: ``person_id, event, date, rule, derived_via, parent_person_id, provisional``.
     """
-    first_presence = _first_presence_sql(presence)
     end = f"DATE {sql_literal(data_end.isoformat())}"
     order = "PARTITION BY person_id ORDER BY date, direction"
     return f"""
@@ -78,25 +101,13 @@ WITH period_starts AS (   -- consecutive movements in one direction are one peri
     WHERE previous_direction IS NULL OR previous_direction <> direction
 ),
 periods AS (
-    SELECT *, datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) >= {int(min_days)} AS is_long,
-           lead(date) OVER ({order}) IS NULL AS is_open
+    SELECT *, datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) >= {int(min_days)} AS is_long
     FROM period_starts
 ),
-states AS (
-    SELECT *, coalesce(
-               last_value(CASE WHEN is_long THEN direction END IGNORE NULLS)
-                   OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               {_INITIAL_STATE}) AS prior_state
-    FROM periods LEFT JOIN {first_presence} AS fp USING (person_id)
-)
-SELECT person_id,
-       CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
-       date, {sql_literal(rule)} AS rule, 'self' AS derived_via,
-       CAST(NULL AS VARCHAR) AS parent_person_id,
-       NOT is_long OR coalesce(source = {sql_literal(provisional_source)}, FALSE) AS provisional
-FROM states
-WHERE (is_long OR is_open) AND direction <> prior_state
-"""
+judged AS (   -- an open period not yet min_days long may still become one
+    SELECT *, NOT is_long AND lead(date) OVER ({order}) IS NULL AS may_be_long FROM periods
+),
+{_state_changes_sql("judged", order, presence, rule, provisional_source)}"""
 
 
 def derive_cumulative_events_sql(sequence: str, *, data_end: date, min_days: int, window_days: int,
@@ -152,23 +163,7 @@ judged AS (
                AND days_in_state + greatest(0, datediff('day', {end}, window_end)) >= {int(min_days)} AS may_be_long
     FROM counted
 ),
-states AS (
-    SELECT *, coalesce(
-               last_value(CASE WHEN is_long THEN direction END IGNORE NULLS)
-                   OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               {_INITIAL_STATE}) AS prior_state
-    FROM judged LEFT JOIN {_first_presence_sql(presence)} AS fp USING (person_id)
-)
-SELECT person_id,
-       CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
-       date, {sql_literal(rule)} AS rule, 'self' AS derived_via,
-       CAST(NULL AS VARCHAR) AS parent_person_id,
-       may_be_long OR coalesce(source = {sql_literal(provisional_source)}, FALSE) AS provisional
-FROM states
-WHERE (is_long OR may_be_long) AND direction <> prior_state
-  -- after a provisional change nothing later is judged: only the first provisional one counts
-QUALIFY NOT may_be_long OR row_number() OVER (PARTITION BY person_id, may_be_long ORDER BY rn) = 1
-"""
+{_state_changes_sql("judged", order, presence, rule, provisional_source)}"""
 
 
 def remove_short_interruptions(con: Connection, movements: str, output: str, *, data_end: date,

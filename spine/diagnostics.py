@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from linkage._sql import quote_ident
+from linkage._sql import columns_of, quote_ident
 
 #: Thresholds at which the links a source would get are counted (with the job's own cut added).
 SENSITIVITY_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
@@ -18,10 +18,6 @@ SENSITIVITY_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
 WEIGHT_BIN = 2.0
 #: A residence spell that begins by presence this close after the person's birth is a birth.
 BIRTH_REGISTRATION_DAYS = 60
-
-
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
 
 
 def probabilistic_metrics(metrics: Any) -> dict[str, Any] | None:
@@ -61,12 +57,12 @@ def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, thresho
     None when the source scored no pairs.
     """
     candidates = f"candidates__{name}"
-    if not _exists(con, candidates):
+    if not columns_of(con, candidates):
         return None
     cut = float(link_cut if link_cut is not None else threshold)
     decided = f"link__{name}__ids"
     model_pairs = (f"(SELECT * FROM {quote_ident(candidates)} WHERE record_id NOT IN (SELECT record_id FROM "
-                   f"{quote_ident(decided)} WHERE status IN ('linked', 'review')))" if _exists(con, decided)
+                   f"{quote_ident(decided)} WHERE status IN ('linked', 'review')))" if columns_of(con, decided)
                    else quote_ident(candidates))
     pairs = con.execute(f"SELECT count(*) FROM {model_pairs} WHERE isfinite(match_weight)").fetchall()[0][0]
     if not pairs:
@@ -125,7 +121,7 @@ def demographic_accounting(con: duckdb.DuckDBPyConnection, first_year: int, end:
     and emigration, all events (own and family-derived). Every other start or end of residence
     (a first registration of someone already here, an emigration of someone never seen resident)
     is in the residual. Empty when there are no residence spells."""
-    if not _exists(con, "residence_spells") or not con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]:
+    if not columns_of(con, "residence_spells") or not con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]:
         return []
     year_of = "year({} - INTERVAL 1 DAY)"   # (1 Jan Y, 1 Jan Y+1] belongs to year Y
     rows = con.execute(f"""

@@ -173,9 +173,9 @@ def write_report(job_path: str | Path, *, compare: str | Path | None = None, out
         other = load_job(compare)
         target = Path(out) if out else job.output_dir / "comparison.html"
         text = render_comparison(first, _read_quality(other))
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    staged = target.with_name(target.name + ".tmp")
+    staged.write_text(text, encoding="utf-8")
+    commit_file(staged, target)
     return target
 
 

@@ -6,7 +6,7 @@ import logging
 
 import duckdb
 
-from linkage._sql import materialise, quote_ident, sql_literal
+from linkage._sql import columns_of, materialise, quote_ident, sql_literal
 from spine.config import JobConfig
 from spine.dedupe import BASE_PAIRS
 from spine.family import DEPENDANTS, claims_sql
@@ -80,8 +80,7 @@ def build_dependants(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str | No
 def build_base_duplicates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str | None:
     """Materialise the probable duplicate registrations (spine.dedupe pairs, when reported and not
     merged) as person pairs, both ways; None when the base was not checked for duplicates."""
-    if not con.execute(f"SELECT count(*) FROM information_schema.tables WHERE table_name = {sql_literal(BASE_PAIRS)}"
-                       ).fetchall()[0][0]:
+    if not columns_of(con, BASE_PAIRS):
         return None
     base = quote_ident(link_table(job.base))
     return materialise(con, BASE_DUPLICATES, f"""
