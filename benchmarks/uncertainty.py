@@ -33,24 +33,23 @@ import yaml
 
 from benchmarks.common import emit, write_demo_job
 from spine import Job
-from spine.groups import age_group_sql, citizenship_group_sql, sex_group_sql
+from spine.flows import cell_keys_sql
+from spine.uncertainty import KEYS
 from spine.synthetic import generate
 
 
 def true_cells_sql(truth: Path, job: Any) -> str:
-    """True events per flow cell, grouped as spine.flows groups the derived ones."""
-    fmt = "'%Y'" if job.flows.period == "year" else "'%Y-%m'"
+    """True events per flow cell and per margin (``total``), grouped as spine.flows groups the derived ones."""
+    keys = cell_keys_sql(job, sex="p.sex", dob="p.dob", nationality="p.nationality", date="e.date")
+    labels = ", ".join(f"CASE WHEN grouping({k}) = 1 THEN 'total' ELSE {k} END AS {k}" for k in KEYS)
     return f"""
         WITH e AS (SELECT person_key, event, CAST(date AS DATE) AS date
                    FROM read_csv('{truth / 'events.csv'}', all_varchar = true)),
              p AS (SELECT person_key, nullif(sex, '') AS sex, CAST(nullif(dob, '') AS DATE) AS dob,
                           nullif(nationality, '') AS nationality
-                   FROM read_csv('{truth / 'persons.csv'}', all_varchar = true))
-        SELECT strftime(e.date, {fmt}) AS period, e.event, {sex_group_sql('p.sex')} AS sex,
-               {age_group_sql('p.dob', 'e.date', job.flows.age_groups)} AS age_group,
-               {citizenship_group_sql('p.nationality', job.home_country)} AS citizenship_group,
-               count(*) AS truth
-        FROM e JOIN p USING (person_key) GROUP BY ALL"""
+                   FROM read_csv('{truth / 'persons.csv'}', all_varchar = true)),
+             cells AS (SELECT e.event, {keys} FROM e JOIN p USING (person_key))
+        SELECT {labels}, count(*) AS truth FROM cells GROUP BY CUBE ({', '.join(KEYS)})"""
 
 
 def score_seed(con: Any, truth: Path, job: Any, first_year: int, last_year: int, min_true: int) -> list[dict]:
@@ -60,10 +59,14 @@ def score_seed(con: Any, truth: Path, job: Any, first_year: int, last_year: int,
         SELECT t.period, t.event, t.sex, t.age_group, t.citizenship_group, t.truth, f.count, f.suppressed,
                f.lower, f.upper
         FROM t LEFT JOIN flows AS f USING (period, event, sex, age_group, citizenship_group)
-        WHERE t.truth >= {int(min_true)} AND CAST(left(t.period, 4) AS INTEGER) BETWEEN {first_year} AND {last_year}
+        WHERE t.truth >= {int(min_true)} AND t.period <> 'total' AND t.event <> 'total'
+          AND CAST(left(t.period, 4) AS INTEGER) BETWEEN {first_year} AND {last_year}
         ORDER BY ALL""").fetchall()
     keys = ("period", "event", "sex", "age_group", "citizenship_group", "truth", "count", "suppressed", "lower", "upper")
-    return [dict(zip(keys, r)) for r in rows]
+    cells = [dict(zip(keys, r)) for r in rows]
+    for c in cells:
+        c["margin"] = any(c[k] == "total" for k in KEYS)
+    return cells
 
 
 def summarise(cells: list[dict]) -> dict[str, Any]:
@@ -98,6 +101,8 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--seeds", default="1,2,3", help="universe seeds, comma-separated")
     parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--enlarge", action=argparse.BooleanOptionalAction, default=True,
+                        help="run with enlargement on every admin source (as benchmarks/rules.py), or the demo job as is")
     parser.add_argument("--replicate-seed", type=int, default=1)
     parser.add_argument("--sampling-unit", choices=("identity", "record"), default="identity")
     parser.add_argument("--min-true", type=int, default=10, help="score cells with at least this many true events")
@@ -106,6 +111,8 @@ def main() -> None:
                              "for provisional_days); repeatable")
     parser.add_argument("--fast-linkage", action="store_true",
                         help="identifier and match-key linkage only (nothing to re-draw): to check the script quickly")
+    parser.add_argument("--validation-fraction", type=float, default=0.05,
+                        help="share of people in the follow-up sample the job validates against; 0: no validation")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", type=Path, help="keep the cells scored per seed in this folder (CSV)")
     args = parser.parse_args()
@@ -118,19 +125,23 @@ def main() -> None:
             parser.error(f"--vary {item!r}: write RULE.KEY=V1,V2")
         alternatives[key] = [yaml.safe_load(v) for v in values.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    figures: dict[str, Any] = {"persons": args.persons, "seeds": seeds, "replicates": args.replicates,
+    figures: dict[str, Any] = {"persons": args.persons, "enlarge": args.enlarge,
+                               "validation_fraction": args.validation_fraction, "seeds": seeds, "replicates": args.replicates,
                                "replicate_seed": args.replicate_seed, "sampling_unit": args.sampling_unit,
                                "rule_alternatives": alternatives, "min_true": args.min_true, "per_seed": {}}
     everything: list[dict] = []
     for seed in seeds:
         work = Path(tempfile.mkdtemp(prefix="spine-unc-"))
-        path = write_demo_job(work, enlarge=True, fast_linkage=args.fast_linkage)
+        path = write_demo_job(work, enlarge=args.enlarge, fast_linkage=args.fast_linkage)
         job_yaml = yaml.safe_load(path.read_text())
         job_yaml.setdefault("flows", {})["uncertainty"] = {
             "replicates": args.replicates, "seed": args.replicate_seed, "sampling_unit": args.sampling_unit,
             **({"rule_alternatives": alternatives} if alternatives else {})}
+        if args.validation_fraction > 0:
+            job_yaml["flows"]["uncertainty"]["validation"] = {"path": "data/validation.csv"}
         path.write_text(yaml.safe_dump(job_yaml))
-        universe = generate(args.persons, seed, work / "data", file_format="csv")
+        universe = generate(args.persons, seed, work / "data", file_format="csv",
+                            validation_fraction=args.validation_fraction)
         started = time.perf_counter()
         job = Job.from_yaml(path)
         result = job.run()
@@ -146,6 +157,9 @@ def main() -> None:
         figures["per_seed"][seed] = {
             **summarise(cells),
             "by_event": {e: summarise([c for c in cells if c["event"] == e]) for e in ("immigration", "emigration")},
+            "cells_only": summarise([c for c in cells if not c["margin"]]),
+            "margins_only": summarise([c for c in cells if c["margin"]]),
+            "validation": unc.get("validation"),
             "years": [first_year, end_year - 1],
             "run_seconds": round(seconds, 1), "uncertainty_seconds": result.quality["run"]["stages"]["uncertainty"],
             "rules_seconds": result.quality["run"]["stages"]["rules"],
@@ -165,6 +179,8 @@ def main() -> None:
     figures["overall"] = summarise(everything)
     figures["by_event"] = {e: summarise([c for c in everything if c["event"] == e])
                            for e in ("immigration", "emigration")}
+    figures["cells_only"] = summarise([c for c in everything if not c["margin"]])
+    figures["margins_only"] = summarise([c for c in everything if c["margin"]])
     emit(figures, args.json)
 
 

@@ -150,15 +150,21 @@ def schema() -> None:
 def synth(out: Path = typer.Option(..., "--out", help="Folder to write the universe into."),
           persons: int = typer.Option(10_000, "--persons", min=100, help="Number of persons."),
           seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same files)."),
-          file_format: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format.")) -> None:
+          file_format: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format."),
+          validation_fraction: float = typer.Option(0.05, "--validation-fraction", min=0.0, max=1.0,
+                                                    help="Share of people in the follow-up sample (0: none).")
+          ) -> None:
     """Generate a synthetic migration universe with its ground truth."""
     from spine.synthetic import generate
 
     try:
-        universe = generate(persons, seed, out, file_format=file_format.value)
+        universe = generate(persons, seed, out, file_format=file_format.value,
+                            validation_fraction=validation_fraction)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     typer.echo(f"sources: {', '.join(str(p) for p in universe.sources.values())}")
+    if universe.validation:
+        typer.echo(f"validation sample: {universe.validation}")
     typer.echo(f"truth:   {universe.out_dir / 'truth'}")
 
 

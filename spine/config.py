@@ -354,6 +354,57 @@ class RulesConfig(StrictModel):
 RuleParameter = Literal["signs_of_life.window_days", "signs_of_life.provisional_days", "events.tolerance_days"]
 
 
+#: Flow dimensions the validation sample's error rates may differ by (besides the event type).
+ValidationStratum = Literal["period", "sex", "age_group", "citizenship_group"]
+
+
+class ValidationColumnsConfig(StrictModel):
+    """Columns of the validation file (defaults: the same names)."""
+
+    source: StrictStr = "source"
+    record_id: StrictStr = "record_id"
+    sex: StrictStr = "sex"
+    dob: StrictStr = "dob"
+    nationality: StrictStr = "nationality"
+    event: StrictStr = "event"
+    event_date: StrictStr = "event_date"
+
+
+class ValidationConfig(StrictModel):
+    """A sample of people whose true moves are known (a follow-up survey, a case-file review).
+
+    One row per true move (``event`` immigration or emigration, ``event_date``) of each person in
+    the sample, and one row with ``event`` empty for a person who made none; the person is named by
+    one of their records in a job source (``source``, ``record_id``) and carries their true sex,
+    date of birth and nationality. Comparing the spine's events of those people with their true
+    ones measures, per flow cell, how many derived events are true (precision) and how many true
+    events are derived (sensitivity); the intervals carry that error (docs/uncertainty.md).
+    """
+
+    path: StrictStr
+    format: Literal["csv", "parquet"] | None = None
+    columns: ValidationColumnsConfig = ValidationColumnsConfig()
+    date_format: StrictStr | list[StrictStr] = DEFAULT_DATE_FORMAT
+    sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
+    #: The dates over which the sample's moves were checked: events outside are not compared.
+    #: Default: the job's observation window (all dates without one).
+    start: date | None = None
+    end: date | None = None
+    #: Error rates are estimated per event type and per these dimensions, each shrunk towards the
+    #: event type's rate with the weight of ``prior_events`` events (too few people in a stratum
+    #: give its rate little weight).
+    strata: list[ValidationStratum] = Field(default=["age_group", "citizenship_group"])
+    prior_events: float = Field(default=10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ValidationConfig":
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if len(set(self.strata)) != len(self.strata):
+            raise ValueError(f"strata: each dimension once, got {self.strata}")
+        return self
+
+
 class UncertaintyConfig(StrictModel):
     """Intervals for the flows: assignment and rules re-run under linkage (and rule) uncertainty.
 
@@ -373,6 +424,9 @@ class UncertaintyConfig(StrictModel):
     #: Alternative values of rule settings, one drawn per replicate (uniformly), e.g.
     #: ``{signs_of_life.window_days: [548, 730, 913]}``; null for provisional_days means none.
     rule_alternatives: dict[RuleParameter, list[Annotated[int, Field(ge=0)] | None]] = Field(default_factory=dict)
+    #: A sample of people whose true moves are known: the error of the rules and of the persons'
+    #: attributes measured on it is carried into the intervals (docs/uncertainty.md).
+    validation: ValidationConfig | None = None
 
     @field_validator("replicates")
     @classmethod
@@ -586,6 +640,17 @@ class JobConfig(StrictModel):
         if alternatives and self.flows.uncertainty.replicates == 0:
             raise ValueError("flows.uncertainty.rule_alternatives: flows.uncertainty.replicates is 0, so no "
                              "replicate would use them; set replicates (e.g. 200)")
+        validation = self.flows.uncertainty.validation
+        if validation is not None:
+            if self.flows.uncertainty.replicates == 0:
+                raise ValueError("flows.uncertainty.validation: flows.uncertainty.replicates is 0, so no interval "
+                                 "would use it; set replicates (e.g. 200)")
+            if validation.start and self.observation and validation.start < self.observation.start:
+                raise ValueError(f"flows.uncertainty.validation.start: {validation.start} is before the observation "
+                                 f"window's start {self.observation.start} (moves before the data cannot be derived)")
+            if validation.end and self.observation and validation.end > self.observation.end:
+                raise ValueError(f"flows.uncertainty.validation.end: {validation.end} is after the observation "
+                                 f"window's end {self.observation.end}")
         for key, values in alternatives.items():
             where = f"flows.uncertainty.rule_alternatives.{key}"
             if key.startswith("signs_of_life.") and not (life.enabled and life.sources):

@@ -23,20 +23,25 @@ DIMENSIONS = ("sex", "age_group", "citizenship_group")
 STANDARD = {"sex": ["f", "m"], "citizenship_group": ["national", "foreign"]}
 
 
+def cell_keys_sql(job: JobConfig, *, sex: str, dob: str, nationality: str, date: str) -> str:
+    """The flow cell of an event (all but ``event``): ``period, sex, age_group, citizenship_group``
+    from a person's sex, date of birth and nationality and the event's date (SQL expressions)."""
+    fmt = "'%Y'" if job.flows.period == "year" else "'%Y-%m'"
+    return (f"strftime({date}, {fmt}) AS period, {sex_group_sql(sex)} AS sex, "
+            f"{age_group_sql(dob, date, job.flows.age_groups)} AS age_group, "
+            f"{citizenship_group_sql(nationality, job.home_country)} AS citizenship_group")
+
+
 def event_counts_sql(job: JobConfig) -> str:
     """Events per period × event × sex × age group × citizenship group (non-zero cells only).
 
     Grain: one row per combination with at least one event. Columns: period, event, sex,
     age_group, citizenship_group, n.
     """
-    fmt = "'%Y'" if job.flows.period == "year" else "'%Y-%m'"
+    keys = cell_keys_sql(job, sex="p.sex", dob="p.dob", nationality="p.nationality", date="e.date")
     return f"""
-        SELECT strftime(e.date, {fmt}) AS period, e.event,
-               {sex_group_sql('p.sex')} AS sex,
-               {age_group_sql('p.dob', 'e.date', job.flows.age_groups)} AS age_group,
-               {citizenship_group_sql('p.nationality', job.home_country)} AS citizenship_group,
-               count(*) AS n
-        FROM events AS e JOIN persons AS p USING (person_id)
+        SELECT period, event, sex, age_group, citizenship_group, count(*) AS n
+        FROM (SELECT e.event, {keys} FROM events AS e JOIN persons AS p USING (person_id))
         GROUP BY ALL"""
 
 

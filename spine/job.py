@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from linkage._sql import sql_literal
-from spine import builder, conflicts, diagnostics, flows, history, quality, uncertainty
+from spine import builder, conflicts, diagnostics, flows, history, quality, uncertainty, validation
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, ConfigError, SpineError
 from spine.events_stage import build_movements_and_events
@@ -45,6 +45,7 @@ def validate_job(job: JobConfig) -> dict[str, int]:
     with duckdb.connect() as con:
         rows = load_sources(con, job, as_views=True)
         check_sources(con, job, rows)
+        validation.load_validation(con, job)
     return rows
 
 
@@ -104,6 +105,9 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                 inputs = {name: {"file": job.resolve(s.path).name, "rows": rows[name],
                                  "sha256": file_fingerprint(job.resolve(s.path))}
                           for name, s in job.sources.items()}
+                validation_file = validation.load_validation(con, job)
+                if validation_file:
+                    inputs["flows.uncertainty.validation"] = validation_file
             with timer.stage("standardise"):
                 builder.standardise_sources(con, job)
             with timer.stage("link", len(job.sources)) as step:

@@ -251,13 +251,40 @@ def _uncertainty_section(quality: dict[str, Any]) -> list[str]:
              f"median width {_fmt(width.get('median'))}, widest {_fmt(width.get('max'))}, wider than zero: "
              f"{_fmt(width.get('cells_wider_than_zero'))}. Suppressed cells: "
              f"{html.escape(str(found.get('suppressed_cells')))}.</p>") if found.get("enabled") else ""
+    validation = found.get("validation")
     return _section("uncertainty", "Uncertainty of the flows", [
         facts, f"<h3>Covered</h3><ul>{items}</ul>" if items else "",
         f"<h3>Not covered</h3><ul>{missing}</ul>",
-        '<p class="note">Measured on the synthetic universe (docs/uncertainty.md), these intervals contain '
-        "the true count in fewer cells than their nominal level says: most of the error of the flows is "
-        "systematic rule error, which they do not cover. Read them as the linkage part of the "
-        "uncertainty, not the whole.</p>"])
+        *(_validation_part(validation) if validation else [
+            '<p class="note">Without a validation sample these intervals carry linkage uncertainty only. '
+            "Measured on the synthetic universe (docs/uncertainty.md) they contain the true count in fewer "
+            "cells than their nominal level says: most of the error of the flows is systematic rule error, "
+            "which only a sample of people whose moves are known can measure "
+            "(flows.uncertainty.validation).</p>"])])
+
+
+def _validation_part(validation: dict[str, Any]) -> list[str]:
+    """What the validation sample measured: the bias of the flows (derived / true) and their error."""
+    rows = []
+    for level, label in (("by_period", "period and event"), ("by_cell", "every dimension")):
+        for event, r in sorted((validation.get(level) or {}).items()):
+            rows.append([event, label, r["true_positives"], r["false_positives"], r["false_negatives"],
+                         r["precision"], r["sensitivity"], r["derived_over_true"]])
+    first, last = validation.get("period") or ["", ""]
+    return [
+        "<h3>Validation sample</h3>",
+        f"<p>{_fmt(validation['people'])} people whose moves are known ({html.escape(str(validation['file']))}, "
+        f"moves {html.escape(str(first))} to {html.escape(str(last))}); the spine found "
+        f"{_fmt(validation['people_found_in_spine'])} of them by the record that names them. Their derived "
+        "events compared with their true ones, at the level of period and event, and cell by cell: a move "
+        "in the wrong age or citizenship group is a false positive in one cell and a false negative in "
+        "another. Derived / true below 1: the flows undercount.</p>",
+        _table(["event", "level", "true positives", "false positives", "false negatives", "precision",
+                "sensitivity", "derived / true"], rows),
+        f"<p>Rates are estimated per {', '.join(html.escape(s) for s in validation['strata'])}, each shrunk "
+        f"towards its event type's with the weight of {_fmt(validation['prior_events'])} events; "
+        f"{_fmt(validation.get('cells_adjusted'))} published cells carry them. The intervals are for the true "
+        "count, so where the sample shows the flows undercount, they lie above the published count.</p>"]
 
 
 def _accounting_section(quality: dict[str, Any]) -> list[str]:

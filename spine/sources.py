@@ -18,7 +18,7 @@ from linkage.standardise import DEFAULT_DIRECTION_CODES, DEFAULT_SEX_CODES, code
 from spine.config import DATE_FIELDS, JobConfig, SourceConfig
 from spine.errors import InputError
 
-_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _EXAMPLES = 3
 
 
@@ -34,7 +34,7 @@ def std_table(name: str) -> str:
 
 def source_format(path: Path, source: SourceConfig) -> str | None:
     """``csv`` or ``parquet``: as configured, else from the file's extension."""
-    return source.format or _FORMATS.get(path.suffix.lower())
+    return source.format or FILE_FORMATS.get(path.suffix.lower())
 
 
 def read_source_sql(path: Path, fmt: str) -> str:

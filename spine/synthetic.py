@@ -65,6 +65,8 @@ class SyntheticUniverse:
     truth: dict[str, Path]
     n_persons: int
     seed: int
+    #: The follow-up sample (flows.uncertainty.validation), None when not written.
+    validation: Path | None = None
 
 
 # ---------------------------------------------------------------- vocabulary
@@ -682,7 +684,7 @@ PREFIXES = {"register": "R", "tax": "T", "benefits": "B", "child_benefit_childre
 
 def generate(n_persons: int, seed: int, out_dir: str | Path, *, errors: ErrorRates = ErrorRates(),
              start_year: int = 2015, end_year: int = 2024,
-             file_format: Literal["csv", "parquet"] = "csv") -> SyntheticUniverse:
+             file_format: Literal["csv", "parquet"] = "csv", validation_fraction: float = 0.05) -> SyntheticUniverse:
     """Generate a universe of ``n_persons`` people and write its sources and truth.
 
     Args:
@@ -692,6 +694,8 @@ def generate(n_persons: int, seed: int, out_dir: str | Path, *, errors: ErrorRat
         errors: error rates injected into the sources.
         start_year, end_year: the observation window (1 Jan start_year to 31 Dec end_year).
         file_format: ``csv`` or ``parquet``.
+        validation_fraction: share of the people with a record sampled into ``validation`` (their
+            true moves and attributes, as a follow-up survey would give them); 0 writes none.
     """
     if n_persons < 100:
         raise ValueError(f"n_persons must be at least 100, got {n_persons}")
@@ -726,12 +730,42 @@ def generate(n_persons: int, seed: int, out_dir: str | Path, *, errors: ErrorRat
     tables["records"] = pa.table({"source": np.concatenate(truth_sources), "record_id": np.concatenate(truth_ids),
                                   "person_key": np.concatenate(truth_keys)})
     truth = {name: _write(table, out / "truth" / name, file_format) for name, table in tables.items()}
+    validation = None
+    if validation_fraction > 0:
+        # its own random stream: the sources and truth are the same with or without it
+        sample = _validation_sample(tables, validation_fraction, np.random.default_rng([seed, 2]))
+        validation = _write(sample, out / "validation", file_format)
     rates = "\n".join(f"- {k}: {v}" for k, v in asdict(errors).items())
     (out / "truth" / "README.md").write_text(
         f"# Truth of a synthetic universe ({n_persons} persons, seed {seed}, {start_year}-{end_year})\n\n"
         "- persons: every person, their kind, true (birth) names and whether they are in the register\n"
         "- records: the true person of every record of every source\n"
         "- spells: true residence spells [start_date, end_date), end empty if still resident\n"
-        "- events: true immigration/emigration events (UN 12 months, from planned stays)\n\n"
+        "- events: true immigration/emigration events (UN 12 months, from planned stays)\n"
+        f"- ../validation: a {validation_fraction:.0%} sample of the people with a record, named by one of "
+        "their records (the register's if any), with their true sex, date of birth, nationality and moves "
+        "(one row per move, one row with no event for a person without)\n\n"
         f"Error rates:\n{rates}\n")
-    return SyntheticUniverse(out_dir=out, sources=sources, truth=truth, n_persons=n_persons, seed=seed)
+    return SyntheticUniverse(out_dir=out, sources=sources, truth=truth, n_persons=n_persons, seed=seed,
+                             validation=validation)
+
+
+def _validation_sample(tables: dict[str, pa.Table], fraction: float, rng: np.random.Generator) -> pa.Table:
+    """A follow-up survey's answers: a simple random sample of the people with a record, each named
+    by one record (the register's if they have one, else their first), with their true attributes
+    and every true move (one row per move; one row without an event for a person with none)."""
+    records = tables["records"]
+    keys = np.asarray(records["person_key"].to_numpy(zero_copy_only=False), dtype=object)
+    sources = np.asarray(records["source"].to_numpy(zero_copy_only=False), dtype=object)
+    ids = np.asarray(records["record_id"].to_numpy(zero_copy_only=False), dtype=object)
+    rank = np.where(sources == "register", 0, 1)
+    order = np.lexsort((ids, sources, rank, keys))          # per person: register first, then by source, id
+    first = order[np.r_[True, keys[order][1:] != keys[order][:-1]]]
+    chosen = first[rng.random(len(first)) < fraction]
+    people = pa.table({"person_key": keys[chosen], "source": sources[chosen], "record_id": ids[chosen]})
+    persons = tables["persons"].select(["person_key", "sex", "dob", "nationality"])
+    events = tables["events"].select(["person_key", "event", "date"]).rename_columns(["person_key", "event", "event_date"])
+    sample = people.join(persons, "person_key").join(events, "person_key", join_type="left outer")
+    sample = sample.sort_by([("source", "ascending"), ("record_id", "ascending"), ("event_date", "ascending"),
+                             ("event", "ascending")])
+    return sample.select(["source", "record_id", "sex", "dob", "nationality", "event", "event_date"])

@@ -38,6 +38,8 @@ import time
 from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 
 from linkage._sql import materialise, quote_ident, sql_literal
 from spine.builder import LINKED_RECORDS, build_linked_records
@@ -46,6 +48,7 @@ from spine.events_stage import build_movements_and_events
 from spine.flows import event_counts_sql
 from spine.linking import link_table
 from spine.sources import std_table
+from spine.validation import adjusted_intervals, validation_rates, validation_summary
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,13 @@ NOT_COVERED = [
     "except through the rule settings varied in rule_alternatives",
     "coverage error: people in no source",
 ]
+#: With a validation sample the rules' systematic error is covered as far as the sample measures it.
+NOT_COVERED_WITH_VALIDATION = {
+    NOT_COVERED[3]: "attributes of persons (sex, date of birth, nationality) are not re-resolved per replicate; "
+                    "their error is covered as far as the validation sample measures it",
+    NOT_COVERED[5]: "systematic error of the rules beyond what the validation sample measures (its rates "
+                    "are taken to hold for every period and group of a stratum)",
+}
 
 
 def sampled_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> list[str]:
@@ -330,12 +340,13 @@ def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int,
 
 
 def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: str = "flows",
-                        rounding: int | None = None) -> int:
+                        rounding: int | None = None, *, final: bool = False) -> int:
     """Write lower/upper into ``flows`` for published cells: the replicates' central range placed
     around the published count (count − (median − low), count + (high − median)); suppressed cells
     get NULL (an interval around a suppressed count would disclose it). With ``rounding`` the bounds are rounded as the
     counts are (nearest multiple, halves up): unrounded, a zero-width interval would give away the
-    exact count that rounding hides. Returns the cells given an interval."""
+    exact count that rounding hides. With ``final``, ``intervals`` holds the bounds themselves
+    (:func:`validated_intervals`). Returns the cells given an interval."""
     on = " AND ".join(f"f.{k} IS NOT DISTINCT FROM i.{k}" for k in KEYS)
 
     def rounded(x: str) -> str:
@@ -344,13 +355,55 @@ def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: s
     # The replicates re-link with a simpler enlargement than the run's, so their level can differ
     # from the published count (at 20k persons, about 5% lower); what they measure is the spread.
     # The interval is that spread placed around the published count (a basic bootstrap interval).
-    lower = "greatest(0, f.count - (i.median - i.lower))"
-    upper = "f.count + (i.upper - i.median)"
+    lower = "i.lower" if final else "greatest(0, f.count - (i.median - i.lower))"
+    upper = "i.upper" if final else "f.count + (i.upper - i.median)"
     con.execute(f"UPDATE {quote_ident(flows)} SET lower = NULL, upper = NULL").fetchall()
     con.execute(f"""UPDATE {quote_ident(flows)} AS f SET lower = {rounded(lower)}, upper = {rounded(upper)}
                     FROM {quote_ident(intervals)} AS i WHERE {on} AND NOT coalesce(f.suppressed, FALSE)
                       AND f.count IS NOT NULL""").fetchall()
     return int(con.execute(f"SELECT count(*) FROM {quote_ident(flows)} WHERE lower IS NOT NULL").fetchall()[0][0])
+
+
+def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str, replicates: int,
+                        confidence: float, seed: int, *, flows: str = "flows") -> str:
+    """Materialise ``uncertainty__flow_intervals`` with final bounds for the published cells: each
+    replicate's count placed around the published count (as :func:`fill_flow_intervals` does), then
+    turned into draws of the true count with the error the validation sample measured
+    (:func:`spine.validation.adjusted_intervals`). A cell whose event type the sample lacks keeps
+    the linkage-only interval.
+
+    Grain: one row per published cell of ``flows``. Columns: the five keys, lower, upper, median
+    (DOUBLE; median of the true-count draws), validated (BOOLEAN).
+    """
+    keys = ", ".join(KEYS)
+    on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM k.{k}" for k in KEYS)
+    cells = materialise(con, "uncertainty__published_cells", f"""
+        SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, count
+        FROM {quote_ident(flows)} WHERE NOT coalesce(suppressed, FALSE) AND count IS NOT NULL""")
+    filled = con.execute(f"""
+        SELECT k.i, r.range AS replicate, coalesce(c.n, 0) AS n
+        FROM {cells} AS k CROSS JOIN range({int(replicates)}) AS r
+        LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on}
+        ORDER BY k.i, replicate""").fetchnumpy()
+    published = con.execute(f"SELECT count FROM {cells} ORDER BY i").fetchnumpy()["count"].astype(float)
+    drawn = np.asarray(filled["n"], dtype=float).reshape(len(published), int(replicates))
+    placed = np.maximum(0.0, published[:, None] + drawn - np.median(drawn, axis=1)[:, None])
+    lower, upper, median = adjusted_intervals(con, job, placed, cells,
+                                              confidence, seed)
+    tail = (1 - confidence) / 2
+    plain = np.isnan(lower)
+    if plain.any():
+        lower[plain], median[plain], upper[plain] = np.quantile(placed[plain], [tail, 0.5, 1 - tail], axis=1)
+    table = pd.DataFrame({"i": np.arange(len(published)), "lower": lower, "upper": upper, "median": median,
+                          "validated": ~plain})
+    con.register("uncertainty__bounds", table)
+    try:
+        materialise(con, FLOW_INTERVALS, f"""SELECT {keys}, b.lower, b.upper, b.median, b.validated
+                                             FROM {cells} AS k JOIN uncertainty__bounds AS b USING (i)""")
+    finally:
+        con.unregister("uncertainty__bounds")
+    con.execute(f"DROP TABLE {cells}").fetchall()
+    return FLOW_INTERVALS
 
 
 def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str = "flows") -> dict[str, Any]:
@@ -369,13 +422,30 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
                                                 "lower and upper are NULL"])
         return section
     counts, measured = replicate_flow_counts(con, job, flows=flows)
-    intervals = flow_intervals(con, counts, config.replicates, config.confidence, flows=flows)
-    covered = list(COVERED)
+    covered, not_covered = list(COVERED), list(NOT_COVERED)
     if config.rule_alternatives:
         covered.append("rule-setting uncertainty: " + ", ".join(
             f"{k} drawn from {v}" for k, v in config.rule_alternatives.items()))
-    section.update(measured, covered=covered, not_covered=list(NOT_COVERED))
-    section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows, job.flows.rounding)
+    if config.validation is None:
+        intervals = flow_intervals(con, counts, config.replicates, config.confidence, flows=flows)
+    else:
+        validation_rates(con, job)
+        section["validation"] = validation_summary(con, job)
+        intervals = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed,
+                                        flows=flows)
+        section["validation"]["cells_adjusted"] = int(con.execute(
+            f"SELECT count(*) FILTER (WHERE validated) FROM {intervals}").fetchall()[0][0])
+        people = section["validation"]["people"]
+        covered.append(f"error of the rules and of persons' attributes as measured on the validation sample "
+                       f"({people} people): per event type and {', '.join(config.validation.strata) or 'nothing else'}, "
+                       "how many derived events are true and how many true events are derived, drawn from "
+                       "their posteriors in every replicate")
+        not_covered = [NOT_COVERED_WITH_VALIDATION.get(item, item) for item in not_covered]
+        not_covered.append("error the validation sample cannot show: people it could not name by a record "
+                           "(in no source), moves outside its period, and its own errors (taken as the truth)")
+    section.update(measured, covered=covered, not_covered=not_covered)
+    section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows, job.flows.rounding,
+                                                         final=config.validation is not None)
     section["rounding"] = job.flows.rounding
     median, widest, nonzero = con.execute(
         f"""SELECT median(upper - lower), max(upper - lower), count(*) FILTER (WHERE upper > lower)

@@ -72,6 +72,11 @@ def test_report_renders_in_chromium_with_every_section_and_chart(result, tmp_pat
                      "Migration events by year", "Stock change and its components"):
         assert expected in titles
     assert (ARTEFACTS / "report.png").stat().st_size > 10_000
+    # the demo job validates against its follow-up sample: the report shows what the sample measured
+    validation = result.quality["uncertainty"]["validation"]
+    assert validation["people"] > 50 and validation["cells_adjusted"] > 0
+    text = page.read_text(encoding="utf-8")
+    assert "<h3>Validation sample</h3>" in text and "derived / true" in text
 
 
 def test_a_report_with_gaps_in_its_figures_still_renders_without_error(result, tmp_path):
@@ -99,7 +104,7 @@ def test_no_input_name_or_identifier_appears_in_the_report_or_quality_json(resul
     leaked = []
     for where, text in texts.items():
         words = set(re.findall(r"[^\W\d_]+", text))
-        for source, path in generated.sources.items():
+        for source, path in {**generated.sources, "validation": generated.validation}.items():
             table = f"read_csv('{path}', all_varchar = true)"
             columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
             for column in ("first_name", "surname"):

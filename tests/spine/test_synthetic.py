@@ -158,3 +158,29 @@ def test_parquet_format(tmp_path):
     assert all(p.suffix == ".parquet" for p in u.sources.values())
     con = duckdb.connect()
     assert one(con, f"SELECT count(*) FROM read_parquet('{u.sources['tax']}')") > 0
+
+
+def test_validation_sample_is_true_moves_of_a_sample_named_by_one_record(universe, db, tmp_path):
+    db.execute(f"CREATE VIEW validation AS SELECT * FROM read_csv('{universe.validation}', all_varchar = true)")
+    people = one(db, "SELECT count(DISTINCT (source, record_id)) FROM validation")
+    with_records = one(db, "SELECT count(DISTINCT person_key) FROM truth_records")
+    assert 0.035 * with_records < people < 0.065 * with_records          # 5% of the people with a record
+    # each person once, by the register record when they have one, with their true attributes and moves
+    named = """SELECT v.*, r.person_key FROM validation AS v
+               JOIN truth_records AS r ON r.source = v.source AND r.record_id = v.record_id"""
+    assert one(db, f"SELECT count(*) FROM ({named})") == one(db, "SELECT count(*) FROM validation")
+    assert one(db, f"SELECT count(DISTINCT person_key) FROM ({named})") == people
+    assert one(db, f"""SELECT count(*) FROM ({named}) AS v WHERE v.source <> 'register' AND person_key IN
+                       (SELECT person_key FROM truth_records WHERE source = 'register')""") == 0
+    assert one(db, f"""SELECT count(*) FROM ({named}) AS v JOIN truth_persons AS p USING (person_key)
+                       WHERE v.dob <> p.dob OR v.sex IS DISTINCT FROM p.sex""") == 0
+    moves = one(db, f"""SELECT count(*) FROM truth_events WHERE person_key IN
+                        (SELECT person_key FROM ({named}))""")
+    assert one(db, "SELECT count(event) FROM validation") == moves > 0
+    assert one(db, "SELECT count(*) FROM validation WHERE event IS NULL") > 0     # people who never moved
+    # its own random stream: the sources are the same without it
+    bare = generate(3_000, seed=7, out_dir=tmp_path / "bare", validation_fraction=0)
+    assert bare.validation is None
+    for name in ("register", "crossings", "visas"):
+        assert hashlib.sha256(bare.sources[name].read_bytes()).hexdigest() == \
+            hashlib.sha256(universe.sources[name].read_bytes()).hexdigest()

@@ -1,0 +1,207 @@
+"""The validation sample (spine.validation): error rates measured on people whose moves are known,
+and the intervals that carry them.
+
+A four-person register: Ole and Per leave in 2018, Kari in 2019 (each a crossing out), Ola never
+leaves; Nils, in no register, crosses out in 2018 (his crossing stays unlinked). The sample says
+Ole's move is right (and names him twice, by his register record and by his crossing), Ola left in
+2019 unseen (a false negative), Per is ten years older than the register says (his move lands in
+the wrong age group: right at the period level, wrong at the cell level), Kari never left (a false
+positive), and Nils's move is missed with him.
+"""
+
+import numpy as np
+import pytest
+import yaml
+
+from spine import Job
+from spine.errors import ConfigError
+from spine.config import load_job
+from spine.validation import _cell_parameters, true_count_intervals
+
+REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
+            "R1,Ole,Dahl,1980-01-01,M,XSY,1980-01-01\n"
+            "R2,Ola,Dahl,1980-01-01,F,XSY,1980-01-01\n"
+            "R3,Per,Berg,1990-01-01,M,XSY,1990-01-01\n"
+            "R4,Kari,Lund,1985-05-05,F,XSY,1985-05-05\n")
+CROSSINGS = ("id,fn,sn,dob,sex,date,dir\n"
+             "X1,Ole,Dahl,1980-01-01,M,2018-06-01,OUT\n"
+             "X3,Per,Berg,1990-01-01,M,2018-07-01,OUT\n"
+             "X4,Kari,Lund,1985-05-05,F,2019-02-01,OUT\n"
+             "X5,Nils,Holm,1975-01-01,M,2018-03-01,OUT\n")
+SAMPLE = ("source,record_id,sex,dob,nationality,event,event_date\n"
+          "register,R1,m,1980-01-01,XSY,emigration,2018-06-01\n"
+          "register,R2,f,1980-01-01,XSY,emigration,2019-03-01\n"
+          "register,R3,m,1970-01-01,XSY,emigration,2018-07-01\n"
+          "register,R4,f,1985-05-05,XSY,,\n"
+          "crossings,X1,m,1980-01-01,XSY,,\n"
+          "crossings,X5,m,1975-01-01,XSY,emigration,2018-03-01\n")
+PERSON = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex"}
+
+
+def write_job(tmp_path, *, sample=SAMPLE, validation=None, replicates=4, strata=()):
+    (tmp_path / "register.csv").write_text(REGISTER)
+    (tmp_path / "crossings.csv").write_text(CROSSINGS)
+    (tmp_path / "sample.csv").write_text(sample)
+    uncertainty = {"replicates": replicates, "seed": 2,
+                   "validation": {"path": "sample.csv", "strata": list(strata), **(validation or {})}}
+    job = {"name": "t", "base": "register", "home_country": "XSY", "demo": True,
+           "observation": {"start": "2015-01-01", "end": "2024-12-31"},
+           "sources": {
+               "register": {"path": "register.csv", "record_id": "id",
+                            "columns": {**PERSON, "nationality": "nat", "start_date": "reg"}},
+               "crossings": {"path": "crossings.csv", "record_id": "id", "linkage": {"method": "match_keys"},
+                             "columns": {**PERSON, "event_date": "date", "direction": "dir"}}},
+           "flows": {"min_cell_count": 0, "uncertainty": uncertainty}}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("val")
+    result = Job.from_yaml(write_job(tmp)).run()
+    flows, quality = result.df("flows"), result.quality
+    result.close()
+    return flows, quality
+
+
+def test_the_sample_is_compared_cell_by_cell_and_period_by_period(run):
+    _, quality = run
+    found = quality["uncertainty"]["validation"]
+    assert found["people"] == 6 and found["people_found_in_spine"] == 5
+    assert found["people_by_link_status"] == {"linked": 5, "unlinked": 1}
+    # cells: Ole right (once, though named twice); Per's move in the wrong age group (a false
+    # positive and a false negative); Ola's and Nils's unseen (false negatives); Kari's not made
+    cell = found["by_cell"]["emigration"]
+    assert (cell["true_positives"], cell["false_positives"], cell["false_negatives"]) == (1, 2, 3)
+    period = found["by_period"]["emigration"]
+    assert (period["true_positives"], period["false_positives"], period["false_negatives"]) == (2, 1, 2)
+    assert period["precision"] == pytest.approx(2 / 3, abs=1e-4) and period["derived_over_true"] == 0.75
+    assert "immigration" not in found["by_cell"]
+    assert quality["inputs"]["flows.uncertainty.validation"]["people"] == 6
+
+
+def test_a_stratum_borrows_from_its_event_type_at_the_same_margin_level(tmp_path):
+    result = Job.from_yaml(write_job(tmp_path, strata=["age_group"])).run()
+    con = result.connection()
+    rates = con.execute("""SELECT age_group, tp, fp, fn FROM uncertainty__validation_rates
+                           WHERE pattern = 0 AND event = 'emigration' ORDER BY 1""").fetchall()
+    assert rates == [("25-34", 0, 2, 0), ("35-44", 1, 0, 2), ("45-64", 0, 0, 1)]   # Per, Kari | Ole, Ola, Nils | Per
+    con.execute("""CREATE TEMP TABLE probe AS SELECT * FROM (VALUES
+        (0, '2018', 'emigration', 'm', '45-64', 'national'),
+        (1, '2018', 'emigration', 'total', 'total', 'total'),
+        (2, '2018', 'immigration', 'm', '45-64', 'national'))
+        AS t(i, period, event, sex, age_group, citizenship_group)""")
+    params, _ = _cell_parameters(con, load_job(tmp_path / "job.yaml"), "probe")
+    result.close()
+    # a cell: its stratum (0 true positives, 0 false, 1 missed) + 10 events at the cell level's
+    # emigration rates (precision 1.5 / 4, sensitivity 1.5 / 5)
+    assert params[0] == pytest.approx([0.5 + 3.75, 0.5 + 6.25, 0.5 + 3.0, 1.5 + 7.0])
+    # the period total: the period level's counts (2, 1, 2), its own rates (2.5 / 4, 2.5 / 5)
+    assert params[1] == pytest.approx([2.5 + 6.25, 1.5 + 3.75, 2.5 + 5.0, 2.5 + 5.0])
+    assert np.isnan(params[2]).all()   # no immigration in the sample: not adjusted
+
+
+def test_intervals_carry_the_measured_error_and_say_so(run):
+    flows, quality = run
+    emigration_2018 = flows.query("period == '2018' and event == 'emigration' and sex == 'total' "
+                                  "and age_group == 'total' and citizenship_group == 'total'").iloc[0]
+    # 2 derived; the sample says a third of derived moves are false and a third of true ones missed
+    assert emigration_2018["count"] == 2
+    assert emigration_2018["lower"] < 2 < emigration_2018["upper"]
+    # cells of event types the sample never saw keep the linkage-only interval (here: exact)
+    immigration = flows.query("event == 'immigration' and not suppressed")
+    assert (immigration["lower"] == immigration["count"]).all() and (immigration["upper"] == immigration["count"]).all()
+    section = quality["uncertainty"]
+    assert any("validation sample (6 people)" in x for x in section["covered"])
+    assert any("validation sample cannot show" in x for x in section["not_covered"])
+    assert section["validation"]["cells_adjusted"] == int((flows["event"] == "emigration").sum() -
+                                                          flows.query("event == 'emigration'")["suppressed"].sum())
+
+
+def test_true_count_draws_undo_a_known_sensitivity_and_precision():
+    counts = np.full((3, 20), 100.0)
+    params = np.array([[1000.5, 0.5, 500.5, 500.5],    # precision 1, sensitivity 0.5: truth ~200
+                       [500.5, 500.5, 1000.5, 0.5],    # precision 0.5, sensitivity 1: truth ~50
+                       [np.nan] * 4])                  # no validation data: left to the caller
+    lower, upper, median = true_count_intervals(counts, params, 0.95, seed=1)
+    assert 165 < lower[0] < 200 < upper[0] < 240 and abs(median[0] - 200) <= 5
+    assert 35 < lower[1] < 50 < upper[1] < 65 and abs(median[1] - 50) <= 3
+    assert np.isnan(lower[2]) and np.isnan(upper[2])
+    again = true_count_intervals(counts, params, 0.95, seed=1)
+    assert np.array_equal(again[0][:2], lower[:2]) and np.array_equal(again[1][:2], upper[:2])
+
+
+def test_intervals_cover_simulated_truths_at_their_nominal_level():
+    """Cells whose derived count comes from a known truth by losing and adding events, and a sample
+    that measured that error: the 95% intervals contain the truth in about 95% of cells."""
+    rng = np.random.default_rng(5)
+    cells, precision, sensitivity = 400, 0.9, 0.8
+    truth = rng.integers(10, 300, size=cells)
+    found = rng.binomial(truth, sensitivity)
+    derived = found + rng.binomial(np.rint(found * (1 - precision) / precision).astype(int), 0.999)
+    # a sample of 300 true and derived events measured the same rates
+    tp = rng.binomial(300, sensitivity)
+    fn = 300 - tp
+    fp = rng.binomial(tp, (1 - precision) / precision) if precision < 1 else 0
+    params = np.tile([tp + 0.5, fp + 0.5, tp + 0.5, fn + 0.5], (cells, 1)).astype(float)
+    lower, upper, _ = true_count_intervals(derived[:, None].astype(float).repeat(10, axis=1), params, 0.95, seed=3)
+    coverage = np.mean((lower <= truth) & (truth <= upper))
+    assert 0.88 <= coverage <= 0.995
+    assert np.mean(derived == truth) < 0.2   # the point counts alone would miss almost every cell
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,moved,2018-06-01\n"},
+     "flows.uncertainty.validation.columns.event  column 'event' of sample.csv is not immigration, emigration or "
+     "empty (a person with no move); 1 row(s), e.g. row 1: 'moved'"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R9,m,1980-01-01,XSY,,\n"},
+     "flows.uncertainty.validation.columns.record_id  1 row(s) of sample.csv name a record that is not in source "
+     "'register', e.g. row 1: 'R9'"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\ntax,R1,m,1980-01-01,XSY,,\n"},
+     "column 'source' of sample.csv is not a source of the job (sources: crossings, register); 1 row(s), e.g. row 1: 'tax'"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,emigration,1/6/18\n"},
+     "column 'event_date' of sample.csv is not a date in the date_format"),
+    ({"sample": "source,id,sex,dob,nationality,event,event_date\n"},
+     "flows.uncertainty.validation.columns.record_id  column 'record_id' is not in sample.csv"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,01/01/1980,XSY,,\n"},
+     "column 'dob' of sample.csv is not a date of birth in the date_format (or is before 1880 or in the future); "
+     "1 row(s), e.g. row 1: '01/01/1980'"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,x,1980-01-01,XSY,,\n"}, "column 'sex' of sample.csv is not a known sex code"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,,2018-06-01\n"},
+     "column 'event' of sample.csv is empty where event_date is set"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,emigration,2018-06-01\nregister,R1,m,1980-01-02,XSY,,\n"},
+     "1 person(s) of sample.csv have rows that disagree on sex, dob or nationality (one person, one set of true "
+     "attributes), e.g. register 'R1' in rows [1, 2]"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,emigration,2018-06-01\nregister,R1,m,1980-01-01,XSY,Emigration,2018-06-01\n"},
+     "1 move(s) of sample.csv are given twice (same person, event and date), e.g. register 'R1' emigration in rows [1, 2]"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\n"}, "flows.uncertainty.validation.path  sample.csv has no rows"),
+    ({"validation": {"start": "2014-01-01"}}, "is before the observation window's start 2015-01-01"),
+    ({"validation": {"path": "missing.csv"}}, "flows.uncertainty.validation.path  file not found"),
+    ({"replicates": 0}, "flows.uncertainty.validation  flows.uncertainty.replicates is 0, so no interval would use it"),
+    ({"validation": {"strata": ["sex", "sex"]}}, "each dimension once"),
+])
+def test_a_bad_validation_file_or_setting_is_one_clear_message_before_anything_runs(tmp_path, change, expected):
+    path = write_job(tmp_path, sample=change.get("sample", SAMPLE), validation=change.get("validation"),
+                     replicates=change.get("replicates", 4))
+    with pytest.raises(ConfigError) as raised:
+        Job.from_yaml(path).validate()
+    assert expected in str(raised.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_same_seed_same_intervals_and_rounded_bounds_with_rounding(tmp_path):
+    path = write_job(tmp_path)
+    job = yaml.safe_load(path.read_text())
+    job["flows"]["rounding"] = 5
+    path.write_text(yaml.safe_dump(job))
+    first = Job.from_yaml(path).run()
+    bounds = first.df("flows")[["lower", "upper"]]
+    first.close()
+    again = Job.from_yaml(path).run()
+    assert again.df("flows")[["lower", "upper"]].equals(bounds)
+    again.close()
+    published = bounds.dropna()
+    assert len(published) > 0 and ((published % 5) == 0).all().all()
+    assert (published["upper"] > published["lower"]).any()
