@@ -391,10 +391,10 @@ class ValidationConfig(StrictModel):
     start: date | None = None
     end: date | None = None
     #: Error rates are estimated per event type and per these dimensions, each shrunk towards the
-    #: event type's rate with the weight of ``prior_events`` events (too few people in a stratum
-    #: give its rate little weight).
+    #: event type's rate with the weight of ``prior_events`` events; ``auto`` fits that weight to how
+    #: much the strata differ (empirical Bayes: narrower intervals, lower coverage when measured).
     strata: list[ValidationStratum] = Field(default=["age_group", "citizenship_group"])
-    prior_events: float = Field(default=10.0, ge=0)
+    prior_events: Annotated[float, Field(ge=0)] | Literal["auto"] = 10.0
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValidationConfig":

@@ -443,6 +443,9 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
         not_covered = [NOT_COVERED_WITH_VALIDATION.get(item, item) for item in not_covered]
         not_covered.append("error the validation sample cannot show: people it could not name by a record "
                            "(in no source), moves outside its period, and its own errors (taken as the truth)")
+        not_covered.append("events of a split person's other half (or of a record left in review) are false "
+                           "positives the sample cannot see, while their true moves count as missed: the "
+                           "true count is then overestimated")
     section.update(measured, covered=covered, not_covered=not_covered)
     section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows, job.flows.rounding,
                                                          final=config.validation is not None)

@@ -281,25 +281,69 @@ def _cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str)
     config = _config(job)
     assert config is not None
     on = " AND ".join(f"s.{d} = c.{d}" for d in config.strata)
-    k = config.prior_events if config.strata else 0.0
+    strengths = prior_strengths(con, config.prior_events if config.strata else 0.0)
     rows = con.execute(f"""
         WITH pooled AS (SELECT pattern, event, sum(tp) AS tp, sum(fp) AS fp, sum(fn) AS fn FROM {RATES} GROUP BY ALL),
              c AS (SELECT *, {pattern_sql()} AS pattern FROM {cells})
-        SELECT c.i, concat_ws('|', {', '.join(f'c.{k}' for k in KEYS)}),
+        SELECT c.i, concat_ws('|', {', '.join(f'c.{k}' for k in KEYS)}), c.pattern, c.event,
                coalesce(s.tp, 0), coalesce(s.fp, 0), coalesce(s.fn, 0), o.tp, o.fp, o.fn
         FROM c LEFT JOIN pooled AS o ON o.pattern = c.pattern AND o.event = c.event
         LEFT JOIN {RATES} AS s ON s.pattern = c.pattern AND s.event = c.event {('AND ' + on) if on else ''}
         ORDER BY c.i""").fetchall()
     params = np.full((len(rows), 4), np.nan)
-    seeds = np.array([zlib.crc32(key.encode()) for _, key, *_ in rows], dtype=np.int64)
-    for i, (_, _, tp, fp, fn, otp, ofp, ofn) in enumerate(rows):
+    seeds = np.array([zlib.crc32(row[1].encode()) for row in rows], dtype=np.int64)
+    for i, (_, _, pattern, event, tp, fp, fn, otp, ofp, ofn) in enumerate(rows):
         if otp is None or otp + ofn == 0 or otp + ofp == 0:
             continue
         precision = (otp + 0.5) / (otp + ofp + 1)
         sensitivity = (otp + 0.5) / (otp + ofn + 1)
-        params[i] = (tp + 0.5 + k * precision, fp + 0.5 + k * (1 - precision),
-                     tp + 0.5 + k * sensitivity, fn + 0.5 + k * (1 - sensitivity))
+        k_p, k_s = strengths.get((pattern, event), (0.0, 0.0))
+        params[i] = (tp + 0.5 + k_p * precision, fp + 0.5 + k_p * (1 - precision),
+                     tp + 0.5 + k_s * sensitivity, fn + 0.5 + k_s * (1 - sensitivity))
     return params, seeds
+
+
+#: Prior strengths (in events) tried by the empirical-Bayes fit: from trusting each stratum to pooling.
+STRENGTHS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 10000.0)
+
+
+def prior_strengths(con: duckdb.DuckDBPyConnection, fixed: float | str) -> dict[tuple[int, str], tuple[float, float]]:
+    """How many events' weight each stratum's rates borrow from its event type's, per (pattern,
+    event): for precision and for sensitivity; 0 where the level has a single stratum (it is the
+    event type's rate). ``fixed`` a number: that weight. ``auto``: the empirical-Bayes choice, the
+    strength on the ``STRENGTHS`` grid that makes the strata's counts most likely under a
+    beta-binomial around the event type's rate (strata that differ get little pooling, strata that
+    agree get much), capped at the events that rate rests on (the prior may not claim more
+    certainty than its data)."""
+    groups: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
+    for pattern, event, tp, fp, fn in con.execute(f"SELECT pattern, event, tp, fp, fn FROM {RATES}").fetchall():
+        groups.setdefault((int(pattern), str(event)), []).append((int(tp), int(fp), int(fn)))
+    chosen = {}
+    for key, strata in groups.items():
+        tp = sum(t for t, _, _ in strata)
+        fp = sum(f for _, f, _ in strata)
+        fn = sum(n for _, _, n in strata)
+        if len(strata) == 1:      # the stratum is its event type: nothing to borrow (it would count twice)
+            chosen[key] = (0.0, 0.0)
+        elif fixed != "auto":
+            chosen[key] = (float(fixed), float(fixed))
+        else:                     # never more weight than the events the event type's rate rests on
+            chosen[key] = (min(tp + fp, _best_strength([(t, f) for t, f, _ in strata], (tp + 0.5) / (tp + fp + 1))),
+                           min(tp + fn, _best_strength([(t, n) for t, _, n in strata], (tp + 0.5) / (tp + fn + 1))))
+    return chosen
+
+
+def _best_strength(counts: list[tuple[int, int]], mean: float) -> float:
+    """The grid strength k maximising the beta-binomial likelihood of (successes, failures) per
+    stratum with prior Beta(k·mean, k·(1 − mean)) (the binomial coefficients do not depend on k)."""
+    def log_beta(a: float, b: float) -> float:
+        return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+    def likelihood(k: float) -> float:
+        a, b = k * mean, k * (1 - mean)
+        return sum(log_beta(x + a, y + b) - log_beta(a, b) for x, y in counts if x + y)
+
+    return max(STRENGTHS, key=likelihood)
 
 
 def adjusted_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: np.ndarray, cells: str,

@@ -16,7 +16,7 @@ import yaml
 from spine import Job
 from spine.errors import ConfigError
 from spine.config import load_job
-from spine.validation import _cell_parameters, true_count_intervals
+from spine.validation import STRENGTHS, _best_strength, _cell_parameters, true_count_intervals
 
 REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
             "R1,Ole,Dahl,1980-01-01,M,XSY,1980-01-01\n"
@@ -83,7 +83,7 @@ def test_the_sample_is_compared_cell_by_cell_and_period_by_period(run):
 
 
 def test_a_stratum_borrows_from_its_event_type_at_the_same_margin_level(tmp_path):
-    result = Job.from_yaml(write_job(tmp_path, strata=["age_group"])).run()
+    result = Job.from_yaml(write_job(tmp_path, strata=["age_group"], validation={"prior_events": 10})).run()
     con = result.connection()
     rates = con.execute("""SELECT age_group, tp, fp, fn FROM uncertainty__validation_rates
                            WHERE pattern = 0 AND event = 'emigration' ORDER BY 1""").fetchall()
@@ -98,8 +98,9 @@ def test_a_stratum_borrows_from_its_event_type_at_the_same_margin_level(tmp_path
     # a cell: its stratum (0 true positives, 0 false, 1 missed) + 10 events at the cell level's
     # emigration rates (precision 1.5 / 4, sensitivity 1.5 / 5)
     assert params[0] == pytest.approx([0.5 + 3.75, 0.5 + 6.25, 0.5 + 3.0, 1.5 + 7.0])
-    # the period total: the period level's counts (2, 1, 2), its own rates (2.5 / 4, 2.5 / 5)
-    assert params[1] == pytest.approx([2.5 + 6.25, 1.5 + 3.75, 2.5 + 5.0, 2.5 + 5.0])
+    # the period total: one stratum, the period level's counts (2, 1, 2) with nothing borrowed
+    # (borrowing from itself would count them twice)
+    assert params[1] == pytest.approx([2.5, 1.5, 2.5, 2.5])
     assert np.isnan(params[2]).all()   # no immigration in the sample: not adjusted
 
 
@@ -118,6 +119,15 @@ def test_intervals_carry_the_measured_error_and_say_so(run):
     assert any("validation sample cannot show" in x for x in section["not_covered"])
     assert section["validation"]["cells_adjusted"] == int((flows["event"] == "emigration").sum() -
                                                           flows.query("event == 'emigration'")["suppressed"].sum())
+
+
+def test_the_prior_strength_fitted_to_the_strata_pools_alike_strata_and_separates_different_ones():
+    # sensitivity 0.95 in every stratum: pool (the largest strength on the grid)
+    alike = [(95, 5), (190, 10), (47, 3), (9, 1)]
+    assert _best_strength(alike, 341.5 / 360) == STRENGTHS[-1]
+    # children found half the time, adults 95%: each stratum keeps (nearly) its own rate
+    different = [(20, 20), (190, 10), (95, 5)]
+    assert _best_strength(different, 305.5 / 341) <= 20
 
 
 def test_true_count_draws_undo_a_known_sensitivity_and_precision():
