@@ -433,8 +433,17 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
         section["validation"] = validation_summary(con, job)
         intervals = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed,
                                         flows=flows)
-        section["validation"]["cells_adjusted"] = int(con.execute(
-            f"SELECT count(*) FILTER (WHERE validated) FROM {intervals}").fetchall()[0][0])
+        adjusted, plain = con.execute(f"SELECT count(*) FILTER (WHERE validated), count(*) FILTER (WHERE NOT validated) "
+                                      f"FROM {intervals}").fetchall()[0]
+        section["validation"]["cells_adjusted"] = int(adjusted)
+        section["validation"]["cells_not_adjusted"] = int(plain)
+        if plain:
+            types = [r[0] for r in con.execute(f"SELECT DISTINCT event FROM {intervals} WHERE NOT validated "
+                                               "ORDER BY 1").fetchall()]
+            logger.warning("%d published flow cells (%s) keep linkage-only intervals: the validation sample has no "
+                           "true or no derived move of their type at their level", plain, ", ".join(types))
+            not_covered.append(f"{plain} published cells ({', '.join(types)}) keep linkage-only intervals: the "
+                               "validation sample has no true or no derived move of their type at their level")
         people = section["validation"]["people"]
         covered.append(f"error of the rules and of persons' attributes as measured on the validation sample "
                        f"({people} people): per event type and {', '.join(config.validation.strata) or 'nothing else'}, "

@@ -30,7 +30,8 @@ import duckdb
 import numpy as np
 
 from linkage._sql import materialise, quote_ident, sql_literal
-from linkage.standardise import DEFAULT_SEX_CODES, birth_date_sql, code_map_sql, date_sql
+from linkage.reference import create_reference_tables
+from linkage.standardise import DEFAULT_SEX_CODES, UNKNOWN_CODES, birth_date_sql, code_map_sql, country_sql, date_sql
 from spine.config import JobConfig, ValidationConfig
 from spine.errors import InputError
 from spine.flows import cell_keys_sql
@@ -83,16 +84,18 @@ def load_validation(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str,
         raise InputError(missing)
     c = {field: quote_ident(column) for field, column in columns.items()}
     formats = [config.date_format] if isinstance(config.date_format, str) else list(config.date_format)
+    create_reference_tables(con)   # nationality is standardised as the sources' is (ISO alpha-3)
     try:
         materialise(con, RECORDS, f"""
             SELECT row_number() OVER () AS row_number, trim({c['source']}) AS source,
                    trim({c['record_id']}) AS record_id,
                    {code_map_sql(c['sex'], config.sex_codes or DEFAULT_SEX_CODES)} AS sex,
                    {birth_date_sql(c['dob'], formats)} AS dob,
-                   nullif(upper(trim({c['nationality']})), '') AS nationality,
+                   {country_sql(c['nationality'])} AS nationality,
                    nullif(lower(trim({c['event']})), '') AS event,
                    {date_sql(c['event_date'], formats)} AS event_date,
                    {c['source']} AS raw_source, {c['sex']} AS raw_sex, {c['dob']} AS raw_dob,
+                   {c['nationality']} AS raw_nationality,
                    {c['event']} AS raw_event, {c['event_date']} AS raw_date
             FROM {RAW}""")
     except duckdb.Error as exc:
@@ -123,6 +126,7 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
         return [f"{_WHERE}.path  {file} has no rows: a validation sample needs people"]
     known = ", ".join(sql_literal(name) for name in job.sources)
     events = ", ".join(sql_literal(e) for e in EVENTS)
+    unknown_codes = ", ".join(sql_literal(code) for code in UNKNOWN_CODES)
     checks = [
         ("source", f"source IS NULL OR source NOT IN ({known})", "raw_source",
          f"is not a source of the job (sources: {', '.join(job.sources)})"),
@@ -136,8 +140,10 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
          "is not a date in the date_format (every move needs its date)"),
         ("dob", f"dob IS NULL AND NOT {_blank('raw_dob')}", "raw_dob",
          "is not a date of birth in the date_format (or is before 1880 or in the future)"),
-        ("sex", f"sex IS NULL AND NOT {_blank('raw_sex')}", "raw_sex",
-         "is not a known sex code; map the codes with sex_codes: {\"1\": m, \"2\": f}"),
+        ("sex", f"sex IS NULL AND NOT {_blank('raw_sex')} AND lower(trim(raw_sex)) NOT IN ({unknown_codes})",
+         "raw_sex", "is not a known sex code; map the codes with sex_codes: {\"1\": m, \"2\": f}"),
+        ("nationality", f"nationality IS NULL AND NOT {_blank('raw_nationality')}", "raw_nationality",
+         "is not a country the reference table knows (ISO 3166 alpha-3, alpha-2, numeric or English name)"),
     ]
     problems = []
     for field, bad, shown, what in checks:
@@ -167,7 +173,7 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
         rows = con.execute(f"""
             SELECT v.row_number, v.record_id FROM {RECORDS} AS v
             WHERE v.source = ? AND v.record_id NOT IN (
-                SELECT {quote_ident(source.record_id)} FROM {quote_ident(raw_table(name))}
+                SELECT trim({quote_ident(source.record_id)}) FROM {quote_ident(raw_table(name))}
                 WHERE {quote_ident(source.record_id)} IS NOT NULL)
             ORDER BY 1""", [name]).fetchall()
         if rows:
@@ -220,16 +226,18 @@ def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
             SELECT r.*, l.person_id,
                    coalesce('spine:' || l.person_id, 'sample:' || r.source || ':' || r.record_id) AS unit
             FROM people AS r
-            LEFT JOIN links AS l ON l.source = r.source AND l.record_id = r.record_id AND l.status = 'linked'),
+            LEFT JOIN links AS l ON l.source = r.source AND trim(l.record_id) = r.record_id AND l.status = 'linked'),
         moves AS (
             SELECT f.unit, e.event, {derived_keys}, 1 AS derived, 0 AS true_
             FROM (SELECT DISTINCT person_id, unit FROM found WHERE person_id IS NOT NULL) AS f
             JOIN events AS e USING (person_id) JOIN persons AS p USING (person_id)
             WHERE e.date BETWEEN {start} AND {end}
             UNION ALL
-            SELECT r.unit, v.event, {true_keys}, 0, 1
-            FROM {RECORDS} AS v JOIN found AS r USING (source, record_id)
-            WHERE v.event IS NOT NULL AND v.event_date BETWEEN {start} AND {end}),
+            SELECT * FROM (   -- a move two sampled records of one spine person both give counts once
+                SELECT DISTINCT ON (r.unit, v.event, v.event_date) r.unit, v.event, {true_keys}, 0, 1
+                FROM {RECORDS} AS v JOIN found AS r USING (source, record_id)
+                WHERE v.event IS NOT NULL AND v.event_date BETWEEN {start} AND {end}
+                ORDER BY r.unit, v.event, v.event_date, r.source, r.record_id)),
         per_person AS (
             SELECT {labels}, sum(derived) AS d, sum(true_) AS t
             FROM moves GROUP BY GROUPING SETS ({', '.join(sets)}))
@@ -246,7 +254,7 @@ def validation_summary(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[s
     assert config is not None
     statuses = dict(con.execute(f"""
         SELECT coalesce(l.status, 'not in links'), count(*) FROM (SELECT DISTINCT source, record_id FROM {RECORDS}) AS r
-        LEFT JOIN links AS l ON l.source = r.source AND l.record_id = r.record_id GROUP BY 1 ORDER BY 1
+        LEFT JOIN links AS l ON l.source = r.source AND trim(l.record_id) = r.record_id GROUP BY 1 ORDER BY 1
         """).fetchall())
     people, linked = sum(statuses.values()), statuses.get("linked", 0)
     by_level: dict[str, Any] = {}
@@ -281,7 +289,7 @@ def _cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str)
     config = _config(job)
     assert config is not None
     on = " AND ".join(f"s.{d} = c.{d}" for d in config.strata)
-    strengths = prior_strengths(con, config.prior_events if config.strata else 0.0)
+    strengths = prior_strengths(con, config.prior_events if config.strata else 0.0, config.strata)
     rows = con.execute(f"""
         WITH pooled AS (SELECT pattern, event, sum(tp) AS tp, sum(fp) AS fp, sum(fn) AS fn FROM {RATES} GROUP BY ALL),
              c AS (SELECT *, {pattern_sql()} AS pattern FROM {cells})
@@ -307,29 +315,31 @@ def _cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str)
 STRENGTHS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 10000.0)
 
 
-def prior_strengths(con: duckdb.DuckDBPyConnection, fixed: float | str) -> dict[tuple[int, str], tuple[float, float]]:
+def prior_strengths(con: duckdb.DuckDBPyConnection, fixed: float | str,
+                    strata: list[str]) -> dict[tuple[int, str], tuple[float, float]]:
     """How many events' weight each stratum's rates borrow from its event type's, per (pattern,
-    event): for precision and for sensitivity; 0 where the level has a single stratum (it is the
-    event type's rate). ``fixed`` a number: that weight. ``auto``: the empirical-Bayes choice, the
+    event): for precision and for sensitivity; 0 where the pattern sums over every ``strata``
+    dimension (its one stratum is the event type's rate). ``fixed`` a number: that weight. ``auto``: the empirical-Bayes choice, the
     strength on the ``STRENGTHS`` grid that makes the strata's counts most likely under a
     beta-binomial around the event type's rate (strata that differ get little pooling, strata that
     agree get much), capped at the events that rate rests on (the prior may not claim more
     certainty than its data)."""
+    dimensions = list(strata)
     groups: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
     for pattern, event, tp, fp, fn in con.execute(f"SELECT pattern, event, tp, fp, fn FROM {RATES}").fetchall():
         groups.setdefault((int(pattern), str(event)), []).append((int(tp), int(fp), int(fn)))
     chosen = {}
-    for key, strata in groups.items():
-        tp = sum(t for t, _, _ in strata)
-        fp = sum(f for _, f, _ in strata)
-        fn = sum(n for _, _, n in strata)
-        if len(strata) == 1:      # the stratum is its event type: nothing to borrow (it would count twice)
-            chosen[key] = (0.0, 0.0)
+    for key, counts in groups.items():
+        tp = sum(t for t, _, _ in counts)
+        fp = sum(f for _, f, _ in counts)
+        fn = sum(n for _, _, n in counts)
+        if all(key[0] >> (len(KEYS) - 1 - KEYS.index(d)) & 1 for d in dimensions):
+            chosen[key] = (0.0, 0.0)   # the stratum is its event type: nothing to borrow (it would count twice)
         elif fixed != "auto":
             chosen[key] = (float(fixed), float(fixed))
         else:                     # never more weight than the events the event type's rate rests on
-            chosen[key] = (min(tp + fp, _best_strength([(t, f) for t, f, _ in strata], (tp + 0.5) / (tp + fp + 1))),
-                           min(tp + fn, _best_strength([(t, n) for t, _, n in strata], (tp + 0.5) / (tp + fn + 1))))
+            chosen[key] = (min(tp + fp, _best_strength([(t, f) for t, f, _ in counts], (tp + 0.5) / (tp + fp + 1))),
+                           min(tp + fn, _best_strength([(t, n) for t, _, n in counts], (tp + 0.5) / (tp + fn + 1))))
     return chosen
 
 

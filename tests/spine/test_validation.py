@@ -9,6 +9,9 @@ the wrong age group: right at the period level, wrong at the cell level), Kari n
 positive), and Nils's move is missed with him.
 """
 
+import zlib
+
+import duckdb
 import numpy as np
 import pytest
 import yaml
@@ -16,7 +19,7 @@ import yaml
 from spine import Job
 from spine.errors import ConfigError
 from spine.config import load_job
-from spine.validation import STRENGTHS, _best_strength, _cell_parameters, true_count_intervals
+from spine.validation import RATES, STRENGTHS, _best_strength, _cell_parameters, prior_strengths, true_count_intervals
 
 REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
             "R1,Ole,Dahl,1980-01-01,M,XSY,1980-01-01\n"
@@ -108,8 +111,12 @@ def test_intervals_carry_the_measured_error_and_say_so(run):
     flows, quality = run
     emigration_2018 = flows.query("period == '2018' and event == 'emigration' and sex == 'total' "
                                   "and age_group == 'total' and citizenship_group == 'total'").iloc[0]
-    # 2 derived; the sample says a third of derived moves are false and a third of true ones missed
+    # 2 derived (in every replicate: nothing is probabilistic); the period level of the sample:
+    # 2 true positives, 1 false, 2 missed, borrowed from nothing (one stratum)
     assert emigration_2018["count"] == 2
+    expected = true_count_intervals(np.full((1, 4), 2.0), np.array([[2.5, 1.5, 2.5, 2.5]]), 0.95, seed=2,
+                                     cell_seeds=np.array([zlib.crc32(b"2018|emigration|total|total|total")]))
+    assert (emigration_2018["lower"], emigration_2018["upper"]) == (expected[0][0], expected[1][0])
     assert emigration_2018["lower"] < 2 < emigration_2018["upper"]
     # cells of event types the sample never saw keep the linkage-only interval (here: exact)
     immigration = flows.query("event == 'immigration' and not suppressed")
@@ -124,10 +131,44 @@ def test_intervals_carry_the_measured_error_and_say_so(run):
 def test_the_prior_strength_fitted_to_the_strata_pools_alike_strata_and_separates_different_ones():
     # sensitivity 0.95 in every stratum: pool (the largest strength on the grid)
     alike = [(95, 5), (190, 10), (47, 3), (9, 1)]
-    assert _best_strength(alike, 341.5 / 360) == STRENGTHS[-1]
+    assert _best_strength(alike, 341.5 / 361) == STRENGTHS[-1]
     # children found half the time, adults 95%: each stratum keeps (nearly) its own rate
     different = [(20, 20), (190, 10), (95, 5)]
-    assert _best_strength(different, 305.5 / 341) <= 20
+    assert _best_strength(different, 305.5 / 341) == 5.0
+
+
+def test_strata_the_sample_never_saw_borrow_and_levels_without_moves_are_left_alone(tmp_path):
+    """One stratum seen at the cell level still lends its event type's rate to the others; a
+    level whose strata are all summed borrows nothing; an event type with true moves but none
+    derived at a level is not adjusted (its rates would be guesses)."""
+    job = load_job(write_job(tmp_path, strata=["age_group"], validation={"prior_events": 10}))
+    con = duckdb.connect()
+    con.execute(f"""CREATE TABLE {RATES} AS SELECT * FROM (VALUES
+        (0, 'emigration', '35-44', 1, 0, 2), (7, 'emigration', 'total', 2, 1, 2),
+        (0, 'immigration', '25-34', 0, 0, 3)) AS t(pattern, event, age_group, tp, fp, fn)""")
+    con.execute("""CREATE TABLE probe AS SELECT * FROM (VALUES
+        (0, '2018', 'emigration', 'm', '45-64', 'national'), (1, '2018', 'emigration', 'total', 'total', 'total'),
+        (2, '2018', 'immigration', 'f', '25-34', 'national'))
+        AS t(i, period, event, sex, age_group, citizenship_group)""")
+    params, seeds = _cell_parameters(con, job, "probe")
+    # an unseen stratum: nothing of its own, 10 events at the level's rates (precision 1.5 / 2, sensitivity 1.5 / 4)
+    assert params[0] == pytest.approx([0.5 + 7.5, 0.5 + 2.5, 0.5 + 3.75, 0.5 + 6.25])
+    assert params[1] == pytest.approx([2.5, 1.5, 2.5, 2.5])
+    assert np.isnan(params[2]).all()
+    assert seeds[1] == zlib.crc32(b"2018|emigration|total|total|total")
+    # auto: one stratum seen says nothing about spread, so the most pooling the grid allows, capped
+    # at the events the level's rates rest on (1 derived, 3 true)
+    assert prior_strengths(con, "auto", ["age_group"])[(0, "emigration")] == (1, 3)
+    assert prior_strengths(con, "auto", ["age_group"])[(7, "emigration")] == (0.0, 0.0)
+
+
+def test_a_cells_interval_does_not_depend_on_the_other_cells():
+    counts = np.array([[30.0] * 5, [80.0] * 5, [12.0] * 5])
+    params = np.array([[50.5, 5.5, 45.5, 10.5]] * 3)
+    seeds = np.array([11, 22, 33])
+    whole = true_count_intervals(counts, params, 0.95, seed=4, cell_seeds=seeds)
+    alone = true_count_intervals(counts[1:2], params[1:2], 0.95, seed=4, cell_seeds=seeds[1:2])
+    assert (whole[0][1], whole[1][1]) == (alone[0][0], alone[1][0])
 
 
 def test_true_count_draws_undo_a_known_sensitivity_and_precision():
@@ -178,7 +219,7 @@ def test_intervals_cover_simulated_truths_at_their_nominal_level():
     ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,01/01/1980,XSY,,\n"},
      "column 'dob' of sample.csv is not a date of birth in the date_format (or is before 1880 or in the future); "
      "1 row(s), e.g. row 1: '01/01/1980'"),
-    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,x,1980-01-01,XSY,,\n"}, "column 'sex' of sample.csv is not a known sex code"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,q,1980-01-01,XSY,,\n"}, "column 'sex' of sample.csv is not a known sex code"),
     ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,,2018-06-01\n"},
      "column 'event' of sample.csv is empty where event_date is set"),
     ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,emigration,2018-06-01\nregister,R1,m,1980-01-02,XSY,,\n"},
@@ -187,6 +228,8 @@ def test_intervals_cover_simulated_truths_at_their_nominal_level():
     ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,XSY,emigration,2018-06-01\nregister,R1,m,1980-01-01,XSY,Emigration,2018-06-01\n"},
      "1 move(s) of sample.csv are given twice (same person, event and date), e.g. register 'R1' emigration in rows [1, 2]"),
     ({"sample": "source,record_id,sex,dob,nationality,event,event_date\n"}, "flows.uncertainty.validation.path  sample.csv has no rows"),
+    ({"sample": "source,record_id,sex,dob,nationality,event,event_date\nregister,R1,m,1980-01-01,Atlantis,,\n"},
+     "column 'nationality' of sample.csv is not a country the reference table knows"),
     ({"validation": {"start": "2014-01-01"}}, "is before the observation window's start 2015-01-01"),
     ({"validation": {"path": "missing.csv"}}, "flows.uncertainty.validation.path  file not found"),
     ({"replicates": 0}, "flows.uncertainty.validation  flows.uncertainty.replicates is 0, so no interval would use it"),
@@ -215,3 +258,11 @@ def test_same_seed_same_intervals_and_rounded_bounds_with_rounding(tmp_path):
     published = bounds.dropna()
     assert len(published) > 0 and ((published % 5) == 0).all().all()
     assert (published["upper"] > published["lower"]).any()
+
+
+def test_codes_the_sources_accept_are_accepted_in_the_sample(tmp_path):
+    """Unknown-sex codes, country names and padded ids pass as they do in the sources."""
+    sample = ("source,record_id,sex,dob,nationality,event,event_date\n"
+              "register, R1 ,u,1980-01-01,Norway,emigration,2018-06-01\n"
+              "register,R2,F,1980-01-01,no,,\n")
+    Job.from_yaml(write_job(tmp_path, sample=sample)).validate()
