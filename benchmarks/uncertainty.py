@@ -33,15 +33,14 @@ import yaml
 
 from benchmarks.common import emit, write_demo_job
 from spine import Job
-from spine.flows import cell_keys_sql
-from spine.uncertainty import KEYS
+from spine.flows import CELL_KEYS as KEYS
+from spine.flows import cell_keys_sql, margin_labels_sql
 from spine.synthetic import generate
 
 
 def true_cells_sql(truth: Path, job: Any) -> str:
     """True events per flow cell and per margin (``total``), grouped as spine.flows groups the derived ones."""
     keys = cell_keys_sql(job, sex="p.sex", dob="p.dob", nationality="p.nationality", date="e.date")
-    labels = ", ".join(f"CASE WHEN grouping({k}) = 1 THEN 'total' ELSE {k} END AS {k}" for k in KEYS)
     return f"""
         WITH e AS (SELECT person_key, event, CAST(date AS DATE) AS date
                    FROM read_csv('{truth / 'events.csv'}', all_varchar = true)),
@@ -49,7 +48,7 @@ def true_cells_sql(truth: Path, job: Any) -> str:
                           nullif(nationality, '') AS nationality
                    FROM read_csv('{truth / 'persons.csv'}', all_varchar = true)),
              cells AS (SELECT e.event, {keys} FROM e JOIN p USING (person_key))
-        SELECT {labels}, count(*) AS truth FROM cells GROUP BY CUBE ({', '.join(KEYS)})"""
+        SELECT {margin_labels_sql()}, count(*) AS truth FROM cells GROUP BY CUBE ({', '.join(KEYS)})"""
 
 
 def score_seed(con: Any, truth: Path, job: Any, first_year: int, last_year: int, min_true: int) -> list[dict]:

@@ -31,6 +31,11 @@ def sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_in_list(values: Any) -> str:
+    """The inside of ``IN (...)`` for validated config values; ``NULL`` (matches nothing) when empty."""
+    return ", ".join(sql_literal(v) for v in values) or "NULL"
+
+
 def columns_of(con: Connection, table: str) -> list[str]:
     """A table's (or view's) column names in order; empty when it does not exist."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from linkage._sql import quote_ident, sql_literal
+from linkage._sql import quote_ident, sql_in_list, sql_literal
 from linkage.reference import COUNTRY_TABLE, USER_ASSIGNED_ALPHA3, country_key_sql
 
 STANDARD_COLUMNS: dict[str, str] = {
@@ -65,7 +65,7 @@ def _blank_to_null(raw: str) -> str:
 
 
 def _in_list(values: Sequence[str]) -> str:
-    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
+    return f"({sql_in_list(values)})"
 
 
 def transliterate_sql(upper_text: str) -> str:

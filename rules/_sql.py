@@ -31,6 +31,11 @@ def sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_in_list(values: Any) -> str:
+    """The inside of ``IN (...)`` for validated config values; ``NULL`` (matches nothing) when empty."""
+    return ", ".join(sql_literal(v) for v in values) or "NULL"
+
+
 def materialise(con: Connection, name: str, sql: str) -> str:
     """Create (or replace) table ``name`` from a SELECT; log its size and time; return its name."""
     started = time.perf_counter()

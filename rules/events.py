@@ -192,6 +192,8 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
                first_value(direction) OVER (PARTITION BY person_id ORDER BY date, direction, {source})
                    AS first_direction
         FROM {m} WHERE kept AND date <= {end}{not_visitor}""")
+    if tolerance_days <= 0:   # no gap is shorter than zero days (the cumulative definitions)
+        return output
     window = "PARTITION BY person_id ORDER BY rn"
     for _ in range(max_rounds):
         removed = con.execute(f"""

@@ -14,7 +14,7 @@ end_basis ('emigration' | 'death' | NULL)``.
 
 from __future__ import annotations
 
-from rules._sql import Connection, materialise, quote_ident, sql_literal
+from rules._sql import Connection, materialise, quote_ident, sql_in_list
 
 
 def residence_spells_sql(events: str, presence: str, *, death_codes: tuple[str, ...] = ("death",),
@@ -23,7 +23,7 @@ def residence_spells_sql(events: str, presence: str, *, death_codes: tuple[str, 
     ``never_resident`` (``person_id``: e.g. never active, see rules.signs_of_life) get no spell
     from presence alone."""
     e, p = quote_ident(events), quote_ident(presence)
-    death = ", ".join(sql_literal(c) for c in death_codes) or "NULL"
+    death = sql_in_list(death_codes)
     excluded = (f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(never_resident)} "
                 "WHERE person_id IS NOT NULL)" if never_resident else "")
     return f"""
@@ -66,3 +66,14 @@ def build_residence_spells(con: Connection, events: str, presence: str, output: 
     """Materialise :func:`residence_spells_sql` as ``output``."""
     return materialise(con, output, residence_spells_sql(events, presence, death_codes=death_codes,
                                                          never_resident=never_resident))
+
+
+def stock_on_1_january_sql(spells: str, first_year: int, last_year: int) -> str:
+    """Residents on 1 January of each year from ``first_year`` to ``last_year``: the spells begun on
+    or before the day and not ended on or before it. Columns: y (INTEGER), n."""
+    day = "make_date(CAST(y AS INTEGER), 1, 1)"
+    return f"""
+        SELECT CAST(y AS INTEGER) AS y, count(s.start_date) AS n
+        FROM range({int(first_year)}, {int(last_year) + 1}) AS r(y)
+        LEFT JOIN {quote_ident(spells)} AS s ON s.start_date <= {day} AND (s.end_date IS NULL OR s.end_date > {day})
+        GROUP BY y"""

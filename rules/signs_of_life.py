@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, append, quote_ident, sql_literal
+from rules._sql import Connection, append, quote_ident, sql_in_list, sql_literal
 
 #: Source of a departure imputed from a silence not yet ``window_days`` long at the end of the data.
 PROVISIONAL_SOURCE = "signs_of_life_provisional"
@@ -84,8 +84,8 @@ def imputed_departures_sql(movements: str, presence: str, *, data_end: date, win
     """
     m, p = quote_ident(movements), quote_ident(presence)
     end = f"DATE {sql_literal(data_end.isoformat())}"
-    emigration = ", ".join(sql_literal(c) for c in emigration_codes) or "NULL"
-    death = ", ".join(sql_literal(c) for c in death_codes) or "NULL"
+    emigration = sql_in_list(emigration_codes)
+    death = sql_in_list(death_codes)
     grace = _grace_sql(grace_by_source or {}, grace_by_type or {})
     pairs = (f"SELECT person_id, other_id FROM {quote_ident(duplicates)}" if duplicates else
              "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS other_id WHERE FALSE")

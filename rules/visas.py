@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, append, materialise, quote_ident, sql_literal
+from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal
 
 #: Sources of the movements these rules add.
 TRANSITION_SOURCE = "visa_transition"
@@ -40,15 +40,11 @@ ENTRY_AFTER_GRANT_DAYS = 90
 PRESENT_BEFORE_VISA_DAYS = 90
 
 
-def _in_list(values: tuple[str, ...]) -> str:
-    return ", ".join(sql_literal(v) for v in values) or "NULL"
-
-
 def visitors_sql(visas: str, presence: str, *, visit_types: tuple[str, ...] = ("visit",)) -> str:
     """Build the SELECT of ``person_id`` of visitors (grain: one row per person)."""
     return f"""
 SELECT person_id FROM {quote_ident(visas)} GROUP BY person_id
-HAVING bool_and(coalesce(visa_type IN ({_in_list(visit_types)}), FALSE))
+HAVING bool_and(coalesce(visa_type IN ({sql_in_list(visit_types)}), FALSE))
    AND person_id NOT IN (SELECT person_id FROM {quote_ident(presence)} WHERE person_id IS NOT NULL)
 """
 
@@ -75,7 +71,7 @@ JOIN LATERAL (SELECT date, direction FROM {m} AS k
               WHERE k.person_id = v.person_id AND k.kept AND k.date < v.start_date
               ORDER BY k.date DESC, k.direction DESC LIMIT 1) AS last ON last.direction = 'in'
 WHERE v.person_id IS NOT NULL AND v.start_date IS NOT NULL
-  AND NOT coalesce(v.visa_type IN ({_in_list(visit_types)}), FALSE)
+  AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types)}), FALSE)
   AND NOT EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = v.person_id AND k.kept AND k.direction = 'in'
                   AND k.date BETWEEN v.start_date AND v.start_date + INTERVAL {ENTRY_AFTER_GRANT_DAYS} DAY)
 """
@@ -87,7 +83,7 @@ def visitor_entries_sql(grants: str, visas: str, movements: str, *,
     visa: ``person_id, entry_date, transition_date`` (the first such grant after the entry).
     An entry is made as a visitor when a visit visa was valid on its date and no other was."""
     g, v, m = (quote_ident(t) for t in (grants, visas, movements))
-    types = _in_list(visit_types)
+    types = sql_in_list(visit_types)
     return f"""
 SELECT g.person_id, g.entry_date, min(g.start_date) AS transition_date
 FROM {g} AS g
@@ -132,7 +128,7 @@ SELECT v.person_id, {sql_literal(ARRIVAL_SOURCE)} AS source, CAST(NULL AS VARCHA
 FROM {v} AS v
 WHERE v.person_id IS NOT NULL
   AND v.start_date >= {start} + INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY   -- an entry could have been recorded
-  AND NOT coalesce(v.visa_type IN ({_in_list(visit_types + no_arrival_types)}), FALSE)
+  AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types + no_arrival_types)}), FALSE)
   AND NOT EXISTS (SELECT 1 FROM {g} AS x WHERE x.person_id = v.person_id AND x.start_date = v.start_date)
   AND NOT EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = v.person_id AND k.kept AND k.direction = 'in'
                   AND k.date BETWEEN v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY

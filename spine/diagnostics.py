@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from linkage._sql import columns_of, quote_ident
+from rules.residence import stock_on_1_january_sql
 
 #: Thresholds at which the links a source would get are counted (with the job's own cut added).
 SENSITIVITY_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
@@ -57,19 +58,20 @@ def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, thresho
     None when the source scored no pairs.
     """
     candidates = f"candidates__{name}"
-    if not columns_of(con, candidates):
+    present = columns_of(con, candidates)
+    if not present:
         return None
     cut = float(link_cut if link_cut is not None else threshold)
     decided = f"link__{name}__ids"
     model_pairs = (f"(SELECT * FROM {quote_ident(candidates)} WHERE record_id NOT IN (SELECT record_id FROM "
                    f"{quote_ident(decided)} WHERE status IN ('linked', 'review')))" if columns_of(con, decided)
                    else quote_ident(candidates))
-    pairs = con.execute(f"SELECT count(*) FROM {model_pairs} WHERE isfinite(match_weight)").fetchall()[0][0]
-    if not pairs:
-        return None
     bins = dict(con.execute(f"""
         SELECT CAST(floor(match_weight / {WEIGHT_BIN}) AS INTEGER), count(*) FROM {model_pairs}
         WHERE isfinite(match_weight) GROUP BY 1""").fetchall())
+    if not bins:
+        return None
+    pairs = sum(bins.values())
     histogram = [{"from": b * WEIGHT_BIN, "to": (b + 1) * WEIGHT_BIN, "pairs": bins.get(b, 0)}
                  for b in range(min(bins), max(bins) + 1)]
     thresholds = sorted({*SENSITIVITY_THRESHOLDS, float(threshold), cut})
@@ -81,14 +83,13 @@ def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, thresho
                    for t in thresholds]
     return {"pairs": pairs, "histogram": histogram, "threshold": threshold, "link_cut": cut,
             "cut_weight": math.log2(cut / (1 - cut)), "records_linked_at_cut": reached[cut],
-            "sensitivity": sensitivity, "example_pairs": _example_pairs(con, model_pairs, comparisons, cut)}
+            "sensitivity": sensitivity, "example_pairs": _example_pairs(con, model_pairs, [c for c in comparisons if f"mw_{c}" in present], cut)}
 
 
-def _example_pairs(con: duckdb.DuckDBPyConnection, pairs: str, comparisons: list[str], cut: float) -> list[dict]:
+def _example_pairs(con: duckdb.DuckDBPyConnection, pairs: str, columns: list[str], cut: float) -> list[dict]:
     """A typical clear link (median weight of p >= 0.999), the pair nearest the cut, a typical
-    clear non-link (median weight of p <= 0.01); each pair once."""
-    present = {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {pairs})").fetchall()}
-    columns = [c for c in comparisons if f"mw_{c}" in present]
+    clear non-link (median weight of p <= 0.01); each pair once, with the weight of each of
+    ``columns`` (the comparisons whose ``mw_`` column the pairs have)."""
     if not columns:
         return []
     weights = ", ".join(f'"mw_{c}"' for c in columns)
@@ -126,10 +127,7 @@ def demographic_accounting(con: duckdb.DuckDBPyConnection, first_year: int, end:
     year_of = "year({} - INTERVAL 1 DAY)"   # (1 Jan Y, 1 Jan Y+1] belongs to year Y
     rows = con.execute(f"""
         WITH years AS (SELECT CAST(y AS INTEGER) AS y FROM range({int(first_year)}, {end.year}) AS r(y)),
-        stock AS (
-            SELECT y, (SELECT count(*) FROM residence_spells AS s WHERE s.start_date <= make_date(y, 1, 1)
-                       AND (s.end_date IS NULL OR s.end_date > make_date(y, 1, 1))) AS n
-            FROM (SELECT y FROM years UNION SELECT max(y) + 1 FROM years)),
+        stock AS ({stock_on_1_january_sql("residence_spells", first_year, end.year)}),
         births AS (
             SELECT {year_of.format('s.start_date')} AS y, count(*) AS n
             FROM residence_spells AS s JOIN persons AS p USING (person_id)

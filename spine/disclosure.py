@@ -87,10 +87,11 @@ def cube_sql(counts: str, keys: list[str], categories: dict[str, list[str]], thr
                          for dim in dims)])
     ctes.append(f"summed AS (SELECT g.*, CAST(coalesce(sum(c.n), 0) AS BIGINT) AS n FROM grid AS g "
                 f"LEFT JOIN {quote_ident(counts)} AS c ON {on} GROUP BY ALL)")
+    primary = f"n > 0 AND n < {int(threshold)}"
     return (f"WITH {', '.join(ctes)}\n"
-            f"SELECT *, n > 0 AND n < {int(threshold)} AS is_primary, n > 0 AND n < {int(threshold)} AS suppressed, "
-            f"CASE WHEN n > 0 AND n < {int(threshold)} THEN 'primary' END AS suppressed_by, "
-            f"CASE WHEN n > 0 AND n < {int(threshold)} THEN 0 END AS suppression_round "
+            f"SELECT *, {primary} AS is_primary, {primary} AS suppressed, "
+            f"CASE WHEN {primary} THEN 'primary' END AS suppressed_by, "
+            f"CASE WHEN {primary} THEN 0 END AS suppression_round "
             f"FROM summed ORDER BY tbl, cell")
 
 
@@ -219,7 +220,8 @@ def _suppress(con: Connection, cube: str, picks_sql: str, step: str, round_no: i
 def apply_secondary_suppression(con: Connection, cube: str, categories: dict[str, list[str]]) -> SuppressionResult:
     """Suppress more cells of ``cube`` (from ``cube_sql``, updated in place) until no suppressed cell
     can be derived: the hypercube rule to a fixed point, then the rank check, in rounds; at the
-    end the rank check runs once more on every table and its result is returned.
+    end the rank check of every table is returned (run once more if the rank check suppressed
+    cells, else the first one, which saw every table as it is).
 
     Raises:
         SpineError: if a derivable cell remains and no cell is left to suppress (cannot happen:
@@ -235,7 +237,7 @@ def apply_secondary_suppression(con: Connection, cube: str, categories: dict[str
         while (added := _suppress(con, cube, hypercube_picks_sql(cube, dims), "hypercube", result.rounds + 1)):
             result.rounds += 1
             result.hypercube_added += added
-        tbl, cell, _ = find_derivable(con, cube, shape, changed_since)
+        tbl, cell, checked = find_derivable(con, cube, shape, changed_since)
         if changed_since is None:
             result.derivable_after_hypercube = int(tbl.size)
         if tbl.size == 0:
@@ -251,8 +253,9 @@ def apply_secondary_suppression(con: Connection, cube: str, categories: dict[str
             raise SpineError(f"secondary suppression: {tbl.size} cells stay derivable and no cell is left to suppress")
         result.rounds += 1
         result.rank_check_added += added
-    tbl, _, result.tables_checked = find_derivable(con, cube, shape)
-    result.derivable = int(tbl.size)
+    if changed_since is not None:   # the rank check suppressed cells: check every table again
+        tbl, _, checked = find_derivable(con, cube, shape)
+    result.tables_checked, result.derivable = checked, int(tbl.size)
     result.seconds = time.perf_counter() - started
     logger.info("secondary suppression: %d cells by the hypercube rule, %d after the rank check, %d rounds, %.2fs",
                 result.hypercube_added, result.rank_check_added, result.rounds, result.seconds)

@@ -9,18 +9,18 @@ from typing import Any
 
 import duckdb
 
-from linkage._sql import materialise, quote_ident, sql_literal
+from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from rules import derive_long_term_events, flag_itineraries
 from rules.family import add_family_events
 from rules.itinerary import repair_itineraries
-from rules.residence import build_residence_spells
+from rules.residence import build_residence_spells, stock_on_1_january_sql
 from rules.signs_of_life import PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns, never_active_sql
 from spine.config import JobConfig
-from spine.presence import build_base_duplicates, build_dependants, build_presence, grace_periods
+from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants, build_presence,
+                            grace_periods)
 from spine.visa_stage import PRESENCE, apply_visa_rules, find_visa_visitors
 
 MOVEMENT_INPUT = "rules__movement_input"
-FLAGGED = "rules__movements_flagged"
 RESIDENCE_SPELLS = "residence_spells"
 NEVER_ACTIVE = "rules__never_active"
 EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
@@ -29,7 +29,11 @@ EVENTS_WITHOUT_VISAS = "rules__events_without_visas"
 MOVEMENTS_WITHOUT_VISAS = "rules__movements_without_visa_rules"
 EVENTS_WITHOUT_REPAIR = "rules__events_without_itinerary_repair"
 MOVEMENTS_WITHOUT_REPAIR = "rules__movements_without_itinerary_repair"
-MOVEMENTS_BEFORE_REPAIR = "rules__movements_before_repair"
+
+
+def first_year(job: JobConfig, end: date) -> int:
+    """First year the residence figures cover: the observation start's, else ten years to the data end."""
+    return job.observation.start.year if job.observation else end.year - 9
 
 
 def data_end(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str) -> date:
@@ -52,15 +56,16 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     the events.
     """
     movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
-    in_list = ", ".join(sql_literal(n) for n in movement_sources) or "NULL"
+    in_list = sql_in_list(movement_sources)
     materialise(con, MOVEMENT_INPUT, f"""
         SELECT person_id, source, record_id, event_date AS date, direction
         FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
-    flag_itineraries(con, MOVEMENT_INPUT, FLAGGED, enabled=job.rules.itinerary.enabled)
+    flag_itineraries(con, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
     end = data_end(con, job, linked_records)
     life, rules = job.rules.signs_of_life, job.rules
     with_life = bool(life.enabled and life.sources)
-    base_presence = build_presence(con, job)
+    # with visa rules, rules__presence is the evidence plus the in-country grants they add
+    base_presence = build_presence(con, job, PRESENCE_WITHOUT_GRANTS if job.rules.visas.source else PRESENCE)
     visitors = find_visa_visitors(con, job, base_presence)
     dependants = build_dependants(con, job)
     duplicates = build_base_duplicates(con, job)
@@ -90,12 +95,14 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
         return repair_itineraries(con, movements, repair, presence if with_life else None,
                                   midpoint=rules.itinerary.midpoint)
 
-    # the run: visa rules, repair, signs of life, events
-    materialise(con, "movements", f"SELECT * FROM {FLAGGED}")
+    # the run: visa rules, repair, signs of life, events; each ablation copies the movements
+    # just before the rule it leaves out
+    if visitors and ablations:
+        materialise(con, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
     visa_counts = apply_visa_rules(con, job, "movements", base_presence) if visitors else {}
-    presence = _presence_table(con, visitors is not None, base_presence)
-    if repair != "none":
-        materialise(con, MOVEMENTS_BEFORE_REPAIR, "SELECT * FROM movements")
+    presence = PRESENCE
+    if repair != "none" and ablations:
+        materialise(con, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
     repaired = repair_in("movements", presence)
     if ablations:
         derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
@@ -104,12 +111,10 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
 
     # ablations
     if visitors and ablations:
-        materialise(con, MOVEMENTS_WITHOUT_VISAS, f"SELECT * FROM {FLAGGED}")
         repair_in(MOVEMENTS_WITHOUT_VISAS, base_presence)
         impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
         derive(EVENTS_WITHOUT_VISAS, MOVEMENTS_WITHOUT_VISAS, base_presence, with_visitors=False)
     if repair != "none" and ablations:
-        materialise(con, MOVEMENTS_WITHOUT_REPAIR, f"SELECT * FROM {MOVEMENTS_BEFORE_REPAIR}")
         impute(MOVEMENTS_WITHOUT_REPAIR, presence)
         derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
 
@@ -146,16 +151,9 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
             "events_with": with_events,
             "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None},
         "family": family,
-        "residence": _residence_counts(con, job.observation.start.year if job.observation else end.year - 9, end),
+        "residence": _residence_counts(con, first_year(job, end), end),
     }
     return end, counts
-
-
-def _presence_table(con: duckdb.DuckDBPyConnection, with_visa_rules: bool, base_presence: str) -> str:
-    """``rules__presence``: with the in-country grants when the visa rules ran, else a copy of the base."""
-    if not with_visa_rules:
-        materialise(con, PRESENCE, f"SELECT * FROM {quote_ident(base_presence)}")
-    return PRESENCE
 
 
 def _never_active_count(con: duckdb.DuckDBPyConnection, never_active: str | None) -> int | None:
@@ -168,11 +166,8 @@ def _never_active_count(con: duckdb.DuckDBPyConnection, never_active: str | None
 
 def _residence_counts(con: duckdb.DuckDBPyConnection, first_year: int, end: date) -> dict[str, Any]:
     """Spells, and the stock of residents on 1 January of each year of the observation window."""
-    stock = con.execute(f"""
-        SELECT y, count(s.person_id) FROM range({int(first_year)}, {end.year + 1}) AS r(y)
-        LEFT JOIN {RESIDENCE_SPELLS} AS s ON s.start_date <= make_date(CAST(y AS INTEGER), 1, 1)
-             AND (s.end_date IS NULL OR s.end_date > make_date(CAST(y AS INTEGER), 1, 1))
-        GROUP BY y ORDER BY y""").fetchall()
+    stock = con.execute(f"SELECT * FROM ({stock_on_1_january_sql(RESIDENCE_SPELLS, first_year, end.year)}) "
+                        "ORDER BY y").fetchall()
     spells, persons = con.execute(f"SELECT count(*), count(DISTINCT person_id) FROM {RESIDENCE_SPELLS}").fetchall()[0]
     return {"spells": spells, "persons": persons, "stock_on_1_january": {int(y): n for y, n in stock}}
 

@@ -20,6 +20,8 @@ from spine.disclosure import SuppressionResult, apply_secondary_suppression, cub
 from spine.groups import age_group_labels, age_group_sql, citizenship_group_sql, sex_group_sql
 
 DIMENSIONS = ("sex", "age_group", "citizenship_group")
+#: The keys of a flow cell: its table (period, event) and its dimensions.
+CELL_KEYS = ("period", "event", *DIMENSIONS)
 STANDARD = {"sex": ["f", "m"], "citizenship_group": ["national", "foreign"]}
 
 
@@ -30,6 +32,12 @@ def cell_keys_sql(job: JobConfig, *, sex: str, dob: str, nationality: str, date:
     return (f"strftime({date}, {fmt}) AS period, {sex_group_sql(sex)} AS sex, "
             f"{age_group_sql(dob, date, job.flows.age_groups)} AS age_group, "
             f"{citizenship_group_sql(nationality, job.home_country)} AS citizenship_group")
+
+
+def margin_labels_sql(keys: tuple[str, ...] = CELL_KEYS) -> str:
+    """SELECT list for a GROUPING SETS / CUBE over ``keys``: each key, or ``total`` where the row
+    sums over it (the label the published flows give margins)."""
+    return ", ".join(f"CASE WHEN grouping({k}) = 1 THEN 'total' ELSE {k} END AS {k}" for k in keys)
 
 
 def event_counts_sql(job: JobConfig) -> str:

@@ -22,7 +22,7 @@ from linkage._sql import sql_literal
 from spine import builder, conflicts, diagnostics, flows, history, quality, uncertainty, validation
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, ConfigError, SpineError
-from spine.events_stage import build_movements_and_events
+from spine.events_stage import build_movements_and_events, first_year
 from spine.linking import link_table
 from spine.outputs import CONTRACT_TABLES, check_output_dir, check_store_location, commit, commit_file, staging_dir
 from spine.progress import NullProgress, Progress
@@ -137,7 +137,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "uncertainty": flow_uncertainty,
                     "accounting": quality.accounting(con, rows),
                     "demographic_accounting": diagnostics.demographic_accounting(
-                        con, job.observation.start.year if job.observation else data_end.year - 9, data_end),
+                        con, first_year(job, data_end), data_end),
                     "linkage_diagnostics": diagnostics.linkage_diagnostics(con, linkage_metrics),
                     "linkage": linkage_metrics,
                     "conflicts": conflicts.conflict_rates(con),

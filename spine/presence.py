@@ -6,7 +6,7 @@ import logging
 
 import duckdb
 
-from linkage._sql import columns_of, materialise, quote_ident, sql_literal
+from linkage._sql import columns_of, materialise, quote_ident, sql_in_list, sql_literal
 from spine.config import JobConfig
 from spine.dedupe import BASE_PAIRS
 from spine.family import DEPENDANTS, claims_sql
@@ -15,14 +15,16 @@ from spine.sources import std_table
 
 logger = logging.getLogger(__name__)
 
-#: Registrations and activity only; the visa rules add in-country grants to a copy (PRESENCE).
+#: Registrations and activity only, when the visa rules add in-country grants to a copy
+#: (spine.visa_stage.PRESENCE); without visa rules the evidence is written to PRESENCE itself.
 PRESENCE_WITHOUT_GRANTS = "rules__presence_without_visa_grants"
 BASE_DUPLICATES = "rules__base_duplicates"
 
 
-def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
-    """Materialise the evidence of presence: registrations of the base register and activity of
-    the other signs-of-life sources (one row per linked record with a start date). Columns:
+def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig,
+                   output: str = PRESENCE_WITHOUT_GRANTS) -> str:
+    """Materialise ``output``, the evidence of presence: registrations of the base register and
+    activity of the other signs-of-life sources (one row per linked record with a start date). Columns:
     ``person_id, source, kind, start_date, end_date, reason, exempt`` (see rules.signs_of_life)."""
     life = job.rules.signs_of_life
     if life.enabled and life.sources and job.base not in life.sources:
@@ -31,7 +33,7 @@ def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
     parts = ["SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS source, "
              "CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS DATE) AS start_date, CAST(NULL AS DATE) AS end_date, "
              "CAST(NULL AS VARCHAR) AS reason, FALSE AS exempt WHERE FALSE"]
-    types = ", ".join(sql_literal(t) for t in life.exempt_event_types) or "NULL"
+    types = sql_in_list(life.exempt_event_types)
     for name in life.sources if life.enabled else []:
         kind = "registration" if name == job.base else "activity"
         covers = life.covers_days.get(name)
@@ -42,9 +44,9 @@ def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
                    s.event_type, {sql_literal(name in life.exempt_sources)} OR coalesce(s.event_type IN ({types}), FALSE)
             FROM {quote_ident(std_table(name))} AS s JOIN {quote_ident(link_table(name))} AS l USING (record_id)
             WHERE l.status = 'linked' AND s.start_date IS NOT NULL""")
-    materialise(con, PRESENCE_WITHOUT_GRANTS, " UNION ALL ".join(parts))
-    _warn_unused_grace(con, job)
-    return PRESENCE_WITHOUT_GRANTS
+    materialise(con, output, " UNION ALL ".join(parts))
+    _warn_unused_grace(con, job, output)
+    return output
 
 
 def grace_periods(job: JobConfig) -> tuple[dict[str, int], dict[str, int]]:
@@ -54,12 +56,12 @@ def grace_periods(job: JobConfig) -> tuple[dict[str, int], dict[str, int]]:
             {k: v for k, v in grace.items() if k not in job.sources})
 
 
-def _warn_unused_grace(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
+def _warn_unused_grace(con: duckdb.DuckDBPyConnection, job: JobConfig, presence: str) -> None:
     """A grace period for a record type no evidence has is almost always a misspelt type."""
     _, by_type = grace_periods(job)
     if not by_type:
         return
-    seen = {r[0] for r in con.execute(f"SELECT DISTINCT reason FROM {PRESENCE_WITHOUT_GRANTS} "
+    seen = {r[0] for r in con.execute(f"SELECT DISTINCT reason FROM {quote_ident(presence)} "
                                       "WHERE kind = 'activity'").fetchall()}
     for name in sorted(set(by_type) - seen):
         logger.warning("rules.signs_of_life.grace_days.%s: no source and no record type of that name among the "

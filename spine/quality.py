@@ -91,12 +91,11 @@ def rule_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def flow_metrics(con: duckdb.DuckDBPyConnection, disclosure: dict[str, Any]) -> dict[str, Any]:
     """Published cells and suppressed ones, with what disclosure control did (``flows.build_flows``)."""
-    cells, suppressed = con.execute("SELECT count(*), count(*) FILTER (WHERE suppressed) FROM flows").fetchone()
     totals = [{"period": period, "event": event, "count": count, "suppressed": hidden, "lower": lower, "upper": upper}
               for period, event, count, hidden, lower, upper in con.execute(
                   "SELECT period, event, count, suppressed, lower, upper FROM flows WHERE sex = 'total' "
                   "AND age_group = 'total' AND citizenship_group = 'total' ORDER BY period, event").fetchall()]
-    return {**disclosure, "cells": cells, "suppressed": suppressed, "published_totals": totals}
+    return {**disclosure, "published_totals": totals}
 
 
 def person_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from spine.charts import bar_chart, no_data, waterfall_chart
+from spine.charts import bar_chart, waterfall_chart
 from spine.diagnostics import probabilistic_metrics
 
 STATUS_COLUMNS = ["records", "linked", "unlinked", "review", "rejected", "link_rate"]

@@ -103,6 +103,15 @@ def check_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, rows: dict[str
         raise InputError(problems)
 
 
+def missing_column(where: str, column: str, file: str, present: list[str]) -> str:
+    """The message for a configured column the file lacks: the YAML path, the nearest column name
+    if one is close, and the columns the file has."""
+    by_lower = {c.lower(): c for c in present}
+    close = difflib.get_close_matches(column.lower(), list(by_lower), n=1)
+    hint = f"did you mean '{by_lower[close[0]]}'? " if close else ""
+    return f"{where}  column '{column}' is not in {file}; {hint}columns are: {', '.join(present)}"
+
+
 def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfig, file: str,
                   n_rows: int) -> list[str]:
     table = quote_ident(raw_table(name))
@@ -112,10 +121,7 @@ def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfi
         problems.append(f"sources.{name}  {file} has no rows (an empty source is almost always a wrong extract)")
 
     def missing(where: str, column: str) -> str:
-        by_lower = {c.lower(): c for c in present}
-        close = difflib.get_close_matches(column.lower(), list(by_lower), n=1)
-        hint = f"did you mean '{by_lower[close[0]]}'? " if close else ""
-        return f"{where}  column '{column}' is not in {file}; {hint}columns are: {', '.join(present)}"
+        return missing_column(where, column, file, present)
 
     if source.record_id not in present:
         problems.append(missing(f"sources.{name}.record_id", source.record_id))

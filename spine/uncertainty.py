@@ -41,11 +41,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from linkage._sql import materialise, quote_ident, sql_literal
+from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from spine.builder import LINKED_RECORDS, build_linked_records
 from spine.config import HybridConfig, JobConfig, ProbabilisticConfig, with_rule_value
 from spine.events_stage import build_movements_and_events
-from spine.flows import event_counts_sql
+from spine.flows import CELL_KEYS, event_counts_sql, margin_labels_sql
 from spine.linking import link_table
 from spine.sources import std_table
 from spine.validation import adjusted_intervals, validation_rates, validation_summary
@@ -58,7 +58,7 @@ REPLICATE_SETTINGS = "uncertainty__replicate_settings"
 FLOW_INTERVALS = "uncertainty__flow_intervals"
 POOL = "uncertainty__pool"
 DRAWN = "uncertainty__drawn"
-KEYS = ("period", "event", "sex", "age_group", "citizenship_group")
+KEYS = CELL_KEYS
 #: Link methods that are certain: never re-drawn.
 CERTAIN_METHODS = ("base", "deterministic_id", "deterministic", "clerical")
 #: 2^52: the uniform is the first 13 hex digits of an md5 over this.
@@ -123,7 +123,7 @@ def _pool_sql(job: JobConfig, name: str, store: str, sampling_unit: str) -> str:
     if isinstance(config, HybridConfig):
         id_decided = (f"AND l.record_id NOT IN (SELECT record_id FROM {stored(f'link__{name}__ids')} "
                       "WHERE status IN ('linked', 'review'))")
-    certain = ", ".join(sql_literal(m) for m in CERTAIN_METHODS)
+    certain = sql_in_list(CERTAIN_METHODS)
     one_to_one = config.constraint == "one_to_one"
     taken = (f"WHERE c.entity_id NOT IN (SELECT entity_id FROM {links} WHERE status = 'linked' "
              "AND record_id NOT IN (SELECT record_id FROM eligible))") if one_to_one else ""
@@ -217,8 +217,7 @@ def flow_cells_sql(job: JobConfig, *, margins: bool = False) -> str:
     cells = event_counts_sql(job)
     if not margins:
         return cells
-    labels = ", ".join(f"CASE WHEN grouping({k}) = 1 THEN 'total' ELSE {k} END AS {k}" for k in KEYS)
-    return f"SELECT {labels}, sum(n) AS n FROM ({cells}) GROUP BY CUBE ({', '.join(KEYS)})"
+    return f"SELECT {margin_labels_sql()}, sum(n) AS n FROM ({cells}) GROUP BY CUBE ({', '.join(KEYS)})"
 
 
 def rule_values(job: JobConfig, seed: int, replicate: int) -> dict[str, int | None]:
@@ -314,6 +313,16 @@ def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replic
     }
 
 
+def _replicate_grid_sql(cells: str, counts: str, replicates: int) -> str:
+    """Every cell of ``cells`` (a table with the five keys) × every replicate, with the replicate's
+    count of it (0 where the replicate has none). Columns: those of ``cells``, replicate, n."""
+    on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM k.{k}" for k in KEYS)
+    return f"""
+        SELECT k.*, r.range AS replicate, coalesce(c.n, 0) AS n
+        FROM {cells} AS k CROSS JOIN range({int(replicates)}) AS r
+        LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on}"""
+
+
 def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int, confidence: float = 0.95,
                    *, flows: str = "flows") -> str:
     """Materialise ``uncertainty__flow_intervals``: per cell of ``flows``, the percentiles
@@ -324,14 +333,10 @@ def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int,
     Columns: the five keys, lower, upper, median, mean (DOUBLE), replicates.
     """
     tail = (1 - confidence) / 2
-    on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM k.{k}" for k in KEYS)
     keys = ", ".join(KEYS)
     return materialise(con, FLOW_INTERVALS, f"""
         WITH k AS (SELECT DISTINCT {keys} FROM {quote_ident(flows)}),
-             filled AS (
-                SELECT k.*, r.range AS replicate, coalesce(c.n, 0) AS n
-                FROM k CROSS JOIN range({int(replicates)}) AS r
-                LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on})
+             filled AS ({_replicate_grid_sql('k', counts, replicates)})
         SELECT {keys}, CAST(quantile_cont(n, {tail!r}) AS DOUBLE) AS lower,
                CAST(quantile_cont(n, {1 - tail!r}) AS DOUBLE) AS upper,
                CAST(quantile_cont(n, 0.5) AS DOUBLE) AS median, avg(n) AS mean,
@@ -376,20 +381,16 @@ def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: 
     (DOUBLE; median of the true-count draws), validated (BOOLEAN).
     """
     keys = ", ".join(KEYS)
-    on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM k.{k}" for k in KEYS)
     cells = materialise(con, "uncertainty__published_cells", f"""
         SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, count
         FROM {quote_ident(flows)} WHERE NOT coalesce(suppressed, FALSE) AND count IS NOT NULL""")
-    filled = con.execute(f"""
-        SELECT k.i, r.range AS replicate, coalesce(c.n, 0) AS n
-        FROM {cells} AS k CROSS JOIN range({int(replicates)}) AS r
-        LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on}
-        ORDER BY k.i, replicate""").fetchnumpy()
-    published = con.execute(f"SELECT count FROM {cells} ORDER BY i").fetchnumpy()["count"].astype(float)
-    drawn = np.asarray(filled["n"], dtype=float).reshape(len(published), int(replicates))
+    grid = con.execute(f"SELECT count, n FROM ({_replicate_grid_sql(cells, counts, replicates)}) "
+                       "ORDER BY i, replicate").fetchnumpy()
+    shape = (-1, int(replicates))
+    published = np.asarray(grid["count"], dtype=float).reshape(shape)[:, 0]
+    drawn = np.asarray(grid["n"], dtype=float).reshape(shape)
     placed = np.maximum(0.0, published[:, None] + drawn - np.median(drawn, axis=1)[:, None])
-    lower, upper, median = adjusted_intervals(con, job, placed, cells,
-                                              confidence, seed)
+    lower, upper, median = adjusted_intervals(con, job, placed, cells, confidence, seed)
     tail = (1 - confidence) / 2
     plain = np.isnan(lower)
     if plain.any():

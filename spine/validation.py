@@ -29,18 +29,18 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from linkage._sql import materialise, quote_ident, sql_literal
+from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from linkage.reference import create_reference_tables
 from linkage.standardise import DEFAULT_SEX_CODES, UNKNOWN_CODES, birth_date_sql, code_map_sql, country_sql, date_sql
 from spine.config import JobConfig, ValidationConfig
 from spine.errors import InputError
-from spine.flows import cell_keys_sql
-from spine.sources import FILE_FORMATS, file_fingerprint, raw_table, read_source_sql
+from spine.flows import CELL_KEYS, DIMENSIONS, cell_keys_sql, margin_labels_sql
+from spine.sources import FILE_FORMATS, file_fingerprint, missing_column, raw_table, read_source_sql
 
 RAW = "validation__raw"
 RECORDS = "validation__records"
 RATES = "uncertainty__validation_rates"
-KEYS = ("period", "event", "sex", "age_group", "citizenship_group")
+KEYS = CELL_KEYS
 EVENTS = ("immigration", "emigration")
 #: Draws of the true count per cell: replicates × draws per replicate (at least one per replicate).
 DRAWS_PER_CELL = 2000
@@ -78,7 +78,7 @@ def load_validation(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str,
                           f"{str(exc).strip().splitlines()[0]}"]) from None
     present = [r[0] for r in con.execute(f"DESCRIBE {RAW}").fetchall()]
     columns = config.columns.model_dump()
-    missing = [f"{_WHERE}.columns.{field}  column '{column}' is not in {path.name}; columns are: {', '.join(present)}"
+    missing = [missing_column(f"{_WHERE}.columns.{field}", column, path.name, present)
                for field, column in columns.items() if column not in present]
     if missing:
         raise InputError(missing)
@@ -124,9 +124,9 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
     """
     if not con.execute(f"SELECT count(*) FROM {RECORDS}").fetchall()[0][0]:
         return [f"{_WHERE}.path  {file} has no rows: a validation sample needs people"]
-    known = ", ".join(sql_literal(name) for name in job.sources)
-    events = ", ".join(sql_literal(e) for e in EVENTS)
-    unknown_codes = ", ".join(sql_literal(code) for code in UNKNOWN_CODES)
+    known = sql_in_list(job.sources)
+    events = sql_in_list(EVENTS)
+    unknown_codes = sql_in_list(UNKNOWN_CODES)
     checks = [
         ("source", f"source IS NULL OR source NOT IN ({known})", "raw_source",
          f"is not a source of the job (sources: {', '.join(job.sources)})"),
@@ -209,11 +209,10 @@ def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
     start, end = _period(job, config)
     true_keys = cell_keys_sql(job, sex="r.sex", dob="r.dob", nationality="r.nationality", date="v.event_date")
     derived_keys = cell_keys_sql(job, sex="p.sex", dob="p.dob", nationality="p.nationality", date="e.date")
-    # the flows publish every margin over sex, age group and citizenship group within a period and event
-    margins = ("sex", "age_group", "citizenship_group")
+    # the flows publish every margin over their dimensions within a period and event
     sets = ["(" + ", ".join(("unit", "period", "event", *kept)) + ")"
-            for kept in itertools.chain.from_iterable(itertools.combinations(margins, n) for n in range(4))]
-    labels = ", ".join(f"CASE WHEN grouping({k}) = 1 THEN 'total' ELSE {k} END AS {k}" for k in KEYS)
+            for kept in itertools.chain.from_iterable(itertools.combinations(DIMENSIONS, n)
+                                                      for n in range(len(DIMENSIONS) + 1))]
     strata = ", ".join(config.strata)
     # A unit is the spine person the sample's record links to (two sampled records of one spine person
     # are compared once, against both people's moves), or the sampled person when it links to none.
@@ -239,7 +238,7 @@ def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
                 WHERE v.event IS NOT NULL AND v.event_date BETWEEN {start} AND {end}
                 ORDER BY r.unit, v.event, v.event_date, r.source, r.record_id)),
         per_person AS (
-            SELECT {labels}, sum(derived) AS d, sum(true_) AS t
+            SELECT {margin_labels_sql()}, sum(derived) AS d, sum(true_) AS t
             FROM moves GROUP BY GROUPING SETS ({', '.join(sets)}))
         SELECT {pattern_sql()} AS pattern, event{', ' + strata if strata else ''},
                sum(least(d, t)) AS tp, sum(d - least(d, t)) AS fp, sum(t - least(d, t)) AS fn

@@ -3,8 +3,6 @@ the CLI, scored against the universe's truth."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from typer.testing import CliRunner
 
@@ -12,7 +10,6 @@ from spine import Job
 from spine.cli import app
 from tests.contract import check_contract
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 

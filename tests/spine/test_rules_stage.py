@@ -1,9 +1,8 @@
 """The rules through a job: visa rules, the grace period of a sign of life and never-active people,
 on a few records each (the rules themselves are tested on tables in tests/rules)."""
 
-import yaml
-
 from spine import Job
+from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
 
 REGISTER = ("id,nin,fn,sn,dob,sex,reg\n"
             "R1,101,Amal,Haddad,1985-02-03,F,2018-03-20\n"     # arrived 2018, entry recorded
@@ -18,29 +17,15 @@ VISAS = ("id,fn,sn,dob,sex,type,start,end\n"
 CROSSINGS = ("id,fn,sn,dob,sex,date,dir\n"
              "X1,Amal,Haddad,1985-02-03,F,2018-03-01,IN\n"
              "X2,Tomas,Novak,1988-09-09,M,2020-01-10,IN\n")
-PERSON = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex"}
 
 
 def write_job(tmp_path, rules):
-    for name, text in (("register", REGISTER), ("benefits", BENEFITS), ("visas", VISAS), ("crossings", CROSSINGS)):
-        (tmp_path / f"{name}.csv").write_text(text)
-    keys = {"method": "match_keys"}
-    job = {"name": "t", "base": "register", "home_country": "XSY", "demo": True,
-           "observation": {"start": "2015-01-01", "end": "2024-12-31"},
-           "sources": {
-               "register": {"path": "register.csv", "record_id": "id",
-                            "columns": {**PERSON, "national_id": "nin", "start_date": "reg"}},
-               "benefits": {"path": "benefits.csv", "record_id": "id", "linkage": keys,
-                            "columns": {**PERSON, "national_id": "nin", "event_type": "type",
-                                        "start_date": "start", "end_date": "end"}},
-               "visas": {"path": "visas.csv", "record_id": "id", "linkage": keys,
-                         "columns": {**PERSON, "event_type": "type", "start_date": "start", "end_date": "end"}},
-               "crossings": {"path": "crossings.csv", "record_id": "id", "linkage": keys,
-                             "columns": {**PERSON, "event_date": "date", "direction": "dir"}}},
-           "rules": rules}
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump(job))
-    return path
+    files = {"register": REGISTER, "benefits": BENEFITS, "visas": VISAS, "crossings": CROSSINGS}
+    sources = {"benefits": linked_source("benefits", {"national_id": "nin", "event_type": "type",
+                                                      "start_date": "start", "end_date": "end"}),
+               "visas": linked_source("visas", {"event_type": "type", "start_date": "start", "end_date": "end"}),
+               "crossings": linked_source("crossings", CROSSINGS_COLUMNS)}
+    return write_small_job(tmp_path, files, {"national_id": "nin"}, sources, rules=rules)
 
 
 LIFE = {"sources": ["register", "benefits"], "grace_days": {"child_benefit": 365}, "never_active_not_resident": True}

@@ -9,34 +9,23 @@ import shutil
 
 import duckdb
 import pytest
-import yaml
 
 from spine import Job
 from spine.config import ProbabilisticConfig, load_job
 from spine.uncertainty import KEYS, fill_flow_intervals, flow_intervals, replicate_flow_counts
+from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
 
 REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
             "R1,Ole,Dahl,1980-01-01,M,XSY,1980-01-01\n"
             "R2,Ola,Dahl,1980-01-01,F,XSY,1980-01-01\n")
 CROSSINGS = ("id,fn,sn,dob,sex,date,dir\n"
              "X1,Ole,Dahl,1980-01-01,M,2018-06-01,OUT\n")   # Ole leaves for good in 2018
-PERSON = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex"}
 
 
 def write_job(tmp_path, uncertainty=None):
-    (tmp_path / "register.csv").write_text(REGISTER)
-    (tmp_path / "crossings.csv").write_text(CROSSINGS)
-    job = {"name": "t", "base": "register", "home_country": "XSY", "demo": True,
-           "observation": {"start": "2015-01-01", "end": "2024-12-31"},
-           "sources": {
-               "register": {"path": "register.csv", "record_id": "id",
-                            "columns": {**PERSON, "nationality": "nat", "start_date": "reg"}},
-               "crossings": {"path": "crossings.csv", "record_id": "id", "linkage": {"method": "match_keys"},
-                             "columns": {**PERSON, "event_date": "date", "direction": "dir"}}},
-           "flows": {"min_cell_count": 0, **({"uncertainty": uncertainty} if uncertainty else {})}}
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump(job))
-    return path
+    flows = {"min_cell_count": 0, **({"uncertainty": uncertainty} if uncertainty else {})}
+    return write_small_job(tmp_path, {"register": REGISTER, "crossings": CROSSINGS}, {"nationality": "nat"},
+                           {"crossings": linked_source("crossings", CROSSINGS_COLUMNS)}, flows=flows)
 
 
 @pytest.fixture(scope="module")

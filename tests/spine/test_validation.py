@@ -20,6 +20,7 @@ from spine import Job
 from spine.errors import ConfigError
 from spine.config import load_job
 from spine.validation import RATES, STRENGTHS, _best_strength, _cell_parameters, prior_strengths, true_count_intervals
+from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
 
 REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
             "R1,Ole,Dahl,1980-01-01,M,XSY,1980-01-01\n"
@@ -38,26 +39,15 @@ SAMPLE = ("source,record_id,sex,dob,nationality,event,event_date\n"
           "register,R4,f,1985-05-05,XSY,,\n"
           "crossings,X1,m,1980-01-01,XSY,,\n"
           "crossings,X5,m,1975-01-01,XSY,emigration,2018-03-01\n")
-PERSON = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex"}
 
 
 def write_job(tmp_path, *, sample=SAMPLE, validation=None, replicates=4, strata=()):
-    (tmp_path / "register.csv").write_text(REGISTER)
-    (tmp_path / "crossings.csv").write_text(CROSSINGS)
     (tmp_path / "sample.csv").write_text(sample)
     uncertainty = {"replicates": replicates, "seed": 2,
                    "validation": {"path": "sample.csv", "strata": list(strata), **(validation or {})}}
-    job = {"name": "t", "base": "register", "home_country": "XSY", "demo": True,
-           "observation": {"start": "2015-01-01", "end": "2024-12-31"},
-           "sources": {
-               "register": {"path": "register.csv", "record_id": "id",
-                            "columns": {**PERSON, "nationality": "nat", "start_date": "reg"}},
-               "crossings": {"path": "crossings.csv", "record_id": "id", "linkage": {"method": "match_keys"},
-                             "columns": {**PERSON, "event_date": "date", "direction": "dir"}}},
-           "flows": {"min_cell_count": 0, "uncertainty": uncertainty}}
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump(job))
-    return path
+    return write_small_job(tmp_path, {"register": REGISTER, "crossings": CROSSINGS}, {"nationality": "nat"},
+                           {"crossings": linked_source("crossings", CROSSINGS_COLUMNS)},
+                           flows={"min_cell_count": 0, "uncertainty": uncertainty})
 
 
 @pytest.fixture(scope="module")
