@@ -269,11 +269,11 @@ def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, con
     without_id = " - ".join(["c.match_weight", *(f"coalesce(c.{quote_ident('mw_' + col)}, 0)" for col in id_columns)])
     cut = config.review_band[1] if config.review_band else config.threshold
     row = con.execute(f"""
-        WITH best AS (
-            SELECT c.record_id, arg_max(c.entity_id, {without_id}) AS entity_id, max({without_id}) AS weight
+        WITH best AS (   -- ties between equal weights go to the first entity id: the same every run
+            SELECT c.record_id, c.entity_id, {without_id} AS weight
             FROM {quote_ident(f'candidates__{name}')} AS c
             WHERE c.record_id IN (SELECT record_id FROM {quote_ident(ids)} WHERE status = 'linked')
-            GROUP BY c.record_id
+            QUALIFY row_number() OVER (PARTITION BY c.record_id ORDER BY {without_id} DESC, c.entity_id) = 1
         )
         SELECT count(*) AS id_linked,
                count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut}) AS model_linked,
