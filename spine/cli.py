@@ -146,19 +146,51 @@ def schema() -> None:
     typer.echo(json.dumps(job_json_schema(), indent=2))
 
 
-@app.command()
-def synth(out: Path = typer.Option(..., "--out", help="Folder to write the universe into."),
+def _synth_help() -> str:
+    from spine.synthetic import describe_parameters
+
+    return ("Generate a synthetic migration universe with its ground truth, under a regime.\n\n"
+            "A regime sets every behaviour of the universe; --regime takes a named one (--list-regimes), "
+            "--set changes one parameter (repeatable). Each parameter with its default, its range and its meaning "
+            "(docs/synthetic.md):\n\n"
+            + "\n\n".join(line.replace("  ", " ", 1) for line in describe_parameters().splitlines()))
+
+
+@app.command(help=_synth_help())
+def synth(out: Path = typer.Option(None, "--out", help="Folder to write the universe into."),
           persons: int = typer.Option(10_000, "--persons", min=100, help="Number of persons."),
-          seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same files)."),
+          seed: int = typer.Option(1, "--seed", help="Random seed (same seed and regime, same files)."),
           file_format: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format."),
           validation_fraction: float = typer.Option(0.05, "--validation-fraction", min=0.0, max=1.0,
-                                                    help="Share of people in the follow-up sample (0: none).")
+                                                    help="Share of people in the follow-up sample (0: none)."),
+          regime: str = typer.Option("baseline", "--regime", help="A named regime (see --list-regimes)."),
+          settings: list[str] = typer.Option([], "--set", metavar="PARAMETER=VALUE",
+                                             help="One regime parameter, e.g. exit_recording=0.8 (repeatable)."),
+          list_regimes: bool = typer.Option(False, "--list-regimes", help="List the named regimes and exit."),
           ) -> None:
-    """Generate a synthetic migration universe with its ground truth."""
-    from spine.synthetic import generate
+    from spine.errors import UsageError
+    from spine.synthetic import describe_regimes, generate, named_regime, parse_value
 
+    if list_regimes:
+        typer.echo(describe_regimes())
+        return
     try:
-        universe = generate(persons, seed, out, file_format=file_format.value,
+        if out is None:
+            raise UsageError("spine synth: --out is required (the folder to write the universe into)")
+        chosen = named_regime(regime)
+        overrides = {}
+        for item in settings:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--set {item!r}: write PARAMETER=VALUE, e.g. exit_recording=0.8")
+            overrides[name.strip()] = parse_value(name.strip(), value.strip())
+        chosen = chosen.with_overrides(overrides)
+    except ValueError as exc:
+        _fail(UsageError(f"spine synth: {exc}"))
+    except UsageError as exc:
+        _fail(exc)
+    try:
+        universe = generate(persons, seed, out, regime=chosen, file_format=file_format.value,
                             validation_fraction=validation_fraction)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -166,6 +198,11 @@ def synth(out: Path = typer.Option(..., "--out", help="Folder to write the unive
     if universe.validation:
         typer.echo(f"validation sample: {universe.validation}")
     typer.echo(f"truth:   {universe.out_dir / 'truth'}")
+    if not universe.truth_passed:
+        failed = ", ".join(f"{k} {v}" for k, v in universe.truth_checks.items() if v)
+        err.print(f"[bold red]Error:[/bold red] the truth breaks its definition ({failed}): a generator bug",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
 @app.command()

@@ -50,3 +50,9 @@ class CheckFailed(SpineError):
     """The job ran but a check on its results failed (e.g. the accounting identity)."""
 
     exit_code = ExitCode.CHECK_FAILED
+
+
+class UsageError(SpineError):
+    """A command was called with arguments it cannot use; nothing has been run or written."""
+
+    exit_code = ExitCode.USAGE

@@ -48,3 +48,24 @@ def test_uncertainty_benchmark_runs_and_scores_cells(tmp_path):
     seed = figures["per_seed"]["1"]
     assert seed["cells"] > 0 and 0 <= seed["coverage"] <= 1 and set(seed["by_event"]) == {"immigration", "emigration"}
     assert sum(seed["rule_values_used"]["signs_of_life.window_days"].values()) == 2
+
+
+def test_robustness_benchmark_scores_regimes_and_their_worst(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.robustness", "--persons", "2000", "--seed", "3",
+                           "--regimes", "messy_identities", "--random-regimes", "1", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    keys = {"event_f1", "immigration_worst_annual_error", "emigration_worst_annual_error", "family_f1",
+            "cluster_f1", "enlarged_ratio", "interval_coverage", "seconds"}
+    assert set(figures["regimes"]) == {"messy_identities", "random_1"}
+    for regime in figures["regimes"].values():
+        assert keys <= set(regime) and regime["details"]["truth_passed"]
+        assert 0 < regime["event_f1"] <= 1 and 0 < regime["cluster_f1"] <= 1 and regime["enlarged_ratio"] > 0
+    assert set(figures["worst"]) == keys and figures["truth_passed"]
+    assert figures["worst"]["event_f1"] == min(r["event_f1"] for r in figures["regimes"].values())
+    # the regime without sex in tax and benefits ran with those mappings dropped, nothing else
+    assert figures["regimes"]["messy_identities"]["details"]["columns_dropped_from_job"] == \
+        {"tax": ["sex"], "benefits": ["sex"]}
+    assert "WORST" in done.stdout

@@ -1,0 +1,400 @@
+"""Fellegi–Sunter scoring with Splink 5 on tables already in the DuckDB store.
+
+``score_pairs`` trains a model (u by random sampling; m by expectation maximisation over
+several blocking rules, or from labelled pairs) and scores the blocked candidate pairs. It
+returns scores only: deciding which pairs become links (threshold, clerical band, one-to-one
+or many-to-one) is ``linkage.assign``'s job, done in SQL, because Splink's clustering is far
+slower than training and prediction together at our sizes.
+
+Before predicting, the exact number of pairs each blocking rule generates is counted in SQL
+(a GROUP BY per side, no pairs are built), and a rule above ``max_comparisons`` is an error:
+an exploding rule is the usual way a linkage job runs out of memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from linkage._sql import columns_of, materialise, quote_ident
+from linkage.comparisons import ComparisonSpec, check_columns, splink_comparison
+from linkage.errors import LinkageError
+
+logger = logging.getLogger(__name__)
+
+BlockingRule = tuple[str, ...]
+LEFT, RIGHT = "a_left", "b_right"
+
+
+@dataclass(frozen=True)
+class ProbabilisticModel:
+    """What to compare, how to find candidate pairs, and how to train.
+
+    Attributes:
+        comparisons: the fields compared, each a :class:`ComparisonSpec`.
+        blocking_rules: candidate pairs for prediction: records agreeing on all fields of
+            any rule (an OR of ANDs).
+        training_rules: blocking rules for EM; together they must leave every comparison
+            free in at least one rule (a rule cannot estimate the fields it blocks on).
+        m_from: ``em`` or ``labels`` (m from labelled pairs, e.g. identifier links).
+        labels_selected_on: comparisons the labels were selected on (the identifier that made
+            them): every label agrees on those, so their m would be biased towards 1; with
+            ``m_from="labels"`` their m comes from pairs agreeing exactly on every name and date
+            column instead (see ``_m_from_silver_pairs``).
+        match_rate: prior share of left records that have a match on the right (link
+            jobs); sets the probability that two random records match. None: estimated from
+            the data, as for dedupe jobs.
+        prior_rules: strict rules used with ``prior_recall`` to estimate that probability
+            (Splink's direct estimator: pairs agreeing on a rule, scaled by its assumed recall);
+            default: every name and date column agreeing.
+        u_max_pairs: random pairs sampled to estimate u.
+        max_comparisons: a blocking rule generating more pairs than this is an error.
+        keep_above: pairs scored below this probability are not kept.
+        seed: random seed for the u sample, for reproducible parameters.
+    """
+
+    comparisons: tuple[ComparisonSpec, ...]
+    blocking_rules: tuple[BlockingRule, ...]
+    training_rules: tuple[BlockingRule, ...] = ()
+    m_from: str = "em"
+    labels_selected_on: tuple[str, ...] = ()
+    match_rate: float | None = None
+    prior_rules: tuple[BlockingRule, ...] = ()
+    prior_recall: float = 0.8
+    u_max_pairs: float = 1e6
+    max_comparisons: int = 100_000_000
+    keep_above: float = 0.001
+    seed: int = 1
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the model reads, in a stable order."""
+        cols = [c for s in self.comparisons for c in s.columns]
+        cols += [c for rule in (*self.blocking_rules, *self.training_rules, *self.prior_rules) for c in rule]
+        return tuple(dict.fromkeys(cols))
+
+
+@dataclass
+class ScoreResult:
+    """The scored pairs table and what was measured on the way."""
+
+    table: str
+    pairs_per_rule: list[dict[str, Any]]
+    seconds: dict[str, float] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    probability_two_random_records_match: float = math.nan
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
+
+
+def count_blocked_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
+                        rules: Sequence[BlockingRule]) -> list[dict[str, Any]]:
+    """Exact pairs each rule generates on its own (before de-duplication across rules).
+
+    Link: sum over key values of left count x right count. Dedupe (``right`` None):
+    sum of n(n-1)/2. Rows with a NULL in any key field generate no pairs.
+    """
+    counts = []
+    for rule in rules:
+        keys = ", ".join(quote_ident(c) for c in rule)
+        not_null = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in rule)
+
+        def per_key(table: str) -> str:
+            return f"SELECT {keys}, count(*) AS n FROM {quote_ident(table)} WHERE {not_null} GROUP BY ALL"
+
+        if right is None:
+            sql = f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM ({per_key(left)})"
+        else:
+            sql = (f"SELECT coalesce(sum(l.n * r.n), 0) FROM ({per_key(left)}) AS l "
+                   f"JOIN ({per_key(right)}) AS r USING ({keys})")
+        counts.append({"rule": list(rule), "pairs": int(con.execute(sql).fetchall()[0][0])})
+    return counts
+
+
+def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_columns: Sequence[str] | None) -> None:
+    """Every comparison and blocking column exists on both sides; the training rules cover all."""
+    if not model.comparisons:
+        raise LinkageError("a probabilistic model needs at least one comparison")
+    if not model.blocking_rules:
+        raise LinkageError("a probabilistic model needs at least one blocking rule for prediction")
+    for side, cols in (("left table", left_columns), ("right table", right_columns)):
+        if cols is None:
+            continue
+        check_columns(list(model.comparisons), set(cols), side)
+        missing = sorted({c for r in (*model.blocking_rules, *model.training_rules, *model.prior_rules)
+                          for c in r if c not in cols})
+        if missing:
+            raise LinkageError(f"{side} has no column(s) {', '.join(missing)} named in a blocking rule")
+    if model.m_from not in ("em", "labels"):
+        raise LinkageError(f"m_from must be 'em' or 'labels', not {model.m_from!r}")
+    if model.m_from == "em" and not model.training_rules:
+        raise LinkageError("m_from 'em' needs at least one training blocking rule")
+    if model.match_rate is not None and not 0 < model.match_rate <= 1:
+        raise LinkageError(f"match_rate must be in (0, 1], not {model.match_rate}")
+
+
+def check_labels(con: duckdb.DuckDBPyConnection, labels: str, left: str, right: str) -> None:
+    """Labels must be ``(left_id, right_id)`` pairs of records that exist: a clear error, with examples, if not."""
+    missing = {"left_id", "right_id"} - set(columns_of(con, labels))
+    if missing:
+        raise LinkageError(f"labels table {labels!r} needs columns left_id and right_id; missing {', '.join(sorted(missing))}")
+    unknown = con.execute(f"""
+        SELECT 'left_id ' || left_id FROM {quote_ident(labels)}
+        WHERE left_id NOT IN (SELECT record_id FROM {quote_ident(left)})
+        UNION ALL
+        SELECT 'right_id ' || right_id FROM {quote_ident(labels)}
+        WHERE right_id NOT IN (SELECT record_id FROM {quote_ident(right)}) LIMIT 3""").fetchall()
+    if unknown:
+        raise LinkageError(f"labels table {labels!r} names records that do not exist: "
+                           f"{', '.join(u for (u,) in unknown)}")
+
+
+def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool) -> dict[str, Any]:
+    from splink import block_on
+
+    return {
+        "link_type": link_type,
+        "unique_id_column_name": "record_id",
+        "comparisons": [splink_comparison(s) for s in model.comparisons],
+        "blocking_rules_to_generate_predictions": [block_on(*rule) for rule in model.blocking_rules],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": waterfall,
+        "max_iterations": 20,
+    }
+
+
+def _input_view(con: duckdb.DuckDBPyConnection, table: str, name: str, columns: Sequence[str]) -> str:
+    cols = ", ".join(quote_ident(c) for c in ("record_id", *columns))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS SELECT {cols} FROM {quote_ident(table)}").fetchall()
+    return name
+
+
+def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, model: ProbabilisticModel,
+                output: str, *, labels: str | None = None, waterfall: bool = False) -> ScoreResult:
+    """Train a Fellegi–Sunter model and score candidate pairs into ``output``.
+
+    Args:
+        left: table with a unique ``record_id`` and the model's columns (a real table or view, not a
+            TEMP one: Splink reads it through its own cursor, which cannot see TEMP objects).
+        right: the other table (link job), or None to dedupe ``left``.
+        model: comparisons, blocking and training settings.
+        output: table written, one row per scored pair: ``left_id``, ``right_id``,
+            ``match_weight``, ``match_probability`` and, with ``waterfall``, ``mw_<column>``
+            (each comparison's partial match weight, term-frequency adjusted: the waterfall).
+        labels: table of true pairs ``(left_id, right_id)`` when ``model.m_from`` is
+            ``labels``.
+    """
+    from splink import DuckDBAPI, Linker, block_on
+
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    left_cols = columns_of(con, left)
+    right_cols = columns_of(con, right) if right is not None else None
+    check_model(model, left_cols, right_cols)
+    if model.m_from == "labels" and labels is None:
+        raise LinkageError("m_from 'labels' needs a labels table of true pairs")
+    if labels is not None:
+        check_labels(con, labels, left, right if right is not None else left)
+
+    pairs_per_rule = count_blocked_pairs(con, left, right, model.blocking_rules)
+    too_many = [c for c in pairs_per_rule if c["pairs"] > model.max_comparisons]
+    if too_many:
+        worst = too_many[0]
+        raise LinkageError(f"blocking rule on {' + '.join(worst['rule'])} would generate {worst['pairs']:,} pairs, "
+                           f"more than max_comparisons {model.max_comparisons:,}: add a field to the rule")
+
+    n_left = _count(con, left)
+    n_right = _count(con, right) if right is not None else n_left
+    if n_left == 0 or n_right == 0:   # nothing to compare: an empty result, not a Splink error
+        weights = "".join(f', "mw_{s.column}" DOUBLE' for s in model.comparisons) if waterfall else ""
+        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(output)} (left_id VARCHAR, right_id VARCHAR, "
+                    f"match_weight DOUBLE, match_probability DOUBLE{weights})").fetchall()
+        return ScoreResult(output, pairs_per_rule, {"total": time.perf_counter() - started})
+    prior_rules = model.prior_rules or (tuple(s.column for s in model.comparisons if s.kind in ("name", "date")),)
+    estimate_prior = right is None or model.match_rate is None
+    if estimate_prior and not all(prior_rules):
+        raise LinkageError("the prior is estimated from pairs agreeing on every name and date comparison, but the "
+                           "model has none: give match_rate, or prior_rules")
+    if estimate_prior and sum(c["pairs"] for c in count_blocked_pairs(con, left, right, prior_rules)) == 0:
+        # No pair agrees on names and date of birth: assume one match per right record at most.
+        estimate_prior = False
+        fallback = 0.9 / n_right if right is not None else 1 / max(n_left * (n_left - 1) / 2, 1)
+        logger.warning("no pair agrees on %s: prior probability set to %.3g", prior_rules, fallback)
+    training_rules = model.training_rules
+    if model.m_from == "em":
+        counted = count_blocked_pairs(con, left, right, training_rules)
+        training_rules = tuple(tuple(c["rule"]) for c in counted if c["pairs"] > 0)
+        if not training_rules:
+            named = ", ".join(" + ".join(rule) for rule in model.training_rules)
+            raise LinkageError(f"no record pairs agree on any training rule ({named}): EM has nothing to learn "
+                               "from; add a rule or give labels")
+
+    # Splink gets its own cursor: DuckDB 2.0 blocks a connection while any result is unread.
+    splink_con = con.cursor()
+    db_api = DuckDBAPI(connection=splink_con)
+    inputs = [db_api.register(_input_view(splink_con, left, f"__pl_{LEFT}", model.columns), table_name=LEFT)]
+    if right is not None:
+        inputs.append(db_api.register(_input_view(splink_con, right, f"__pl_{RIGHT}", model.columns), table_name=RIGHT))
+    link_type = "link_only" if right is not None else "dedupe_only"
+    settings = _splink_settings(model, link_type, waterfall)
+    if right is not None and model.match_rate is not None:
+        settings["probability_two_random_records_match"] = min(model.match_rate / n_right, 1.0)
+    elif not estimate_prior:
+        settings["probability_two_random_records_match"] = fallback
+    linker = Linker(inputs, settings, log_level=None)
+    try:
+        if estimate_prior:
+            linker.training.estimate_probability_two_random_records_match(
+                [block_on(*r) for r in prior_rules], recall=model.prior_recall)
+        seconds["prior"] = time.perf_counter() - started
+
+        step = time.perf_counter()
+        linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
+        seconds["u"] = time.perf_counter() - step
+
+        step = time.perf_counter()
+        if model.m_from == "labels":
+            biased = set(model.labels_selected_on) & {s.column for s in model.comparisons}
+            label_table = _labels_for_splink(splink_con, labels, right is not None)
+            silver = _m_from_silver_pairs(splink_con, left, right, model, biased)
+            _set_m(linker, silver)
+            _fix_m(linker, lambda column: column in biased)
+            linker.training.estimate_m_from_pairwise_labels(label_table)
+            _smooth_unobserved_m(linker, _count(splink_con, labels), skip=biased)
+            _fix_m(linker, lambda column: False)
+        else:
+            for rule in training_rules:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    block_on(*rule), estimate_without_term_frequencies=True)
+        seconds["m"] = time.perf_counter() - step
+
+        step = time.perf_counter()
+        predictions = linker.inference.predict(threshold_match_probability=model.keep_above, warning_mode="never")
+        materialise(splink_con, output, _scored_pairs_sql(predictions.physical_name, model, right is not None, waterfall))
+        seconds["predict"] = time.perf_counter() - step
+        parameters = linker.misc.save_model_to_json()
+        lam = linker._settings_obj._probability_two_random_records_match
+    finally:
+        linker.table_management.delete_tables_created_by_splink_from_db()
+        for name in (f"__pl_{LEFT}", f"__pl_{RIGHT}", "__pl_labels"):
+            splink_con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}").fetchall()
+        splink_con.close()
+    seconds["total"] = time.perf_counter() - started
+    logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
+    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam)
+
+
+def _m_from_silver_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, model: ProbabilisticModel,
+                         columns: set[str]) -> dict[str, list[float]]:
+    """m-probabilities of the comparisons the labels were selected on, from other true-ish pairs.
+
+    Labels made by an identifier all agree on it, so they cannot say how often true matches
+    disagree on it. Pairs agreeing exactly on every name and date column (a strict rule whose
+    false positives are rare) were not selected on the identifier: the share of each of its levels
+    among them estimates m. Add-half smoothing keeps unseen levels possible. Returns, per column,
+    m for each non-null level in order.
+    """
+    if not columns:
+        return {}
+    keys = [c for s in model.comparisons if s.kind in ("name", "date") for c in (s.column,)]
+    if not keys:
+        raise LinkageError("labels selected on an identifier need a name or date comparison to estimate its m")
+    right_table = right if right is not None else left
+    on = " AND ".join(f"l.{quote_ident(k)} = r.{quote_ident(k)}" for k in keys)
+    distinct = "" if right is not None else "AND l.record_id < r.record_id"
+    result: dict[str, list[float]] = {}
+    for spec in model.comparisons:
+        if spec.column not in columns:
+            continue
+        levels = [lv for lv in splink_comparison(spec)["comparison_levels"] if not lv.get("is_null_level")]
+        cases = " ".join(f"WHEN {lv['sql_condition']} THEN {i}" for i, lv in enumerate(levels)
+                         if lv["sql_condition"] != "ELSE")
+        pair_columns = ", ".join(f"l.{quote_ident(c)} AS {quote_ident(c + '_l')}, r.{quote_ident(c)} AS "
+                                 f"{quote_ident(c + '_r')}" for c in spec.columns)
+        counts = dict(con.execute(f"""
+            SELECT CASE {cases} ELSE {len(levels) - 1} END AS level, count(*) FROM (
+                SELECT {pair_columns} FROM {quote_ident(left)} AS l JOIN {quote_ident(right_table)} AS r
+                ON {on} {distinct}
+                WHERE l.{quote_ident(spec.column)} IS NOT NULL AND r.{quote_ident(spec.column)} IS NOT NULL)
+            GROUP BY 1""").fetchall())
+        total = sum(counts.values())
+        result[spec.column] = [(counts.get(i, 0) + 0.5) / (total + 0.5 * len(levels)) for i in range(len(levels))]
+        logger.info("m of %s from %d pairs agreeing on %s: %s", spec.column, total, ", ".join(keys),
+                    [round(m, 4) for m in result[spec.column]])
+    return result
+
+
+def _smooth_unobserved_m(linker: Any, n_labels: int, *, skip: set[str]) -> None:
+    """Add-half smoothing of label-trained m: (labels in the level + 0.5) / (labels + 0.5 x levels).
+
+    Splink leaves a level no label fell into at its initial default m (a few per cent), which reads
+    "true matches often disagree like this" when the labels say they hardly ever do; a date of
+    birth a year out then costs a link almost nothing (measured: 151 wrong tax links at 100k).
+    """
+    n = max(n_labels, 1)
+    for comparison in linker._settings_obj.comparisons:
+        if comparison.output_column_name in skip:
+            continue
+        levels = comparison._comparison_levels_excluding_null
+        if all(level._m_is_trained for level in levels):
+            continue
+        counts = [level.m_probability * n if level._m_is_trained else 0.0 for level in levels]
+        for level, count in zip(levels, counts, strict=True):
+            level.m_probability = (count + 0.5) / (n + 0.5 * len(levels))
+
+
+def _set_m(linker: Any, m_by_column: dict[str, list[float]]) -> None:
+    for comparison in linker._settings_obj.comparisons:
+        values = m_by_column.get(comparison.output_column_name)
+        if values:
+            for level, m in zip(comparison._comparison_levels_excluding_null, values, strict=True):
+                level.m_probability = m
+
+
+def _fix_m(linker: Any, fixed: Any) -> None:
+    """Freeze (or free) the m-probabilities of the comparisons whose column ``fixed(column)`` says.
+
+    Splink 5 reads a level's ``fix_m_probability`` in both label and EM training but offers no
+    call to change it after the model is built, hence the private attribute.
+    """
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            level._fix_m_probability = bool(fixed(comparison.output_column_name))
+
+
+def _labels_for_splink(con: duckdb.DuckDBPyConnection, labels: str, link: bool) -> str:
+    """Labelled pairs in the shape Splink reads (source dataset and record id per side)."""
+    right_ds = RIGHT if link else LEFT
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW __pl_labels AS
+        SELECT '{LEFT}' AS source_dataset_l, CAST(left_id AS VARCHAR) AS record_id_l,
+               '{right_ds}' AS source_dataset_r, CAST(right_id AS VARCHAR) AS record_id_r,
+               1.0 AS clerical_match_score
+        FROM {quote_ident(labels)}""").fetchall()
+    return "__pl_labels"
+
+
+def _scored_pairs_sql(predictions: str, model: ProbabilisticModel, link: bool, waterfall: bool) -> str:
+    """Orient Splink's pairs as (left_id, right_id) and keep the weights we report."""
+    if link:
+        flip = f"source_dataset_l <> '{LEFT}'"
+        left_id = f"CASE WHEN {flip} THEN record_id_r ELSE record_id_l END"
+        right_id = f"CASE WHEN {flip} THEN record_id_l ELSE record_id_r END"
+    else:
+        left_id = "least(record_id_l, record_id_r)"
+        right_id = "greatest(record_id_l, record_id_r)"
+    cols = [f"CAST({left_id} AS VARCHAR) AS left_id", f"CAST({right_id} AS VARCHAR) AS right_id",
+            "match_weight", "match_probability"]
+    if waterfall:
+        for spec in model.comparisons:
+            c = spec.column
+            tf = f' + coalesce("mw_tf_adj_{c}", 0.0)' if spec.term_frequency else ""
+            cols.append(f'"mw_{c}"{tf} AS "mw_{c}"')
+    return f"SELECT {', '.join(cols)} FROM {quote_ident(predictions)}"

@@ -1,0 +1,110 @@
+"""Illogical itineraries: two movements in the same direction in a row (Moldova's check)."""
+
+from __future__ import annotations
+
+from rules._sql import Connection, append, materialise, quote_ident
+
+
+def flag_itineraries_sql(movements: str, *, enabled: bool = True) -> str:
+    """Flag same-day duplicates (collapsed: not kept) and same-direction pairs (kept, flagged).
+
+    Grain: one row per input movement.
+    Columns in: ``person_id, source, record_id, date, direction``.
+    Columns out: the same plus ``flag`` (NULL or ``illogical_itinerary``) and ``kept``.
+    """
+    m = quote_ident(movements)
+    if not enabled:
+        return (f"SELECT person_id, source, record_id, date, direction, "
+                f"CAST(NULL AS VARCHAR) AS flag, TRUE AS kept FROM {m}")
+    return f"""
+WITH ranked AS (
+    SELECT person_id, source, record_id, date, direction,
+           row_number() OVER (PARTITION BY person_id, date, direction ORDER BY source, record_id)
+               AS same_day_rank
+    FROM {m}
+),
+sequenced AS (
+    SELECT *, lag(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id)
+               AS previous_direction
+    FROM ranked WHERE same_day_rank = 1
+)
+SELECT r.person_id, r.source, r.record_id, r.date, r.direction,
+       CASE WHEN r.same_day_rank > 1 OR s.previous_direction = r.direction
+            THEN 'illogical_itinerary' END AS flag,
+       r.same_day_rank = 1 AS kept
+FROM ranked AS r
+LEFT JOIN sequenced AS s
+  ON s.person_id = r.person_id AND s.source = r.source AND s.record_id = r.record_id
+"""
+
+
+def flag_itineraries(con: Connection, movements: str, output: str, *, enabled: bool = True) -> str:
+    """Materialise :func:`flag_itineraries_sql` as ``output``."""
+    return materialise(con, output, flag_itineraries_sql(movements, enabled=enabled))
+
+
+def repair_itineraries_sql(movements: str, presence: str | None = None, *, midpoint: bool = False) -> str:
+    """Build the SELECT of the movement missing between two in the same direction (``impute``).
+
+    Two entries in a row mean an exit was missed: it is dated at the last day the person shows
+    presence before the second entry (the day before it if present up to it). Two exits in a row
+    mean an entry was missed: dated at the first day of presence after the first exit. Exempt
+    presence does not count. Without presence between the two, the date is unknown: the pair is
+    left as it is, unless ``midpoint`` dates it halfway (which turns every missed exit of a
+    resident's short trip into a long absence: measured in docs/rules.md). Grain: one row per
+    repaired pair; columns as ``movements`` (flag ``imputed``).
+    """
+    m = quote_ident(movements)
+    p = (f"(SELECT * FROM {quote_ident(presence)} WHERE NOT exempt)" if presence else
+         "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS start_date, "
+         "CAST(NULL AS DATE) AS end_date WHERE FALSE)")
+    return f"""
+WITH ordered AS (
+    SELECT person_id, date, direction,
+           lead(date) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_date,
+           lead(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_direction
+    FROM {m} WHERE kept
+),
+pairs AS (SELECT person_id, date AS t1, next_date AS t2, direction FROM ordered
+          WHERE next_direction = direction AND next_date > date),
+dated AS (
+    SELECT pr.person_id, pr.t1, pr.t2, pr.direction,
+           max(least(coalesce(pe.end_date, pe.start_date), pr.t2 - 1))
+               FILTER (WHERE pr.direction = 'in' AND pe.start_date < pr.t2
+                       AND coalesce(pe.end_date, pe.start_date) > pr.t1) AS last_present,
+           min(greatest(pe.start_date, pr.t1 + 1))
+               FILTER (WHERE pr.direction = 'out' AND pe.start_date < pr.t2
+                       AND coalesce(pe.end_date, pe.start_date) > pr.t1) AS first_present
+    FROM pairs AS pr LEFT JOIN {p} AS pe ON pe.person_id = pr.person_id
+    GROUP BY ALL
+)
+SELECT person_id, 'itinerary' AS source, CAST(NULL AS VARCHAR) AS record_id,
+       CAST(coalesce(CASE direction WHEN 'in' THEN last_present ELSE first_present END,
+                     t1 + CAST(datediff('day', t1, t2) // 2 AS INTEGER)) AS DATE) AS date,
+       CASE direction WHEN 'in' THEN 'out' ELSE 'in' END AS direction,
+       'imputed' AS flag, TRUE AS kept
+FROM dated
+WHERE {"TRUE" if midpoint else "(last_present IS NOT NULL OR first_present IS NOT NULL)"}
+"""
+
+
+def repair_itineraries(con: Connection, movements: str, policy: str, presence: str | None = None, *,
+                       midpoint: bool = False) -> int:
+    """Apply a repair policy to ``movements`` in place; return the movements added or dropped.
+
+    ``impute`` inserts :func:`repair_itineraries_sql` rows; ``drop`` stops keeping the second
+    movement of each same-direction pair; ``none`` leaves the flags only.
+    """
+    m = quote_ident(movements)
+    if policy == "impute":
+        return append(con, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint))
+    if policy == "drop":
+        return con.execute(f"""
+            UPDATE {m} AS t SET kept = FALSE FROM (
+                SELECT person_id, source, record_id, date, direction FROM (
+                    SELECT *, lag(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS prev
+                    FROM {m} WHERE kept) WHERE prev = direction) AS d
+            WHERE t.person_id = d.person_id AND t.source IS NOT DISTINCT FROM d.source
+              AND t.record_id IS NOT DISTINCT FROM d.record_id AND t.date = d.date
+              AND t.direction = d.direction""").fetchall()[0][0]
+    return 0

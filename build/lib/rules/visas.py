@@ -1,0 +1,154 @@
+"""Visa-aware rules: what visas say about residence that movements and activity do not.
+
+- **Visitors** (ONS's First Arrival Last Departure method): a visit visa never makes a long-term
+  migrant. A person whose every visa is of a visit type, and who shows no sign of living here (no
+  registration, no activity), is a visitor, whatever their movements say: a missed exit would
+  otherwise turn a fortnight's visit into a stay that never ended.
+- **In-country grants**: a visa (not a visit visa) that starts while the person is here (their
+  last movement before it is an entry, and no entry follows within ``ENTRY_AFTER_GRANT_DAYS``)
+  was granted in the country. It is presence on its start date (kind ``visa_grant``): a visa
+  transition keeps a person resident (the silence rule counts from it, not from earlier
+  activity) but never starts a silence for someone with no activity. After a visit visa it
+  starts the long-term count: the
+  entry made as a visitor is not kept and an entry is imputed at the transition (source
+  ``visa_transition``), because time as a visitor does not count towards a long-term stay.
+- **First arrivals**: a visa granted abroad (of a type not in ``no_arrival_types``) starting
+  inside the data, with signs of presence during it but no recorded entry, means an arrival
+  nobody recorded (or that did not link): an entry is imputed at the visa's start (source
+  ``visa``). In-country grants never impute an arrival (the person was already here), nor do
+  types such as child visas, whose holders may be born here.
+
+Time outside the country is not changed by a visa: more than a year away is an emigration even
+while a visa is valid (holding a visa is not presence). Tables: ``visas`` (``person_id,
+visa_type, start_date, end_date``), ``movements`` and ``presence`` as in rules.signs_of_life.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal
+
+#: Sources of the movements these rules add.
+TRANSITION_SOURCE = "visa_transition"
+ARRIVAL_SOURCE = "visa"
+#: An entry this close before a visa's start (or any time during it) is the arrival it was for.
+ARRIVAL_BEFORE_VISA_DAYS = 30
+#: An entry this soon after a visa's start: the visa was granted abroad for it.
+ENTRY_AFTER_GRANT_DAYS = 90
+#: Presence reaching this close to a visa's start: the person was already here, no arrival.
+PRESENT_BEFORE_VISA_DAYS = 90
+
+
+def visitors_sql(visas: str, presence: str, *, visit_types: tuple[str, ...] = ("visit",)) -> str:
+    """Build the SELECT of ``person_id`` of visitors (grain: one row per person)."""
+    return f"""
+SELECT person_id FROM {quote_ident(visas)} GROUP BY person_id
+HAVING bool_and(coalesce(visa_type IN ({sql_in_list(visit_types)}), FALSE))
+   AND person_id NOT IN (SELECT person_id FROM {quote_ident(presence)} WHERE person_id IS NOT NULL)
+"""
+
+
+def find_visitors(con: Connection, visas: str, presence: str, output: str, *,
+                  visit_types: tuple[str, ...] = ("visit",)) -> int:
+    """Materialise :func:`visitors_sql` as ``output``; return how many visitors."""
+    materialise(con, output, visitors_sql(visas, presence, visit_types=visit_types))
+    return con.execute(f"SELECT count(*) FROM {quote_ident(output)}").fetchall()[0][0]
+
+
+def in_country_grants_sql(visas: str, movements: str, *, visit_types: tuple[str, ...] = ("visit",)) -> str:
+    """Build the SELECT of visas granted in the country: the person's last kept movement before
+    the visa's start is an entry, and no entry follows soon after it (a visa granted abroad
+    starts shortly before the entry it was for: the earlier entry's exit went unrecorded).
+    Visit visas are left out: a visitor's new visit visa after a missed exit is no evidence of
+    living here. Grain: one row per such visa; columns ``person_id, visa_type, start_date,
+    end_date, entry_date`` (the entry they were here since)."""
+    v, m = quote_ident(visas), quote_ident(movements)
+    return f"""
+SELECT v.person_id, v.visa_type, v.start_date, v.end_date, last.date AS entry_date
+FROM {v} AS v
+JOIN LATERAL (SELECT date, direction FROM {m} AS k
+              WHERE k.person_id = v.person_id AND k.kept AND k.date < v.start_date
+              ORDER BY k.date DESC, k.direction DESC LIMIT 1) AS last ON last.direction = 'in'
+WHERE v.person_id IS NOT NULL AND v.start_date IS NOT NULL
+  AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types)}), FALSE)
+  AND NOT EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = v.person_id AND k.kept AND k.direction = 'in'
+                  AND k.date BETWEEN v.start_date AND v.start_date + INTERVAL {ENTRY_AFTER_GRANT_DAYS} DAY)
+"""
+
+
+def visitor_entries_sql(grants: str, visas: str, movements: str, *,
+                        visit_types: tuple[str, ...] = ("visit",)) -> str:
+    """Build the SELECT of entries made as a visitor and followed by an in-country grant of another
+    visa: ``person_id, entry_date, transition_date`` (the first such grant after the entry).
+    An entry is made as a visitor when a visit visa was valid on its date and no other was."""
+    g, v, m = (quote_ident(t) for t in (grants, visas, movements))
+    types = sql_in_list(visit_types)
+    return f"""
+SELECT g.person_id, g.entry_date, min(g.start_date) AS transition_date
+FROM {g} AS g
+WHERE EXISTS (SELECT 1 FROM {v} AS x WHERE x.person_id = g.person_id AND x.visa_type IN ({types})
+              AND g.entry_date BETWEEN x.start_date AND coalesce(x.end_date, g.entry_date))
+  AND NOT EXISTS (SELECT 1 FROM {v} AS x WHERE x.person_id = g.person_id
+                  AND NOT coalesce(x.visa_type IN ({types}), FALSE)
+                  AND g.entry_date BETWEEN x.start_date AND coalesce(x.end_date, g.entry_date))
+  AND EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = g.person_id AND k.kept
+              AND k.direction = 'in' AND k.date = g.entry_date)
+GROUP BY g.person_id, g.entry_date
+"""
+
+
+def apply_visa_transitions(con: Connection, grants: str, visas: str, movements: str, *,
+                           visit_types: tuple[str, ...] = ("visit",)) -> int:
+    """Move the start of a stay from an entry made as a visitor to the in-country transition to
+    another visa: the entry is no longer kept, an entry dated at the transition is added (source
+    ``visa_transition``, flag ``imputed``). Return how many stays were moved."""
+    staged = materialise(con, f"{movements}__visitor_entries",
+                         visitor_entries_sql(grants, visas, movements, visit_types=visit_types))
+    con.execute(f"""
+        UPDATE {quote_ident(movements)} AS k SET kept = FALSE
+        FROM {quote_ident(staged)} AS e
+        WHERE k.person_id = e.person_id AND k.date = e.entry_date AND k.direction = 'in'""").fetchall()
+    return append(con, movements, f"""
+        SELECT person_id, {sql_literal(TRANSITION_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
+               transition_date AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept
+        FROM {quote_ident(staged)}""")
+
+
+def imputed_arrivals_sql(visas: str, grants: str, movements: str, presence: str, *, data_start: date,
+                         visit_types: tuple[str, ...] = ("visit",),
+                         no_arrival_types: tuple[str, ...] = ()) -> str:
+    """Build the SELECT of arrivals imputed from visa starts, in the shape of ``movements``
+    (source ``visa``, flag ``imputed``). Grain: at most one row per visa."""
+    v, g, m, p = (quote_ident(t) for t in (visas, grants, movements, presence))
+    start = f"DATE {sql_literal(data_start.isoformat())}"
+    return f"""
+SELECT v.person_id, {sql_literal(ARRIVAL_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
+       v.start_date AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept
+FROM {v} AS v
+WHERE v.person_id IS NOT NULL
+  AND v.start_date >= {start} + INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY   -- an entry could have been recorded
+  AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types + no_arrival_types)}), FALSE)
+  AND NOT EXISTS (SELECT 1 FROM {g} AS x WHERE x.person_id = v.person_id AND x.start_date = v.start_date)
+  AND NOT EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = v.person_id AND k.kept AND k.direction = 'in'
+                  AND k.date BETWEEN v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY
+                                 AND coalesce(v.end_date, DATE '9999-12-31'))
+  AND EXISTS (SELECT 1 FROM {p} AS e WHERE e.person_id = v.person_id AND e.start_date >= v.start_date
+              AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31'))
+  -- nor for someone already living here: present before the visa and until shortly before it
+  AND NOT EXISTS (SELECT 1 FROM {p} AS e WHERE e.person_id = v.person_id
+                  AND e.start_date < v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY
+                  AND coalesce(e.end_date, CASE WHEN e.kind = 'registration' THEN DATE '9999-12-31'
+                                                ELSE e.start_date END)
+                      >= v.start_date - INTERVAL {PRESENT_BEFORE_VISA_DAYS} DAY)
+QUALIFY row_number() OVER (PARTITION BY v.person_id, v.start_date ORDER BY v.visa_type) = 1
+"""
+
+
+def add_imputed_arrivals(con: Connection, visas: str, grants: str, movements: str, presence: str, *,
+                         data_start: date, visit_types: tuple[str, ...] = ("visit",),
+                         no_arrival_types: tuple[str, ...] = ()) -> int:
+    """Insert :func:`imputed_arrivals_sql` rows into ``movements``; return how many."""
+    return append(con, movements, imputed_arrivals_sql(
+        visas, grants, movements, presence, data_start=data_start, visit_types=visit_types,
+        no_arrival_types=no_arrival_types))

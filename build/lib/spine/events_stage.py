@@ -1,0 +1,186 @@
+"""Run the post-linkage rules on the linked spine: movements after itinerary checks, the visa
+rules, departures and returns imputed from signs of life, events, family events and residence
+spells, with each rule's ablation measured in the same run."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
+from rules import derive_long_term_events, flag_itineraries
+from rules.family import add_family_events
+from rules.itinerary import repair_itineraries
+from rules.residence import build_residence_spells, stock_on_1_january_sql
+from rules.signs_of_life import PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns, never_active_sql
+from spine.config import JobConfig
+from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants, build_presence,
+                            grace_periods)
+from spine.visa_stage import PRESENCE, apply_visa_rules, find_visa_visitors
+
+MOVEMENT_INPUT = "rules__movement_input"
+RESIDENCE_SPELLS = "residence_spells"
+NEVER_ACTIVE = "rules__never_active"
+EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
+#: Each ablation runs the movement pipeline again without its rule, on its own copy.
+EVENTS_WITHOUT_VISAS = "rules__events_without_visas"
+MOVEMENTS_WITHOUT_VISAS = "rules__movements_without_visa_rules"
+EVENTS_WITHOUT_REPAIR = "rules__events_without_itinerary_repair"
+MOVEMENTS_WITHOUT_REPAIR = "rules__movements_without_itinerary_repair"
+
+
+def first_year(job: JobConfig, end: date) -> int:
+    """First year the residence figures cover: the observation start's, else ten years to the data end."""
+    return job.observation.start.year if job.observation else end.year - 9
+
+
+def data_end(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str) -> date:
+    """Last day the data covers: the observation end if configured, else the last movement."""
+    if job.observation is not None:
+        return job.observation.end
+    found = con.execute(f"SELECT max(event_date) FROM {linked_records} WHERE direction IS NOT NULL").fetchone()[0]
+    return found or date.today()
+
+
+def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
+                               linked_records: str, *, ablations: bool = True) -> tuple[date, dict[str, Any]]:
+    """Materialise ``movements``, ``events`` and ``residence_spells``; return the data end used
+    and the rules' counts.
+
+    Each rule's ablation is measured in the same run: the events derived with every rule but that
+    one (quality.json ``rules.<rule>.events_without``). The visa rules and itinerary repair change
+    what signs of life impute afterwards, so their ablations run that part again on a copy.
+    ``ablations=False`` skips them (their counts are None): the uncertainty replicates need only
+    the events.
+    """
+    movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
+    in_list = sql_in_list(movement_sources)
+    materialise(con, MOVEMENT_INPUT, f"""
+        SELECT person_id, source, record_id, event_date AS date, direction
+        FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
+    flag_itineraries(con, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
+    end = data_end(con, job, linked_records)
+    life, rules = job.rules.signs_of_life, job.rules
+    with_life = bool(life.enabled and life.sources)
+    # with visa rules, rules__presence is the evidence plus the in-country grants they add
+    base_presence = build_presence(con, job, PRESENCE_WITHOUT_GRANTS if job.rules.visas.source else PRESENCE)
+    visitors = find_visa_visitors(con, job, base_presence)
+    dependants = build_dependants(con, job)
+    duplicates = build_base_duplicates(con, job)
+    repair = rules.itinerary.repair if rules.itinerary.enabled else "none"
+    grace_by_source, grace_by_type = grace_periods(job)
+
+    def derive(output: str, movements: str, presence: str | None, *, with_visitors: bool = True) -> None:
+        derive_long_term_events(con, movements, output, data_end=end, min_days=rules.events.min_days,
+                                tolerance_days=rules.events.tolerance_days,
+                                presence=presence if with_life else None,
+                                visitors=visitors if with_visitors else None,
+                                provisional_source=PROVISIONAL_SOURCE, definition=rules.events.definition,
+                                window_days=rules.events.window_days)
+
+    def impute(movements: str, presence: str) -> None:
+        if with_life:
+            add_imputed_departures(
+                con, movements, presence, data_end=end, window_days=life.window_days,
+                emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes),
+                provisional_days=life.provisional_days,
+                dependants=dependants if life.children_follow_parents else None,
+                child_age_limit=life.child_age_limit, grace_by_source=grace_by_source, grace_by_type=grace_by_type,
+                duplicates=duplicates, gap_days=rules.events.min_days)
+            add_imputed_returns(con, movements, presence)   # after: a deregistered leaver can come back
+
+    def repair_in(movements: str, presence: str) -> int:
+        return repair_itineraries(con, movements, repair, presence if with_life else None,
+                                  midpoint=rules.itinerary.midpoint)
+
+    # the run: visa rules, repair, signs of life, events; each ablation copies the movements
+    # just before the rule it leaves out
+    if visitors and ablations:
+        materialise(con, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
+    visa_counts = apply_visa_rules(con, job, "movements", base_presence) if visitors else {}
+    presence = PRESENCE
+    if repair != "none" and ablations:
+        materialise(con, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
+    repaired = repair_in("movements", presence)
+    if ablations:
+        derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
+    impute("movements", presence)
+    derive("events", "movements", presence)
+
+    # ablations
+    if visitors and ablations:
+        repair_in(MOVEMENTS_WITHOUT_VISAS, base_presence)
+        impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
+        derive(EVENTS_WITHOUT_VISAS, MOVEMENTS_WITHOUT_VISAS, base_presence, with_visitors=False)
+    if repair != "none" and ablations:
+        impute(MOVEMENTS_WITHOUT_REPAIR, presence)
+        derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
+
+    family = _family_events(con, presence, dependants)
+    never_active = None
+    if with_life and life.never_active_not_resident:
+        never_active = materialise(con, NEVER_ACTIVE, never_active_sql(
+            presence, "movements", "persons", data_end=end, min_age=life.never_active_min_age))
+    build_residence_spells(con, "events", presence, RESIDENCE_SPELLS, death_codes=tuple(life.death_codes),
+                           never_resident=never_active)
+    with_events = _event_counts(con, "events", "self")
+    counts = {
+        "itinerary_repair": {
+            "policy": repair, "movements_changed": repaired, "events_with": with_events,
+            "events_without": _event_counts(con, EVENTS_WITHOUT_REPAIR, "self")
+            if repair != "none" and ablations else None},
+        "signs_of_life": {
+            "enabled": with_life,
+            "imputed_departures": dict(con.execute(
+                "SELECT source, count(*) FROM movements WHERE flag = 'imputed' AND direction = 'out' "
+                "AND source IN ('deregistration', 'signs_of_life', ?) GROUP BY 1 ORDER BY 1",
+                [PROVISIONAL_SOURCE]).fetchall()),
+            "imputed_returns": con.execute(
+                "SELECT count(*) FROM movements WHERE flag = 'imputed' AND direction = 'in' "
+                "AND source = 'signs_of_life'").fetchall()[0][0],
+            "presence_rows": con.execute(f"SELECT count(*) FROM {quote_ident(presence)}").fetchall()[0][0],
+            "never_active_not_resident": _never_active_count(con, never_active),
+            "events_with": with_events,
+            "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self") if ablations else None},
+        "visas": {
+            "enabled": visitors is not None,
+            "visitors": con.execute(f"SELECT count(*) FROM {visitors}").fetchall()[0][0] if visitors else 0,
+            **visa_counts,
+            "events_with": with_events,
+            "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None},
+        "family": family,
+        "residence": _residence_counts(con, first_year(job, end), end),
+    }
+    return end, counts
+
+
+def _never_active_count(con: duckdb.DuckDBPyConnection, never_active: str | None) -> int | None:
+    """People the never-active rule kept out of the residence spells (those with events keep theirs)."""
+    if never_active is None:
+        return None
+    return con.execute(f"SELECT count(*) FROM {never_active} WHERE person_id NOT IN "
+                       "(SELECT person_id FROM events WHERE person_id IS NOT NULL)").fetchall()[0][0]
+
+
+def _residence_counts(con: duckdb.DuckDBPyConnection, first_year: int, end: date) -> dict[str, Any]:
+    """Spells, and the stock of residents on 1 January of each year of the observation window."""
+    stock = con.execute(f"SELECT * FROM ({stock_on_1_january_sql(RESIDENCE_SPELLS, first_year, end.year)}) "
+                        "ORDER BY y").fetchall()
+    spells, persons = con.execute(f"SELECT count(*), count(DISTINCT person_id) FROM {RESIDENCE_SPELLS}").fetchall()[0]
+    return {"spells": spells, "persons": persons, "stock_on_1_january": {int(y): n for y, n in stock}}
+
+
+def _family_events(con: duckdb.DuckDBPyConnection, presence: str, dependants: str | None) -> dict[str, Any]:
+    """Give dependants without movements their parent's events; return the counts."""
+    if dependants is None:
+        return {"enabled": False}
+    added = add_family_events(con, dependants, "events", "movements", presence)
+    return {"enabled": True, "dependants": con.execute(f"SELECT count(*) FROM {dependants}").fetchall()[0][0],
+            "events_added": added, "events_by_type": _event_counts(con, "events", "family")}
+
+
+def _event_counts(con: duckdb.DuckDBPyConnection, table: str, derived_via: str) -> dict[str, int]:
+    return dict(con.execute(f"SELECT event, count(*) FROM {quote_ident(table)} WHERE derived_via = "
+                            f"{sql_literal(derived_via)} GROUP BY 1 ORDER BY 1").fetchall())

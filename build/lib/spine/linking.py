@@ -1,0 +1,306 @@
+"""Link one admin source to the spine with the method its YAML names.
+
+Every method writes the same per-source link table ``link__<name>`` (one row per record of the
+source: record_id, entity_id, status, method, matched_on, match_probability, match_weight,
+reason) and returns what it measured for quality.json. The probabilistic reference is the
+spine's base register (one row per registered person, with its linkage features).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import duckdb
+
+from linkage import (
+    DEFAULT_MATCH_KEYS,
+    ComparisonSpec,
+    MatchKey,
+    ProbabilisticModel,
+    add_linkage_features,
+    assign_links,
+    check_id_links,
+    default_comparison,
+    duplicate_identifiers,
+    link_on_identifiers,
+    link_on_match_keys,
+    score_pairs,
+)
+from linkage._sql import materialise, quote_ident
+from spine.config import (
+    DeterministicIdConfig,
+    HybridConfig,
+    IdLinkageMixin,
+    JobConfig,
+    MatchKeysConfig,
+    ProbabilisticConfig,
+    SourceConfig,
+)
+from spine.sources import std_table
+
+SPINE_IDENTIFIERS = "spine__identifiers"
+SPINE_REFERENCE = "spine__reference"
+DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "nationality", "country_of_birth",
+                             "national_id", "passport_no")
+DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
+                          ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"))
+DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
+LINK_COLUMNS = ("record_id, entity_id, status, method, matched_on, "
+                "match_probability, match_weight, reason")
+
+
+def link_table(name: str) -> str:
+    """Per-source link result."""
+    return f"link__{name}"
+
+
+def features_table(name: str) -> str:
+    """A source's usable (not rejected) records with their linkage features."""
+    return f"feat__{name}"
+
+
+def build_features(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """Linkage features of a source's records that were not rejected."""
+    usable = f"usable__{name}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(usable)} AS "
+                f"SELECT * FROM {quote_ident(std_table(name))} WHERE reject_reason IS NULL").fetchall()
+    return add_linkage_features(con, usable, features_table(name))
+
+
+def build_reference(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
+    """The spine as the probabilistic stage sees it: each base-register person's features."""
+    return materialise(con, SPINE_REFERENCE, f"""
+        SELECT f.*, l.entity_id FROM {quote_ident(features_table(job.base))} AS f
+        JOIN {quote_ident(link_table(job.base))} AS l USING (record_id) WHERE l.status = 'linked'""")
+
+
+def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: SourceConfig) -> ProbabilisticModel:
+    """The Splink model for a source: explicit settings, or defaults limited to fields both sides map."""
+    def both(column: str) -> bool:
+        return source.maps(column) and base.maps(column)
+
+    if config.comparisons is None:
+        specs = [default_comparison(f) for f in DEFAULT_COMPARISON_FIELDS if both(f)]
+    else:
+        specs = [default_comparison(c) if isinstance(c, str) else
+                 ComparisonSpec(c.field, c.kind, term_frequency=c.term_frequency) for c in config.comparisons]
+    specs = [s if all(both(c) for c in s.columns) else ComparisonSpec(s.column, s.kind, s.term_frequency)
+             for s in specs]
+    blocking = tuple(tuple(r) for r in config.blocking_rules) if config.blocking_rules else tuple(
+        r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r))
+    training = tuple(tuple(r) for r in config.training_rules) if config.training_rules else tuple(
+        r for r in DEFAULT_TRAINING_RULES if all(both(c) for c in r))
+    return ProbabilisticModel(comparisons=tuple(specs), blocking_rules=blocking, training_rules=training,
+                              m_from=config.m_from, match_rate=config.match_rate,
+                              u_max_pairs=config.u_max_pairs, max_comparisons=config.max_comparisons)
+
+
+def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> dict[str, Any]:
+    """Link one source to the spine; write ``link__<name>``; return its linkage metrics."""
+    source = job.sources[name]
+    config = source.linkage
+    records = features_table(name)
+    if isinstance(config, HybridConfig):
+        return _link_hybrid(con, job, name, config)
+    if isinstance(config, DeterministicIdConfig):
+        metrics = _link_on_ids(con, name, config, f"link__{name}__stage")
+        _finish(con, name, f"link__{name}__stage")
+        return metrics
+    if isinstance(config, MatchKeysConfig):
+        keys = [MatchKey(k.name, tuple(k.fields)) for k in config.keys] if config.keys else [
+            k for k in DEFAULT_MATCH_KEYS if all(source.maps(c) and job.sources[job.base].maps(c) for c in k.fields)]
+        stage = f"link__{name}__stage"
+        link_on_match_keys(con, records, SPINE_REFERENCE, keys, stage, constraint=config.constraint)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(stage + '_m')} AS SELECT *, "
+                    "CASE WHEN status = 'linked' THEN 'deterministic' END AS method, "
+                    "CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight "
+                    f"FROM {quote_ident(stage)}").fetchall()
+        _finish(con, name, stage + "_m")
+        return {"method": "match_keys", "links_per_key": _counts_by(con, stage, "matched_on", "status = 'linked'")}
+    if isinstance(config, ProbabilisticConfig):
+        model = resolve_model(config, source, job.sources[job.base])
+        stage, metrics = _link_probabilistic(con, name, config, model, records)
+        _finish(con, name, stage)
+        return metrics
+    materialise(con, link_table(name), f"""
+        SELECT record_id, CAST(NULL AS VARCHAR) AS entity_id,
+               CASE WHEN reject_reason IS NOT NULL THEN 'rejected' ELSE 'unlinked' END AS status,
+               CAST(NULL AS VARCHAR) AS method, CAST(NULL AS VARCHAR) AS matched_on,
+               CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight,
+               coalesce(reject_reason, 'not_linked') AS reason
+        FROM {quote_ident(std_table(name))}""")
+    return {"method": "none"}
+
+
+def _counts_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str) -> dict[str, int]:
+    rows = con.execute(f"SELECT {column}, count(*) FROM {quote_ident(table)} WHERE {where} "
+                       f"GROUP BY ALL ORDER BY 2 DESC").fetchall()
+    return {str(k): int(n) for k, n in rows}
+
+
+def _link_on_ids(con: duckdb.DuckDBPyConnection, name: str, config: IdLinkageMixin, output: str) -> dict[str, Any]:
+    """Identifier links, with the time-invariant check applied as configured."""
+    raw = link_on_identifiers(con, features_table(name), SPINE_IDENTIFIERS, config.id_fields, output + "_raw",
+                              id_patterns=config.id_patterns)
+    check = config.id_check
+    check_id_links(con, raw, features_table(name), SPINE_REFERENCE, output + "_checked",
+                   fields=tuple(check.fields), min_disagreements=check.min_disagreements, action=check.action)
+    materialise(con, output, f"""
+        SELECT record_id, entity_id, status,
+               CASE WHEN status = 'linked' THEN 'deterministic_id' END AS method, matched_on,
+               CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight, reason
+        FROM {quote_ident(output + '_checked')}""")
+    conflicts = con.execute(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(output + '_checked')}"
+                            ).fetchall()[0][0]
+    return {"method": "deterministic_id", "links_per_field": _counts_by(con, output, "matched_on", "status = 'linked'"),
+            "id_conflicts": int(conflicts), "id_conflict_action": check.action,
+            "reasons": _counts_by(con, output, "reason", "reason IS NOT NULL")}
+
+
+def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: ProbabilisticConfig,
+                        model: ProbabilisticModel, records: str, *, labels: str | None = None,
+                        exclude: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Score every record against the spine, then assign best matches in SQL. Each comparison's
+    partial weight is kept (the waterfall): reviewers and the report's example pairs read it."""
+    scored = score_pairs(con, records, SPINE_REFERENCE, model, f"scored__{name}", labels=labels,
+                         waterfall=True)
+    candidates = f"candidates__{name}"
+    materialise(con, candidates, f"""
+        SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
+               (left_id, right_id, match_probability, match_weight)
+        FROM {quote_ident(scored.table)} AS s JOIN {quote_ident(SPINE_REFERENCE)} AS r ON r.record_id = s.right_id
+        -- a merged person has several register records: keep the record's best pair with the person
+        QUALIFY row_number() OVER (PARTITION BY s.left_id, r.entity_id ORDER BY s.match_weight DESC, s.right_id) = 1""")
+    to_assign, offered = f"to_assign__{name}", f"offered__{name}"
+    where = f"WHERE record_id NOT IN (SELECT record_id FROM {quote_ident(exclude)})" if exclude else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(to_assign)} AS "
+                f"SELECT record_id FROM {quote_ident(records)} {where}").fetchall()
+    # One-to-one: a person already taken by an identifier link is not offered again.
+    taken = (f"WHERE entity_id NOT IN (SELECT entity_id FROM {quote_ident(exclude)} WHERE entity_id IS NOT NULL)"
+             if exclude and config.constraint == "one_to_one" else "")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(offered)} AS "
+                f"SELECT * FROM {quote_ident(candidates)} {taken}").fetchall()
+    assigned = f"assigned__{name}"
+    band = tuple(config.review_band) if config.review_band else None
+    started = time.perf_counter()
+    assign_links(con, offered, to_assign, assigned, threshold=config.threshold, review_band=band,
+                 constraint=config.constraint)
+    assign_seconds = time.perf_counter() - started
+    stage = f"link__{name}__stage"
+    materialise(con, stage, f"""
+        SELECT record_id, entity_id, status,
+               CASE WHEN status = 'linked' THEN 'probabilistic' END AS method, CAST(NULL AS VARCHAR) AS matched_on,
+               match_probability, match_weight, reason
+        FROM {quote_ident(assigned)}""")
+    metrics = {"method": "probabilistic", "pairs_per_blocking_rule": scored.pairs_per_rule,
+               "seconds": {**{k: round(v, 2) for k, v in scored.seconds.items()}, "assign": round(assign_seconds, 2)},
+               "probability_two_random_records_match": scored.probability_two_random_records_match,
+               "parameters": _model_parameters(scored.parameters),
+               "comparisons": [s.column for s in model.comparisons],
+               "threshold": config.threshold, "review_band": list(band) if band else None,
+               "statuses": _counts_by(con, stage, "status", "TRUE")}
+    return stage, metrics
+
+
+def _model_parameters(saved: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """m and u per comparison level, from Splink's saved model (no data values in it)."""
+    return {c["output_column_name"]: [{"level": lv.get("label_for_charts"), "m": lv.get("m_probability"),
+                                       "u": lv.get("u_probability")}
+                                      for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+            for c in saved.get("comparisons", [])}
+
+
+def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, config: HybridConfig) -> dict[str, Any]:
+    """Identifiers first; everything else probabilistically; ID links label and assess the model."""
+    records = features_table(name)
+    id_metrics = _link_on_ids(con, name, config, f"link__{name}__ids")
+    labels = f"labels__{name}"
+    materialise(con, labels, f"""
+        SELECT i.record_id AS left_id, r.record_id AS right_id FROM {quote_ident(f'link__{name}__ids')} AS i
+        JOIN {quote_ident(SPINE_REFERENCE)} AS r USING (entity_id) WHERE i.status = 'linked'""")
+    n_labels = con.execute(f"SELECT count(*) FROM {quote_ident(labels)}").fetchall()[0][0]
+    model = resolve_model(config, job.sources[name], job.sources[job.base])
+    if model.m_from == "labels" and n_labels == 0:
+        model = dataclasses.replace(model, m_from="em")
+    model = dataclasses.replace(model, labels_selected_on=tuple(config.id_fields))
+    decided = f"id_decided__{name}"   # identifier links and conflicts sent to review: not re-assigned
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(decided)} AS SELECT record_id, entity_id "
+                f"FROM {quote_ident(f'link__{name}__ids')} WHERE status IN ('linked', 'review')").fetchall()
+    stage, prob_metrics = _link_probabilistic(con, name, config, model, records,
+                                              labels=labels if model.m_from == "labels" else None,
+                                              exclude=decided)
+    assessment = _assess_on_id_links(con, name, f"link__{name}__ids", config, model)
+    final = f"link__{name}__final"
+    materialise(con, final, f"""
+        SELECT i.record_id,
+               CASE WHEN i.status IN ('linked', 'review') THEN i.entity_id ELSE p.entity_id END AS entity_id,
+               CASE WHEN i.status IN ('linked', 'review') THEN i.status ELSE p.status END AS status,
+               CASE WHEN i.status = 'linked' THEN 'deterministic_id' WHEN i.status = 'review' THEN NULL
+                    ELSE p.method END AS method,
+               CASE WHEN i.status = 'linked' THEN i.matched_on END AS matched_on,
+               -- the model's score of the pair decided, not of another candidate
+               CASE WHEN i.status IN ('linked', 'review') THEN c.match_probability ELSE p.match_probability END
+                   AS match_probability,
+               CASE WHEN i.status IN ('linked', 'review') THEN c.match_weight ELSE p.match_weight END AS match_weight,
+               CASE WHEN i.status = 'linked' THEN NULL WHEN i.status = 'review' THEN i.reason
+                    ELSE p.reason END AS reason
+        FROM {quote_ident(f'link__{name}__ids')} AS i
+        LEFT JOIN {quote_ident(stage)} AS p USING (record_id)
+        LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = i.record_id AND c.entity_id = i.entity_id""")
+    _finish(con, name, final)
+    return {"method": "hybrid", "identifiers": id_metrics, "probabilistic": prob_metrics,
+            "m_from": model.m_from, "labels": int(n_labels), "assessment_on_id_links": assessment}
+
+
+def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, config: HybridConfig,
+                        model: ProbabilisticModel) -> dict[str, Any]:
+    """How the probabilistic model does on records whose identifier link is known (US Census practice).
+
+    The model compares the identifier too, which would make agreeing with the identifier links
+    circular, so it is judged here with the identifier comparisons' weights taken out: each
+    identifier-linked record's best candidate by the remaining weight, linked when that weight's
+    probability reaches the link cut-off. Candidates were kept when their full probability was
+    at least ``keep_above`` (0.001), so a namesake the identifier alone ruled out is not offered
+    here: read the precision as an upper bound.
+    """
+    id_columns = [s.column for s in model.comparisons if s.column in model.labels_selected_on]
+    without_id = " - ".join(["c.match_weight", *(f"coalesce(c.{quote_ident('mw_' + col)}, 0)" for col in id_columns)])
+    cut = config.review_band[1] if config.review_band else config.threshold
+    row = con.execute(f"""
+        WITH best AS (   -- ties between equal weights go to the first entity id: the same every run
+            SELECT c.record_id, c.entity_id, {without_id} AS weight
+            FROM {quote_ident(f'candidates__{name}')} AS c
+            WHERE c.record_id IN (SELECT record_id FROM {quote_ident(ids)} WHERE status = 'linked')
+            QUALIFY row_number() OVER (PARTITION BY c.record_id ORDER BY {without_id} DESC, c.entity_id) = 1
+        )
+        SELECT count(*) AS id_linked,
+               count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut}) AS model_linked,
+               count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut} AND b.entity_id = i.entity_id) AS agree
+        FROM {quote_ident(ids)} AS i LEFT JOIN best AS b USING (record_id)
+        WHERE i.status = 'linked'""").fetchall()[0]
+    id_linked, model_linked, agree = (int(x) for x in row)
+    precision = agree / model_linked if model_linked else None
+    recall = agree / id_linked if id_linked else None
+    f1 = None if precision is None or recall is None else (
+        2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return {"id_linked_records": id_linked, "model_linked": model_linked, "model_agrees": agree,
+            "precision": precision, "recall": recall, "f1": f1,
+            "identifier_weights_removed": id_columns}
+
+
+def _finish(con: duckdb.DuckDBPyConnection, name: str, stage: str) -> None:
+    """Every record of the source, rejected ones included, in ``link__<name>``."""
+    materialise(con, link_table(name), f"""
+        SELECT s.record_id, l.entity_id,
+               CASE WHEN s.reject_reason IS NOT NULL THEN 'rejected' ELSE l.status END AS status,
+               CASE WHEN s.reject_reason IS NULL THEN l.method END AS method, l.matched_on,
+               l.match_probability, l.match_weight, coalesce(s.reject_reason, l.reason) AS reason
+        FROM {quote_ident(std_table(name))} AS s LEFT JOIN {quote_ident(stage)} AS l USING (record_id)""")
+
+
+def report_duplicate_identifiers(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Identifier values held by more than one spine person (never linked on; reported)."""
+    table = duplicate_identifiers(con, SPINE_IDENTIFIERS, "spine__duplicate_identifiers")
+    return _counts_by(con, table, "field", "TRUE")

@@ -1,0 +1,58 @@
+"""Progress reporting passed into a run (no global console): a protocol and two implementations."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Told when a stage starts, advances and finishes."""
+
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, stage: str, step: int = 1) -> None: ...
+    def finish(self, stage: str, seconds: float) -> None: ...
+
+
+class NullProgress:
+    """Reports nothing; the default for the Python API and tests."""
+
+    def start(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, stage: str, step: int = 1) -> None:
+        pass
+
+    def finish(self, stage: str, seconds: float) -> None:
+        pass
+
+
+class RichProgress:
+    """A bar per stage and a timing line when it ends, on stderr (stdout stays for output)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn
+
+        self._console = Console(file=sys.stderr)
+        self._bars = Bars(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                          console=self._console, transient=True)
+        self._tasks: dict[str, int] = {}
+        self._bars.start()
+
+    def close(self) -> None:
+        """Remove the bars from the terminal (call once the run is over)."""
+        self._bars.stop()
+
+    def start(self, stage: str, total: int) -> None:
+        self._tasks[stage] = self._bars.add_task(stage, total=max(total, 1))
+
+    def advance(self, stage: str, step: int = 1) -> None:
+        self._bars.advance(self._tasks[stage], step)
+
+    def finish(self, stage: str, seconds: float) -> None:
+        self._bars.remove_task(self._tasks.pop(stage))
+        self._bars.console.print(f"[green]✓[/green] {stage:<12} {seconds:7.2f} s")

@@ -1,0 +1,403 @@
+"""The HTML report, built from ``quality.json`` alone (so it can hold no personal data), with its
+charts inlined as SVG (nothing is fetched when it is viewed).
+
+Sections follow what a methodology board asks: sources and link rates by group (linkage bias is
+the main threat to migration estimates), how probabilistic links were decided, the review queue
+and attribute conflicts, each rule with its ablation, events by year, demographic accounting,
+changes since the previous run, and run metadata. ``render_comparison`` sets two runs side by side.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from typing import Any
+
+from spine.charts import bar_chart, waterfall_chart
+from spine.diagnostics import probabilistic_metrics
+
+STATUS_COLUMNS = ["records", "linked", "unlinked", "review", "rejected", "link_rate"]
+GROUPS = ("sex", "age_group", "citizenship_group")
+STYLE = ("body{font-family:sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;margin:1em 0}"
+         "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}th{background:#eee}"
+         "td:first-child,th:first-child{text-align:left}svg.chart{display:block;margin:1em 0}"
+         "nav a{margin-right:1em}.note{color:#555;max-width:60em}")
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:.1%}" if 0 <= value <= 1 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _section(anchor: str, title: str, parts: list[str]) -> list[str]:
+    return [f'<section id="{anchor}"><h2>{html.escape(title)}</h2>', *parts, "</section>"]
+
+
+def _sources_section(quality: dict[str, Any]) -> list[str]:
+    sources = quality["sources"]
+    parts = [_table(["source", *STATUS_COLUMNS, "reasons"],
+                    [[n, *[m[c] for c in STATUS_COLUMNS], json.dumps(m["reasons"])] for n, m in sources.items()]),
+             bar_chart("Link rate by source", list(sources), {"link rate": [m["link_rate"] for m in sources.values()]},
+                       fmt=_percent)]
+    for group in GROUPS:
+        categories = sorted({g for m in sources.values() for g in m["by"][group]})
+        series = {n: [m["by"][group].get(g, {}).get("link_rate") for g in categories] for n, m in sources.items()}
+        rows = [[n, g, *[v[c] for c in STATUS_COLUMNS]] for n, m in sources.items() for g, v in m["by"][group].items()]
+        label = group.replace("_", " ")
+        parts += [f"<h3>Link rate by {label}</h3>",
+                  bar_chart(f"Link rate by {label}, per source", categories, series, fmt=_percent),
+                  _table(["source", label, *STATUS_COLUMNS], rows)]
+    return _section("sources", "Sources and link rates", [
+        '<p class="note">Linked, unlinked, review and rejected records of every source, overall and by the '
+        "record's own sex, age group at the end of the data and citizenship group. Differences between "
+        "groups are linkage bias: the events of a group that links less are undercounted.</p>", *parts])
+
+
+def _weight(m: float | None, u: float | None) -> float | None:
+    if not m or not u:
+        return None
+    return math.log2(m / u)
+
+
+def _g(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
+    diagnostics = quality.get("linkage_diagnostics") or {}
+    parts: list[str] = []
+    for name, metrics in quality.get("linkage", {}).items():
+        model = probabilistic_metrics(metrics)
+        if model is None:
+            continue
+        parts.append(f"<h3>{html.escape(name)}</h3>")
+        prior, threshold, band = (model.get("probability_two_random_records_match"), model.get("threshold"),
+                                  model.get("review_band"))
+        if threshold is not None:
+            parts.append(f"<p>Threshold {threshold} (match weight {math.log2(threshold / (1 - threshold)):+.2f}); "
+                         f"review band {band or 'none'}; prior probability that two records match "
+                         f"{_g(prior, '.3g') or 'unknown'}.</p>")
+        assessment = metrics.get("assessment_on_id_links") if isinstance(metrics, dict) else None
+        if isinstance(assessment, dict):
+            parts.append("<p>The model judged against the identifier links (hybrid): "
+                         + ", ".join(f"{html.escape(str(k).replace('_', ' '))} {_fmt(v)}" for k, v in assessment.items()
+                                     if not isinstance(v, dict | list)) + ".</p>")
+        rows = []
+        for comparison, levels in model["parameters"].items():
+            weights = [_weight(level["m"], level["u"]) for level in levels]
+            parts.append(bar_chart(f"{name}, {comparison}: match weight of each level (log2 m/u)",
+                                   [level["level"] or "" for level in levels], {"weight": weights}))
+            rows += [[comparison, level["level"], _g(level["m"], ".3g"), _g(level["u"], ".3g"), _g(w, "+.2f")]
+                     for level, w in zip(levels, weights)]
+        parts.append(_table(["comparison", "level", "m", "u", "weight log2(m/u)"], rows))
+        found = diagnostics.get(name)
+        if not found:
+            parts.append("<p>No candidate pairs were scored for this source.</p>")
+            continue
+        hist = found["histogram"]
+        cut_weight = found.get("cut_weight")
+        position = (cut_weight - hist[0]["from"]) / (hist[0]["to"] - hist[0]["from"]) if hist and cut_weight is not None else None
+        parts += [bar_chart(f"{name}: match weights of the {found['pairs']:,} candidate pairs the model decided",
+                            [f"{h['from']:g}" for h in hist], {"pairs": [h["pairs"] for h in hist]},
+                            marker=(position, f"links at p ≥ {found['link_cut']}") if position is not None else None),
+                  '<p class="note">Pairs of records an identifier linked first are left out, and so are pairs '
+                  "Splink scored below its keep level (they never reach review).</p>"]
+        sens = found["sensitivity"]
+        parts += [bar_chart(f"{name}: records whose best candidate reaches each threshold",
+                            [str(r["threshold"]) for r in sens], {"records": [r["records_linked"] for r in sens]}),
+                  _table(["threshold", "records whose best candidate reaches it",
+                          f"links gained (+) or lost (−) against p ≥ {found['link_cut']}"],
+                         [[str(r["threshold"]), r["records_linked"], f"{r['change']:+,}"] for r in sens])]
+        for example in found["example_pairs"]:
+            steps = list(example["weights"].items())
+            parts.append(waterfall_chart(
+                f"{name}: a pair {example['example']} (weight {example['match_weight']:.2f}, "
+                f"probability {example['match_probability']:.3f})", steps,
+                prior=example["match_weight"] - sum(v for _, v in steps), reference=cut_weight))
+    if not parts:
+        return _section("probabilistic", "Probabilistic linkage",
+                        ["<p>No source was linked probabilistically in this job.</p>"])
+    return _section("probabilistic", "Probabilistic linkage", [
+        '<p class="note">Model parameters (m: how often a level is seen among true matches, u: among '
+        "non-matches), the match weights of candidate pairs, how many records a different threshold "
+        "would link (before assignment constraints and review), and example pairs shown only by the "
+        "weight each comparison added (grey: the prior; dashed: the threshold): no record, name or "
+        "value appears.</p>", *parts])
+
+
+def _review_and_conflicts_section(quality: dict[str, Any]) -> list[str]:
+    review = {n: m["review"] for n, m in quality["sources"].items()}
+    conflicts = quality.get("conflicts", {}).get("by_attribute", {})
+    return _section("review", "Clerical review and attribute conflicts", [
+        f"<p>Records waiting for a clerk: {sum(review.values()):,} "
+        f"(decisions applied this run: {quality.get('linkage', {}).get('clerical_decisions', 0)}).</p>",
+        _table(["source", "records in review"], [[n, v] for n, v in review.items()]),
+        _table(["attribute", "persons", "with conflicting values", "rate"],
+               [[a, v["persons"], v["conflicting"], v["rate"]] for a, v in conflicts.items()]),
+        bar_chart("Persons whose sources disagree, by attribute", list(conflicts),
+                  {"rate": [v["rate"] for v in conflicts.values()]}, fmt=_percent) if conflicts else ""])
+
+
+def _rules_section(quality: dict[str, Any]) -> list[str]:
+    rules = quality["rules"]
+    ablated = [name for name in ("itinerary_repair", "signs_of_life", "visas") if (rules.get(name) or {}).get("events_without")]
+    ablation = [[name, *[(rules[name][side] or {}).get(event) for event in ("immigration", "emigration")
+                         for side in ("events_with", "events_without")]] for name in ablated]
+    life, visas, family = rules.get("signs_of_life") or {}, rules.get("visas") or {}, rules.get("family") or {}
+    counts = [["departures imputed from " + str(k).replace("_", " "), v]
+              for k, v in (life.get("imputed_departures") or {}).items()]
+    counts += [["returns imputed from signs of life", life.get("imputed_returns")],
+               ["people never active, not counted resident", life.get("never_active_not_resident")],
+               ["visitors (visit visas only, no presence)", visas.get("visitors")],
+               ["visas granted in the country", visas.get("in_country_grants")],
+               ["stays started at a transition from a visit visa", visas.get("stays_started_at_transition")],
+               ["arrivals imputed from visa starts", visas.get("imputed_arrivals")],
+               ["dependants on claims", family.get("dependants")],
+               ["events derived through a parent (family)", family.get("events_added")]]
+    parts = [_table(["itinerary measure", "count"], [[k, v] for k, v in rules["itinerary"].items()]),
+             "<h3>Movements added by the rules (imputed), by the rule that added them</h3>",
+             _table(["added by", "movements"], [[k, v] for k, v in rules.get("movements_imputed_by_source", {}).items()]),
+             "<h3>What each rule did</h3>",
+             _table(["measure", "count"], [[k, v] for k, v in counts if v is not None]),
+             f"<p>Event definition: {html.escape(str(rules['events'].get('definition')))}; provisional events "
+             f"(periods too recent to confirm): {_fmt(rules['events'].get('provisional'))}.</p>",
+             "<h3>Ablation: events with and without each rule</h3>",
+             '<p class="note">Each person\'s own events (family-derived events come on top: '
+             f"{_fmt(family.get('events_added') or 0)}), derived with every rule and again without one rule, "
+             "in the same run.</p>",
+             _table(["rule", "immigration with", "immigration without", "emigration with", "emigration without"], ablation)]
+    if ablation:
+        parts.append(bar_chart("Events with every rule and without each one",
+                               ["all rules", *[f"without {n.replace('_', ' ')}" for n in ablated]],
+                               {event: [(rules[ablated[0]]["events_with"] or {}).get(event),
+                                        *[(rules[n]["events_without"] or {}).get(event) for n in ablated]]
+                                for event in ("immigration", "emigration")}))
+    return _section("rules", "Rules", parts)
+
+
+def _events_section(quality: dict[str, Any]) -> list[str]:
+    by_year = quality["rules"]["events"]["by_year"]
+    years = sorted({r["year"] for r in by_year})
+    counts = {(r["year"], r["event"]): r["n"] for r in by_year}
+    flows = quality.get("flows", {})
+    return _section("events", "Events and flows by year", [
+        bar_chart("Migration events by year", [str(y) for y in years],
+                  {e: [counts.get((y, e), 0) for y in years] for e in ("immigration", "emigration")}),
+        _table(["year", "immigration", "emigration"],
+               [[str(y), counts.get((y, "immigration"), 0), counts.get((y, "emigration"), 0)] for y in years]),
+        *_published_flows(flows)])
+
+
+def _published_flows(flows: dict[str, Any]) -> list[str]:
+    """The flows as published (after disclosure control): the grand total of each period and
+    event, and what suppression did."""
+    totals = flows.get("published_totals") or []
+    periods = sorted({t["period"] for t in totals})
+    shown = {(t["period"], t["event"]): t for t in totals}
+
+    def cell(period: str, event: str) -> str:
+        t = shown.get((period, event))
+        if t is None:
+            return ""
+        if t["suppressed"]:
+            return "suppressed"
+        interval = (f" ({_fmt_count(t['lower'])}–{_fmt_count(t['upper'])})"
+                    if t.get("lower") is not None and t.get("upper") is not None else "")
+        return _fmt(t["count"]) + interval
+
+    facts = ", ".join(f"{html.escape(k.replace('_', ' '))} {_fmt(v)}" for k, v in flows.items()
+                      if not isinstance(v, dict | list))
+    parts = [f"<h3>Published flows</h3><p>{facts}.</p>"]
+    if periods:
+        parts += [_table(["period", "immigration (published; interval)", "emigration (published; interval)"],
+                         [[p, cell(p, "immigration"), cell(p, "emigration")] for p in periods]),
+                  bar_chart("Published flows by period (totals; suppressed totals left out)", periods,
+                            {e: [None if shown.get((p, e)) is None or shown[(p, e)]["suppressed"]
+                                 else shown[(p, e)]["count"] for p in periods] for e in ("immigration", "emigration")})]
+    return parts
+
+
+def _fmt_count(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _uncertainty_section(quality: dict[str, Any]) -> list[str]:
+    found = quality.get("uncertainty")
+    if not found:
+        return []
+    items = "".join(f"<li>{html.escape(str(x))}</li>" for x in found.get("covered") or [])
+    missing = "".join(f"<li>{html.escape(str(x))}</li>" for x in found.get("not_covered") or [])
+    width = found.get("width") or {}
+    facts = (f"<p>{found['replicates']} replicates, seed {found['seed']}, {found['confidence']:.0%} intervals "
+             f"(percentiles {found['percentiles']}); cells with an interval: {_fmt(found.get('cells_with_interval'))}; "
+             f"median width {_fmt(width.get('median'))}, widest {_fmt(width.get('max'))}, wider than zero: "
+             f"{_fmt(width.get('cells_wider_than_zero'))}. Suppressed cells: "
+             f"{html.escape(str(found.get('suppressed_cells')))}.</p>") if found.get("enabled") else ""
+    validation = found.get("validation")
+    return _section("uncertainty", "Uncertainty of the flows", [
+        facts, f"<h3>Covered</h3><ul>{items}</ul>" if items else "",
+        f"<h3>Not covered</h3><ul>{missing}</ul>",
+        *(_validation_part(validation) if validation else [
+            '<p class="note">Without a validation sample these intervals carry linkage uncertainty only. '
+            "Measured on the synthetic universe (docs/uncertainty.md) they contain the true count in fewer "
+            "cells than their nominal level says: most of the error of the flows is systematic rule error, "
+            "which only a sample of people whose moves are known can measure "
+            "(flows.uncertainty.validation).</p>"])])
+
+
+def _validation_part(validation: dict[str, Any]) -> list[str]:
+    """What the validation sample measured: the bias of the flows (derived / true) and their error."""
+    rows = []
+    for level, label in (("by_period", "period and event"), ("by_cell", "every dimension")):
+        for event, r in sorted((validation.get(level) or {}).items()):
+            rows.append([event, label, r["true_positives"], r["false_positives"], r["false_negatives"],
+                         r["precision"], r["sensitivity"], r["derived_over_true"]])
+    first, last = validation.get("period") or ["", ""]
+    return [
+        "<h3>Validation sample</h3>",
+        f"<p>{_fmt(validation['people'])} people whose moves are known ({html.escape(str(validation['file']))}, "
+        f"moves {html.escape(str(first))} to {html.escape(str(last))}); the spine found "
+        f"{_fmt(validation['people_found_in_spine'])} of them by the record that names them. Their derived "
+        "events compared with their true ones, at the level of period and event, and cell by cell: a move "
+        "in the wrong age or citizenship group is a false positive in one cell and a false negative in "
+        "another. Derived / true below 1: the flows undercount.</p>",
+        _table(["event", "level", "true positives", "false positives", "false negatives", "precision",
+                "sensitivity", "derived / true"], rows),
+        f"<p>Rates are estimated per {', '.join(html.escape(s) for s in validation['strata'])}, each shrunk "
+        f"towards its event type's with the weight of {_fmt(validation['prior_events'])} events; "
+        f"{_fmt(validation.get('cells_adjusted'))} published cells carry them. The intervals are for the true "
+        "count, so where the sample shows the flows undercount, they lie above the published count.</p>"]
+
+
+def _accounting_section(quality: dict[str, Any]) -> list[str]:
+    acc = quality["accounting"]
+    parts = [f"<p>Records: {'passed' if acc['passed'] else 'FAILED'}: every input record appears once in links.</p>",
+             _table(["source", "rows read", "links rows", "passed"],
+                    [[n, v["rows_read"], v["links"], str(v["passed"])] for n, v in acc["by_source"].items()])]
+    demo = quality.get("demographic_accounting") or []
+    if not demo:
+        parts.append("<h3>Demographic accounting</h3><p>Not computed: the run has no residence spells "
+                     "(no signs-of-life sources and no events).</p>")
+    else:
+        parts += ['<h3>Demographic accounting</h3><p class="note">The change in the resident stock between two '
+                  "1 Januarys against births − deaths + immigration − emigration in the year. The residual is what "
+                  "neither explains: residence that starts or ends without an event (a first registration of "
+                  "someone already here, an emigration of someone never seen resident).</p>",
+                  _table(["year", "stock 1 Jan", "stock next 1 Jan", "change", "births", "deaths", "immigration",
+                          "emigration", "residual", "residual / stock"],
+                         [[str(r["year"]), r["stock_1_january"], r["stock_next_1_january"], r["change"], r["births"],
+                           r["deaths"], r["immigration"], r["emigration"], r["residual"],
+                           None if r["residual_share_of_stock"] is None else f"{r['residual_share_of_stock']:+.3%}"]
+                          for r in demo]),
+                  bar_chart("Stock change and its components by year", [str(r["year"]) for r in demo],
+                            {"change": [r["change"] for r in demo],
+                             "births − deaths": [r["births"] - r["deaths"] for r in demo],
+                             "net migration": [r["immigration"] - r["emigration"] for r in demo],
+                             "residual": [r["residual"] for r in demo]})]
+    return _section("accounting", "Accounting", parts)
+
+
+def _changes_section(changes: dict[str, Any] | None) -> list[str]:
+    """What this run changed against the previous run in the same store (spine.history)."""
+    if not changes:
+        return []
+    parts: list[str] = []
+    if changes.get("previous_store_without_history"):
+        parts.append("<p>The previous store was written without a link history (an earlier version): "
+                     "person ids were not carried over; this run starts the history.</p>")
+    elif changes["previous_run"] is None:
+        parts.append(f"<p>Run {changes['run']}: the first run in this store; nothing to compare.</p>")
+    elif changes["key_changed"]:
+        parts.append(f"<p>Run {changes['run']}: the person key differs from run {changes['previous_run']}'s, "
+                     "so person ids are not comparable and nothing was carried over.</p>")
+    else:
+        records = changes["records"] or {"unchanged": "every record"}
+        parts += [f"<p>Run {changes['run']} against run {changes['previous_run']} ({changes['previous_started']}).</p>",
+                  _table(["persons", "count"], [[k.replace("_", " "), v] for k, v in changes["persons"].items()]),
+                  _table(["records", "count"], [[k.replace("_", " "), v] for k, v in records.items()])]
+    return _section("changes", "Changes since the previous run", parts)
+
+
+def _run_section(quality: dict[str, Any]) -> list[str]:
+    run = quality["run"]
+    return _section("run", "Run", [
+        f"<p>Job {html.escape(quality['job'])}, started {html.escape(str(run['started']))}, "
+        f"{run['seconds']:.1f} s; data end {html.escape(quality['data_end'])}.</p>",
+        _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in run["stages"].items()]),
+        _table(["input", "rows", "sha256"], [[n, v["rows"], v["sha256"]] for n, v in quality["inputs"].items()]),
+        _table(["package", "version"], [[k, v] for k, v in run["versions"].items()])])
+
+
+def _page(title: str, sections: list[tuple[str, str]], parts: list[str]) -> str:
+    nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in sections) + "</nav>"
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{nav}{''.join(parts)}</body></html>")
+
+
+def render_report(quality: dict[str, Any]) -> str:
+    """Render the report page from the quality metrics."""
+    sections = [("sources", "Sources"), ("probabilistic", "Probabilistic linkage"), ("review", "Review and conflicts"),
+                ("rules", "Rules"), ("events", "Events"), ("uncertainty", "Uncertainty"), ("accounting", "Accounting"),
+                ("changes", "Changes"), ("run", "Run")]
+    parts = [*_sources_section(quality), *_probabilistic_section(quality), *_review_and_conflicts_section(quality),
+             *_rules_section(quality), *_events_section(quality), *_uncertainty_section(quality),
+             *_accounting_section(quality),
+             *_changes_section(quality.get("changes")), *_run_section(quality)]
+    present = [(a, t) for a, t in sections if f'<section id="{a}">' in "".join(parts)]
+    return _page(f"Linkage quality report: {quality['job']}", present, parts)
+
+
+def render_comparison(first: dict[str, Any], second: dict[str, Any]) -> str:
+    """Two runs side by side: link rates per source, events by year, flows and persons."""
+    a, b = first["job"], second["job"]
+    names = list(dict.fromkeys([*first["sources"], *second["sources"]]))
+
+    def rate(q: dict[str, Any], n: str) -> float | None:
+        return q["sources"].get(n, {}).get("link_rate")
+
+    def events(q: dict[str, Any]) -> dict[tuple[int, str], int]:
+        return {(r["year"], r["event"]): r["n"] for r in q["rules"]["events"]["by_year"]}
+
+    ea, eb = events(first), events(second)
+    years = sorted({y for y, _ in [*ea, *eb]})
+    label_a, label_b = f"A: {a} ({first['run']['started']})", f"B: {b} ({second['run']['started']})"
+    parts = [*_section("sources", "Link rates", [
+                 bar_chart("Link rate by source", names, {label_a: [rate(first, n) for n in names],
+                                                           label_b: [rate(second, n) for n in names]}, fmt=_percent),
+                 _table(["source", label_a, label_b, "difference"],
+                        [[n, rate(first, n), rate(second, n),
+                          None if rate(first, n) is None or rate(second, n) is None
+                          else f"{rate(second, n) - rate(first, n):+.2%}"] for n in names])]),
+             *_section("events", "Events by year", [
+                 *[bar_chart(f"{event.capitalize()} by year", [str(y) for y in years],
+                             {label_a: [ea.get((y, event), 0) for y in years],
+                              label_b: [eb.get((y, event), 0) for y in years]}) for event in ("immigration", "emigration")],
+                 _table(["year", "event", label_a, label_b, "difference"],
+                        [[str(y), e, ea.get((y, e), 0), eb.get((y, e), 0), eb.get((y, e), 0) - ea.get((y, e), 0)]
+                         for y in years for e in ("immigration", "emigration")])]),
+             *_section("flows", "Flows and persons", [
+                 _table(["measure", label_a, label_b],
+                        [*[[f"flows: {k.replace('_', ' ')}", first["flows"].get(k), second["flows"].get(k)]
+                           for k in dict.fromkeys([*first["flows"], *second["flows"]])
+                           if not isinstance(first["flows"].get(k, second["flows"].get(k)), dict | list)],
+                         ["persons", first["persons"]["total"], second["persons"]["total"]]])])]
+    return _page(f"Comparison: {label_a} and {label_b}",
+                 [("sources", "Link rates"), ("events", "Events"), ("flows", "Flows")], parts)

@@ -1,0 +1,467 @@
+"""Intervals for the published flows: assignment and rules re-run under linkage and rule uncertainty.
+
+Each replicate re-decides the links of every record a probabilistic model scored, by drawing
+from its candidates with their match probabilities, then rebuilds the linked records and runs the
+whole rules stage (movements, signs of life, visas, events, family) and counts events per flow
+cell. ``flow_intervals`` takes the central ``confidence`` range of the replicates' counts per cell
+(percentiles 2.5 and 97.5 at 95%, linear interpolation), ``fill_flow_intervals`` writes it into
+``flows.lower``/``flows.upper``. Method, what is covered and what is not: docs/uncertainty.md.
+
+Replicates never touch the run's tables. They run on a cursor of the store's database whose
+default catalog is a private in-memory database attached for the purpose: every table the
+replicate writes (``movements``, ``events``, ``persons``, the link tables it samples, the rules'
+intermediates) is created there, and the search path falls back to the store for everything it
+only reads (standardised sources, candidates, the other link tables). The rules stage keeps its
+fixed table names and needs no change beyond skipping its ablations. Only the replicate counts
+(``uncertainty__replicate_counts``) and the intervals are written to the store.
+
+Sampling, per record of a probabilistic (or hybrid) source that the model scored and that was
+not decided for certain (identifier links, clerical decisions and rejected records are kept as
+they are): candidates ``e1..ek`` with probabilities ``p1..pk`` form a categorical draw with
+probability ``pi / max(1, p1 + .. + pk)`` for ``ei`` and the remainder for "no link". A record not
+linked in a replicate falls back to what the run would have done with it: its enlarged or family
+person if it had one, else (it was a probabilistic link) a new person shared by the records with
+its names and date of birth when its source enlarges the spine (or is the family children
+source), else nobody. One-to-one sources keep one record per person per replicate (the heaviest
+pair); the others lose the link rather than draw again.
+
+The uniform behind each draw is a hash of (seed, replicate, unit): DuckDB's ``random()`` cannot
+be seeded per query. With ``sampling_unit: identity`` the unit is the record's names and date of
+birth, so a person's records (tax years, crossings, across sources) are linked or not together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
+from spine.builder import LINKED_RECORDS, build_linked_records
+from spine.config import HybridConfig, JobConfig, ProbabilisticConfig, with_rule_value
+from spine.events_stage import build_movements_and_events
+from spine.flows import CELL_KEYS, event_counts_sql, margin_labels_sql
+from spine.linking import link_table
+from spine.sources import std_table
+from spine.validation import adjusted_intervals, validation_rates, validation_summary
+
+logger = logging.getLogger(__name__)
+
+REPLICATE_DB = "spine_uncertainty"
+REPLICATE_COUNTS = "uncertainty__replicate_counts"
+REPLICATE_SETTINGS = "uncertainty__replicate_settings"
+FLOW_INTERVALS = "uncertainty__flow_intervals"
+POOL = "uncertainty__pool"
+DRAWN = "uncertainty__drawn"
+KEYS = CELL_KEYS
+#: Link methods that are certain: never re-drawn.
+CERTAIN_METHODS = ("base", "deterministic_id", "deterministic", "clerical")
+#: 2^52: the uniform is the first 13 hex digits of an md5 over this.
+_SCALE = 4503599627370496.0
+
+COVERED = [
+    "linkage uncertainty of every probabilistic (and hybrid) source: each scored record linked to one of "
+    "its candidates, or to none, with its match probability, in each replicate",
+    "its consequences through assignment (one-to-one kept), enlargement fallback, family association, "
+    "signs of life, visa rules, itinerary checks and event derivation",
+]
+NOT_COVERED = [
+    "error of the match probabilities themselves (the model's m/u parameters are not re-estimated; "
+    "probabilities are taken as calibrated)",
+    "pairs never scored (blocking misses) and pairs scored below 0.001 (not kept as candidates)",
+    "identifier links, match-key links, clerical decisions and base-register duplicates: taken as certain",
+    "attributes of persons (sex, date of birth, nationality) are the run's; they are not re-resolved "
+    "per replicate",
+    "a record unlinked in a replicate joins a person keyed on its names and date of birth, an approximation "
+    "of enlargement (no typo-tolerant keys, no hold-back)",
+    "systematic error of the rules (a departure nobody recorded and no silence shows, a wrong definition), "
+    "except through the rule settings varied in rule_alternatives",
+    "coverage error: people in no source",
+]
+#: With a validation sample the rules' systematic error is covered as far as the sample measures it.
+NOT_COVERED_WITH_VALIDATION = {
+    NOT_COVERED[3]: "attributes of persons (sex, date of birth, nationality) are not re-resolved per replicate; "
+                    "their error is covered as far as the validation sample measures it",
+    NOT_COVERED[5]: "systematic error of the rules beyond what the validation sample measures (its rates "
+                    "are taken to hold for every period and group of a stratum)",
+}
+
+
+def sampled_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> list[str]:
+    """Sources linked by a probabilistic model whose candidate pairs are in the store."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return [name for name, s in job.ordered_sources
+            if isinstance(s.linkage, ProbabilisticConfig) and f"candidates__{name}" in have]
+
+
+def uniform_sql(seed: int, replicate: str, unit: str) -> str:
+    """A pseudo-random number in [0, 1) from (seed, replicate, unit): 52 bits of an md5."""
+    text = f"{sql_literal(str(seed) + ':')} || CAST({replicate} AS VARCHAR) || ':' || {unit}"
+    return f"(CAST(('0x' || left(md5({text}), 13)) AS UBIGINT) / {_SCALE})"
+
+
+def _pool_sql(job: JobConfig, name: str, store: str, sampling_unit: str) -> str:
+    """Records of one source to re-draw, one row per candidate with its share of [0, 1).
+
+    Grain: one row per (record, candidate entity). Columns: source, record_id, unit_key, new_person_id,
+    fallback (``keep``, ``new``, ``none``), run_entity, entity_id, lo, hi, weight, one_to_one.
+    """
+    source = job.sources[name]
+    config = source.linkage
+    assert isinstance(config, ProbabilisticConfig)
+
+    def stored(table: str) -> str:
+        return f"{quote_ident(store)}.main.{quote_ident(table)}"
+
+    links = stored(link_table(name))
+    id_decided = ""
+    if isinstance(config, HybridConfig):
+        id_decided = (f"AND l.record_id NOT IN (SELECT record_id FROM {stored(f'link__{name}__ids')} "
+                      "WHERE status IN ('linked', 'review'))")
+    certain = sql_in_list(CERTAIN_METHODS)
+    one_to_one = config.constraint == "one_to_one"
+    taken = (f"WHERE c.entity_id NOT IN (SELECT entity_id FROM {links} WHERE status = 'linked' "
+             "AND record_id NOT IN (SELECT record_id FROM eligible))") if one_to_one else ""
+    makes_person = source.enlarge or name == job.rules.family.children_source
+    identity = (f"CASE WHEN s.first_name IS NULL OR s.surname IS NULL OR s.dob IS NULL "
+                f"THEN {sql_literal(name + ':')} || s.record_id "
+                f"ELSE s.first_name || '|' || s.surname || '|' || CAST(s.dob AS VARCHAR) END")
+    unit = identity if sampling_unit == "identity" else f"{sql_literal(name + ':')} || s.record_id"
+    return f"""
+        WITH eligible AS (
+            SELECT l.record_id, l.entity_id AS run_entity, l.status AS run_status, l.method AS run_method
+            FROM {links} AS l
+            WHERE l.status <> 'rejected' AND coalesce(l.method, '') NOT IN ({certain})
+              AND l.reason IS DISTINCT FROM 'clerical_non_match' {id_decided}
+        ),
+        candidates AS (
+            SELECT c.record_id, c.entity_id, c.match_probability AS p, c.match_weight AS weight
+            FROM {stored(f'candidates__{name}')} AS c JOIN eligible USING (record_id) {taken}
+        ),
+        shares AS (
+            SELECT *, sum(p) OVER (PARTITION BY record_id ORDER BY entity_id ROWS UNBOUNDED PRECEDING) AS upto,
+                   greatest(sum(p) OVER (PARTITION BY record_id), 1.0) AS scale
+            FROM candidates
+        )
+        SELECT {sql_literal(name)} AS source, e.record_id, {unit} AS unit_key,
+               'uncertainty:' || md5({identity}) AS new_person_id,
+               CASE WHEN e.run_method IN ('enlarged', 'family') THEN 'keep'
+                    WHEN e.run_status = 'linked' AND {sql_literal(makes_person)} THEN 'new'
+                    ELSE 'none' END AS fallback,
+               e.run_entity, c.entity_id, (c.upto - c.p) / c.scale AS lo, c.upto / c.scale AS hi, c.weight,
+               {sql_literal(one_to_one)} AS one_to_one
+        FROM eligible AS e JOIN shares AS c USING (record_id)
+        JOIN {stored(std_table(name))} AS s USING (record_id)"""
+
+
+def _persons_sql(store: str, sources: list[str]) -> str:
+    """The run's persons, and every person a replicate may create for records it leaves unlinked
+    (attributes from those records: earliest date of birth, most frequent sex and nationality)."""
+    records = " UNION ALL ".join(
+        f"""SELECT p.new_person_id, s.dob, s.sex, s.nationality, s.country_of_birth
+            FROM (SELECT DISTINCT record_id, new_person_id FROM {POOL}
+                  WHERE source = {sql_literal(name)} AND fallback = 'new') AS p
+            JOIN {quote_ident(store)}.main.{quote_ident(std_table(name))} AS s USING (record_id)"""
+        for name in sources)
+    return f"""
+        SELECT * FROM {quote_ident(store)}.main.persons
+        UNION ALL BY NAME
+        SELECT new_person_id AS person_id, 'enlarged' AS origin, CAST(min(dob) AS DATE) AS dob,
+               mode(sex) AS sex, mode(nationality) AS nationality, mode(country_of_birth) AS country_of_birth
+        FROM ({records}) GROUP BY new_person_id"""
+
+
+def _drawn_sql(seed: int, replicate: int) -> str:
+    """The replicate's links: each pooled record's drawn candidate (none when the draw falls in the
+    remainder); one-to-one sources keep the heaviest record per person."""
+    u = uniform_sql(seed, str(int(replicate)), "unit_key")
+    return f"""
+        SELECT source, record_id, entity_id FROM {POOL}
+        WHERE {u} >= lo AND {u} < hi
+        QUALIFY NOT one_to_one
+             OR row_number() OVER (PARTITION BY source, entity_id ORDER BY weight DESC, record_id) = 1"""
+
+
+def _replicate_links_sql(name: str, store: str) -> str:
+    """``link__<name>`` for one replicate: drawn links, fallbacks, and untouched records as in the run."""
+    return f"""
+        WITH pooled AS (SELECT DISTINCT record_id, fallback, new_person_id FROM {POOL}
+                        WHERE source = {sql_literal(name)}),
+             drawn AS (SELECT record_id, entity_id FROM {DRAWN} WHERE source = {sql_literal(name)})
+        SELECT l.record_id,
+               CASE WHEN d.record_id IS NOT NULL THEN d.entity_id WHEN p.record_id IS NULL THEN l.entity_id
+                    WHEN p.fallback = 'keep' THEN l.entity_id WHEN p.fallback = 'new' THEN p.new_person_id END
+                   AS entity_id,
+               CASE WHEN d.record_id IS NOT NULL THEN 'linked' WHEN p.record_id IS NULL THEN l.status
+                    WHEN p.fallback IN ('keep', 'new') THEN 'linked' ELSE 'unlinked' END AS status,
+               CASE WHEN d.record_id IS NOT NULL THEN 'probabilistic' WHEN p.record_id IS NULL THEN l.method
+                    WHEN p.fallback = 'keep' THEN l.method WHEN p.fallback = 'new' THEN 'enlarged' END AS method,
+               l.matched_on, l.match_probability, l.match_weight,
+               CASE WHEN d.record_id IS NULL AND p.fallback = 'none' THEN 'replicate_unlinked' END AS reason
+        FROM {quote_ident(store)}.main.{quote_ident(link_table(name))} AS l
+        LEFT JOIN pooled AS p USING (record_id) LEFT JOIN drawn AS d USING (record_id)"""
+
+
+def flow_cells_sql(job: JobConfig, *, margins: bool = False) -> str:
+    """Unsuppressed event counts per flow cell of ``events`` and ``persons``: the flows' own
+    ``event_counts_sql``, so the replicates group exactly as the published flows do.
+
+    Grain: one row per non-empty cell (period, event, sex, age_group, citizenship_group); column
+    ``n``. With ``margins``, also every margin over any of the five keys, labelled ``total``.
+    """
+    cells = event_counts_sql(job)
+    if not margins:
+        return cells
+    return f"SELECT {margin_labels_sql()}, sum(n) AS n FROM ({cells}) GROUP BY CUBE ({', '.join(KEYS)})"
+
+
+def rule_values(job: JobConfig, seed: int, replicate: int) -> dict[str, int | None]:
+    """The rule settings a replicate uses: one of each ``rule_alternatives`` list, drawn uniformly
+    by a hash of (seed, replicate, setting)."""
+    chosen = {}
+    for key, values in job.flows.uncertainty.rule_alternatives.items():
+        digest = hashlib.sha256(f"{seed}:{replicate}:{key}".encode()).hexdigest()
+        chosen[key] = values[int(digest, 16) % len(values)]
+    return chosen
+
+
+def _has_margins(con: duckdb.DuckDBPyConnection, flows: str) -> bool:
+    where = " OR ".join(f"{k} = 'total'" for k in KEYS)
+    return bool(con.execute(f"SELECT count(*) FROM {quote_ident(flows)} WHERE {where}").fetchall()[0][0])
+
+
+def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replicates: int | None = None,
+                          seed: int | None = None, *, flows: str = "flows") -> tuple[str, dict[str, Any]]:
+    """Run the replicates; materialise ``uncertainty__replicate_counts`` in the store.
+
+    Grain: one row per (replicate, cell) with a non-zero count (a cell a replicate lacks counts 0);
+    margin rows labelled ``total`` too when ``flows`` has any.
+    Columns: replicate, period, event, sex, age_group, citizenship_group, n. The rule settings each
+    replicate used are in ``uncertainty__replicate_settings`` (replicate, setting, value).
+
+    Args:
+        con: connection to the run's store, after ``persons`` and the link tables exist.
+        replicates, seed: default to ``job.flows.uncertainty``.
+
+    Returns:
+        The table name, and what was done (sources, records re-drawn, seconds) for quality.json.
+    """
+    config = job.flows.uncertainty
+    replicates = config.replicates if replicates is None else replicates
+    seed = config.seed if seed is None else seed
+    store = con.execute("SELECT current_database()").fetchall()[0][0]
+    sources = sampled_sources(con, job)
+    margins = _has_margins(con, flows)
+    started = time.perf_counter()
+    con.execute(f"CREATE OR REPLACE TABLE {REPLICATE_COUNTS} (replicate INTEGER, period VARCHAR, event VARCHAR, "
+                "sex VARCHAR, age_group VARCHAR, citizenship_group VARCHAR, n BIGINT)").fetchall()
+    con.execute(f"CREATE OR REPLACE TABLE {REPLICATE_SETTINGS} (replicate INTEGER, setting VARCHAR, value INTEGER)"
+                ).fetchall()
+    rep = con.cursor()
+    rep.execute(f"ATTACH ':memory:' AS {REPLICATE_DB}").fetchall()
+    try:
+        rep.execute(f"USE {REPLICATE_DB}").fetchall()
+        rep.execute(f"SET search_path = '{REPLICATE_DB}.main,{store}.main'").fetchall()
+        parts = [_pool_sql(job, name, store, config.sampling_unit) for name in sources]
+        materialise(rep, POOL, " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts) if parts else
+                    "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS unit_key, "
+                    "NULL::VARCHAR AS new_person_id, NULL::VARCHAR AS fallback, NULL::VARCHAR AS run_entity, "
+                    "NULL::VARCHAR AS entity_id, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, NULL::DOUBLE AS weight, "
+                    "NULL::BOOLEAN AS one_to_one WHERE FALSE")
+        materialise(rep, "persons", _persons_sql(store, sources) if sources
+                    else f"SELECT * FROM {quote_ident(store)}.main.persons")
+        pooled = dict(rep.execute(f"SELECT source, count(DISTINCT record_id) FROM {POOL} GROUP BY 1").fetchall())
+        uncertain = dict(rep.execute(f"""SELECT source, count(DISTINCT record_id) FROM {POOL}
+                                         WHERE hi - lo > 0.05 AND hi - lo < 0.95 GROUP BY 1""").fetchall())
+        setup_seconds = time.perf_counter() - started
+        used: dict[str, dict[str, int]] = {}
+        for r in range(replicates):
+            values = rule_values(job, seed, r)
+            job_r = job
+            for key, value in values.items():
+                job_r = with_rule_value(job_r, key, value)
+                used.setdefault(key, {}).setdefault(str(value), 0)
+                used[key][str(value)] += 1
+                con.execute(f"INSERT INTO {REPLICATE_SETTINGS} VALUES (?, ?, ?)", [r, key, value]).fetchall()
+            materialise(rep, DRAWN, _drawn_sql(seed, r))
+            for name in sources:
+                materialise(rep, link_table(name), _replicate_links_sql(name, store))
+            build_linked_records(rep, job_r)
+            build_movements_and_events(rep, job_r, LINKED_RECORDS, ablations=False)
+            rep.execute(f"""INSERT INTO {quote_ident(store)}.main.{REPLICATE_COUNTS}
+                            SELECT {int(r)}, * FROM ({flow_cells_sql(job_r, margins=margins)})""").fetchall()
+    finally:
+        rep.execute(f"USE {quote_ident(store)}").fetchall()
+        rep.execute(f"DETACH {REPLICATE_DB}").fetchall()
+        rep.close()
+    seconds = time.perf_counter() - started
+    logger.info("%d uncertainty replicates in %.1fs", replicates, seconds)
+    return REPLICATE_COUNTS, {
+        "sources": sources,
+        "records_redrawn": {s: int(pooled.get(s, 0)) for s in sources},
+        "records_with_an_uncertain_candidate": {s: int(uncertain.get(s, 0)) for s in sources},
+        "rule_values_used": used,
+        "margins": margins,
+        "seconds": round(seconds, 3),
+        "seconds_setup": round(setup_seconds, 3),
+        "seconds_per_replicate": round((seconds - setup_seconds) / replicates, 3) if replicates else None,
+    }
+
+
+def _replicate_grid_sql(cells: str, counts: str, replicates: int) -> str:
+    """Every cell of ``cells`` (a table with the five keys) × every replicate, with the replicate's
+    count of it (0 where the replicate has none). Columns: those of ``cells``, replicate, n."""
+    on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM k.{k}" for k in KEYS)
+    return f"""
+        SELECT k.*, r.range AS replicate, coalesce(c.n, 0) AS n
+        FROM {cells} AS k CROSS JOIN range({int(replicates)}) AS r
+        LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on}"""
+
+
+def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int, confidence: float = 0.95,
+                   *, flows: str = "flows") -> str:
+    """Materialise ``uncertainty__flow_intervals``: per cell of ``flows``, the percentiles
+    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` of its count over the replicates (linear
+    interpolation between order statistics; a replicate without the cell counts 0).
+
+    Grain: one row per distinct (period, event, sex, age_group, citizenship_group) of ``flows``.
+    Columns: the five keys, lower, upper, median, mean (DOUBLE), replicates.
+    """
+    tail = (1 - confidence) / 2
+    keys = ", ".join(KEYS)
+    return materialise(con, FLOW_INTERVALS, f"""
+        WITH k AS (SELECT DISTINCT {keys} FROM {quote_ident(flows)}),
+             filled AS ({_replicate_grid_sql('k', counts, replicates)})
+        SELECT {keys}, CAST(quantile_cont(n, {tail!r}) AS DOUBLE) AS lower,
+               CAST(quantile_cont(n, {1 - tail!r}) AS DOUBLE) AS upper,
+               CAST(quantile_cont(n, 0.5) AS DOUBLE) AS median, avg(n) AS mean,
+               count(*) AS replicates
+        FROM filled GROUP BY ALL""")
+
+
+def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: str = "flows",
+                        rounding: int | None = None, *, final: bool = False) -> int:
+    """Write lower/upper into ``flows`` for published cells: the replicates' central range placed
+    around the published count (count − (median − low), count + (high − median)); suppressed cells
+    get NULL (an interval around a suppressed count would disclose it). With ``rounding`` the bounds are rounded as the
+    counts are (nearest multiple, halves up): unrounded, a zero-width interval would give away the
+    exact count that rounding hides. With ``final``, ``intervals`` holds the bounds themselves
+    (:func:`validated_intervals`). Returns the cells given an interval."""
+    on = " AND ".join(f"f.{k} IS NOT DISTINCT FROM i.{k}" for k in KEYS)
+
+    def rounded(x: str) -> str:
+        return x if rounding is None else f"floor(({x} + {rounding / 2!r}) / {rounding}) * {rounding}"
+
+    # The replicates re-link with a simpler enlargement than the run's, so their level can differ
+    # from the published count (at 20k persons, about 5% lower); what they measure is the spread.
+    # The interval is that spread placed around the published count (a basic bootstrap interval).
+    lower = "i.lower" if final else "greatest(0, f.count - (i.median - i.lower))"
+    upper = "i.upper" if final else "f.count + (i.upper - i.median)"
+    con.execute(f"UPDATE {quote_ident(flows)} SET lower = NULL, upper = NULL").fetchall()
+    con.execute(f"""UPDATE {quote_ident(flows)} AS f SET lower = {rounded(lower)}, upper = {rounded(upper)}
+                    FROM {quote_ident(intervals)} AS i WHERE {on} AND NOT coalesce(f.suppressed, FALSE)
+                      AND f.count IS NOT NULL""").fetchall()
+    return int(con.execute(f"SELECT count(*) FROM {quote_ident(flows)} WHERE lower IS NOT NULL").fetchall()[0][0])
+
+
+def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str, replicates: int,
+                        confidence: float, seed: int, *, flows: str = "flows") -> str:
+    """Materialise ``uncertainty__flow_intervals`` with final bounds for the published cells: each
+    replicate's count placed around the published count (as :func:`fill_flow_intervals` does), then
+    turned into draws of the true count with the error the validation sample measured
+    (:func:`spine.validation.adjusted_intervals`). A cell whose event type the sample lacks keeps
+    the linkage-only interval.
+
+    Grain: one row per published cell of ``flows``. Columns: the five keys, lower, upper, median
+    (DOUBLE; median of the true-count draws), validated (BOOLEAN).
+    """
+    keys = ", ".join(KEYS)
+    cells = materialise(con, "uncertainty__published_cells", f"""
+        SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, count
+        FROM {quote_ident(flows)} WHERE NOT coalesce(suppressed, FALSE) AND count IS NOT NULL""")
+    grid = con.execute(f"SELECT count, n FROM ({_replicate_grid_sql(cells, counts, replicates)}) "
+                       "ORDER BY i, replicate").fetchnumpy()
+    shape = (-1, int(replicates))
+    published = np.asarray(grid["count"], dtype=float).reshape(shape)[:, 0]
+    drawn = np.asarray(grid["n"], dtype=float).reshape(shape)
+    placed = np.maximum(0.0, published[:, None] + drawn - np.median(drawn, axis=1)[:, None])
+    lower, upper, median = adjusted_intervals(con, job, placed, cells, confidence, seed)
+    tail = (1 - confidence) / 2
+    plain = np.isnan(lower)
+    if plain.any():
+        lower[plain], median[plain], upper[plain] = np.quantile(placed[plain], [tail, 0.5, 1 - tail], axis=1)
+    table = pd.DataFrame({"i": np.arange(len(published)), "lower": lower, "upper": upper, "median": median,
+                          "validated": ~plain})
+    con.register("uncertainty__bounds", table)
+    try:
+        materialise(con, FLOW_INTERVALS, f"""SELECT {keys}, b.lower, b.upper, b.median, b.validated
+                                             FROM {cells} AS k JOIN uncertainty__bounds AS b USING (i)""")
+    finally:
+        con.unregister("uncertainty__bounds")
+    con.execute(f"DROP TABLE {cells}").fetchall()
+    return FLOW_INTERVALS
+
+
+def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str = "flows") -> dict[str, Any]:
+    """The job's uncertainty step, after ``build_flows``: replicates, intervals, ``flows`` filled.
+    Returns the quality.json section (what is covered and what is not, even when off)."""
+    config = job.flows.uncertainty
+    section: dict[str, Any] = {"enabled": config.replicates > 0, "replicates": config.replicates,
+                               "seed": config.seed, "confidence": config.confidence,
+                               "percentiles": [round(50 * (1 - config.confidence), 4),
+                                               round(50 * (1 + config.confidence), 4)],
+                               "sampling_unit": config.sampling_unit,
+                               "rule_alternatives": {k: list(v) for k, v in config.rule_alternatives.items()},
+                               "suppressed_cells": "no interval (NULL): it would disclose the count"}
+    if not config.replicates:
+        section.update(covered=[], not_covered=["nothing is covered: flows.uncertainty.replicates is 0, so "
+                                                "lower and upper are NULL"])
+        return section
+    counts, measured = replicate_flow_counts(con, job, flows=flows)
+    covered, not_covered = list(COVERED), list(NOT_COVERED)
+    if config.rule_alternatives:
+        covered.append("rule-setting uncertainty: " + ", ".join(
+            f"{k} drawn from {v}" for k, v in config.rule_alternatives.items()))
+    if config.validation is None:
+        intervals = flow_intervals(con, counts, config.replicates, config.confidence, flows=flows)
+    else:
+        validation_rates(con, job)
+        section["validation"] = validation_summary(con, job)
+        intervals = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed,
+                                        flows=flows)
+        adjusted, plain = con.execute(f"SELECT count(*) FILTER (WHERE validated), count(*) FILTER (WHERE NOT validated) "
+                                      f"FROM {intervals}").fetchall()[0]
+        section["validation"]["cells_adjusted"] = int(adjusted)
+        section["validation"]["cells_not_adjusted"] = int(plain)
+        if plain:
+            types = [r[0] for r in con.execute(f"SELECT DISTINCT event FROM {intervals} WHERE NOT validated "
+                                               "ORDER BY 1").fetchall()]
+            logger.warning("%d published flow cells (%s) keep linkage-only intervals: the validation sample has no "
+                           "true or no derived move of their type at their level", plain, ", ".join(types))
+            not_covered.append(f"{plain} published cells ({', '.join(types)}) keep linkage-only intervals: the "
+                               "validation sample has no true or no derived move of their type at their level")
+        people = section["validation"]["people"]
+        covered.append(f"error of the rules and of persons' attributes as measured on the validation sample "
+                       f"({people} people): per event type and {', '.join(config.validation.strata) or 'nothing else'}, "
+                       "how many derived events are true and how many true events are derived, drawn from "
+                       "their posteriors in every replicate")
+        not_covered = [NOT_COVERED_WITH_VALIDATION.get(item, item) for item in not_covered]
+        not_covered.append("error the validation sample cannot show: people it could not name by a record "
+                           "(in no source), moves outside its period, and its own errors (taken as the truth)")
+        not_covered.append("events of a split person's other half (or of a record left in review) are false "
+                           "positives the sample cannot see, while their true moves count as missed: the "
+                           "true count is then overestimated")
+    section.update(measured, covered=covered, not_covered=not_covered)
+    section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows, job.flows.rounding,
+                                                         final=config.validation is not None)
+    section["rounding"] = job.flows.rounding
+    median, widest, nonzero = con.execute(
+        f"""SELECT median(upper - lower), max(upper - lower), count(*) FILTER (WHERE upper > lower)
+            FROM {quote_ident(flows)} WHERE lower IS NOT NULL""").fetchall()[0]
+    section["width"] = {"median": median, "max": widest, "cells_wider_than_zero": int(nonzero)}
+    return section

@@ -1,0 +1,62 @@
+"""The visa rules on the linked spine: the linked visas, visitors, in-country grants as presence,
+stays started at a transition from a visit visa, and arrivals imputed from visa starts."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from linkage._sql import materialise, quote_ident, sql_literal
+from rules.visas import add_imputed_arrivals, apply_visa_transitions, find_visitors, in_country_grants_sql
+from spine.config import JobConfig
+from spine.linking import link_table
+from spine.sources import std_table
+
+VISAS = "rules__visas"
+VISITORS = "rules__visitors"
+VISA_GRANTS = "rules__visa_grants_in_country"
+#: Presence with the in-country grants added (kind ``visa_grant``).
+PRESENCE = "rules__presence"
+
+
+def find_visa_visitors(con: duckdb.DuckDBPyConnection, job: JobConfig, presence: str) -> str | None:
+    """Materialise the linked visas and the visitors (only ever on visit visas, no presence);
+    None without visa rules."""
+    source = job.rules.visas.source
+    if source is None:
+        return None
+    materialise(con, VISAS, f"""
+        SELECT l.entity_id AS person_id, s.event_type AS visa_type, s.start_date, s.end_date
+        FROM {quote_ident(std_table(source))} AS s JOIN {quote_ident(link_table(source))} AS l USING (record_id)
+        WHERE l.status = 'linked'""")
+    find_visitors(con, VISAS, presence, VISITORS, visit_types=tuple(job.rules.visas.visit_types))
+    return VISITORS
+
+
+def apply_visa_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, movements: str, presence: str) -> dict[str, Any]:
+    """Impute arrivals from visa starts, then find the in-country grants (an imputed arrival makes
+    a later renewal one), add them to a copy of ``presence`` (``PRESENCE``) and start stays at
+    transitions from a visit visa. Grants are always found: an in-country grant never imputes an
+    arrival, whether or not ``in_country_grants`` uses them as presence. Returns the counts."""
+    visas = job.rules.visas
+    visit_types = tuple(visas.visit_types)
+    grants_sql = in_country_grants_sql(VISAS, movements, visit_types=visit_types)
+    arrivals = 0
+    if visas.impute_arrivals:
+        materialise(con, VISA_GRANTS, grants_sql)
+        arrivals = add_imputed_arrivals(
+            con, VISAS, VISA_GRANTS, movements, presence,
+            data_start=job.observation.start if job.observation else date.min, visit_types=visit_types,
+            no_arrival_types=tuple(visas.no_arrival_types))
+    materialise(con, VISA_GRANTS, grants_sql if visas.in_country_grants else f"SELECT * FROM ({grants_sql}) WHERE FALSE")
+    materialise(con, PRESENCE, f"""
+        SELECT * FROM {quote_ident(presence)}
+        UNION ALL
+        SELECT person_id, {sql_literal(visas.source)}, 'visa_grant', start_date, start_date, visa_type,
+               TRUE   -- exempt: a later sign of life for someone with activity, never the start of a silence
+        FROM {VISA_GRANTS}""")
+    moved = apply_visa_transitions(con, VISA_GRANTS, VISAS, movements, visit_types=visit_types)
+    n_grants = con.execute(f"SELECT count(*) FROM {VISA_GRANTS}").fetchall()[0][0]
+    return {"in_country_grants": n_grants, "stays_started_at_transition": moved, "imputed_arrivals": arrivals}
