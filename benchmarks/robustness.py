@@ -12,9 +12,11 @@ universe's truth:
 
 - ``event_f1``: person-level immigration and emigration events (same type, within 31 days);
 - ``immigration_worst_annual_error``, ``emigration_worst_annual_error``: of the complete years
-  (observation start to the year before the data end), the signed relative error
-  (derived / true - 1) largest in size;
-- ``family_f1``: the same F1 over family-derived events;
+  (observation start to the year before the data end) with 10 or more true events, the signed
+  relative error (derived / true - 1) largest in size;
+- ``family_f1``: family-derived events (precision against each person's true events, recall of the
+  true family events against every derived event of the person); None with fewer than 30 true
+  family events;
 - ``cluster_f1``: pairwise F1 of the spine's clusters over every record of every source;
 - ``enlarged_ratio``: persons the run created beyond the register (``enlarged`` and ``family``)
   over people truly absent from the register who have a record;
@@ -23,8 +25,10 @@ universe's truth:
 - ``seconds``: generation, run and scoring.
 
 ``worst`` holds, per key, the worst value over the regimes (lowest F1 and coverage, largest error
-in size, ratio furthest from 1, longest time) and ``worst_regime`` which regime gave it. Regimes
-run in ``--workers`` processes. Not a test: record the figures in BENCHMARKS.md with the seed.
+in size, ratio furthest from 1, longest time) and ``worst_regime`` which regime gave it, over the
+regimes that ran and whose truth passed its checks; a regime that fails is recorded in ``failed``
+and the others go on. Regimes run in ``--workers`` processes. Not a test: record the figures in
+BENCHMARKS.md with the seed.
 """
 
 from __future__ import annotations
@@ -44,12 +48,15 @@ import yaml
 
 from benchmarks.common import emit, write_demo_job
 from benchmarks.rules import complete_years
-from benchmarks.score import attach_truth, event_scores
+from benchmarks.score import attach_truth, event_scores, family_event_scores
 from benchmarks.uncertainty import score_seed, summarise
 from linkage.evaluate import cluster_pairwise_scores
 from spine import Job
 from spine.synthetic import REGIMES, Regime, generate, named_regime, random_regime
 
+#: A figure resting on fewer true events than this is reported as None (noise, not a measurement):
+#: annual errors per year and event type, family F1.
+MIN_TRUE_EVENTS = {"annual": 10, "family": 30}
 KEYS = ("event_f1", "immigration_worst_annual_error", "emigration_worst_annual_error", "family_f1", "cluster_f1",
         "enlarged_ratio", "interval_coverage", "seconds")
 
@@ -77,8 +84,10 @@ def adapt_job(path: Path, sources: dict[str, Path], validation: bool) -> dict[st
 
 
 def worst_annual_error(by_year: list[dict[str, Any]], event: str, end_year: int) -> float | None:
-    """The signed relative error largest in size among the complete years of one event type."""
-    rows = [r for r in complete_years(by_year, end_year)["years"] if r["event"] == event]
+    """The signed relative error largest in size among the complete years of one event type (years
+    with at least ``MIN_TRUE_EVENTS['annual']`` true events)."""
+    rows = [r for r in complete_years(by_year, end_year)["years"]
+            if r["event"] == event and r["truth"] >= MIN_TRUE_EVENTS["annual"]]
     return max((r["error"] for r in rows), key=abs, default=None)
 
 
@@ -89,11 +98,18 @@ def absent_from_register(con: duckdb.DuckDBPyConnection, truth: Path, base: str)
                            WHERE person_key NOT IN (SELECT person_key FROM {records} WHERE source = '{base}')""").fetchone()[0]
 
 
-def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fraction: float) -> dict[str, Any]:
-    """Generate one world, run the demo job on it and score it."""
+def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fraction: float,
+               keep: Path | None = None) -> dict[str, Any]:
+    """Generate one world, run the demo job on it and score it (``keep``: leave its data, job and
+    outputs in ``keep/<name>``)."""
     logging.getLogger("splink").setLevel(logging.ERROR)
     started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix=f"spine-robust-{name}-"))
+    if keep:
+        work = keep / name
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix=f"spine-robust-{name}-"))
     try:
         path = write_demo_job(work, enlarge=True)
         universe = generate(persons, seed, work / "data", regime=regime, validation_fraction=validation_fraction)
@@ -105,7 +121,7 @@ def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fr
         attach_truth(con, truth)
         end_year = int(result.quality["data_end"][:4])
         events = event_scores(con, truth)
-        family = event_scores(con, truth, derived_via="family")
+        family = family_event_scores(con, truth)
         con.execute(f"""CREATE TEMP TABLE scored_records AS
             SELECT l.source, l.record_id, l.person_id AS predicted, t.person_key AS truth
             FROM links AS l JOIN read_csv('{truth / 'records.csv'}', all_varchar = true) AS t
@@ -122,7 +138,7 @@ def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fr
             "event_f1": events["f1"],
             "immigration_worst_annual_error": worst_annual_error(events["by_year"], "immigration", end_year),
             "emigration_worst_annual_error": worst_annual_error(events["by_year"], "emigration", end_year),
-            "family_f1": family["f1"],
+            "family_f1": family["f1"] if family["true"] >= MIN_TRUE_EVENTS["family"] else None,
             "cluster_f1": clusters["f1"],
             "enlarged_ratio": round(created / absent, 4) if absent else None,
             "interval_coverage": coverage,
@@ -140,11 +156,23 @@ def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fr
             },
         }
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_regime_safely(name: str, *args: Any) -> dict[str, Any]:
+    """:func:`run_regime`, with a failure recorded for its regime instead of stopping the benchmark."""
+    try:
+        return run_regime(name, *args)
+    except Exception as exc:  # noqa: BLE001 - one failing world is a finding, not the end of the run
+        return {**{key: None for key in KEYS}, "error": f"{type(exc).__name__}: {exc}"[:2000],
+                "details": {"truth_passed": None}}
 
 
 def worst(regimes: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Per key, the worst value over the regimes and the regime that gave it."""
+    """Per key, the worst value over the regimes that ran and whose truth passed its checks, and
+    the regime that gave it."""
+    regimes = {name: r for name, r in regimes.items() if r["details"].get("truth_passed")}
     how = {"event_f1": min, "family_f1": min, "cluster_f1": min, "interval_coverage": min, "seconds": max,
            "immigration_worst_annual_error": "size", "emigration_worst_annual_error": "size",
            "enlarged_ratio": "log"}
@@ -187,6 +215,7 @@ def main() -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.05,
                         help="follow-up sample the job validates its intervals against; 0: none")
     parser.add_argument("--workers", type=int, default=2, help="regimes run at once, each in its own process")
+    parser.add_argument("--keep", type=Path, help="keep each regime's data, job and outputs in KEEP/<regime>")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -195,7 +224,8 @@ def main() -> None:
     chosen |= {f"random_{k}": random_regime(args.seed, k) for k in range(1, args.random_regimes + 1)}
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {name: pool.submit(run_regime, name, regime, args.persons, args.seed, args.validation_fraction)
+        futures = {name: pool.submit(run_regime_safely, name, regime, args.persons, args.seed, args.validation_fraction,
+                                   args.keep)
                    for name, regime in chosen.items()}
         regimes = {name: future.result() for name, future in futures.items()}
     worst_values, worst_names = worst(regimes)
@@ -203,6 +233,7 @@ def main() -> None:
                "validation_fraction": args.validation_fraction, "workers": args.workers,
                "wall_seconds": round(time.perf_counter() - started, 1),
                "truth_passed": all(r["details"]["truth_passed"] for r in regimes.values()),
+               "failed": {name: r["error"] for name, r in regimes.items() if "error" in r},
                "regimes": regimes, "worst": worst_values, "worst_regime": worst_names,
                "random_regime_parameters": {f"random_{k}": random_regime(args.seed, k).changed()
                                             for k in range(1, args.random_regimes + 1)}}

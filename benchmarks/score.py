@@ -68,3 +68,23 @@ def event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days
             "predicted": n_pred, "true": n_true,
             "by_year": [{"year": y, "event": e, "truth": t, "derived": d,
                          "error": round(d / t - 1, 4) if t else None} for y, e, t, d in by_year]}
+
+
+def family_event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days: int = 31) -> dict[str, Any]:
+    """Events of dependants: precision of the family-derived events against each person's true events
+    (however the truth says they are known), recall of the true family events against every derived
+    event of the person. A child with records of its own whose event the rules still take from a
+    parent is right, not a false positive."""
+    truth = f"(SELECT person_key, event, CAST(date AS DATE) AS date, derived_via FROM {_truth(truth_dir / 'events.csv')})"
+    predicted = """(SELECT s.person_key, e.event, e.date, e.derived_via FROM events AS e
+                    JOIN spine_truth AS s USING (person_id))"""
+    near = f"x.person_key = p.person_key AND x.event = p.event AND abs(datediff('day', x.date, p.date)) <= {window_days}"
+    tp_pred, n_pred = con.execute(f"""SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {truth} AS x WHERE {near})),
+                                      count(*) FROM {predicted} AS p WHERE p.derived_via = 'family'""").fetchone()
+    tp_true, n_true = con.execute(f"""SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {predicted} AS p WHERE {near})),
+                                      count(*) FROM {truth} AS x WHERE x.derived_via = 'family'""").fetchone()
+    precision = tp_pred / n_pred if n_pred else 0.0
+    recall = tp_true / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "predicted": n_pred, "true": n_true}

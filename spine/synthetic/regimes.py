@@ -10,7 +10,9 @@ documented plausible range; named presets combine them into worlds (``REGIMES``)
 tune a method to the worlds it is scored on.
 
 The default value of every parameter is the universe ``spine synth`` wrote before regimes
-existed (the ``baseline`` regime): its files are unchanged, byte for byte.
+existed (the ``baseline`` regime): its files are unchanged, byte for byte. A regime is not a paired
+comparison with the baseline: a parameter that changes how many records a source has shifts the
+random draws of the sources written after it.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ class Regime:
         0.75, 0.45, 0.9, "activity", "share of people who file tax in every year of working age (18-66) they live here")
     activity_gap_share: float = _p(
         0.0, 0.0, 0.4, "activity",
-        "share of workers with one spell of years with no activity in any source (carers, out of work "
-        "without benefit, people between jobs)")
+        "share of workers with one spell of years without work, so without a tax record (carers, out of "
+        "work without benefit, people between jobs); their other sources go on")
     activity_gap_years: int = _p(6, 2, 12, "activity", "longest such spell, in years (uniform from 2)")
     intermittent_work: float = _p(
         0.0, 0.0, 0.3, "activity", "chance that a worker files no tax in a given year (intermittent histories)")
@@ -105,7 +107,9 @@ class Regime:
     pension_abroad: float = _p(
         0.0, 0.0, 1.0, "money_abroad", "share of emigrants of pension age whose pension is still paid abroad")
     child_benefit_after_emigration_days: int = _p(
-        0, 0, 730, "money_abroad", "child benefit is still paid this many days after the family left")
+        0, 0, 730, "money_abroad",
+        "child benefit is still paid for a year whose 1 July comes less than this many days after the "
+        "family left (records are calendar years judged on 1 July, so 0 already pays the year they left)")
     income_after_leaving: float = _p(
         0.0, 0.0, 0.5, "money_abroad", "share of emigrants with taxed income here (rent, a pension fund) for 1-3 years after leaving")
     # ---- documents
@@ -139,15 +143,24 @@ class Regime:
         0.5, 0.0, 1.0, "population", "share of dependants known only as a child on a benefit claim")
 
     def __post_init__(self) -> None:
+        """Values must make sense (a share between 0 and 1, days not negative); the documented range
+        is what is plausible and what random regimes draw from, and a value outside it is allowed
+        (a border that records every exit, a country without visitors)."""
         for f in fields(self):
-            value, (low, high) = getattr(self, f.name), f.metadata["range"]
+            value = getattr(self, f.name)
             if f.type == "tuple[str, ...]":
                 unknown = sorted(set(value) - set(ADMIN_SOURCES))
                 if unknown:
                     raise ValueError(f"regime parameter {f.name}: unknown sources {unknown}; "
                                      f"expected some of {', '.join(ADMIN_SOURCES)}")
-            elif f.type != "bool" and not low <= value <= high:
-                raise ValueError(f"regime parameter {f.name} must be in [{low}, {high}], got {value}")
+                continue
+            low, high = _VALID.get(f.name, (0, 1) if f.type == "float" else (0, None))
+            if f.type != "bool" and (value < low or (high is not None and value > high)):
+                bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+                raise ValueError(f"regime parameter {f.name} must be {bounds}, got {value}")
+        if self.visitor_share + self.seasonal_share >= 1:
+            raise ValueError("regime parameters visitor_share + seasonal_share must be below 1, "
+                             f"got {self.visitor_share} + {self.seasonal_share}")
 
     def changed(self) -> dict[str, Any]:
         """The parameters set away from their defaults (what makes this regime what it is)."""
@@ -160,6 +173,12 @@ class Regime:
         if unknown:
             raise ValueError(f"unknown regime parameters {unknown}; `spine synth --help` lists them")
         return dataclasses.replace(self, **overrides)
+
+
+#: Valid values where they are not "a share between 0 and 1" (floats) or "0 or more" (integers).
+_VALID: dict[str, tuple[float, float | None]] = {
+    "emigration_scale": (0.0, 10.0), "mortality": (0.0, 10.0), "activity_gap_years": (1, None),
+    "registration_lag_days": (61, None)}
 
 
 #: Named worlds: each combines the behaviours of one kind of country (or of a hard one).
@@ -204,8 +223,8 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
         {"emigration_scale": 2.5, "deregistration": 0.2, "exit_recording": 0.8, "mortality": 2.0,
          "foreign_deaths": 0.05, "emigrant_visits_home": 0.4}),
     "hard_country": (
-        "the hard end of every range at once: quiet residents, leaky border, stale register, money abroad, "
-        "tax without sex",
+        "hard settings of several groups at once: quiet residents, a leaky border, a stale register, "
+        "money abroad, tax without sex",
         {"employment_rate": 0.55, "activity_gap_share": 0.3, "intermittent_work": 0.15, "early_retirement": 0.2,
          "exit_recording": 0.75, "deregistration": 0.1, "deregistration_lag_days": 365, "pension_abroad": 0.5,
          "income_after_leaving": 0.3, "tax_has_sex": False, "passport_renewal": 0.4, "early_leavers": 0.2,

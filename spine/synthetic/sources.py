@@ -133,7 +133,9 @@ def tax(u: Universe, r: Records, years: np.ndarray) -> dict:
 
 def _income_after_leaving(u: Universe, years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Tax years of emigrants still taxed here for 1-3 years after leaving (rent, a pension fund)."""
-    left = np.flatnonzero(u.departure != NONE)
+    # adults who had settled here (not early leavers, not children known only on a claim)
+    left = np.flatnonzero((u.departure != NONE) & u.long_first_stay() & ~u.claim_only
+                          & (u.departure - u.dob >= 18 * YEAR))
     if not u.regime.income_after_leaving or not len(left):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     g = u.stream("income_after_leaving")
@@ -167,7 +169,9 @@ def benefits(u: Universe, r: Records, years: np.ndarray) -> tuple[dict, dict]:
         here = u.resident_on(p, mid)
         if grace:
             here |= _abroad_on(u, p, mid) & (mid - u.departure[p] < grace)
-        return (u.parent[p] != NONE) & (a >= 0) & (a < 16) & here
+        parent = u.parent[p]
+        parent_died = (parent != NONE) & (u.death[np.maximum(parent, 0)] != NONE) & (u.death[np.maximum(parent, 0)] <= mid)
+        return (parent != NONE) & (a >= 0) & (a < 16) & here & ~parent_died
 
     c_person, c_year = person_years(u, years, child)
     claimant = u.parent[c_person]
@@ -233,7 +237,7 @@ def crossings(u: Universe, r: Records, years: np.ndarray) -> dict:
     n_visits = rng.integers(1, 4, len(visitors))
     third = (u.end - u.start - 120) // 3
     v_person = np.repeat(visitors, n_visits)
-    slot = np.concatenate([np.arange(k) for k in n_visits]) if len(n_visits) else np.zeros(0, np.int64)
+    slot = np.arange(len(v_person)) - np.repeat(np.cumsum(n_visits) - n_visits, n_visits)   # 0, 1, 2 per visitor
     v_in = u.start + slot * third + rng.integers(0, third - 100, len(v_person))
     v_out = v_in + rng.integers(3, 90, len(v_person))
     add(v_person, v_in, "IN")
@@ -329,6 +333,7 @@ def visas(u: Universe, r: Records) -> dict:
     # still here when the first visa ends: a new visa granted in the country, no travel
     stays = (v_end < u.end) & ((u.departure[newcomers] == NONE) | (u.departure[newcomers] > v_end))
     stays &= (u.kind[newcomers] != NO_SHOW) & ((u.naturalised[newcomers] == NONE) | (u.naturalised[newcomers] > v_end))
+    stays &= ((u.death[newcomers] == NONE) | (u.death[newcomers] > v_end)) & ~u.away_on(newcomers, v_end)
     renew = newcomers[stays]
     add(renew, v_end[stays], v_end[stays] + 365 * 3,
         np.array(["work", "family"], dtype=object)[rng.integers(0, 2, len(renew))], "true")

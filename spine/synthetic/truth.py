@@ -27,14 +27,14 @@ import pandas as pd
 import pyarrow as pa
 
 from spine.synthetic.sources import date_strings
-from spine.synthetic.universe import KIND_NAMES, LIVING_KINDS, NONE, Universe
+from spine.synthetic.universe import KIND_NAMES, LIVING_KINDS, LONG_DAYS, NONE, SHORT_MAX_DAYS, Universe
 
 #: Sixteen months, the window of the 12-in-16 check.
 SIXTEEN_MONTHS_DAYS = 487
 
 
-def truth_tables(u: Universe, person_key: np.ndarray) -> dict[str, pa.Table]:
-    """The truth's persons, spells, events and itinerary."""
+def truth_tables(u: Universe, person_key: np.ndarray, moves: dict[str, np.ndarray]) -> dict[str, pa.Table]:
+    """The truth's persons, spells, events and itinerary (``moves``: :func:`itinerary`)."""
     long_first = u.long_first_stay()
     is_newcomer = long_first & ~u.born_here & (u.arrival >= u.start) & (u.arrival <= u.end)
     ev_person = [np.flatnonzero(is_newcomer), np.flatnonzero((u.departure != NONE) & long_first),
@@ -64,7 +64,6 @@ def truth_tables(u: Universe, person_key: np.ndarray) -> dict[str, pa.Table]:
         "in_register": np.where(u.registered, "true", "false").astype(object),
         "parent_person_key": np.where(u.parent != NONE, person_key[np.maximum(u.parent, 0)], None),
     })
-    moves = itinerary(u)
     order = np.lexsort((moves["day"], moves["person"]))
     itinerary_table = pa.table({
         "person_key": person_key[moves["person"][order]], "date": date_strings(moves["day"][order]),
@@ -100,9 +99,14 @@ def _absences(u: Universe) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return away, u.away_out[away], u.away_in[away]
 
 
-def check_truth(u: Universe) -> dict[str, int]:
-    """Count the breaches of the truth definition (see the module docstring); all zero passes."""
-    moves = pd.DataFrame(itinerary(u))
+def check_truth(u: Universe, events: pa.Table, built: dict[str, dict] | None = None,
+                moves: dict[str, np.ndarray] | None = None) -> dict[str, int]:
+    """Count the breaches of the truth definition (see the module docstring); all zero passes.
+
+    ``events``: the truth's events table as written; ``built``: the sources as built (person and
+    columns per source) for the records-after-death check; ``moves``: :func:`itinerary` if at hand.
+    """
+    moves = pd.DataFrame(moves if moves is not None else itinerary(u))
     moves = moves.sort_values(["person", "day", "direction"], kind="stable").reset_index(drop=True)
     same_person = moves["person"].eq(moves["person"].shift())
     starts_in = ~u.born_here[moves["person"].to_numpy()]          # born here: the first move is out
@@ -126,7 +130,12 @@ def check_truth(u: Universe) -> dict[str, int]:
     checks["visits_inside_spells"] = int(inside_vis.sum())
     checks["absences_12_in_16_months"] = _twelve_in_sixteen(absences)
     checks["visits_12_in_16_months"] = _twelve_in_sixteen(visits)
-    checks["events_off_long_moves"] = _events_against_moves(u, moves)
+    expected, near_the_line = _events_from_moves(u, moves)
+    written = _events_written(events)
+    checks["stays_near_the_12_month_line"] = near_the_line
+    checks["events_missing"] = len(expected - written)
+    checks["events_extra"] = len(written - expected)
+    checks["records_after_death"] = _records_after_death(u, built or {})
     return checks
 
 
@@ -179,20 +188,62 @@ def _twelve_in_sixteen(periods: pd.DataFrame) -> int:
     return int((overlap.groupby(pairs["index"]).sum() >= 365).sum())
 
 
-def _events_against_moves(u: Universe, moves: pd.DataFrame) -> int:
-    """Moves that begin or end a spell inside the window without their event, and events not on such
-    a move (the events are built from the same arrays; this checks the two stay in step)."""
-    long_first = u.long_first_stay()
-    window = moves["day"].between(u.start, u.end)
-    person = moves["person"].to_numpy()
-    begins = moves["movement"].isin(["arrival", "return"]) & (moves["direction"] == "in")
-    begins &= np.where(moves["movement"] == "arrival", long_first[person], True)
-    ends = (moves["movement"] == "departure") & long_first[person]
-    expected = int((window & (begins | ends)).sum())
-    immigrations = int((long_first & ~u.born_here & (u.arrival >= u.start) & (u.arrival <= u.end)).sum()
-                       + (u.ret != NONE).sum())
-    emigrations = int(((u.departure != NONE) & long_first).sum())
-    return abs(expected - immigrations - emigrations)
+def _events_from_moves(u: Universe, moves: pd.DataFrame) -> tuple[set[tuple[int, str, int]], int]:
+    """The events the UN definition gives on the itinerary alone: an arrival or return followed by a
+    stay of 365 days or more (to the person's next departure, death or beyond the horizon) is an
+    immigration; a departure that ends such a stay (or a stay from birth or from before the window)
+    an emigration. Also counts the stays begun in the window that last 331 to 399 days (near the
+    line, which the generator avoids)."""
+    big = np.iinfo(np.int64).max // 4
+    long_moves = moves[moves["movement"].isin(["arrival", "return", "departure"])].reset_index(drop=True)
+    person = long_moves["person"].to_numpy()
+    same_next = long_moves["person"].eq(long_moves["person"].shift(-1)).to_numpy()
+    next_day = np.where(same_next & (long_moves["direction"].shift(-1) == "out").to_numpy(),
+                        long_moves["day"].shift(-1).fillna(0).to_numpy(np.int64), big)
+    death = u.death[person]
+    stay_end = np.where((death != NONE) & (death < next_day), death, next_day)
+    arriving = (long_moves["direction"] == "in").to_numpy()
+    stay = stay_end - long_moves["day"].to_numpy()
+    long_stay = arriving & (stay >= 365)
+    day = long_moves["day"].to_numpy()
+    in_window = (day >= u.start) & (day <= u.end)
+    near = int((arriving & in_window & (stay > SHORT_MAX_DAYS) & (stay < LONG_DAYS)).sum())
+    same_prev = long_moves["person"].eq(long_moves["person"].shift(1)).to_numpy()
+    stay_before = np.where(same_prev, np.roll(long_stay, 1), u.born_here[person] | (u.arrival[person] < u.start))
+    leaving = ~arriving & stay_before
+    expected = {(int(p), "immigration", int(d)) for p, d in zip(person[long_stay & in_window], day[long_stay & in_window])}
+    expected |= {(int(p), "emigration", int(d)) for p, d in zip(person[leaving & in_window], day[leaving & in_window])}
+    return expected, near
+
+
+def _events_written(events: pa.Table) -> set[tuple[int, str, int]]:
+    keys = events["person_key"].to_numpy(zero_copy_only=False)
+    person = np.char.lstrip(keys.astype(str), "P").astype(np.int64) - 1
+    days = np.asarray(events["date"].to_numpy(zero_copy_only=False), dtype="datetime64[D]").astype(np.int64)
+    kinds = events["event"].to_numpy(zero_copy_only=False)
+    return set(zip(person.tolist(), kinds.tolist(), days.tolist()))
+
+
+#: The column that dates a record of each source (the register's records are dated by registration).
+RECORD_DATES = {"register": "registration_date", "tax": "tax_year", "benefits": "start_date",
+                "crossings": "crossing_date", "visas": "start_date", "education": "start_date"}
+
+
+def _records_after_death(u: Universe, built: dict[str, dict]) -> int:
+    """Records dated after their person's death (a deregistration for death is not such a record)."""
+    breaches = 0
+    for source, column in RECORD_DATES.items():
+        if source not in built:
+            continue
+        person, values = built[source]["person"], built[source]["columns"][column]
+        if column == "tax_year":
+            day = (np.asarray(values, dtype=np.int64) - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+        else:   # ISO date strings, NULL where none (NaT: never after a death)
+            day = np.asarray(values.to_numpy(zero_copy_only=False), dtype="datetime64[D]")
+        day = day.astype(np.int64)
+        death = u.death[person]
+        breaches += int(((death != NONE) & (day > death)).sum())
+    return breaches
 
 
 def validation_sample(tables: dict[str, pa.Table], fraction: float, rng: np.random.Generator) -> pa.Table:

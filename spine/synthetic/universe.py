@@ -3,8 +3,9 @@ families, identifiers and documents.
 
 Everything is vectorised with numpy over persons: the only Python loops run over the six name
 groups. The main random stream draws the baseline universe in a fixed order; each behaviour a
-regime adds draws from a stream of its own (:meth:`Universe.stream`), so a regime changes only
-what it is about and the baseline stays byte-identical.
+regime adds draws from a stream of its own (:meth:`Universe.stream`), so the baseline stays
+byte-identical (a regime is not a paired comparison: a change in how many records a source has
+shifts the main stream's later draws).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ NONE = -1  # "no date" in day arrays
 SHORT_MAX_DAYS, LONG_DAYS = 330, 400
 
 
-def scrambled_numbers(n: int, width: int, multiplier: int, offset: int) -> np.ndarray:
-    """Unique, random-looking fixed-width numbers (an affine permutation of 0..10**width-1)."""
-    values = (np.arange(n, dtype=np.int64) * multiplier + offset) % (10 ** width)
+def scrambled_numbers(n: int, width: int, multiplier: int, offset: int, first: int = 0) -> np.ndarray:
+    """Unique, random-looking fixed-width numbers: positions ``first`` to ``first + n - 1`` of an affine
+    permutation of 0..10**width-1. Series that must never share a number (a person's first and
+    second passport) take disjoint positions of one permutation."""
+    values = ((np.arange(n, dtype=np.int64) + first) * multiplier + offset) % (10 ** width)
     return np.char.zfill(values.astype(str), width).astype(object)
 
 
@@ -274,10 +277,13 @@ class Universe:
         if not self.regime.births_abroad or not len(returners):
             return
         g = self.stream("births_abroad")
-        parents = returners[g.random(len(returners)) < self.regime.births_abroad]
+        # a child born abroad while the parent was 20-45, at least a day after leaving, a month before coming back
+        earliest = np.maximum(self.departure[returners] + 1, self.dob[returners] + int(20 * YEAR))
+        latest = np.minimum(self.ret[returners] - 31, self.dob[returners] + int(45 * YEAR))
+        can = (latest > earliest) & (g.random(len(returners)) < self.regime.births_abroad)
+        parents, earliest, latest = returners[can], earliest[can], latest[can]
         m = len(parents)
-        born = self.departure[parents] + 1 + (g.random(m) * (self.ret[parents] - self.departure[parents] - 31)
-                                              ).astype(np.int64)
+        born = earliest + (g.random(m) * (latest - earliest)).astype(np.int64)
         sex = g.integers(0, 2, m)
         first = np.zeros(m, dtype=np.int64)
         for s in (0, 1):
@@ -312,6 +318,7 @@ class Universe:
         reg_date[dependants[has_parent]] = np.maximum(reg_date[self.parent[dependants[has_parent]]],
                                                       self.arrival[dependants[has_parent]])
         too_late = (reg_date > self.end) | ((self.departure != NONE) & (reg_date >= self.departure))
+        too_late |= (self.death != NONE) & (reg_date >= self.death)
         registered &= ~(newcomer & too_late)
         self.registered = registered
         self.reg_date = reg_date
@@ -334,7 +341,7 @@ class Universe:
         # returning emigrants registered anew under a new number
         g = self.stream("returner_new_id")
         self.new_id_on_return = registered & (self.ret != NONE) & (g.random(n) < r.returner_new_id)
-        self.returner_national_id = scrambled_numbers(n, 11, 4409, 77_777_777)
+        self.returner_national_id = scrambled_numbers(n, 11, 7919, 1_000_003, first=2 * n)   # never another's
 
     def _documents(self) -> None:
         """Passports renewed under a new number; naturalisations (a home passport and nationality)."""
@@ -349,13 +356,16 @@ class Universe:
         naturalises = settled & (day < until) & (g.random(n) < r.naturalisation)
         self.naturalised[naturalises] = day[naturalises]
         self.passport_change[naturalises] = day[naturalises]
-        numbers = scrambled_numbers(n, 8, 3571, 98_765).astype(str)
+        numbers = scrambled_numbers(n, 8, 104_729, 12_345, first=2 * n).astype(str)   # never another's
         self.new_passport[naturalises] = np.char.add("XS", numbers[naturalises]).astype(object)
         g = self.stream("passport_renewal")
         renews = ~naturalises & (g.random(n) < r.passport_renewal)
         self.passport_change[renews] = self.start + g.integers(0, self.end - self.start, renews.sum())
+        died_first = (self.death != NONE) & (self.passport_change >= self.death)
+        self.passport_change[renews & died_first] = NONE        # no passport is issued after death
+        renews &= ~died_first
         prefix = np.where(self.kind == NATIVE, "XS", "P")
-        renewed = np.char.add(prefix, scrambled_numbers(n, 8, 7561, 54_321).astype(str)).astype(object)
+        renewed = np.char.add(prefix, scrambled_numbers(n, 8, 104_729, 12_345, first=n).astype(str)).astype(object)
         self.new_passport[renews] = renewed[renews]
 
     def passport_on(self, person: np.ndarray, day: np.ndarray | int) -> np.ndarray:
@@ -392,7 +402,7 @@ class Universe:
         end = self.spell_end()
         hi = np.where(end != NONE, end - LONG_DAYS, self.end - 30) - length
         hi = np.minimum(hi, self.end - 30 - length)
-        chosen = self.long_first_stay() & (hi > lo) & (g.random(n) < r.long_absence_share)
+        chosen = self.long_first_stay() & ~self.claim_only & (hi > lo) & (g.random(n) < r.long_absence_share)
         out = lo + (g.random(n) * (hi - lo)).astype(np.int64)
         self.away_out[chosen] = out[chosen]
         self.away_in[chosen] = out[chosen] + length[chosen]
@@ -404,7 +414,7 @@ class Universe:
     def _emigrant_visits(self) -> None:
         """Emigrants who come home for 1-4 weeks in most years while they live abroad."""
         self.home_visits = (np.zeros(0, np.int64),) * 3
-        left = np.flatnonzero((self.departure != NONE) & self.long_first_stay())
+        left = np.flatnonzero((self.departure != NONE) & self.long_first_stay() & ~self.claim_only)
         if not self.regime.emigrant_visits_home or not len(left):
             return
         g = self.stream("emigrant_visits")
@@ -415,8 +425,9 @@ class Universe:
         arrive = year_start(year) + g.integers(0, 330, len(person))
         leave = arrive + g.integers(7, 29, len(person))
         back_for_good = np.where(self.ret[person] != NONE, self.ret[person], self.end + 10 ** 6)
+        adult = arrive - self.dob[person] >= 18 * YEAR          # children come home with their parents
         keep = ((arrive > self.departure[person] + 60) & (leave < back_for_good - 60) & (leave <= self.end)
-                & (g.random(len(person)) < 0.7))
+                & adult & (g.random(len(person)) < 0.7))
         self.home_visits = (person[keep], arrive[keep], leave[keep])
 
     # ---------------------------------------------------------------- presence

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from spine.synthetic import sources as build
 from spine.synthetic.records import Records
 from spine.synthetic.regimes import Regime
-from spine.synthetic.truth import check_truth, truth_tables, validation_sample
+from spine.synthetic.truth import check_truth, itinerary, truth_tables, validation_sample
 from spine.synthetic.universe import Universe
 from spine.synthetic.vocabulary import Vocabulary
 
@@ -126,11 +126,12 @@ def generate(n_persons: int, seed: int, out_dir: str | Path, *, regime: Regime =
         truth_ids.append(ids)
         truth_keys.append(person_key[part["person"]])
         logger.info("%s: %d records", name, len(ids))
-    tables = truth_tables(u, person_key)
+    moves = itinerary(u)
+    tables = truth_tables(u, person_key, moves)
     tables["records"] = pa.table({"source": np.concatenate(truth_sources), "record_id": np.concatenate(truth_ids),
                                   "person_key": np.concatenate(truth_keys)})
     truth = {name: _write(table, out / "truth" / name, file_format) for name, table in tables.items()}
-    checks = check_truth(u)
+    checks = check_truth(u, tables["events"], built, moves)
     if any(checks.values()):
         logger.warning("the truth breaks its definition: %s", {k: v for k, v in checks.items() if v})
     (out / "truth" / "checks.json").write_text(json.dumps(checks, indent=2) + "\n")

@@ -66,8 +66,13 @@ def test_random_regimes_come_from_the_seed_and_stay_in_range():
 
 
 def test_bad_parameters_are_named():
-    with pytest.raises(ValueError, match=r"exit_recording must be in \[0.7, 0.99\], got 1.5"):
+    with pytest.raises(ValueError, match=r"exit_recording must be between 0 and 1, got 1.5"):
         Regime(exit_recording=1.5)
+    with pytest.raises(ValueError, match=r"registration_lag_days must be at least 61, got 30"):
+        Regime(registration_lag_days=30)
+    with pytest.raises(ValueError, match="must be below 1"):
+        Regime(visitor_share=0.6, seasonal_share=0.5)
+    assert Regime(exit_recording=1.0, visitor_share=0.0).exit_recording == 1.0   # outside the plausible range
     with pytest.raises(ValueError, match="unknown sources"):
         Regime(upper_ascii_sources=("tax", "register"))
     with pytest.raises(ValueError, match="unknown regime parameters"):
@@ -279,3 +284,56 @@ def test_docs_list_every_parameter_and_regime():
         assert f"`{f.name}`" in docs, f.name
     for name in REGIMES:
         assert f"`{name}`" in docs, name
+
+
+def test_truth_checks_catch_a_broken_truth():
+    """Each check fails when the truth it guards is broken: an event missing or extra, a stay near
+    the 12-month line, a record after death, movements out of order."""
+    import numpy as np
+    import pyarrow as pa
+
+    from spine.synthetic import sources
+    from spine.synthetic.records import Records
+    from spine.synthetic.truth import check_truth, itinerary, truth_tables
+    from spine.synthetic.universe import IMMIGRANT, NONE, Universe
+    from spine.synthetic.vocabulary import Vocabulary
+
+    def world():
+        rng = np.random.default_rng(2)
+        u = Universe(3_000, 2, rng, Regime(), 16436, 20088, Vocabulary(rng))
+        r = Records(u)
+        years = np.arange(2015, 2025)
+        built = {"register": sources.register(u, r), "tax": sources.tax(u, r, years),
+                 "crossings": sources.crossings(u, r, years)}
+        keys = np.char.add("P", np.char.zfill(np.arange(1, u.n + 1).astype(str), 9)).astype(object)
+        return u, built, keys
+
+    def checks(u, built, keys, events=None):
+        moves = itinerary(u)
+        tables = truth_tables(u, keys, moves)
+        return check_truth(u, events if events is not None else tables["events"], built, moves), tables
+
+    u, built, keys = world()
+    good, tables = checks(u, built, keys)
+    assert not any(good.values()), good
+    # one event dropped from the table as written; one moved by a day (missing where it was, extra where it is)
+    assert checks(u, built, keys, tables["events"].slice(1))[0]["events_missing"] == 1
+    dates = tables["events"]["date"].to_pylist()
+    dates[0] = str(np.datetime64(dates[0]) + 1)
+    moved = checks(u, built, keys, tables["events"].set_column(2, "date", pa.array(dates)))[0]
+    assert moved["events_missing"] == moved["events_extra"] == 1
+    # an immigrant's stay set to 370 days: near the line, and the truth's events no longer the itinerary's
+    who = np.flatnonzero((u.kind == IMMIGRANT) & (u.planned_departure == NONE) & (u.arrival < u.end - 500))[0]
+    u.planned_departure[who] = u.departure[who] = u.arrival[who] + 370
+    broken, _ = checks(u, built, keys, tables["events"])
+    assert broken["stays_near_the_12_month_line"] == 1 and broken["events_extra"] == 0 < broken["events_missing"]
+    # a death before a person's last tax record
+    u, built, keys = world()
+    taxed = built["tax"]["person"][-1]
+    u.death[taxed] = u.start
+    assert checks(u, built, keys)[0]["records_after_death"] >= 1
+    # a trip's return recorded before its exit
+    u, built, keys = world()
+    person, leave, back = u.trips
+    u.trips = (person, back, leave)
+    assert checks(u, built, keys)[0]["movements_out_of_order"] > 0
