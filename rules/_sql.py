@@ -55,3 +55,14 @@ def append(con: Connection, table: str, sql: str) -> int:
     materialise(con, staged, sql)
     con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
     return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
+
+
+
+def columns_of(con: Connection, table: str) -> list[str]:
+    """A table's (or view's) column names in order; empty when it does not exist."""
+    try:
+        return [row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException; callers name the table
+        if "does not exist" in str(exc):
+            return []
+        raise

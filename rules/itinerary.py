@@ -88,14 +88,93 @@ WHERE {"TRUE" if midpoint else "(last_present IS NOT NULL OR first_present IS NO
 """
 
 
-def repair_itineraries(con: Connection, movements: str, policy: str, presence: str | None = None, *,
-                       midpoint: bool = False) -> int:
-    """Apply a repair policy to ``movements`` in place; return the movements added or dropped.
+def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_days: int = 365) -> str:
+    """Build the SELECT of the movement missing between two in the same direction (``estimate``),
+    dated by how long the person's own stays and absences last.
 
-    ``impute`` inserts :func:`repair_itineraries_sql` rows; ``drop`` stops keeping the second
-    movement of each same-direction pair; ``none`` leaves the flags only.
+    Two entries in a row mean an exit was missed; two exits, an entry: a stay and an absence share
+    the time between the two. The one of the kind that is *typically shorter for this person* gets
+    its typical length (the median of the person's recorded stays, entry to exit, or absences, exit
+    to entry; else everyone's median), the other takes the rest; always strictly between the two.
+    A resident's absences are short trips, so a missed exit comes a trip's length before the next
+    entry and the stay absorbs the rest; a seasonal worker's stays are short, so a missed exit comes a
+    season after the entry and the absence absorbs the rest. The evidence of presence overrides the typical length where
+    it shows a long absence: counted activity that stops ``gap_days`` or more before the second
+    entry leaves the pair alone (the silence ended by an entry is judged by rules.signs_of_life);
+    counted activity that starts ``gap_days`` or more after the first exit dates the missed entry at
+    its start. Only recorded movements (``record_id`` not NULL) make typical lengths. Grain: one row
+    per repaired pair; columns as ``movements`` (source ``itinerary``, flag ``imputed``).
     """
     m = quote_ident(movements)
+    p = (f"(SELECT person_id, start_date, end_date FROM {quote_ident(presence)} WHERE kind = 'activity' AND NOT exempt)"
+         if presence else "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS start_date, "
+                          "CAST(NULL AS DATE) AS end_date WHERE FALSE)")
+    return f"""
+WITH ordered AS (
+    SELECT person_id, date, direction, record_id,
+           lead(date) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_date,
+           lead(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_direction,
+           lead(record_id) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_record_id
+    FROM {m} WHERE kept
+),
+periods AS (   -- recorded stays ('in' then 'out') and absences ('out' then 'in')
+    SELECT person_id, direction AS began_by, datediff('day', date, next_date) AS days FROM ordered
+    WHERE next_direction <> direction AND next_date > date AND record_id IS NOT NULL AND next_record_id IS NOT NULL
+),
+own AS (
+    SELECT person_id, median(days) FILTER (WHERE began_by = 'in') AS stay,
+           median(days) FILTER (WHERE began_by = 'out') AS absence
+    FROM periods GROUP BY person_id
+),
+everyone AS (
+    SELECT median(days) FILTER (WHERE began_by = 'in') AS stay,
+           median(days) FILTER (WHERE began_by = 'out') AS absence
+    FROM periods
+),
+pairs AS (SELECT person_id, date AS t1, next_date AS t2, direction FROM ordered
+          WHERE next_direction = direction AND next_date > date + 1),
+around AS (
+    SELECT pr.person_id, pr.t1, pr.t2, pr.direction,
+           max(coalesce(pe.end_date, pe.start_date)) FILTER (WHERE pe.start_date < pr.t2) AS last_seen_before,
+           min(pe.start_date) FILTER (WHERE pe.start_date > pr.t1 AND pe.start_date < pr.t2) AS first_seen_after
+    FROM pairs AS pr LEFT JOIN {p} AS pe ON pe.person_id = pr.person_id
+    GROUP BY ALL
+),
+typical AS (
+    SELECT a.*, CAST(round(coalesce(o.stay, e.stay, 30)) AS INTEGER) AS stay,
+           CAST(round(coalesce(o.absence, e.absence, 30)) AS INTEGER) AS absence
+    FROM around AS a LEFT JOIN own AS o USING (person_id), everyone AS e
+),
+dated AS (   -- the period of the person's shorter typical kind gets its typical length; the other takes the rest
+    SELECT *, CASE
+        WHEN direction = 'out' AND coalesce(datediff('day', t1, first_seen_after) >= {int(gap_days)}, FALSE)
+            THEN first_seen_after
+        WHEN direction = 'in' AND absence <= stay THEN t2 - absence
+        WHEN direction = 'in' THEN t1 + stay
+        WHEN absence <= stay THEN t1 + absence
+        ELSE t2 - stay END AS day
+    FROM typical
+    WHERE NOT coalesce(direction = 'in' AND last_seen_before > t1
+                       AND datediff('day', last_seen_before, t2) >= {int(gap_days)}, FALSE)
+)
+SELECT person_id, 'itinerary' AS source, CAST(NULL AS VARCHAR) AS record_id,
+       CAST(least(greatest(day, t1 + 1), t2 - 1) AS DATE) AS date,
+       CASE direction WHEN 'in' THEN 'out' ELSE 'in' END AS direction, 'imputed' AS flag, TRUE AS kept
+FROM dated
+"""
+
+
+def repair_itineraries(con: Connection, movements: str, policy: str, presence: str | None = None, *,
+                       midpoint: bool = False, gap_days: int = 365) -> int:
+    """Apply a repair policy to ``movements`` in place; return the movements added or dropped.
+
+    ``estimate`` inserts :func:`estimated_repairs_sql` rows; ``impute`` inserts
+    :func:`repair_itineraries_sql` rows; ``drop`` stops keeping the second movement of each
+    same-direction pair; ``none`` leaves the flags only.
+    """
+    m = quote_ident(movements)
+    if policy == "estimate":
+        return append(con, movements, estimated_repairs_sql(movements, presence, gap_days=gap_days))
     if policy == "impute":
         return append(con, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint))
     if policy == "drop":

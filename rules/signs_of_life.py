@@ -10,7 +10,10 @@ left without a recorded exit:
   a recorded exit and the deregistration among the people who have both (estimated in the run);
 - activity that stops: a person with activity (tax, benefits, education, ...) whose last sign of
   life is more than ``window_days`` before the end of the data, who has no movement after it, did
-  not die and was not deregistered: presumed gone at the last sign of life. Exceptions: a last
+  not die and was not deregistered, *and whose subgroup's silences of that length are departures
+  often enough* (``min_departure_probability``, estimated from the run's own data: rules.silence):
+  presumed gone at the last sign of life. Where exits are well recorded and residents are often
+  quiet for years, a silence is weak evidence and imputes nothing. Exceptions: a last
   sign of life from an exempt source (students stay resident, as in RAPID), and people who never
   had any activity (a registered baby is not evidence of departure by its silence). Near the end
   of the data a silence cannot be ``window_days`` long yet: with ``provisional_days``, a shorter
@@ -27,10 +30,16 @@ left without a recorded exit:
   shows no counted activity for ``gap_days`` (the 12 months of a long-term absence) before it:
   gone at the last sign of life before the silence (a resident whose exit went unrecorded and
   who came back through the border; without it neither the emigration nor the return is seen,
-  as presence before the entry makes it a return to a stay that never ended). Activity that
+  as presence before the entry makes it a return to a stay that never ended), if such silences
+  are likely enough to be long absences: about ``(1 - r) / r`` unrecorded-exit absences for each
+  recorded absence of ``gap_days`` or more, against the silences ended by an entry. Activity that
   begins before the entry and ends after it (the tax year of the return) says nothing about
   the months before the entry, as a tax year covering a departure says nothing about after it.
   At 100k persons: 30 departures, 28 of them true.
+
+A sign of life after a departure with no recorded entry (:func:`add_imputed_returns`) is a return
+only if entries go unrecorded often enough for it to be one (a pension or rent paid to someone
+abroad is activity, not presence, where every entry is recorded).
 
 Deaths end presence without a migration and stop the rule. The ``presence`` table has one row
 per piece of evidence: ``person_id, source, kind ('registration' | 'activity' | 'visa_grant'),
@@ -42,103 +51,55 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, append, quote_ident, sql_in_list, sql_literal
+from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal
+from rules.silence import (PRIOR_STRENGTH, RECORDING_BY_GROUP, SILENCE_ESTIMATES, SILENCE_EVIDENCE,
+                           estimate_recording_rates, estimate_silence, people_sql, ratio_probability)
 
 #: Source of a departure imputed from a silence not yet ``window_days`` long at the end of the data.
 PROVISIONAL_SOURCE = "signs_of_life_provisional"
-#: Pieces of evidence (presence rows and recorded movements) a person needs before their silence
-#: counts: a person known from a single record is as likely a fragment of someone linked elsewhere
-#: (a tax record with a typo made a person of its own) as a leaver.
-MIN_EVIDENCE = 2
+#: The departures the evidence may impute, with their chance (one row per candidate).
+DEPARTURE_CANDIDATES = "rules__departure_candidates"
+#: One row: the recording rates and the chances estimated for departures.
+DEPARTURE_RATES = "rules__departure_rates"
+RETURN_CANDIDATES = "rules__return_candidates"
+UNRETURNED_EXITS = "rules__unreturned_exits"
+TRIP_ESTIMATES = "rules__trip_estimates"
+RETURN_RATES = "rules__return_rates"
 #: A recorded exit this close before a deregistration is the departure it records ...
 DEREGISTRATION_MATCH_DAYS = 180
 #: ... or this close after it (people deregister before they leave, too).
 DEREGISTRATION_EARLY_DAYS = 30
 
 
-def imputed_departures_sql(movements: str, presence: str, *, data_end: date, window_days: int = 730,
-                           emigration_codes: tuple[str, ...] = ("emigration",),
-                           death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None,
-                           dependants: str | None = None, child_age_limit: int = 18,
-                           grace_by_source: dict[str, int] | None = None,
-                           grace_by_type: dict[str, int] | None = None,
-                           duplicates: str | None = None, gap_days: int = 365) -> str:
-    """Build the SELECT of imputed departures, in the shape of ``movements``.
+def departure_candidates_sql(movements: str, evidence: str, estimates: str, presence: str, *, data_end: date,
+                             window_days: int = 730, provisional_days: int | None = None,
+                             grace: str = "0", duplicates: str | None = None, gap_days: int = 365) -> str:
+    """Build the SELECT of the departures the evidence may impute, each with its chance of being one.
 
-    ``duplicates`` (optional): ``person_id, other_id``, both ways, pairs of persons who are
-    probably one person registered twice: the other's activity is the person's own. A silence
-    counts only for a person with ``MIN_EVIDENCE`` pieces of evidence or more. ``gap_days``: a
-    silence at least this long ended by a recorded entry with no recorded exit before it is a
-    departure at the last sign of life before it.
-
-    A silence is judged from the last counted sign of life plus its grace period (``grace_by_source``
-    / ``grace_by_type``: RAPID's child-benefit grace), and the departure dated at the sign of life
-    itself. A visa granted in the country (presence of kind ``visa_grant``) is a later sign of
-    life for someone with counted activity, never the start of a silence for someone without.
-    ``dependants`` (optional: ``child_person_id, parent_person_id, child_dob``): a child's silence
-    is no evidence while a parent still shows signs of life (RAPID: a child whose parent is
-    resident is resident), up to the child's ``child_age_limit``-th birthday (unknown age: no
-    exception). Grain: at most one row per person and departure. Columns out: ``person_id, source, record_id,
-    date, direction, flag, kept`` (source ``deregistration`` or ``signs_of_life``, record_id NULL,
-    direction ``out``, flag ``imputed``, kept TRUE).
+    ``evidence`` and ``estimates``: rules.silence's ``SILENCE_EVIDENCE`` and ``SILENCE_ESTIMATES``.
+    Grain: at most one row per person and departure. Columns: ``person_id, source, date, basis
+    ('deregistration' | 'silence' | 'gap'), probability`` (1 for a deregistration; the subgroup's
+    estimate for a silence; NULL for a gap, whose chance is estimated over all of them).
     """
     m, p = quote_ident(movements), quote_ident(presence)
+    e_table, s_table = quote_ident(evidence), quote_ident(estimates)
     end = f"DATE {sql_literal(data_end.isoformat())}"
-    emigration = sql_in_list(emigration_codes)
-    death = sql_in_list(death_codes)
-    grace = _grace_sql(grace_by_source or {}, grace_by_type or {})
     pairs = (f"SELECT person_id, other_id FROM {quote_ident(duplicates)}" if duplicates else
              "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS other_id WHERE FALSE")
-    if dependants:
-        cap = f"d.child_dob + INTERVAL {int(child_age_limit)} YEAR"
-        parents = f"""
-    SELECT d.child_person_id AS person_id, CAST(max(least(pe.last_counted, {cap})) AS DATE) AS parent_last,
-           CAST(max(least(pe.counted_until, {cap})) AS DATE) AS parent_until
-    FROM {quote_ident(dependants)} AS d JOIN own AS pe ON pe.person_id = d.parent_person_id
-    WHERE d.child_dob IS NOT NULL GROUP BY 1"""
-    else:
-        parents = ("SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS parent_last, "
-                   "CAST(NULL AS DATE) AS parent_until WHERE FALSE")
+    shortest = int(min(provisional_days or window_days, window_days))
     return f"""
-WITH own AS (
-    SELECT person_id,
-           max(coalesce(end_date, start_date)) FILTER (WHERE kind = 'activity') AS last_activity,
-           max(coalesce(end_date, start_date)) FILTER (WHERE kind = 'activity' AND NOT exempt) AS last_counted,
-           CAST(max(coalesce(end_date, start_date) + to_days({grace}))
-               FILTER (WHERE kind = 'activity' AND NOT exempt) AS DATE) AS counted_until,
-           max(start_date) FILTER (WHERE kind = 'visa_grant') AS last_grant,
-           min(end_date) FILTER (WHERE kind = 'registration' AND reason IN ({emigration})) AS deregistered,
-           bool_or(kind = 'registration' AND reason IN ({death})) AS died,
-           count(*) AS pieces
-    FROM {p} GROUP BY person_id
-),
-kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
-parents AS ({parents}),
-duplicate AS (   -- a probable duplicate registration's activity is the same person's
-    SELECT d.person_id, max(o.last_counted) AS last_counted, max(o.counted_until) AS counted_until
-    FROM ({pairs}) AS d JOIN own AS o ON o.person_id = d.other_id GROUP BY d.person_id
-),
-evidence AS (   -- later signs of life (a duplicate's, a visa grant, a parent's) extend a person's own,
-                -- never start one
-    SELECT o.person_id, o.deregistered, o.died, o.pieces + coalesce(km.moves, 0) AS pieces,
-           greatest(o.last_activity, du.last_counted, o.last_grant, pa.parent_last) AS last_activity,
-           CASE WHEN o.last_counted IS NOT NULL
-                THEN greatest(o.last_counted, du.last_counted, o.last_grant, pa.parent_last) END AS last_counted,
-           CASE WHEN o.last_counted IS NOT NULL
-                THEN greatest(o.counted_until, du.counted_until, o.last_grant, pa.parent_until) END AS counted_until
-    FROM own AS o LEFT JOIN parents AS pa USING (person_id) LEFT JOIN duplicate AS du USING (person_id)
-    LEFT JOIN (SELECT person_id, count(*) AS moves FROM kept GROUP BY person_id) AS km USING (person_id)
-),
+WITH kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
 reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
     SELECT coalesce(CAST(median(datediff('day', k.date, e.deregistered)) AS INTEGER), 0) AS days
-    FROM evidence AS e JOIN kept AS k ON k.person_id = e.person_id AND k.direction = 'out'
+    FROM {e_table} AS e JOIN kept AS k ON k.person_id = e.person_id AND k.direction = 'out'
      AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY
                     AND e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
 ),
 from_deregistration AS (
     SELECT e.person_id, 'deregistration' AS source,
-           CAST(e.deregistered - to_days((SELECT days FROM reporting_lag)) AS DATE) AS date
-    FROM evidence AS e
+           CAST(e.deregistered - to_days((SELECT days FROM reporting_lag)) AS DATE) AS date,
+           'deregistration' AS basis, 1.0 AS probability
+    FROM {e_table} AS e
     WHERE e.deregistered IS NOT NULL AND e.deregistered <= {end} AND NOT EXISTS (
         SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.direction = 'out'
           AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY
@@ -146,15 +107,11 @@ from_deregistration AS (
 ),
 from_silence AS (
     SELECT e.person_id,
-           CASE WHEN datediff('day', e.counted_until, {end}) > {int(window_days)} THEN 'signs_of_life'
+           CASE WHEN e.silence_days > {int(window_days)} THEN 'signs_of_life'
                 ELSE {sql_literal(PROVISIONAL_SOURCE)} END AS source,
-           e.last_counted AS date
-    FROM evidence AS e
-    WHERE e.deregistered IS NULL AND NOT coalesce(e.died, FALSE)
-      AND e.last_counted IS NOT NULL AND e.last_counted = e.last_activity   -- not an exempt source's
-      AND e.pieces >= {MIN_EVIDENCE}
-      AND datediff('day', e.counted_until, {end}) > {int(min(provisional_days or window_days, window_days))}
-      AND NOT EXISTS (SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.date > e.last_counted)
+           e.last_counted AS date, 'silence' AS basis, s.probability
+    FROM {e_table} AS e JOIN {s_table} AS s USING (age_band, citizenship_group, profile, silence_bin)
+    WHERE e.class = 'silent' AND e.silence_days > {shortest}
 ),
 activity AS (   -- counted activity (and in-country grants) of the person and of a probable duplicate
     SELECT person_id, coalesce(end_date, start_date) AS seen,
@@ -180,16 +137,27 @@ gaps AS (
     GROUP BY ALL
 ),
 from_gap AS (   -- a silence ended by a recorded entry: the exit before it went unrecorded
-    SELECT g.person_id, 'signs_of_life' AS source, g.last_seen AS date
-    FROM gaps AS g LEFT JOIN evidence AS e USING (person_id)
+    SELECT g.person_id, 'signs_of_life' AS source, g.last_seen AS date, 'gap' AS basis,
+           CAST(NULL AS DOUBLE) AS probability
+    FROM gaps AS g LEFT JOIN {e_table} AS e USING (person_id)
     WHERE datediff('day', g.seen_until, g.entry) >= {int(gap_days)}
       AND (g.previous_date IS NULL OR g.previous_date < g.last_seen)
       AND NOT coalesce(e.deregistered BETWEEN g.last_seen AND g.entry, FALSE)
 )
-SELECT person_id, source, CAST(NULL AS VARCHAR) AS record_id, date, 'out' AS direction,
-       'imputed' AS flag, TRUE AS kept
-FROM (SELECT * FROM from_deregistration UNION ALL SELECT * FROM from_silence UNION ALL SELECT * FROM from_gap)
+SELECT * FROM from_deregistration UNION ALL SELECT * FROM from_silence UNION ALL SELECT * FROM from_gap
 """
+
+
+def long_absences_sql(movements: str, gap_days: int) -> str:
+    """Build the SELECT counting recorded absences of ``gap_days`` or more: a recorded exit, then a
+    recorded entry (one row: ``n``). Their unrecorded-exit twins are what a silence ended by an
+    entry may be."""
+    return f"""
+SELECT count(*) AS n FROM (
+    SELECT direction, date, lag(direction) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous,
+           lag(date) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_date
+    FROM {quote_ident(movements)} WHERE kept AND record_id IS NOT NULL)
+WHERE direction = 'in' AND previous = 'out' AND datediff('day', previous_date, date) >= {int(gap_days)}"""
 
 
 def _grace_sql(by_source: dict[str, int], by_type: dict[str, int]) -> str:
@@ -205,24 +173,61 @@ def add_imputed_departures(con: Connection, movements: str, presence: str, *, da
                            dependants: str | None = None, child_age_limit: int = 18,
                            grace_by_source: dict[str, int] | None = None,
                            grace_by_type: dict[str, int] | None = None,
-                           duplicates: str | None = None, gap_days: int = 365) -> int:
-    """Insert :func:`imputed_departures_sql` rows into ``movements``; return how many."""
-    return append(con, movements, imputed_departures_sql(
-        movements, presence, data_end=data_end, window_days=window_days,
-        emigration_codes=emigration_codes, death_codes=death_codes, provisional_days=provisional_days,
-        dependants=dependants, child_age_limit=child_age_limit, grace_by_source=grace_by_source,
-        grace_by_type=grace_by_type, duplicates=duplicates, gap_days=gap_days))
+                           duplicates: str | None = None, gap_days: int = 365, people: str | None = None,
+                           min_departure_probability: float = 0.0) -> int:
+    """Impute the departures the evidence gives (see the module docstring) into ``movements``; return
+    how many.
+
+    How well exits are recorded and how often a silence is a departure are estimated from the run's
+    own data first (rules.silence); a departure from a silence, or from a silence ended by an entry,
+    is imputed only where its estimated chance is at least ``min_departure_probability`` (0: every
+    silence long enough, the RAPID principle alone). ``people``: ``person_id, dob,
+    citizenship_group`` for the subgroups. What was estimated is left in ``DEPARTURE_RATES``,
+    rules.silence's tables and the candidates (with their chance) in ``DEPARTURE_CANDIDATES``.
+    """
+    grace = _grace_sql(grace_by_source or {}, grace_by_type or {})
+    shortest = int(min(provisional_days or window_days, window_days))
+    rates = estimate_recording_rates(con, movements)
+    silence = estimate_silence(con, movements, presence, data_end=data_end, rates=rates, people=people,
+                               min_silence_days=shortest, emigration_codes=emigration_codes,
+                               death_codes=death_codes, grace=grace, dependants=dependants,
+                               child_age_limit=child_age_limit, duplicates=duplicates)
+    materialise(con, DEPARTURE_CANDIDATES, departure_candidates_sql(
+        movements, SILENCE_EVIDENCE, SILENCE_ESTIMATES, presence, data_end=data_end, window_days=window_days,
+        provisional_days=provisional_days, grace=grace, duplicates=duplicates, gap_days=gap_days))
+    long_absences = con.execute(long_absences_sql(movements, gap_days)).fetchall()[0][0]
+    gaps = con.execute(f"SELECT count(*) FROM {DEPARTURE_CANDIDATES} WHERE basis = 'gap'").fetchall()[0][0]
+    r = rates["exit_recording"]
+    gap_probability = ratio_probability(long_absences, (1 - r) / r if r else None, gaps)
+    threshold = float(min_departure_probability)
+    materialise(con, DEPARTURE_RATES, _one_row_sql({
+        "exit_recording": r, "reentries": rates["reentries"], "reentries_after_exit": rates["reentries_after_exit"],
+        "entry_recording": rates["entry_recording"], "reexits": rates["reexits"],
+        "reexits_after_entry": rates["reexits_after_entry"], "deregistration": silence["deregistration"],
+        "registered_exit_leavers": silence["registered_exit_leavers"],
+        "of_whom_deregistered": silence["of_whom_deregistered"], "silence_estimated": silence["estimated"],
+        "recorded_long_absences": long_absences, "gap_candidates": gaps, "gap_probability": gap_probability,
+        "min_departure_probability": float(min_departure_probability)}))
+    return append(con, movements, f"""
+        SELECT person_id, source, CAST(NULL AS VARCHAR) AS record_id, date, 'out' AS direction,
+               'imputed' AS flag, TRUE AS kept
+        FROM {DEPARTURE_CANDIDATES}
+        WHERE coalesce(probability, {gap_probability!r}) >= {threshold!r}""")
 
 
-def imputed_returns_sql(movements: str, presence: str) -> str:
-    """Build the SELECT of returns nobody recorded: a sign of life that begins after a departure,
-    before any recorded entry, means the person came back by then (dated at its start).
+def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tuple[str, ...] = ()) -> str:
+    """Build the SELECT of returns nobody recorded: a sign of life after a departure, before any
+    recorded entry, means the person came back by then (dated at its start).
 
-    Only evidence that *starts* after the departure counts: a tax year that covers the day of
-    departure says nothing about after it. Exempt evidence does not count either: a child benefit
-    paid for a child who stayed says nothing of the parent. Grain: at most one row per departure.
+    Only evidence that *starts* after the departure and *ends* before the next recorded entry counts:
+    a tax year that covers the day of departure says nothing about after it, and one that covers the
+    next recorded entry may show presence after that entry only. Records of ``not_presence_types``
+    (a child benefit paid for a child who stayed says nothing of the parent) do not count; the
+    records of exempt sources do (an enrolment shows the student here). Grain: at most one row per
+    departure.
     """
     m, p = quote_ident(movements), quote_ident(presence)
+    types = sql_in_list(not_presence_types)
     return f"""
 WITH ordered AS (
     SELECT person_id, date, direction,
@@ -234,16 +239,163 @@ WITH ordered AS (
 departures AS (SELECT * FROM ordered WHERE direction = 'out')
 SELECT d.person_id, 'signs_of_life' AS source, CAST(NULL AS VARCHAR) AS record_id,
        min(p.start_date) AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept
-FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date AND NOT p.exempt
-WHERE d.next_in IS NULL OR p.start_date < d.next_in
+FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date
+ AND NOT coalesce(p.reason IN ({types}), FALSE)
+WHERE d.next_in IS NULL OR coalesce(p.end_date, p.start_date) < d.next_in
 GROUP BY d.person_id, d.date
 QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY d.date DESC) = 1
 """
 
 
-def add_imputed_returns(con: Connection, movements: str, presence: str) -> int:
-    """Insert :func:`imputed_returns_sql` rows into ``movements``; return how many."""
-    return append(con, movements, imputed_returns_sql(movements, presence))
+def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
+                        min_return_probability: float = 0.0) -> int:
+    """Insert :func:`imputed_returns_sql` rows into ``movements`` where it is likely enough that they
+    are returns; return how many.
+
+    A sign of life after a departure with no recorded entry is a return whose entry went unrecorded,
+    or activity from abroad (a pension paid abroad, rent taxed here). If entries are recorded with
+    chance ``e`` (rules.silence), about ``pairs (1 - e) / e`` returns went unrecorded for the
+    ``pairs`` recorded exit-then-entry pairs; their ratio to the candidates is the chance that a
+    candidate is a return, and the candidates are imputed only if it is at least
+    ``min_return_probability``. Left in ``RETURN_RATES``.
+    """
+    rates = estimate_recording_rates(con, movements)
+    staged = materialise(con, RETURN_CANDIDATES, imputed_returns_sql(movements, presence,
+                                                                     not_presence_types=not_presence_types))
+    candidates = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
+    e = rates["entry_recording"]
+    probability = ratio_probability(rates["exit_entry_pairs"], (1 - e) / e if e else None, candidates)
+    threshold = float(min_return_probability)
+    materialise(con, RETURN_RATES, _one_row_sql({
+        "entry_recording": e, "recorded_exit_entry_pairs": rates["exit_entry_pairs"],
+        "return_candidates": candidates, "return_probability": probability, "min_return_probability": threshold}))
+    if probability < threshold:
+        return 0
+    return append(con, movements, f"SELECT * FROM {staged}")
+
+
+def unreturned_exits_sql(movements: str, evidence: str, *, people: str | None, data_end: date) -> str:
+    """Build the SELECT of each person's last movement if it is a recorded exit with no return, and of
+    the people whose last movements are a recorded short trip, by subgroup.
+
+    Grain: one row per person whose last kept movement is recorded. Columns: ``person_id, date,
+    age_band, citizenship_group, profile, candidate`` (the last movement is an exit and the person
+    was not deregistered), ``known_trip`` (a recorded exit, then a recorded entry under a year
+    later, are the last two movements).
+    """
+    m, e = quote_ident(movements), quote_ident(evidence)
+    return f"""
+WITH ranked AS (
+    SELECT person_id, date, direction, record_id,
+           lead(direction) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_direction,
+           lag(direction) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_direction,
+           lag(date) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_date,
+           lag(record_id) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_record_id
+    FROM {m} WHERE kept
+)
+SELECT r.person_id, r.date, coalesce(w.age_band, 'unknown') AS age_band,
+       coalesce(w.citizenship_group, 'unknown') AS citizenship_group, coalesce(ev.profile, 'none') AS profile,
+       r.direction = 'out' AND ev.deregistered IS NULL AS candidate,
+       r.direction = 'in' AND r.previous_direction = 'out' AND r.previous_record_id IS NOT NULL
+           AND datediff('day', r.previous_date, r.date) < 365 AS known_trip
+FROM ranked AS r LEFT JOIN {e} AS ev USING (person_id)
+LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)
+WHERE r.next_direction IS NULL AND r.record_id IS NOT NULL"""
+
+
+def add_returns_from_trips(con: Connection, movements: str, *, data_end: date, people: str | None = None,
+                           min_return_probability: float = 0.0) -> int:
+    """Close trips whose entry went unrecorded: a person whose last movement is a recorded exit (and
+    who did not deregister) gets an entry a typical absence of theirs later, where that is likely
+    enough; return how many.
+
+    An exit with nothing after it is a departure, or a trip whose entry the border missed. If a
+    subgroup's entries are recorded with chance ``e`` (rules.silence's rates by group: children's
+    crossings may be recorded far less often), then for each person whose last two movements are a
+    recorded short trip, about ``(1 - e) / e`` others made the same trip and their entry went
+    unrecorded; their ratio to the people whose last movement is an exit, per subgroup (as for
+    silences), shrunk towards the overall ratio, is the chance that such an exit was a trip. The
+    entry is dated at the exit plus the person's median recorded absence under a year (else
+    everyone's), and no later than the end of the data. Run after :func:`add_imputed_departures`
+    (it needs rules.silence's tables); left in ``TRIP_ESTIMATES``.
+    """
+    m = PRIOR_STRENGTH
+    materialise(con, UNRETURNED_EXITS, unreturned_exits_sql(movements, SILENCE_EVIDENCE, people=people,
+                                                            data_end=data_end))
+    materialise(con, TRIP_ESTIMATES, f"""
+        WITH g AS (
+            SELECT u.age_band, u.citizenship_group, u.profile, count(*) FILTER (WHERE u.candidate) AS candidates,
+                   count(*) FILTER (WHERE u.known_trip) AS trips, any_value(r.entry_recording) AS entry_recording,
+                   count(*) FILTER (WHERE u.known_trip) * (1 - any_value(r.entry_recording))
+                       / nullif(any_value(r.entry_recording), 0) AS missed_expected
+            FROM {UNRETURNED_EXITS} AS u LEFT JOIN {RECORDING_BY_GROUP} AS r USING (age_band, citizenship_group)
+            GROUP BY ALL),
+        o AS (SELECT least(1.0, sum(missed_expected) / nullif(sum(candidates), 0)) AS ratio FROM g)
+        SELECT g.*, round(CASE WHEN coalesce(g.entry_recording, 0) > 0
+                               THEN least(1.0, (g.missed_expected + {m} * coalesce(o.ratio, 1.0)) / (g.candidates + {m}))
+                               ELSE 1.0 END, 4) AS probability
+        FROM g, o""")
+    end = f"DATE {sql_literal(data_end.isoformat())}"
+    return append(con, movements, f"""
+        WITH periods AS (
+            SELECT person_id, datediff('day', lag(date) OVER w, date) AS days,
+                   lag(direction) OVER w AS previous, direction
+            FROM {quote_ident(movements)} WHERE kept AND record_id IS NOT NULL
+            WINDOW w AS (PARTITION BY person_id ORDER BY date, direction)),
+        trips AS (SELECT person_id, days FROM periods WHERE previous = 'out' AND direction = 'in' AND days < 365),
+        own AS (SELECT person_id, median(days) AS days FROM trips GROUP BY 1),
+        everyone AS (SELECT coalesce(median(days), 30) AS days FROM trips)
+        SELECT u.person_id, 'itinerary' AS source, CAST(NULL AS VARCHAR) AS record_id,
+               CAST(least(u.date + CAST(round(coalesce(o.days, e.days)) AS INTEGER), {end}) AS DATE) AS date,
+               'in' AS direction, 'imputed' AS flag, TRUE AS kept
+        FROM {UNRETURNED_EXITS} AS u JOIN {TRIP_ESTIMATES} AS t USING (age_band, citizenship_group, profile)
+        LEFT JOIN own AS o USING (person_id), everyone AS e
+        WHERE u.candidate AND t.probability >= {float(min_return_probability)!r}""")
+
+
+def registration_arrivals_sql(movements: str, presence: str, people: str, *, first_day: date, data_end: date) -> str:
+    """Build the SELECT of arrivals nobody recorded, from registrations: a person born abroad whose
+    first presence is a registration on or after ``first_day``, with no recorded movement before it
+    (or within 30 days after), arrived then (asylum seekers and others who came without crossing a
+    border post). Dated at the registration less the usual registration lag: the median days from a
+    recorded first entry to the registration among people with both, within two years (estimated
+    in the run). Other evidence shows presence some time in its period (a tax year), so counts from
+    its end: a tax year ending after the registration does not come first. ``first_day``: presence earlier than this may belong to people here before the data
+    began (the first year of the data is history). ``people``: ``person_id, born_abroad``. Grain:
+    at most one row per person; columns as ``movements`` (source ``registration``, flag ``imputed``).
+    """
+    m, p, w = quote_ident(movements), quote_ident(presence), quote_ident(people)
+    first, end = f"DATE {sql_literal(first_day.isoformat())}", f"DATE {sql_literal(data_end.isoformat())}"
+    return f"""
+WITH registered AS (SELECT person_id, min(start_date) AS registered FROM {p} WHERE kind = 'registration' GROUP BY 1),
+first_seen AS (   -- a registration is dated; a tax year shows presence some time in it, so counts from its end
+    SELECT person_id, min(CASE WHEN kind = 'registration' THEN start_date ELSE coalesce(end_date, start_date) END)
+               AS first_seen
+    FROM {p} GROUP BY 1
+),
+first_move AS (
+    SELECT person_id, min(date) AS first_move, arg_min(direction, strftime(date, '%Y%m%d') || direction) AS first_direction
+    FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1
+),
+registration_lag AS (
+    SELECT coalesce(CAST(median(datediff('day', fm.first_move, r.registered)) AS INTEGER), 0) AS days
+    FROM registered AS r JOIN first_move AS fm USING (person_id)
+    WHERE fm.first_direction = 'in' AND r.registered BETWEEN fm.first_move AND fm.first_move + INTERVAL 730 DAY
+)
+SELECT r.person_id, 'registration' AS source, CAST(NULL AS VARCHAR) AS record_id,
+       CAST(greatest(r.registered - to_days((SELECT days FROM registration_lag)), {first}) AS DATE) AS date,
+       'in' AS direction, 'imputed' AS flag, TRUE AS kept
+FROM registered AS r JOIN first_seen AS f USING (person_id) JOIN {w} AS who USING (person_id)
+LEFT JOIN first_move AS fm USING (person_id)
+WHERE who.born_abroad AND r.registered <= f.first_seen AND r.registered >= {first} AND r.registered <= {end}
+  AND (fm.first_move IS NULL OR fm.first_move > r.registered + INTERVAL 30 DAY)"""
+
+
+def add_registration_arrivals(con: Connection, movements: str, presence: str, people: str, *, first_day: date,
+                              data_end: date) -> int:
+    """Insert :func:`registration_arrivals_sql` rows into ``movements``; return how many."""
+    return append(con, movements, registration_arrivals_sql(movements, presence, people, first_day=first_day,
+                                                            data_end=data_end))
 
 
 def never_active_sql(presence: str, movements: str, people: str, *, data_end: date, min_age: int = 16) -> str:
@@ -264,3 +416,50 @@ HAVING bool_and(r.kind = 'registration')
    AND r.person_id NOT IN (SELECT person_id FROM {m} WHERE kept AND person_id IS NOT NULL)
    AND (who.dob IS NULL OR who.dob <= {end} - INTERVAL {int(min_age)} YEAR)
 """
+
+
+def imputation_estimates(con: Connection) -> dict:
+    """What the last :func:`add_imputed_departures` and :func:`add_imputed_returns` estimated and
+    decided (for quality.json): recording rates, the chance of each kind of departure, and per
+    subgroup and silence length the silent people, the known leavers, the chance and what was done."""
+    rates = _one_row(con, DEPARTURE_RATES)
+    if rates is None:
+        return {"estimated": False}
+    threshold = rates["min_departure_probability"]
+    by_basis = con.execute(f"""
+        SELECT basis, count(*), count(*) FILTER (WHERE coalesce(probability, ?) >= ?)
+        FROM {DEPARTURE_CANDIDATES} GROUP BY 1 ORDER BY 1""", [rates["gap_probability"], threshold]).fetchall()
+    groups = con.execute(f"""
+        SELECT age_band, citizenship_group, profile, silence_bin, candidates, known_registered,
+               known_unregistered, unrecorded_expected, probability
+        FROM {SILENCE_ESTIMATES} WHERE candidates > 0
+        ORDER BY candidates DESC, age_band, citizenship_group, profile, silence_bin""").fetchall()
+    keys = ("age_band", "citizenship_group", "profile", "silence_length", "silent", "known_leavers_registered",
+            "known_leavers_unregistered", "unrecorded_leavers_expected", "probability")
+    subgroups = [dict(zip(keys, row)) | {"imputed": row[4] if row[8] >= threshold else 0} for row in groups]
+    return {"estimated": True, **rates, "returns": _one_row(con, RETURN_RATES),
+            "candidates_by_basis": {b: {"candidates": n, "imputed": k} for b, n, k in by_basis},
+            "subgroups": subgroups}
+
+
+def _one_row_sql(values: dict) -> str:
+    """A one-row SELECT of named figures: rates and chances rounded to 4 places as DOUBLE, counts as
+    BIGINT, flags as BOOLEAN (NULL where not estimated)."""
+    def cell(value: object) -> str:
+        if isinstance(value, bool):
+            return sql_literal(value)
+        if isinstance(value, int):
+            return f"CAST({value} AS BIGINT)"
+        return f"CAST({'NULL' if value is None else round(float(value), 4)!s} AS DOUBLE)"
+    return "SELECT " + ", ".join(f"{cell(v)} AS {quote_ident(k)}" for k, v in values.items())
+
+
+def _one_row(con: Connection, table: str) -> dict | None:
+    try:
+        cursor = con.execute(f"SELECT * FROM {quote_ident(table)}")
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException when the table is not there
+        if "does not exist" in str(exc):
+            return None
+        raise
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None

@@ -233,9 +233,11 @@ class ItineraryRuleConfig(StrictModel):
     """Flag two consecutive movements in the same direction (Moldova's illogical itinerary)."""
 
     enabled: bool = True
-    #: ``impute`` the missing opposite movement (dated from presence, else at the midpoint),
-    #: ``drop`` the second of the pair, or ``none`` (flag only).
-    repair: Literal["none", "impute", "drop"] = "none"
+    #: ``estimate`` the missing opposite movement (dated by the typical length of the person's own
+    #: stays or absences, unless presence shows a long absence; docs/rules.md), ``impute`` it
+    #: (dated from presence, else at the midpoint), ``drop`` the second of the pair, or ``none``
+    #: (flag only).
+    repair: Literal["none", "estimate", "impute", "drop"] = "estimate"
     #: With ``impute``: a pair with no presence between is left alone (``false``) or repaired at
     #: the midpoint (``true``).
     midpoint: bool = False
@@ -289,6 +291,20 @@ class SignsOfLifeConfig(StrictModel):
     covers_days: dict[Name, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     #: No sign of life for longer than this, and no movement since: presumed gone at the last one.
     window_days: int = Field(default=730, ge=1)
+    #: Impute a departure from a silence only where the chance that such a silence (the person's
+    #: subgroup and silence length) is a departure, estimated from the run's own data, is at least
+    #: this (rules.silence: how well exits and deregistrations record known leavers). 0: every
+    #: silence longer than the window, whatever the data says. Default chosen on the robustness
+    #: benchmark (docs/rules.md).
+    min_departure_probability: float = Field(default=0.5, ge=0, le=1)
+    #: A person born abroad whose first presence is a registration after the data's first year,
+    #: with no recorded movement before it, arrived then (asylum seekers and others who came
+    #: without crossing a border post): an arrival imputed at the registration less the usual
+    #: registration lag, estimated in the run.
+    arrivals_from_registration: bool = True
+    #: Likewise for a return imputed from a sign of life after a departure with no recorded entry
+    #: (a pension paid abroad is not presence where entries are recorded).
+    min_return_probability: float = Field(default=0.5, ge=0, le=1)
     #: At the end of the data a silence cannot be window_days long yet: one of at least this many
     #: days gives a provisional departure (its events flagged provisional). None (the default):
     #: wait for the window. Measured both ways in docs/rules.md.

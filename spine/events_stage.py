@@ -4,7 +4,7 @@ spells, with each rule's ablation measured in the same run."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import duckdb
@@ -14,13 +14,18 @@ from rules import derive_long_term_events, flag_itineraries
 from rules.family import add_family_events
 from rules.itinerary import repair_itineraries
 from rules.residence import build_residence_spells, stock_on_1_january_sql
-from rules.signs_of_life import PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns, never_active_sql
+from rules.signs_of_life import (PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns,
+                                 add_registration_arrivals, add_returns_from_trips, imputation_estimates,
+                                 never_active_sql)
 from spine.config import JobConfig
+from spine.groups import citizenship_group_sql
 from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants, build_presence,
                             grace_periods)
 from spine.visa_stage import PRESENCE, apply_visa_rules, find_visa_visitors
 
 MOVEMENT_INPUT = "rules__movement_input"
+#: Each person's date of birth and citizenship group: the subgroups of the silence estimates.
+PEOPLE = "rules__people"
 RESIDENCE_SPELLS = "residence_spells"
 NEVER_ACTIVE = "rules__never_active"
 EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
@@ -34,6 +39,13 @@ MOVEMENTS_WITHOUT_REPAIR = "rules__movements_without_itinerary_repair"
 def first_year(job: JobConfig, end: date) -> int:
     """First year the residence figures cover: the observation start's, else ten years to the data end."""
     return job.observation.start.year if job.observation else end.year - 9
+
+
+def _first_reported_day(job: JobConfig, end: date, history_days: int) -> date:
+    """The first day whose first presence may be an arrival: after a year of the data as history
+    (people present before the data began show up in its first year)."""
+    start = job.observation.start if job.observation else date(end.year - 9, 1, 1)
+    return start + timedelta(days=history_days)
 
 
 def data_end(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str) -> date:
@@ -69,6 +81,11 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     visitors = find_visa_visitors(con, job, base_presence)
     dependants = build_dependants(con, job)
     duplicates = build_base_duplicates(con, job)
+    home = sql_literal(job.home_country)
+    people = materialise(con, PEOPLE, f"""
+        SELECT person_id, dob, {citizenship_group_sql('nationality', job.home_country)} AS citizenship_group,
+               coalesce(country_of_birth <> {home}, nationality <> {home}) AS born_abroad
+        FROM persons""")
     repair = rules.itinerary.repair if rules.itinerary.enabled else "none"
     grace_by_source, grace_by_type = grace_periods(job)
 
@@ -82,18 +99,26 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
 
     def impute(movements: str, presence: str) -> None:
         if with_life:
+            if life.arrivals_from_registration:
+                add_registration_arrivals(con, movements, presence, people, data_end=end,
+                                          first_day=_first_reported_day(job, end, rules.events.min_days))
             add_imputed_departures(
                 con, movements, presence, data_end=end, window_days=life.window_days,
                 emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes),
                 provisional_days=life.provisional_days,
                 dependants=dependants if life.children_follow_parents else None,
                 child_age_limit=life.child_age_limit, grace_by_source=grace_by_source, grace_by_type=grace_by_type,
-                duplicates=duplicates, gap_days=rules.events.min_days)
-            add_imputed_returns(con, movements, presence)   # after: a deregistered leaver can come back
+                duplicates=duplicates, gap_days=rules.events.min_days, people=people,
+                min_departure_probability=life.min_departure_probability)
+            # after: a deregistered leaver can come back
+            add_imputed_returns(con, movements, presence, not_presence_types=tuple(life.exempt_event_types),
+                                min_return_probability=life.min_return_probability)
+            add_returns_from_trips(con, movements, data_end=end, people=people,
+                                   min_return_probability=life.min_return_probability)
 
     def repair_in(movements: str, presence: str) -> int:
         return repair_itineraries(con, movements, repair, presence if with_life else None,
-                                  midpoint=rules.itinerary.midpoint)
+                                  midpoint=rules.itinerary.midpoint, gap_days=rules.events.min_days)
 
     # the run: visa rules, repair, signs of life, events; each ablation copies the movements
     # just before the rule it leaves out
@@ -107,6 +132,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     if ablations:
         derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
     impute("movements", presence)
+    estimates = imputation_estimates(con) if with_life else {"estimated": False}   # before the ablations re-run them
     derive("events", "movements", presence)
 
     # ablations
@@ -142,6 +168,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                 "AND source = 'signs_of_life'").fetchall()[0][0],
             "presence_rows": con.execute(f"SELECT count(*) FROM {quote_ident(presence)}").fetchall()[0][0],
             "never_active_not_resident": _never_active_count(con, never_active),
+            "estimates": estimates,
             "events_with": with_events,
             "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self") if ablations else None},
         "visas": {

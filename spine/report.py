@@ -179,6 +179,7 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
              _table(["measure", "count"], [[k, v] for k, v in counts if v is not None]),
              f"<p>Event definition: {html.escape(str(rules['events'].get('definition')))}; provisional events "
              f"(periods too recent to confirm): {_fmt(rules['events'].get('provisional'))}.</p>",
+             *_estimates_parts(life.get("estimates") or {}),
              "<h3>Ablation: events with and without each rule</h3>",
              '<p class="note">Each person\'s own events (family-derived events come on top: '
              f"{_fmt(family.get('events_added') or 0)}), derived with every rule and again without one rule, "
@@ -191,6 +192,37 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
                                         *[(rules[n]["events_without"] or {}).get(event) for n in ablated]]
                                 for event in ("immigration", "emigration")}))
     return _section("rules", "Rules", parts)
+
+
+def _estimates_parts(estimates: dict[str, Any]) -> list[str]:
+    """What the run's own data said about recording and silence, and what the rules did with it."""
+    if not estimates.get("estimated"):
+        return []
+    returns = estimates.get("returns") or {}
+    rates = [["exits recorded (re-entries with a recorded exit before them)", estimates.get("exit_recording"),
+              f"{estimates.get('reentries_after_exit')} of {estimates.get('reentries')}"],
+             ["entries recorded (re-exits with a recorded entry before them)", estimates.get("entry_recording"),
+              f"{estimates.get('reexits_after_entry')} of {estimates.get('reexits')}"],
+             ["registered leavers who deregistered", estimates.get("deregistration"),
+              f"{estimates.get('of_whom_deregistered')} of {estimates.get('registered_exit_leavers')}"],
+             ["chance that a silence ended by an entry was a long absence", estimates.get("gap_probability"),
+              f"{estimates.get('recorded_long_absences')} recorded long absences, {estimates.get('gap_candidates')} such silences"],
+             ["chance that a sign of life after a departure is a return", returns.get("return_probability"),
+              f"{returns.get('return_candidates')} such signs of life"]]
+    basis = [[b, v.get("candidates"), v.get("imputed")] for b, v in (estimates.get("candidates_by_basis") or {}).items()]
+    groups = [[g["age_band"], g["citizenship_group"], g["profile"], g["silence_length"], g["silent"],
+               (g["known_leavers_registered"] or 0) + (g["known_leavers_unregistered"] or 0),
+               g["unrecorded_leavers_expected"], g["probability"], g["imputed"]]
+              for g in (estimates.get("subgroups") or [])[:25]]
+    return ["<h3>What the data says about departures nobody recorded</h3>",
+            '<p class="note">Estimated in this run from the people whose outcome the data shows '
+            f"(docs/rules.md). A departure is imputed only where its chance is at least "
+            f"{_fmt(estimates.get('min_departure_probability'))}.</p>",
+            _table(["estimate", "value", "from"], rates),
+            _table(["departures the evidence may give", "candidates", "imputed"], basis),
+            "<h4>Silent people by subgroup and silence length (the 25 largest)</h4>",
+            _table(["age", "citizenship", "activity", "silent for", "silent people", "known leavers",
+                    "unrecorded leavers expected", "chance of a departure", "departures imputed"], groups)]
 
 
 def _events_section(quality: dict[str, Any]) -> list[str]:

@@ -57,3 +57,44 @@ def test_repair_drop_stops_keeping_the_second_of_a_pair(con):
                [("a", "x", "1", date(2018, 3, 1), "in", None, True), ("a", "x", "2", date(2021, 6, 1), "in", None, True)])
     assert repair_itineraries(con, "m", "drop") == 1
     assert fetch_rows(con, "SELECT record_id, kept FROM m", "record_id") == [("1", True), ("2", False)]
+
+
+def test_estimated_repair_gives_the_shorter_kind_of_period_its_typical_length(con):
+    """A resident's trips last ~20 days: the exit missed before the 2021 entry comes 20 days before it
+    (the stay takes the rest). A seasonal worker stays ~120 days and is away ~245: the exit missed
+    after the 2021 entry comes 120 days after it. A resident's missed entry comes a trip after the exit."""
+    from rules.itinerary import repair_itineraries
+    rows = []
+    for n, (d, direction) in enumerate([(date(2018, 3, 1), "out"), (date(2018, 3, 21), "in"),
+                                        (date(2019, 6, 1), "out"), (date(2019, 6, 21), "in"),
+                                        (date(2021, 8, 1), "in"),                                 # exit missed before
+                                        (date(2022, 5, 1), "out"), (date(2023, 2, 1), "out"),    # entry missed between
+                                        (date(2023, 2, 21), "in")]):
+        rows.append(("resident", "x", f"r{n}", d, direction))
+    for n, (d, direction) in enumerate([(date(2018, 4, 1), "in"), (date(2018, 7, 30), "out"),
+                                        (date(2019, 4, 1), "in"), (date(2019, 7, 30), "out"),
+                                        (date(2020, 4, 1), "in"), (date(2021, 4, 1), "in")]):  # exit of 2020 missed
+        rows.append(("seasonal", "x", f"s{n}", d, direction))
+    make_table(con, "raw", COLUMNS, rows)
+    flag_itineraries(con, "raw", "m")
+    assert repair_itineraries(con, "m", "estimate") == 3
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'",
+                      "1, 2") == [("resident", "2021-07-12", "out"), ("resident", "2022-05-21", "in"),
+                                             ("seasonal", "2020-07-30", "out")]
+
+
+def test_estimated_repair_leaves_long_absences_to_the_evidence(con):
+    """Activity that stops two years before the second entry: the absence was long and is left to the
+    signs-of-life rule. Activity that starts two years after an exit dates the missed entry at it."""
+    from rules.itinerary import repair_itineraries
+    make_table(con, "raw", COLUMNS, [("a", "x", "1", date(2016, 1, 10), "in"), ("a", "x", "2", date(2021, 1, 10), "in"),
+                                     ("b", "x", "3", date(2016, 1, 10), "out"), ("b", "x", "4", date(2021, 1, 10), "out")])
+    make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE",
+                          "exempt": "BOOLEAN"},
+               [("a", "activity", date(2017, 1, 1), date(2018, 12, 31), False),
+                ("b", "activity", date(2015, 1, 1), date(2015, 12, 31), False),
+                ("b", "activity", date(2019, 1, 1), date(2019, 12, 31), False)])
+    flag_itineraries(con, "raw", "m")
+    assert repair_itineraries(con, "m", "estimate", "p") == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
+        ("b", "2019-01-01", "in")]

@@ -188,3 +188,22 @@ def test_people_present_only_by_registration_are_never_active(con):
     make_table(con, "people", {"person_id": "VARCHAR", "dob": "DATE"},
                [("n", date(1980, 1, 1)), ("t", date(1980, 1, 1)), ("c", date(2015, 1, 1)), ("x", date(1980, 1, 1))])
     assert fetch_rows(con, never_active_sql("p", "m", "people", data_end=END, min_age=16), "1") == [("n",), ("u",)]
+
+
+def test_a_registration_of_someone_born_abroad_without_a_recorded_entry_is_an_arrival(con):
+    """i entered in 2019 and registered 20 days later: the usual lag. a (born abroad, no entry)
+    registered in 2020: arrived 20 days before. n was born here; o registered in 2015, the data's
+    first year (may have lived here before); t's first presence is a tax year before the registration."""
+    from rules.signs_of_life import add_registration_arrivals
+    make_table(con, "m", MOVEMENTS, [("i", "crossings", "x1", date(2019, 3, 1), "in", None, True)])
+    make_table(con, "p", PRESENCE, [
+        ("i", "registration", date(2019, 3, 21), None, None, False),
+        ("a", "registration", date(2020, 6, 21), None, None, False),
+        ("n", "registration", date(2020, 6, 21), None, None, False),
+        ("o", "registration", date(2015, 6, 21), None, None, False),
+        ("t", "registration", date(2020, 6, 21), None, None, False), tax_year("t", 2018)])
+    make_table(con, "who", {"person_id": "VARCHAR", "born_abroad": "BOOLEAN"},
+               [("i", True), ("a", True), ("n", False), ("o", True), ("t", True)])
+    assert add_registration_arrivals(con, "m", "p", "who", first_day=date(2016, 1, 1), data_end=END) == 1
+    assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
+        ("a", "registration", "2020-06-01", "in")]
