@@ -11,9 +11,10 @@ column; the validation sample only when ``--validation-fraction`` > 0) and score
 universe's truth:
 
 - ``event_f1``: person-level immigration and emigration events (same type, within 31 days);
-- ``immigration_worst_annual_error``, ``emigration_worst_annual_error``: of the complete years
-  (observation start to the year before the data end) with 10 or more true events, the signed
-  relative error (derived / true - 1) largest in size;
+- ``immigration_worst_annual_error``, ``emigration_worst_annual_error``: of the years of the run's
+  reporting period (its events are final) with 10 or more true events, the signed relative error
+  (derived / true - 1) largest in size; events are scored inside the reporting period only (the
+  run publishes none outside it);
 - ``family_f1``: family-derived events (precision against each person's true events, recall of the
   true family events against every derived event of the person); None with fewer than 30 true
   family events;
@@ -119,9 +120,11 @@ def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fr
         con = result.connection()
         truth = universe.out_dir / "truth"
         attach_truth(con, truth)
-        end_year = int(result.quality["data_end"][:4])
-        events = event_scores(con, truth)
-        family = family_event_scores(con, truth)
+        reporting = result.quality["reporting"]
+        period = (reporting["start"], reporting["end"])
+        end_year = int(reporting["end"][:4]) + 1      # complete years: those of the reporting period
+        events = event_scores(con, truth, period=period)
+        family = family_event_scores(con, truth, period=period)
         con.execute(f"""CREATE TEMP TABLE scored_records AS
             SELECT l.source, l.record_id, l.person_id AS predicted, t.person_key AS truth
             FROM links AS l JOIN read_csv('{truth / 'records.csv'}', all_varchar = true) AS t
@@ -130,8 +133,7 @@ def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fr
         by_origin = dict(con.execute("SELECT origin, count(*) FROM persons GROUP BY 1").fetchall())
         created = by_origin.get("enlarged", 0) + by_origin.get("family", 0)
         absent = absent_from_register(con, truth, job.config.base)
-        first_year = job.config.observation.start.year if job.config.observation else end_year - 9
-        cells = score_seed(con, truth, job.config, first_year, end_year - 1, 10)
+        cells = score_seed(con, truth, job.config, int(reporting["start"][:4]), end_year - 1, 10)
         coverage = summarise(cells)["coverage"] if cells else None
         result.close()
         return {

@@ -10,7 +10,8 @@ spine person to a true person (its base record's, else most of its records'), an
 - person-level events: precision, recall and F1 (same type, dates within 31 days), all events and
   family-derived ones separately;
 - annual immigration and emigration counts against the truth, with the relative error, for every
-  complete year (events less than 12 months before the data's end cannot be confirmed yet);
+  year of the run's reporting period (a year of history before it, the 12 months of follow-up
+  after it; events are scored inside it only: the run publishes none outside it);
 - the same for a naive baseline measured in the same run on the same linked movements: an
   immigration at a person's first movement if it is an entry, an emigration at the last if it
   is an exit, no rules;
@@ -106,17 +107,19 @@ def main() -> None:
     truth = universe.out_dir / "truth"
     attach_truth(con, truth)
     con.execute(NAIVE_EVENTS).fetchall()
-    end_year = int(result.quality["data_end"][:4])
+    reporting = result.quality["reporting"]
+    period = (reporting["start"], reporting["end"])
+    end_year = int(reporting["end"][:4]) + 1        # complete years: those of the reporting period
     figures: dict[str, Any] = {"persons": args.persons, "seed": args.seed, "enlarge": not args.no_enlarge,
                                "fast_linkage": args.fast_linkage, "rules_settings": settings,
                                "run_seconds": round(seconds, 1), "rules_seconds": result.quality["run"]["stages"]["rules"],
                                "data_end": result.quality["data_end"]}
     for arm, table in (("rules", "events"), ("naive", "naive_events")):
-        scores = event_scores(con, truth, events=table)
+        scores = event_scores(con, truth, events=table, period=period)
         scores["complete_years"] = complete_years(scores.pop("by_year"), end_year)
         figures[arm] = scores
-        figures[arm + "_family"] = {k: v for k, v in event_scores(con, truth, events=table, derived_via="family").items()
-                                    if k != "by_year"}
+        figures[arm + "_family"] = {k: v for k, v in event_scores(con, truth, events=table, derived_via="family",
+                                                                  period=period).items() if k != "by_year"}
     figures["stock_on_1_january"] = stock_against_truth(con, truth, int(figures["data_end"][:4]))
     figures["rule_counts"] = result.quality["rules"]
     result.close()

@@ -40,13 +40,17 @@ def link_precision(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict[str,
 
 
 def event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days: int = 31,
-                 events: str = "events", derived_via: str | None = None) -> dict[str, Any]:
+                 events: str = "events", derived_via: str | None = None,
+                 period: tuple[str, str] | None = None) -> dict[str, Any]:
     """Person-level event precision, recall and F1 (same type, within ``window_days``), and counts per year.
 
     ``events`` is the table of derived events scored; ``derived_via`` restricts both sides to
-    ``self`` or ``family`` events.
+    ``self`` or ``family`` events; ``period`` (first and last day, ISO) to the events dated in it
+    (the run's reporting period: it publishes no event outside it).
     """
-    only = f"WHERE derived_via = '{derived_via}'" if derived_via else ""
+    conditions = ([f"derived_via = '{derived_via}'"] if derived_via else []) + \
+        ([f"CAST(date AS DATE) BETWEEN DATE '{period[0]}' AND DATE '{period[1]}'"] if period else [])
+    only = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     truth = f"(SELECT * FROM {_truth(truth_dir / 'events.csv')} {only})"
     predicted = f"""SELECT s.person_key, e.event, e.date FROM (SELECT * FROM {events} {only}) AS e
                     JOIN spine_truth AS s USING (person_id)"""
@@ -70,14 +74,17 @@ def event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days
                          "error": round(d / t - 1, 4) if t else None} for y, e, t, d in by_year]}
 
 
-def family_event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days: int = 31) -> dict[str, Any]:
+def family_event_scores(con: duckdb.DuckDBPyConnection, truth_dir: Path, *, window_days: int = 31,
+                        period: tuple[str, str] | None = None) -> dict[str, Any]:
     """Events of dependants: precision of the family-derived events against each person's true events
     (however the truth says they are known), recall of the true family events against every derived
     event of the person. A child with records of its own whose event the rules still take from a
     parent is right, not a false positive."""
-    truth = f"(SELECT person_key, event, CAST(date AS DATE) AS date, derived_via FROM {_truth(truth_dir / 'events.csv')})"
-    predicted = """(SELECT s.person_key, e.event, e.date, e.derived_via FROM events AS e
-                    JOIN spine_truth AS s USING (person_id))"""
+    within = f"WHERE CAST(date AS DATE) BETWEEN DATE '{period[0]}' AND DATE '{period[1]}'" if period else ""
+    truth = (f"(SELECT person_key, event, CAST(date AS DATE) AS date, derived_via FROM {_truth(truth_dir / 'events.csv')} "
+             f"{within})")
+    predicted = f"""(SELECT s.person_key, e.event, e.date, e.derived_via FROM (SELECT * FROM events {within}) AS e
+                     JOIN spine_truth AS s USING (person_id))"""
     near = f"x.person_key = p.person_key AND x.event = p.event AND abs(datediff('day', x.date, p.date)) <= {window_days}"
     tp_pred, n_pred = con.execute(f"""SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {truth} AS x WHERE {near})),
                                       count(*) FROM {predicted} AS p WHERE p.derived_via = 'family'""").fetchone()

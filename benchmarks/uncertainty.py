@@ -146,8 +146,9 @@ def main() -> None:
         result = job.run()
         seconds = time.perf_counter() - started
         con = result.connection()
-        end_year = int(result.quality["data_end"][:4])
-        first_year = job.config.observation.start.year if job.config.observation else end_year - 9
+        reporting = result.quality["reporting"]
+        end_year = int(reporting["end"][:4]) + 1        # the reporting period's years are scored
+        first_year = int(reporting["start"][:4])
         cells = score_seed(con, universe.out_dir / "truth", job.config, first_year, end_year - 1, args.min_true)
         for c in cells:
             c["seed"] = seed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -497,6 +497,38 @@ class ObservationConfig(StrictModel):
         return self
 
 
+#: The window of the 12-in-16 definition when the job does not set one (16 months).
+TWELVE_IN_SIXTEEN_DAYS = 487
+
+
+def _period_start_on_or_after(day: date, period: str) -> date:
+    """The first day of the first year (or month) that starts on or after ``day``."""
+    if period == "month":
+        return day if day.day == 1 else date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    return day if (day.month, day.day) == (1, 1) else date(day.year + 1, 1, 1)
+
+
+def _period_end_on_or_before(day: date, period: str) -> date:
+    """The last day of the last year (or month) that ends on or before ``day``."""
+    if period == "month":
+        following = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+        return day if following - timedelta(days=1) == day else date(day.year, day.month, 1) - timedelta(days=1)
+    return day if (day.month, day.day) == (12, 31) else date(day.year - 1, 12, 31)
+
+
+class ReportingConfig(StrictModel):
+    """The period events and flows are published for. ``observation`` is the evidence: every record
+    inside it is used; the reporting period is the part of it whose events the evidence can decide.
+    Default: the observation window less a year of history at its start (an entry in the data's
+    first months may be the return of someone who left before the data began) and less the
+    follow-up the event definition needs at its end (12 months for un_12_months, the window for
+    the cumulative definitions), in whole periods. A reporting end inside that follow-up
+    publishes provisional events for its last months."""
+
+    start: date | None = None
+    end: date | None = None
+
+
 class OutputConfig(StrictModel):
     """Where the store and the contract tables go (relative to the job file)."""
 
@@ -572,6 +604,7 @@ class JobConfig(StrictModel):
     person_key_env: StrictStr = "SPINE_PERSON_KEY"
     demo: bool = False
     observation: ObservationConfig | None = None
+    reporting: ReportingConfig = ReportingConfig()
     rules: RulesConfig = RulesConfig()
     flows: FlowsConfig = FlowsConfig()
     output: OutputConfig = OutputConfig()
@@ -581,6 +614,37 @@ class JobConfig(StrictModel):
     enlargement: EnlargementConfig = EnlargementConfig()
     #: Folder the job file sits in; relative paths resolve against it (set by load_job).
     root: Path = Field(default=Path("."), exclude=True)
+
+    def reporting_period(self, data_end: date) -> tuple[date, date]:
+        """The first and last day of the reporting period (see ReportingConfig), given the last day
+        the data covers (the observation end, or the last movement without one)."""
+        first = self.observation.start if self.observation else date(data_end.year - 9, 1, 1)
+        last = self.observation.end if self.observation else data_end
+        events = self.rules.events
+        window = events.window_days or (TWELVE_IN_SIXTEEN_DAYS if events.definition == "12_in_16" else 0)
+        history, follow_up = events.min_days, max(events.min_days, window)
+        start = self.reporting.start or _period_start_on_or_after(first + timedelta(days=history), self.flows.period)
+        end = self.reporting.end or _period_end_on_or_before(last - timedelta(days=follow_up), self.flows.period)
+        return start, end
+
+    @model_validator(mode="after")
+    def _reporting_inside_observation(self) -> "JobConfig":
+        r, o = self.reporting, self.observation
+        if r.start and r.end and r.end <= r.start:
+            raise ValueError(f"reporting.end: {r.end} must be after reporting.start {r.start}")
+        if o and r.start and not o.start <= r.start <= o.end:
+            raise ValueError(f"reporting.start: {r.start} is outside the observation window {o.start} to {o.end} "
+                             "(the evidence must cover what is reported)")
+        if o and r.end and not o.start <= r.end <= o.end:
+            raise ValueError(f"reporting.end: {r.end} is outside the observation window {o.start} to {o.end} "
+                             "(the evidence must cover what is reported)")
+        if o:
+            start, end = self.reporting_period(o.end)
+            if end <= start:
+                raise ValueError(f"reporting: the observation window {o.start} to {o.end} leaves no period to report "
+                                 f"after a year of history and the follow-up the events need (from {start} to {end}); "
+                                 "set reporting.start and reporting.end, or observe longer")
+        return self
 
     @model_validator(mode="after")
     def _base_is_a_source(self) -> "JobConfig":

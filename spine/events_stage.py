@@ -24,6 +24,8 @@ from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, buil
 from spine.visa_stage import PRESENCE, apply_visa_rules, find_visa_visitors
 
 MOVEMENT_INPUT = "rules__movement_input"
+#: Every derived event, the reporting period's and the others (``events`` keeps the reporting period's).
+EVENTS_ALL = "rules__events_all"
 #: Each person's date of birth and citizenship group: the subgroups of the silence estimates.
 PEOPLE = "rules__people"
 RESIDENCE_SPELLS = "residence_spells"
@@ -37,8 +39,8 @@ MOVEMENTS_WITHOUT_REPAIR = "rules__movements_without_itinerary_repair"
 
 
 def first_year(job: JobConfig, end: date) -> int:
-    """First year the residence figures cover: the observation start's, else ten years to the data end."""
-    return job.observation.start.year if job.observation else end.year - 9
+    """First year the residence figures cover: the reporting period's."""
+    return job.reporting_period(end)[0].year
 
 
 def _first_reported_day(job: JobConfig, end: date, history_days: int) -> date:
@@ -180,7 +182,22 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
         "family": family,
         "residence": _residence_counts(con, first_year(job, end), end),
     }
+    counts["reporting"] = _keep_reporting_period(con, job, end)
     return end, counts
+
+
+def _keep_reporting_period(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date) -> dict[str, Any]:
+    """Keep every derived event in ``EVENTS_ALL`` and only those of the reporting period in
+    ``events`` (what flows, the report and the outputs publish); return the period and how many
+    events fell outside it."""
+    start, stop = job.reporting_period(end)
+    materialise(con, EVENTS_ALL, "SELECT * FROM events")
+    materialise(con, "events", f"SELECT * FROM {EVENTS_ALL} WHERE date BETWEEN DATE {sql_literal(start.isoformat())} "
+                               f"AND DATE {sql_literal(stop.isoformat())}")
+    outside = con.execute(f"SELECT count(*) FROM {EVENTS_ALL}").fetchall()[0][0] - \
+        con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    return {"start": start.isoformat(), "end": stop.isoformat(), "events_outside": outside,
+            "provisional_published": stop > end - timedelta(days=job.rules.events.min_days)}
 
 
 def _never_active_count(con: duckdb.DuckDBPyConnection, never_active: str | None) -> int | None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
@@ -136,8 +136,9 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "flows": quality.flow_metrics(con, disclosure),
                     "uncertainty": flow_uncertainty,
                     "accounting": quality.accounting(con, rows),
+                    "reporting": rule_counts.pop("reporting"),
                     "demographic_accounting": diagnostics.demographic_accounting(
-                        con, first_year(job, data_end), data_end),
+                        con, first_year(job, data_end), job.reporting_period(data_end)[1] + timedelta(days=1)),
                     "linkage_diagnostics": diagnostics.linkage_diagnostics(con, linkage_metrics),
                     "linkage": linkage_metrics,
                     "conflicts": conflicts.conflict_rates(con),

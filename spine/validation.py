@@ -184,8 +184,11 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
 
 
 def _period(job: JobConfig, config: ValidationConfig) -> tuple[str, str]:
-    start = config.start or (job.observation.start if job.observation else None)
-    end = config.end or (job.observation.end if job.observation else None)
+    """The days whose moves are compared: the validation window set in the job, else the reporting
+    period (the events published)."""
+    reporting = job.reporting_period(job.observation.end) if job.observation else (None, None)
+    start = config.start or reporting[0]
+    end = config.end or reporting[1]
     return (f"DATE {sql_literal(start.isoformat())}" if start else "DATE '0001-01-01'",
             f"DATE {sql_literal(end.isoformat())}" if end else "DATE '9999-12-31'")
 

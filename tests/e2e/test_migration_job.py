@@ -3,6 +3,8 @@ the CLI, scored against the universe's truth."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from typer.testing import CliRunner
 
@@ -150,7 +152,23 @@ def test_cli_run_prints_where_outputs_are(universe, tmp_path):
 
 def test_report_shows_years_as_years_seconds_as_seconds_and_the_ablation(result):
     text = result.report_path.read_text()
-    assert "<td>2015</td>" in text and "2,015" not in text
+    assert "<td>2016</td>" in text and "2,016" not in text
     stages = text[text.index("<th>stage</th>"):text.index("<th>input</th>")]
     assert "%" not in stages
     assert "Ablation" in text and "signs_of_life" in text
+
+
+def test_events_and_flows_only_for_the_reporting_period(result):
+    """The evidence is the whole observation window; events and flows are published for the reporting
+    period only (a year of history, then up to the last year whose events have 12 months of follow-up)."""
+    reporting = result.quality["reporting"]
+    assert (reporting["start"], reporting["end"]) == ("2016-01-01", "2023-12-31")
+    con = result.connection()
+    first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone()
+    assert date(2016, 1, 1) <= first <= last <= date(2023, 12, 31)
+    assert sorted(p for (p,) in con.execute("SELECT DISTINCT period FROM flows WHERE period <> 'total'").fetchall()) \
+        == [str(y) for y in range(2016, 2024)]
+    outside = con.execute("SELECT count(*) FROM rules__events_all WHERE date < DATE '2016-01-01' "
+                          "OR date > DATE '2023-12-31'").fetchone()[0]
+    assert outside == reporting["events_outside"] > 0 and not reporting["provisional_published"]
+    assert not con.execute("SELECT bool_or(provisional) FROM events").fetchone()[0]

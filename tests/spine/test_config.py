@@ -38,6 +38,8 @@ CASES = [
     ("events_un_window.yaml", ["rules.events", "window_days applies to the 12_in_16 and cumulative_days"]),
     ("events_12_in_16_window.yaml", ["rules.events", "12_in_16 has a window of 16 months", "cumulative_days"]),
     ("events_min_days_too_long.yaml", ["rules.events", "the window (487 days) is shorter than min_days (500)"]),
+    ("reporting_outside.yaml", ["reporting.start", "2014-01-01 is outside the observation window"]),
+    ("reporting_too_short.yaml", ["reporting", "leaves no period to report", "set reporting.start and reporting.end"]),
     ("events_tolerance_cumulative.yaml", ["rules.events", "tolerance_days applies to un_12_months only"]),
     ("grace_on_base.yaml", ["rules.signs_of_life.grace_days.register", "registrations"]),
     ("never_active_no_base.yaml", ["rules.signs_of_life.never_active_not_resident", "needs the base register"]),
@@ -108,3 +110,27 @@ def test_the_readme_job_example_is_valid_config(tmp_path):
     (tmp_path / "job.yaml").write_text(yaml_text[:yaml_text.index("```")])
     job = load_job(tmp_path / "job.yaml")
     assert job.rules.signs_of_life.sources == ["register", "tax"]
+
+
+@pytest.mark.parametrize("observation, period, settings, expected", [
+    (("2015-01-01", "2024-12-31"), "year", {}, ("2016-01-01", "2023-12-31")),
+    (("2015-03-15", "2024-06-30"), "year", {}, ("2017-01-01", "2022-12-31")),
+    (("2015-03-15", "2024-06-30"), "month", {}, ("2016-04-01", "2023-06-30")),
+    (("2015-01-01", "2024-12-31"), "year", {"rules": {"events": {"definition": "12_in_16"}}},
+     ("2016-01-01", "2022-12-31")),
+    (("2015-01-01", "2024-12-31"), "year", {"reporting": {"start": "2015-01-01", "end": "2024-12-31"}},
+     ("2015-01-01", "2024-12-31")),
+])
+def test_reporting_period_is_the_observation_less_history_and_follow_up(tmp_path, observation, period, settings,
+                                                                        expected):
+    """A year of history at the start, the definition's follow-up at the end, in whole periods; or as set."""
+    from datetime import date
+
+    import yaml
+    job = {"name": "t", "base": "register", "home_country": "XSY",
+           "observation": {"start": observation[0], "end": observation[1]}, "flows": {"period": period},
+           "sources": {"register": {"path": "register.csv", "record_id": "id", "columns": {"start_date": "reg"}}},
+           **settings}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    start, end = load_job(tmp_path / "job.yaml").reporting_period(date.fromisoformat(observation[1]))
+    assert (start.isoformat(), end.isoformat()) == expected
