@@ -82,6 +82,10 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
                 progress.close()
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+    from spine.plausibility import warnings
+
+    for line in warnings(result.quality.get("plausibility", {})):
+        err.print(f"[yellow]Warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     acc = result.quality["accounting"]
     err.print(f"accounting identity: {'passed' if acc['passed'] else 'FAILED'}")
     typer.echo(f"outputs: {result.output_dir}")

@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from linkage._sql import sql_literal
-from spine import builder, conflicts, diagnostics, flows, history, quality, uncertainty, validation
+from spine import builder, conflicts, diagnostics, flows, history, plausibility, quality, uncertainty, validation
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, ConfigError, SpineError
 from spine.events_stage import build_movements_and_events, first_year
@@ -137,6 +137,7 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "uncertainty": flow_uncertainty,
                     "accounting": quality.accounting(con, rows),
                     "reporting": rule_counts.pop("reporting"),
+                    "plausibility": plausibility.plausibility(con, job),
                     "demographic_accounting": diagnostics.demographic_accounting(
                         con, first_year(job, data_end), job.reporting_period(data_end)[1] + timedelta(days=1)),
                     "linkage_diagnostics": diagnostics.linkage_diagnostics(con, linkage_metrics),

@@ -194,6 +194,20 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
     return _section("rules", "Rules", parts)
 
 
+def _plausibility_section(quality: dict[str, Any]) -> list[str]:
+    checks = quality.get("plausibility") or {}
+    if not checks:
+        return []
+    rows = [[name.replace("_", " "), c.get("value"), c.get("threshold"), "warning" if c.get("warn") else "",
+             c.get("look_at"), c.get("meaning")] for name, c in checks.items()]
+    groups = (checks.get("imputed_emigration_share") or {}).get("by_citizenship_group") or {}
+    parts = [_table(["diagnostic", "value", "threshold", "", "look at", "past the threshold means"], rows)]
+    if groups:
+        parts.append(_table(["citizenship group", "emigrations", "of them imputed", "share"],
+                            [[g, v["emigrations"], v["imputed"], v["share"]] for g, v in groups.items()]))
+    return _section("plausibility", "Plausibility", parts)
+
+
 def _estimates_parts(estimates: dict[str, Any]) -> list[str]:
     """What the run's own data said about recording and silence, and what the rules did with it."""
     if not estimates.get("estimated"):
@@ -387,10 +401,11 @@ def _page(title: str, sections: list[tuple[str, str]], parts: list[str]) -> str:
 def render_report(quality: dict[str, Any]) -> str:
     """Render the report page from the quality metrics."""
     sections = [("sources", "Sources"), ("probabilistic", "Probabilistic linkage"), ("review", "Review and conflicts"),
-                ("rules", "Rules"), ("events", "Events"), ("uncertainty", "Uncertainty"), ("accounting", "Accounting"),
+                ("rules", "Rules"), ("plausibility", "Plausibility"), ("events", "Events"), ("uncertainty", "Uncertainty"), ("accounting", "Accounting"),
                 ("changes", "Changes"), ("run", "Run")]
     parts = [*_sources_section(quality), *_probabilistic_section(quality), *_review_and_conflicts_section(quality),
-             *_rules_section(quality), *_events_section(quality), *_uncertainty_section(quality),
+             *_rules_section(quality), *_plausibility_section(quality), *_events_section(quality),
+             *_uncertainty_section(quality),
              *_accounting_section(quality),
              *_changes_section(quality.get("changes")), *_run_section(quality)]
     present = [(a, t) for a, t in sections if f'<section id="{a}">' in "".join(parts)]

@@ -24,7 +24,7 @@ CHROMIUM = (os.environ.get("SPINE_TEST_CHROMIUM") or shutil.which("chromium") or
 #: Flags for a closed network: without the background ones Chromium keeps trying to reach Google.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SECTIONS = ("sources", "probabilistic", "review", "rules", "events", "accounting", "run")
+SECTIONS = ("sources", "probabilistic", "review", "rules", "plausibility", "events", "accounting", "run")
 pytestmark = pytest.mark.e2e
 
 
