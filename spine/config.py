@@ -402,8 +402,14 @@ class ValidationConfig(StrictModel):
     columns: ValidationColumnsConfig = ValidationColumnsConfig()
     date_format: StrictStr | list[StrictStr] = DEFAULT_DATE_FORMAT
     sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
+    #: Publish calibrated counts: each flow cell's derived count turned into the median of its
+    #: true-count draws (the precision and sensitivity measured for its stratum, shrunk), margins
+    #: the sums of the calibrated cells, disclosure control on what is published; the derived
+    #: counts stay in the store (flows__uncalibrated) and quality.json. false: the derived counts
+    #: are published and the sample only widens the intervals.
+    calibrate: bool = True
     #: The dates over which the sample's moves were checked: events outside are not compared.
-    #: Default: the job's observation window (all dates without one).
+    #: Default: the job's reporting period.
     start: date | None = None
     end: date | None = None
     #: Error rates are estimated per event type and per these dimensions, each shrunk towards the

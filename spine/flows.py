@@ -76,12 +76,13 @@ def published_flows_sql(cube: str, rounding: int | None) -> str:
         FROM {cube} ORDER BY tbl, cell"""
 
 
-def build_flows(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any]:
-    """Materialise ``flows`` from ``events`` and ``persons``; return what disclosure control did.
+def build_flows(con: duckdb.DuckDBPyConnection, job: JobConfig, counts_sql: str | None = None) -> dict[str, Any]:
+    """Materialise ``flows`` from ``events`` and ``persons`` (or from ``counts_sql``, cell counts in
+    the shape of :func:`event_counts_sql`: calibrated ones); return what disclosure control did.
 
     Keeps ``flows__cells`` (every cell's true count and why it is suppressed) in the store.
     """
-    counts = materialise(con, "flows__counts", event_counts_sql(job))
+    counts = materialise(con, "flows__counts", counts_sql or event_counts_sql(job))
     categories = flow_categories(con, counts, job)
     cube = materialise(con, "flows__cells", cube_sql(counts, ["period", "event"], categories,
                                                      job.flows.min_cell_count))

@@ -133,7 +133,8 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                     "sources": {n: quality.source_metrics(con, job, n, data_end) for n in job.sources},
                     "persons": quality.person_metrics(con),
                     "rules": {**quality.rule_metrics(con), **rule_counts},
-                    "flows": quality.flow_metrics(con, disclosure),
+                    "flows": quality.flow_metrics(
+                        con, (flow_uncertainty.get("calibration") or {}).pop("disclosure", None) or disclosure),
                     "uncertainty": flow_uncertainty,
                     "accounting": quality.accounting(con, rows),
                     "reporting": rule_counts.pop("reporting"),

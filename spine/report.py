@@ -301,12 +301,26 @@ def _uncertainty_section(quality: dict[str, Any]) -> list[str]:
     return _section("uncertainty", "Uncertainty of the flows", [
         facts, f"<h3>Covered</h3><ul>{items}</ul>" if items else "",
         f"<h3>Not covered</h3><ul>{missing}</ul>",
+        *_calibration_part(found.get("calibration")),
         *(_validation_part(validation) if validation else [
             '<p class="note">Without a validation sample these intervals carry linkage uncertainty only. '
             "Measured on the synthetic universe (docs/uncertainty.md) they contain the true count in fewer "
             "cells than their nominal level says: most of the error of the flows is systematic rule error, "
             "which only a sample of people whose moves are known can measure "
             "(flows.uncertainty.validation).</p>"])])
+
+
+def _calibration_part(calibration: dict[str, Any] | None) -> list[str]:
+    """Which counts are published, and the derived ones beside the calibrated."""
+    if not calibration:
+        return ['<p class="note">Published counts: as derived (no calibration).</p>']
+    rows = [[t["period"], t["event"], t["derived"], t["calibrated"]] for t in calibration.get("totals") or []]
+    return ["<h3>Calibrated counts</h3>",
+            "<p><strong>The published counts are calibrated</strong>: " + html.escape(calibration["method"]) +
+            f" ({_fmt(calibration.get('cells_calibrated'))} of {_fmt(calibration.get('cells_with_events'))} cells "
+            "changed). The derived counts stay in the store (" + html.escape(calibration["uncalibrated_table"]) +
+            ").</p>",
+            _table(["period", "event", "derived", "published (calibrated)"], rows)]
 
 
 def _validation_part(validation: dict[str, Any]) -> list[str]:
@@ -330,7 +344,8 @@ def _validation_part(validation: dict[str, Any]) -> list[str]:
         f"<p>Rates are estimated per {', '.join(html.escape(s) for s in validation['strata'])}, each shrunk "
         f"towards its event type's with the weight of {_fmt(validation['prior_events'])} events; "
         f"{_fmt(validation.get('cells_adjusted'))} published cells carry them. The intervals are for the true "
-        "count, so where the sample shows the flows undercount, they lie above the published count.</p>"]
+        "count: where the counts are not calibrated and the sample shows the flows undercount, they lie "
+        "above the published count.</p>"]
 
 
 def _accounting_section(quality: dict[str, Any]) -> list[str]:

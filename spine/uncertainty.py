@@ -45,10 +45,11 @@ from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from spine.builder import LINKED_RECORDS, build_linked_records
 from spine.config import HybridConfig, JobConfig, ProbabilisticConfig, with_rule_value
 from spine.events_stage import build_movements_and_events
+from spine import flows as flows_module
 from spine.flows import CELL_KEYS, event_counts_sql, margin_labels_sql
 from spine.linking import link_table
 from spine.sources import std_table
-from spine.validation import adjusted_intervals, validation_rates, validation_summary
+from spine.validation import adjusted_intervals, cell_parameters, validation_rates, validation_summary
 
 logger = logging.getLogger(__name__)
 
@@ -370,20 +371,22 @@ def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: s
 
 
 def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str, replicates: int,
-                        confidence: float, seed: int, *, flows: str = "flows") -> str:
+                        confidence: float, seed: int, *, flows: str = "flows", cells_sql: str | None = None) -> str:
     """Materialise ``uncertainty__flow_intervals`` with final bounds for the published cells: each
     replicate's count placed around the published count (as :func:`fill_flow_intervals` does), then
     turned into draws of the true count with the error the validation sample measured
     (:func:`spine.validation.adjusted_intervals`). A cell whose event type the sample lacks keeps
-    the linkage-only interval.
+    the linkage-only interval. ``cells_sql``: other cells (the five keys and ``count``, the derived
+    count) in place of the published cells of ``flows``: every cell, for calibration.
 
-    Grain: one row per published cell of ``flows``. Columns: the five keys, lower, upper, median
-    (DOUBLE; median of the true-count draws), validated (BOOLEAN).
+    Grain: one row per cell. Columns: the five keys, lower, upper, median (DOUBLE; median of the
+    true-count draws), validated (BOOLEAN).
     """
     keys = ", ".join(KEYS)
+    cells_sql = cells_sql or (f"SELECT {keys}, count FROM {quote_ident(flows)} "
+                              "WHERE NOT coalesce(suppressed, FALSE) AND count IS NOT NULL")
     cells = materialise(con, "uncertainty__published_cells", f"""
-        SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, count
-        FROM {quote_ident(flows)} WHERE NOT coalesce(suppressed, FALSE) AND count IS NOT NULL""")
+        SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, count FROM ({cells_sql})""")
     grid = con.execute(f"SELECT count, n FROM ({_replicate_grid_sql(cells, counts, replicates)}) "
                        "ORDER BY i, replicate").fetchnumpy()
     shape = (-1, int(replicates))
@@ -405,6 +408,61 @@ def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: 
         con.unregister("uncertainty__bounds")
     con.execute(f"DROP TABLE {cells}").fetchall()
     return FLOW_INTERVALS
+
+
+#: The flows as derived, before calibration (the store keeps them when the published ones are calibrated).
+UNCALIBRATED_FLOWS = "flows__uncalibrated"
+
+
+def calibrate_flows(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str,
+                    flows: str = "flows") -> tuple[str, dict[str, Any]]:
+    """Publish calibrated counts: each cell's derived count times its stratum's precision over its
+    sensitivity (posterior means of what the validation sample measured, shrunk towards the event
+    type's as for the intervals), rounded; a cell whose rates the sample cannot give keeps its
+    count, and a cell without events stays empty. The published flows are rebuilt from the
+    calibrated cells (margins their sums, so every table adds up, and disclosure control judges
+    what is published). The intervals are the true-count draws of every cell (margins too) from
+    its derived count (:func:`validated_intervals`), placed around the published count. The
+    derived flows stay in ``UNCALIBRATED_FLOWS``, the calibrated cells with their factor in
+    ``uncertainty__calibrated_cells``. Returns the bounds table and the quality.json section.
+    """
+    config = job.flows.uncertainty
+    keys = ", ".join(KEYS)
+    materialise(con, UNCALIBRATED_FLOWS, f"SELECT * FROM {quote_ident(flows)}")
+    bounds = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed, flows=flows,
+                                 cells_sql=f"SELECT {keys}, n AS count FROM flows__cells")
+    interior = " AND ".join(f"{k} <> 'total'" for k in KEYS)
+    cells = materialise(con, "uncertainty__calibration_cells", f"""
+        SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, n FROM flows__cells WHERE {interior} AND n > 0""")
+    params, _ = cell_parameters(con, job, cells)
+    precision = params[:, 0] / (params[:, 0] + params[:, 1])
+    sensitivity = params[:, 2] / (params[:, 2] + params[:, 3])
+    factor = np.where(np.isnan(precision), 1.0, precision / sensitivity)
+    derived = con.execute(f"SELECT n FROM {cells} ORDER BY i").fetchnumpy()["n"].astype(float)
+    table = pd.DataFrame({"i": np.arange(len(derived)), "n": np.rint(derived * factor).astype(np.int64),
+                          "factor": factor})
+    con.register("uncertainty__calibrated", table)
+    try:
+        calibrated = materialise(con, "uncertainty__calibrated_cells", f"""
+            SELECT {keys}, c.n AS derived, k.n, k.factor FROM {cells} AS c JOIN uncertainty__calibrated AS k USING (i)""")
+    finally:
+        con.unregister("uncertainty__calibrated")
+    disclosure = flows_module.build_flows(con, job, f"SELECT {keys}, n FROM {calibrated} WHERE n > 0")
+    totals = con.execute(f"""
+        SELECT u.period, u.event, u.count, f.count
+        FROM {UNCALIBRATED_FLOWS} AS u JOIN {quote_ident(flows)} AS f USING ({keys})
+        WHERE u.sex = 'total' AND u.age_group = 'total' AND u.citizenship_group = 'total' AND u.period <> 'total'
+          AND u.event <> 'total' ORDER BY 1, 2""").fetchall()
+    adjusted, nonzero = con.execute(f"SELECT count(*) FILTER (WHERE factor <> 1), count(*) FROM {calibrated}").fetchall()[0]
+    return bounds, {
+        "published": "calibrated",
+        "method": "each cell's derived count times its stratum's precision over sensitivity (posterior means, "
+                  "shrunk as for the intervals); margins the sums of the calibrated cells",
+        "cells_calibrated": int(adjusted), "cells_with_events": int(nonzero),
+        "totals": [{"period": p, "event": e, "derived": d, "calibrated": c} for p, e, d, c in totals],
+        "disclosure": disclosure,
+        "uncalibrated_table": UNCALIBRATED_FLOWS,
+    }
 
 
 def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str = "flows") -> dict[str, Any]:
@@ -432,15 +490,22 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
     else:
         validation_rates(con, job)
         section["validation"] = validation_summary(con, job)
-        intervals = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed,
-                                        flows=flows)
-        adjusted, plain = con.execute(f"SELECT count(*) FILTER (WHERE validated), count(*) FILTER (WHERE NOT validated) "
-                                      f"FROM {intervals}").fetchall()[0]
+        if config.validation.calibrate:
+            intervals, section["calibration"] = calibrate_flows(con, job, counts, flows)
+        else:
+            intervals = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed,
+                                            flows=flows)
+        on = " AND ".join(f"f.{k} = i.{k}" for k in KEYS)
+        adjusted, plain = con.execute(f"""
+            SELECT count(*) FILTER (WHERE i.validated), count(*) FILTER (WHERE NOT i.validated)
+            FROM {intervals} AS i JOIN {quote_ident(flows)} AS f ON {on}
+            WHERE NOT coalesce(f.suppressed, FALSE) AND f.count IS NOT NULL""").fetchall()[0]
         section["validation"]["cells_adjusted"] = int(adjusted)
         section["validation"]["cells_not_adjusted"] = int(plain)
         if plain:
-            types = [r[0] for r in con.execute(f"SELECT DISTINCT event FROM {intervals} WHERE NOT validated "
-                                               "ORDER BY 1").fetchall()]
+            types = [r[0] for r in con.execute(f"""
+                SELECT DISTINCT i.event FROM {intervals} AS i JOIN {quote_ident(flows)} AS f ON {on}
+                WHERE NOT i.validated AND NOT coalesce(f.suppressed, FALSE) ORDER BY 1""").fetchall()]
             logger.warning("%d published flow cells (%s) keep linkage-only intervals: the validation sample has no "
                            "true or no derived move of their type at their level", plain, ", ".join(types))
             not_covered.append(f"{plain} published cells ({', '.join(types)}) keep linkage-only intervals: the "
@@ -457,8 +522,9 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
                            "positives the sample cannot see, while their true moves count as missed: the "
                            "true count is then overestimated")
     section.update(measured, covered=covered, not_covered=not_covered)
+    calibrated = "calibration" in section
     section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows, job.flows.rounding,
-                                                         final=config.validation is not None)
+                                                         final=config.validation is not None and not calibrated)
     section["rounding"] = job.flows.rounding
     median, widest, nonzero = con.execute(
         f"""SELECT median(upper - lower), max(upper - lower), count(*) FILTER (WHERE upper > lower)

@@ -281,7 +281,7 @@ def _rates(tp: float, fp: float, fn: float) -> dict[str, Any]:
             "derived_over_true": round((tp + fp) / (tp + fn), 4) if tp + fn else None}
 
 
-def _cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str) -> tuple[np.ndarray, np.ndarray]:
+def cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str) -> tuple[np.ndarray, np.ndarray]:
     """Beta parameters (precision a, b; sensitivity a, b) per row of ``cells`` (a table with column
     ``i``, 0..n-1, and the five keys), in the order of ``i``: the stratum's counts plus
     ``prior_events`` pseudo-events at the rate of its event type at the same margin pattern
@@ -360,11 +360,11 @@ def _best_strength(counts: list[tuple[int, int]], mean: float) -> float:
 
 def adjusted_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: np.ndarray, cells: str,
                        confidence: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Intervals of the true count per row of ``cells`` (see :func:`_cell_parameters`) from its
+    """Intervals of the true count per row of ``cells`` (see :func:`cell_parameters`) from its
     replicate counts (``counts``: cells × replicates in the order of ``i``, already placed around
     the published count), with the error the sample measured for its stratum:
     :func:`true_count_intervals`."""
-    params, cell_seeds = _cell_parameters(con, job, cells)
+    params, cell_seeds = cell_parameters(con, job, cells)
     return true_count_intervals(counts, params, confidence, seed, cell_seeds)
 
 

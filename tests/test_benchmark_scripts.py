@@ -58,7 +58,8 @@ def test_robustness_benchmark_scores_regimes_and_their_worst(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(out.read_text())
     keys = {"event_f1", "immigration_worst_annual_error", "emigration_worst_annual_error", "family_f1",
-            "cluster_f1", "enlarged_ratio", "interval_coverage", "seconds"}
+            "cluster_f1", "enlarged_ratio", "interval_coverage", "published_immigration_worst_annual_error",
+            "published_emigration_worst_annual_error", "seconds"}
     assert set(figures["regimes"]) == {"messy_identities", "random_1"}
     for regime in figures["regimes"].values():
         assert keys <= set(regime) and regime["details"]["truth_passed"]

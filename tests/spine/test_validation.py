@@ -19,7 +19,7 @@ import yaml
 from spine import Job
 from spine.errors import ConfigError
 from spine.config import load_job
-from spine.validation import RATES, STRENGTHS, _best_strength, _cell_parameters, prior_strengths, true_count_intervals
+from spine.validation import RATES, STRENGTHS, _best_strength, cell_parameters, prior_strengths, true_count_intervals
 from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
 
 REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
@@ -53,7 +53,7 @@ def write_job(tmp_path, *, sample=SAMPLE, validation=None, replicates=4, strata=
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("val")
-    result = Job.from_yaml(write_job(tmp)).run()
+    result = Job.from_yaml(write_job(tmp, validation={"calibrate": False})).run()
     flows, quality = result.df("flows"), result.quality
     result.close()
     return flows, quality
@@ -86,7 +86,7 @@ def test_a_stratum_borrows_from_its_event_type_at_the_same_margin_level(tmp_path
         (1, '2018', 'emigration', 'total', 'total', 'total'),
         (2, '2018', 'immigration', 'm', '45-64', 'national'))
         AS t(i, period, event, sex, age_group, citizenship_group)""")
-    params, _ = _cell_parameters(con, load_job(tmp_path / "job.yaml"), "probe")
+    params, _ = cell_parameters(con, load_job(tmp_path / "job.yaml"), "probe")
     result.close()
     # a cell: its stratum (0 true positives, 0 false, 1 missed) + 10 events at the cell level's
     # emigration rates (precision 1.5 / 4, sensitivity 1.5 / 5)
@@ -140,7 +140,7 @@ def test_strata_the_sample_never_saw_borrow_and_levels_without_moves_are_left_al
         (0, '2018', 'emigration', 'm', '45-64', 'national'), (1, '2018', 'emigration', 'total', 'total', 'total'),
         (2, '2018', 'immigration', 'f', '25-34', 'national'))
         AS t(i, period, event, sex, age_group, citizenship_group)""")
-    params, seeds = _cell_parameters(con, job, "probe")
+    params, seeds = cell_parameters(con, job, "probe")
     # an unseen stratum: nothing of its own, 10 events at the level's rates (precision 1.5 / 2, sensitivity 1.5 / 4)
     assert params[0] == pytest.approx([0.5 + 7.5, 0.5 + 2.5, 0.5 + 3.75, 0.5 + 6.25])
     assert params[1] == pytest.approx([2.5, 1.5, 2.5, 2.5])
@@ -256,3 +256,30 @@ def test_codes_the_sources_accept_are_accepted_in_the_sample(tmp_path):
               "register, R1 ,u,1980-01-01,Norway,emigration,2018-06-01\n"
               "register,R2,F,1980-01-01,no,,\n")
     Job.from_yaml(write_job(tmp_path, sample=sample)).validate()
+
+
+def test_a_sample_calibrates_the_published_counts(tmp_path):
+    """Each cell's derived count times its stratum's precision over sensitivity, rounded; margins the
+    sums of the calibrated cells; the derived flows kept in the store and quality.json; intervals
+    placed around the published count."""
+    job_path = write_job(tmp_path)
+    result = Job.from_yaml(job_path).run()
+    con = result.connection()
+    cells = con.execute("""SELECT period, event, sex, age_group, citizenship_group, derived, n, factor
+                           FROM uncertainty__calibrated_cells ORDER BY ALL""").fetchall()
+    con.execute("""CREATE TEMP TABLE probe AS SELECT row_number() OVER (ORDER BY period, event, sex, age_group,
+                   citizenship_group) - 1 AS i, * EXCLUDE (derived, n, factor) FROM uncertainty__calibrated_cells""")
+    params, _ = cell_parameters(con, load_job(job_path), "probe")
+    for (*_, derived, n, factor), (a_p, b_p, a_s, b_s) in zip(cells, params):
+        expected = 1.0 if np.isnan(a_p) else (a_p / (a_p + b_p)) / (a_s / (a_s + b_s))
+        assert factor == pytest.approx(expected) and n == round(derived * expected)
+    total = "period = '2018' AND event = 'emigration' AND sex = 'total' AND age_group = 'total' " \
+            "AND citizenship_group = 'total'"
+    published, lower, upper = con.execute(f"SELECT count, lower, upper FROM flows WHERE {total}").fetchone()
+    derived = con.execute(f"SELECT count FROM flows__uncalibrated WHERE {total}").fetchone()[0]
+    assert derived == 2 and published == sum(n for p, e, *_, n, _ in cells if (p, e) == ("2018", "emigration"))
+    assert lower <= published <= upper and any(factor != 1 for *_, factor in cells)
+    calibration = result.quality["uncertainty"]["calibration"]
+    assert calibration["published"] == "calibrated" and "disclosure" not in calibration
+    assert {"period": "2018", "event": "emigration", "derived": 2, "calibrated": published} in calibration["totals"]
+    result.close()
