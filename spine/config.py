@@ -250,6 +250,10 @@ class EventsRuleConfig(StrictModel):
     #: total within the 16 months, 487 days, after a crossing) or ``cumulative_days`` (min_days in
     #: total within window_days). See docs/rules.md.
     definition: Literal["un_12_months", "12_in_16", "cumulative_days"] = "un_12_months"
+    #: Count each provisional immigration (an arrival in the data's last 12 months) as the share of
+    #: it expected to stay: the share of earlier provisional immigrations that left early, estimated
+    #: from the data as if it had ended one to four years earlier (ONS early leavers; docs/rules.md).
+    early_leavers: bool = True
     min_days: int = Field(default=365, ge=1)
     #: The window of the cumulative definitions: required for cumulative_days, 487 for 12_in_16.
     window_days: int | None = Field(default=None, ge=1)

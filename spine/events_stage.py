@@ -8,9 +8,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from rules import derive_long_term_events, flag_itineraries
+from rules.early_leavers import EARLY_LEAVER_WEIGHTS, estimate_early_leavers
 from rules.family import add_family_events
 from rules.itinerary import repair_itineraries
 from rules.residence import build_residence_spells, stock_on_1_january_sql
@@ -21,9 +23,11 @@ from spine.config import JobConfig
 from spine.groups import citizenship_group_sql
 from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants, build_presence,
                             grace_periods)
-from spine.visa_stage import PRESENCE, apply_visa_rules, find_visa_visitors
+from spine.visa_stage import PRESENCE, VISAS, apply_visa_rules, find_visa_visitors
 
 MOVEMENT_INPUT = "rules__movement_input"
+#: The movements the early-leaver estimate derives earlier ends from (recorded, and arrivals imputed then).
+MOVEMENTS_AS_RECORDED = "rules__movements_as_recorded"
 #: Every derived event, the reporting period's and the others (``events`` keeps the reporting period's).
 EVENTS_ALL = "rules__events_all"
 #: Each person's date of birth and citizenship group: the subgroups of the silence estimates.
@@ -59,7 +63,8 @@ def data_end(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str
 
 
 def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
-                               linked_records: str, *, ablations: bool = True) -> tuple[date, dict[str, Any]]:
+                               linked_records: str, *, ablations: bool = True,
+                               replicate: int | None = None) -> tuple[date, dict[str, Any]]:
     """Materialise ``movements``, ``events`` and ``residence_spells``; return the data end used
     and the rules' counts.
 
@@ -136,6 +141,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     impute("movements", presence)
     estimates = imputation_estimates(con) if with_life else {"estimated": False}   # before the ablations re-run them
     derive("events", "movements", presence)
+    early_leavers = _early_leavers(con, job, end, presence if with_life else None, people, visitors, replicate)
 
     # ablations
     if visitors and ablations:
@@ -180,10 +186,42 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
             "events_with": with_events,
             "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None},
         "family": family,
+        "early_leavers": early_leavers,
         "residence": _residence_counts(con, first_year(job, end), end),
     }
     counts["reporting"] = _keep_reporting_period(con, job, end)
     return end, counts
+
+
+def _early_leavers(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date, presence: str | None, people: str,
+                   visitors: str | None, replicate: int | None) -> dict[str, Any]:
+    """Weigh each provisional immigration by the share expected to stay (rules.early_leavers); an
+    uncertainty replicate draws the level (ONS). Without the setting the weights table is empty."""
+    rules = job.rules
+    if not rules.events.early_leavers:
+        materialise(con, EARLY_LEAVER_WEIGHTS, "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS date, "
+                                               "CAST(NULL AS DOUBLE) AS early_leaver_share, "
+                                               "CAST(NULL AS DOUBLE) AS weight WHERE FALSE")
+        return {"enabled": False}
+
+    # what was known of the latest arrivals then: recorded movements and arrivals imputed from a visa
+    # or a registration of the time; not the repairs and departures later data gave (a missed exit
+    # dated from the entry that followed it would close stays that the real end leaves open)
+    materialise(con, MOVEMENTS_AS_RECORDED, """
+        SELECT * FROM movements WHERE kept AND (record_id IS NOT NULL OR source IN ('visa', 'registration',
+                                                                                     'visa_transition'))""")
+
+    def derive_at(day: date, output: str) -> str:
+        return derive_long_term_events(con, MOVEMENTS_AS_RECORDED, output, data_end=day, min_days=rules.events.min_days,
+                                       tolerance_days=rules.events.tolerance_days, presence=presence,
+                                       visitors=visitors, provisional_source=PROVISIONAL_SOURCE,
+                                       definition=rules.events.definition, window_days=rules.events.window_days)
+
+    draw = None if replicate is None else np.random.default_rng([job.flows.uncertainty.seed, 3, replicate])
+    found = estimate_early_leavers(con, derive_at, "events", people, data_end=end,
+                                   visas=VISAS if job.rules.visas.source else None,
+                                   age_groups=job.flows.age_groups, draw=draw)
+    return {"enabled": True, **found}
 
 
 def _keep_reporting_period(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date) -> dict[str, Any]:

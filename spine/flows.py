@@ -14,7 +14,8 @@ from typing import Any
 
 import duckdb
 
-from linkage._sql import materialise
+from linkage._sql import columns_of, materialise, quote_ident
+from rules.early_leavers import EARLY_LEAVER_WEIGHTS
 from spine.config import JobConfig
 from spine.disclosure import SuppressionResult, apply_secondary_suppression, cube_sql
 from spine.groups import age_group_labels, age_group_sql, citizenship_group_sql, sex_group_sql
@@ -40,17 +41,28 @@ def margin_labels_sql(keys: tuple[str, ...] = CELL_KEYS) -> str:
     return ", ".join(f"CASE WHEN grouping({k}) = 1 THEN 'total' ELSE {k} END AS {k}" for k in keys)
 
 
-def event_counts_sql(job: JobConfig) -> str:
+def event_counts_sql(job: JobConfig, weights: str | None = None) -> str:
     """Events per period × event × sex × age group × citizenship group (non-zero cells only).
 
+    ``weights`` (``person_id, date, weight``: rules.early_leavers): a provisional immigration counts
+    its weight (the share of it expected to stay), rounded per cell; every other event counts 1.
     Grain: one row per combination with at least one event. Columns: period, event, sex,
     age_group, citizenship_group, n.
     """
     keys = cell_keys_sql(job, sex="p.sex", dob="p.dob", nationality="p.nationality", date="e.date")
-    return f"""
+    if not weights:
+        return f"""
         SELECT period, event, sex, age_group, citizenship_group, count(*) AS n
         FROM (SELECT e.event, {keys} FROM events AS e JOIN persons AS p USING (person_id))
         GROUP BY ALL"""
+    return f"""
+        SELECT period, event, sex, age_group, citizenship_group, CAST(round(sum(weight)) AS BIGINT) AS n
+        FROM (SELECT e.event, {keys},
+                     CASE WHEN e.event = 'immigration' AND e.derived_via = 'self' THEN coalesce(w.weight, 1) ELSE 1 END
+                         AS weight
+              FROM events AS e JOIN persons AS p USING (person_id)
+              LEFT JOIN {quote_ident(weights)} AS w ON w.person_id = e.person_id AND w.date = e.date)
+        GROUP BY ALL HAVING CAST(round(sum(weight)) AS BIGINT) > 0"""
 
 
 def flow_categories(con: duckdb.DuckDBPyConnection, counts: str, job: JobConfig) -> dict[str, list[str]]:
@@ -82,7 +94,8 @@ def build_flows(con: duckdb.DuckDBPyConnection, job: JobConfig, counts_sql: str 
 
     Keeps ``flows__cells`` (every cell's true count and why it is suppressed) in the store.
     """
-    counts = materialise(con, "flows__counts", counts_sql or event_counts_sql(job))
+    weights = EARLY_LEAVER_WEIGHTS if columns_of(con, EARLY_LEAVER_WEIGHTS) else None
+    counts = materialise(con, "flows__counts", counts_sql or event_counts_sql(job, weights))
     categories = flow_categories(con, counts, job)
     cube = materialise(con, "flows__cells", cube_sql(counts, ["period", "event"], categories,
                                                      job.flows.min_cell_count))

@@ -46,6 +46,7 @@ from spine.builder import LINKED_RECORDS, build_linked_records
 from spine.config import HybridConfig, JobConfig, ProbabilisticConfig, with_rule_value
 from spine.events_stage import build_movements_and_events
 from spine import flows as flows_module
+from rules.early_leavers import EARLY_LEAVER_WEIGHTS
 from spine.flows import CELL_KEYS, event_counts_sql, margin_labels_sql
 from spine.linking import link_table
 from spine.sources import std_table
@@ -208,14 +209,14 @@ def _replicate_links_sql(name: str, store: str) -> str:
         LEFT JOIN pooled AS p USING (record_id) LEFT JOIN drawn AS d USING (record_id)"""
 
 
-def flow_cells_sql(job: JobConfig, *, margins: bool = False) -> str:
+def flow_cells_sql(job: JobConfig, *, margins: bool = False, weighted: bool = False) -> str:
     """Unsuppressed event counts per flow cell of ``events`` and ``persons``: the flows' own
     ``event_counts_sql``, so the replicates group exactly as the published flows do.
 
     Grain: one row per non-empty cell (period, event, sex, age_group, citizenship_group); column
     ``n``. With ``margins``, also every margin over any of the five keys, labelled ``total``.
     """
-    cells = event_counts_sql(job)
+    cells = event_counts_sql(job, EARLY_LEAVER_WEIGHTS if weighted else None)
     if not margins:
         return cells
     return f"SELECT {margin_labels_sql()}, sum(n) AS n FROM ({cells}) GROUP BY CUBE ({', '.join(KEYS)})"
@@ -293,9 +294,10 @@ def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replic
             for name in sources:
                 materialise(rep, link_table(name), _replicate_links_sql(name, store))
             build_linked_records(rep, job_r)
-            build_movements_and_events(rep, job_r, LINKED_RECORDS, ablations=False)
+            build_movements_and_events(rep, job_r, LINKED_RECORDS, ablations=False, replicate=r)
+            weighted = job_r.rules.events.early_leavers
             rep.execute(f"""INSERT INTO {quote_ident(store)}.main.{REPLICATE_COUNTS}
-                            SELECT {int(r)}, * FROM ({flow_cells_sql(job_r, margins=margins)})""").fetchall()
+                            SELECT {int(r)}, * FROM ({flow_cells_sql(job_r, margins=margins, weighted=weighted)})""").fetchall()
     finally:
         rep.execute(f"USE {quote_ident(store)}").fetchall()
         rep.execute(f"DETACH {REPLICATE_DB}").fetchall()
