@@ -198,7 +198,9 @@ def _early_leavers(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date, pr
     """Weigh each provisional immigration by the share expected to stay (rules.early_leavers); an
     uncertainty replicate draws the level (ONS). Without the setting the weights table is empty."""
     rules = job.rules
-    if not rules.events.early_leavers:
+    provisional_published = job.reporting_period(end)[1] > end - timedelta(days=rules.events.min_days)
+    if not rules.events.early_leavers or (replicate is not None and not provisional_published):
+        # off, or a replicate whose published flows hold no provisional immigration to weigh
         materialise(con, EARLY_LEAVER_WEIGHTS, "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS date, "
                                                "CAST(NULL AS DOUBLE) AS early_leaver_share, "
                                                "CAST(NULL AS DOUBLE) AS weight WHERE FALSE")
@@ -221,7 +223,7 @@ def _early_leavers(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date, pr
     found = estimate_early_leavers(con, derive_at, "events", people, data_end=end,
                                    visas=VISAS if job.rules.visas.source else None,
                                    age_groups=job.flows.age_groups, draw=draw)
-    return {"enabled": True, **found}
+    return {"enabled": True, "estimated": True, "provisional_published": provisional_published, **found}
 
 
 def _keep_reporting_period(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date) -> dict[str, Any]:

@@ -162,6 +162,7 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
     ablation = [[name, *[(rules[name][side] or {}).get(event) for event in ("immigration", "emigration")
                          for side in ("events_with", "events_without")]] for name in ablated]
     life, visas, family = rules.get("signs_of_life") or {}, rules.get("visas") or {}, rules.get("family") or {}
+    early = rules.get("early_leavers") or {}
     counts = [["departures imputed from " + str(k).replace("_", " "), v]
               for k, v in (life.get("imputed_departures") or {}).items()]
     counts += [["returns imputed from signs of life", life.get("imputed_returns")],
@@ -171,6 +172,11 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
                ["stays started at a transition from a visit visa", visas.get("stays_started_at_transition")],
                ["arrivals imputed from visa starts", visas.get("imputed_arrivals")],
                ["dependants on claims", family.get("dependants")],
+               ["share of provisional immigrations expected to leave within 12 months (early leavers)",
+                early.get("level")],
+               ["provisional immigrations, and the long-term ones expected of them",
+                f"{early.get('provisional_immigrations')} / {early.get('expected_long_term')}"
+                if early.get("estimated") else None],
                ["events derived through a parent (family)", family.get("events_added")]]
     parts = [_table(["itinerary measure", "count"], [[k, v] for k, v in rules["itinerary"].items()]),
              "<h3>Movements added by the rules (imputed), by the rule that added them</h3>",
