@@ -8,6 +8,7 @@ sections are checked in validators whose messages name the path.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -359,6 +360,37 @@ class FamilyRuleConfig(StrictModel):
     claims_source: Name | None = None
 
 
+#: Rule settings ``rules.calibrate`` may choose between on the validation sample.
+CalibratedSetting = Literal["signs_of_life.window_days", "signs_of_life.provisional_days",
+                            "signs_of_life.min_departure_probability", "signs_of_life.min_return_probability",
+                            "events.tolerance_days", "itinerary.repair"]
+
+
+class CalibrateConfig(StrictModel):
+    """Choose rule settings on the validation sample (flows.uncertainty.validation): every
+    combination of the alternatives is run, and the one whose events best match the sample's true
+    moves (F1 of moves per person, period and event) is used. Cross-validation says how well the
+    choice does on people it was not chosen on (docs/rules.md)."""
+
+    alternatives: dict[CalibratedSetting, list[float | int | StrictStr | None]] = Field(min_length=1)
+    folds: int = Field(default=5, ge=2, le=20)
+
+    @model_validator(mode="after")
+    def _small_enough(self) -> "CalibrateConfig":
+        combinations = math.prod(len(v) for v in self.alternatives.values())
+        if combinations > MAX_CALIBRATED_COMBINATIONS:
+            raise ValueError(f"alternatives: {combinations} combinations, at most {MAX_CALIBRATED_COMBINATIONS} "
+                             "(each runs the rules once)")
+        empty = [k for k, v in self.alternatives.items() if not v]
+        if empty:
+            raise ValueError(f"alternatives.{empty[0]}: give at least one value")
+        return self
+
+
+#: Each combination of ``rules.calibrate.alternatives`` runs the rules once.
+MAX_CALIBRATED_COMBINATIONS = 24
+
+
 class RulesConfig(StrictModel):
     """Post-linkage rules applied to the linked spine."""
 
@@ -367,6 +399,8 @@ class RulesConfig(StrictModel):
     visas: VisasRuleConfig = VisasRuleConfig()
     family: FamilyRuleConfig = FamilyRuleConfig()
     events: EventsRuleConfig = EventsRuleConfig()
+    #: Opt-in: rule settings chosen on the validation sample, with cross-validation.
+    calibrate: CalibrateConfig | None = None
 
 
 #: Rule settings that ``flows.uncertainty.rule_alternatives`` may vary between replicates: the
@@ -752,6 +786,19 @@ class JobConfig(StrictModel):
                 except ValidationError as exc:
                     problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
                     raise ValueError(f"{where}[{i}]: {value} is not a valid {key}: {problem}") from None
+        calibrate = self.rules.calibrate
+        if calibrate is not None:
+            if validation is None:
+                raise ValueError("rules.calibrate: needs a validation sample (flows.uncertainty.validation) to "
+                                 "choose on")
+            for key, values in calibrate.alternatives.items():
+                for i, value in enumerate(values):
+                    try:
+                        with_rule_value(self, key, value)
+                    except ValidationError as exc:
+                        problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+                        raise ValueError(f"rules.calibrate.alternatives.{key}[{i}]: {value!r} is not a valid "
+                                         f"{key}: {problem}") from None
 
     @property
     def source_priority(self) -> list[str]:
@@ -781,7 +828,7 @@ class JobConfig(StrictModel):
         return [(self.base, self.sources[self.base]), *rest]
 
 
-def with_rule_value(job: JobConfig, key: str, value: int | None) -> JobConfig:
+def with_rule_value(job: JobConfig, key: str, value: Any) -> JobConfig:
     """The job with one rule setting (``<rule>.<setting>``, e.g. ``signs_of_life.window_days``)
     replaced, validated as if it had been written in the job file.
 

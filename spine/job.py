@@ -22,6 +22,7 @@ from linkage._sql import sql_literal
 from spine import builder, conflicts, diagnostics, flows, history, plausibility, quality, uncertainty, validation
 from spine.config import JobConfig, load_job
 from spine.errors import CheckFailed, ConfigError, SpineError
+from spine.calibration import calibrate_rules
 from spine.events_stage import build_movements_and_events, first_year
 from spine.linking import link_table
 from spine.outputs import CONTRACT_TABLES, check_output_dir, check_store_location, commit, commit_file, staging_dir
@@ -118,7 +119,12 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
                 conflicts.build_attribute_values(con, linked, job)
                 conflicts.build_persons(con, link_table(job.base), job)
             with timer.stage("rules"):
+                calibration = None
+                if job.rules.calibrate is not None:   # the settings chosen on the validation sample
+                    job, calibration = calibrate_rules(con, job, linked)
                 data_end, rule_counts = build_movements_and_events(con, job, linked)
+                if calibration:
+                    rule_counts["calibration"] = calibration
             with timer.stage("flows"):
                 disclosure = flows.build_flows(con, job)
             with timer.stage("uncertainty"):

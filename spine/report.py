@@ -186,6 +186,7 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
              f"<p>Event definition: {html.escape(str(rules['events'].get('definition')))}; provisional events "
              f"(periods too recent to confirm): {_fmt(rules['events'].get('provisional'))}.</p>",
              *_estimates_parts(life.get("estimates") or {}),
+             *_calibration_of_rules_parts(rules.get("calibration")),
              "<h3>Ablation: events with and without each rule</h3>",
              '<p class="note">Each person\'s own events (family-derived events come on top: '
              f"{_fmt(family.get('events_added') or 0)}), derived with every rule and again without one rule, "
@@ -212,6 +213,22 @@ def _plausibility_section(quality: dict[str, Any]) -> list[str]:
         parts.append(_table(["citizenship group", "emigrations", "of them imputed", "share"],
                             [[g, v["emigrations"], v["imputed"], v["share"]] for g, v in groups.items()]))
     return _section("plausibility", "Plausibility", parts)
+
+
+def _calibration_of_rules_parts(calibration: dict[str, Any] | None) -> list[str]:
+    """The rule settings compared on the validation sample, the one chosen, and how it held out."""
+    if not calibration:
+        return []
+    rows = [[", ".join(f"{k} = {v}" for k, v in c["settings"].items()), c["f1"], c["true_positives"],
+             c["false_positives"], c["false_negatives"]] for c in calibration["combinations"]]
+    chosen = ", ".join(f"{k} = {v}" for k, v in calibration["chosen"].items())
+    return ["<h3>Rule settings chosen on the validation sample</h3>",
+            f"<p>Chosen: <strong>{html.escape(chosen)}</strong> (F1 {_fmt(calibration['chosen_f1_on_the_sample'])} "
+            f"over the {_fmt(calibration['people'])} sampled people). Chosen on {calibration['folds'] - 1} of "
+            f"{calibration['folds']} folds and scored on the other, in turn: F1 "
+            f"{_fmt(calibration['cross_validated_f1'])} (what the choice is expected to give on people it was not "
+            "chosen on).</p>",
+            _table(["settings", "F1", "true positives", "false positives", "false negatives"], rows)]
 
 
 def _estimates_parts(estimates: dict[str, Any]) -> list[str]:

@@ -199,28 +199,15 @@ def pattern_sql(alias: str = "") -> str:
                       for i, k in enumerate(KEYS))
 
 
-def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
-    """Materialise ``uncertainty__validation_rates`` from ``events``, ``persons``, ``links`` and
-    ``validation__records``.
-
-    Grain: one row per (pattern, stratum) seen in the sample, where pattern is the margin pattern
-    (:func:`pattern_sql`) and the stratum is the event and the ``strata`` dimensions, each labelled
-    ``total`` where the pattern sums over it. Columns: pattern, event, the strata dimensions, tp, fp, fn.
-    """
-    config = _config(job)
-    assert config is not None
+def _moves_ctes(job: JobConfig, config: ValidationConfig) -> str:
+    """The CTEs up to ``moves``: one row per derived event of a sampled unit and per true move of it
+    (``unit, event, period, sex, age_group, citizenship_group, derived, true_``). A unit is the spine
+    person the sample's record links to (two sampled records of one spine person are compared once,
+    against both people's moves), or the sampled person when it links to none."""
     start, end = _period(job, config)
     true_keys = cell_keys_sql(job, sex="r.sex", dob="r.dob", nationality="r.nationality", date="v.event_date")
     derived_keys = cell_keys_sql(job, sex="p.sex", dob="p.dob", nationality="p.nationality", date="e.date")
-    # the flows publish every margin over their dimensions within a period and event
-    sets = ["(" + ", ".join(("unit", "period", "event", *kept)) + ")"
-            for kept in itertools.chain.from_iterable(itertools.combinations(DIMENSIONS, n)
-                                                      for n in range(len(DIMENSIONS) + 1))]
-    strata = ", ".join(config.strata)
-    # A unit is the spine person the sample's record links to (two sampled records of one spine person
-    # are compared once, against both people's moves), or the sampled person when it links to none.
-    return materialise(con, RATES, f"""
-        WITH people AS (
+    return f"""people AS (
             SELECT source, record_id, any_value(sex) AS sex, any_value(dob) AS dob,
                    any_value(nationality) AS nationality
             FROM {RECORDS} GROUP BY source, record_id),
@@ -239,7 +226,40 @@ def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
                 SELECT DISTINCT ON (r.unit, v.event, v.event_date) r.unit, v.event, {true_keys}, 0, 1
                 FROM {RECORDS} AS v JOIN found AS r USING (source, record_id)
                 WHERE v.event IS NOT NULL AND v.event_date BETWEEN {start} AND {end}
-                ORDER BY r.unit, v.event, v.event_date, r.source, r.record_id)),
+                ORDER BY r.unit, v.event, v.event_date, r.source, r.record_id))"""
+
+
+def unit_scores_sql(job: JobConfig) -> str:
+    """Each sampled unit's true positives, false positives and false negatives at the level of period
+    and event (a move in the right year counts, whatever its age or citizenship group): what
+    rules.calibrate compares settings on. Grain: one row per unit. Columns: unit, tp, fp, fn."""
+    config = _config(job)
+    assert config is not None
+    return f"""
+        WITH {_moves_ctes(job, config)},
+        per_period AS (SELECT unit, period, event, sum(derived) AS d, sum(true_) AS t FROM moves GROUP BY ALL)
+        SELECT f.unit, coalesce(sum(least(d, t)), 0) AS tp, coalesce(sum(d - least(d, t)), 0) AS fp,
+               coalesce(sum(t - least(d, t)), 0) AS fn
+        FROM (SELECT DISTINCT unit FROM found) AS f LEFT JOIN per_period AS p USING (unit) GROUP BY f.unit"""
+
+
+def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
+    """Materialise ``uncertainty__validation_rates`` from ``events``, ``persons``, ``links`` and
+    ``validation__records``.
+
+    Grain: one row per (pattern, stratum) seen in the sample, where pattern is the margin pattern
+    (:func:`pattern_sql`) and the stratum is the event and the ``strata`` dimensions, each labelled
+    ``total`` where the pattern sums over it. Columns: pattern, event, the strata dimensions, tp, fp, fn.
+    """
+    config = _config(job)
+    assert config is not None
+    # the flows publish every margin over their dimensions within a period and event
+    sets = ["(" + ", ".join(("unit", "period", "event", *kept)) + ")"
+            for kept in itertools.chain.from_iterable(itertools.combinations(DIMENSIONS, n)
+                                                      for n in range(len(DIMENSIONS) + 1))]
+    strata = ", ".join(config.strata)
+    return materialise(con, RATES, f"""
+        WITH {_moves_ctes(job, config)},
         per_person AS (
             SELECT {margin_labels_sql()}, sum(derived) AS d, sum(true_) AS t
             FROM moves GROUP BY GROUPING SETS ({', '.join(sets)}))

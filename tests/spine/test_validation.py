@@ -283,3 +283,35 @@ def test_a_sample_calibrates_the_published_counts(tmp_path):
     assert calibration["published"] == "calibrated" and "disclosure" not in calibration
     assert {"period": "2018", "event": "emigration", "derived": 2, "calibrated": published} in calibration["totals"]
     result.close()
+
+
+def test_rule_settings_chosen_on_the_sample_with_cross_validation(tmp_path):
+    """Two settings compared on the sample: the run uses the better, and says how it held out."""
+    job_path = write_job(tmp_path)
+    import yaml
+    job = yaml.safe_load(job_path.read_text())
+    job.setdefault("rules", {})["calibrate"] = {"alternatives": {"events.tolerance_days": [0, 90]}, "folds": 2}
+    job_path.write_text(yaml.safe_dump(job))
+    result = Job.from_yaml(job_path).run()
+    found = result.quality["rules"]["calibration"]
+    result.close()
+    assert found["settings"] == ["events.tolerance_days"] and len(found["combinations"]) == 2
+    best = max(found["combinations"], key=lambda c: c["f1"])
+    assert found["chosen"] == best["settings"] and found["chosen_f1_on_the_sample"] == best["f1"]
+    assert 0 <= found["cross_validated_f1"] <= 1 and len(found["chosen_per_fold"]) == 2
+    assert found["people"] == 5
+
+
+def test_calibration_needs_a_sample_and_valid_values(tmp_path):
+    import yaml
+    job_path = write_job(tmp_path)
+    job = yaml.safe_load(job_path.read_text())
+    job["rules"] = {"calibrate": {"alternatives": {"signs_of_life.min_departure_probability": [0.5, 1.5]}}}
+    job_path.write_text(yaml.safe_dump(job))
+    with pytest.raises(ConfigError, match=r"rules.calibrate.alternatives.signs_of_life.min_departure_probability\[1\]"):
+        load_job(job_path)
+    del job["flows"]["uncertainty"]["validation"]
+    job["rules"] = {"calibrate": {"alternatives": {"events.tolerance_days": [0, 90]}}}
+    job_path.write_text(yaml.safe_dump(job))
+    with pytest.raises(ConfigError, match="needs a validation sample"):
+        load_job(job_path)
