@@ -19,7 +19,7 @@ left without a recorded exit:
   of the data a silence cannot be ``window_days`` long yet: with ``provisional_days``, a shorter
   silence gives a departure from source ``signs_of_life_provisional``, whose events are flagged
   provisional (without it, the last two years' emigration is undercounted). A silence counts
-  only for a person with at least ``MIN_EVIDENCE`` pieces of evidence, and the activity of a
+  only for a person with at least ``rules.silence.MIN_EVIDENCE`` pieces of evidence, and the activity of a
   probable duplicate registration of the person (``duplicates``, from spine.dedupe) is the
   person's own: split persons were most of the false silences (at 100k persons, 53 of 92 were one
   half of a duplicate registration whose tax years went to the other half, 43 a single tax record
@@ -63,6 +63,8 @@ DEPARTURE_CANDIDATES = "rules__departure_candidates"
 DEPARTURE_RATES = "rules__departure_rates"
 RETURN_CANDIDATES = "rules__return_candidates"
 UNRETURNED_EXITS = "rules__unreturned_exits"
+LONG_ABSENCES = "rules__long_absences"
+LONG_ABSENCE_ESTIMATES = "rules__long_absence_estimates"
 TRIP_ESTIMATES = "rules__trip_estimates"
 RETURN_RATES = "rules__return_rates"
 #: A recorded exit this close before a deregistration is the departure it records ...
@@ -351,6 +353,95 @@ def add_returns_from_trips(con: Connection, movements: str, *, data_end: date, p
         FROM {UNRETURNED_EXITS} AS u JOIN {TRIP_ESTIMATES} AS t USING (age_band, citizenship_group, profile)
         LEFT JOIN own AS o USING (person_id), everyone AS e
         WHERE u.candidate AND t.probability >= {float(min_return_probability)!r}""")
+
+
+def long_absences_by_group_sql(movements: str, evidence: str, *, people: str | None, data_end: date) -> str:
+    """Build the SELECT of consecutive movements around long absences, by subgroup: the recorded
+    absences of a year or more (a recorded exit, then a recorded entry, nothing between) and the
+    pairs of recorded short trips a year or more apart from the first exit to the second entry
+    (exit, entry, exit, entry, all recorded), which a missed entry and a missed exit in the middle
+    would turn into one such absence. Grain: one row per recorded long absence or trip pair.
+    Columns: ``person_id, kind ('absence' | 'trip_pair'), left, back, age_band, citizenship_group,
+    profile``."""
+    m, e = quote_ident(movements), quote_ident(evidence)
+    return f"""
+WITH o AS (
+    SELECT person_id, date, direction, record_id,
+           lead(date, 1) OVER w AS d1, lead(direction, 1) OVER w AS dir1, lead(record_id, 1) OVER w AS r1,
+           lead(date, 2) OVER w AS d2, lead(direction, 2) OVER w AS dir2, lead(record_id, 2) OVER w AS r2,
+           lead(date, 3) OVER w AS d3, lead(direction, 3) OVER w AS dir3, lead(record_id, 3) OVER w AS r3
+    FROM {m} WHERE kept
+    WINDOW w AS (PARTITION BY person_id ORDER BY date, direction)
+),
+found AS (
+    SELECT person_id, 'absence' AS kind, date AS left_on, d1 AS back_on FROM o
+    WHERE direction = 'out' AND dir1 = 'in' AND record_id IS NOT NULL AND r1 IS NOT NULL
+      AND datediff('day', date, d1) >= 365
+    UNION ALL
+    SELECT person_id, 'trip_pair', date, d3 FROM o
+    WHERE direction = 'out' AND dir1 = 'in' AND dir2 = 'out' AND dir3 = 'in'
+      AND record_id IS NOT NULL AND r1 IS NOT NULL AND r2 IS NOT NULL AND r3 IS NOT NULL
+      AND datediff('day', date, d1) < 365 AND datediff('day', d2, d3) < 365 AND datediff('day', date, d3) >= 365
+)
+SELECT f.person_id, f.kind, f.left_on, f.back_on, coalesce(w.age_band, 'unknown') AS age_band,
+       coalesce(w.citizenship_group, 'unknown') AS citizenship_group, coalesce(ev.profile, 'none') AS profile
+FROM found AS f LEFT JOIN {e} AS ev USING (person_id) LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)"""
+
+
+def add_trips_from_long_absences(con: Connection, movements: str, *, data_end: date, people: str | None = None,
+                                 min_return_probability: float = 0.0) -> int:
+    """Split recorded long absences that are more likely two trips than one absence; return the
+    movements added.
+
+    A recorded exit and a recorded entry a year or more apart are a long absence, or two short trips
+    whose middle entry and exit the border both missed. If a subgroup's exits are recorded with
+    chance ``r`` and entries with ``e`` (rules.silence's rates by group), each pair of fully
+    recorded trips a year or more apart stands for about ``(1 - e)(1 - r) / (e r)`` pairs seen as one
+    absence; their ratio to the recorded long absences of the subgroup (shrunk towards the overall
+    ratio) is the chance that such an absence was two trips. Where it is at least
+    ``min_return_probability``, an entry is imputed a typical trip after the exit and an exit a
+    typical trip before the entry (the person's median recorded trip under a year, else everyone's).
+    Run after :func:`add_imputed_departures` (it needs rules.silence's tables); left in
+    ``LONG_ABSENCE_ESTIMATES``.
+    """
+    m = PRIOR_STRENGTH
+    materialise(con, LONG_ABSENCES, long_absences_by_group_sql(movements, SILENCE_EVIDENCE, people=people,
+                                                               data_end=data_end))
+    materialise(con, LONG_ABSENCE_ESTIMATES, f"""
+        WITH g AS (
+            SELECT a.age_band, a.citizenship_group, a.profile,
+                   count(*) FILTER (WHERE a.kind = 'absence') AS absences,
+                   count(*) FILTER (WHERE a.kind = 'trip_pair') AS trip_pairs,
+                   count(*) FILTER (WHERE a.kind = 'trip_pair')
+                       * (1 - any_value(r.entry_recording)) * (1 - any_value(r.exit_recording))
+                       / nullif(any_value(r.entry_recording) * any_value(r.exit_recording), 0) AS merged_expected,
+                   coalesce(any_value(r.entry_recording) * any_value(r.exit_recording), 0) > 0 AS estimable
+            FROM {LONG_ABSENCES} AS a LEFT JOIN {RECORDING_BY_GROUP} AS r USING (age_band, citizenship_group)
+            GROUP BY ALL),
+        o AS (SELECT least(1.0, sum(merged_expected) / nullif(sum(absences), 0)) AS ratio FROM g WHERE estimable)
+        SELECT g.*, round(CASE WHEN g.estimable
+                               THEN least(1.0, (g.merged_expected + {m} * coalesce(o.ratio, 0)) / (g.absences + {m}))
+                               ELSE 0.0 END, 4) AS probability
+        FROM g, o""")
+    return append(con, movements, f"""
+        WITH periods AS (
+            SELECT person_id, datediff('day', lag(date) OVER w, date) AS days, lag(direction) OVER w AS previous,
+                   direction
+            FROM {quote_ident(movements)} WHERE kept AND record_id IS NOT NULL
+            WINDOW w AS (PARTITION BY person_id ORDER BY date, direction)),
+        trips AS (SELECT person_id, days FROM periods WHERE previous = 'out' AND direction = 'in' AND days < 365),
+        own AS (SELECT person_id, median(days) AS days FROM trips GROUP BY 1),
+        everyone AS (SELECT coalesce(median(days), 30) AS days FROM trips),
+        split AS (
+            SELECT a.person_id, a.left_on, a.back_on, CAST(round(coalesce(o.days, e.days)) AS INTEGER) AS trip
+            FROM {LONG_ABSENCES} AS a JOIN {LONG_ABSENCE_ESTIMATES} AS t USING (age_band, citizenship_group, profile)
+            LEFT JOIN own AS o USING (person_id), everyone AS e
+            WHERE a.kind = 'absence' AND t.probability >= {float(min_return_probability)!r})
+        SELECT person_id, 'itinerary' AS source, CAST(NULL AS VARCHAR) AS record_id,
+               CAST(left_on + trip AS DATE) AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept FROM split
+        UNION ALL
+        SELECT person_id, 'itinerary', CAST(NULL AS VARCHAR), CAST(back_on - trip AS DATE), 'out', 'imputed', TRUE
+        FROM split""")
 
 
 def registration_arrivals_sql(movements: str, presence: str, people: str, *, first_day: date, data_end: date) -> str:

@@ -5,9 +5,10 @@ or a person between jobs in another. How often it is a departure is estimated fr
 outcome the data shows, never assumed:
 
 - **How well movements are recorded.** Of the recorded entries of people seen crossing before, the
-  share with a recorded exit before them is the *exit recording rate* ``r`` (a re-entry with no exit
-  before it is a missed exit); of recorded re-exits, the share with an entry before them is the
-  *entry recording rate* ``e``. Of the registered people whose last recorded movement is an exit and
+  share with a recorded exit before them (a re-entry with no exit before it is a missed exit), and
+  of recorded re-exits the share with an entry before them, give the *exit recording rate* ``r`` and
+  the *entry recording rate* ``e`` (:func:`recording_from_shares`: the shares overstate the rates
+  when both kinds of movement go missing). Of the registered people whose last recorded movement is an exit and
   who have been silent a year since, the share who deregistered for emigration is the
   *deregistration rate* ``d``.
 - **How often a silence is a departure.** Among people silent for a given time, those with a
@@ -71,11 +72,13 @@ def people_sql(people: str | None, data_end: date) -> str:
 
 
 def group_recording_rates_sql(movements: str, *, people: str | None, data_end: date,
-                              exit_recording: float | None, entry_recording: float | None) -> str:
+                              exits_seen: float | None, entries_seen: float | None) -> str:
     """Build the SELECT of the exit and entry recording rates of each subgroup (age band x
     citizenship group): children's crossings, say, may be recorded far less often than adults'.
-    Each is shrunk towards the overall rate as if ``MIN_CASES`` more pairs had been seen at it;
-    NULL where the overall rate is not estimated. Grain: one row per subgroup with a movement."""
+    The subgroup's shares (re-entries with an exit before, re-exits with an entry before) are
+    shrunk towards the overall shares (``exits_seen``, ``entries_seen``) as if ``MIN_CASES`` more
+    pairs had been seen at them, then turned into rates (:func:`recording_from_shares`); NULL where
+    they cannot be. Grain: one row per subgroup with a movement."""
     def shrunk(after: str, n: str, overall: float | None) -> str:
         return "CAST(NULL AS DOUBLE)" if overall is None else f"({after} + {MIN_CASES} * {overall!r}) / ({n} + {MIN_CASES})"
     return f"""
@@ -91,10 +94,16 @@ counts AS (
            count(*) FILTER (WHERE m.direction = 'out' AND m.previous = 'in') AS reexits_after_entry
     FROM m LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)
     GROUP BY ALL
+),
+shares AS (
+    SELECT *, {shrunk('reentries_after_exit', 'reentries', exits_seen)} AS a,
+           {shrunk('reexits_after_entry', 'reexits', entries_seen)} AS b
+    FROM counts
 )
-SELECT *, {shrunk('reentries_after_exit', 'reentries', exit_recording)} AS exit_recording,
-       {shrunk('reexits_after_entry', 'reexits', entry_recording)} AS entry_recording
-FROM counts"""
+SELECT * EXCLUDE (a, b), a AS reentries_with_an_exit_before, b AS reexits_with_an_entry_before,
+       CASE WHEN a + b > 1 THEN least(1.0, (a + b - 1) / b) END AS exit_recording,
+       CASE WHEN a + b > 1 THEN least(1.0, (a + b - 1) / a) END AS entry_recording
+FROM shares"""
 
 
 def recording_rates_sql(movements: str) -> str:
@@ -123,10 +132,29 @@ def estimate_recording_rates(con: Connection, movements: str) -> dict[str, Any]:
     materialise(con, RECORDING_RATES, recording_rates_sql(movements))
     reentries, after_exit, reexits, after_entry, pairs = con.execute(
         f"SELECT * FROM {RECORDING_RATES}").fetchall()[0]
-    return {"exit_recording": _rate(after_exit, reentries), "reentries": reentries,
-            "reentries_after_exit": after_exit,
-            "entry_recording": _rate(after_entry, reexits), "reexits": reexits, "reexits_after_entry": after_entry,
+    exits_seen, entries_seen = _rate(after_exit, reentries), _rate(after_entry, reexits)
+    exit_rate, entry_rate = recording_from_shares(exits_seen, entries_seen)
+    return {"exit_recording": exit_rate, "reentries": reentries, "reentries_after_exit": after_exit,
+            "entry_recording": entry_rate, "reexits": reexits, "reexits_after_entry": after_entry,
+            "reentries_with_an_exit_before": exits_seen, "reexits_with_an_entry_before": entries_seen,
             "exit_entry_pairs": pairs}
+
+
+def recording_from_shares(exits_seen: float | None, entries_seen: float | None) -> tuple[float | None, float | None]:
+    """The exit and entry recording rates from the shares of re-entries with an exit before them and
+    of re-exits with an entry before them.
+
+    Those shares overstate the rates: the movement before a re-entry is an exit if the exit was
+    recorded, but also if it and the entry before it were both missed and the exit before that was
+    recorded, and so on. For trips with exits recorded at ``r`` and entries at ``e`` independently,
+    the share is ``r / (1 - (1 - r)(1 - e))`` for exits and ``e / (1 - (1 - r)(1 - e))`` for entries;
+    solved: ``r = (a + b - 1) / b`` and ``e = (a + b - 1) / a`` for shares ``a`` and ``b``. (Shares of
+    0.75 and 0.94 give 0.73 and 0.92; 0.67 and 0.67 give 0.5.) None where a share is not estimated
+    or the two cannot come from any rates (``a + b <= 1``)."""
+    if exits_seen is None or entries_seen is None or exits_seen + entries_seen <= 1:
+        return exits_seen if entries_seen is None else None, entries_seen if exits_seen is None else None
+    both = exits_seen + entries_seen - 1
+    return min(1.0, both / entries_seen), min(1.0, both / exits_seen)
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -298,8 +326,8 @@ def estimate_silence(con: Connection, movements: str, presence: str, *, data_end
     """Materialise ``RECORDING_BY_GROUP``, ``SILENCE_EVIDENCE`` and ``SILENCE_ESTIMATES``; return the
     deregistration rate. ``rates``: the overall rates, from :func:`estimate_recording_rates`."""
     materialise(con, RECORDING_BY_GROUP, group_recording_rates_sql(
-        movements, people=people, data_end=data_end, exit_recording=rates["exit_recording"],
-        entry_recording=rates["entry_recording"]))
+        movements, people=people, data_end=data_end, exits_seen=rates["reentries_with_an_exit_before"],
+        entries_seen=rates["reexits_with_an_entry_before"]))
     materialise(con, SILENCE_EVIDENCE, silence_evidence_sql(
         movements, presence, data_end=data_end, people=people,
         with_source="source" in columns_of(con, presence), **evidence_options))

@@ -17,7 +17,8 @@ from rules.family import add_family_events
 from rules.itinerary import repair_itineraries
 from rules.residence import build_residence_spells, stock_on_1_january_sql
 from rules.signs_of_life import (PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns,
-                                 add_registration_arrivals, add_returns_from_trips, imputation_estimates,
+                                 add_registration_arrivals, add_returns_from_trips,
+                                 add_trips_from_long_absences, imputation_estimates,
                                  never_active_sql)
 from spine.config import JobConfig
 from spine.groups import citizenship_group_sql
@@ -122,6 +123,8 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                                 min_return_probability=life.min_return_probability)
             add_returns_from_trips(con, movements, data_end=end, people=people,
                                    min_return_probability=life.min_return_probability)
+            add_trips_from_long_absences(con, movements, data_end=end, people=people,
+                                         min_return_probability=life.min_return_probability)
 
     def repair_in(movements: str, presence: str) -> int:
         return repair_itineraries(con, movements, repair, presence if with_life else None,

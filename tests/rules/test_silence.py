@@ -87,7 +87,7 @@ def test_chance_that_a_silence_is_a_departure(con, exit_share):
     (weight 10) towards the pooled ratio of the silence length, itself shrunk towards the overall one."""
     world(con, exit_recorded_share=exit_share)
     rates = estimate_recording_rates(con, "m")
-    assert rates["exit_recording"] == exit_share
+    assert rates["exit_recording"] == pytest.approx(exit_share)
     silence = estimate_silence(con, "m", "p", data_end=END, rates=rates, people="who")
     assert silence["estimated"] and silence["deregistration"] is None     # too few registered exit leavers
     rows = fetch_rows(con, f"SELECT age_band, profile, silence_bin, candidates, known_registered, probability "
@@ -161,3 +161,41 @@ def test_a_record_spanning_the_next_recorded_entry_is_no_return(con):
                                      move("w", date(2019, 8, 1), "out")])
     make_table(con, "p", PRESENCE, tax("w", 2019, 2019))
     assert add_imputed_returns(con, "m", "p") == 0
+
+
+def test_a_long_absence_is_two_trips_where_the_border_misses_both_middle_movements(con):
+    """100 travellers with a trip each March 2016-2021, and 12 people with a recorded exit and entry
+    two years apart. Where the border records every crossing, an absence of a year or more is one:
+    nothing is split. Where it records each crossing with chance 0.4, trips a year apart whose middle
+    entry and exit were both missed look like such absences as often as fully recorded trip pairs
+    are seen: the recorded long absences are likelier two trips, and each gets an entry a trip after
+    its exit and an exit a trip before its entry (with chance 0.4: more than half are two trips)."""
+    import numpy as np
+
+    from rules.signs_of_life import add_trips_from_long_absences
+
+    def setup(recorded):
+        rng = np.random.default_rng(3)
+        movements, presence = [], []
+        for i in range(100):
+            p = f"t{i}"
+            for year in range(2016, 2022):
+                movements += trip(p, year, exit_recorded=rng.random() < recorded, entry_recorded=rng.random() < recorded)
+            presence += registered(p)
+        for i in range(12):
+            p = f"l{i}"
+            movements += [move(p, date(2016, 5, 1), "out"), move(p, date(2018, 5, 1), "in")]
+            presence += registered(p)
+        make_table(con, "m", MOVEMENTS, movements)
+        make_table(con, "p", PRESENCE, presence)
+        make_table(con, "who", PEOPLE, [(p, date(1984, 6, 1), "national") for p in sorted({r[0] for r in presence})])
+        add_imputed_departures(con, "m", "p", data_end=END, people="who", min_departure_probability=0.5)
+        added = add_trips_from_long_absences(con, "m", data_end=END, people="who", min_return_probability=0.5)
+        return added, fetch_rows(con, "SELECT absences, trip_pairs, probability FROM rules__long_absence_estimates")[0]
+
+    added, (absences, pairs, probability) = setup(1.0)
+    assert added == 0 and absences == 12 and probability == 0
+    added, (absences, pairs, probability) = setup(0.4)
+    assert absences > 12 and probability >= 0.5 and added == 2 * absences
+    assert fetch_rows(con, "SELECT CAST(date AS VARCHAR), direction FROM m WHERE person_id = 'l0' AND flag = 'imputed'",
+                      "1") == [("2016-05-20", "in"), ("2018-04-12", "out")]
