@@ -8,7 +8,8 @@ Kinds:
     ``name``   null, exact (term-frequency adjusted), same name parts in another order (first
                name and surname swapped), nickname-resolved equal, Jaro–Winkler
                >= 0.92 / 0.88, phonetic key equal (transliteration tolerant), one name part in
-               common (GARCIA LOPEZ / GARCIA, AL-HASSAN / HASSAN), Jaro–Winkler >= 0.70, else.
+               common (GARCIA LOPEZ / GARCIA, AL-HASSAN / HASSAN), this name written in the other
+               name field of the other record (with ``swapped_with``), Jaro–Winkler >= 0.70, else.
     ``date``   null, exact, day and month swapped, one character different (typo), within
                one year, else.
     ``exact``  null, exact (optionally term-frequency adjusted), else.
@@ -122,8 +123,14 @@ def _name_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
     multi_part = " OR ".join(f"strpos({side}, {sep}) > 0" for side in (_l(c), _r(c)) for sep in ("' '", "'-'"))
     shares_part = (f"CASE WHEN {multi_part} THEN list_has_any({parts.format(_l(c))}, {parts.format(_r(c))}) "
                    "ELSE FALSE END")
-    levels += [_level(shares_part, "shares a name part"),
-               _level(f"{jw} >= 0.7", "Jaro-Winkler >= 0.70"), _level("ELSE", "else")]
+    levels.append(_level(shares_part, "shares a name part"))
+    if spec.swapped_with:
+        # One name written in the other field (the first name of one record is the surname of the
+        # other), the other name unrelated or missing: a clerical error as common as the full swap.
+        # One direction per comparison, so the first-name and surname comparisons never both count
+        # the same cross (record a's surname is b's first name: the surname comparison only).
+        levels.append(_level(f"{_l(c)} = {_r(spec.swapped_with)}", "this name in the other name field"))
+    levels += [_level(f"{jw} >= 0.7", "Jaro-Winkler >= 0.70"), _level("ELSE", "else")]
     return levels
 
 
@@ -134,7 +141,7 @@ def _date_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
                f"year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right}))")
     return [
         _null_level(c),
-        _level(f"{left} = {right}", "exact match"),
+        _exact_level(spec),
         _level(swapped, "day and month swapped"),
         _level(f"levenshtein(strftime({left}, '%Y%m%d'), strftime({right}, '%Y%m%d')) <= 1", "one digit different"),
         _level(f"abs(date_diff('day', {left}, {right})) <= 366", "within a year"),

@@ -7,6 +7,7 @@ known identifiers, so a passport learnt from a visa can link a border crossing.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import duckdb
@@ -86,12 +87,30 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
         _keep_review_pairs(con, name)
         _learn_identifiers(con, name)
         progress_step()
-    metrics["enlargement"] = enlarge(con, job, key_table, run)
+    metrics["enlargement"] = enlarge(con, job, key_table, run, learnt_m=learnt_m_by_column(metrics))
     metrics["family_persons"] = add_family_persons(con, job, key_table)
     metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
     metrics["base_duplicates"] = base_duplicates
     metrics["clerical_decisions"] = n_decisions
     return metrics
+
+
+def learnt_m_by_column(metrics: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per compared column, each level's m: the median over the sources' probabilistic models,
+    scaled to sum to one (the median, because one model gone astray, e.g. a small source whose EM
+    settled on siblings, must not move the others)."""
+    sums: dict[str, dict[str, list[float]]] = {}
+    for source_metrics in metrics.values():
+        models = [source_metrics.get("parameters"), (source_metrics.get("probabilistic") or {}).get("parameters")]
+        for parameters in filter(None, models):
+            for column, levels in parameters.items():
+                for level in levels:
+                    if level.get("m") is not None:
+                        sums.setdefault(column, {}).setdefault(level["level"], []).append(float(level["m"]))
+    medians = {column: {label: statistics.median(ms) for label, ms in levels.items()}
+               for column, levels in sums.items()}
+    return {column: [{"level": label, "m": m / sum(levels.values())} for label, m in levels.items()]
+            for column, levels in medians.items() if sum(levels.values()) > 0}
 
 
 def _keep_review_pairs(con: duckdb.DuckDBPyConnection, name: str) -> None:

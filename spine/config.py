@@ -139,9 +139,9 @@ class ProbabilisticConfig(StrictModel):
 
     method: Literal["probabilistic"]
     #: None: every one of first_name, surname, dob, sex, postcode, nationality and
-    #: country_of_birth mapped in both the source and the base register.
+    #: country_of_birth mapped in both the source and the base register and filled in this run.
     comparisons: list[LinkageColumn | ComparisonConfig] | None = Field(default=None, min_length=1)
-    #: None: the default rules whose fields both sides map (see spine.linking).
+    #: None: the default rules whose fields both sides map and fill (see spine.linking).
     blocking_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
     training_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
     m_from: Literal["em", "labels"] = "em"
@@ -626,6 +626,14 @@ class EnlargementConfig(StrictModel):
     #: match weight: more likely a registered person the linkage could not confirm than a new one.
     #: ``null`` turns the hold-back off. Records of sources without a model have no weight.
     hold_back_weight: FiniteFloat | None = -1.0
+    #: How the pool's records are grouped into persons (see spine.pool_grouping): ``keys``,
+    #: shared identifiers and name keys only; ``probabilistic`` (default), those and a
+    #: Fellegi–Sunter model of the pool for what no key catches (a typo with a missing sex, a
+    #: year-only date of birth, a transliterated name).
+    method: Literal["probabilistic", "keys"] = "probabilistic"
+    #: Two pool records are one person when the pool model gives them at least this probability
+    #: (the linkage threshold's default).
+    match_probability: Probability = 0.9
 
 
 class BaseDeduplicationConfig(StrictModel):

@@ -2,12 +2,12 @@
 
 Unmatched records of every source marked ``enlarge: true`` are pooled and deduplicated among
 themselves across sources before any person is created, so one unregistered immigrant seen in
-visas, border crossings and tax becomes one person, not three. Records belong together when they
-share a passport or national id, or agree on names, date of birth and sex (a name
-key held by more than ``MAX_GROUP`` records is a common value and joins nothing). Groups are the
-connected components of those pairs, found by label propagation in SQL. Each new person's id is
-the keyed hash of its first record (``<source>:<record id>``, smallest first), so it is stable
-while that record is.
+visas, border crossings and tax becomes one person, not three. Which records are one person is
+spine.pool_grouping's job: shared identifiers and name keys as a floor (no key needs a field a
+source lacks), then a Fellegi–Sunter model of the pool (``enlargement.method: probabilistic``,
+the default). Groups are the connected components of those pairs, found by label propagation in
+SQL. Each new person's id is the keyed hash of its first record (``<source>:<record id>``,
+smallest first), so it is stable while that record is.
 """
 
 from __future__ import annotations
@@ -20,6 +20,15 @@ from linkage._sql import columns_of, materialise, quote_ident, sql_literal
 from spine.config import JobConfig
 from spine.history import HISTORY_LINKS, PREVIOUS_LINKS, PREVIOUS_PERSONS, carried_ids_sql, ensure_history_tables
 from spine.linking import features_table, link_table
+from spine.pool_grouping import (
+    ID_KEYS,
+    NAME_KEYS,
+    PROFILE_FEATURES,
+    PROFILE_FIELDS,
+    drop_key_tables,
+    key_edges,
+    probabilistic_edges,
+)
 from spine.pseudonymise import hmac_sql
 
 POOL = "enlarge__pool"
@@ -29,32 +38,26 @@ HELD_BACK = "enlarge__held_back"
 FRESH_IDS = "enlarge__fresh_ids"
 IDS = "enlarge__ids"
 ENLARGED = "spine__enlarged"
-MAX_GROUP = 50
-NAME_KEYS = (("first_name", "surname", "dob", "sex", "nationality"),
-             ("first_name", "surname", "dob", "sex"),   # sources without nationality (education, claims)
-             ("first_name_canonical", "surname", "dob", "sex"),
-             ("first_initial", "surname", "dob", "sex"),   # a typo in the first name
-             ("first_name_canonical", "surname_metaphone", "dob", "sex"),   # in the surname: SOTO/STOO
-             ("first_name_metaphone", "surname_nysiis", "dob", "sex"),   # transliterations: WEI/WAY
-             ("first_name_canonical", "surname", "dob_unordered", "sex"))   # day and month swapped
-ID_KEYS = ("passport_no", "national_id")
 #: The date of birth with day and month in either order: 1990-03-07 and 1990-07-03 share it.
 DOB_UNORDERED = ("strftime(f.dob, '%Y') || '-' || least(month(f.dob), day(f.dob)) "
                  "|| '-' || greatest(month(f.dob), day(f.dob))")
 
 
-def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run: int = 1) -> dict[str, Any]:
+def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run: int = 1,
+            learnt_m: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Create persons for unmatched records of enlarging sources; update their link tables.
 
     ``run`` is this run's number in the store's history; persons of the previous run (in
-    ``previous__links``, see spine.history) keep their ids.
+    ``previous__links``, see spine.history) keep their ids. ``learnt_m``: per compared column, the
+    levels and m the linkage models learnt (where the pool model's training starts).
     """
     sources = [name for name, source in job.ordered_sources if source.enlarge]
     ensure_history_tables(con)
     con.execute(f"CREATE OR REPLACE TABLE {ENLARGED} (person_id VARCHAR)").fetchall()
     if not sources:
         return {"sources": []}
-    columns = tuple(dict.fromkeys(c for key in (*NAME_KEYS, ID_KEYS) for c in key if c != "dob_unordered"))
+    key_columns = (c for key in (*NAME_KEYS, ID_KEYS) for c in key if c != "dob_unordered")
+    columns = tuple(dict.fromkeys((*key_columns, *PROFILE_FIELDS, *PROFILE_FEATURES)))
     parts = []
     for name in sources:
         feat = features_table(name)
@@ -66,18 +69,17 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
                          FROM {quote_ident(link_table(name))} AS l JOIN {quote_ident(feat)} AS f USING (record_id)
                          WHERE l.status = 'unlinked'""")
     materialise(con, POOL, " UNION ALL ".join(parts))
-    edges = []
-    for key in (*[(k,) for k in ID_KEYS], *NAME_KEYS):
-        cols = ", ".join(quote_ident(c) for c in key)
-        complete = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in key)
-        # An identifier is one person's however many records carry it (a frequent traveller's
-        # crossings); a name key shared by many records is a common name.
-        limit = "" if key[0] in ID_KEYS else f"WHERE n <= {MAX_GROUP}"
-        edges.append(f"""SELECT a, b FROM (
-                             SELECT pool_id AS a, min(pool_id) OVER (PARTITION BY {cols}) AS b,
-                                    count(*) OVER (PARTITION BY {cols}) AS n
-                             FROM {POOL} WHERE {complete}) {limit}""")
-    materialise(con, EDGES, f"SELECT DISTINCT a, b FROM ({' UNION ALL '.join(edges)}) WHERE a <> b")
+    grouping: dict[str, Any] = {"method": job.enlargement.method}
+    found = None
+    if job.enlargement.method == "probabilistic":
+        found, grouping["probabilistic"] = probabilistic_edges(
+            con, POOL, threshold=job.enlargement.match_probability, starting_m=learnt_m or {})
+    # Under a fitted model the keys are a strict floor; without one, the full cascade.
+    edges, grouping["keys"] = key_edges(con, POOL, strict=found is not None)
+    if found:
+        edges += " UNION ALL " + found
+    materialise(con, EDGES, f"SELECT DISTINCT a, b FROM ({edges}) WHERE a <> b")
+    drop_key_tables(con)
     _components(con)
     held_back = _hold_back(con, job.enlargement.hold_back_weight)
     # The person id is hashed once per group (HMAC in SQL is not free), then joined to its records.
@@ -113,6 +115,7 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
         SELECT count(*) FILTER (carried), count(*) FILTER (carried AND i.person_id <> f.rebuilt_id)
         FROM {IDS} AS i JOIN {FRESH_IDS} AS f USING (group_id)""").fetchall()[0]
     return {"sources": sources, "records": int(n_records), "persons": int(n_persons), "records_per_source": by_source,
+            "grouping": grouping,
             "held_back": held_back, "persons_carried_from_previous_run": int(carried),
             # what carrying ids over saved: persons a rebuild from scratch would have renamed
             "carried_persons_a_rebuild_would_rename": int(rebuilt_differs)}

@@ -30,6 +30,8 @@ from linkage import (
 )
 from linkage._sql import materialise, quote_ident
 from spine.config import (
+    DERIVED_FEATURES,
+    IDENTITY_FIELDS,
     DeterministicIdConfig,
     HybridConfig,
     IdLinkageMixin,
@@ -76,9 +78,30 @@ def build_reference(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
         JOIN {quote_ident(link_table(job.base))} AS l USING (record_id) WHERE l.status = 'linked'""")
 
 
-def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: SourceConfig) -> ProbabilisticModel:
-    """The Splink model for a source: explicit settings, or defaults limited to fields both sides map."""
+def fill_rates(con: duckdb.DuckDBPyConnection, table: str, source: SourceConfig) -> dict[str, float]:
+    """Share of a source's usable records holding each identity field it maps (0 where unmapped)."""
+    mapped = [f for f in IDENTITY_FIELDS if source.maps(f)]
+    total, *counts = con.execute(f"SELECT count(*){''.join(f', count({quote_ident(f)})' for f in mapped)} "
+                                 f"FROM {quote_ident(table)}").fetchall()[0]
+    rates = dict.fromkeys(IDENTITY_FIELDS, 0.0)
+    rates.update({f: round(n / total, 4) if total else 0.0 for f, n in zip(mapped, counts, strict=True)})
+    return rates
+
+
+def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: SourceConfig,
+                  source_fill: dict[str, float] | None = None,
+                  base_fill: dict[str, float] | None = None) -> ProbabilisticModel:
+    """The Splink model for a source: explicit settings, or defaults limited to fields both sides
+    map and fill (a field mapped but empty in this run, like a sex column left blank, is left out:
+    it could only ever compare as null)."""
+    def filled(column: str, fill: dict[str, float] | None) -> bool:
+        return fill is None or all(fill.get(f, 0.0) > 0 for f in DERIVED_FEATURES.get(column, (column,)))
+
     def both(column: str) -> bool:
+        return (source.maps(column) and base.maps(column)
+                and filled(column, source_fill) and filled(column, base_fill))
+
+    def mapped(column: str) -> bool:
         return source.maps(column) and base.maps(column)
 
     if config.comparisons is None:
@@ -86,7 +109,8 @@ def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: Sourc
     else:
         specs = [default_comparison(c) if isinstance(c, str) else
                  ComparisonSpec(c.field, c.kind, term_frequency=c.term_frequency) for c in config.comparisons]
-    specs = [s if all(both(c) for c in s.columns) else ComparisonSpec(s.column, s.kind, s.term_frequency)
+    # Tolerant levels read derived columns; where a side cannot supply them, the plain comparison.
+    specs = [s if all(mapped(c) for c in s.columns) else ComparisonSpec(s.column, s.kind, s.term_frequency)
              for s in specs]
     blocking = tuple(tuple(r) for r in config.blocking_rules) if config.blocking_rules else tuple(
         r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r))
@@ -95,6 +119,19 @@ def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: Sourc
     return ProbabilisticModel(comparisons=tuple(specs), blocking_rules=blocking, training_rules=training,
                               m_from=config.m_from, match_rate=config.match_rate,
                               u_max_pairs=config.u_max_pairs, max_comparisons=config.max_comparisons)
+
+
+def model_choice(model: ProbabilisticModel, source_fill: dict[str, float],
+                 base_fill: dict[str, float]) -> dict[str, Any]:
+    """What the model compares and blocks on, and each identity field's fill rate on both sides
+    (for quality.json and the report: why a field was or was not used)."""
+    compared = {s.column for s in model.comparisons}
+    return {"fields": {f: {"source_fill": source_fill.get(f, 0.0), "base_fill": base_fill.get(f, 0.0),
+                           "compared": f in compared} for f in IDENTITY_FIELDS
+                       if source_fill.get(f, 0.0) > 0 or base_fill.get(f, 0.0) > 0 or f in compared},
+            "comparisons": [s.column for s in model.comparisons],
+            "blocking_rules": [list(r) for r in model.blocking_rules],
+            "training_rules": [list(r) for r in model.training_rules]}
 
 
 def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> dict[str, Any]:
@@ -109,8 +146,15 @@ def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> di
         _finish(con, name, f"link__{name}__stage")
         return metrics
     if isinstance(config, MatchKeysConfig):
+        source_fill, base_fill = _fills(con, job, name)
+
+        def usable(column: str) -> bool:   # mapped and filled on both sides
+            fields = DERIVED_FEATURES.get(column, (column,))
+            return (source.maps(column) and job.sources[job.base].maps(column)
+                    and all(source_fill.get(f, 1.0) > 0 and base_fill.get(f, 1.0) > 0 for f in fields))
+
         keys = [MatchKey(k.name, tuple(k.fields)) for k in config.keys] if config.keys else [
-            k for k in DEFAULT_MATCH_KEYS if all(source.maps(c) and job.sources[job.base].maps(c) for c in k.fields)]
+            k for k in DEFAULT_MATCH_KEYS if all(usable(c) for c in k.fields)]
         stage = f"link__{name}__stage"
         link_on_match_keys(con, records, SPINE_REFERENCE, keys, stage, constraint=config.constraint)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(stage + '_m')} AS SELECT *, "
@@ -118,12 +162,15 @@ def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> di
                     "CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight "
                     f"FROM {quote_ident(stage)}").fetchall()
         _finish(con, name, stage + "_m")
-        return {"method": "match_keys", "links_per_key": _counts_by(con, stage, "matched_on", "status = 'linked'")}
+        return {"method": "match_keys", "keys": [k.name for k in keys],
+                "fill_rates": {"source": source_fill, "base": base_fill},
+                "links_per_key": _counts_by(con, stage, "matched_on", "status = 'linked'")}
     if isinstance(config, ProbabilisticConfig):
-        model = resolve_model(config, source, job.sources[job.base])
+        source_fill, base_fill = _fills(con, job, name)
+        model = resolve_model(config, source, job.sources[job.base], source_fill, base_fill)
         stage, metrics = _link_probabilistic(con, name, config, model, records)
         _finish(con, name, stage)
-        return metrics
+        return {**metrics, "model_choice": model_choice(model, source_fill, base_fill)}
     materialise(con, link_table(name), f"""
         SELECT record_id, CAST(NULL AS VARCHAR) AS entity_id,
                CASE WHEN reject_reason IS NOT NULL THEN 'rejected' ELSE 'unlinked' END AS status,
@@ -132,6 +179,11 @@ def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> di
                coalesce(reject_reason, 'not_linked') AS reason
         FROM {quote_ident(std_table(name))}""")
     return {"method": "none"}
+
+
+def _fills(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> tuple[dict[str, float], dict[str, float]]:
+    return (fill_rates(con, features_table(name), job.sources[name]),
+            fill_rates(con, features_table(job.base), job.sources[job.base]))
 
 
 def _counts_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str) -> dict[str, int]:
@@ -221,7 +273,8 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
         SELECT i.record_id AS left_id, r.record_id AS right_id FROM {quote_ident(f'link__{name}__ids')} AS i
         JOIN {quote_ident(SPINE_REFERENCE)} AS r USING (entity_id) WHERE i.status = 'linked'""")
     n_labels = con.execute(f"SELECT count(*) FROM {quote_ident(labels)}").fetchall()[0][0]
-    model = resolve_model(config, job.sources[name], job.sources[job.base])
+    source_fill, base_fill = _fills(con, job, name)
+    model = resolve_model(config, job.sources[name], job.sources[job.base], source_fill, base_fill)
     if model.m_from == "labels" and n_labels == 0:
         model = dataclasses.replace(model, m_from="em")
     model = dataclasses.replace(model, labels_selected_on=tuple(config.id_fields))
@@ -250,6 +303,7 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
         LEFT JOIN {quote_ident(stage)} AS p USING (record_id)
         LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = i.record_id AND c.entity_id = i.entity_id""")
     _finish(con, name, final)
+    prob_metrics["model_choice"] = model_choice(model, source_fill, base_fill)
     return {"method": "hybrid", "identifiers": id_metrics, "probabilistic": prob_metrics,
             "m_from": model.m_from, "labels": int(n_labels), "assessment_on_id_links": assessment}
 

@@ -65,6 +65,7 @@ def _sources_section(quality: dict[str, Any]) -> list[str]:
         parts += [f"<h3>Link rate by {label}</h3>",
                   bar_chart(f"Link rate by {label}, per source", categories, series, fmt=_percent),
                   _table(["source", label, *STATUS_COLUMNS], rows)]
+    parts += _enlargement_parts(quality.get("linkage", {}).get("enlargement"))
     return _section("sources", "Sources and link rates", [
         '<p class="note">Linked, unlinked, review and rejected records of every source, overall and by the '
         "record's own sex, age group at the end of the data and citizenship group. Differences between "
@@ -81,6 +82,44 @@ def _g(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
+def _model_choice_parts(choice: dict[str, Any] | None) -> list[str]:
+    """Which fields the model compares, with each side's fill rate: why a field was left out."""
+    if not choice:
+        return []
+    rows = [[field, _percent(f["source_fill"]), _percent(f["base_fill"]), "yes" if f["compared"] else "no"]
+            for field, f in choice["fields"].items()]
+    rules = "; ".join(" + ".join(r) for r in choice["blocking_rules"])
+    training = "; ".join(" + ".join(r) for r in choice["training_rules"]) or "none (labels)"
+    return [_table(["field", "filled in the source", "filled in the base register", "compared"], rows),
+            f"<p>Candidate pairs from records agreeing on any of: {html.escape(rules)}. "
+            f"Training (EM) blocks on: {html.escape(training)}.</p>"]
+
+
+def _enlargement_parts(enlargement: dict[str, Any] | None) -> list[str]:
+    """How the pool of unmatched records became persons (spine.enlarge, spine.pool_grouping)."""
+    if not enlargement or not enlargement.get("sources"):
+        return []
+    grouping = enlargement.get("grouping") or {}
+    model = grouping.get("probabilistic") or {}
+    held = enlargement.get("held_back") or {}
+    text = (f"<h3>Enlargement</h3><p>{enlargement['records']:,} unmatched records of "
+            f"{html.escape(', '.join(enlargement['sources']))} became {enlargement['persons']:,} persons "
+            f"(grouping: {html.escape(str(grouping.get('method', 'keys')))}); {held.get('groups', 0):,} groups "
+            f"({held.get('records', 0):,} records) held back as possible register matches.")
+    if model.get("used"):
+        text += (f" The pool model compared {html.escape(', '.join(model['compared']))} on "
+                 f"{model['profiles']:,} distinct profiles ({model['pairs_scored']:,} candidate pairs); "
+                 f"{model['profile_pairs_joined']:,} pairs reached p ≥ {model['threshold']}.")
+    elif model:
+        text += f" The pool model was not used: {html.escape(str(model.get('why')))}."
+    oversized = (grouping.get("keys") or {}).get("oversized_key_groups") or {}
+    if oversized:
+        text += (" Name-key groups too large to be one person joined nothing on that key: "
+                 + "; ".join(f"{html.escape(k)}: {v['groups']:,} groups, {v['records']:,} records, largest {v['largest']:,}"
+                             for k, v in oversized.items()) + ".")
+    return [text + "</p>"]
+
+
 def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
     diagnostics = quality.get("linkage_diagnostics") or {}
     parts: list[str] = []
@@ -95,6 +134,7 @@ def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
             parts.append(f"<p>Threshold {threshold} (match weight {math.log2(threshold / (1 - threshold)):+.2f}); "
                          f"review band {band or 'none'}; prior probability that two records match "
                          f"{_g(prior, '.3g') or 'unknown'}.</p>")
+        parts += _model_choice_parts(model.get("model_choice"))
         assessment = metrics.get("assessment_on_id_links") if isinstance(metrics, dict) else None
         if isinstance(assessment, dict):
             parts.append("<p>The model judged against the identifier links (hybrid): "

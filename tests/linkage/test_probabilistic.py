@@ -190,3 +190,32 @@ def test_no_training_pairs_is_a_clear_error(con):
     make_table(con, "r", SMALL, [("r1", "ANNA", "BERG", None), ("r2", "OLE", "DAHL", None)])
     with pytest.raises(LinkageError, match="no record pairs agree on any training rule \\(dob\\)"):
         score_pairs(con, "l", "r", SMALL_MODEL, "scored")
+
+
+def test_one_name_in_the_other_field_is_its_own_level_counted_by_one_comparison_only(con):
+    """Record a's surname written as b's first name (the other name unrelated): one level, in the
+    surname comparison only, so the same cross is not counted twice."""
+    con.execute("CREATE OR REPLACE TABLE pair (first_name_l VARCHAR, first_name_r VARCHAR, "
+                "surname_l VARCHAR, surname_r VARCHAR)")
+    con.execute("INSERT INTO pair VALUES ('MASON', 'JULIANA', 'JULIANA', 'ROMAN')")
+
+    def level(spec: ComparisonSpec) -> str:
+        levels = splink_comparison(spec)["comparison_levels"]
+        cases = " ".join(f"WHEN {lv['sql_condition']} THEN '{lv['label_for_charts']}'"
+                         for lv in levels if lv["sql_condition"] != "ELSE")
+        return con.execute(f"SELECT CASE {cases} ELSE 'else' END FROM pair").fetchall()[0][0]
+
+    assert level(ComparisonSpec("surname", "name", swapped_with="first_name")) == "this name in the other name field"
+    assert level(ComparisonSpec("first_name", "name", swapped_with="surname")) == "else"
+
+
+def test_the_prior_takes_the_recall_of_its_rule_from_the_trained_model(febrl4):
+    """800 true pairs among 800 x 800: the prior is 1/800. Its rule (names and date of birth all
+    agreeing) catches far fewer than the assumed 80% of FEBRL's mistyped true pairs; the trained m
+    say how many, and the prior follows."""
+    con, _ = febrl4
+    model = dataclasses.replace(FEBRL_MODEL, match_rate=None)
+    result = score_pairs(con, "a", "b", model, "scored_prior")
+    assert result.probability_two_random_records_match == pytest.approx(1 / 800, rel=0.25)
+    assumed = dataclasses.replace(model, prior_rules=(("given_name", "surname", "dob"),))
+    assert score_pairs(con, "a", "b", assumed, "scored_assumed").probability_two_random_records_match < 0.7 / 800

@@ -1,0 +1,220 @@
+"""Which unmatched records of the enlargement pool are one person: keys as a floor, then Fellegi–Sunter.
+
+The pool mixes sources that hold different fields (tax without sex, claims without nationality,
+crossings with a passport), so nothing here may need a field a record lacks:
+
+- **Key edges** (the floor). Records sharing a passport or national id are one person. Name keys
+  (names or their nickname, initial or phonetic forms, and the date of birth) join the records
+  that agree on them; sex is *compatible*, not required: a record without sex joins a key group
+  whose records with sex all say the same, and where they disagree (a brother and a sister with
+  the same initial) the key splits by sex and the record without it joins nothing on that key.
+  A name-key group of more than ``MAX_KEY_GROUP`` records is a common value, not one person: it
+  joins nothing on that key and is reported (key and size, never its values).
+- **Probabilistic edges.** The pool's distinct identity profiles (the compared fields of a
+  record: a frequent traveller's hundred crossings are one profile) are deduplicated with a
+  Splink model: comparisons on the fields the pool fills (a missing value is Splink's null level,
+  neutral, never a disagreement), u from random profile pairs, m started from what the source
+  linkage models learnt on linked records and refined by EM on the pool. Profile pairs at or above
+  ``enlargement.match_probability`` join.
+
+Groups are the connected components of both kinds of edge (spine.enlarge).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any
+
+import duckdb
+
+from linkage import ComparisonSpec, ProbabilisticModel, default_comparison, score_pairs
+from linkage._sql import materialise, quote_ident
+
+logger = logging.getLogger(__name__)
+
+PROFILES = "enlarge__profiles"
+PROFILE_PAIRS = "enlarge__profile_pairs"
+PROFILE_OF = "enlarge__profile_of"
+FIRST_OF_PROFILE = "enlarge__first_of_profile"
+PROFILE_SELF = "enlarge__profile_self_match"
+#: A name-key group larger than this is a common name and date of birth, not one person.
+MAX_KEY_GROUP = 50
+#: Name keys: each must agree in full; sex is compatible (see the module docstring).
+NAME_KEYS = (("first_name", "surname", "dob"),
+             ("first_name_canonical", "surname", "dob"),    # BILL / WILLIAM
+             ("first_initial", "surname", "dob"),           # a typo in the first name
+             ("first_name_canonical", "surname_metaphone", "dob"),   # in the surname: SOTO/STOO
+             ("first_name_metaphone", "surname_nysiis", "dob"),      # transliterations: WEI/WAY
+             ("first_name_canonical", "surname", "dob_unordered"))   # day and month swapped
+ID_KEYS = ("passport_no", "national_id")
+#: The first keys of NAME_KEYS: names exact or nickname-resolved.
+STRICT_NAME_KEYS = 2
+#: Fields a profile is made of and the model may compare (each used where the pool fills it).
+PROFILE_FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
+                  "passport_no", "national_id")
+#: Derived columns the comparisons and blocking rules read (functions of the profile fields).
+PROFILE_FEATURES = ("first_name_canonical", "first_name_metaphone", "surname_nysiis", "surname_soundex",
+                    "name_tokens", "birth_year")
+BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
+                  ("name_tokens", "birth_year"), ("first_name", "postcode"), ("surname", "postcode"),
+                  ("passport_no",), ("national_id",))
+TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
+#: Below this many distinct profiles (about 125,000 pairs) the pool model is not fitted: u of a
+#: rare level and the prior cannot be estimated from so few pairs. The full key cascade is used.
+MIN_PROFILES = 500
+
+
+def key_edges(con: duckdb.DuckDBPyConnection, pool: str, *, strict: bool = False) -> tuple[str, dict[str, Any]]:
+    """SQL of the key edges ``(a, b)`` between pool ids, and the oversized key groups left out.
+
+    ``strict``: only identifiers and the keys of exact or nickname-resolved names with the date of
+    birth (the floor under a model, which weighs the looser agreements itself).
+    """
+    edges, oversized = [], {}
+    for key in ID_KEYS:
+        # An identifier is one person's however many records carry it (a frequent traveller).
+        edges.append(f"""SELECT pool_id AS a, min(pool_id) OVER (PARTITION BY {key}) AS b
+                         FROM {pool} WHERE {key} IS NOT NULL""")
+    for key in NAME_KEYS[:STRICT_NAME_KEYS] if strict else NAME_KEYS:
+        cols = ", ".join(quote_ident(c) for c in key)
+        complete = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in key)
+        # '' where the group's sexes agree (all of it joins); the record's own sex where they
+        # disagree (NULL then: joins nothing on this key).
+        keyed = f"""SELECT pool_id, {cols},
+                           CASE WHEN min(sex) OVER k IS DISTINCT FROM max(sex) OVER k THEN sex ELSE '' END AS sex_key
+                    FROM {pool} WHERE {complete} WINDOW k AS (PARTITION BY {cols})"""
+        sized = f"""SELECT pool_id, min(pool_id) OVER g AS b, count(*) OVER g AS n
+                    FROM ({keyed}) WHERE sex_key IS NOT NULL WINDOW g AS (PARTITION BY {cols}, sex_key)"""
+        materialise(con, "enlarge__key_groups", sized)
+        groups, records, largest = con.execute(f"""
+            SELECT count(DISTINCT b), count(*), max(n) FROM enlarge__key_groups
+            WHERE n > {MAX_KEY_GROUP}""").fetchall()[0]
+        if groups:
+            oversized[" + ".join(key)] = {"groups": int(groups), "records": int(records), "largest": int(largest)}
+        con.execute(f"""CREATE OR REPLACE TABLE {quote_ident('enlarge__key_edges_' + str(len(edges)))} AS
+                        SELECT pool_id AS a, b FROM enlarge__key_groups WHERE n <= {MAX_KEY_GROUP}""").fetchall()
+        edges.append(f"SELECT a, b FROM {quote_ident('enlarge__key_edges_' + str(len(edges)))}")
+    con.execute("DROP TABLE IF EXISTS enlarge__key_groups").fetchall()
+    return " UNION ALL ".join(edges), {"max_key_group": MAX_KEY_GROUP, "oversized_key_groups": oversized}
+
+
+def drop_key_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'enlarge\\_\\_key\\_edges\\_%' "
+                               "ESCAPE '\\'").fetchall():
+        con.execute(f"DROP TABLE {quote_ident(name)}").fetchall()
+
+
+def fill_rates(con: duckdb.DuckDBPyConnection, pool: str) -> dict[str, float]:
+    """Share of pool records holding each profile field."""
+    row = con.execute(f"SELECT count(*), {', '.join(f'count({quote_ident(c)})' for c in PROFILE_FIELDS)} "
+                      f"FROM {pool}").fetchall()[0]
+    total = max(row[0], 1)
+    return {c: round(n / total, 4) for c, n in zip(PROFILE_FIELDS, row[1:], strict=True)}
+
+
+def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold: float,
+                        starting_m: dict[str, list[dict[str, Any]]]) -> tuple[str | None, dict[str, Any]]:
+    """SQL of the edges ``(a, b)`` Splink finds between pool records, and what it measured.
+
+    ``starting_m``: per compared column, the levels (label, m) a linkage model learnt; each level
+    of the same label starts EM there (the mean over the models that have it).
+    """
+    fills = fill_rates(con, pool)
+    fields = [c for c in PROFILE_FIELDS if fills[c] > 0]
+    if not {"first_name", "surname", "dob"} <= set(fields):
+        return None, {"used": False, "why": "the pool has no names and date of birth to compare", "fill_rates": fills}
+    profile_id = "md5(concat_ws(chr(31), " + ", ".join(
+        f"coalesce(CAST({quote_ident(c)} AS VARCHAR), chr(0))" for c in fields) + "))"
+    materialise(con, PROFILE_OF, f"SELECT pool_id, {profile_id} AS profile_id FROM {pool}")
+    materialise(con, PROFILES, f"""
+        SELECT o.profile_id AS record_id,
+               {', '.join(f'any_value(p.{quote_ident(c)}) AS {quote_ident(c)}' for c in (*fields, *PROFILE_FEATURES))},
+               count(*) AS records
+        FROM {pool} AS p JOIN {PROFILE_OF} AS o USING (pool_id) GROUP BY o.profile_id""")
+    n_profiles = con.execute(f"SELECT count(*) FROM {PROFILES}").fetchall()[0][0]
+    # A date of birth shared by many (1 January for people whose day is unknown) says less.
+    comparisons = tuple(dataclasses.replace(default_comparison(c), term_frequency=True) if c == "dob"
+                        else default_comparison(c) for c in fields)
+    comparisons = tuple(s if all(c in (*fields, *PROFILE_FEATURES) for c in s.columns)
+                        else ComparisonSpec(s.column, s.kind, s.term_frequency) for s in comparisons)
+    blocking = tuple(r for r in BLOCKING_RULES if all(c in (*fields, *PROFILE_FEATURES) for c in r))
+    model = ProbabilisticModel(comparisons=comparisons, blocking_rules=blocking, training_rules=TRAINING_RULES,
+                               starting_m=_starting_m(comparisons, starting_m), fix_starting_m=True)
+    if n_profiles < MIN_PROFILES:
+        return None, {"used": False, "fill_rates": fills, "profiles": int(n_profiles),
+                      "why": f"{n_profiles} distinct profiles, fewer than {MIN_PROFILES}: too few pairs to "
+                             "estimate u and the prior; the full key cascade groups the pool"}
+    scored = score_pairs(con, PROFILES, None, model, PROFILE_PAIRS)
+    linked = con.execute(f"SELECT count(*) FROM {PROFILE_PAIRS} WHERE match_probability >= {threshold!r}").fetchall()[0][0]
+    materialise(con, FIRST_OF_PROFILE, f"SELECT profile_id, min(pool_id) AS pool_id FROM {PROFILE_OF} GROUP BY 1")
+    materialise(con, PROFILE_SELF, _self_match_sql(comparisons, scored.parameters,
+                                                   scored.probability_two_random_records_match))
+    one_person, too_common = con.execute(f"""
+        SELECT count(*) FILTER (match_probability >= {threshold!r}), count(*) FILTER (match_probability < {threshold!r})
+        FROM {PROFILE_SELF} WHERE records > 1""").fetchall()[0]
+    edges = f"""
+        SELECT a.pool_id AS a, b.pool_id AS b FROM {PROFILE_PAIRS} AS p
+        JOIN {FIRST_OF_PROFILE} AS a ON a.profile_id = p.left_id
+        JOIN {FIRST_OF_PROFILE} AS b ON b.profile_id = p.right_id
+        WHERE p.match_probability >= {threshold!r}
+        UNION ALL   -- the records of a profile identifying enough to be one person
+        SELECT o.pool_id, min(o.pool_id) OVER (PARTITION BY o.profile_id) FROM {PROFILE_OF} AS o
+        JOIN {PROFILE_SELF} AS s ON s.record_id = o.profile_id WHERE s.match_probability >= {threshold!r}"""
+    return edges, {"used": True, "fill_rates": fills, "compared": [s.column for s in comparisons],
+                   "blocking_rules": [list(r) for r in blocking], "profiles": int(n_profiles),
+                   "pairs_scored": sum(r["pairs"] for r in scored.pairs_per_rule),
+                   "profile_pairs_joined": int(linked), "threshold": threshold,
+                   "profiles_of_several_records_one_person": int(one_person),
+                   "profiles_of_several_records_too_common": int(too_common),
+                   "probability_two_random_records_match": scored.probability_two_random_records_match,
+                   "seconds": round(scored.seconds.get("total", 0.0), 2)}
+
+
+def _starting_m(comparisons: tuple[ComparisonSpec, ...],
+                learnt: dict[str, list[dict[str, Any]]]) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
+    """(column, ((level label, m), ...)) for the compared columns some linkage model learnt."""
+    out = []
+    for spec in comparisons:
+        levels = learnt.get(spec.column)
+        if levels:
+            out.append((spec.column, tuple((lv["level"], float(lv["m"])) for lv in levels
+                                           if lv.get("m") is not None)))
+    return tuple(out)
+
+
+def _self_match_sql(comparisons: tuple[ComparisonSpec, ...], parameters: dict[str, Any], lam: float) -> str:
+    """Each profile's match probability with an identical record: are two records that agree on
+    every field the profile holds one person?
+
+    The Fellegi–Sunter weight of full agreement, as the model scores it: the prior plus, for every
+    field the profile fills, log2(m / u) of the exact level, u being the value's frequency among
+    profiles for term-frequency comparisons (a common name says less). JOHN SMITH born 1970 with
+    no day of birth can be two people; a full name, date of birth and nationality rarely are.
+    """
+    levels = {c["output_column_name"]: next((lv for lv in c["comparison_levels"]
+                                             if lv.get("label_for_charts") == "exact match"), None)
+              for c in parameters.get("comparisons", [])}
+    lam = min(max(lam, 1e-12), 1 - 1e-12)
+    terms = [f"{math.log2(lam / (1 - lam))!r}"]
+    joins = []
+    for spec in comparisons:
+        level = levels.get(spec.column)
+        if not level or not level.get("m_probability") or not level.get("u_probability"):
+            continue
+        c = quote_ident(spec.column)
+        m, u = float(level["m_probability"]), float(level["u_probability"])
+        if spec.term_frequency:
+            alias = f"tf_{len(joins)}"
+            joins.append(f"""LEFT JOIN (SELECT {c} AS value, count(*) / sum(count(*)) OVER () AS tf
+                                       FROM {PROFILES} WHERE {c} IS NOT NULL GROUP BY 1) AS {alias}
+                             ON {alias}.value = p.{c}""")
+            u_sql = f"greatest({alias}.tf, 1e-9)"
+        else:
+            u_sql = repr(u)
+        terms.append(f"CASE WHEN p.{c} IS NULL THEN 0 ELSE log2({m!r} / {u_sql}) END")
+    weight = " + ".join(terms)
+    return f"""SELECT p.record_id, p.records, {weight} AS match_weight,
+                      1 / (1 + pow(2, -({weight}))) AS match_probability
+               FROM {PROFILES} AS p {' '.join(joins)}"""

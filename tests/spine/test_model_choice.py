@@ -1,0 +1,47 @@
+"""Field-aware linkage models (spine.linking.resolve_model): comparisons, blocking and training
+rules are built from the fields both sides map *and fill in this run*."""
+
+import duckdb
+
+from spine.config import ProbabilisticConfig, SourceConfig
+from spine.linking import fill_rates, model_choice, resolve_model
+
+MAPPED = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex", "postcode": "pc"}
+
+
+def source(columns=MAPPED):
+    return SourceConfig(path="x.csv", record_id="id", columns=columns)
+
+
+def test_fill_rates_measure_each_mapped_field_and_give_zero_for_the_unmapped():
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE feat AS SELECT * FROM (VALUES
+        ('A', 'B', DATE '1990-01-01', NULL, 'X1'), ('C', 'D', NULL, NULL, 'X2'),
+        ('E', 'F', DATE '1991-01-01', NULL, NULL), ('G', 'H', DATE '1992-01-01', NULL, 'X3'))
+        AS t(first_name, surname, dob, sex, postcode)""")
+    rates = fill_rates(con, "feat", source())
+    assert rates["first_name"] == 1.0 and rates["dob"] == 0.75 and rates["postcode"] == 0.75
+    assert rates["sex"] == 0.0 and rates["passport_no"] == 0.0
+
+
+def test_a_field_mapped_but_empty_is_neither_compared_nor_blocked_nor_trained_on():
+    full = {f: 1.0 for f in ("first_name", "surname", "dob", "sex", "postcode")}
+    no_sex_no_postcode = {**full, "sex": 0.0, "postcode": 0.0}
+    model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(), source(), no_sex_no_postcode, full)
+    compared = [s.column for s in model.comparisons]
+    assert compared == ["first_name", "surname", "dob"]
+    assert all("postcode" not in rule for rule in model.blocking_rules)
+    assert ("dob",) in model.blocking_rules and ("first_name", "surname", "birth_year") in model.training_rules
+    # Filled on both sides: the same source compares them.
+    both = resolve_model(ProbabilisticConfig(method="probabilistic"), source(), source(), full, full)
+    assert {"sex", "postcode"} <= {s.column for s in both.comparisons}
+    assert ("first_name", "postcode") in both.blocking_rules
+    choice = model_choice(model, no_sex_no_postcode, full)
+    assert choice["fields"]["sex"] == {"source_fill": 0.0, "base_fill": 1.0, "compared": False}
+    assert choice["fields"]["dob"]["compared"] and choice["comparisons"] == compared
+
+
+def test_explicit_comparisons_are_kept_whatever_the_fill():
+    config = ProbabilisticConfig(method="probabilistic", comparisons=["first_name", "sex"])
+    model = resolve_model(config, source(), source(), {"first_name": 1.0, "sex": 0.0}, {"first_name": 1.0, "sex": 1.0})
+    assert [s.column for s in model.comparisons] == ["first_name", "sex"]
