@@ -805,7 +805,9 @@ def our_model(ds: Dataset, *, with_id: bool = False) -> Any:
         return tuple(r for r in rules if all(c in available for c in r))
 
     return ProbabilisticModel(
-        comparisons=specs, blocking_rules=usable(OUR_BLOCKING), training_rules=usable(OUR_TRAINING)
+        comparisons=specs, training_rules=usable(OUR_TRAINING),
+        # as a job's defaults: every compared identifier is a blocking rule too
+        blocking_rules=usable(OUR_BLOCKING) + tuple((f,) for f in (ds.id_fields if with_id else ()))
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
@@ -54,3 +55,12 @@ def materialise(con: Connection, name: str, sql: str) -> str:
     n = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0][0]
     logger.info("%s: %d rows in %.2fs", name, n, time.perf_counter() - started)
     return name
+
+
+def fill_rates(con: Connection, table: str, columns: Sequence[str]) -> dict[str, float]:
+    """Share of ``table``'s rows holding a value in each of ``columns`` (0.0 on an empty table)."""
+    if not columns:
+        return {}
+    total, *counts = con.execute(f"SELECT count(*){''.join(f', count({quote_ident(c)})' for c in columns)} "
+                                 f"FROM {quote_ident(table)}").fetchall()[0]
+    return {c: round(n / total, 4) if total else 0.0 for c, n in zip(columns, counts, strict=True)}

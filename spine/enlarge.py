@@ -25,7 +25,6 @@ from spine.pool_grouping import (
     NAME_KEYS,
     PROFILE_FEATURES,
     PROFILE_FIELDS,
-    drop_key_tables,
     key_edges,
     probabilistic_edges,
 )
@@ -79,7 +78,6 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
     if found:
         edges += " UNION ALL " + found
     materialise(con, EDGES, f"SELECT DISTINCT a, b FROM ({edges}) WHERE a <> b")
-    drop_key_tables(con)
     _components(con)
     held_back = _hold_back(con, job.enlargement.hold_back_weight)
     # The person id is hashed once per group (HMAC in SQL is not free), then joined to its records.

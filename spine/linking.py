@@ -28,6 +28,7 @@ from linkage import (
     link_on_match_keys,
     score_pairs,
 )
+from linkage._sql import fill_rates as column_fill_rates
 from linkage._sql import materialise, quote_ident
 from spine.config import (
     DERIVED_FEATURES,
@@ -49,6 +50,7 @@ DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", 
 DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
                           ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"))
 DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
+ID_FIELDS_COMPARED = ("national_id", "passport_no")
 LINK_COLUMNS = ("record_id, entity_id, status, method, matched_on, "
                 "match_probability, match_weight, reason")
 
@@ -80,12 +82,8 @@ def build_reference(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
 
 def fill_rates(con: duckdb.DuckDBPyConnection, table: str, source: SourceConfig) -> dict[str, float]:
     """Share of a source's usable records holding each identity field it maps (0 where unmapped)."""
-    mapped = [f for f in IDENTITY_FIELDS if source.maps(f)]
-    total, *counts = con.execute(f"SELECT count(*){''.join(f', count({quote_ident(f)})' for f in mapped)} "
-                                 f"FROM {quote_ident(table)}").fetchall()[0]
-    rates = dict.fromkeys(IDENTITY_FIELDS, 0.0)
-    rates.update({f: round(n / total, 4) if total else 0.0 for f, n in zip(mapped, counts, strict=True)})
-    return rates
+    return {**dict.fromkeys(IDENTITY_FIELDS, 0.0),
+            **column_fill_rates(con, table, [f for f in IDENTITY_FIELDS if source.maps(f)])}
 
 
 def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: SourceConfig,
@@ -112,8 +110,11 @@ def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: Sourc
     # Tolerant levels read derived columns; where a side cannot supply them, the plain comparison.
     specs = [s if all(mapped(c) for c in s.columns) else ComparisonSpec(s.column, s.kind, s.term_frequency)
              for s in specs]
+    # An identifier the model compares is also a blocking rule: the pairs it finds are few and
+    # the likeliest matches (without it a true pair whose names and dates all differ is never scored).
+    compared_ids = tuple((s.column,) for s in specs if s.column in ID_FIELDS_COMPARED and both(s.column))
     blocking = tuple(tuple(r) for r in config.blocking_rules) if config.blocking_rules else tuple(
-        r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r))
+        r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r)) + compared_ids
     training = tuple(tuple(r) for r in config.training_rules) if config.training_rules else tuple(
         r for r in DEFAULT_TRAINING_RULES if all(both(c) for c in r))
     return ProbabilisticModel(comparisons=tuple(specs), blocking_rules=blocking, training_rules=training,

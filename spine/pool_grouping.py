@@ -23,17 +23,17 @@ Groups are the connected components of both kinds of edge (spine.enlarge).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from typing import Any
 
 import duckdb
 
 from linkage import ComparisonSpec, ProbabilisticModel, default_comparison, score_pairs
-from linkage._sql import materialise, quote_ident
+from linkage._sql import fill_rates, materialise, quote_ident, sql_literal
+from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES, ID_FIELDS_COMPARED
 
-logger = logging.getLogger(__name__)
 
+KEY_GROUPS = "enlarge__key_groups"
 PROFILES = "enlarge__profiles"
 PROFILE_PAIRS = "enlarge__profile_pairs"
 PROFILE_OF = "enlarge__profile_of"
@@ -57,10 +57,8 @@ PROFILE_FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country
 #: Derived columns the comparisons and blocking rules read (functions of the profile fields).
 PROFILE_FEATURES = ("first_name_canonical", "first_name_metaphone", "surname_nysiis", "surname_soundex",
                     "name_tokens", "birth_year")
-BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
-                  ("name_tokens", "birth_year"), ("first_name", "postcode"), ("surname", "postcode"),
-                  ("passport_no",), ("national_id",))
-TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
+BLOCKING_RULES = (*DEFAULT_BLOCKING_RULES, *((f,) for f in ID_FIELDS_COMPARED))
+TRAINING_RULES = DEFAULT_TRAINING_RULES
 #: Below this many distinct profiles (about 125,000 pairs) the pool model is not fitted: u of a
 #: rare level and the prior cannot be estimated from so few pairs. The full key cascade is used.
 MIN_PROFILES = 500
@@ -72,11 +70,10 @@ def key_edges(con: duckdb.DuckDBPyConnection, pool: str, *, strict: bool = False
     ``strict``: only identifiers and the keys of exact or nickname-resolved names with the date of
     birth (the floor under a model, which weighs the looser agreements itself).
     """
-    edges, oversized = [], {}
-    for key in ID_KEYS:
-        # An identifier is one person's however many records carry it (a frequent traveller).
-        edges.append(f"""SELECT pool_id AS a, min(pool_id) OVER (PARTITION BY {key}) AS b
-                         FROM {pool} WHERE {key} IS NOT NULL""")
+    # An identifier is one person's however many records carry it (a frequent traveller).
+    by_id = [f"""SELECT pool_id AS a, min(pool_id) OVER (PARTITION BY {key}) AS b
+                 FROM {pool} WHERE {key} IS NOT NULL""" for key in ID_KEYS]
+    by_name = []
     for key in NAME_KEYS[:STRICT_NAME_KEYS] if strict else NAME_KEYS:
         cols = ", ".join(quote_ident(c) for c in key)
         complete = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in key)
@@ -85,33 +82,16 @@ def key_edges(con: duckdb.DuckDBPyConnection, pool: str, *, strict: bool = False
         keyed = f"""SELECT pool_id, {cols},
                            CASE WHEN min(sex) OVER k IS DISTINCT FROM max(sex) OVER k THEN sex ELSE '' END AS sex_key
                     FROM {pool} WHERE {complete} WINDOW k AS (PARTITION BY {cols})"""
-        sized = f"""SELECT pool_id, min(pool_id) OVER g AS b, count(*) OVER g AS n
-                    FROM ({keyed}) WHERE sex_key IS NOT NULL WINDOW g AS (PARTITION BY {cols}, sex_key)"""
-        materialise(con, "enlarge__key_groups", sized)
-        groups, records, largest = con.execute(f"""
-            SELECT count(DISTINCT b), count(*), max(n) FROM enlarge__key_groups
-            WHERE n > {MAX_KEY_GROUP}""").fetchall()[0]
-        if groups:
-            oversized[" + ".join(key)] = {"groups": int(groups), "records": int(records), "largest": int(largest)}
-        con.execute(f"""CREATE OR REPLACE TABLE {quote_ident('enlarge__key_edges_' + str(len(edges)))} AS
-                        SELECT pool_id AS a, b FROM enlarge__key_groups WHERE n <= {MAX_KEY_GROUP}""").fetchall()
-        edges.append(f"SELECT a, b FROM {quote_ident('enlarge__key_edges_' + str(len(edges)))}")
-    con.execute("DROP TABLE IF EXISTS enlarge__key_groups").fetchall()
+        by_name.append(f"""SELECT {sql_literal(' + '.join(key))} AS key, pool_id, min(pool_id) OVER g AS b,
+                                  count(*) OVER g AS n
+                           FROM ({keyed}) WHERE sex_key IS NOT NULL WINDOW g AS (PARTITION BY {cols}, sex_key)""")
+    materialise(con, KEY_GROUPS, " UNION ALL ".join(by_name))
+    oversized = {key: {"groups": int(groups), "records": int(records), "largest": int(largest)}
+                 for key, groups, records, largest in con.execute(f"""
+                     SELECT key, count(DISTINCT b), count(*), max(n) FROM {KEY_GROUPS}
+                     WHERE n > {MAX_KEY_GROUP} GROUP BY key ORDER BY key""").fetchall()}
+    edges = [*by_id, f"SELECT pool_id AS a, b FROM {KEY_GROUPS} WHERE n <= {MAX_KEY_GROUP}"]
     return " UNION ALL ".join(edges), {"max_key_group": MAX_KEY_GROUP, "oversized_key_groups": oversized}
-
-
-def drop_key_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'enlarge\\_\\_key\\_edges\\_%' "
-                               "ESCAPE '\\'").fetchall():
-        con.execute(f"DROP TABLE {quote_ident(name)}").fetchall()
-
-
-def fill_rates(con: duckdb.DuckDBPyConnection, pool: str) -> dict[str, float]:
-    """Share of pool records holding each profile field."""
-    row = con.execute(f"SELECT count(*), {', '.join(f'count({quote_ident(c)})' for c in PROFILE_FIELDS)} "
-                      f"FROM {pool}").fetchall()[0]
-    total = max(row[0], 1)
-    return {c: round(n / total, 4) for c, n in zip(PROFILE_FIELDS, row[1:], strict=True)}
 
 
 def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold: float,
@@ -121,7 +101,7 @@ def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold:
     ``starting_m``: per compared column, the levels (label, m) a linkage model learnt; each level
     of the same label starts EM there (the mean over the models that have it).
     """
-    fills = fill_rates(con, pool)
+    fills = fill_rates(con, pool, PROFILE_FIELDS)
     fields = [c for c in PROFILE_FIELDS if fills[c] > 0]
     if not {"first_name", "surname", "dob"} <= set(fields):
         return None, {"used": False, "why": "the pool has no names and date of birth to compare", "fill_rates": fills}

@@ -45,3 +45,14 @@ def test_explicit_comparisons_are_kept_whatever_the_fill():
     config = ProbabilisticConfig(method="probabilistic", comparisons=["first_name", "sex"])
     model = resolve_model(config, source(), source(), {"first_name": 1.0, "sex": 0.0}, {"first_name": 1.0, "sex": 1.0})
     assert [s.column for s in model.comparisons] == ["first_name", "sex"]
+
+
+def test_a_compared_identifier_is_also_a_blocking_rule():
+    """Without it a true pair whose names and dates all differ is never scored, whatever its id."""
+    columns = {**MAPPED, "national_id": "nin"}
+    fill = {f: 1.0 for f in ("first_name", "surname", "dob", "sex", "postcode", "national_id")}
+    model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(columns), source(columns), fill, fill)
+    assert ("national_id",) in model.blocking_rules
+    empty = {**fill, "national_id": 0.0}
+    model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(columns), source(columns), empty, fill)
+    assert ("national_id",) not in model.blocking_rules
