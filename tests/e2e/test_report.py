@@ -77,6 +77,8 @@ def test_report_renders_in_chromium_with_every_section_and_chart(result, tmp_pat
     assert validation["people"] > 50 and validation["cells_adjusted"] > 0
     text = page.read_text(encoding="utf-8")
     assert "<h3>Validation sample</h3>" in text and "derived / true" in text
+    # which fields each model compares, with their fill rates on both sides
+    assert text.count("filled in the base register") >= 1 and "Candidate pairs from records agreeing on" in text
 
 
 def test_a_report_with_gaps_in_its_figures_still_renders_without_error(result, tmp_path):

@@ -114,6 +114,8 @@ def test_enlargement_where_tax_has_no_sex_makes_about_as_many_persons_as_are_abs
         if method == "probabilistic":
             model = grouping["probabilistic"]
             assert model["used"] and "sex" in model["compared"] and model["fill_rates"]["sex"] < 1
+            report = result.report_path.read_text(encoding="utf-8")
+            assert "<h3>Enlargement</h3>" in report and "The pool model compared" in report
         tax_choice = result.quality["linkage"]["tax"]["probabilistic"]["model_choice"]
         assert tax_choice["fields"]["first_name"]["compared"] and "sex" not in tax_choice["comparisons"]
     finally:
