@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--workdir", type=Path, help="keep data and outputs here (default: a temp folder)")
+    parser.add_argument("--data", type=Path, help="use this universe (written by `spine synth --persons N "
+                        "--seed S`) instead of generating one: peak memory is then the run's alone")
     args = parser.parse_args()
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="spine-bench-"))
@@ -43,7 +45,12 @@ def main() -> None:
     shutil.copy(ROOT / "examples" / "migration" / "job.yaml", work / "job.yaml")
 
     started = time.perf_counter()
-    universe = generate(args.persons, args.seed, work / "data")
+    if args.data:
+        (work / "data").unlink(missing_ok=True)
+        (work / "data").symlink_to(args.data.resolve(), target_is_directory=True)
+        truth = args.data / "truth"
+    else:
+        truth = generate(args.persons, args.seed, work / "data").out_dir / "truth"
     generate_seconds = time.perf_counter() - started
     generate_rss = peak_rss_mb()
 
@@ -63,7 +70,6 @@ def main() -> None:
         "accounting_passed": q["accounting"]["passed"],
     }
     con = result.connection()
-    truth = universe.out_dir / "truth"
     attach_truth(con, truth)
     figures["link_precision_vs_truth"] = link_precision(con, truth)
     figures["events_vs_truth"] = event_scores(con, truth)

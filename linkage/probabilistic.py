@@ -13,6 +13,7 @@ an exploding rule is the usual way a linkage job runs out of memory.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import duckdb
 
 from linkage._sql import columns_of, materialise, quote_ident
+from linkage.blocking import count_blocked_pairs, fit_rules_to_budget
 from linkage.comparisons import ComparisonSpec, check_columns, splink_comparison
 from linkage.errors import LinkageError
 
@@ -54,7 +56,13 @@ class ProbabilisticModel:
             (Splink's direct estimator: pairs agreeing on a rule, scaled by its assumed recall);
             default: every name and date column agreeing.
         u_max_pairs: random pairs sampled to estimate u.
-        max_comparisons: a blocking rule generating more pairs than this is an error.
+        max_comparisons: a blocking rule generating more pairs than this is tightened (below) or,
+            with nothing to tighten it with, an error.
+        tighten_with: fields a blocking rule over ``max_comparisons`` may be tightened with, in
+            order (``linkage.blocking.fit_rules_to_budget``); empty for rules a user wrote, which
+            are never changed.
+        training_max_pairs: a training rule generating more pairs than this trains EM on a
+            reproducible sample of about this many.
         keep_above: pairs scored below this probability are not kept.
         seed: random seed for the u sample, for reproducible parameters.
         starting_m: ``((column, ((level label, m), ...)), ...)``: where EM starts for the levels
@@ -77,6 +85,8 @@ class ProbabilisticModel:
     seed: int = 1
     starting_m: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
     fix_starting_m: bool = False
+    tighten_with: tuple[str, ...] = ()
+    training_max_pairs: int = 10_000_000
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -95,34 +105,11 @@ class ScoreResult:
     seconds: dict[str, float] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     probability_two_random_records_match: float = math.nan
+    training_pairs_per_rule: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
-
-
-def count_blocked_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
-                        rules: Sequence[BlockingRule]) -> list[dict[str, Any]]:
-    """Exact pairs each rule generates on its own (before de-duplication across rules).
-
-    Link: sum over key values of left count x right count. Dedupe (``right`` None):
-    sum of n(n-1)/2. Rows with a NULL in any key field generate no pairs.
-    """
-    counts = []
-    for rule in rules:
-        keys = ", ".join(quote_ident(c) for c in rule)
-        not_null = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in rule)
-
-        def per_key(table: str) -> str:
-            return f"SELECT {keys}, count(*) AS n FROM {quote_ident(table)} WHERE {not_null} GROUP BY ALL"
-
-        if right is None:
-            sql = f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM ({per_key(left)})"
-        else:
-            sql = (f"SELECT coalesce(sum(l.n * r.n), 0) FROM ({per_key(left)}) AS l "
-                   f"JOIN ({per_key(right)}) AS r USING ({keys})")
-        counts.append({"rule": list(rule), "pairs": int(con.execute(sql).fetchall()[0][0])})
-    return counts
 
 
 def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_columns: Sequence[str] | None) -> None:
@@ -210,12 +197,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
     if labels is not None:
         check_labels(con, labels, left, right if right is not None else left)
 
-    pairs_per_rule = count_blocked_pairs(con, left, right, model.blocking_rules)
-    too_many = [c for c in pairs_per_rule if c["pairs"] > model.max_comparisons]
-    if too_many:
-        worst = too_many[0]
-        raise LinkageError(f"blocking rule on {' + '.join(worst['rule'])} would generate {worst['pairs']:,} pairs, "
-                           f"more than max_comparisons {model.max_comparisons:,}: add a field to the rule")
+    model, pairs_per_rule = _fit_blocking(con, left, right, model)
 
     n_left = _count(con, left)
     n_right = _count(con, right) if right is not None else n_left
@@ -235,9 +217,11 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         fallback = 0.9 / n_right if right is not None else 1 / max(n_left * (n_left - 1) / 2, 1)
         logger.warning("no pair agrees on %s: prior probability set to %.3g", prior_rules, fallback)
     training_rules = model.training_rules
+    training_pairs: dict[BlockingRule, int] = {}
     if model.m_from == "em":
         counted = count_blocked_pairs(con, left, right, training_rules)
-        training_rules = tuple(tuple(c["rule"]) for c in counted if c["pairs"] > 0)
+        training_pairs = {tuple(c["rule"]): c["pairs"] for c in counted if c["pairs"] > 0}
+        training_rules = tuple(training_pairs)
         if not training_rules:
             named = ", ".join(" + ".join(rule) for rule in model.training_rules)
             raise LinkageError(f"no record pairs agree on any training rule ({named}): EM has nothing to learn "
@@ -281,7 +265,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
             given = {column for column, _ in model.starting_m} if model.fix_starting_m else set()
             _fix_m(linker, lambda column: column in given)
             if any(s.column not in given for s in model.comparisons):
-                _train_m_by_em(linker, splink_con, left, right, model, training_rules)
+                _train_m_by_em(linker, model, training_pairs)
             _fix_m(linker, lambda column: False)
             if estimate_prior and not model.prior_rules:
                 _prior_from_trained_m(linker, splink_con, left, right, model, prior_rules[0])
@@ -300,12 +284,47 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         splink_con.close()
     seconds["total"] = time.perf_counter() - started
     logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
-    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam)
+    training = [{"rule": list(rule), "pairs": pairs,
+                 **({"sampled_to": model.training_max_pairs} if pairs > model.training_max_pairs else {})}
+                for rule, pairs in training_pairs.items()]
+    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training)
 
 
-def _train_m_by_em(linker: Any, con: duckdb.DuckDBPyConnection, left: str, right: str | None,
-                   model: ProbabilisticModel, rules: Sequence[BlockingRule]) -> None:
+def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
+                  model: ProbabilisticModel) -> tuple[ProbabilisticModel, list[dict[str, Any]]]:
+    """The model with its blocking rules fitted to ``max_comparisons``, and the pairs per rule.
+
+    A rule over the budget is an error when there is nothing to tighten it with (a user's own
+    rules); defaults are tightened, or dropped with a warning when no field brings them under it.
+    """
+    fitted = fit_rules_to_budget(con, left, right, model.blocking_rules, model.max_comparisons, model.tighten_with)
+    over = [f for f in fitted if f["rule"] is None]
+    if over and not model.tighten_with:
+        worst = over[0]
+        raise LinkageError(f"blocking rule on {' + '.join(worst['given'])} would generate {worst['pairs_given']:,} "
+                           f"pairs, more than max_comparisons {model.max_comparisons:,}: add a field to the rule")
+    for entry in fitted:
+        if entry["rule"] is None:
+            logger.warning("blocking rule on %s dropped: %s pairs, and no field brings it under max_comparisons %s",
+                           " + ".join(entry["given"]), f"{entry['pairs_given']:,}", f"{model.max_comparisons:,}")
+        elif "given" in entry:
+            logger.info("blocking rule on %s tightened to %s: %s pairs -> %s", " + ".join(entry["given"]),
+                        " + ".join(entry["rule"]), f"{entry['pairs_given']:,}", f"{entry['pairs']:,}")
+    rules = tuple(tuple(entry["rule"]) for entry in fitted if entry["rule"] is not None)
+    if not rules:
+        raise LinkageError(f"no blocking rule fits max_comparisons {model.max_comparisons:,}, even tightened with "
+                           f"{', '.join(model.tighten_with)}: raise max_comparisons or give blocking rules")
+    return dataclasses.replace(model, blocking_rules=rules), fitted
+
+
+def _train_m_by_em(linker: Any, model: ProbabilisticModel, pairs_by_rule: dict[BlockingRule, int]) -> None:
     """EM on each training rule in turn (m of the comparisons each rule leaves free).
+
+    A rule generating more than ``training_max_pairs`` pairs is trained on a sample of them
+    (Splink's own ``max_pairs``: a hash of the record ids keeps a share of each side, so the
+    sample is reproducible): m is a share among matches, and tens of millions of pairs estimate it
+    no better than a few million, at many times the cost (a rule on date of birth alone gives
+    about 140 M pairs for one source at a million persons).
 
     Tried for issue 16 and not kept: treating a rule on a derived column (birth_year) as blocking
     its source field (dob), so that dob's m is not learnt from pairs selected on birth year, and
@@ -316,9 +335,10 @@ def _train_m_by_em(linker: Any, con: duckdb.DuckDBPyConnection, left: str, right
     """
     from splink import block_on
 
-    for rule in rules:
+    for rule, pairs in pairs_by_rule.items():
+        sample = {"max_pairs": model.training_max_pairs} if pairs > model.training_max_pairs else {}
         linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on(*rule), estimate_without_term_frequencies=True)
+            block_on(*rule), estimate_without_term_frequencies=True, **sample)
 
 
 def _prior_from_trained_m(linker: Any, con: duckdb.DuckDBPyConnection, left: str, right: str | None,

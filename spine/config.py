@@ -151,6 +151,8 @@ class ProbabilisticConfig(StrictModel):
     threshold: Probability = 0.9
     review_band: tuple[Probability, Probability] | None = None
     constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"
+    #: Pairs one blocking rule may generate: a default rule over it is tightened (see
+    #: linkage.blocking), a rule written here is an error.
     max_comparisons: int = Field(default=100_000_000, gt=0)
     u_max_pairs: int = Field(default=1_000_000, gt=0)
 

@@ -29,6 +29,7 @@ from linkage import (
     score_pairs,
 )
 from linkage._sql import fill_rates as column_fill_rates
+from linkage.blocking import TIGHTENING_FIELDS, tightening_order
 from linkage._sql import materialise, quote_ident
 from spine.config import (
     DERIVED_FEATURES,
@@ -102,6 +103,10 @@ def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: Sourc
     def mapped(column: str) -> bool:
         return source.maps(column) and base.maps(column)
 
+    def pair_fill(column: str) -> float:   # share of pairs where both sides hold the column
+        return min((source_fill or {}).get(f, 1.0) * (base_fill or {}).get(f, 1.0)
+                   for f in DERIVED_FEATURES.get(column, (column,)))
+
     if config.comparisons is None:
         specs = [default_comparison(f) for f in DEFAULT_COMPARISON_FIELDS if both(f)]
     else:
@@ -117,9 +122,13 @@ def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: Sourc
         r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r)) + compared_ids
     training = tuple(tuple(r) for r in config.training_rules) if config.training_rules else tuple(
         r for r in DEFAULT_TRAINING_RULES if all(both(c) for c in r))
+    # Default rules over max_comparisons are tightened with fields both sides fill; a user's rules never.
+    tighten_with = () if config.blocking_rules else tightening_order(
+        {c: pair_fill(c) for c in TIGHTENING_FIELDS if mapped(c)})
     return ProbabilisticModel(comparisons=tuple(specs), blocking_rules=blocking, training_rules=training,
                               m_from=config.m_from, match_rate=config.match_rate,
-                              u_max_pairs=config.u_max_pairs, max_comparisons=config.max_comparisons)
+                              u_max_pairs=config.u_max_pairs, max_comparisons=config.max_comparisons,
+                              tighten_with=tighten_with)
 
 
 def model_choice(model: ProbabilisticModel, source_fill: dict[str, float],
@@ -248,6 +257,7 @@ def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: Proba
                match_probability, match_weight, reason
         FROM {quote_ident(assigned)}""")
     metrics = {"method": "probabilistic", "pairs_per_blocking_rule": scored.pairs_per_rule,
+               "pairs_per_training_rule": scored.training_pairs_per_rule,
                "seconds": {**{k: round(v, 2) for k, v in scored.seconds.items()}, "assign": round(assign_seconds, 2)},
                "probability_two_random_records_match": scored.probability_two_random_records_match,
                "parameters": _model_parameters(scored.parameters),

@@ -30,6 +30,8 @@ import duckdb
 
 from linkage import ComparisonSpec, ProbabilisticModel, default_comparison, score_pairs
 from linkage._sql import fill_rates, materialise, quote_ident, sql_literal
+from linkage.blocking import TIGHTENING_FIELDS, tightening_order
+from spine.config import DERIVED_FEATURES
 from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES, ID_FIELDS_COMPARED
 
 
@@ -120,8 +122,12 @@ def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold:
     comparisons = tuple(s if all(c in (*fields, *PROFILE_FEATURES) for c in s.columns)
                         else ComparisonSpec(s.column, s.kind, s.term_frequency) for s in comparisons)
     blocking = tuple(r for r in BLOCKING_RULES if all(c in (*fields, *PROFILE_FEATURES) for c in r))
+    available = (*fields, *PROFILE_FEATURES)
+    pair_fill = {c: min(fills[f] for f in DERIVED_FEATURES.get(c, (c,))) ** 2
+                 for c in TIGHTENING_FIELDS if c in available}
     model = ProbabilisticModel(comparisons=comparisons, blocking_rules=blocking, training_rules=TRAINING_RULES,
-                               starting_m=_starting_m(comparisons, starting_m), fix_starting_m=True)
+                               starting_m=_starting_m(comparisons, starting_m), fix_starting_m=True,
+                               tighten_with=tightening_order(pair_fill))
     if n_profiles < MIN_PROFILES:
         return None, {"used": False, "fill_rates": fills, "profiles": int(n_profiles),
                       "why": f"{n_profiles} distinct profiles, fewer than {MIN_PROFILES}: too few pairs to "
@@ -143,8 +149,9 @@ def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold:
         SELECT o.pool_id, min(o.pool_id) OVER (PARTITION BY o.profile_id) FROM {PROFILE_OF} AS o
         JOIN {PROFILE_SELF} AS s ON s.record_id = o.profile_id WHERE s.match_probability >= {threshold!r}"""
     return edges, {"used": True, "fill_rates": fills, "compared": [s.column for s in comparisons],
-                   "blocking_rules": [list(r) for r in blocking], "profiles": int(n_profiles),
-                   "pairs_scored": sum(r["pairs"] for r in scored.pairs_per_rule),
+                   "blocking_rules": [r["rule"] for r in scored.pairs_per_rule if r["rule"] is not None],
+                   "pairs_per_blocking_rule": scored.pairs_per_rule, "profiles": int(n_profiles),
+                   "pairs_scored": sum(r["pairs"] for r in scored.pairs_per_rule if r["rule"] is not None),
                    "profile_pairs_joined": int(linked), "threshold": threshold,
                    "profiles_of_several_records_one_person": int(one_person),
                    "profiles_of_several_records_too_common": int(too_common),

@@ -82,16 +82,23 @@ def _g(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
-def _model_choice_parts(choice: dict[str, Any] | None) -> list[str]:
-    """Which fields the model compares, with each side's fill rate: why a field was left out."""
+def _model_choice_parts(choice: dict[str, Any] | None, pairs_per_rule: list[dict[str, Any]] | None) -> list[str]:
+    """Which fields the model compares, with each side's fill rate: why a field was left out; the
+    blocking rules that ran, with the defaults tightened to fit the pair budget."""
     if not choice:
         return []
     rows = [[field, _percent(f["source_fill"]), _percent(f["base_fill"]), "yes" if f["compared"] else "no"]
             for field, f in choice["fields"].items()]
-    rules = "; ".join(" + ".join(r) for r in choice["blocking_rules"])
+    ran = [r["rule"] for r in pairs_per_rule or [] if r.get("rule")] or choice["blocking_rules"]
+    rules = "; ".join(" + ".join(r) for r in ran)
     training = "; ".join(" + ".join(r) for r in choice["training_rules"]) or "none (labels)"
+    changed = [(" + ".join(r["given"]), " + ".join(r["rule"]) if r["rule"] else None, r["pairs_given"], r["pairs"])
+               for r in pairs_per_rule or [] if "given" in r]
+    notes = "".join(f" The default rule on {html.escape(given)} ({before:,} pairs) was "
+                    + (f"tightened to {html.escape(rule)} ({after:,} pairs)" if rule else "dropped: no field brought it "
+                       "under max_comparisons") + "." for given, rule, before, after in changed)
     return [_table(["field", "filled in the source", "filled in the base register", "compared"], rows),
-            f"<p>Candidate pairs from records agreeing on any of: {html.escape(rules)}. "
+            f"<p>Candidate pairs from records agreeing on any of: {html.escape(rules)}.{notes} "
             f"Training (EM) blocks on: {html.escape(training)}.</p>"]
 
 
@@ -134,7 +141,7 @@ def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
             parts.append(f"<p>Threshold {threshold} (match weight {math.log2(threshold / (1 - threshold)):+.2f}); "
                          f"review band {band or 'none'}; prior probability that two records match "
                          f"{_g(prior, '.3g') or 'unknown'}.</p>")
-        parts += _model_choice_parts(model.get("model_choice"))
+        parts += _model_choice_parts(model.get("model_choice"), model.get("pairs_per_blocking_rule"))
         assessment = metrics.get("assessment_on_id_links") if isinstance(metrics, dict) else None
         if isinstance(assessment, dict):
             parts.append("<p>The model judged against the identifier links (hybrid): "
