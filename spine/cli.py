@@ -67,7 +67,9 @@ def validate(job: Path = typer.Argument(..., help="The job YAML file.")) -> None
 
 @app.command()
 def run(job: Path = typer.Argument(..., help="The job YAML file."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress bars.")) -> None:
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+        resume: bool = typer.Option(False, "--resume", help="Continue a killed run of the same job and inputs at "
+                                    "its first unfinished stage (a fresh run if there is none).")) -> None:
     """Run the job and write every output table, quality.json and the report."""
     from spine.job import Job
     from spine.progress import NullProgress, RichProgress
@@ -76,7 +78,7 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
         loaded = Job.from_yaml(job)
         progress = NullProgress() if quiet else RichProgress()
         try:
-            result = loaded.run(progress)
+            result = loaded.run(progress, resume=resume)
         finally:
             if isinstance(progress, RichProgress):
                 progress.close()

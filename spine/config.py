@@ -586,6 +586,19 @@ class OutputConfig(StrictModel):
     raw_identifiers: list[Literal["national_id", "passport_no"]] = Field(default_factory=list)
 
 
+class EngineConfig(StrictModel):
+    """Resources for the embedded DuckDB store. Defaults: DuckDB's own (80% of memory, every core,
+    spilling to a ``.tmp`` folder beside the store), which fit a 24 GB, 2-core machine at a million
+    persons (BENCHMARKS.md). Set them on shared servers, or to spill to a larger disk."""
+
+    kind: Literal["duckdb"] = "duckdb"
+    #: e.g. "12GB": the most memory DuckDB uses before spilling to disk.
+    memory_limit: StrictStr | None = Field(default=None, pattern=r"^\d+(\.\d+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    threads: int | None = Field(default=None, ge=1)
+    #: Folder for spilled intermediate data (relative to the job file).
+    temp_directory: StrictStr | None = None
+
+
 class ReviewConfig(StrictModel):
     """Clerical review: where reviewers' decisions are kept between runs (outside the output folder)."""
 
@@ -666,6 +679,7 @@ class JobConfig(StrictModel):
     base_deduplication: BaseDeduplicationConfig = BaseDeduplicationConfig()
     conflicts: ConflictsConfig = ConflictsConfig()
     enlargement: EnlargementConfig = EnlargementConfig()
+    engine: EngineConfig = EngineConfig()
     #: Folder the job file sits in; relative paths resolve against it (set by load_job).
     root: Path = Field(default=Path("."), exclude=True)
 

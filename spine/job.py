@@ -20,12 +20,21 @@ import pandas as pd
 
 from linkage._sql import sql_literal
 from spine import builder, conflicts, diagnostics, flows, history, plausibility, quality, uncertainty, validation
-from spine.config import JobConfig, load_job
+from spine import checkpoints
+from spine.config import JobConfig, load_job, with_rule_value
 from spine.errors import CheckFailed, ConfigError, SpineError
 from spine.calibration import calibrate_rules
 from spine.events_stage import build_movements_and_events, first_year
 from spine.linking import link_table
-from spine.outputs import CONTRACT_TABLES, check_output_dir, check_store_location, commit, commit_file, staging_dir
+from spine.outputs import (
+    CONTRACT_TABLES,
+    check_output_dir,
+    check_store_location,
+    commit,
+    commit_file,
+    resume_staging,
+    staging_dir,
+)
 from spine.progress import NullProgress, Progress
 from spine.pseudonymise import person_key_from_env
 from spine.report import render_comparison, render_report
@@ -75,91 +84,63 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
+def configure_engine(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any]:
+    """Apply the job's ``engine`` settings (memory, threads, spill folder) to the store's database;
+    return the settings in effect (for quality.json: what the run's timings were measured with)."""
+    engine = job.engine
+    if engine.memory_limit:
+        con.execute(f"SET memory_limit = {sql_literal(engine.memory_limit)}").fetchall()
+    if engine.threads:
+        con.execute(f"SET threads = {int(engine.threads)}").fetchall()
+    if engine.temp_directory:
+        folder = job.resolve(engine.temp_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = {sql_literal(str(folder))}").fetchall()
+    memory, threads = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()[0]
+    return {"kind": engine.kind, "memory_limit": memory, "threads": int(threads),
+            "temp_directory": engine.temp_directory}
+
+
+def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = False) -> "JobResult":
     """Run every stage into a staging folder, then swap it in for the output folder.
 
-    A failed run leaves the previous outputs as they were.
+    A failed run leaves the previous outputs as they were. Each finished stage is checkpointed in
+    the staged store; with ``resume`` a run killed part way with the same inputs is continued at
+    its first unfinished stage (spine.checkpoints), giving the outputs an uninterrupted run gives.
 
     Raises:
         ConfigError: bad job or inputs (before anything is written).
         CheckFailed: the accounting identity does not hold (outputs are not published).
     """
     timer = _Timer(progress or NullProgress())
-    started_dt = datetime.now(timezone.utc)
-    started_at = started_dt.isoformat(timespec="seconds")
     key = person_key_from_env(job.person_key_env, demo=job.demo)
     key_check = history.key_check(key)
     out = job.output_dir
     check_output_dir(out)
     check_store_location(job.store_path, out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(out)
     store_inside = job.store_path.resolve().parent == out.resolve()
-    staged_store = staging / (job.store_path.name if store_inside else f"{job.store_path.name}.staging")
+    store_name = job.store_path.name if store_inside else f"{job.store_path.name}.staging"
+    input_hashes = {name: file_fingerprint(path) if (path := job.resolve(s.path)).is_file() else ""
+                    for name, s in job.sources.items()}
+    fingerprint = checkpoints.run_fingerprint(job, input_hashes, key_check)
+    leftover = checkpoints.find_resumable(out, store_name, fingerprint) if resume else None
+    staging = resume_staging(leftover, out) if leftover else staging_dir(out)
+    staged_store = staging / store_name
     started = time.perf_counter()
     try:
         with duckdb.connect(str(staged_store)) as con:
-            with timer.stage("load"):
-                previous = history.load_previous(con, job.store_path, key_check)
-                rows = load_sources(con, job)
-                check_sources(con, job, rows)
-                inputs = {name: {"file": job.resolve(s.path).name, "rows": rows[name],
-                                 "sha256": file_fingerprint(job.resolve(s.path))}
-                          for name, s in job.sources.items()}
-                validation_file = validation.load_validation(con, job)
-                if validation_file:
-                    inputs["flows.uncertainty.validation"] = validation_file
-            with timer.stage("standardise"):
-                builder.standardise_sources(con, job)
-            with timer.stage("link", len(job.sources)) as step:
-                linkage_metrics = builder.link_sources(con, job, key, step, run=(previous["run"] or 0) + 1)
-                builder.build_links(con, job)
-            with timer.stage("resolve"):
-                linked = builder.build_linked_records(con, job)
-                conflicts.build_attribute_values(con, linked, job)
-                conflicts.build_persons(con, link_table(job.base), job)
-            with timer.stage("rules"):
-                calibration = None
-                if job.rules.calibrate is not None:   # the settings chosen on the validation sample
-                    job, calibration = calibrate_rules(con, job, linked)
-                data_end, rule_counts = build_movements_and_events(con, job, linked)
-                if calibration:
-                    rule_counts["calibration"] = calibration
-            with timer.stage("flows"):
-                disclosure = flows.build_flows(con, job)
-            with timer.stage("uncertainty"):
-                # after build_flows, whatever rows it publishes: fills flows.lower/upper by key
-                flow_uncertainty = uncertainty.apply_uncertainty(con, job)
-            with timer.stage("history"):
-                changes = history.record_history(con, previous, started_dt, key_check)
-            with timer.stage("quality"):
-                metrics = {
-                    "job": job.name,
-                    "data_end": data_end.isoformat(),
-                    "sources": {n: quality.source_metrics(con, job, n, data_end) for n in job.sources},
-                    "persons": quality.person_metrics(con),
-                    "rules": {**quality.rule_metrics(con), **rule_counts},
-                    "flows": quality.flow_metrics(
-                        con, (flow_uncertainty.get("calibration") or {}).pop("disclosure", None) or disclosure),
-                    "uncertainty": flow_uncertainty,
-                    "accounting": quality.accounting(con, rows),
-                    "reporting": rule_counts.pop("reporting"),
-                    "plausibility": plausibility.plausibility(con, job),
-                    "demographic_accounting": diagnostics.demographic_accounting(
-                        con, first_year(job, data_end), job.reporting_period(data_end)[1] + timedelta(days=1)),
-                    "linkage_diagnostics": diagnostics.linkage_diagnostics(con, linkage_metrics),
-                    "linkage": linkage_metrics,
-                    "conflicts": conflicts.conflict_rates(con),
-                    "inputs": inputs,
-                    "changes": changes,
-                }
-            with timer.stage("write", len(CONTRACT_TABLES)) as step:
-                for table in CONTRACT_TABLES:
-                    target = staging / f"{table}.parquet"
-                    con.execute(f"COPY {table} TO '{target}' (FORMAT parquet)")
-                    step()
-        metrics["run"] = {"started": started_at, "seconds": round(time.perf_counter() - started, 3),
-                          "stages": timer.stages, "versions": _versions()}
+            engine = configure_engine(con, job)
+            done = checkpoints.finished(con) if leftover else {}
+            if leftover:
+                checkpoints.drop_leftovers(con)
+            else:
+                checkpoints.start(con, fingerprint)
+            run = _Stages(con, job, key, key_check, input_hashes, staging, timer, done)
+            metrics = run.all()
+        metrics["run"] = {"started": run.state["started_at"], "seconds": round(time.perf_counter() - started, 3),
+                          "stages": timer.stages, "versions": _versions(), "engine": engine,
+                          "resumed_after": sorted(done, key=STAGES.index) if done else []}
         metrics = finite(metrics)
         (staging / "quality.json").write_text(json.dumps(metrics, indent=2, default=str, allow_nan=False))
         (staging / "report.html").write_text(render_report(metrics), encoding="utf-8")
@@ -171,7 +152,132 @@ def run_job(job: JobConfig, progress: Progress | None = None) -> "JobResult":
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return JobResult(job=job, quality=metrics)
+    return JobResult(job=run.job, quality=metrics)
+
+
+#: The stages of a run, in order (each checkpointed when it finishes).
+STAGES = ("load", "standardise", "link", "resolve", "rules", "flows", "uncertainty", "history", "quality", "write")
+
+
+class _Stages:
+    """The stages of one run over one store. Each returns the JSON-able state later stages read;
+    a stage a killed run finished is not run again: its state is restored from its checkpoint."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes, key_check: str,
+                 input_hashes: dict[str, str], staging: Path, timer: _Timer,
+                 done: dict[str, tuple[float, dict[str, Any]]]) -> None:
+        self.con, self.job, self.key, self.key_check = con, job, key, key_check
+        self.input_hashes, self.staging, self.timer, self.done = input_hashes, staging, timer, done
+        self.state: dict[str, Any] = {}
+
+    def all(self) -> dict[str, Any]:
+        for name in STAGES:
+            if name in self.done:
+                seconds, state = self.done[name]
+                self.timer.stages[name] = seconds
+                self.state.update(state)
+                if name == "rules" and state.get("calibration"):   # the settings calibration chose
+                    self.job = _with_chosen(self.job, state["calibration"]["chosen"])
+                continue
+            total = len(self.job.sources) if name == "link" else len(CONTRACT_TABLES) if name == "write" else 1
+            run_stage = getattr(self, f"_{name}")
+            if name == "history":   # the one stage that appends: its changes and checkpoint together
+                self.con.execute("BEGIN TRANSACTION").fetchall()
+            with self.timer.stage(name, total) as step:
+                produced = run_stage(step)
+            checkpoints.save(self.con, name, self.timer.stages[name], produced)
+            if name == "history":
+                self.con.execute("COMMIT").fetchall()
+            self.state.update(produced)
+        return self.state["metrics"]
+
+    def _load(self, step: Callable[[], None]) -> dict[str, Any]:
+        con, job = self.con, self.job
+        started_dt = datetime.now(timezone.utc)
+        previous = history.load_previous(con, job.store_path, self.key_check)
+        rows = load_sources(con, job)
+        check_sources(con, job, rows)
+        inputs = {name: {"file": job.resolve(s.path).name, "rows": rows[name], "sha256": self.input_hashes[name]}
+                  for name, s in job.sources.items()}
+        validation_file = validation.load_validation(con, job)
+        if validation_file:
+            inputs["flows.uncertainty.validation"] = validation_file
+        return {"started": started_dt, "started_at": started_dt.isoformat(timespec="seconds"),
+                "previous": previous, "rows": rows, "inputs": inputs}
+
+    def _standardise(self, step: Callable[[], None]) -> dict[str, Any]:
+        builder.standardise_sources(self.con, self.job)
+        return {}
+
+    def _link(self, step: Callable[[], None]) -> dict[str, Any]:
+        run = (self.state["previous"]["run"] or 0) + 1
+        linkage_metrics = builder.link_sources(self.con, self.job, self.key, step, run=run)
+        builder.build_links(self.con, self.job)
+        return {"linkage_metrics": linkage_metrics}
+
+    def _resolve(self, step: Callable[[], None]) -> dict[str, Any]:
+        linked = builder.build_linked_records(self.con, self.job)
+        conflicts.build_attribute_values(self.con, linked, self.job)
+        conflicts.build_persons(self.con, link_table(self.job.base), self.job)
+        return {"linked": linked}
+
+    def _rules(self, step: Callable[[], None]) -> dict[str, Any]:
+        calibration = None
+        if self.job.rules.calibrate is not None:   # the settings chosen on the validation sample
+            self.job, calibration = calibrate_rules(self.con, self.job, self.state["linked"])
+        data_end, rule_counts = build_movements_and_events(self.con, self.job, self.state["linked"])
+        if calibration:
+            rule_counts["calibration"] = calibration
+        return {"data_end": data_end, "rule_counts": rule_counts, "calibration": calibration}
+
+    def _flows(self, step: Callable[[], None]) -> dict[str, Any]:
+        return {"disclosure": flows.build_flows(self.con, self.job)}
+
+    def _uncertainty(self, step: Callable[[], None]) -> dict[str, Any]:
+        # after build_flows, whatever rows it publishes: fills flows.lower/upper by key
+        return {"flow_uncertainty": uncertainty.apply_uncertainty(self.con, self.job)}
+
+    def _history(self, step: Callable[[], None]) -> dict[str, Any]:
+        return {"changes": history.record_history(self.con, self.state["previous"], self.state["started"],
+                                                  self.key_check)}
+
+    def _quality(self, step: Callable[[], None]) -> dict[str, Any]:
+        con, job, state = self.con, self.job, self.state
+        data_end, rule_counts = state["data_end"], dict(state["rule_counts"])
+        flow_uncertainty = state["flow_uncertainty"]
+        return {"metrics": {
+            "job": job.name,
+            "data_end": data_end.isoformat(),
+            "sources": {n: quality.source_metrics(con, job, n, data_end) for n in job.sources},
+            "persons": quality.person_metrics(con),
+            "rules": {**quality.rule_metrics(con), **rule_counts},
+            "flows": quality.flow_metrics(
+                con, (flow_uncertainty.get("calibration") or {}).pop("disclosure", None) or state["disclosure"]),
+            "uncertainty": flow_uncertainty,
+            "accounting": quality.accounting(con, state["rows"]),
+            "reporting": rule_counts["reporting"],
+            "plausibility": plausibility.plausibility(con, job),
+            "demographic_accounting": diagnostics.demographic_accounting(
+                con, first_year(job, data_end), job.reporting_period(data_end)[1] + timedelta(days=1)),
+            "linkage_diagnostics": diagnostics.linkage_diagnostics(con, state["linkage_metrics"]),
+            "linkage": state["linkage_metrics"],
+            "conflicts": conflicts.conflict_rates(con),
+            "inputs": state["inputs"],
+            "changes": state["changes"],
+        }}
+
+    def _write(self, step: Callable[[], None]) -> dict[str, Any]:
+        for table in CONTRACT_TABLES:
+            target = self.staging / f"{table}.parquet"
+            self.con.execute(f"COPY {table} TO {sql_literal(str(target))} (FORMAT parquet)").fetchall()
+            step()
+        return {}
+
+
+def _with_chosen(job: JobConfig, chosen: dict[str, Any]) -> JobConfig:
+    for key, value in chosen.items():
+        job = with_rule_value(job, key, value)
+    return job
 
 
 def write_report(job_path: str | Path, *, compare: str | Path | None = None, out: str | Path | None = None) -> Path:
@@ -292,6 +398,7 @@ class Job:
         """Check the job and its inputs without writing anything; return rows per source."""
         return validate_job(self.config)
 
-    def run(self, progress: Progress | None = None) -> JobResult:
-        """Run the job; the previous outputs stay as they were if anything fails."""
-        return run_job(self.config, progress)
+    def run(self, progress: Progress | None = None, *, resume: bool = False) -> JobResult:
+        """Run the job; the previous outputs stay as they were if anything fails. With ``resume``,
+        continue a run of the same inputs that was killed, at its first unfinished stage."""
+        return run_job(self.config, progress, resume=resume)

@@ -42,6 +42,13 @@ def staging_dir(out: Path) -> Path:
     return staging
 
 
+def resume_staging(leftover: Path, out: Path) -> Path:
+    """Take over a killed run's staging folder (renamed for this process)."""
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    os.replace(leftover, staging)
+    return staging
+
+
 def commit(staging: Path, out: Path) -> None:
     """Swap the staging folder in for the output folder."""
     previous = out.parent / f".{out.name}.previous-{os.getpid()}"

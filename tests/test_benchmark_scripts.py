@@ -72,3 +72,19 @@ def test_robustness_benchmark_scores_regimes_and_their_worst(tmp_path):
     assert figures["regimes"]["messy_identities"]["details"]["columns_dropped_from_job"] == \
         {"tax": ["sex"], "benefits": ["sex"]}
     assert "WORST" in done.stdout
+
+
+def test_scale_benchmark_measures_stages_memory_and_bare_splink(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--persons", "1500", "--workdir",
+                           str(tmp_path / "work"), "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert {"persons", "engine", "seconds", "peak_rss_mb", "stages", "bare_splink_link_seconds", "link_seconds",
+            "event_f1"} <= set(figures)
+    assert figures["persons"] == 1500 and figures["engine"] == "duckdb"
+    assert set(figures["stage_peak_rss_mb"]) == set(figures["stages"]) and figures["peak_rss_mb"] > 50
+    # every probabilistic or hybrid source of the demo job linked by bare Splink too
+    assert set(figures["bare_splink_seconds_per_source"]) == set(figures["blocking"]) and figures["blocking"]
+    assert figures["bare_splink_link_seconds"] > 0 and 0.5 < figures["event_f1"] <= 1

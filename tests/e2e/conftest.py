@@ -25,5 +25,7 @@ def universe(tmp_path_factory):
 def result(universe):
     folder, _ = universe
     run = Job.from_yaml(folder / "job.yaml").run()
+    # the first run's outputs as written (later tests run the job again into the same folder)
+    shutil.copytree(folder / "out", folder / "first_run_outputs", ignore=shutil.ignore_patterns("*.duckdb*"))
     yield run
     run.close()

@@ -3,8 +3,10 @@ the CLI, scored against the universe's truth."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -172,3 +174,22 @@ def test_events_and_flows_only_for_the_reporting_period(result):
                           "OR date > DATE '2023-12-31'").fetchone()[0]
     assert outside == reporting["events_outside"] > 0 and not reporting["provisional_published"]
     assert not con.execute("SELECT bool_or(provisional) FROM events").fetchone()[0]
+
+
+def test_the_demo_job_killed_inside_its_linkage_models_resumes_to_the_same_outputs(universe, result, tmp_path):
+    """SIGKILL while Splink trains and scores (after two sources were linked), then ``resume``: the
+    outputs of the uninterrupted first run of the same universe."""
+    from tests.spine.test_resume import _kill, _outputs
+
+    folder, _ = universe
+    shutil.copy(folder / "job.yaml", tmp_path / "job.yaml")
+    (tmp_path / "data").symlink_to(folder / "data", target_is_directory=True)
+    _kill(tmp_path / "job.yaml", "link", "middle3")
+    resumed = Job.from_yaml(tmp_path / "job.yaml").run(resume=True)
+    resumed.close()
+    assert resumed.quality["run"]["resumed_after"] == ["load", "standardise"]
+    tables, quality = _outputs(tmp_path / "out")
+    expected_tables, expected_quality = _outputs(folder / "first_run_outputs")
+    for table, frame in expected_tables.items():
+        pd.testing.assert_frame_equal(tables[table], frame, obj=table)
+    assert quality == expected_quality

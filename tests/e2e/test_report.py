@@ -171,3 +171,15 @@ def test_spine_report_on_a_job_never_run_says_so(tmp_path):
                    "sources:\n  r: {path: r.csv, record_id: id, columns: {start_date: reg}}\n")
     done = CliRunner().invoke(app, ["report", str(job)])
     assert done.exit_code == 2 and "no finished run" in done.output and "spine run" in done.output
+
+
+def test_a_tightened_or_dropped_default_rule_is_explained():
+    from spine.report import _model_choice_parts
+
+    choice = {"fields": {}, "blocking_rules": [["dob"], ["surname_soundex", "birth_year"]], "training_rules": [["dob"]]}
+    ran = [{"rule": ["dob", "sex"], "pairs": 400, "given": ["dob"], "pairs_given": 900},
+           {"rule": None, "pairs": 5000, "given": ["surname_soundex", "birth_year"], "pairs_given": 5000}]
+    text = "".join(_model_choice_parts(choice, ran))
+    assert "agreeing on any of: dob + sex." in text
+    assert "The default rule on dob (900 pairs) was tightened to dob + sex (400 pairs)." in text
+    assert "surname_soundex + birth_year (5,000 pairs) was dropped" in text

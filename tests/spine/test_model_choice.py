@@ -56,3 +56,14 @@ def test_a_compared_identifier_is_also_a_blocking_rule():
     empty = {**fill, "national_id": 0.0}
     model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(columns), source(columns), empty, fill)
     assert ("national_id",) not in model.blocking_rules
+
+
+def test_default_rules_may_be_tightened_with_fields_both_sides_fill_user_rules_never():
+    full = {f: 1.0 for f in ("first_name", "surname", "dob", "sex", "postcode")}
+    no_sex = {**full, "sex": 0.0}
+    model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(), source(), no_sex, full)
+    assert "sex" not in model.tighten_with, "a field one side lacks would drop every pair"
+    assert model.tighten_with[:2] == ("birth_year", "first_initial")
+    assert "dob" not in model.tighten_with
+    own = ProbabilisticConfig(method="probabilistic", blocking_rules=[["dob"]])
+    assert resolve_model(own, source(), source(), full, full).tighten_with == ()

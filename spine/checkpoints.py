@@ -1,0 +1,115 @@
+"""Stage checkpoints in the staged store, so that a killed run can continue (``spine run --resume``).
+
+A run writes its store in a staging folder beside the output folder and swaps it in at the end.
+Each stage that finishes records a checkpoint in that store: its name, its wall seconds and what
+it handed to later stages (small JSON: counts, metrics, the rule settings calibration chose),
+together with a fingerprint of the run's inputs. A run killed part way leaves its staging folder;
+``--resume`` takes the latest one whose fingerprint matches (same job settings, same input files,
+same person key, same previous store), and whose process is gone, and continues at its first
+unfinished stage. Stages rebuild their tables from the start (``CREATE OR REPLACE``), so a stage
+cut off half way is simply run again; the one stage that appends (the link history) commits its
+changes and its checkpoint in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from linkage._sql import quote_ident
+from spine.config import JobConfig
+
+CHECKPOINTS = "spine__checkpoints"
+FINGERPRINT = "__fingerprint__"
+
+
+def run_fingerprint(job: JobConfig, input_hashes: dict[str, str], key_check: str) -> str:
+    """What a resumed run must share with the one it continues."""
+    previous = job.store_path
+    stat = previous.stat() if previous.exists() else None
+    parts = {"job": job.model_dump(mode="json"), "inputs": input_hashes, "key": key_check,
+             "previous_store": [stat.st_size, stat.st_mtime_ns] if stat else None}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def start(con: duckdb.DuckDBPyConnection, fingerprint: str) -> None:
+    """A fresh checkpoint table holding the run's fingerprint."""
+    con.execute(f"CREATE OR REPLACE TABLE {CHECKPOINTS} (stage VARCHAR, seconds DOUBLE, state VARCHAR)").fetchall()
+    con.execute(f"INSERT INTO {CHECKPOINTS} VALUES (?, 0, ?)", [FINGERPRINT, fingerprint]).fetchall()
+
+
+def save(con: duckdb.DuckDBPyConnection, stage: str, seconds: float, state: dict[str, Any]) -> None:
+    """Record that ``stage`` finished and what it produced for later stages."""
+    con.execute(f"INSERT INTO {CHECKPOINTS} VALUES (?, ?, ?)",
+                [stage, seconds, json.dumps(state, default=_json_default)]).fetchall()
+
+
+def finished(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[float, dict[str, Any]]]:
+    """Per finished stage: its seconds and its state."""
+    rows = con.execute(f"SELECT stage, seconds, state FROM {CHECKPOINTS} WHERE stage <> ?", [FINGERPRINT]).fetchall()
+    return {stage: (seconds, _restore(json.loads(state))) for stage, seconds, state in rows}
+
+
+def drop_leftovers(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the working tables Splink left when the run was killed in the middle of a model."""
+    for name, kind in con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                                  "WHERE starts_with(table_name, '__splink__')").fetchall():
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote_ident(name)}").fetchall()
+
+
+def find_resumable(out: Path, store_name: str, fingerprint: str) -> Path | None:
+    """The most recent staging folder of a dead run of the same inputs, or None."""
+    candidates = []
+    for folder in out.parent.glob(f".{out.name}.staging-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        store = folder / store_name
+        if not (pid.isdigit() and store.exists()) or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if _fingerprint_of(store) == fingerprint:
+            candidates.append((store.stat().st_mtime, folder))
+    return max(candidates)[1] if candidates else None
+
+
+def _fingerprint_of(store: Path) -> str | None:
+    try:
+        with duckdb.connect(str(store)) as con:   # not read-only: a killed run's log is replayed
+            row = con.execute(f"SELECT state FROM {CHECKPOINTS} WHERE stage = ?", [FINGERPRINT]).fetchall()
+    except duckdb.Error:
+        return None
+    return row[0][0] if row else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, date):
+        return {"__date__": value.isoformat()}
+    return str(value)
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__date__"}:
+            return date.fromisoformat(value["__date__"])
+        if set(value) == {"__datetime__"}:
+            return datetime.fromisoformat(value["__datetime__"])
+        return {k: _restore(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    return value
