@@ -443,24 +443,7 @@ def run_recordlinkage(con: duckdb.DuckDBPyConnection, ds: Dataset, *, with_id: b
     for f in ds.id_fields if with_id else ():
         compare.exact(f, f, label=f)
     features = compare.compute(pairs, a) if b is None else compare.compute(pairs, b, a)
-    classifier = rl.ECMClassifier(binarize=0.5)
-    matches = classifier.fit_predict(features)
-    # prob() returns a Series sorted by pair, not in the order given: keep its own index
-    probabilities = classifier.prob(features.loc[matches])
-    result = (
-        probabilities.rename("match_probability")
-        .reset_index()
-        .set_axis(["left_id", "right_id", "match_probability"], axis=1)
-    )
-    con.register("__rl_matches", result)
-    select = (
-        "SELECT left_id, right_id FROM __rl_matches"
-        if ds.dedupe
-        else _best_per_left_sql("__rl_matches")
-    )
-    con.execute(f"CREATE OR REPLACE TABLE predicted AS {select}").fetchall()
-    con.unregister("__rl_matches")
-    return "predicted"
+    return _ecm_predictions(con, ds, features, binarize=0.5)
 
 
 # --- reference methods at their best: the tools' own FEBRL demos --------------------------------
@@ -680,8 +663,17 @@ def run_recordlinkage_tutorial(
     for column in (*RL_TUTORIAL_EXACT, *([FEBRL_ID] if with_id else [])):
         compare.exact(column, column, label=column)
     features = compare.compute(pairs, a) if b is None else compare.compute(pairs, b, a)
-    classifier = rl.ECMClassifier(binarize=0.8)
+    return _ecm_predictions(con, ds, features, binarize=0.8)
+
+
+def _ecm_predictions(con: duckdb.DuckDBPyConnection, ds: Dataset, features: Any, *, binarize: float) -> str:
+    """recordlinkage's ECM on the compared pairs; writes ``predicted`` (dedupe: every match; link:
+    the most probable match per left record)."""
+    import recordlinkage as rl
+
+    classifier = rl.ECMClassifier(binarize=binarize)
     matches = classifier.fit_predict(features)
+    # prob() returns a Series sorted by pair, not in the order given: keep its own index
     probabilities = classifier.prob(features.loc[matches])
     result = (
         probabilities.rename("match_probability")

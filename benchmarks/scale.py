@@ -29,11 +29,12 @@ import duckdb
 
 from benchmarks.common import emit, write_demo_job
 from benchmarks.score import attach_truth, event_scores, link_precision
+from linkage import ProbabilisticModel
 from spine import Job
 from spine.linking import DEFAULT_TRAINING_RULES
 
-#: Pairs Splink's EM trains on at most (the run's ``training_max_pairs``).
-TRAINING_MAX_PAIRS = 10_000_000
+#: Pairs Splink's EM trains on at most: the run's own default.
+TRAINING_MAX_PAIRS = ProbabilisticModel.training_max_pairs
 
 
 def _rss_mb(field: str) -> float:
