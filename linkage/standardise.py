@@ -5,6 +5,11 @@ combines them into one SELECT with a fixed set of standard columns, so every sou
 shape downstream. A value that cannot be parsed becomes NULL and its field is listed in
 ``invalid_fields``; a record missing a *required* field gets a ``reject_reason`` instead of being
 dropped.
+
+Impossible values become NULL and count as invalid too: a name with no letters, a date of birth
+in the future or after one of the record's own dates (a crossing, a registration, a death).
+Odd but possible ones are kept and listed in ``implausible_fields``: a birth before 1900, a start
+or event more than a year in the future (a registration in 2099).
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ DEFAULT_DIRECTION_CODES: dict[str, str] = {
 }
 #: Dates of birth outside this range are impossible, not merely unusual.
 EARLIEST_BIRTH = "1880-01-01"
+#: Dates of birth before this are possible but rare enough to count as implausible.
+PLAUSIBLE_BIRTH = "1900-01-01"
+#: Record dates a birth cannot follow (a date of birth after one of them is impossible).
+LATER_THAN_BIRTH = ("event_date", "start_date", "end_date")
+#: Record dates that are implausible more than a year ahead (an end date may be: a visa's).
+NOT_FUTURE = ("event_date", "start_date")
 #: Titles and generational suffixes that are not part of a name.
 NAME_TITLES = ("MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "SIR", "DAME", "REV", "JR", "SR", "II", "III", "IV")
 #: Latin transliteration of Cyrillic (ICAO 9303, as in passports) and Greek, and Latin letters
@@ -110,6 +121,19 @@ def birth_date_sql(raw: str, formats: Sequence[str]) -> str:
             f"THEN {parsed} END)")
 
 
+def period_end_sql(expr: str, formats: Sequence[str]) -> str:
+    """The last day a date parsed with ``formats`` may stand for: a year (``%Y``) may be any day of
+    it, so a birth in the tax year is not after the record's date."""
+    def has(*codes: str) -> bool:
+        return all(any(c in f for c in codes) for f in formats)
+
+    if has("%d", "%-d", "%e", "%j"):
+        return expr
+    if has("%m", "%-m", "%b", "%B"):
+        return f"last_day({expr})"
+    return f"make_date(year({expr}), 12, 31)"
+
+
 def code_map_sql(raw: str, codes: Mapping[str, str]) -> str:
     """Map case-insensitive codes onto standard values; anything else is NULL."""
     whens = " ".join(f"WHEN {sql_literal(k.lower())} THEN {sql_literal(v)}" for k, v in codes.items())
@@ -164,9 +188,11 @@ def standardise_records_sql(
 
     Grain: one row per input row (nothing is filtered).
     Columns: ``record_id``, every key of ``STANDARD_COLUMNS`` (NULL where unmapped),
-    ``invalid_fields`` (comma-separated fields whose non-blank value failed to parse, or NULL),
-    ``ambiguous_fields`` (country fields whose value may mean another country, e.g. ``CA``) and ``reject_reason``
-    (``missing_<field>`` or ``invalid_<field>`` for the first failing required field).
+    ``invalid_fields`` (comma-separated fields whose non-blank value failed to parse or is impossible, or NULL),
+    ``ambiguous_fields`` (country fields whose value may mean another country, e.g. ``CA``),
+    ``implausible_fields`` (fields whose value is kept but odd: a birth before 1900, a date more than
+    a year ahead) and ``reject_reason`` (``missing_<field>`` or ``invalid_<field>`` for the first
+    failing required field).
 
     Args:
         table: raw table, every column VARCHAR.
@@ -208,7 +234,8 @@ def standardise_records_sql(
         else:
             expr = builders[field](raw)
         selects.append(f"{expr} AS {field}")
-        if field in DATE_COLUMNS or field in ("sex", "direction", "nationality", "country_of_birth"):
+        if field in DATE_COLUMNS or field in ("sex", "direction", "nationality", "country_of_birth",
+                                              "first_name", "surname"):
             known_unknown = f" AND lower(trim({raw})) NOT IN {_in_list(UNKNOWN_CODES)}" if field == "sex" else ""
             if field in ("nationality", "country_of_birth"):  # ambiguous is reported as such, not as invalid
                 known_unknown = f" AND {country_ambiguity_sql(raw)} IS NULL"
@@ -236,6 +263,18 @@ def standardise_records_sql(
         reasons.append(f"WHEN {field} IS NULL THEN 'invalid_{field}'")
     reject = f"CASE {' '.join(reasons)} END" if reasons else "CAST(NULL AS VARCHAR)"
     inner = ", ".join([*selects, f"{invalid} AS invalid_fields", f"{ambiguous} AS ambiguous_fields", *blank_flags])
+    source = f"(SELECT {inner} FROM {quote_ident(table)}) AS std"
+    later = [f"dob > {period_end_sql(f, date_formats.get(f, ['%Y-%m-%d']))}"
+             for f in LATER_THAN_BIRTH if f in columns]
+    if "dob" in columns and later:   # a birth after the record's own date: impossible, so NULL
+        impossible = f"coalesce({' OR '.join(later)}, FALSE)"
+        source = (f"(SELECT * REPLACE (CASE WHEN {impossible} THEN NULL ELSE dob END AS dob, "
+                  f"CASE WHEN {impossible} THEN concat_ws(',', invalid_fields, 'dob') ELSE invalid_fields END "
+                  f"AS invalid_fields) FROM {source}) AS std")
+    odd = ([f"CASE WHEN dob < DATE {sql_literal(PLAUSIBLE_BIRTH)} THEN 'dob' END"] if "dob" in columns else [])
+    odd += [f"CASE WHEN {f} > current_date + INTERVAL 1 YEAR THEN {sql_literal(f)} END"
+            for f in NOT_FUTURE if f in columns]
+    implausible = f"NULLIF(concat_ws(',', {', '.join(odd)}), '')" if odd else "CAST(NULL AS VARCHAR)"
     outer = ", ".join(["record_id", *STANDARD_COLUMNS, "invalid_fields", "ambiguous_fields",
-                       f"{reject} AS reject_reason"])
-    return f"SELECT {outer} FROM (SELECT {inner} FROM {quote_ident(table)}) AS std"
+                       f"{implausible} AS implausible_fields", f"{reject} AS reject_reason"])
+    return f"SELECT {outer} FROM {source}"

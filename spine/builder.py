@@ -77,7 +77,7 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
     build_reference(con, job)
     create_review_pairs(con)
     n_decisions = load_decisions(con, job)
-    check_decision_ids(con, job)
+    n_stale = check_decision_ids(con, job)   # decisions whose record or person is gone: skipped, counted
     progress_step()
     metrics: dict[str, Any] = {}
     for name, _source in job.ordered_sources[1:]:
@@ -92,6 +92,9 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
     metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
     metrics["base_duplicates"] = base_duplicates
     metrics["clerical_decisions"] = n_decisions
+    metrics["clerical_decisions_applied"] = sum(metrics[name]["clerical_decisions_applied"]
+                                                for name, _ in job.ordered_sources[1:])
+    metrics["clerical_decisions_stale"] = n_stale
     return metrics
 
 

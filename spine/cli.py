@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from enum import Enum
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from spine.errors import ExitCode, SpineError
 
@@ -23,6 +25,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build a linked person spine from a base register and administrative sources.")
 err = Console(stderr=True)
 _state = {"debug": False}
+
+
+def _say(label: str, style: str, message: str) -> None:
+    """One line on stderr. The message is plain Text, never Rich markup or emoji codes: it quotes
+    what users wrote (a column ``[/]id``, a pattern ``^[a-z]*$``, a path), which must show as typed."""
+    err.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
+
+
+def _not_logged_twice(record: logging.LogRecord) -> bool:
+    """The CLI prints the demo-key warning itself, as a Warning: line; the log would repeat it."""
+    return not getattr(record, "spine_demo_key", False)
+
+
+def _warn_demo_key(env_var: str) -> None:
+    """Every run with the public demo key says so: its person ids must never be published."""
+    from spine.pseudonymise import demo_key_warning
+
+    _say("Warning:", "bold yellow", demo_key_warning(env_var))
 
 
 class FileFormat(str, Enum):
@@ -33,24 +53,41 @@ class FileFormat(str, Enum):
 
 
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and log every SQL step.")) -> None:
+def main(ctx: typer.Context,
+         debug: bool = typer.Option(False, "--debug", help="Show tracebacks and log every SQL step.")) -> None:
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     # Splink's training advice (u sample size, untrained levels) is about its defaults, not this job's
     # settings; what the model learnt is in quality.json. Shown with --debug.
     logging.getLogger("splink").setLevel(logging.DEBUG if debug else logging.ERROR)
+    key_logger = logging.getLogger("spine.pseudonymise")
+    key_logger.addFilter(_not_logged_twice)
+    ctx.call_on_close(lambda: key_logger.removeFilter(_not_logged_twice))  # the Python API still logs it
 
 
 def _fail(exc: BaseException) -> None:
     if _state["debug"]:
         raise exc
     if isinstance(exc, SpineError):
-        err.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        _say("Error:", "bold red", str(exc))
         raise typer.Exit(int(exc.exit_code))
-    err.print(f"[bold red]Error:[/bold red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              highlight=False, soft_wrap=True)
+    _say("Error:", "bold red", _runtime_message(exc))
     raise typer.Exit(int(ExitCode.RUNTIME))
+
+
+def _runtime_message(exc: BaseException) -> str:
+    """An unexpected failure in one line, without the values it may quote (DuckDB quotes the
+    value it could not convert, which may be a name or a date of birth), with what to do for the
+    failures a user can act on."""
+    first = next(iter(str(exc).strip().splitlines()), "")
+    shown = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", first)
+    lower = first.lower()
+    if isinstance(exc, MemoryError) or "out of memory" in lower:
+        shown += "; set engine.memory_limit below the machine's memory and engine.temp_directory on a large disk"
+    elif "no space left" in lower:
+        shown += "; free disk space where the output folder, the store and engine.temp_directory are"
+    return f"{type(exc).__name__}: {shown.lstrip('; ')} (run with --debug for the traceback)"
 
 
 @app.command()
@@ -59,10 +96,15 @@ def validate(job: Path = typer.Argument(..., help="The job YAML file.")) -> None
     from spine.job import Job
 
     try:
-        rows = Job.from_yaml(job).validate()
+        loaded = Job.from_yaml(job)
+        rows = loaded.validate()
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
         _fail(exc)
-    err.print(f"[green]OK[/green] {job}: {len(rows)} sources, {sum(rows.values()):,} records")
+    from spine.pseudonymise import uses_demo_key
+
+    if uses_demo_key(loaded.config.person_key_env, demo=loaded.config.demo):
+        _warn_demo_key(loaded.config.person_key_env)
+    _say("OK", "green", f"{job}: {len(rows)} sources, {sum(rows.values()):,} records")
 
 
 @app.command()
@@ -87,7 +129,13 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
     from spine.plausibility import warnings
 
     for line in warnings(result.quality.get("plausibility", {})):
-        err.print(f"[yellow]Warning:[/yellow] {line}", highlight=False, soft_wrap=True)
+        _say("Warning:", "yellow", line)
+    if result.quality["run"].get("demo_key"):
+        _warn_demo_key(loaded.config.person_key_env)
+    stale = result.quality.get("linkage", {}).get("clerical_decisions_stale", 0)
+    if stale:
+        _say("Warning:", "yellow", f"{stale} clerical decision(s) in review.decisions no longer match a record or "
+             "person of this run (the inputs changed) and were skipped; export the review again")
     acc = result.quality["accounting"]
     err.print(f"accounting identity: {'passed' if acc['passed'] else 'FAILED'}")
     typer.echo(f"outputs: {result.output_dir}")
@@ -140,7 +188,9 @@ def review_import(job: Path = typer.Argument(..., help="The job YAML file."),
         summary = import_decisions(load_job(job), reviewed)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    typer.echo(f"decisions saved to {summary['decisions_file']}: "
+    if summary["encoding"] not in ("utf-8", "utf-8-sig"):
+        err.print(f"read {reviewed} as {summary['encoding']} (as a spreadsheet saved it)", highlight=False, markup=False)
+    typer.echo(f"{summary['imported']} decisions imported; {summary['decisions_file']} now holds "
                f"{summary.get('match', 0)} match, {summary.get('non_match', 0)} non_match; rerun the job to apply them")
 
 
@@ -206,8 +256,7 @@ def synth(out: Path = typer.Option(None, "--out", help="Folder to write the univ
     typer.echo(f"truth:   {universe.out_dir / 'truth'}")
     if not universe.truth_passed:
         failed = ", ".join(f"{k} {v}" for k, v in universe.truth_checks.items() if v)
-        err.print(f"[bold red]Error:[/bold red] the truth breaks its definition ({failed}): a generator bug",
-                  highlight=False, soft_wrap=True)
+        _say("Error:", "bold red", f"the truth breaks its definition ({failed}): a generator bug")
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 

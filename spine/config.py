@@ -43,8 +43,11 @@ StandardField = Literal[
 ]
 IdField = Literal["national_id", "passport_no"]
 Iso3 = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
-Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[StrictStr, Field(pattern=NAME_PATTERN, max_length=63)]
 DEFAULT_DATE_FORMAT = "%Y-%m-%d"
+#: Day counts in rules: a century is more than any rule needs, and keeps date arithmetic in range.
+MAX_DAYS = 36_525
 
 
 class StrictModel(BaseModel):
@@ -257,12 +260,12 @@ class EventsRuleConfig(StrictModel):
     #: it expected to stay: the share of earlier provisional immigrations that left early, estimated
     #: from the data as if it had ended one to four years earlier (ONS early leavers; docs/rules.md).
     early_leavers: bool = True
-    min_days: int = Field(default=365, ge=1)
+    min_days: int = Field(default=365, ge=1, le=MAX_DAYS)
     #: The window of the cumulative definitions: required for cumulative_days, 487 for 12_in_16.
-    window_days: int | None = Field(default=None, ge=1)
+    window_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
     #: un_12_months: trips abroad and visits home shorter than this do not interrupt a stay or an
     #: absence (the cumulative definitions count trips by their days)
-    tolerance_days: int = Field(default=90, ge=0)
+    tolerance_days: int = Field(default=90, ge=0, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _window_fits_definition(self) -> "EventsRuleConfig":
@@ -295,9 +298,9 @@ class SignsOfLifeConfig(StrictModel):
     #: the child grows up, not when the parent leaves.
     exempt_event_types: list[StrictStr] = Field(default_factory=list)
     #: A record without an end date shows presence for this many days from its start (a tax year: 365).
-    covers_days: dict[Name, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    covers_days: dict[Name, Annotated[int, Field(ge=1, le=MAX_DAYS)]] = Field(default_factory=dict)
     #: No sign of life for longer than this, and no movement since: presumed gone at the last one.
-    window_days: int = Field(default=730, ge=1)
+    window_days: int = Field(default=730, ge=1, le=MAX_DAYS)
     #: Impute a departure from a silence only where the chance that such a silence (the person's
     #: subgroup and silence length) is a departure, estimated from the run's own data, is at least
     #: this (rules.silence: how well exits and deregistrations record known leavers). 0: every
@@ -315,11 +318,11 @@ class SignsOfLifeConfig(StrictModel):
     #: At the end of the data a silence cannot be window_days long yet: one of at least this many
     #: days gives a provisional departure (its events flagged provisional). None (the default):
     #: wait for the window. Measured both ways in docs/rules.md.
-    provisional_days: int | None = Field(default=None, ge=1)
+    provisional_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
     #: A silence after a sign of life from these (a source name, else a record type, lower case)
     #: starts this many days after its end: RAPID's child-benefit grace period. A departure is
     #: still dated at the sign of life.
-    grace_days: dict[StrictStr, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    grace_days: dict[StrictStr, Annotated[int, Field(ge=1, le=MAX_DAYS)]] = Field(default_factory=dict)
     #: A child on a claim (rules.family) whose parent shows a later sign of life is not silent
     #: until the child is child_age_limit: a child whose parent is resident is resident.
     children_follow_parents: bool = True
@@ -456,7 +459,7 @@ class ValidationConfig(StrictModel):
     #: event type's rate with the weight of ``prior_events`` events; ``auto`` fits that weight to how
     #: much the strata differ (empirical Bayes: narrower intervals, lower coverage when measured).
     strata: list[ValidationStratum] = Field(default=["age_group", "citizenship_group"])
-    prior_events: Annotated[float, Field(ge=0)] | Literal["auto"] = 10.0
+    prior_events: Annotated[float, Field(ge=0, allow_inf_nan=False)] | Literal["auto"] = 10.0
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValidationConfig":
@@ -584,6 +587,9 @@ class OutputConfig(StrictModel):
     #: chosen by the default conflict policy. Off by default: person keys are pseudonymous and no
     #: raw identifier leaves the store's source tables unless the job asks for it here.
     raw_identifiers: list[Literal["national_id", "passport_no"]] = Field(default_factory=list)
+    #: Who may read what a run writes (the store holds the sources' personal data): ``private``
+    #: (files 0600, folders 0700: the user running the job) or ``group`` (0640/0750).
+    permissions: Literal["private", "group"] = "private"
 
 
 class EngineConfig(StrictModel):
@@ -682,6 +688,8 @@ class JobConfig(StrictModel):
     engine: EngineConfig = EngineConfig()
     #: Folder the job file sits in; relative paths resolve against it (set by load_job).
     root: Path = Field(default=Path("."), exclude=True)
+    #: The job file itself (set by load_job): the output folder's manifest names the job that owns it.
+    job_file: Path | None = Field(default=None, exclude=True)
 
     def reporting_period(self, data_end: date) -> tuple[date, date]:
         """The first and last day of the reporting period (see ReportingConfig), given the last day
@@ -832,7 +840,7 @@ class JobConfig(StrictModel):
 
     def resolve(self, path: str) -> Path:
         """A path from the job file, resolved against the job file's folder."""
-        p = Path(path)
+        p = Path(path).expanduser()
         return p if p.is_absolute() else (self.root / p)
 
     @property
@@ -901,6 +909,8 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
         where = doc.locate_key(loc)
+        if kind != "literal_error":
+            return _key_error(doc, loc, where, kind, value, msg)
         expected = err.get("ctx", {}).get("expected", "")
         choices = [e.strip(" '") for e in expected.replace(" or ", ", ").split(",")]
         close = difflib.get_close_matches(str(value), choices, n=1)
@@ -938,11 +948,44 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
         close = difflib.get_close_matches(str(tag), list(_UNION_TAGS), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{where}  {path}.{ctx.get('discriminator', '').strip(chr(39))}  expected {ctx.get('expected_tags')}, got {tag}{hint}"
+    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NAME_PATTERN:
+        return f"{where}  {path}  {_NAME_RULE}, got {shown}"
     if kind == "string_pattern_mismatch" and path.endswith("home_country"):
         return f"{where}  {path}  expected an ISO 3166-1 alpha-3 code in upper case (e.g. \"NOR\"), got {shown}"
     if isinstance(value, dict | list):
         return f"{where}  {path}  {msg}"
     return f"{where}  {path}  {msg}, got {shown}"
+
+
+_NAME_RULE = "expected a name of lower-case letters, digits and _, starting with a letter (e.g. tax_2020)"
+
+
+def _key_error(doc: YamlDocument, loc: tuple[Any, ...], where: str, kind: str, value: Any, msg: str) -> str:
+    """A mapping key that is not valid text: YAML read ``1: m`` as the number 1, or a source name
+    breaks the name rule. pydantic's own message for it names no key."""
+    parent = _loc_text(loc[:-1])
+    found = doc.key_node(loc)
+    raw = found[0].value if found is not None else str(value)
+    if kind == "string_type":
+        target = found[1].value if found is not None and isinstance(found[1].value, str) else "..."
+        return (f'{where}  {parent}  key {raw} must be quoted text (YAML reads an unquoted {raw} as '
+                f'{_yaml_type(value)}): write "{raw}": {target}')
+    if kind == "string_pattern_mismatch":
+        return f"{where}  {parent}  key {raw}: {_NAME_RULE}"
+    return f"{where}  {parent}  key {raw}: {msg}"
+
+
+def _yaml_type(value: Any) -> str:
+    """What YAML made of an unquoted value, in a user's words."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, date):
+        return "a date"
+    if value is None:
+        return "null"
+    return "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else "text"
 
 
 _UNION_TAGS: dict[str, type[BaseModel] | None] = {
@@ -986,9 +1029,11 @@ def load_job(path: str | Path) -> JobConfig:
     path = Path(path)
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise ConfigError(f"{path.name}:1:1  the job file must be a mapping of keys, got {type(doc.data).__name__}")
+        got = "a list" if isinstance(doc.data, list) else f"a single value ({_yaml_type(doc.data)})"
+        raise ConfigError(f"{path.name}:1:1  the job file must be a mapping of keys (name: ..., sources: ...), "
+                          f"got {got}")
     try:
-        job = JobConfig.model_validate({**doc.data, "root": path.resolve().parent})
+        job = JobConfig.model_validate({**doc.data, "root": path.resolve().parent, "job_file": path.resolve()})
     except ValidationError as exc:
         formatted = (_format_error(doc, e) for e in exc.errors(include_url=False))
         problems = [p for p in formatted if p is not None]
@@ -1000,5 +1045,6 @@ def job_json_schema() -> dict[str, Any]:
     """JSON Schema of the job file, generated from the same models that validate it."""
     schema = JobConfig.model_json_schema()
     schema.get("properties", {}).pop("root", None)
+    schema.get("properties", {}).pop("job_file", None)
     schema["title"] = "spine job"
     return schema

@@ -28,15 +28,24 @@ from spine.events_stage import build_movements_and_events, first_year
 from spine.linking import link_table
 from spine.outputs import (
     CONTRACT_TABLES,
+    add_to_manifest,
+    check_not_inside_output,
     check_output_dir,
     check_store_location,
+    check_write_target,
     commit,
     commit_file,
+    exclusive,
+    finish_interrupted_commit,
+    job_files,
+    private_files,
+    remove_leftovers,
     resume_staging,
     staging_dir,
+    write_manifest,
 )
 from spine.progress import NullProgress, Progress
-from spine.pseudonymise import person_key_from_env
+from spine.pseudonymise import is_demo_key, person_key_from_env
 from spine.report import render_comparison, render_report
 from spine.sources import check_sources, file_fingerprint, load_sources
 
@@ -50,13 +59,37 @@ def validate_job(job: JobConfig) -> dict[str, int]:
         ConfigError: with every problem found.
     """
     person_key_from_env(job.person_key_env, demo=job.demo)
-    check_output_dir(job.output_dir)
-    check_store_location(job.store_path, job.output_dir)
+    check_job_paths(job)
     with duckdb.connect() as con:
         rows = load_sources(con, job, as_views=True)
         check_sources(con, job, rows)
         validation.load_validation(con, job)
     return rows
+
+
+def check_job_paths(job: JobConfig) -> None:
+    """The output folder is replaced whole on every run: it must be the job's own, nothing the job
+    reads may live in it, and the store may not be one of the job's inputs. Every problem at once.
+
+    Raises:
+        ConfigError: listing each problem with its YAML path.
+    """
+    problems = []
+    for check in (lambda: check_output_dir(job.output_dir, job.job_file),
+                  lambda: check_store_location(job.store_path, job.output_dir)):
+        try:
+            check()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    for where, path in job_files(job).items():
+        try:
+            check_not_inside_output(path, job.output_dir, where)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        if path.resolve() == job.store_path.resolve():
+            problems.append(f"output.store  {job.store_path} is also {where}; the store must be a file of its own")
+    if problems:
+        raise ConfigError(problems)
 
 
 @dataclass
@@ -104,27 +137,39 @@ def configure_engine(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str
 def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = False) -> "JobResult":
     """Run every stage into a staging folder, then swap it in for the output folder.
 
-    A failed run leaves the previous outputs as they were. Each finished stage is checkpointed in
-    the staged store; with ``resume`` a run killed part way with the same inputs is continued at
-    its first unfinished stage (spine.checkpoints), giving the outputs an uninterrupted run gives.
+    One run at a time per output folder and store (a second one fails at once). A failed run
+    leaves the previous outputs as they were; a run killed at any point, even during the swap,
+    loses neither (the next start finishes or undoes what it left). Each finished stage is
+    checkpointed in the staged store; with ``resume`` a run killed part way with the same inputs
+    is continued at its first unfinished stage (spine.checkpoints), giving the outputs an
+    uninterrupted run gives.
 
     Raises:
         ConfigError: bad job or inputs (before anything is written).
+        RunLocked: another run holds the output folder or the store.
         CheckFailed: the accounting identity does not hold (outputs are not published).
     """
-    timer = _Timer(progress or NullProgress())
     key = person_key_from_env(job.person_key_env, demo=job.demo)
+    out = job.output_dir
+    check_job_paths(job)   # the output folder again under the lock, after recovering a killed commit
+    store_inside = job.store_path.resolve().parent == out.resolve()
+    with exclusive(out, *(() if store_inside else (job.store_path,))), private_files(job.output.permissions):
+        return _run_locked(job, progress, key, store_inside, resume)
+
+
+def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_inside: bool,
+                resume: bool) -> "JobResult":
+    timer = _Timer(progress or NullProgress())
     key_check = history.key_check(key)
     out = job.output_dir
-    check_output_dir(out)
-    check_store_location(job.store_path, out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    store_inside = job.store_path.resolve().parent == out.resolve()
     store_name = job.store_path.name if store_inside else f"{job.store_path.name}.staging"
     input_hashes = {name: file_fingerprint(path) if (path := job.resolve(s.path)).is_file() else ""
                     for name, s in job.sources.items()}
     fingerprint = checkpoints.run_fingerprint(job, input_hashes, key_check)
+    recovered = {"commit_finished": finish_interrupted_commit(out)}
     leftover = checkpoints.find_resumable(out, store_name, fingerprint) if resume else None
+    recovered["leftovers_removed"] = remove_leftovers(out, keep=leftover)
+    check_output_dir(out, job.job_file)
     staging = resume_staging(leftover, out) if leftover else staging_dir(out)
     staged_store = staging / store_name
     started = time.perf_counter()
@@ -140,15 +185,16 @@ def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = 
             metrics = run.all()
         metrics["run"] = {"started": run.state["started_at"], "seconds": round(time.perf_counter() - started, 3),
                           "stages": timer.stages, "versions": _versions(), "engine": engine,
-                          "resumed_after": sorted(done, key=STAGES.index) if done else []}
+                          "resumed_after": sorted(done, key=STAGES.index) if done else [],
+                          "demo_key": is_demo_key(key),  # shown as a warning at the report's top
+                          "recovered": recovered}
         metrics = finite(metrics)
         (staging / "quality.json").write_text(json.dumps(metrics, indent=2, default=str, allow_nan=False))
         (staging / "report.html").write_text(render_report(metrics), encoding="utf-8")
         if not metrics["accounting"]["passed"]:
             raise CheckFailed(f"accounting identity failed: {metrics['accounting']['by_source']}")
-        if not store_inside:
-            commit_file(staged_store, job.store_path)
-        commit(staging, out)
+        write_manifest(staging, job.job_file)
+        commit(staging, out, None if store_inside else (staged_store, job.store_path))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -284,17 +330,18 @@ def write_report(job_path: str | Path, *, compare: str | Path | None = None, out
     """Write the report of a finished run from its quality.json (nothing is run again); with
     ``compare``, a page setting it beside another job's run. Returns the file written."""
     job = load_job(job_path)
-    first = _read_quality(job)
-    if compare is None:
-        target = Path(out) if out else job.output_dir / "report.html"
-        text = render_report(first)
-    else:
-        other = load_job(compare)
-        target = Path(out) if out else job.output_dir / "comparison.html"
-        text = render_comparison(first, _read_quality(other))
-    staged = target.with_name(target.name + ".tmp")
-    staged.write_text(text, encoding="utf-8")
-    commit_file(staged, target)
+    target = Path(out).expanduser() if out else job.output_dir / ("report.html" if compare is None else "comparison.html")
+    check_write_target(job, target, "--out")
+    if out and target.exists() and target.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--out  {target} exists and is not an HTML file; choose another name (nothing was written)")
+    with exclusive(job.output_dir), private_files(job.output.permissions):
+        first = _read_quality(job)
+        text = render_report(first) if compare is None else render_comparison(first, _read_quality(load_job(compare)))
+        staged = target.with_name(f".{target.name}.tmp")
+        staged.write_text(text, encoding="utf-8")
+        commit_file(staged, target)
+        if target.parent.resolve() == job.output_dir.resolve():
+            add_to_manifest(job.output_dir, target.name)
     return target
 
 

@@ -7,6 +7,12 @@ rests on the rules' assumptions rather than on recorded evidence: the report sho
 `quality.json` `plausibility` holds them, and ``spine run`` prints a warning for each past its
 threshold. The thresholds are where the healthy worlds of the robustness benchmark stay well
 below and broken ones go past (docs/rules.md: *Plausibility diagnostics*). Aggregates only.
+
+Each source is judged too (``<check>.<source>``, with a ``message`` naming its YAML path): a
+source that fails whole, without any error, shows here: most records rejected (every crossing
+outside the observation window), far fewer links than its national ids promise (ids stored as
+numbers, another format), many invalid or implausible values, and what reading it warned of
+(docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from typing import Any
 
 import duckdb
 
+from linkage._sql import columns_of, quote_ident, sql_literal
 from spine.config import JobConfig
 from spine.groups import citizenship_group_sql
+from spine.sources import SOURCE_WARNINGS, std_table
 
 #: Sources of departures that nobody recorded (rules.signs_of_life).
 IMPUTED_DEPARTURES = ("signs_of_life", "signs_of_life_provisional", "deregistration")
@@ -86,13 +94,107 @@ def plausibility(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, An
         threshold, look_at, meaning = CHECKS[name]
         result[name] = {"value": value, "threshold": threshold, "warn": value is not None and value > threshold,
                         "look_at": look_at, "meaning": meaning, **detail}
+    result.update(source_checks(con, job))
     return result
 
 
+#: Per-source checks: name -> (threshold, what passing it means).
+SOURCE_CHECKS: dict[str, tuple[float, str]] = {
+    "rejected_share": (0.5, "most of the source's records are rejected (a window, a date format, a mapping)"),
+    "id_not_linked_share": (
+        0.5, "fewer than half of the records with a national id link, though the id should find its person "
+             "(ids stored as numbers, another format, a wrong column?)"),
+    "invalid_value_share": (0.1, "many values of a field could not be used (unparseable or impossible: set NULL)"),
+    "implausible_value_share": (0.1, "many values of a field are odd but kept (a birth before 1900, a date "
+                                     "more than a year ahead)"),
+}
+#: Fewer records than this say little about a source's link rate or its values.
+MIN_RECORDS = 20
+
+
+def source_checks(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any]:
+    """The per-source diagnostics (``<check>.<source>``) and the warnings reading the sources gave."""
+    result: dict[str, Any] = {}
+    if "status" not in columns_of(con, "links"):
+        return result
+    counts: dict[str, dict[str, int]] = {}   # source -> rejection reason (or status) -> records: one pass
+    for name, key, n in con.execute(
+            "SELECT source, CASE WHEN status = 'rejected' THEN reason ELSE '' END, count(*) FROM links "
+            "GROUP BY ALL ORDER BY 1, 3 DESC, 2").fetchall():
+        counts.setdefault(name, {})[key] = n
+    for name, source in job.sources.items():
+        std = std_table(name)
+        if not columns_of(con, std) or not counts.get(name):
+            continue
+        records = sum(counts[name].values())
+        reasons = {k: n for k, n in counts[name].items() if k}
+        rejected = sum(reasons.values())
+        top = next(iter(reasons), "")
+        look = (f"sources.{name}.columns.event_date and observation" if top == "date_outside_observation" else
+                f"sources.{name}.columns.{top.split('_', 1)[1]}" if "_" in top else f"sources.{name}")
+        _add(result, "rejected_share", name, rejected, records, look, {"records": records, "rejected": rejected,
+                                                                        "reasons": reasons},
+             f"{_pct(rejected, records)} of its {records:,} records are rejected ({_counts(reasons)})")
+        ids = getattr(source.linkage, "id_fields", None) or []
+        if "national_id" in ids and name != job.base:
+            with_id, linked = con.execute(f"""
+                SELECT count(*), count(*) FILTER (WHERE l.status = 'linked')
+                FROM {quote_ident(std)} AS s JOIN links AS l ON l.source = {sql_literal(name)} AND l.record_id = s.record_id
+                WHERE s.national_id IS NOT NULL AND s.reject_reason IS NULL""").fetchall()[0]
+            if with_id >= MIN_RECORDS:
+                filled = with_id / records
+                _add(result, "id_not_linked_share", name, with_id - linked, with_id,
+                     f"sources.{name}.columns.national_id", {"records": records, "with_national_id": with_id,
+                                                             "linked_with_national_id": linked},
+                     f"{linked:,} of the {with_id:,} records with a national id ({filled:.0%} of its records) "
+                     "link; an id should find its person")
+        if records >= MIN_RECORDS:
+            found: dict[str, dict[str, int]] = {"invalid_fields": {}, "implausible_fields": {}}
+            for column, field, n in con.execute(
+                    f"SELECT k, f, count(*) FROM (SELECT unnest(['invalid_fields', 'implausible_fields']) AS k, "
+                    f"unnest([invalid_fields, implausible_fields]) AS v FROM {quote_ident(std)} "
+                    "WHERE invalid_fields IS NOT NULL OR implausible_fields IS NOT NULL), "
+                    "unnest(string_split(v, ',')) AS t(f) GROUP BY ALL ORDER BY 1, 3 DESC, 2").fetchall():
+                found[column][field] = n
+            for check, column, what in (("invalid_value_share", "invalid_fields", "could not be used (set NULL)"),
+                                        ("implausible_value_share", "implausible_fields", "are implausible (kept)")):
+                by_field = found[column]
+                field, n = next(iter(by_field.items()), (None, 0))
+                _add(result, check, name, n, records,
+                     f"sources.{name}.columns.{field}" if field else f"sources.{name}", {"by_field": by_field},
+                     f"{_pct(n, records)} of the {field} values of its {records:,} records {what}")
+    if columns_of(con, SOURCE_WARNINGS):
+        for i, (name, look_at, message) in enumerate(con.execute(
+                f"SELECT source, look_at, message FROM {SOURCE_WARNINGS}").fetchall()):
+            result[f"source_warning.{name}.{i + 1}"] = {
+                "value": None, "threshold": None, "warn": True, "look_at": look_at, "meaning": message,
+                "message": f"{look_at}  {message}"}
+    return result
+
+
+def _add(result: dict[str, Any], check: str, source: str, part: int, whole: int, look_at: str,
+         detail: dict[str, Any], text: str) -> None:
+    threshold, meaning = SOURCE_CHECKS[check]
+    value = _share(part, whole)
+    warn = value is not None and value > threshold
+    result[f"{check}.{source}"] = {"value": value, "threshold": threshold, "warn": warn, "look_at": look_at,
+                                   "meaning": meaning, **detail,
+                                   "message": f"{look_at}  {text} ({check} = {value}, threshold {threshold})"
+                                   if warn else None}
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "0%"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items())
+
+
 def warnings(checks: dict[str, Any]) -> list[str]:
-    """One line per diagnostic past its threshold (for the CLI)."""
-    return [f"{name} = {c['value']} (threshold {c['threshold']}): {c['meaning']}; look at {c['look_at']}"
-            for name, c in checks.items() if c.get("warn")]
+    """One line per diagnostic past its threshold (for the CLI); a source's names its YAML path."""
+    return [c.get("message") or f"{name} = {c['value']} (threshold {c['threshold']}): {c['meaning']}; "
+            f"look at {c['look_at']}" for name, c in checks.items() if c.get("warn")]
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -38,7 +38,8 @@ class RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn
 
         self._console = Console(file=sys.stderr)
-        self._bars = Bars(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+        # stage names are shown as typed, never read as Rich markup
+        self._bars = Bars(TextColumn("{task.description:<12}", markup=False), BarColumn(), MofNCompleteColumn(),
                           console=self._console, transient=True)
         self._tasks: dict[str, int] = {}
         self._bars.start()
@@ -55,4 +56,7 @@ class RichProgress:
 
     def finish(self, stage: str, seconds: float) -> None:
         self._bars.remove_task(self._tasks.pop(stage))
-        self._bars.console.print(f"[green]✓[/green] {stage:<12} {seconds:7.2f} s")
+        from rich.text import Text
+
+        line = Text.assemble(("✓", "green"), f" {stage:<12} {seconds:7.2f} s")
+        self._bars.console.print(line, highlight=False)

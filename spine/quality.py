@@ -33,21 +33,24 @@ def _status_counts(con: duckdb.DuckDBPyConnection, where: str, group: str | None
 
 
 def source_metrics(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, at: date) -> dict[str, Any]:
-    """Counts by status, overall and by sex, age group (at ``at``) and citizenship group."""
+    """Counts by status, overall and by sex, age group (at ``at``) and citizenship group, and
+    the values that were invalid or implausible, by field."""
     records = f"""
         SELECT l.status, l.reason,
                {sex_group_sql('s.sex')} AS sex,
                {age_group_sql('s.dob', f"DATE '{at.isoformat()}'", job.flows.age_groups)} AS age_group,
                {citizenship_group_sql('s.nationality', job.home_country)} AS citizenship_group,
-               s.invalid_fields
+               s.invalid_fields, s.implausible_fields
         FROM links AS l JOIN {quote_ident(std_table(name))} AS s
           ON l.source = {sql_literal(name)} AND l.record_id = s.record_id"""
     metrics = _status_counts(con, records)
     metrics["reasons"] = dict(con.execute(
         f"SELECT reason, count(*) FROM ({records}) WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall())
-    metrics["invalid_values"] = dict(con.execute(
-        f"SELECT f, count(*) FROM (SELECT unnest(string_split(invalid_fields, ',')) AS f FROM ({records}) "
-        f"WHERE invalid_fields IS NOT NULL) GROUP BY 1 ORDER BY 1").fetchall())
+    # Values set NULL (unparseable or impossible) and values kept but odd, by field (linkage.standardise).
+    for key, column in (("invalid_values", "invalid_fields"), ("implausible_values", "implausible_fields")):
+        metrics[key] = dict(con.execute(
+            f"SELECT f, count(*) FROM (SELECT unnest(string_split({column}, ',')) AS f FROM ({records}) "
+            f"WHERE {column} IS NOT NULL) GROUP BY 1 ORDER BY 1").fetchall())
     metrics["by"] = {g: _status_counts(con, records, g) for g in ("sex", "age_group", "citizenship_group")}
     return metrics
 

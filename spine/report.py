@@ -53,8 +53,10 @@ def _section(anchor: str, title: str, parts: list[str]) -> list[str]:
 
 def _sources_section(quality: dict[str, Any]) -> list[str]:
     sources = quality["sources"]
-    parts = [_table(["source", *STATUS_COLUMNS, "reasons"],
-                    [[n, *[m[c] for c in STATUS_COLUMNS], json.dumps(m["reasons"])] for n, m in sources.items()]),
+    parts = [_table(["source", *STATUS_COLUMNS, "reasons", "invalid values (set empty)", "implausible values (kept)"],
+                    [[n, *[m[c] for c in STATUS_COLUMNS], json.dumps(m["reasons"]),
+                      _field_counts(m.get("invalid_values")), _field_counts(m.get("implausible_values"))]
+                     for n, m in sources.items()]),
              bar_chart("Link rate by source", list(sources), {"link rate": [m["link_rate"] for m in sources.values()]},
                        fmt=_percent)]
     for group in GROUPS:
@@ -193,9 +195,11 @@ def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
 def _review_and_conflicts_section(quality: dict[str, Any]) -> list[str]:
     review = {n: m["review"] for n, m in quality["sources"].items()}
     conflicts = quality.get("conflicts", {}).get("by_attribute", {})
+    linkage = quality.get("linkage", {})
     return _section("review", "Clerical review and attribute conflicts", [
         f"<p>Records waiting for a clerk: {sum(review.values()):,} "
-        f"(decisions applied this run: {quality.get('linkage', {}).get('clerical_decisions', 0)}).</p>",
+        f"(decisions read: {linkage.get('clerical_decisions', 0)}, applied this run: "
+        f"{linkage.get('clerical_decisions_applied', 0)}, stale and skipped: {linkage.get('clerical_decisions_stale', 0)}).</p>",
         _table(["source", "records in review"], [[n, v] for n, v in review.items()]),
         _table(["attribute", "persons", "with conflicting values", "rate"],
                [[a, v["persons"], v["conflicting"], v["rate"]] for a, v in conflicts.items()]),
@@ -248,10 +252,16 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
     return _section("rules", "Rules", parts)
 
 
+def _field_counts(counts: dict[str, int] | None) -> str:
+    """``dob 3, first_name 1`` for the per-source table."""
+    return ", ".join(f"{field} {n:,}" for field, n in (counts or {}).items())
+
+
 def _plausibility_section(quality: dict[str, Any]) -> list[str]:
-    checks = quality.get("plausibility") or {}
-    if not checks:
+    everything = quality.get("plausibility") or {}
+    if not everything:
         return []
+    checks = {k: c for k, c in everything.items() if "." not in k}   # per source: <check>.<source>
     rows = [[name.replace("_", " "), c.get("value"), c.get("threshold"), "warning" if c.get("warn") else "",
              c.get("look_at"), c.get("meaning")] for name, c in checks.items()]
     groups = (checks.get("imputed_emigration_share") or {}).get("by_citizenship_group") or {}
@@ -259,6 +269,15 @@ def _plausibility_section(quality: dict[str, Any]) -> list[str]:
     if groups:
         parts.append(_table(["citizenship group", "emigrations", "of them imputed", "share"],
                             [[g, v["emigrations"], v["imputed"], v["share"]] for g, v in groups.items()]))
+    by_source = [[k.split(".")[1], k.split(".")[0].replace("_", " "), c.get("value"), c.get("threshold"),
+                  "warning" if c.get("warn") else "", c.get("look_at"), c.get("message") or c.get("meaning")]
+                 for k, c in everything.items() if "." in k]
+    if by_source:
+        parts += ["<h3>By source</h3>",
+                  '<p class="note">Sources that fail whole without an error: most records rejected, fewer links '
+                  "than their national ids promise, many invalid (set empty) or implausible (kept) values, and "
+                  "what reading the files warned of.</p>",
+                  _table(["source", "diagnostic", "value", "threshold", "", "look at", "what it means"], by_source)]
     return _section("plausibility", "Plausibility", parts)
 
 
@@ -483,12 +502,24 @@ def _page(title: str, sections: list[tuple[str, str]], parts: list[str]) -> str:
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{nav}{''.join(parts)}</body></html>")
 
 
+def _demo_key_warning(quality: dict[str, Any]) -> list[str]:
+    """First thing on the page: person ids keyed with the public demo key must never be published."""
+    if not quality.get("run", {}).get("demo_key"):
+        return []
+    return ['<p id="demo-key-warning" role="alert" style="border:2px solid #b00;background:#fee;padding:.6em">'
+            "<strong>Warning: demo key.</strong> This run has <code>demo: true</code> and no person key, so "
+            "person ids are keyed with the public demo key: anyone with a national id can recompute a person's "
+            "id. Never publish or share these outputs; set the job's <code>person_key_env</code> variable to a "
+            "secret key and remove <code>demo: true</code>.</p>"]
+
+
 def render_report(quality: dict[str, Any]) -> str:
     """Render the report page from the quality metrics."""
     sections = [("sources", "Sources"), ("probabilistic", "Probabilistic linkage"), ("review", "Review and conflicts"),
                 ("rules", "Rules"), ("plausibility", "Plausibility"), ("events", "Events"), ("uncertainty", "Uncertainty"), ("accounting", "Accounting"),
                 ("changes", "Changes"), ("run", "Run")]
-    parts = [*_sources_section(quality), *_probabilistic_section(quality), *_review_and_conflicts_section(quality),
+    parts = [*_demo_key_warning(quality),
+             *_sources_section(quality), *_probabilistic_section(quality), *_review_and_conflicts_section(quality),
              *_rules_section(quality), *_plausibility_section(quality), *_events_section(quality),
              *_uncertainty_section(quality),
              *_accounting_section(quality),

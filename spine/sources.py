@@ -2,24 +2,55 @@
 
 Every source is read with every column as VARCHAR (ids keep their leading zeros; dates are
 parsed later with the formats the job gives). Checks run as SQL over the loaded tables and
-collect every problem, each naming the YAML path, the file and example values.
+collect every problem, each naming the YAML path, the file, the column and data row numbers.
+
+Messages never quote a value of a file (it may be a date of birth, an id, or the first line of
+``/etc/shadow``): a DuckDB error is reduced to its reason and line number, values are shown by
+their shape ('02/01/1980' as '99/99/9999') with their row numbers, codes only when they are
+at most three characters long, and column names only when the first line looks like a header.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
 import hashlib
+import io
+import logging
+import re
 from pathlib import Path
 
 import duckdb
 
 from linkage._sql import quote_ident, sql_literal
 from linkage.standardise import DEFAULT_DIRECTION_CODES, DEFAULT_SEX_CODES, code_map_sql, date_sql
-from spine.config import DATE_FIELDS, JobConfig, SourceConfig
+from spine.config import DATE_FIELDS, JobConfig, ObservationConfig, SourceConfig
 from spine.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _EXAMPLES = 3
+#: Warnings found while reading the sources (``source``, ``look_at``, ``message``), for
+#: quality.json's plausibility and the end of ``spine run``.
+SOURCE_WARNINGS = "spine__source_warnings"
+#: Fields holding identifiers: a number type has lost their leading zeros (001 is 1).
+IDENTIFIER_FIELDS = ("national_id", "passport_no", "claim_id")
+NAME_FIELDS = ("first_name", "surname")
+#: What a column name looks like; a first line with any other "name" is data, not a header.
+_HEADER_NAME = re.compile(r"[^\d\s,;:|\"'+-][\w .()\[\]/#%+&-]{0,63}")
+_ROW = "__spine_row"
+#: Parts of DuckDB's read errors that say why, mapped to a reason that quotes nothing of the file.
+_READ_REASONS = (
+    ("error when sniffing", "not a valid CSV file (could not detect its columns)"),
+    ("invalid unicode", "not UTF-8 text"),
+    ("expected number of columns", "a row has a different number of fields than the header"),
+    ("unterminated quote", "a quoted field is not closed"),
+    ("maximum line size", "a line is longer than DuckDB's maximum line size"),
+    ("magic bytes", "not a Parquet file"),
+    ("permission denied", "permission denied"),
+    ("no such file", "file not found"),
+)
 
 
 def raw_table(name: str) -> str:
@@ -37,15 +68,234 @@ def source_format(path: Path, source: SourceConfig) -> str | None:
     return source.format or FILE_FORMATS.get(path.suffix.lower())
 
 
-def read_source_sql(path: Path, fmt: str) -> str:
-    """SELECT reading a whole file with every column as VARCHAR."""
+def read_source_sql(path: Path, fmt: str, *, delimiter: str | None = None,
+                    columns: dict[str, str] | None = None) -> str:
+    """SELECT reading a whole file with every column as VARCHAR.
+
+    Args:
+        delimiter: the CSV delimiter the sniffer found: read with it and from the first line, so
+            a ragged file fails instead of being read from a later line that fits.
+        columns: Parquet column -> SQL giving its text (a DATE in the job's date format);
+            by default every column is cast.
+    """
     if fmt == "csv":
-        return f"SELECT * FROM read_csv({sql_literal(str(path))}, all_varchar = true, header = true)"
+        dialect = f", delim = {sql_literal(delimiter)}, skip = 0" if delimiter else ""
+        return f"SELECT * FROM read_csv({sql_literal(str(path))}, all_varchar = true, header = true{dialect})"
+    if columns:
+        select = ", ".join(f"{expr} AS {quote_ident(column)}" for column, expr in columns.items())
+        return f"SELECT {select} FROM read_parquet({sql_literal(str(path))})"
     return f"SELECT COLUMNS(*)::VARCHAR FROM read_parquet({sql_literal(str(path))})"
+
+
+def duckdb_reason(exc: BaseException) -> str:
+    """Why DuckDB could not read a file: a fixed reason and the line number if it gave one.
+
+    DuckDB's own message quotes the file (``Original Line: ...``), which may be personal data
+    or a secret, so none of it is passed on.
+    """
+    text = str(exc)
+    lower = text.lower()
+    reason = next((r for key, r in _READ_REASONS if key in lower), f"DuckDB cannot read it ({type(exc).__name__})")
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    return f"{reason} (line {line.group(1)})" if line else reason
+
+
+def header_like(name: str) -> bool:
+    """Whether a column name looks like one (a first line of data has dates, ids, hashes)."""
+    return bool(_HEADER_NAME.fullmatch(name))
+
+
+def shape_sql(raw: str) -> str:
+    """A value's shape, to show instead of the value: digits 9, capitals A, other letters a
+    ('02/01/1980' -> '99/99/9999'); at most 24 characters."""
+    digits = f"regexp_replace({raw}, '[0-9]', '9', 'g')"
+    lower = f"regexp_replace({digits}, '[\\p{{Ll}}\\p{{Lo}}\\p{{Lm}}]', 'a', 'g')"
+    upper = f"regexp_replace({lower}, '[\\p{{Lu}}\\p{{Lt}}]', 'A', 'g')"
+    return f"(CASE WHEN length({upper}) > 24 THEN left({upper}, 24) || '…' ELSE {upper} END)"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _rows_text(rows: list[int], total: int | None = None) -> str:
+    """``data row 3``, ``data rows 1 and 4``, ``data rows 1, 4, 9 and 2 more``."""
+    total = len(rows) if total is None else total
+    shown = [str(r) for r in rows]
+    more = total - len(rows)
+    if more > 0:
+        return f"data rows {', '.join(shown)} and {more:,} more"
+    return f"data row{'s' if len(shown) > 1 else ''} {_and(shown)}"
+
+
+def _text_problem(path: Path) -> tuple[str | None, bytes]:
+    """Why a file cannot be a CSV source, judged on its first 64 KiB (and those bytes)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+    except PermissionError:
+        return "cannot be opened: permission denied", b""
+    except OSError as exc:
+        return f"cannot be opened ({exc.strerror or type(exc).__name__})", b""
+    if not head.strip():
+        return "is empty: not even a header row", head
+    if b"\x00" in head:
+        return "is not a text file (it holds NUL bytes: binary data or UTF-16 text); a CSV source is UTF-8 text", head
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:   # not merely a character cut at the end of the block
+            line = head[:exc.start].count(b"\n") + 1
+            return f"is not UTF-8 text (line {line}); save it as UTF-8", head
+    return None, head
+
+
+def _ragged(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, skipped: int) -> str:
+    """Which line first has another number of fields than the header (quotes ignored: a hint);
+    empty if every line has as many and the sniffer skipped none."""
+    split = f"len(string_split(line, {sql_literal(delimiter)}))"
+    lines = (f"SELECT row_number() OVER () AS n, {split} AS k FROM read_csv({sql_literal(str(path))}, "
+             "columns = {'line': 'VARCHAR'}, delim = '\x1f', quote = '', escape = '', header = false, "
+             "auto_detect = false, strict_mode = false)")
+    try:
+        found = con.execute(f"WITH l AS ({lines}) SELECT l.n, l.k, h.k FROM l, (SELECT k FROM l WHERE n = 1) AS h "
+                            "WHERE l.k <> h.k ORDER BY l.n LIMIT 1").fetchall()
+    except duckdb.Error:
+        found = []
+    if found:
+        n, k, header = found[0]
+        return (f"rows do not all have the same number of fields: line {n} has {k}, the header {header} "
+                "(a ragged row, a delimiter inside a value, or lines before the header)")
+    if not skipped:
+        return ""
+    return (f"DuckDB finds a consistent table only after line {skipped}: ragged rows, or lines before the "
+            "header row")
+
+
+def _csv_dialect(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str | None, list[str], str | None]:
+    """The delimiter, the header's names as written, or why the file is not a CSV table."""
+    problem, head = _text_problem(path)
+    if problem:
+        return None, [], problem
+    try:
+        delimiter, skipped, n_columns = con.execute(
+            f"SELECT Delimiter, SkipRows, len(Columns) FROM sniff_csv({sql_literal(str(path))})").fetchall()[0]
+    except duckdb.Error as exc:
+        return None, [], duckdb_reason(exc)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    first = text.splitlines()[0] if text else ""
+    if skipped:
+        return None, [], _ragged(con, path, delimiter, skipped)
+    if n_columns == 1:   # the sniffer gave up on a delimiter the header has: ragged rows?
+        candidate = max(",;|\t", key=first.count)
+        if first.count(candidate):
+            ragged = _ragged(con, path, candidate, 0)
+            if ragged:
+                return None, [], ragged
+    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    return delimiter, header, None
+
+
+def _duplicate_headers(header: list[str], names: list[str]) -> list[list[tuple[int, str, str]]]:
+    """Header names written more than once (DuckDB compares them ignoring case and reads the
+    later ones as ``nin_1``): for each, (position, name as written, name as read)."""
+    if len(header) != len(names):
+        return []
+    groups: dict[str, list[tuple[int, str, str]]] = {}
+    for i, (written, read) in enumerate(zip(header, names), start=1):
+        groups.setdefault(written.strip().lower(), []).append((i, written, read))
+    return [g for key, g in groups.items() if key and len(g) > 1]
+
+
+def _mapped(name: str, source: SourceConfig) -> dict[str, str]:
+    """YAML path -> column, for the record id and every mapped column."""
+    paths = {f"sources.{name}.record_id": source.record_id}
+    paths.update({f"sources.{name}.columns.{field}": source.column_of(field) for field in source.columns})
+    return paths
+
+
+def _header_findings(name: str, source: SourceConfig, file: str, header: list[str],
+                     names: list[str]) -> tuple[list[str], list[str]]:
+    """Duplicate header names: an error where the job maps one, else a warning."""
+    problems, warnings = [], []
+    for group in _duplicate_headers(header, names):
+        if not all(header_like(written) for _, written, _ in group):
+            continue   # not a header row; the missing columns say so
+        where = [path for path, column in _mapped(name, source).items()
+                 if column.strip().lower() in {w.strip().lower() for _, w, _ in group} | {r.lower() for _, _, r in group}]
+        columns = _and([str(i) for i, _, _ in group])
+        read_as = _and([f"'{r}'" for _, _, r in group])
+        what = (f"column '{group[0][1]}' appears {len(group)} times in the header of {file} "
+                f"(columns {columns}, read as {read_as})")
+        if where:
+            problems += [f"{path}  {what}: rename them in the file so that the job names one" for path in where]
+        else:
+            warnings.append(f"sources.{name}.path  {what}; the job maps none of them, but the extract may be wrong")
+    return problems, warnings
+
+
+def _type_kind(sql_type: str) -> str:
+    """``text``, ``integer``, ``float``, ``date`` or ``other`` for a Parquet column's DuckDB type."""
+    t = sql_type.upper()
+    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+             "UBIGINT", "UHUGEINT") or re.fullmatch(r"DECIMAL\(\d+,\s*0\)", t):
+        return "integer"
+    if t in ("FLOAT", "DOUBLE", "REAL") or t.startswith("DECIMAL"):
+        return "float"
+    if t.startswith(("DATE", "TIMESTAMP")):
+        return "date"
+    if t.startswith(("VARCHAR", "ENUM")) or t in ("BLOB", "UUID"):
+        return "text"
+    return "other"
+
+
+def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path, name: str, source: SourceConfig
+                     ) -> tuple[dict[str, str] | None, list[str], list[str]]:
+    """How to read each Parquet column as text, checked against the field it is mapped to.
+
+    A floating-point identifier has lost its leading zeros and prints 1.0: an error. An integer
+    one is read as text with a warning. A DATE mapped to a date field is written in the field's
+    date format, so the job's format parses it.
+    """
+    try:
+        types = {r[0]: r[1] for r in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()}
+    except duckdb.Error as exc:
+        return None, [f"sources.{name}.path  cannot read {path.name} as parquet: {duckdb_reason(exc)}"], []
+    problems, warnings = [], []
+    select = {column: f"CAST({quote_ident(column)} AS VARCHAR)" for column in types}
+    fields = {"record_id": source.record_id, **{f: source.column_of(f) for f in source.columns}}
+    for field, column in fields.items():
+        if column not in types:
+            continue   # reported as a missing column
+        sql_type, kind = types[column], _type_kind(types[column])
+        where = f"sources.{name}.record_id" if field == "record_id" else f"sources.{name}.columns.{field}"
+        what = f"{where}  column '{column}' of {path.name} is {sql_type}"
+        identifier = field == "record_id" or field in IDENTIFIER_FIELDS
+        if kind == "float":
+            problems.append(f"{what}: a floating-point number loses leading zeros and prints 1 as 1.0; export it as "
+                            + ("DATE or text" if field in DATE_FIELDS else "text"))
+        elif kind == "date" and field in DATE_FIELDS:
+            fmt = source.date_formats_of(field)[0]
+            select[column] = f"strftime({quote_ident(column)}, {sql_literal(fmt)})"
+        elif kind == "date":
+            problems.append(f"{what}, a date, but {field} is not a date field; is the mapping right?")
+        elif kind == "other":
+            problems.append(f"{what}; export it as text")
+        elif kind == "integer" and field in NAME_FIELDS:
+            problems.append(f"{what}, a number, but names are text; is the mapping right?")
+        elif kind == "integer" and identifier:
+            warnings.append(f"{what}: read as text, but leading zeros may already be lost (001 is 1); "
+                            "export it as text if its values can start with 0")
+    return select, problems, warnings
 
 
 def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bool = False) -> dict[str, int]:
     """Load every source as ``raw__<name>``; return rows read per source.
+
+    Warnings (an integer identifier, a duplicate header name no mapping uses) go to
+    ``spine__source_warnings``, which quality.json's plausibility reads; ``spine validate``
+    (``as_views``), which writes no quality.json, logs them.
 
     Args:
         as_views: read lazily (for ``spine validate``, which must not copy whole files).
@@ -54,6 +304,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
         InputError: every source that is missing or unreadable, at once.
     """
     problems: list[str] = []
+    warnings: list[tuple[str, str]] = []
     rows: dict[str, int] = {}
     for name, source in job.sources.items():
         path = job.resolve(source.path)
@@ -66,15 +317,44 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
             problems.append(f"{where}  cannot tell the format of {path.name}; add format: csv or format: parquet")
             continue
         kind = "VIEW" if as_views else "TABLE"
+        header: list[str] = []
+        if fmt == "csv":
+            delimiter, header, problem = _csv_dialect(con, path)
+            if problem:
+                problems.append(f"{where}  cannot read {path.name} as csv: {problem}")
+                continue
+            sql = read_source_sql(path, fmt, delimiter=delimiter)
+        else:
+            columns, found, warned = _parquet_columns(con, path, name, source)
+            problems += found
+            warnings += [(name, w) for w in warned]
+            if columns is None or found:
+                continue
+            sql = read_source_sql(path, fmt, columns=columns)
         try:
-            con.execute(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {read_source_sql(path, fmt)}")
+            con.execute(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {sql}")
             rows[name] = con.execute(f"SELECT count(*) FROM {quote_ident(raw_table(name))}").fetchone()[0]
         except duckdb.Error as exc:
-            first_line = str(exc).strip().splitlines()[0]
-            problems.append(f"{where}  cannot read {path.name} as {fmt}: {first_line}")
+            problems.append(f"{where}  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}")
+            continue
+        if header:
+            names = [r[0] for r in con.execute(f"DESCRIBE {quote_ident(raw_table(name))}").fetchall()]
+            found, warned = _header_findings(name, source, path.name, header, names)
+            problems += found
+            warnings += [(name, w) for w in warned]
     if problems:
         raise InputError(problems)
+    _record_warnings(con, warnings, log=as_views)
     return rows
+
+
+def _record_warnings(con: duckdb.DuckDBPyConnection, warnings: list[tuple[str, str]], *, log: bool) -> None:
+    con.execute(f"CREATE OR REPLACE TABLE {SOURCE_WARNINGS} (source VARCHAR, look_at VARCHAR, message VARCHAR)")
+    for source, text in warnings:
+        look_at, _, message = text.partition("  ")
+        con.execute(f"INSERT INTO {SOURCE_WARNINGS} VALUES (?, ?, ?)", [source, look_at, message])
+        if log:
+            logger.warning("%s", text)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -86,34 +366,51 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _examples(values: list[object]) -> str:
-    return ", ".join(repr(v) for v in values[:_EXAMPLES])
-
-
 def check_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, rows: dict[str, int]) -> None:
     """Check every loaded source: columns, record ids, and that each mapped column can be parsed.
 
     Raises:
-        InputError: listing every problem found, each with its YAML path and example values.
+        InputError: listing every problem found, each with its YAML path, column and row numbers.
     """
     problems: list[str] = []
     for name, source in job.sources.items():
-        problems.extend(_check_source(con, name, source, job.resolve(source.path).name, rows[name]))
+        problems.extend(_check_source(con, name, source, job.resolve(source.path).name, rows[name], job.observation))
     if problems:
         raise InputError(problems)
 
 
 def missing_column(where: str, column: str, file: str, present: list[str]) -> str:
     """The message for a configured column the file lacks: the YAML path, the nearest column name
-    if one is close, and the columns the file has."""
+    if one is close, and the columns the file has, unless its first line does not look like a
+    header (then it may be data, and none is shown)."""
+    if len(present) == 1 and not header_like(present[0]):
+        return (f"{where}  column '{column}' is not in {file}, which reads as a single column whose first line is "
+                "not a header row (not shown): is it a CSV file with a header, delimited by , ; | or tab?")
+    if not all(header_like(c) for c in present):
+        return (f"{where}  column '{column}' is not in {file}; its first line does not look like a header row "
+                f"of column names ({len(present)} columns, not shown as they may be data): a source needs one")
     by_lower = {c.lower(): c for c in present}
     close = difflib.get_close_matches(column.lower(), list(by_lower), n=1)
     hint = f"did you mean '{by_lower[close[0]]}'? " if close else ""
     return f"{where}  column '{column}' is not in {file}; {hint}columns are: {', '.join(present)}"
 
 
+def _examples(con: duckdb.DuckDBPyConnection, numbered: str, bad: str, shown: str) -> str:
+    """Up to three shown forms of bad values, each with the data rows holding it."""
+    found = con.execute(
+        f"SELECT shown, list({_ROW} ORDER BY {_ROW})[1:{_EXAMPLES}], count(*) FROM "
+        f"(SELECT {_ROW}, {shown} AS shown FROM {numbered} WHERE {bad}) "
+        f"GROUP BY shown ORDER BY min({_ROW}) LIMIT {_EXAMPLES}").fetchall()
+    return ", ".join(f"'{s}' ({_rows_text(rows, n)})" for s, rows, n in found)
+
+
+def _code_shown(raw: str) -> str:
+    """A code as it is when it is short (codes are not personal), else its shape."""
+    return f"(CASE WHEN length(trim({raw})) <= 3 THEN trim({raw}) ELSE {shape_sql(f'trim({raw})')} END)"
+
+
 def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfig, file: str,
-                  n_rows: int) -> list[str]:
+                  n_rows: int, observation: ObservationConfig | None = None) -> list[str]:
     table = quote_ident(raw_table(name))
     present = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     problems: list[str] = []
@@ -123,55 +420,85 @@ def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfi
     def missing(where: str, column: str) -> str:
         return missing_column(where, column, file, present)
 
-    if source.record_id not in present:
-        problems.append(missing(f"sources.{name}.record_id", source.record_id))
     mapped = {field: source.column_of(field) for field in source.columns}
-    for field, column in mapped.items():
-        if column not in present:
-            problems.append(missing(f"sources.{name}.columns.{field}", column))
+    absent = [(where, column) for where, column in _mapped(name, source).items() if column not in present]
+    if absent and not all(header_like(c) for c in present):   # one message: the first line is no header
+        problems.append(f"sources.{name}.path  {file} has no header row naming the columns the job maps "
+                        f"({', '.join(repr(c) for _, c in absent)}): " + (
+                            "it reads as a single column whose first line (not shown) has no , ; | or tab: "
+                            "is it a CSV file?" if len(present) == 1 else
+                            f"its first line does not look like column names ({len(present)} columns, not shown: "
+                            "they may be data)"))
+        return problems
+    problems += [missing(where, column) for where, column in absent]
     if problems or n_rows == 0:
         return problems
 
+    numbered = f"(SELECT row_number() OVER () AS {_ROW}, * FROM {table})"
     rid = quote_ident(source.record_id)
-    blank = con.execute(
-        f"SELECT n FROM (SELECT row_number() OVER () AS n, {rid} AS v FROM {table}) "
-        f"WHERE NULLIF(trim(v), '') IS NULL ORDER BY n LIMIT {_EXAMPLES}").fetchall()
-    if blank:
-        rows_text = ", ".join(str(r[0]) for r in blank)
-        problems.append(f"sources.{name}.record_id  column '{source.record_id}' is blank in data rows {rows_text}"
-                        " (every record needs an id to be accounted for)")
-    dupes = con.execute(
-        f"SELECT {rid}, count(*) FROM {table} WHERE NULLIF(trim({rid}), '') IS NOT NULL "
-        f"GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT {_EXAMPLES}").fetchall()
-    if dupes:
-        n_dupes = con.execute(
-            f"SELECT count(*) FROM (SELECT {rid} FROM {table} GROUP BY 1 HAVING count(*) > 1)").fetchone()[0]
-        shown = ", ".join(f"{v!r} ({n} times)" for v, n in dupes)
-        problems.append(f"sources.{name}.record_id  {n_dupes} id(s) in column '{source.record_id}' are not unique, e.g. {shown}")
-
+    parsers: dict[str, tuple[str, str, str]] = {}   # field -> (parsed SQL, what failed, hint)
     for field, column in mapped.items():
         raw = quote_ident(column)
         if field in DATE_FIELDS:
             formats = source.date_formats_of(field)
-            parsed = date_sql(raw, formats)
-            hint = f"set date_format or columns.{field}.format (strptime, e.g. '%d/%m/%Y')"
-            what = f"no value parses as a date with {formats}"
+            parsers[field] = (date_sql(raw, formats), f"no value parses as a date with {formats}",
+                              f"set date_format or columns.{field}.format (strptime, e.g. '%d/%m/%Y')")
         elif field == "sex":
-            parsed = code_map_sql(raw, source.sex_codes or DEFAULT_SEX_CODES)
-            hint = "map the codes with sex_codes: {\"1\": m, \"2\": f}"
-            what = "no value is a known sex code"
+            parsers[field] = (code_map_sql(raw, source.sex_codes or DEFAULT_SEX_CODES), "no value is a known sex code",
+                              "map the codes with sex_codes: {\"1\": m, \"2\": f}")
         elif field == "direction":
-            parsed = code_map_sql(raw, source.direction_codes or DEFAULT_DIRECTION_CODES)
-            hint = "map the codes with direction_codes: {\"A\": in, \"D\": out}"
-            what = "no value is a known direction"
-        else:
+            parsers[field] = (code_map_sql(raw, source.direction_codes or DEFAULT_DIRECTION_CODES),
+                              "no value is a known direction", "map the codes with direction_codes: {\"A\": in, \"D\": out}")
+    window = observation if observation is not None and source.is_movement_source else None
+    # One pass over the source for every count the checks need.
+    counts = [f"count(NULLIF(trim({rid}), ''))"]
+    counts += [f"count(NULLIF(trim({quote_ident(c)}), ''))" for c in mapped.values()]
+    counts += [f"count({parsed})" for parsed, _, _ in parsers.values()]
+    if window is not None:
+        event = parsers["event_date"][0]
+        start, end = (f"DATE {sql_literal(d.isoformat())}" for d in (window.start, window.end))
+        counts += [f"count({event}) FILTER (WHERE {event} BETWEEN {start} AND {end})",
+                   f"count({event}) FILTER (WHERE {event} < {start})"]
+    found = con.execute(f"SELECT {', '.join(counts)} FROM {table}").fetchall()[0]
+    ids_given, given = found[0], dict(zip(mapped, found[1:1 + len(mapped)]))
+    parsed_n = dict(zip(parsers, found[1 + len(mapped):1 + len(mapped) + len(parsers)]))
+
+    if ids_given < n_rows:
+        blank = [r[0] for r in con.execute(
+            f"SELECT {_ROW} FROM {numbered} WHERE NULLIF(trim({rid}), '') IS NULL ORDER BY 1 LIMIT {_EXAMPLES}").fetchall()]
+        every = " every row:" if ids_given == 0 else ""
+        problems.append(f"sources.{name}.record_id  column '{source.record_id}' is blank in{every} "
+                        f"{_rows_text(blank, n_rows - ids_given)} (every record needs an id to be accounted for)")
+    dupes = con.execute(
+        f"SELECT rows[1:{_EXAMPLES}], n, count(*) OVER () FROM (SELECT list({_ROW} ORDER BY {_ROW}) AS rows, "
+        f"count(*) AS n FROM {numbered} WHERE NULLIF(trim({rid}), '') IS NOT NULL GROUP BY {rid} HAVING count(*) > 1) "
+        f"ORDER BY rows[1] LIMIT {_EXAMPLES}").fetchall()
+    if dupes:
+        shown = "; ".join(_rows_text(rows, n) for rows, n, _ in dupes)
+        problems.append(f"sources.{name}.record_id  {dupes[0][2]:,} id(s) in column '{source.record_id}' are not "
+                        f"unique, e.g. the same id in {shown}")
+
+    for field, column in mapped.items():
+        if given[field] == 0:
+            problems.append(f"sources.{name}.columns.{field}  column '{column}' of {file} is blank in every one of "
+                            f"its {n_rows:,} rows: a wrong column, or an extract that left it out")
             continue
-        n_given, n_parsed = con.execute(
-            f"SELECT count(NULLIF(trim({raw}), '')), count({parsed}) FROM {table}").fetchone()
-        if n_given > 0 and n_parsed == 0:
-            examples = [r[0] for r in con.execute(
-                f"SELECT DISTINCT {raw} FROM {table} WHERE NULLIF(trim({raw}), '') IS NOT NULL "
-                f"ORDER BY 1 LIMIT {_EXAMPLES}").fetchall()]
-            problems.append(f"sources.{name}.columns.{field}  {what} in column '{column}' of {file}, "
-                            f"e.g. {_examples(examples)}; {hint}")
+        if field not in parsers or parsed_n[field] > 0:
+            continue
+        parsed, what, hint = parsers[field]
+        raw = quote_ident(column)
+        shown = shape_sql(f"trim({raw})") if field in DATE_FIELDS else _code_shown(raw)
+        examples = _examples(con, numbered, f"NULLIF(trim({raw}), '') IS NOT NULL", shown)
+        kind = "values shaped " if field in DATE_FIELDS else ""
+        problems.append(f"sources.{name}.columns.{field}  {what} in column '{column}' of {file}, "
+                        f"e.g. {kind}{examples}; {hint}")
+    if window is not None and parsed_n.get("event_date") and given.get("event_date"):
+        inside, before = found[-2], found[-1]
+        if inside == 0:
+            side = ("before its start" if before == parsed_n["event_date"] else
+                    "after its end" if before == 0 else "before its start or after its end")
+            problems.append(
+                f"sources.{name}.columns.event_date  none of the {parsed_n['event_date']:,} dates in column "
+                f"'{mapped['event_date']}' of {file} falls inside observation ({window.start} to {window.end}): "
+                f"all are {side}, so every record would be rejected; is the window or the date format right?")
     return problems

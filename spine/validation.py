@@ -35,7 +35,8 @@ from linkage.standardise import DEFAULT_SEX_CODES, UNKNOWN_CODES, birth_date_sql
 from spine.config import JobConfig, ValidationConfig
 from spine.errors import InputError
 from spine.flows import CELL_KEYS, DIMENSIONS, cell_keys_sql, margin_labels_sql
-from spine.sources import FILE_FORMATS, file_fingerprint, missing_column, raw_table, read_source_sql
+from spine.sources import (FILE_FORMATS, duckdb_reason, file_fingerprint, missing_column, raw_table, read_source_sql,
+                           shape_sql)
 
 RAW = "validation__raw"
 RECORDS = "validation__records"
@@ -74,8 +75,7 @@ def load_validation(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str,
     try:
         materialise(con, RAW, read_source_sql(path, fmt))
     except duckdb.Error as exc:
-        raise InputError([f"{_WHERE}.path  cannot read {path.name} as {fmt}: "
-                          f"{str(exc).strip().splitlines()[0]}"]) from None
+        raise InputError([f"{_WHERE}.path  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}"]) from None
     present = [r[0] for r in con.execute(f"DESCRIBE {RAW}").fetchall()]
     columns = config.columns.model_dump()
     missing = [missing_column(f"{_WHERE}.columns.{field}", column, path.name, present)
@@ -117,7 +117,8 @@ def _blank(raw: str) -> str:
 
 
 def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns: dict[str, str]) -> list[str]:
-    """Rows the comparison could not use or would misread, each kind with its row numbers and examples.
+    """Rows the comparison could not use or would misread, each kind with its row numbers and the
+    shapes of its values (codes of up to three characters as they are): never a value or a record id.
 
     A blank sex, date of birth or nationality is allowed (the move goes to the ``unknown`` group,
     as the flows put such events); a value given but unreadable is not.
@@ -147,9 +148,13 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
     ]
     problems = []
     for field, bad, shown, what in checks:
-        rows = con.execute(f"SELECT row_number, {shown} FROM {RECORDS} WHERE {bad} ORDER BY 1").fetchall()
+        # source and event name the job's vocabulary, not a person: shown; ids never; dates by their shape
+        shape = ("NULL" if shown == "record_id" else f"left(trim({shown}), 24)" if shown in ("raw_source", "raw_event")
+                 else shape_sql(f"trim({shown})") if shown in ("raw_dob", "raw_date")
+                 else f"(CASE WHEN length(trim({shown})) <= 3 THEN trim({shown}) ELSE {shape_sql(f'trim({shown})')} END)")
+        rows = con.execute(f"SELECT row_number, {shape} FROM {RECORDS} WHERE {bad} ORDER BY 1").fetchall()
         if rows:
-            examples = ", ".join(f"row {n}: {v!r}" for n, v in rows[:_EXAMPLES])
+            examples = ", ".join(f"row {n}" + (f": '{v}'" if v is not None else "") for n, v in rows[:_EXAMPLES])
             problems.append(f"{_WHERE}.columns.{field}  column '{columns[field]}' of {file} {what}; "
                             f"{len(rows)} row(s), e.g. {examples}")
     disagree = con.execute(f"""
@@ -158,7 +163,7 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
         HAVING count(DISTINCT coalesce(sex, '?') || coalesce(CAST(dob AS VARCHAR), '?') || coalesce(nationality, '?')) > 1
         ORDER BY 3""").fetchall()
     if disagree:
-        examples = "; ".join(f"{s} {r!r} in rows {rows}" for s, r, rows in disagree[:_EXAMPLES])
+        examples = "; ".join(f"{s}: rows {', '.join(map(str, rows))}" for s, _, rows in disagree[:_EXAMPLES])
         problems.append(f"{_WHERE}  {len(disagree)} person(s) of {file} have rows that disagree on sex, dob or "
                         f"nationality (one person, one set of true attributes), e.g. {examples}")
     twice = con.execute(f"""
@@ -166,7 +171,7 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
         WHERE event IS NOT NULL GROUP BY source, record_id, event, event_date HAVING count(*) > 1
         ORDER BY 4""").fetchall()
     if twice:
-        examples = "; ".join(f"{s} {r!r} {e} in rows {rows}" for s, r, e, rows in twice[:_EXAMPLES])
+        examples = "; ".join(f"{s} {e} in rows {', '.join(map(str, rows))}" for s, _, e, rows in twice[:_EXAMPLES])
         problems.append(f"{_WHERE}  {len(twice)} move(s) of {file} are given twice (same person, event and "
                         f"date), e.g. {examples}")
     for name, source in job.sources.items():
@@ -177,9 +182,9 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
                 WHERE {quote_ident(source.record_id)} IS NOT NULL)
             ORDER BY 1""", [name]).fetchall()
         if rows:
-            examples = ", ".join(f"row {n}: {v!r}" for n, v in rows[:_EXAMPLES])
+            examples = ", ".join(str(n) for n, _ in rows[:_EXAMPLES])
             problems.append(f"{_WHERE}.columns.record_id  {len(rows)} row(s) of {file} name a record that is not in "
-                            f"source {name!r}, e.g. {examples}")
+                            f"source {name!r}, e.g. row{'s' if len(rows) > 1 else ''} {examples}")
     return problems
 
 

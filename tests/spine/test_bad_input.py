@@ -1,4 +1,5 @@
-"""Bad input files: one clear message naming the source, column and example values, nothing written;
+"""Bad input files: one clear message naming the source, column and data rows (values only by their
+shape, never as they are), nothing written;
 row-level problems become `rejected` rows in links, never silent drops."""
 
 from pathlib import Path
@@ -51,15 +52,16 @@ CASES = [
     ("misspelt record id column", {"register.csv": REGISTER, "tax.csv": TAX}, {"sources__tax__record_id": "ID"},
      ["sources.tax.record_id", "column 'ID'", "did you mean 'id'?"]),
     ("unparseable dates", {"register.csv": REGISTER, "tax.csv": TAX}, {"sources__tax__date_format": "%Y-%m-%d"},
-     ["sources.tax.columns.dob", "no value parses as a date", "'02/01/1980'", "date_format"]),
+     ["sources.tax.columns.dob", "no value parses as a date", "'99/99/9999' (data rows 1, 2 and 3)", "date_format"]),
     ("duplicate record id", {"register.csv": REGISTER + "R1,003,Eve,1970-01-01,F\n", "tax.csv": TAX}, {},
-     ["sources.register.record_id", "not unique", "'R1' (2 times)"]),
+     ["sources.register.record_id", "not unique", "the same id in data rows 1 and 3"]),
     ("blank record id", {"register.csv": REGISTER + ",003,Eve,1970-01-01,F\n", "tax.csv": TAX}, {},
-     ["sources.register.record_id", "blank in data rows 3"]),
+     ["sources.register.record_id", "blank in data row 3"]),
     ("empty source", {"register.csv": REGISTER, "tax.csv": "id,nin,dob,year\n"}, {},
      ["sources.tax", "tax.csv has no rows"]),
     ("unknown sex codes", {"register.csv": REGISTER.replace(",F\n", ",B\n").replace(",M\n", ",A\n"), "tax.csv": TAX}, {},
-     ["sources.register.columns.sex", "no value is a known sex code", "'A', 'B'", "sex_codes"]),
+     ["sources.register.columns.sex", "no value is a known sex code", "'B' (data row 1), 'A' (data row 2)",
+      "sex_codes"]),
     ("not a CSV", {"register.csv": REGISTER, "tax.csv": TAX}, {"sources__tax__path": "tax.xlsx"},
      ["sources.tax.path", "cannot tell the format of tax.xlsx"]),
 ]
@@ -75,6 +77,8 @@ def test_validate_names_source_column_and_examples(tmp_path, description, files,
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in result.output
+    for value in ("02/01/1980", "1980-01-02", "Anna", "'R1'"):   # rows and shapes, never values
+        assert value not in result.output
     assert not (tmp_path / "out").exists(), "validate must write nothing"
 
 

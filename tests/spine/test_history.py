@@ -88,9 +88,9 @@ def test_a_new_key_is_reported_and_nothing_is_carried_over(tmp_path, monkeypatch
     job = yaml.safe_load(path.read_text())
     job.update(demo=False, person_key_env="TEST_SPINE_KEY")
     path.write_text(yaml.safe_dump(job))
-    monkeypatch.setenv("TEST_SPINE_KEY", "first key")
+    monkeypatch.setenv("TEST_SPINE_KEY", "first key, at least thirty-two bytes")
     before, _, _ = run(path)
-    monkeypatch.setenv("TEST_SPINE_KEY", "second key")
+    monkeypatch.setenv("TEST_SPINE_KEY", "second key, at least thirty-two bytes")
     after, changes, history = run(path)
     assert changes["key_changed"] and "records" not in changes
     assert not set(before.values()) - {None} & set(after.values())

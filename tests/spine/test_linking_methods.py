@@ -150,8 +150,11 @@ def write_enlarging_job(folder: Path, register: str = REGISTER, tax: str = TAX, 
     (folder / "tax.csv").write_text(tax)
     (folder / "visas.csv").write_text(visas)
     enlarging = {"record_id": "id", "columns": COLUMNS, "enlarge": True, "linkage": {"method": "match_keys"}}
+    # the visas file has no national id or postcode values: a column blank in every row is an error
+    visa_columns = {field: column for field, column in COLUMNS.items() if field not in ("national_id", "postcode")}
     sources = {"register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
-               "tax": {"path": "tax.csv", **enlarging}, "visas": {"path": "visas.csv", **enlarging}}
+               "tax": {"path": "tax.csv", **enlarging},
+               "visas": {"path": "visas.csv", **enlarging, "columns": visa_columns}}
     path = folder / "job.yaml"
     path.write_text(yaml.safe_dump({"name": "t", "base": "register", "home_country": "XSY", "demo": True,
                                     "sources": sources}))

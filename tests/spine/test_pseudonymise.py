@@ -20,8 +20,8 @@ def test_sql_hmac_equals_python_hmac(con, key):
 
 
 def test_key_read_from_named_variable(monkeypatch):
-    monkeypatch.setenv("MY_KEY", "s3cret")
-    assert person_key_from_env("MY_KEY", demo=False) == b"s3cret"
+    monkeypatch.setenv("MY_KEY", "s3cret-s3cret-s3cret-s3cret-s3cret")
+    assert person_key_from_env("MY_KEY", demo=False) == b"s3cret-s3cret-s3cret-s3cret-s3cret"
 
 
 def test_missing_key_is_an_error_unless_demo(monkeypatch):
@@ -40,7 +40,7 @@ def test_key_never_in_sql_text_logs_or_store(tmp_path, monkeypatch, caplog):
     from spine import Job
     from tests.spine.test_bad_input import REGISTER, TAX, write_job
 
-    secret = "a-very-secret-person-key"
+    secret = "a-very-secret-person-key-of-32-bytes-or-more"
     monkeypatch.setenv("SPINE_PERSON_KEY", secret)
     job = write_job(tmp_path, {"register.csv": REGISTER, "tax.csv": TAX}, demo=False)
     with caplog.at_level(logging.DEBUG):
