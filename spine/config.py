@@ -626,6 +626,20 @@ def _check_linkage_columns(name: str, source: SourceConfig, base_name: str, base
                              f"{', '.join(sorted({f for c in missing for f in DERIVED_FEATURES.get(c, (c,))}))}")
 
 
+def _check_id_fields(name: str, source: SourceConfig, earlier: list[SourceConfig]) -> None:
+    """An identifier a source links on must be mapped in it, and in the base or a source linked
+    before it (the spine learns identifiers from linked records): otherwise every record would
+    be ``missing_id`` and the source would link 0% without an error."""
+    for i, field in enumerate(source.linkage.id_fields):  # type: ignore[union-attr]
+        where = f"sources.{name}.linkage.id_fields[{i}]"
+        if not source.maps(field):
+            raise ValueError(f"{where}: links on {field}, but source {name!r} maps no column onto it; map it under "
+                             f"sources.{name}.columns, or link on another identifier")
+        if not any(other.maps(field) for other in earlier):
+            raise ValueError(f"{where}: links on {field}, but neither the base register nor a source linked before "
+                             f"{name!r} maps it, so the spine knows no {field} to match")
+
+
 ConflictPolicy = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
 Attribute = Literal["first_name", "surname", "dob", "sex", "nationality", "country_of_birth"]
 
@@ -734,6 +748,13 @@ class JobConfig(StrictModel):
                 raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
             if isinstance(source.linkage, ProbabilisticConfig | MatchKeysConfig):
                 _check_linkage_columns(name, source, self.base, base)
+        earlier = [base]
+        for name, source in self.sources.items():
+            if name == self.base:
+                continue
+            if isinstance(source.linkage, IdLinkageMixin):
+                _check_id_fields(name, source, earlier)
+            earlier.append(source)
         for i, key in enumerate(self.base_deduplication.keys or []):
             missing = [f for f in key.fields if not base.maps(f)]
             if missing:

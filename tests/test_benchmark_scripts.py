@@ -54,7 +54,7 @@ def test_uncertainty_benchmark_runs_and_scores_cells(tmp_path):
 
 def test_robustness_benchmark_scores_regimes_and_their_worst(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.robustness", "--persons", "2000", "--seed", "3",
+    done = subprocess.run([sys.executable, "-m", "benchmarks.robustness", "--persons", "1000", "--seed", "3",
                            "--regimes", "messy_identities", "--random-regimes", "1", "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]

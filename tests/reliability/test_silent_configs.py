@@ -1,0 +1,50 @@
+"""Job files that used to validate and then link 0% without a word: an identifier a source links on
+that it does not map, or that nothing linked before it maps."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.reliability.helpers import assert_fails_cleanly, cli, small_job, snapshot
+from tests.spine.test_bad_input import REGISTER, TAX
+
+NO_NIN_REGISTER = REGISTER.replace("nin,", "pid,", 1)
+
+
+@pytest.mark.parametrize("method", ["deterministic_id", "hybrid"])
+def test_linking_on_an_identifier_the_source_does_not_map(tmp_path, method):
+    job = small_job(tmp_path, sources__tax__linkage={"method": method, "id_fields": ["passport_no"]})
+    result = cli("validate", job)
+    assert_fails_cleanly(result, 2, "sources.tax.linkage.id_fields[0]", "links on passport_no",
+                         "source 'tax' maps no column onto it")
+    before = snapshot(tmp_path)
+    assert_fails_cleanly(cli("run", "--quiet", job), 2, "sources.tax.linkage.id_fields[0]")
+    assert snapshot(tmp_path) == before
+
+
+def test_linking_on_an_identifier_nothing_before_maps(tmp_path):
+    job = small_job(tmp_path, {"register.csv": NO_NIN_REGISTER, "tax.csv": TAX},
+                    sources__register__columns={"first_name": "fn", "dob": "dob", "sex": "sex"})
+    assert_fails_cleanly(cli("validate", job), 2, "sources.tax.linkage.id_fields[0]",
+                         "neither the base register nor a source linked before 'tax' maps it")
+
+
+def test_an_identifier_learnt_from_an_earlier_source_is_enough(tmp_path):
+    """A passport learnt from visas links crossings: the base need not map it."""
+    (tmp_path / "visas.csv").write_text("id,nin,pp\nV1,001,P1\n")
+    (tmp_path / "crossings.csv").write_text("id,pp,date,dir\nX1,P1,2020-01-01,in\n")
+    job = small_job(tmp_path)
+    spec = yaml.safe_load(job.read_text())
+    spec["sources"]["visas"] = {"path": "visas.csv", "record_id": "id",
+                                "columns": {"national_id": "nin", "passport_no": "pp"},
+                                "linkage": {"method": "deterministic_id", "id_fields": ["national_id"]}}
+    spec["sources"]["crossings"] = {"path": "crossings.csv", "record_id": "id",
+                                    "columns": {"passport_no": "pp", "event_date": "date", "direction": "dir"},
+                                    "linkage": {"method": "deterministic_id", "id_fields": ["passport_no"]}}
+    job.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = cli("validate", job)
+    assert result.exit_code == 0, result.output
+    spec["sources"] = {k: spec["sources"][k] for k in ("register", "tax", "crossings", "visas")}
+    job.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert_fails_cleanly(cli("validate", job), 2, "sources.crossings.linkage.id_fields[0]", "linked before 'crossings'")
