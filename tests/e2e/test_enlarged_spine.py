@@ -24,6 +24,7 @@ def spine(tmp_path_factory):
     for name, source in job["sources"].items():
         if name != job["base"]:
             source["enlarge"] = True
+    job["flows"]["uncertainty"] = {"replicates": 0}   # what is scored here is the spine, not intervals
     (folder / "job.yaml").write_text(yaml.safe_dump(job))
     generated = generate(2_000, seed=1, out_dir=folder / "data")
     result = Job.from_yaml(folder / "job.yaml").run()
