@@ -30,8 +30,9 @@ browser:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
 	echo "make browser: no chromium and no apt-get to install it: install Chromium, or set SPINE_TEST_CHROMIUM"
 
+# Test files run on every core (whole files per worker, so each end-to-end module runs its job once).
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Refresh the pins after a deliberate upgrade (then run `make test` and commit both files).
 constraints: install
