@@ -52,9 +52,23 @@ class FileFormat(str, Enum):
     parquet = "parquet"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"spine (migration-spine) {version('migration-spine')}")
+        except PackageNotFoundError:
+            typer.echo("spine (migration-spine) not installed as a package")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(ctx: typer.Context,
-         debug: bool = typer.Option(False, "--debug", help="Show tracebacks and log every SQL step.")) -> None:
+         debug: bool = typer.Option(False, "--debug", help="Show tracebacks and log every SQL step "
+                                    "(anywhere on the command line)."),
+         version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -267,3 +281,16 @@ def febrl(out: Path = typer.Option(..., "--out", help="Folder to write FEBRL4 A,
 
     paths = write_febrl4(out)
     typer.echo("\n".join(str(p) for p in paths.values()))
+
+
+def debug_first(args: list[str]) -> list[str]:
+    """``--debug`` is an option of ``spine`` itself; users also write it after the command
+    (``spine run job.yaml --debug``), so it is moved to the front wherever it is."""
+    if "--debug" not in args:
+        return args
+    return ["--debug", *[a for a in args if a != "--debug"]]
+
+
+def entry() -> None:
+    """The ``spine`` console script."""
+    app(args=debug_first(sys.argv[1:]), prog_name="spine")

@@ -25,3 +25,22 @@ def test_febrl_writes_both_files_and_true_links(tmp_path):
     lines = (tmp_path / "true_links.csv").read_text().splitlines()
     assert lines[0] == "rec_id_a,rec_id_b" and len(lines) == 5001
     assert len((tmp_path / "febrl4a.csv").read_text().splitlines()) == 5001
+
+
+def test_version_and_debug_anywhere_on_the_command_line(tmp_path):
+    """`spine --version`; `--debug` after the command (as users write it) shows the traceback."""
+    import subprocess
+    import sys
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from tests.reliability.helpers import small_job
+
+    spine = str(Path(sys.executable).with_name("spine"))
+    shown = subprocess.run([spine, "--version"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and version("migration-spine") in shown.stdout
+    job = small_job(tmp_path, sources__tax__record_id="ID")
+    quiet = subprocess.run([spine, "validate", str(job)], capture_output=True, text=True, timeout=60)
+    debug = subprocess.run([spine, "validate", str(job), "--debug"], capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "sources.tax.record_id" in debug.stderr
