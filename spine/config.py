@@ -934,7 +934,7 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
             return _key_error(doc, loc, where, kind, value, msg)
         expected = err.get("ctx", {}).get("expected", "")
         choices = [e.strip(" '") for e in expected.replace(" or ", ", ").split(",")]
-        close = difflib.get_close_matches(str(value), choices, n=1)
+        close = _field_synonym(str(value), choices) or difflib.get_close_matches(str(value), choices, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{where}  {_loc_text(loc)}  unknown key, expected {expected}{hint}"
     if not loc and ": " in msg and re.match(r"^[a-z_][\w.\[\]]*$", msg.split(": ", 1)[0]):
@@ -966,16 +966,67 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         tag = ctx.get("tag")
-        close = difflib.get_close_matches(str(tag), list(_UNION_TAGS), n=1)
+        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        close = difflib.get_close_matches(str(tag), tags, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{where}  {path}.{ctx.get('discriminator', '').strip(chr(39))}  expected {ctx.get('expected_tags')}, got {tag}{hint}"
     if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NAME_PATTERN:
         return f"{where}  {path}  {_NAME_RULE}, got {shown}"
     if kind == "string_pattern_mismatch" and path.endswith("home_country"):
         return f"{where}  {path}  expected an ISO 3166-1 alpha-3 code in upper case (e.g. \"NOR\"), got {shown}"
+    msg = _plain_bound(kind, err.get("ctx", {})) or msg
     if isinstance(value, dict | list):
         return f"{where}  {path}  {msg}"
     return f"{where}  {path}  {msg}, got {shown}"
+
+
+#: Names users give standard fields (lower case, without separators) -> the field.
+_FIELD_SYNONYMS = {
+    "birthdate": "dob", "dateofbirth": "dob", "birthday": "dob", "born": "dob", "bdate": "dob",
+    "givenname": "first_name", "forename": "first_name", "firstname": "first_name", "fname": "first_name",
+    "familyname": "surname", "lastname": "surname", "lname": "surname",
+    "gender": "sex", "citizenship": "nationality", "birthcountry": "country_of_birth",
+    "zip": "postcode", "zipcode": "postcode", "postalcode": "postcode",
+    "nin": "national_id", "ssn": "national_id", "personalnumber": "national_id", "nationalid": "national_id",
+    "passport": "passport_no", "passportnumber": "passport_no",
+    "date": "event_date", "crossingdate": "event_date", "eventdate": "event_date",
+    "startdate": "start_date", "fromdate": "start_date", "enddate": "end_date", "todate": "end_date",
+}
+
+
+def _field_synonym(key: str, choices: list[str]) -> list[str]:
+    """The standard field a user's own name for it means (``birth_date`` -> ``dob``), if listed."""
+    found = _FIELD_SYNONYMS.get(re.sub(r"[^a-z]", "", key.lower()))
+    return [found] if found in choices else []
+
+
+def _plain_bound(kind: str, ctx: dict[str, Any]) -> str | None:
+    """pydantic's bound errors ("Input should be less than 1") in the project's words."""
+    words = {"less_than": "less than", "less_than_equal": "at most", "greater_than": "more than",
+             "greater_than_equal": "at least"}
+    for key, bound in (("lt", "less_than"), ("le", "less_than_equal"), ("gt", "greater_than"),
+                       ("ge", "greater_than_equal")):
+        if kind == bound and key in ctx:
+            return f"must be {words[bound]} {ctx[key]}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "expected a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "expected a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "expected true or false"
+    if kind in ("tuple_type", "list_type", "set_type"):
+        return "expected a list, e.g. [a, b]"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "expected a mapping of keys"
+    if kind == "too_short" and "min_length" in ctx:
+        return f"needs at least {ctx['min_length']} item(s)"
+    if kind == "too_long" and "max_length" in ctx:
+        return f"takes at most {ctx['max_length']} item(s)"
+    if kind == "string_too_long" and "max_length" in ctx:
+        return f"at most {ctx['max_length']} characters"
+    if kind == "finite_number":
+        return "expected a finite number"
+    return None
 
 
 _NAME_RULE = "expected a name of lower-case letters, digits and _, starting with a letter (e.g. tax_2020)"
@@ -1011,6 +1062,9 @@ def _yaml_type(value: Any) -> str:
 
 _UNION_TAGS: dict[str, type[BaseModel] | None] = {
     "deterministic_id": DeterministicIdConfig,
+    "match_keys": MatchKeysConfig,
+    "probabilistic": ProbabilisticConfig,
+    "hybrid": HybridConfig,
     "none": NoLinkageConfig,
     "ColumnConfig": ColumnConfig,
     "str": None,

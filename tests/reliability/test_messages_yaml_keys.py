@@ -159,7 +159,7 @@ YAML_TEXT = [
      ["job.yaml:{line:min_cell_count}:", "flows.min_cell_count", "integer 123456789012345678901234567890 is too large"]),
     ("days beyond a century", lambda s: s + "observation: {start: 2015-01-01, end: 2024-12-31}\n"
                                             "rules: {events: {min_days: 1000000000000}}\n",
-     ["job.yaml:{line:min_days}:", "rules.events.min_days", "less than or equal to 36525"]),
+     ["job.yaml:{line:min_days}:", "rules.events.min_days", "must be at most 36525"]),
     (".nan weight", lambda s: s + "enlargement: {hold_back_weight: .nan}\n",
      ["enlargement.hold_back_weight", "finite number", ".nan"]),
     (".inf prior", lambda s: s + "flows: {uncertainty: {replicates: 10, validation: {path: v.csv, prior_events: .inf}}}\n",

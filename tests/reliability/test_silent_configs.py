@@ -48,3 +48,25 @@ def test_an_identifier_learnt_from_an_earlier_source_is_enough(tmp_path):
     spec["sources"] = {k: spec["sources"][k] for k in ("register", "tax", "crossings", "visas")}
     job.write_text(yaml.safe_dump(spec, sort_keys=False))
     assert_fails_cleanly(cli("validate", job), 2, "sources.crossings.linkage.id_fields[0]", "linked before 'crossings'")
+
+
+@pytest.mark.parametrize("change,fragments", [
+    ({"sources__tax__linkage": {"method": "probabilistc"}},
+     ["sources.tax.linkage.method", "did you mean 'probabilistic'?"]),
+    ({"sources__tax__linkage": {"method": "probabilistic", "threshold": 2}},
+     ["sources.tax.linkage.threshold  must be less than 1.0, got 2"]),
+    ({"sources__tax__linkage": {"method": "hybrid", "id_fields": ["national_id"], "review_band": "x"}},
+     ["sources.tax.linkage.review_band"]),
+    ({"sources__tax__columns": {"national_id": "nin", "birth_date": "dob"}},
+     ["sources.tax.columns.birth_date", "did you mean 'dob'?"]),
+    ({"sources__tax__columns": {"national_id": "nin", "dob": "dob", "gender": "sex"}},
+     ["sources.tax.columns.gender", "did you mean 'sex'?"]),
+    ({"sources__tax__linkage": {"method": "probabilistic", "thresold": 0.9}},
+     ["sources.tax.linkage.thresold", "did you mean 'threshold'?"]),
+], ids=["misspelt method", "bound", "wrong type", "birth_date", "gender", "misspelt key"])
+def test_config_messages_in_the_projects_words(tmp_path, change, fragments):
+    """No pydantic wording ("Input should be"), no YAML path that does not exist (the union tag
+    `linkage.probabilistic.threshold`), and did-you-mean over the right vocabulary."""
+    result = cli("validate", small_job(tmp_path, **change))
+    assert_fails_cleanly(result, 2, *fragments)
+    assert "Input should" not in result.output and "linkage.probabilistic." not in result.output

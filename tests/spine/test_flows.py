@@ -143,7 +143,7 @@ def test_flows_options_from_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("value,fragments", [
-    ("1", ["flows.rounding", "greater than or equal to 2", "got 1"]),
+    ("1", ["flows.rounding", "must be at least 2", "got 1"]),
     ("five", ["flows.rounding", "got five"]),
     ("2.5", ["flows.rounding", "got 2.5"]),
 ])
