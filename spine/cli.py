@@ -95,7 +95,7 @@ def _runtime_message(exc: BaseException) -> str:
     value it could not convert, which may be a name or a date of birth), with what to do for the
     failures a user can act on."""
     first = next(iter(str(exc).strip().splitlines()), "")
-    shown = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", first)
+    shown = re.sub(r"'.*'|\".*\"", "'…'", first)   # greedy: a value may hold a quote (O'Brien)
     lower = first.lower()
     if isinstance(exc, MemoryError) or "out of memory" in lower:
         shown += "; set engine.memory_limit below the machine's memory and engine.temp_directory on a large disk"

@@ -29,12 +29,14 @@ from spine.linking import link_table
 from spine.outputs import (
     CONTRACT_TABLES,
     add_to_manifest,
+    check_not_in_other_output,
     check_not_inside_output,
     check_output_dir,
     check_store_location,
     check_write_target,
     commit,
     commit_file,
+    commit_started,
     exclusive,
     finish_interrupted_commit,
     job_files,
@@ -76,9 +78,15 @@ def check_job_paths(job: JobConfig) -> None:
     """
     problems = []
     for check in (lambda: check_output_dir(job.output_dir, job.job_file),
-                  lambda: check_store_location(job.store_path, job.output_dir)):
+                  lambda: check_store_location(job.store_path, job.output_dir),
+                  lambda: check_not_in_other_output(job.store_path, job.output_dir, "output.store")):
         try:
             check()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if job.engine.temp_directory:
+        try:
+            check_not_inside_output(job.resolve(job.engine.temp_directory), job.output_dir, "engine.temp_directory")
         except ConfigError as exc:
             problems.extend(exc.problems)
     for where, path in job_files(job).items():
@@ -196,7 +204,13 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
         write_manifest(staging, job.job_file)
         commit(staging, out, None if store_inside else (staged_store, job.store_path))
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if commit_started(out):   # the new outputs are complete: finish the swap now or at the next start
+            try:
+                finish_interrupted_commit(out)
+            except Exception:   # noqa: BLE001 - the journal stays; the next start finishes it
+                logger.warning("the outputs' swap could not be finished; the next run of the job finishes it")
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     return JobResult(job=run.job, quality=metrics)
 

@@ -147,11 +147,29 @@ def check_output_dir(out: Path, job_file: Path | None = None) -> None:
     if manifest.get("files") is None:
         return
     owned = set(manifest["files"]) | {MARKER}
-    foreign = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and str(p.relative_to(out)) not in owned)
+    foreign = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and str(p.relative_to(out))
+                     not in owned and not _own_temporary(p, out))
     if foreign:
         shown = ", ".join(foreign[:_SHOWN]) + (f" and {len(foreign) - _SHOWN} more" if len(foreign) > _SHOWN else "")
         raise ConfigError(f"output.dir  {out} holds {len(foreign)} file(s) this job did not write ({shown}); every run "
                           "replaces the folder whole, so move them elsewhere first (nothing was run or deleted)")
+
+
+def _own_temporary(path: Path, out: Path) -> bool:
+    """A file a killed ``spine report`` or manifest update left half written (``.<name>.tmp``):
+    the job's own, replaced with the folder on the next run."""
+    return path.parent == out and path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def check_not_in_other_output(path: Path, out: Path, where: str) -> None:
+    """A store outside the job's output folder must not sit in another job's output folder (it
+    would replace that job's store and break its manifest)."""
+    for folder in path.resolve().parents:
+        if folder == out.resolve():
+            return
+        if (folder / MARKER).is_file():
+            raise ConfigError(f"{where}  {path} is inside {folder}, another spine run's output folder; put it "
+                              "outside every output folder, or directly in this job's own")
 
 
 def check_store_location(store: Path, out: Path) -> None:
@@ -259,8 +277,15 @@ def _finish_commit(out: Path, plan: dict) -> None:
         if out.exists():
             os.replace(out, previous)
         os.replace(staging, out)
+    elif not out.exists() and previous.exists():   # the new outputs are gone: keep the previous ones
+        os.replace(previous, out)
     shutil.rmtree(previous, ignore_errors=True)
     _journal(out).unlink(missing_ok=True)
+
+
+def commit_started(out: Path) -> bool:
+    """Whether a commit's journal is written: from then on the swap is only ever finished."""
+    return _journal(out).exists()
 
 
 def finish_interrupted_commit(out: Path) -> bool:

@@ -422,13 +422,14 @@ def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfi
 
     mapped = {field: source.column_of(field) for field in source.columns}
     absent = [(where, column) for where, column in _mapped(name, source).items() if column not in present]
-    if absent and not all(header_like(c) for c in present):   # one message: the first line is no header
+    none_present = len(absent) == len(_mapped(name, source))   # a file saved without its header: data
+    if absent and (none_present or not all(header_like(c) for c in present)):   # one message: no header
         problems.append(f"sources.{name}.path  {file} has no header row naming the columns the job maps "
                         f"({', '.join(repr(c) for _, c in absent)}): " + (
                             "it reads as a single column whose first line (not shown) has no , ; | or tab: "
                             "is it a CSV file?" if len(present) == 1 else
-                            f"its first line does not look like column names ({len(present)} columns, not shown: "
-                            "they may be data)"))
+                            f"its first line {'names none of them' if none_present else 'does not look like column names'} "
+                            f"({len(present)} columns, not shown: they may be data)"))
         return problems
     problems += [missing(where, column) for where, column in absent]
     if problems or n_rows == 0:

@@ -340,3 +340,80 @@ def test_a_runtime_failure_is_one_line_without_values(tmp_path, monkeypatch, fai
     assert_fails_cleanly(cli("run", "--quiet", job), 3, *fragments)
     assert snapshot(tmp_path / "out") == before
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+# --- found by a second reading -----------------------------------------------------------------------
+
+def test_an_exception_inside_the_commit_finishes_it_and_keeps_the_history(tmp_path, monkeypatch):
+    """Ctrl-C between the two renames of the swap: the new outputs are complete, so the swap is
+    finished (it used to delete them and leave only the previous ones, then lose those too)."""
+    import spine.outputs as outputs
+
+    job = small_job(tmp_path)
+    assert cli("run", "--quiet", job).exit_code == 0
+    real, calls = os.replace, []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:   # the journal, out -> previous, then staging -> out
+            raise KeyboardInterrupt
+        return real(src, dst)
+    monkeypatch.setattr(outputs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Job.from_yaml(job).run()
+    monkeypatch.undo()
+    assert runs_in_history(tmp_path / "out" / "t.duckdb") == 2
+    assert cli("run", "--quiet", job).exit_code == 0
+    assert runs_in_history(tmp_path / "out" / "t.duckdb") == 3
+
+
+def test_a_journal_whose_new_outputs_are_gone_restores_the_previous_ones(tmp_path):
+    job = small_job(tmp_path)
+    assert cli("run", "--quiet", job).exit_code == 0
+    previous = tmp_path / ".out.previous-999999"
+    os.replace(tmp_path / "out", previous)
+    (tmp_path / ".out.commit").write_text(json.dumps(
+        {"staging": str(tmp_path / ".out.staging-999999"), "previous": str(previous), "store": None}))
+    assert cli("run", "--quiet", job).exit_code == 0
+    assert runs_in_history(tmp_path / "out" / "t.duckdb") == 2, "the history went on"
+
+
+def test_a_half_written_report_does_not_make_the_folder_foreign(tmp_path):
+    job = small_job(tmp_path)
+    assert cli("run", "--quiet", job).exit_code == 0
+    (tmp_path / "out" / ".report.html.tmp").write_text("<html")
+    assert cli("run", "--quiet", job).exit_code == 0
+    assert not (tmp_path / "out" / ".report.html.tmp").exists()
+
+
+@pytest.mark.parametrize("change,where", [
+    (lambda s: s.update(output={"dir": "b", "store": "out/other.duckdb"}), "output.store"),
+    (lambda s: s.update(engine={"temp_directory": "out/spill"}), "engine.temp_directory"),
+], ids=["store in another job's output", "spill folder in the output"])
+def test_a_store_or_spill_folder_in_an_output_folder_is_refused(tmp_path, change, where):
+    job = small_job(tmp_path)
+    assert cli("run", "--quiet", job).exit_code == 0
+    before = snapshot(tmp_path / "out")
+    other = tmp_path / "other.yaml"
+    other.write_text(job.read_text())
+    edit_job(other, change)
+    assert_fails_cleanly(cli("validate", other), 2, where, "out")
+    assert_fails_cleanly(cli("run", "--quiet", other), 2, where)
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_a_file_saved_without_its_header_shows_none_of_its_first_line(tmp_path):
+    tax = "T1,AB123456C,Omar Haddad,2020\nT2,CD234567E,Anna Berg,2020\n"
+    job = small_job(tmp_path, {"register.csv": REGISTER, "tax.csv": tax})
+    assert_fails_cleanly(cli("validate", job), 2, "sources.tax.path", "names none of them",
+                         personal=("Omar", "Haddad", "AB123456C", "T1"))
+
+
+def test_a_runtime_message_hides_a_value_with_an_apostrophe():
+    from spine.cli import _runtime_message
+
+    try:
+        duckdb.execute("SELECT CAST('O''Brien' AS INTEGER)").fetchall()
+    except duckdb.Error as exc:
+        shown = _runtime_message(exc)
+    assert "Brien" not in shown and "ConversionException" in shown
