@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -64,14 +63,15 @@ def drop_leftovers(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def find_resumable(out: Path, store_name: str, fingerprint: str) -> Path | None:
-    """The most recent staging folder of a dead run of the same inputs, or None."""
+    """The most recent staging folder a killed run of the same inputs left, or None.
+
+    Called holding the output folder's lock, so no staging folder belongs to a live run; the
+    process id in its name is not checked (in a container every run may have the same one).
+    """
     candidates = []
     for folder in out.parent.glob(f".{out.name}.staging-*"):
-        pid = folder.name.rsplit("-", 1)[-1]
         store = folder / store_name
-        if not (pid.isdigit() and store.exists()) or int(pid) == os.getpid() or _alive(int(pid)):
-            continue
-        if _fingerprint_of(store) == fingerprint:
+        if store.exists() and _fingerprint_of(store) == fingerprint:
             candidates.append((store.stat().st_mtime, folder))
     return max(candidates)[1] if candidates else None
 
@@ -83,16 +83,6 @@ def _fingerprint_of(store: Path) -> str | None:
     except duckdb.Error:
         return None
     return row[0][0] if row else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _json_default(value: Any) -> Any:

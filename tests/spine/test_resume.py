@@ -135,3 +135,17 @@ def test_the_cli_resumes_a_killed_run(tmp_path, uninterrupted):
     assert _outputs(tmp_path / "out")[1] == uninterrupted[1]
     assert json.loads((tmp_path / "out" / "quality.json").read_text())["run"]["resumed_after"] == \
         list(STAGES[:STAGES.index("history")])
+
+
+def test_a_leftover_named_with_this_process_id_is_resumed(tmp_path):
+    """In a container every run may have the same process id: the killed run's staging folder
+    then carries the id of the run that resumes it, and must still be taken over."""
+    import os
+
+    job = write_job(tmp_path, RULES)
+    _kill(job, "rules", "start")
+    (leftover,) = tmp_path.glob(".out.staging-*")
+    os.replace(leftover, tmp_path / f".out.staging-{os.getpid()}")
+    result = Job.from_yaml(job).run(resume=True)
+    assert result.quality["run"]["resumed_after"] == ["load", "standardise", "link", "resolve"]
+    result.close()
