@@ -346,11 +346,16 @@ def write_report(job_path: str | Path, *, compare: str | Path | None = None, out
     job = load_job(job_path)
     target = Path(out).expanduser() if out else job.output_dir / ("report.html" if compare is None else "comparison.html")
     check_write_target(job, target, "--out")
+    inside = job.output_dir.resolve() in target.resolve().parents
+    if out and inside and target.resolve().parent != job.output_dir.resolve():
+        raise ConfigError(f"--out  {target} is in a subfolder of the output folder, which runs replace whole; write "
+                          "it directly in the output folder or outside it (nothing was written)")
     if out and target.exists() and target.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out  {target} exists and is not an HTML file; choose another name (nothing was written)")
     with exclusive(job.output_dir), private_files(job.output.permissions):
         first = _read_quality(job)
         text = render_report(first) if compare is None else render_comparison(first, _read_quality(load_job(compare)))
+        target.parent.mkdir(parents=True, exist_ok=True)
         staged = target.with_name(f".{target.name}.tmp")
         staged.write_text(text, encoding="utf-8")
         commit_file(staged, target)

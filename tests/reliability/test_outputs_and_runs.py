@@ -282,6 +282,11 @@ def test_report_out_to_a_new_html_file(tmp_path):
     assert cli("run", "--quiet", job).exit_code == 0
     assert cli("report", job, "--out", tmp_path / "elsewhere.html").exit_code == 0
     assert (tmp_path / "elsewhere.html").read_text().startswith("<!")
+    assert cli("report", job, "--out", tmp_path / "new" / "folder" / "r.html").exit_code == 0
+    assert (tmp_path / "new" / "folder" / "r.html").exists()
+    assert cli("report", job, "--out", tmp_path / "out" / "mine.html").exit_code == 0
+    assert_fails_cleanly(cli("report", job, "--out", tmp_path / "out" / "sub" / "r.html"), 2, "subfolder")
+    assert cli("run", "--quiet", job).exit_code == 0, "a report written into the output folder is the job's"
 
 
 # --- what a run writes is readable by the user only ------------------------------------------------
