@@ -76,26 +76,21 @@ def check_job_paths(job: JobConfig) -> None:
     Raises:
         ConfigError: listing each problem with its YAML path.
     """
+    out = job.output_dir
+    inside = dict(job_files(job))
+    if job.engine.temp_directory:
+        inside["engine.temp_directory"] = job.resolve(job.engine.temp_directory)
+    checks = [lambda: check_output_dir(out, job.job_file), lambda: check_store_location(job.store_path, out),
+              lambda: check_not_in_other_output(job.store_path, out, "output.store"),
+              *(lambda where=where, path=path: check_not_inside_output(path, out, where) for where, path in inside.items())]
     problems = []
-    for check in (lambda: check_output_dir(job.output_dir, job.job_file),
-                  lambda: check_store_location(job.store_path, job.output_dir),
-                  lambda: check_not_in_other_output(job.store_path, job.output_dir, "output.store")):
+    for check in checks:
         try:
             check()
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if job.engine.temp_directory:
-        try:
-            check_not_inside_output(job.resolve(job.engine.temp_directory), job.output_dir, "engine.temp_directory")
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    for where, path in job_files(job).items():
-        try:
-            check_not_inside_output(path, job.output_dir, where)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        if path.resolve() == job.store_path.resolve():
-            problems.append(f"output.store  {job.store_path} is also {where}; the store must be a file of its own")
+    problems += [f"output.store  {job.store_path} is also {where}; the store must be a file of its own"
+                 for where, path in job_files(job).items() if path.resolve() == job.store_path.resolve()]
     if problems:
         raise ConfigError(problems)
 

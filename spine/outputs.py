@@ -110,8 +110,11 @@ def read_manifest(out: Path) -> dict | None:
 def write_manifest(folder: Path, job_file: Path | None, extra: tuple[str, ...] = ()) -> None:
     """List what the job wrote in ``folder`` (every file in it now, plus ``extra``)."""
     files = sorted({str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {MARKER} | set(extra))
-    manifest = {"written_by": "migration-spine: this folder is replaced whole on every run of the job",
-                "job": str(job_file) if job_file else None, "files": files}
+    _save_manifest(folder, {"written_by": "migration-spine: this folder is replaced whole on every run of the job",
+                            "job": str(job_file) if job_file else None, "files": files})
+
+
+def _save_manifest(folder: Path, manifest: dict) -> None:
     staged = _sibling(folder / MARKER, "tmp")
     staged.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.replace(staged, folder / MARKER)
@@ -122,10 +125,7 @@ def add_to_manifest(out: Path, name: str) -> None:
     manifest = read_manifest(out)
     if manifest is None or manifest.get("files") is None or name in manifest["files"]:
         return
-    manifest["files"] = sorted([*manifest["files"], name])
-    staged = _sibling(out / MARKER, "tmp")
-    staged.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    os.replace(staged, out / MARKER)
+    _save_manifest(out, {**manifest, "files": sorted([*manifest["files"], name])})
 
 
 def check_output_dir(out: Path, job_file: Path | None = None) -> None:
@@ -307,7 +307,7 @@ def remove_leftovers(out: Path, keep: Path | None = None) -> int:
     """Before a run (holding the lock): delete what killed runs left beside the output folder
     (staging folders hold personal data), except ``keep`` (a staging folder to resume)."""
     removed = 0
-    for pattern in ("staging-*", "previous-*", "commit.tmp", "spine-output.tmp"):
+    for pattern in ("staging-*", "previous-*", "commit.tmp"):
         for leftover in out.parent.glob(f".{out.name}.{pattern}"):
             if keep is not None and leftover.resolve() == keep.resolve():
                 continue
