@@ -139,10 +139,19 @@ def _date_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
     left, right = _l(c), _r(c)
     swapped = (f"(day({left}) <= 12 AND day({left}) <> month({left}) AND "
                f"year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right}))")
+    # A date known only to the month or the year is written with day 1, or 1 January (registers,
+    # asylum files): agreeing as far as the less precise date goes is its own level, so that
+    # "within a year" is left to dates that truly differ (namesakes born in the same year).
+    month_only = (f"((day({left}) = 1 OR day({right}) = 1) AND year({left}) = year({right}) "
+                  f"AND month({left}) = month({right}))")
+    year_only = (f"(((month({left}) = 1 AND day({left}) = 1) OR (month({right}) = 1 AND day({right}) = 1)) "
+                 f"AND year({left}) = year({right}))")
     return [
         _null_level(c),
         _exact_level(spec),
         _level(swapped, "day and month swapped"),
+        _level(month_only, "same month, one date without its day"),
+        _level(year_only, "same year, one date 1 January"),
         _level(f"levenshtein(strftime({left}, '%Y%m%d'), strftime({right}, '%Y%m%d')) <= 1", "one digit different"),
         _level(f"abs(date_diff('day', {left}, {right})) <= 366", "within a year"),
         _level("ELSE", "else"),

@@ -34,10 +34,21 @@ TWELVE_IN_SIXTEEN_WINDOW_DAYS = 487
 PRIOR_PRESENCE_DAYS = 30
 
 
-#: The state before the first long period: resident if the first movement is a departure or the
-#: person was present well before it (``fp`` the person's first presence, see _first_presence_sql).
-_INITIAL_STATE = (f"CASE WHEN first_direction = 'out' OR fp.first_presence < first_date - "
-                  f"INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in' ELSE 'out' END")
+#: The state before the first long period, where the movements before it do not show it: resident
+#: if the first movement is a departure or the person was present well before it (``fp`` the
+#: person's first presence, see _first_presence_sql).
+_PRESUMED_STATE = (f"CASE WHEN first_direction = 'out' OR fp.first_presence < first_date - "
+                   f"INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in' ELSE 'out' END")
+#: A person whose first movement is an arrival is presumed resident before it on the strength of
+#: earlier presence (a tax year) alone. Where their short stays and absences before their first
+#: long period add up to a year or more and most of that time was spent abroad, that presence was
+#: a season's: a seasonal worker who comes for four months every year was never resident, and their
+#: last departure is no emigration. Someone whose first movement is a departure was living here
+#: (however long their later spells abroad), and spending more time here than away in short spells
+#: does not make an arrival resident (under the UN definition a stay of a year does).
+_INITIAL_STATE = (f"CASE WHEN first_direction = 'in' AND {_PRESUMED_STATE} = 'in' "
+                  f"AND ub.in_days + ub.out_days >= ub.min_days AND ub.out_days > ub.in_days "
+                  f"THEN 'out' ELSE {_PRESUMED_STATE} END")
 
 
 def _first_presence_sql(presence: str | None) -> str:
@@ -51,17 +62,29 @@ def _first_presence_sql(presence: str | None) -> str:
 
 
 def _state_changes_sql(judged: str, order: str, presence: str | None, rule: str,
-                       provisional_source: str | None) -> str:
+                       provisional_source: str | None, min_days: int) -> str:
     """The events both definitions end with: from ``judged`` (movements or periods with
-    ``is_long`` and ``may_be_long``), the state before each (the last long one's direction, else
+    ``is_long``, ``may_be_long`` and ``span_days``), the state before each (the last long one's direction, else
     the presumed initial state) and a row per change of state. Only the first provisional change
     of a person counts: nothing after it can be judged yet."""
-    return f"""states AS (
+    return f"""before_first_long AS (
+    SELECT *, NOT is_long AND NOT may_be_long AND NOT coalesce(
+               bool_or(is_long) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), FALSE) AS counts
+    FROM {judged}
+),
+usual AS (   -- days in and out before the first long period (usual residence, see _INITIAL_STATE)
+    SELECT person_id, coalesce(sum(span_days) FILTER (WHERE counts AND direction = 'in'), 0) AS in_days,
+           coalesce(sum(span_days) FILTER (WHERE counts AND direction = 'out'), 0) AS out_days,
+           {int(min_days)} AS min_days
+    FROM before_first_long GROUP BY person_id
+),
+states AS (
     SELECT *, coalesce(
                last_value(CASE WHEN is_long THEN direction END IGNORE NULLS)
                    OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                {_INITIAL_STATE}) AS prior_state
     FROM {judged} LEFT JOIN {_first_presence_sql(presence)} AS fp USING (person_id)
+    LEFT JOIN usual AS ub USING (person_id)
 )
 SELECT person_id,
        CASE direction WHEN 'in' THEN 'immigration' ELSE 'emigration' END AS event,
@@ -101,13 +124,14 @@ WITH period_starts AS (   -- consecutive movements in one direction are one peri
     WHERE previous_direction IS NULL OR previous_direction <> direction
 ),
 periods AS (
-    SELECT *, datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) >= {int(min_days)} AS is_long
+    SELECT *, datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) AS span_days,
+           datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) >= {int(min_days)} AS is_long
     FROM period_starts
 ),
 judged AS (   -- an open period not yet min_days long may still become one
     SELECT *, NOT is_long AND lead(date) OVER ({order}) IS NULL AS may_be_long FROM periods
 ),
-{_state_changes_sql("judged", order, presence, rule, provisional_source)}"""
+{_state_changes_sql("judged", order, presence, rule, provisional_source, min_days)}"""
 
 
 def derive_cumulative_events_sql(sequence: str, *, data_end: date, min_days: int, window_days: int,
@@ -158,12 +182,12 @@ counted AS (      -- days in the movement's state up to its window's end, less t
       ON s.person_id = m.person_id AND m.window_end >= s.date
 ),
 judged AS (
-    SELECT *, days_in_state >= {int(min_days)} AS is_long,
+    SELECT *, datediff('day', date, until) AS span_days, days_in_state >= {int(min_days)} AS is_long,
            days_in_state < {int(min_days)} AND state_at_end = direction
                AND days_in_state + greatest(0, datediff('day', {end}, window_end)) >= {int(min_days)} AS may_be_long
     FROM counted
 ),
-{_state_changes_sql("judged", order, presence, rule, provisional_source)}"""
+{_state_changes_sql("judged", order, presence, rule, provisional_source, min_days)}"""
 
 
 def remove_short_interruptions(con: Connection, movements: str, output: str, *, data_end: date,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from rules._sql import Connection, append, materialise, quote_ident
+from rules._sql import Connection, append, materialise, quote_ident, sql_literal
+
+
+def _entries_from(source: str | None) -> str:
+    """The pairs condition that keeps two entries in a row whose first comes from ``source``."""
+    return f" AND direction = 'in' AND source = {sql_literal(source)}" if source else ""
 
 
 def flag_itineraries_sql(movements: str, *, enabled: bool = True) -> str:
@@ -43,7 +48,8 @@ def flag_itineraries(con: Connection, movements: str, output: str, *, enabled: b
     return materialise(con, output, flag_itineraries_sql(movements, enabled=enabled))
 
 
-def repair_itineraries_sql(movements: str, presence: str | None = None, *, midpoint: bool = False) -> str:
+def repair_itineraries_sql(movements: str, presence: str | None = None, *, midpoint: bool = False,
+                           entries_from: str | None = None) -> str:
     """Build the SELECT of the movement missing between two in the same direction (``impute``).
 
     Two entries in a row mean an exit was missed: it is dated at the last day the person shows
@@ -51,8 +57,9 @@ def repair_itineraries_sql(movements: str, presence: str | None = None, *, midpo
     mean an entry was missed: dated at the first day of presence after the first exit. Exempt
     presence does not count. Without presence between the two, the date is unknown: the pair is
     left as it is, unless ``midpoint`` dates it halfway (which turns every missed exit of a
-    resident's short trip into a long absence: measured in docs/rules.md). Grain: one row per
-    repaired pair; columns as ``movements`` (flag ``imputed``).
+    resident's short trip into a long absence: measured in docs/rules.md). ``entries_from``: only
+    two entries in a row whose first comes from that source. Grain: one row per repaired pair;
+    columns as ``movements`` (flag ``imputed``).
     """
     m = quote_ident(movements)
     p = (f"(SELECT * FROM {quote_ident(presence)} WHERE NOT exempt)" if presence else
@@ -60,13 +67,13 @@ def repair_itineraries_sql(movements: str, presence: str | None = None, *, midpo
          "CAST(NULL AS DATE) AS end_date WHERE FALSE)")
     return f"""
 WITH ordered AS (
-    SELECT person_id, date, direction,
+    SELECT person_id, date, direction, source,
            lead(date) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_date,
            lead(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_direction
     FROM {m} WHERE kept
 ),
 pairs AS (SELECT person_id, date AS t1, next_date AS t2, direction FROM ordered
-          WHERE next_direction = direction AND next_date > date),
+          WHERE next_direction = direction AND next_date > date{_entries_from(entries_from)}),
 dated AS (
     SELECT pr.person_id, pr.t1, pr.t2, pr.direction,
            max(least(coalesce(pe.end_date, pe.start_date), pr.t2 - 1))
@@ -88,7 +95,8 @@ WHERE {"TRUE" if midpoint else "(last_present IS NOT NULL OR first_present IS NO
 """
 
 
-def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_days: int = 365) -> str:
+def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_days: int = 365,
+                          entries_from: str | None = None) -> str:
     """Build the SELECT of the movement missing between two in the same direction (``estimate``),
     dated by how long the person's own stays and absences last.
 
@@ -102,7 +110,8 @@ def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_da
     it shows a long absence: counted activity that stops ``gap_days`` or more before the second
     entry leaves the pair alone (the silence ended by an entry is judged by rules.signs_of_life);
     counted activity that starts ``gap_days`` or more after the first exit dates the missed entry at
-    its start. Only recorded movements (``record_id`` not NULL) make typical lengths. Grain: one row
+    its start. Only recorded movements (``record_id`` not NULL) make typical lengths.
+    ``entries_from``: only two entries in a row whose first comes from that source. Grain: one row
     per repaired pair; columns as ``movements`` (source ``itinerary``, flag ``imputed``).
     """
     m = quote_ident(movements)
@@ -111,7 +120,7 @@ def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_da
                           "CAST(NULL AS DATE) AS end_date WHERE FALSE)")
     return f"""
 WITH ordered AS (
-    SELECT person_id, date, direction, record_id,
+    SELECT person_id, date, direction, record_id, source,
            lead(date) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_date,
            lead(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_direction,
            lead(record_id) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_record_id
@@ -132,7 +141,7 @@ everyone AS (
     FROM periods
 ),
 pairs AS (SELECT person_id, date AS t1, next_date AS t2, direction FROM ordered
-          WHERE next_direction = direction AND next_date > date + 1),
+          WHERE next_direction = direction AND next_date > date + 1{_entries_from(entries_from)}),
 around AS (
     SELECT pr.person_id, pr.t1, pr.t2, pr.direction,
            max(coalesce(pe.end_date, pe.start_date)) FILTER (WHERE pe.start_date < pr.t2) AS last_seen_before,
@@ -165,19 +174,22 @@ FROM dated
 
 
 def repair_itineraries(con: Connection, movements: str, policy: str, presence: str | None = None, *,
-                       midpoint: bool = False, gap_days: int = 365) -> int:
+                       midpoint: bool = False, gap_days: int = 365, entries_from: str | None = None) -> int:
     """Apply a repair policy to ``movements`` in place; return the movements added or dropped.
 
     ``estimate`` inserts :func:`estimated_repairs_sql` rows; ``impute`` inserts
     :func:`repair_itineraries_sql` rows; ``drop`` stops keeping the second movement of each
-    same-direction pair; ``none`` leaves the flags only.
+    same-direction pair; ``none`` leaves the flags only. ``entries_from``: only two entries in a
+    row whose first comes from that source (not with ``drop``, which changes nothing then).
     """
     m = quote_ident(movements)
     if policy == "estimate":
-        return append(con, movements, estimated_repairs_sql(movements, presence, gap_days=gap_days))
+        return append(con, movements, estimated_repairs_sql(movements, presence, gap_days=gap_days,
+                                                            entries_from=entries_from))
     if policy == "impute":
-        return append(con, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint))
-    if policy == "drop":
+        return append(con, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint,
+                                                             entries_from=entries_from))
+    if policy == "drop" and entries_from is None:
         return con.execute(f"""
             UPDATE {m} AS t SET kept = FALSE FROM (
                 SELECT person_id, source, record_id, date, direction FROM (

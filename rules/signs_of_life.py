@@ -5,9 +5,12 @@ movements alone. Following the RAPID principle (resident until there are reasona
 think otherwise) this rule adds a departure, flagged ``imputed``, where the evidence says someone
 left without a recorded exit:
 
-- a deregistration for emigration with no recorded exit in the 180 days before it: the
-  departure is dated at the deregistration less the usual reporting lag, the median delay between
-  a recorded exit and the deregistration among the people who have both (estimated in the run);
+- a deregistration for emigration that records no exit: the departure is dated at the
+  deregistration less the usual reporting lag, the median delay between a recorded exit and the
+  deregistration among the people who have both (estimated in the run). The exit a deregistration
+  records is the last one before it (or up to 30 days after it) with no recorded entry and no
+  activity beginning a year or more later in between, however long the registry took: a fixed
+  window would miss late reports, impute a second departure and shorten the lag;
 - activity that stops: a person with activity (tax, benefits, education, ...) whose last sign of
   life is more than ``window_days`` before the end of the data, who has no movement after it, did
   not die and was not deregistered, *and whose subgroup's silences of that length are departures
@@ -57,6 +60,8 @@ from rules.silence import (PRIOR_STRENGTH, RECORDING_BY_GROUP, SILENCE_ESTIMATES
 
 #: Source of a departure imputed from a silence not yet ``window_days`` long at the end of the data.
 PROVISIONAL_SOURCE = "signs_of_life_provisional"
+#: The source of the returns imputed from a sign of life after a departure (and of departures from silence).
+IMPUTED_RETURN_SOURCE = "signs_of_life"
 #: The departures the evidence may impute, with their chance (one row per candidate).
 DEPARTURE_CANDIDATES = "rules__departure_candidates"
 #: One row: the recording rates and the chances estimated for departures.
@@ -67,9 +72,8 @@ LONG_ABSENCES = "rules__long_absences"
 LONG_ABSENCE_ESTIMATES = "rules__long_absence_estimates"
 TRIP_ESTIMATES = "rules__trip_estimates"
 RETURN_RATES = "rules__return_rates"
-#: A recorded exit this close before a deregistration is the departure it records ...
-DEREGISTRATION_MATCH_DAYS = 180
-#: ... or this close after it (people deregister before they leave, too).
+#: A deregistration records the last exit before it (see departure_candidates_sql), or one this
+#: close after it (people deregister before they leave, too).
 DEREGISTRATION_EARLY_DAYS = 30
 
 
@@ -91,21 +95,30 @@ def departure_candidates_sql(movements: str, evidence: str, estimates: str, pres
     shortest = int(min(provisional_days or window_days, window_days))
     return f"""
 WITH kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
-reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
-    SELECT coalesce(CAST(median(datediff('day', k.date, e.deregistered)) AS INTEGER), 0) AS days
+recorded_departure AS (   -- the exit a deregistration records: the last before it, with no recorded entry
+                          -- and no activity beginning a year or more later in between, however late reported
+    SELECT e.person_id, e.deregistered, max(k.date) AS exit_date
     FROM {e_table} AS e JOIN kept AS k ON k.person_id = e.person_id AND k.direction = 'out'
-     AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY
-                    AND e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
+     AND k.date <= e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
+    WHERE e.deregistered IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM kept AS i WHERE i.person_id = k.person_id AND i.direction = 'in'
+                      AND i.date > k.date AND i.date <= e.deregistered)
+      AND NOT EXISTS (SELECT 1 FROM {p} AS a WHERE a.person_id = k.person_id AND a.kind = 'activity'
+                      AND NOT a.exempt AND a.start_date >= k.date + INTERVAL {int(gap_days)} DAY
+                      AND a.start_date <= e.deregistered)
+    GROUP BY ALL
+),
+reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
+    SELECT coalesce(CAST(median(datediff('day', exit_date, deregistered)) AS INTEGER), 0) AS days
+    FROM recorded_departure
 ),
 from_deregistration AS (
     SELECT e.person_id, 'deregistration' AS source,
            CAST(e.deregistered - to_days((SELECT days FROM reporting_lag)) AS DATE) AS date,
            'deregistration' AS basis, 1.0 AS probability
     FROM {e_table} AS e
-    WHERE e.deregistered IS NOT NULL AND e.deregistered <= {end} AND NOT EXISTS (
-        SELECT 1 FROM kept AS k WHERE k.person_id = e.person_id AND k.direction = 'out'
-          AND k.date BETWEEN e.deregistered - INTERVAL {DEREGISTRATION_MATCH_DAYS} DAY
-                         AND e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY)
+    WHERE e.deregistered IS NOT NULL AND e.deregistered <= {end}
+      AND e.person_id NOT IN (SELECT person_id FROM recorded_departure)
 ),
 from_silence AS (
     SELECT e.person_id,
@@ -217,40 +230,71 @@ def add_imputed_departures(con: Connection, movements: str, presence: str, *, da
         WHERE coalesce(probability, {gap_probability!r}) >= {threshold!r}""")
 
 
-def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tuple[str, ...] = ()) -> str:
+def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
+                        gap_days: int = 365) -> str:
     """Build the SELECT of returns nobody recorded: a sign of life after a departure, before any
-    recorded entry, means the person came back by then (dated at its start).
+    recorded entry, means the person came back by then.
 
     Only evidence that *starts* after the departure and *ends* before the next recorded entry counts:
     a tax year that covers the day of departure says nothing about after it, and one that covers the
     next recorded entry may show presence after that entry only. Records of ``not_presence_types``
     (a child benefit paid for a child who stayed says nothing of the parent) do not count; the
-    records of exempt sources do (an enrolment shows the student here). Grain: at most one row per
-    departure.
+    records of exempt sources do (an enrolment shows the student here).
+
+    When did they come back? Some time after the departure and by the sign of life. Among the
+    absences recorded at both ends that are no longer than that time, if those of ``gap_days`` or
+    more are the more common, the absence was long and the return is dated at the sign of life;
+    otherwise it was a trip and the return is dated a typical trip after the departure (the median
+    recorded absence under ``gap_days``). Where trips are common, a resident's trip whose entry went
+    unrecorded is otherwise an emigration and an immigration whenever their next tax year starts a
+    year after they left. Grain: at most one row per departure.
     """
     m, p = quote_ident(movements), quote_ident(presence)
     types = sql_in_list(not_presence_types)
+    gap = int(gap_days)
     return f"""
 WITH ordered AS (
-    SELECT person_id, date, direction,
+    SELECT person_id, date, direction, record_id,
            min(CASE WHEN direction = 'in' THEN date END) OVER (
                PARTITION BY person_id ORDER BY date, direction
-               ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_in
+               ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_in,
+           lead(date) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_date,
+           lead(direction) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_direction,
+           lead(record_id) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_record_id
     FROM {m} WHERE kept
 ),
-departures AS (SELECT * FROM ordered WHERE direction = 'out')
-SELECT d.person_id, 'signs_of_life' AS source, CAST(NULL AS VARCHAR) AS record_id,
-       min(p.start_date) AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept
-FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date
- AND NOT coalesce(p.reason IN ({types}), FALSE)
-WHERE d.next_in IS NULL OR coalesce(p.end_date, p.start_date) < d.next_in
-GROUP BY d.person_id, d.date
-QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY d.date DESC) = 1
+recorded_absences AS (
+    SELECT datediff('day', date, next_date) AS days FROM ordered
+    WHERE direction = 'out' AND next_direction = 'in' AND record_id IS NOT NULL AND next_record_id IS NOT NULL
+),
+typical_trip AS (SELECT CAST(median(days) AS INTEGER) AS days FROM recorded_absences WHERE days < {gap}),
+absence_counts AS (   -- per length, the recorded absences no longer than it, short and long
+    SELECT days, sum(count(*) FILTER (WHERE days < {gap})) OVER (ORDER BY days) AS short,
+           sum(count(*) FILTER (WHERE days >= {gap})) OVER (ORDER BY days) AS long
+    FROM recorded_absences GROUP BY days
+),
+departures AS (SELECT * FROM ordered WHERE direction = 'out'),
+returns AS (
+    SELECT d.person_id, d.date AS departed, min(p.start_date) AS seen
+    FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date
+     AND NOT coalesce(p.reason IN ({types}), FALSE)
+    WHERE d.next_in IS NULL OR coalesce(p.end_date, p.start_date) < d.next_in
+    GROUP BY d.person_id, d.date
+    QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY d.date DESC) = 1
+),
+judged AS (
+    SELECT r.*, datediff('day', r.departed, r.seen) AS most FROM returns AS r
+)
+SELECT j.person_id, {sql_literal(IMPUTED_RETURN_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
+       CASE WHEN coalesce(c.long > c.short, TRUE) OR (SELECT days FROM typical_trip) IS NULL THEN j.seen
+            ELSE CAST(least(j.seen, j.departed + to_days((SELECT days FROM typical_trip))) AS DATE) END AS date,
+       'in' AS direction, 'imputed' AS flag, TRUE AS kept
+FROM judged AS j ASOF LEFT JOIN absence_counts AS c ON j.most >= c.days
 """
 
 
 def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
-                        min_return_probability: float = 0.0) -> int:
+                        min_return_probability: float = 0.0, gap_days: int = 365) -> int:
     """Insert :func:`imputed_returns_sql` rows into ``movements`` where it is likely enough that they
     are returns; return how many.
 
@@ -263,7 +307,8 @@ def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_p
     """
     rates = estimate_recording_rates(con, movements)
     staged = materialise(con, RETURN_CANDIDATES, imputed_returns_sql(movements, presence,
-                                                                     not_presence_types=not_presence_types))
+                                                                     not_presence_types=not_presence_types,
+                                                                     gap_days=gap_days))
     candidates = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
     e = rates["entry_recording"]
     probability = ratio_probability(rates["exit_entry_pairs"], (1 - e) / e if e else None, candidates)

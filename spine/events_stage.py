@@ -16,7 +16,7 @@ from rules.early_leavers import EARLY_LEAVER_WEIGHTS, estimate_early_leavers
 from rules.family import add_family_events
 from rules.itinerary import repair_itineraries
 from rules.residence import build_residence_spells, stock_on_1_january_sql
-from rules.signs_of_life import (PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns,
+from rules.signs_of_life import (IMPUTED_RETURN_SOURCE, PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns,
                                  add_registration_arrivals, add_returns_from_trips,
                                  add_trips_from_long_absences, imputation_estimates,
                                  never_active_sql)
@@ -120,15 +120,22 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                 min_departure_probability=life.min_departure_probability)
             # after: a deregistered leaver can come back
             add_imputed_returns(con, movements, presence, not_presence_types=tuple(life.exempt_event_types),
-                                min_return_probability=life.min_return_probability)
+                                min_return_probability=life.min_return_probability, gap_days=rules.events.min_days)
             add_returns_from_trips(con, movements, data_end=end, people=people,
                                    min_return_probability=life.min_return_probability)
             add_trips_from_long_absences(con, movements, data_end=end, people=people,
                                          min_return_probability=life.min_return_probability)
 
-    def repair_in(movements: str, presence: str) -> int:
+    def repair_in(movements: str, presence: str, entries_from: str | None = None) -> int:
         return repair_itineraries(con, movements, repair, presence if with_life else None,
-                                  midpoint=rules.itinerary.midpoint, gap_days=rules.events.min_days)
+                                  midpoint=rules.itinerary.midpoint, gap_days=rules.events.min_days,
+                                  entries_from=entries_from)
+
+    def repair_after_imputation(movements: str, presence: str) -> int:
+        # a return imputed from a sign of life, then a recorded entry: the exit between went
+        # unrecorded too (a seasonal worker's season with neither crossing recorded). Only those:
+        # an exit, then a departure imputed from a late deregistration, are one departure
+        return repair_in(movements, presence, entries_from=IMPUTED_RETURN_SOURCE) if with_life else 0
 
     # the run: visa rules, repair, signs of life, events; each ablation copies the movements
     # just before the rule it leaves out
@@ -143,6 +150,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
         derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
     impute("movements", presence)
     estimates = imputation_estimates(con) if with_life else {"estimated": False}   # before the ablations re-run them
+    repaired_after = repair_after_imputation("movements", presence)
     derive("events", "movements", presence)
     early_leavers = _early_leavers(con, job, end, presence if with_life else None, people, visitors, replicate)
 
@@ -150,6 +158,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     if visitors and ablations:
         repair_in(MOVEMENTS_WITHOUT_VISAS, base_presence)
         impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
+        repair_after_imputation(MOVEMENTS_WITHOUT_VISAS, base_presence)
         derive(EVENTS_WITHOUT_VISAS, MOVEMENTS_WITHOUT_VISAS, base_presence, with_visitors=False)
     if repair != "none" and ablations:
         impute(MOVEMENTS_WITHOUT_REPAIR, presence)
@@ -165,7 +174,8 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     with_events = _event_counts(con, "events", "self")
     counts = {
         "itinerary_repair": {
-            "policy": repair, "movements_changed": repaired, "events_with": with_events,
+            "policy": repair, "movements_changed": repaired, "movements_changed_after_imputation": repaired_after,
+            "events_with": with_events,
             "events_without": _event_counts(con, EVENTS_WITHOUT_REPAIR, "self")
             if repair != "none" and ablations else None},
         "signs_of_life": {

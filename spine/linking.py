@@ -30,7 +30,7 @@ from linkage import (
 )
 from linkage._sql import fill_rates as column_fill_rates
 from linkage.blocking import TIGHTENING_FIELDS, tightening_order
-from linkage._sql import materialise, quote_ident
+from linkage._sql import materialise, quote_ident, sql_literal
 from spine.config import (
     DERIVED_FEATURES,
     IDENTITY_FIELDS,
@@ -313,10 +313,58 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
         FROM {quote_ident(f'link__{name}__ids')} AS i
         LEFT JOIN {quote_ident(stage)} AS p USING (record_id)
         LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = i.record_id AND c.entity_id = i.entity_id""")
-    _finish(con, name, final)
+    learnt = _link_on_learnt_identifiers(con, name, config, final, f"link__{name}__learnt")
+    _finish(con, name, f"link__{name}__learnt")
     prob_metrics["model_choice"] = model_choice(model, source_fill, base_fill)
     return {"method": "hybrid", "identifiers": id_metrics, "probabilistic": prob_metrics,
+            "learnt_identifiers": learnt,
             "m_from": model.m_from, "labels": int(n_labels), "assessment_on_id_links": assessment}
+
+
+def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, config: HybridConfig, links: str,
+                                output: str) -> dict[str, Any]:
+    """Link a source's unlinked records on the identifiers its own linked records taught the spine.
+
+    A traveller's crossings all carry one passport number, one that the register may never have
+    seen (renewed, foreign). Whichever of them the model links teaches the spine that number;
+    the rest, with a birth date missing its day or a name spelt another way, fell below the
+    threshold. They now link on it, as a later source would (identifiers learnt from every
+    source's links are what later sources link on). A value that would lead to two persons is
+    ambiguous and never linked on; a link whose birth year or sex disagrees with the person's
+    register record is not made (a child travelling on a parent's passport).
+    """
+    id_fields = [f for f in config.id_fields if f in ID_FIELDS_COMPARED]
+    learnt = f"{output}__identifiers"
+    taught = " UNION ".join(
+        f"""SELECT l.entity_id, {sql_literal(f)} AS field, r.{quote_ident(f)} AS value
+            FROM {quote_ident(links)} AS l JOIN {quote_ident(features_table(name))} AS r USING (record_id)
+            WHERE l.status = 'linked' AND r.{quote_ident(f)} IS NOT NULL""" for f in id_fields)
+    materialise(con, learnt, f"SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} UNION {taught}"
+                if id_fields else f"SELECT * FROM {SPINE_IDENTIFIERS}")
+    waiting = f"{output}__waiting"
+    materialise(con, waiting, f"""SELECT r.* FROM {quote_ident(features_table(name))} AS r
+        JOIN {quote_ident(links)} AS l USING (record_id) WHERE l.status = 'unlinked'""")
+    raw = link_on_identifiers(con, waiting, learnt, id_fields, f"{output}__raw", id_patterns=config.id_patterns)
+    checked = check_id_links(con, raw, waiting, SPINE_REFERENCE, f"{output}__checked",
+                             fields=("birth_year", "sex"), min_disagreements=1, action="demote")
+    materialise(con, output, f"""
+        SELECT l.record_id,
+               CASE WHEN k.status = 'linked' THEN k.entity_id ELSE l.entity_id END AS entity_id,
+               CASE WHEN k.status = 'linked' THEN 'linked' ELSE l.status END AS status,
+               CASE WHEN k.status = 'linked' THEN 'deterministic_id' ELSE l.method END AS method,
+               CASE WHEN k.status = 'linked' THEN k.matched_on || '_learnt' ELSE l.matched_on END AS matched_on,
+               CASE WHEN k.status = 'linked' THEN c.match_probability ELSE l.match_probability END
+                   AS match_probability,
+               CASE WHEN k.status = 'linked' THEN c.match_weight ELSE l.match_weight END AS match_weight,
+               CASE WHEN k.status = 'linked' THEN NULL ELSE l.reason END AS reason
+        FROM {quote_ident(links)} AS l
+        LEFT JOIN {quote_ident(checked)} AS k USING (record_id)
+        LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = k.record_id AND c.entity_id = k.entity_id
+    """)
+    linked, refused = con.execute(f"""SELECT count(*) FILTER (WHERE status = 'linked'),
+        count(*) FILTER (WHERE id_conflict) FROM {quote_ident(checked)}""").fetchall()[0]
+    return {"linked": int(linked), "refused_birth_year_or_sex": int(refused),
+            "reasons_left": _counts_by(con, checked, "reason", "status <> 'linked' AND reason IS NOT NULL")}
 
 
 def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, config: HybridConfig,

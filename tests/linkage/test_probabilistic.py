@@ -145,6 +145,11 @@ def _level_of(con: duckdb.DuckDBPyConnection, spec: ComparisonSpec, left, right,
     ("1990-03-14", "1970-03-14", "one digit different"),
     ("1990-03-14", "1950-07-01", "else"),
     (None, "1950-07-01", "null"),
+    ("1990-03-01", "1990-03-21", "same month, one date without its day"),
+    ("1990-01-01", "1990-09-30", "same year, one date 1 January"),
+    ("1990-09-30", "1990-01-01", "same year, one date 1 January"),
+    ("1990-01-01", "1991-01-01", "one digit different"),
+    ("1990-02-01", "1990-09-30", "within a year"),
 ])
 def test_date_levels_recognise_swaps_and_typos(con, left, right, level):
     assert _level_of(con, ComparisonSpec("dob", "date"), left, right, "DATE") == level

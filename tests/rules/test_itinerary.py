@@ -98,3 +98,21 @@ def test_estimated_repair_leaves_long_absences_to_the_evidence(con):
     assert repair_itineraries(con, "m", "estimate", "p") == 1
     assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
         ("b", "2019-01-01", "in")]
+
+
+def test_repair_after_imputation_touches_only_entries_after_an_imputed_return(con):
+    """s: a return imputed from a sign of life, then a recorded entry: the exit between is repaired
+    (a season after the imputed return). d: a recorded exit, then a departure imputed from a late
+    deregistration: one departure, left alone (two exits would otherwise get an entry between)."""
+    from rules.itinerary import repair_itineraries
+    make_table(con, "m", {"person_id": "VARCHAR", "source": "VARCHAR", "record_id": "VARCHAR", "date": "DATE",
+                          "direction": "VARCHAR", "flag": "VARCHAR", "kept": "BOOLEAN"},
+               [("s", "x", "0", date(2017, 4, 1), "in", None, True), ("s", "x", "9", date(2017, 7, 30), "out", None, True),
+                ("s", "x", "1", date(2018, 4, 1), "in", None, True), ("s", "x", "2", date(2018, 7, 30), "out", None, True),
+                ("s", "signs_of_life", None, date(2019, 1, 1), "in", "imputed", True),
+                ("s", "x", "3", date(2020, 4, 1), "in", None, True), ("s", "x", "4", date(2020, 7, 30), "out", None, True),
+                ("d", "x", "5", date(2018, 3, 1), "out", None, True),
+                ("d", "deregistration", None, date(2019, 6, 1), "out", "imputed", True)])
+    assert repair_itineraries(con, "m", "estimate", entries_from="signs_of_life") == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction FROM m WHERE source = 'itinerary'") == [
+        ("s", "2019-05-01", "out")]

@@ -50,8 +50,9 @@ def test_deregistration_for_emigration_without_a_recorded_exit(con):
 
 def test_a_sign_of_life_starting_after_a_departure_is_a_return(con):
     """a left in May 2019 and her return was never recorded, but she was taxed for 2020: back by
-    1 January 2020. b's tax year 2019 covers her departure day, which says nothing about after it.
-    c's return is recorded before his next sign of life."""
+    1 January 2020. The only absence recorded at both ends is c's month-long trip, so a's was a trip
+    too: back a month after leaving. b's tax year 2019 covers her departure day, which says nothing
+    about after it. c's return is recorded before his next sign of life."""
     from rules.signs_of_life import add_imputed_returns
     make_table(con, "m", MOVEMENTS, [("a", "crossings", "x1", date(2019, 5, 1), "out", None, True),
                                      ("b", "crossings", "x2", date(2019, 5, 1), "out", None, True),
@@ -60,7 +61,27 @@ def test_a_sign_of_life_starting_after_a_departure_is_a_return(con):
     make_table(con, "p", PRESENCE, [tax_year("a", 2020), tax_year("b", 2019), tax_year("c", 2020)])
     assert add_imputed_returns(con, "m", "p") == 1
     assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction, flag FROM m WHERE flag = 'imputed'"
-                      ) == [("a", "2020-01-01", "in", "imputed")]
+                      ) == [("a", "2019-06-01", "in", "imputed")]
+
+
+def test_a_return_is_dated_at_the_sign_of_life_where_absences_that_long_are_mostly_long(con):
+    """Recorded absences: one trip of 20 days, two stays abroad of about 18 months. a left in
+    March 2018 and was taxed from 2020 (21 months later): of the absences no longer than that, most
+    were long, so she came back at her sign of life. t left in November 2019 and was taxed from
+    2020 (2 months later): absences that short are trips, so she came back 20 days after leaving."""
+    from rules.signs_of_life import add_imputed_returns
+    make_table(con, "m", MOVEMENTS, [("a", "crossings", "x1", date(2018, 3, 1), "out", None, True),
+                                     ("t", "crossings", "x2", date(2019, 11, 1), "out", None, True),
+                                     ("c", "crossings", "x3", date(2016, 5, 1), "out", None, True),
+                                     ("c", "crossings", "x4", date(2016, 5, 21), "in", None, True),
+                                     ("l", "crossings", "x5", date(2016, 1, 1), "out", None, True),
+                                     ("l", "crossings", "x6", date(2017, 7, 1), "in", None, True),
+                                     ("k", "crossings", "x7", date(2016, 2, 1), "out", None, True),
+                                     ("k", "crossings", "x8", date(2017, 8, 1), "in", None, True)])
+    make_table(con, "p", PRESENCE, [tax_year("a", 2020), tax_year("t", 2020)])
+    assert add_imputed_returns(con, "m", "p") == 2
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed'", "person_id") == [
+        ("a", "2020-01-01"), ("t", "2019-11-21")]
 
 
 def test_a_silence_shorter_than_the_window_at_the_end_of_the_data_is_a_provisional_departure(con):
@@ -207,3 +228,17 @@ def test_a_registration_of_someone_born_abroad_without_a_recorded_entry_is_an_ar
     assert add_registration_arrivals(con, "m", "p", "who", first_day=date(2016, 1, 1), data_end=END) == 1
     assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
         ("a", "registration", "2020-06-01", "in")]
+
+
+def test_a_deregistration_reported_long_after_the_recorded_exit_records_it(con):
+    """g left (recorded) and the registry heard of it 599 days later: that exit is her departure,
+    nothing is imputed, and the reporting lag is 599 days, so h, whose exit went unrecorded, left
+    599 days before her deregistration. k's old exit was a trip (tax years begin more than a year
+    after it): it is not the departure her deregistration records."""
+    assert imputed(con, [("g", "crossings", "x1", date(2018, 1, 10), "out", None, True),
+                         ("k", "crossings", "x2", date(2015, 5, 1), "out", None, True)], [
+        ("g", "registration", date(1980, 1, 1), date(2019, 9, 1), "emigration", False),
+        ("h", "registration", date(1980, 1, 1), date(2021, 6, 30), "emigration", False),
+        ("k", "registration", date(1980, 1, 1), date(2021, 6, 30), "emigration", False),
+        tax_year("k", 2017), tax_year("k", 2018), tax_year("k", 2019),
+    ]) == [("h", "deregistration", "2019-11-09", "out"), ("k", "deregistration", "2019-11-09", "out")]
