@@ -13,7 +13,9 @@ Three definitions (``rule`` in the events table):
 
 Before the first long period the state is presumed from the first movement and presence:
 someone whose first recorded movement is a departure, or who was present long before their first
-movement, was living here. An event is a change of state, dated at the arrival or departure that
+movement, was living here, unless their first movement is an entry and the time from their first
+presence through their short spells before the first long period was mostly spent abroad (a
+seasonal worker taxed for a season before their first recorded entry). An event is a change of state, dated at the arrival or departure that
 began it. A stay or absence still open at the end of the data that may yet reach ``min_days``
 gives a provisional event.
 """
@@ -40,14 +42,18 @@ PRIOR_PRESENCE_DAYS = 30
 _PRESUMED_STATE = (f"CASE WHEN first_direction = 'out' OR fp.first_presence < first_date - "
                    f"INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in' ELSE 'out' END")
 #: A person whose first movement is an arrival is presumed resident before it on the strength of
-#: earlier presence (a tax year) alone. Where their short stays and absences before their first
-#: long period add up to a year or more and most of that time was spent abroad, that presence was
-#: a season's: a seasonal worker who comes for four months every year was never resident, and their
-#: last departure is no emigration. Someone whose first movement is a departure was living here
-#: (however long their later spells abroad), and spending more time here than away in short spells
-#: does not make an arrival resident (under the UN definition a stay of a year does).
+#: earlier presence (a tax year) alone. Counting the time from that presence to the first movement
+#: as time here, where it and the short stays and absences before the first long period add up to
+#: a year or more and most of it was spent abroad, that presence was a season's: a seasonal worker
+#: who comes for four months every year was never resident, and their last departure is no
+#: emigration (someone registered for years before their first recorded entry has those years
+#: here). Someone whose first movement is a departure was living here (however long their later
+#: spells abroad), and spending more time here than away in short spells does not make an arrival
+#: resident (under the UN definition a stay of a year does).
+_TIME_HERE_BEFORE = "coalesce(greatest(datediff('day', fp.first_presence, first_date), 0), 0)"
 _INITIAL_STATE = (f"CASE WHEN first_direction = 'in' AND {_PRESUMED_STATE} = 'in' "
-                  f"AND ub.in_days + ub.out_days >= ub.min_days AND ub.out_days > ub.in_days "
+                  f"AND ub.in_days + {_TIME_HERE_BEFORE} + ub.out_days >= ub.min_days "
+                  f"AND ub.out_days > ub.in_days + {_TIME_HERE_BEFORE} "
                   f"THEN 'out' ELSE {_PRESUMED_STATE} END")
 
 
@@ -108,7 +114,8 @@ def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int 
     kind, start_date, end_date`` of registrations and activity (see rules.signs_of_life). Someone
     registered, or whose activity period ended, more than ``PRIOR_PRESENCE_DAYS`` before their
     first movement (``first_date``, before short trips were taken out) was living here: an entry
-    is then a return, not an arrival, even when the exit before it was never recorded.
+    is then a return, not an arrival, even when the exit before it was never recorded (unless
+    most of the time since was spent abroad: see ``_INITIAL_STATE``).
     A stay or absence still open at the end of the data that has not lasted ``min_days`` yet gives a
     *provisional* event (``provisional`` true): it is confirmed, or not, by later data. So does a
     period begun by a movement from ``provisional_source`` (a departure imputed from a silence

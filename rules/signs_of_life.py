@@ -95,18 +95,27 @@ def departure_candidates_sql(movements: str, evidence: str, estimates: str, pres
     shortest = int(min(provisional_days or window_days, window_days))
     return f"""
 WITH kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
+last_moves AS (   -- per deregistered person, the last exit (up to 30 days after) and the last entry before it
+    SELECT e.person_id, e.deregistered,
+           max(k.date) FILTER (WHERE k.direction = 'out'
+                               AND k.date <= e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY) AS exit_date,
+           max(k.date) FILTER (WHERE k.direction = 'in' AND k.date <= e.deregistered) AS entry_date
+    FROM {e_table} AS e JOIN kept AS k USING (person_id)
+    WHERE e.deregistered IS NOT NULL GROUP BY ALL
+),
+last_started AS (   -- the latest counted activity to begin before the deregistration
+    SELECT l.person_id, max(a.start_date) AS started
+    FROM last_moves AS l JOIN {p} AS a ON a.person_id = l.person_id AND a.kind = 'activity' AND NOT a.exempt
+     AND a.start_date <= l.deregistered
+    GROUP BY l.person_id
+),
 recorded_departure AS (   -- the exit a deregistration records: the last before it, with no recorded entry
                           -- and no activity beginning a year or more later in between, however late reported
-    SELECT e.person_id, e.deregistered, max(k.date) AS exit_date
-    FROM {e_table} AS e JOIN kept AS k ON k.person_id = e.person_id AND k.direction = 'out'
-     AND k.date <= e.deregistered + INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
-    WHERE e.deregistered IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM kept AS i WHERE i.person_id = k.person_id AND i.direction = 'in'
-                      AND i.date > k.date AND i.date <= e.deregistered)
-      AND NOT EXISTS (SELECT 1 FROM {p} AS a WHERE a.person_id = k.person_id AND a.kind = 'activity'
-                      AND NOT a.exempt AND a.start_date >= k.date + INTERVAL {int(gap_days)} DAY
-                      AND a.start_date <= e.deregistered)
-    GROUP BY ALL
+                          -- (an earlier exit would fail both tests too, so only the last is tried)
+    SELECT l.person_id, l.deregistered, l.exit_date
+    FROM last_moves AS l LEFT JOIN last_started AS a USING (person_id)
+    WHERE l.exit_date IS NOT NULL AND (l.entry_date IS NULL OR l.entry_date <= l.exit_date)
+      AND (a.started IS NULL OR a.started < l.exit_date + INTERVAL {int(gap_days)} DAY)
 ),
 reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
     SELECT coalesce(CAST(median(datediff('day', exit_date, deregistered)) AS INTEGER), 0) AS days
@@ -231,7 +240,7 @@ def add_imputed_departures(con: Connection, movements: str, presence: str, *, da
 
 
 def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
-                        gap_days: int = 365) -> str:
+                        gap_days: int = 365, emigration_codes: tuple[str, ...] = ("emigration",)) -> str:
     """Build the SELECT of returns nobody recorded: a sign of life after a departure, before any
     recorded entry, means the person came back by then.
 
@@ -247,7 +256,9 @@ def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tu
     otherwise it was a trip and the return is dated a typical trip after the departure (the median
     recorded absence under ``gap_days``). Where trips are common, a resident's trip whose entry went
     unrecorded is otherwise an emigration and an immigration whenever their next tax year starts a
-    year after they left. Grain: at most one row per departure.
+    year after they left. A person who deregistered for emigration (``emigration_codes``) after the
+    departure and before the sign of life left: the return is dated at the sign of life. Grain: at
+    most one row per departure.
     """
     m, p = quote_ident(movements), quote_ident(presence)
     types = sql_in_list(not_presence_types)
@@ -283,10 +294,15 @@ returns AS (
     QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY d.date DESC) = 1
 ),
 judged AS (
-    SELECT r.*, datediff('day', r.departed, r.seen) AS most FROM returns AS r
+    SELECT r.*, datediff('day', r.departed, r.seen) AS most,
+           EXISTS (SELECT 1 FROM {p} AS g WHERE g.person_id = r.person_id AND g.kind = 'registration'
+                   AND g.reason IN ({sql_in_list(emigration_codes)})
+                   AND g.end_date > r.departed AND g.end_date <= r.seen) AS deregistered_between
+    FROM returns AS r
 )
 SELECT j.person_id, {sql_literal(IMPUTED_RETURN_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
-       CASE WHEN coalesce(c.long > c.short, TRUE) OR (SELECT days FROM typical_trip) IS NULL THEN j.seen
+       CASE WHEN j.deregistered_between OR coalesce(c.long > c.short, TRUE)
+                 OR (SELECT days FROM typical_trip) IS NULL THEN j.seen
             ELSE CAST(least(j.seen, j.departed + to_days((SELECT days FROM typical_trip))) AS DATE) END AS date,
        'in' AS direction, 'imputed' AS flag, TRUE AS kept
 FROM judged AS j ASOF LEFT JOIN absence_counts AS c ON j.most >= c.days
@@ -294,7 +310,8 @@ FROM judged AS j ASOF LEFT JOIN absence_counts AS c ON j.most >= c.days
 
 
 def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
-                        min_return_probability: float = 0.0, gap_days: int = 365) -> int:
+                        min_return_probability: float = 0.0, gap_days: int = 365,
+                        emigration_codes: tuple[str, ...] = ("emigration",)) -> int:
     """Insert :func:`imputed_returns_sql` rows into ``movements`` where it is likely enough that they
     are returns; return how many.
 
@@ -308,7 +325,8 @@ def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_p
     rates = estimate_recording_rates(con, movements)
     staged = materialise(con, RETURN_CANDIDATES, imputed_returns_sql(movements, presence,
                                                                      not_presence_types=not_presence_types,
-                                                                     gap_days=gap_days))
+                                                                     gap_days=gap_days,
+                                                                     emigration_codes=emigration_codes))
     candidates = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
     e = rates["entry_recording"]
     probability = ratio_probability(rates["exit_entry_pairs"], (1 - e) / e if e else None, candidates)

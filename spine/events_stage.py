@@ -120,7 +120,8 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                 min_departure_probability=life.min_departure_probability)
             # after: a deregistered leaver can come back
             add_imputed_returns(con, movements, presence, not_presence_types=tuple(life.exempt_event_types),
-                                min_return_probability=life.min_return_probability, gap_days=rules.events.min_days)
+                                min_return_probability=life.min_return_probability, gap_days=rules.events.min_days,
+                                emigration_codes=tuple(life.emigration_codes))
             add_returns_from_trips(con, movements, data_end=end, people=people,
                                    min_return_probability=life.min_return_probability)
             add_trips_from_long_absences(con, movements, data_end=end, people=people,

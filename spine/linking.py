@@ -331,19 +331,24 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
     threshold. They now link on it, as a later source would (identifiers learnt from every
     source's links are what later sources link on). A value that would lead to two persons is
     ambiguous and never linked on; a link whose birth year or sex disagrees with the person's
-    register record is not made (a child travelling on a parent's passport).
+    register record is not made (a child travelling on a parent's passport), nor is one the
+    identifier stage refused (``id_conflict``), nor any in a one-to-one source (the record that
+    taught the value already holds the person).
     """
     id_fields = [f for f in config.id_fields if f in ID_FIELDS_COMPARED]
+    if not id_fields or config.constraint == "one_to_one":
+        materialise(con, output, f"SELECT * FROM {quote_ident(links)}")
+        return {"linked": 0, "refused_birth_year_or_sex": 0, "reasons_left": {}}
     learnt = f"{output}__identifiers"
     taught = " UNION ".join(
         f"""SELECT l.entity_id, {sql_literal(f)} AS field, r.{quote_ident(f)} AS value
             FROM {quote_ident(links)} AS l JOIN {quote_ident(features_table(name))} AS r USING (record_id)
             WHERE l.status = 'linked' AND r.{quote_ident(f)} IS NOT NULL""" for f in id_fields)
-    materialise(con, learnt, f"SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} UNION {taught}"
-                if id_fields else f"SELECT * FROM {SPINE_IDENTIFIERS}")
+    materialise(con, learnt, f"SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} UNION {taught}")
     waiting = f"{output}__waiting"
     materialise(con, waiting, f"""SELECT r.* FROM {quote_ident(features_table(name))} AS r
-        JOIN {quote_ident(links)} AS l USING (record_id) WHERE l.status = 'unlinked'""")
+        JOIN {quote_ident(links)} AS l USING (record_id)
+        WHERE l.status = 'unlinked' AND l.reason IS DISTINCT FROM 'id_conflict'""")
     raw = link_on_identifiers(con, waiting, learnt, id_fields, f"{output}__raw", id_patterns=config.id_patterns)
     checked = check_id_links(con, raw, waiting, SPINE_REFERENCE, f"{output}__checked",
                              fields=("birth_year", "sex"), min_disagreements=1, action="demote")

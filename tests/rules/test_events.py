@@ -202,15 +202,19 @@ def test_a_seasonal_worker_taxed_before_the_first_recorded_entry_was_never_resid
     after three seasons she stops coming: no emigration, as most of her time before was spent
     abroad (without the balance the tax year made her resident, and her last exit an emigration).
     r, registered long before, has an entry as her first movement too (her exit went unrecorded),
-    then short trips, then leaves for good: most of her time was spent here; she emigrates."""
+    then short trips, then leaves for good: most of her time was spent here; she emigrates. q,
+    registered since 2001, spends 100 days here and 300 away before settling back: her years of
+    registration count as time here, so she is no immigrant."""
     seasons = [(date(y, 4, 1), "in") for y in (2018, 2019, 2020)] + [(date(y, 7, 30), "out") for y in (2018, 2019, 2020)]
     returns = [(date(2018, 2, 1), "in"), (date(2018, 11, 1), "out"), (date(2018, 12, 10), "in"),
                (date(2019, 11, 1), "out"), (date(2019, 12, 10), "in"), (date(2020, 6, 1), "out")]
+    settling = [(date(2018, 3, 1), "in"), (date(2018, 6, 9), "out"), (date(2019, 4, 5), "in")]
     make_table(con, "m", COLUMNS, [("s", d, direction, True) for d, direction in seasons]
-               + [("r", d, direction, True) for d, direction in returns])
+               + [("r", d, direction, True) for d, direction in returns]
+               + [("q", d, direction, True) for d, direction in settling])
     make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
                [("s", "activity", date(2017, 1, 1), date(2017, 12, 31)),
-                ("r", "registration", date(2001, 1, 1), None)])
+                ("r", "registration", date(2001, 1, 1), None), ("q", "registration", date(2001, 1, 1), None)])
     out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
     assert fetch_rows(con, f"SELECT person_id, event, CAST(date AS VARCHAR) FROM {out}", "person_id") == [
         ("r", "emigration", "2020-06-01")]

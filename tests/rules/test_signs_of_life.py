@@ -242,3 +242,17 @@ def test_a_deregistration_reported_long_after_the_recorded_exit_records_it(con):
         ("k", "registration", date(1980, 1, 1), date(2021, 6, 30), "emigration", False),
         tax_year("k", 2017), tax_year("k", 2018), tax_year("k", 2019),
     ]) == [("h", "deregistration", "2019-11-09", "out"), ("k", "deregistration", "2019-11-09", "out")]
+
+
+def test_a_return_after_a_deregistration_for_emigration_is_dated_at_the_sign_of_life(con):
+    """Recorded absences are trips of 20 days. d left in January 2018, deregistered for emigration
+    in 2019 and was taxed from 2023: she emigrated, so she came back by 2023, not 20 days after leaving."""
+    from rules.signs_of_life import add_imputed_returns
+    make_table(con, "m", MOVEMENTS, [("d", "crossings", "x1", date(2018, 1, 10), "out", None, True),
+                                     ("c", "crossings", "x3", date(2016, 5, 1), "out", None, True),
+                                     ("c", "crossings", "x4", date(2016, 5, 21), "in", None, True)])
+    make_table(con, "p", PRESENCE, [("d", "registration", date(1980, 1, 1), date(2019, 9, 1), "emigration", False),
+                                    tax_year("d", 2023)])
+    assert add_imputed_returns(con, "m", "p") == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed'") == [
+        ("d", "2023-01-01")]
