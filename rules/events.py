@@ -15,8 +15,8 @@ Before the first long period the state is presumed from the first movement and p
 someone whose first recorded movement is a departure, or who was present long before their first
 movement, was living here, unless their first movement is an entry and the time from their first
 presence through their short spells before the first long period was mostly spent abroad (a
-seasonal worker taxed for a season before their first recorded entry). An event is a change of state, dated at the arrival or departure that
-began it. A stay or absence still open at the end of the data that may yet reach ``min_days``
+seasonal worker taxed for a season before their first recorded entry). An event is a change of
+state, dated at the arrival or departure that began it. A stay or absence still open at the end of the data that may yet reach ``min_days``
 gives a provisional event.
 """
 
@@ -132,11 +132,12 @@ WITH period_starts AS (   -- consecutive movements in one direction are one peri
 ),
 periods AS (
     SELECT *, datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) AS span_days,
-           datediff('day', date, coalesce(lead(date) OVER ({order}), {end})) >= {int(min_days)} AS is_long
+           lead(date) OVER ({order}) IS NULL AS is_open
     FROM period_starts
 ),
 judged AS (   -- an open period not yet min_days long may still become one
-    SELECT *, NOT is_long AND lead(date) OVER ({order}) IS NULL AS may_be_long FROM periods
+    SELECT *, span_days >= {int(min_days)} AS is_long, span_days < {int(min_days)} AND is_open AS may_be_long
+    FROM periods
 ),
 {_state_changes_sql("judged", order, presence, rule, provisional_source, min_days)}"""
 
