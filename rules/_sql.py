@@ -66,3 +66,36 @@ def columns_of(con: Connection, table: str) -> list[str]:
         if "does not exist" in str(exc):
             return []
         raise
+
+
+
+#: A date estimated from a typical delay should land within this many days of the truth: a month.
+MONTH_DAYS = 31
+
+
+def usual_lag_sql(lags: str, by: tuple[str, ...] = ()) -> str:
+    """Build the SELECT of the most common delay give or take a month: the observed delay (``days``,
+    an integer column of the SELECT ``lags``) with the most observed delays within ``MONTH_DAYS`` of
+    it, per group of the ``by`` columns (ties: the shorter delay). Delays often mix a prompt majority
+    with a long tail (most register within days, some a year later); the median of such a mixture
+    lands between the two and dates almost nobody within a month, this dates the prompt ones right.
+    Counted on a histogram (one row per distinct delay), so its cost does not grow with the data.
+    Columns: the ``by`` columns, ``days``, ``cases`` (delays observed in the group)."""
+    keys = ("__group",) + tuple(by)
+    cols = ", ".join(quote_ident(c) for c in keys)
+    a_cols = ", ".join("a." + quote_ident(c) for c in keys)
+
+    def same(x: str, y: str) -> str:
+        return " AND ".join(f"{x}.{quote_ident(c)} IS NOT DISTINCT FROM {y}.{quote_ident(c)}" for c in keys)
+    return f"""
+WITH histogram AS (SELECT {cols}, days, count(*) AS n FROM (SELECT 1 AS __group, * FROM ({lags}))
+                   WHERE days IS NOT NULL GROUP BY ALL),
+near AS (
+    SELECT {a_cols}, a.days, sum(b.n) AS near
+    FROM histogram AS a JOIN histogram AS b ON {same('a', 'b')} AND b.days BETWEEN a.days - {MONTH_DAYS} AND a.days + {MONTH_DAYS}
+    GROUP BY ALL
+),
+best AS (SELECT * FROM near QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY near DESC, days) = 1),
+cases AS (SELECT {cols}, sum(n) AS cases FROM histogram GROUP BY ALL)
+SELECT {"".join(f"best.{quote_ident(c)}, " for c in by)}best.days, c.cases
+FROM best JOIN cases AS c ON {same('best', 'c')}"""

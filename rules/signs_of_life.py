@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal
+from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
 from rules.silence import (PRIOR_STRENGTH, RECORDING_BY_GROUP, SILENCE_ESTIMATES, SILENCE_EVIDENCE,
                            estimate_recording_rates, estimate_silence, people_sql, ratio_probability)
 
@@ -72,6 +72,13 @@ LONG_ABSENCES = "rules__long_absences"
 LONG_ABSENCE_ESTIMATES = "rules__long_absence_estimates"
 TRIP_ESTIMATES = "rules__trip_estimates"
 RETURN_RATES = "rules__return_rates"
+#: The usual days from an arrival to its registration (:func:`registration_lag_sql`).
+REGISTRATION_LAG = "rules__registration_lag"
+#: People showing the registration lag before it is used (else none).
+MIN_LAG_CASES = 30
+#: A sign of life beginning this soon after a recorded exit is what someone back from a trip shows
+#: (their next tax year begins within a year); see unreturned_exits_sql.
+SEEN_WITHIN_DAYS = 365
 #: A deregistration records the last exit before it (see departure_candidates_sql), or one this
 #: close after it (people deregister before they leave, too).
 DEREGISTRATION_EARLY_DAYS = 30
@@ -257,8 +264,13 @@ def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tu
     recorded absence under ``gap_days``). Where trips are common, a resident's trip whose entry went
     unrecorded is otherwise an emigration and an immigration whenever their next tax year starts a
     year after they left. A person who deregistered for emigration (``emigration_codes``) after the
-    departure and before the sign of life left: the return is dated at the sign of life. Grain: at
-    most one row per departure.
+    departure and before the sign of life left: the return is dated at the sign of life. A recorded
+    exit that is the person's last movement (of someone not deregistered for emigration), followed
+    by a sign of life within ``SEEN_WITHIN_DAYS``, is judged by :func:`add_returns_from_trips`
+    instead, against the people whose last trip was recorded and who were seen after it as such a
+    person is: counted against every recorded trip, the returns expected outnumbered all such exits
+    wherever a few entries went unrecorded, and emigrants whose rent or pension fund was still taxed
+    here got a return. Grain: at most one row per departure.
     """
     m, p = quote_ident(movements), quote_ident(presence)
     types = sql_in_list(not_presence_types)
@@ -284,9 +296,14 @@ absence_counts AS (   -- per length, the recorded absences no longer than it, sh
            sum(count(*) FILTER (WHERE days >= {gap})) OVER (ORDER BY days) AS long
     FROM recorded_absences GROUP BY days
 ),
-departures AS (SELECT * FROM ordered WHERE direction = 'out'),
+departures AS (
+    SELECT o.*, o.next_date IS NULL AND o.record_id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM {p} AS g WHERE g.person_id = o.person_id AND g.kind = 'registration'
+                                AND g.reason IN ({sql_in_list(emigration_codes)})) AS last_recorded_exit
+    FROM ordered AS o WHERE direction = 'out'
+),
 returns AS (
-    SELECT d.person_id, d.date AS departed, min(p.start_date) AS seen
+    SELECT d.person_id, d.date AS departed, min(p.start_date) AS seen, bool_or(d.last_recorded_exit) AS last_recorded_exit
     FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date
      AND NOT coalesce(p.reason IN ({types}), FALSE)
     WHERE d.next_in IS NULL OR coalesce(p.end_date, p.start_date) < d.next_in
@@ -306,6 +323,7 @@ SELECT j.person_id, {sql_literal(IMPUTED_RETURN_SOURCE)} AS source, CAST(NULL AS
             ELSE CAST(least(j.seen, j.departed + to_days((SELECT days FROM typical_trip))) AS DATE) END AS date,
        'in' AS direction, 'imputed' AS flag, TRUE AS kept
 FROM judged AS j ASOF LEFT JOIN absence_counts AS c ON j.most >= c.days
+WHERE NOT (j.last_recorded_exit AND j.seen <= j.departed + INTERVAL {SEEN_WITHIN_DAYS} DAY)   -- add_returns_from_trips'
 """
 
 
@@ -339,16 +357,23 @@ def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_p
     return append(con, movements, f"SELECT * FROM {staged}")
 
 
-def unreturned_exits_sql(movements: str, evidence: str, *, people: str | None, data_end: date) -> str:
+def unreturned_exits_sql(movements: str, evidence: str, presence: str, *, people: str | None,
+                         data_end: date, not_presence_types: tuple[str, ...] = ()) -> str:
     """Build the SELECT of each person's last movement if it is a recorded exit with no return, and of
-    the people whose last movements are a recorded short trip, by subgroup.
+    the people whose last movements are a recorded short trip, by subgroup and by what followed the
+    exit.
 
     Grain: one row per person whose last kept movement is recorded. Columns: ``person_id, date,
-    age_band, citizenship_group, profile, candidate`` (the last movement is an exit and the person
-    was not deregistered), ``known_trip`` (a recorded exit, then a recorded entry under a year
-    later, are the last two movements).
+    age_band, citizenship_group, profile, after, candidate`` (the last movement is an exit and the
+    person was not deregistered), ``known_trip`` (a recorded exit, then a recorded entry under a
+    year later, are the last two movements). ``after`` says what the evidence shows after the exit
+    (the trip's exit for a known trip): ``seen`` (a sign of life begins within
+    ``SEEN_WITHIN_DAYS`` after it, as the next tax year of someone back from a trip does; not
+    records of ``not_presence_types``, as a pension paid abroad), ``late`` (the first begins
+    later), ``recent`` (none, and under a year of data followed it) or ``silent``.
     """
-    m, e = quote_ident(movements), quote_ident(evidence)
+    m, e, p = quote_ident(movements), quote_ident(evidence), quote_ident(presence)
+    end = f"DATE {sql_literal(data_end.isoformat())}"
     return f"""
 WITH ranked AS (
     SELECT person_id, date, direction, record_id,
@@ -357,19 +382,33 @@ WITH ranked AS (
            lag(date) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_date,
            lag(record_id) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_record_id
     FROM {m} WHERE kept
+),
+last_two AS (
+    SELECT r.*, r.direction = 'out' AS is_exit,
+           r.direction = 'in' AND r.previous_direction = 'out' AND r.previous_record_id IS NOT NULL
+               AND datediff('day', r.previous_date, r.date) < 365 AS known_trip,
+           CASE WHEN r.direction = 'out' THEN r.date ELSE r.previous_date END AS exit_date
+    FROM ranked AS r WHERE r.next_direction IS NULL AND r.record_id IS NOT NULL
+),
+seen_after AS (   -- when a sign of life first began after the exit
+    SELECT l.person_id, min(a.start_date) AS first_after
+    FROM last_two AS l JOIN {p} AS a ON a.person_id = l.person_id AND a.start_date > l.exit_date
+    WHERE NOT coalesce(a.reason IN ({sql_in_list(not_presence_types)}), FALSE)
+    GROUP BY 1
 )
-SELECT r.person_id, r.date, coalesce(w.age_band, 'unknown') AS age_band,
+SELECT l.person_id, l.date, coalesce(w.age_band, 'unknown') AS age_band,
        coalesce(w.citizenship_group, 'unknown') AS citizenship_group, coalesce(ev.profile, 'none') AS profile,
-       r.direction = 'out' AND ev.deregistered IS NULL AS candidate,
-       r.direction = 'in' AND r.previous_direction = 'out' AND r.previous_record_id IS NOT NULL
-           AND datediff('day', r.previous_date, r.date) < 365 AS known_trip
-FROM ranked AS r LEFT JOIN {e} AS ev USING (person_id)
-LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)
-WHERE r.next_direction IS NULL AND r.record_id IS NOT NULL"""
+       CASE WHEN b.first_after <= l.exit_date + INTERVAL {SEEN_WITHIN_DAYS} DAY THEN 'seen'
+            WHEN b.first_after IS NOT NULL THEN 'late'
+            WHEN l.exit_date > {end} - INTERVAL {SEEN_WITHIN_DAYS} DAY THEN 'recent' ELSE 'silent' END AS after,
+       l.is_exit AND ev.deregistered IS NULL AS candidate, l.known_trip
+FROM last_two AS l LEFT JOIN {e} AS ev USING (person_id) LEFT JOIN seen_after AS b USING (person_id)
+LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)"""
 
 
-def add_returns_from_trips(con: Connection, movements: str, *, data_end: date, people: str | None = None,
-                           min_return_probability: float = 0.0) -> int:
+def add_returns_from_trips(con: Connection, movements: str, presence: str, *, data_end: date,
+                           people: str | None = None, min_return_probability: float = 0.0,
+                           not_presence_types: tuple[str, ...] = ()) -> int:
     """Close trips whose entry went unrecorded: a person whose last movement is a recorded exit (and
     who did not deregister) gets an entry a typical absence of theirs later, where that is likely
     enough; return how many.
@@ -378,28 +417,37 @@ def add_returns_from_trips(con: Connection, movements: str, *, data_end: date, p
     subgroup's entries are recorded with chance ``e`` (rules.silence's rates by group: children's
     crossings may be recorded far less often), then for each person whose last two movements are a
     recorded short trip, about ``(1 - e) / e`` others made the same trip and their entry went
-    unrecorded; their ratio to the people whose last movement is an exit, per subgroup (as for
-    silences), shrunk towards the overall ratio, is the chance that such an exit was a trip. The
-    entry is dated at the exit plus the person's median recorded absence under a year (else
-    everyone's), and no later than the end of the data. Run after :func:`add_imputed_departures`
-    (it needs rules.silence's tables); left in ``TRIP_ESTIMATES``.
+    unrecorded. The evidence after the exit tells them apart from people who left: someone back
+    from a trip shows activity again as the person with a recorded trip does, someone who left
+    mostly does not. So the people with a recorded trip are split as the candidates are, by what
+    followed the exit (``after``: seen within a year, seen later, silent, or too recent to tell),
+    and per subgroup and split
+    their expected unrecorded entries against the people whose last movement is an exit, shrunk
+    towards the split's overall ratio, is the chance that such an exit was a trip. The entry is
+    dated at the exit plus the person's median recorded absence under a year (else everyone's),
+    and no later than the end of the data. Run after :func:`add_imputed_departures` (it needs
+    rules.silence's tables); left in ``TRIP_ESTIMATES``.
     """
     m = PRIOR_STRENGTH
-    materialise(con, UNRETURNED_EXITS, unreturned_exits_sql(movements, SILENCE_EVIDENCE, people=people,
-                                                            data_end=data_end))
+    materialise(con, UNRETURNED_EXITS, unreturned_exits_sql(movements, SILENCE_EVIDENCE, presence, people=people,
+                                                            data_end=data_end, not_presence_types=not_presence_types))
     materialise(con, TRIP_ESTIMATES, f"""
         WITH g AS (
-            SELECT u.age_band, u.citizenship_group, u.profile, count(*) FILTER (WHERE u.candidate) AS candidates,
+            SELECT u.age_band, u.citizenship_group, u.profile, u.after,
+                   count(*) FILTER (WHERE u.candidate) AS candidates,
                    count(*) FILTER (WHERE u.known_trip) AS trips, any_value(r.entry_recording) AS entry_recording,
                    count(*) FILTER (WHERE u.known_trip) * (1 - any_value(r.entry_recording))
                        / nullif(any_value(r.entry_recording), 0) AS missed_expected
             FROM {UNRETURNED_EXITS} AS u LEFT JOIN {RECORDING_BY_GROUP} AS r USING (age_band, citizenship_group)
             GROUP BY ALL),
-        o AS (SELECT least(1.0, sum(missed_expected) / nullif(sum(candidates), 0)) AS ratio FROM g)
+        o AS (SELECT after, least(1.0, sum(missed_expected) / nullif(sum(candidates), 0)) AS ratio
+              FROM g GROUP BY after)
         SELECT g.*, round(CASE WHEN coalesce(g.entry_recording, 0) > 0
-                               THEN least(1.0, (g.missed_expected + {m} * coalesce(o.ratio, 1.0)) / (g.candidates + {m}))
-                               ELSE 1.0 END, 4) AS probability
-        FROM g, o""")
+                               THEN least(1.0, (coalesce(g.missed_expected, 0) + {m} * coalesce(o.ratio, 1.0))
+                                               / (g.candidates + {m}))
+                               ELSE 1.0 END, 4) AS probability,
+               {float(min_return_probability)!r} AS min_return_probability
+        FROM g LEFT JOIN o USING (after)""")
     end = f"DATE {sql_literal(data_end.isoformat())}"
     return append(con, movements, f"""
         WITH periods AS (
@@ -413,7 +461,7 @@ def add_returns_from_trips(con: Connection, movements: str, *, data_end: date, p
         SELECT u.person_id, 'itinerary' AS source, CAST(NULL AS VARCHAR) AS record_id,
                CAST(least(u.date + CAST(round(coalesce(o.days, e.days)) AS INTEGER), {end}) AS DATE) AS date,
                'in' AS direction, 'imputed' AS flag, TRUE AS kept
-        FROM {UNRETURNED_EXITS} AS u JOIN {TRIP_ESTIMATES} AS t USING (age_band, citizenship_group, profile)
+        FROM {UNRETURNED_EXITS} AS u JOIN {TRIP_ESTIMATES} AS t USING (age_band, citizenship_group, profile, after)
         LEFT JOIN own AS o USING (person_id), everyone AS e
         WHERE u.candidate AND t.probability >= {float(min_return_probability)!r}""")
 
@@ -424,8 +472,8 @@ def long_absences_by_group_sql(movements: str, evidence: str, *, people: str | N
     pairs of recorded short trips a year or more apart from the first exit to the second entry
     (exit, entry, exit, entry, all recorded), which a missed entry and a missed exit in the middle
     would turn into one such absence. Grain: one row per recorded long absence or trip pair.
-    Columns: ``person_id, kind ('absence' | 'trip_pair'), left, back, age_band, citizenship_group,
-    profile``."""
+    Columns: ``person_id, kind ('absence' | 'trip_pair'), left_on, back_on, age_band,
+    citizenship_group, profile``."""
     m, e = quote_ident(movements), quote_ident(evidence)
     return f"""
 WITH o AS (
@@ -461,7 +509,9 @@ def add_trips_from_long_absences(con: Connection, movements: str, *, data_end: d
     chance ``r`` and entries with ``e`` (rules.silence's rates by group), each pair of fully
     recorded trips a year or more apart stands for about ``(1 - e)(1 - r) / (e r)`` pairs seen as one
     absence; their ratio to the recorded long absences of the subgroup (shrunk towards the overall
-    ratio) is the chance that such an absence was two trips. Where it is at least
+    ratio) is the chance that such an absence was two trips. (Activity inside an absence already
+    made it a return, :func:`add_imputed_returns`; splitting what is left by whether a whole
+    calendar year lies inside cost `leaky_border` 0.011 of event F1.) Where it is at least
     ``min_return_probability``, an entry is imputed a typical trip after the exit and an exit a
     typical trip before the entry (the person's median recorded trip under a year, else everyone's).
     Run after :func:`add_imputed_departures` (it needs rules.silence's tables); left in
@@ -507,18 +557,40 @@ def add_trips_from_long_absences(con: Connection, movements: str, *, data_end: d
         FROM split""")
 
 
-def registration_arrivals_sql(movements: str, presence: str, people: str, *, first_day: date, data_end: date) -> str:
+def registration_lag_sql(movements: str, presence: str) -> str:
+    """Build the one-row SELECT of the usual registration lag (``days``, and ``cases`` it was seen
+    in): the most common days (give or take a month, rules._sql.usual_lag_sql) from a recorded
+    first entry to the first registration among people with both, within two years; no row when
+    nobody shows it."""
+    m, p = quote_ident(movements), quote_ident(presence)
+    return usual_lag_sql(f"""
+        WITH registered AS (SELECT person_id, min(start_date) AS registered FROM {p}
+                            WHERE kind = 'registration' GROUP BY 1),
+        first_move AS (
+            SELECT person_id, min(date) AS first_move,
+                   arg_min(direction, strftime(date, '%Y%m%d') || direction) AS first_direction
+            FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1)
+        SELECT datediff('day', fm.first_move, r.registered) AS days
+        FROM registered AS r JOIN first_move AS fm USING (person_id)
+        WHERE fm.first_direction = 'in' AND r.registered BETWEEN fm.first_move AND fm.first_move + INTERVAL 730 DAY""")
+
+
+def registration_arrivals_sql(movements: str, presence: str, people: str, lag: str, *, first_day: date,
+                              data_end: date) -> str:
     """Build the SELECT of arrivals nobody recorded, from registrations: a person born abroad whose
     first presence is a registration on or after ``first_day``, with no recorded movement before it
     (or within 30 days after), arrived then (asylum seekers and others who came without crossing a
-    border post). Dated at the registration less the usual registration lag: the median days from a
-    recorded first entry to the registration among people with both, within two years (estimated
-    in the run). Other evidence shows presence some time in its period (a tax year), so counts from
-    its end: a tax year ending after the registration does not come first. ``first_day``: presence earlier than this may belong to people here before the data
-    began (the first year of the data is history). ``people``: ``person_id, born_abroad``. Grain:
-    at most one row per person; columns as ``movements`` (source ``registration``, flag ``imputed``).
+    border post). Dated at the registration less the usual registration lag (``lag``, from
+    :func:`registration_lag_sql`; none unless ``MIN_LAG_CASES`` people showed it): the median of
+    lags that mix prompt registrations with a long tail of late ones dated almost nobody within a
+    month. Other evidence
+    shows presence some time in its period (a tax year), so counts from its end: a tax year ending
+    after the registration does not come first. ``first_day``: presence earlier than this may belong
+    to people here before the data began (the first year of the data is history). ``people``:
+    ``person_id, born_abroad``. Grain: at most one row per person; columns as ``movements`` (source
+    ``registration``, flag ``imputed``).
     """
-    m, p, w = quote_ident(movements), quote_ident(presence), quote_ident(people)
+    m, p, w, lag = quote_ident(movements), quote_ident(presence), quote_ident(people), quote_ident(lag)
     first, end = f"DATE {sql_literal(first_day.isoformat())}", f"DATE {sql_literal(data_end.isoformat())}"
     return f"""
 WITH registered AS (SELECT person_id, min(start_date) AS registered FROM {p} WHERE kind = 'registration' GROUP BY 1),
@@ -527,15 +599,8 @@ first_seen AS (   -- a registration is dated; a tax year shows presence some tim
                AS first_seen
     FROM {p} GROUP BY 1
 ),
-first_move AS (
-    SELECT person_id, min(date) AS first_move, arg_min(direction, strftime(date, '%Y%m%d') || direction) AS first_direction
-    FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1
-),
-registration_lag AS (
-    SELECT coalesce(CAST(median(datediff('day', fm.first_move, r.registered)) AS INTEGER), 0) AS days
-    FROM registered AS r JOIN first_move AS fm USING (person_id)
-    WHERE fm.first_direction = 'in' AND r.registered BETWEEN fm.first_move AND fm.first_move + INTERVAL 730 DAY
-)
+first_move AS (SELECT person_id, min(date) AS first_move FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1),
+registration_lag AS (SELECT coalesce(any_value(days) FILTER (WHERE cases >= {MIN_LAG_CASES}), 0) AS days FROM {lag})
 SELECT r.person_id, 'registration' AS source, CAST(NULL AS VARCHAR) AS record_id,
        CAST(greatest(r.registered - to_days((SELECT days FROM registration_lag)), {first}) AS DATE) AS date,
        'in' AS direction, 'imputed' AS flag, TRUE AS kept
@@ -547,9 +612,11 @@ WHERE who.born_abroad AND r.registered <= f.first_seen AND r.registered >= {firs
 
 def add_registration_arrivals(con: Connection, movements: str, presence: str, people: str, *, first_day: date,
                               data_end: date) -> int:
-    """Insert :func:`registration_arrivals_sql` rows into ``movements``; return how many."""
-    return append(con, movements, registration_arrivals_sql(movements, presence, people, first_day=first_day,
-                                                            data_end=data_end))
+    """Insert :func:`registration_arrivals_sql` rows into ``movements``; return how many. The lag
+    it estimates is left in ``REGISTRATION_LAG``."""
+    materialise(con, REGISTRATION_LAG, registration_lag_sql(movements, presence))
+    return append(con, movements, registration_arrivals_sql(movements, presence, people, REGISTRATION_LAG,
+                                                            first_day=first_day, data_end=data_end))
 
 
 def never_active_sql(presence: str, movements: str, people: str, *, data_end: date, min_age: int = 16) -> str:
@@ -593,7 +660,36 @@ def imputation_estimates(con: Connection) -> dict:
     subgroups = [dict(zip(keys, row)) | {"imputed": row[4] if row[8] >= threshold else 0} for row in groups]
     return {"estimated": True, **rates, "returns": _one_row(con, RETURN_RATES),
             "candidates_by_basis": {b: {"candidates": n, "imputed": k} for b, n, k in by_basis},
-            "subgroups": subgroups}
+            "subgroups": subgroups, "trips_with_missed_entry": _trip_estimates(con),
+            "registration_lag": _registration_lag(con)}
+
+
+def _registration_lag(con: Connection) -> dict | None:
+    """The usual registration lag estimated, how many showed it, and the lag used (0 unless
+    ``MIN_LAG_CASES`` did); None when :func:`add_registration_arrivals` did not run."""
+    lag = _one_row(con, REGISTRATION_LAG)
+    if lag is None:
+        return None
+    cases = int(lag.get("cases") or 0)
+    return {"estimated_days": lag.get("days"), "cases": cases, "min_cases": MIN_LAG_CASES,
+            "days": lag.get("days") if cases >= MIN_LAG_CASES else 0}
+
+
+def _trip_estimates(con: Connection) -> list[dict]:
+    """Per subgroup and what followed the exit: the exits with nothing after them, the recorded
+    trips standing for missed entries, the chance such an exit was a trip (left by
+    :func:`add_returns_from_trips`; empty when it did not run)."""
+    try:
+        cursor = con.execute(f"""
+            SELECT age_band, citizenship_group, profile, after AS after_exit, candidates AS exits_without_return,
+                   trips AS recorded_trips, round(missed_expected, 2) AS missed_entries_expected, probability,
+                   CASE WHEN probability >= min_return_probability THEN candidates ELSE 0 END AS imputed
+            FROM {TRIP_ESTIMATES} WHERE candidates > 0 ORDER BY candidates DESC, age_band, profile, after""")
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException when the table is not there
+        if "does not exist" in str(exc):
+            return []
+        raise
+    return [dict(zip([d[0] for d in cursor.description], row)) for row in cursor.fetchall()]
 
 
 def _one_row_sql(values: dict) -> str:

@@ -14,8 +14,10 @@
   ``visa_transition``), because time as a visitor does not count towards a long-term stay.
 - **First arrivals**: a visa granted abroad (of a type not in ``no_arrival_types``) starting
   inside the data, with signs of presence during it but no recorded entry, means an arrival
-  nobody recorded (or that did not link): an entry is imputed at the visa's start (source
-  ``visa``). In-country grants never impute an arrival (the person was already here), nor do
+  nobody recorded (or that did not link): an entry is imputed the usual arrival lag after the
+  visa's start (source ``visa``): how long after a visa's start its holders' first recorded entry
+  comes, per visa type, estimated in the run (a visa starts when granted, people travel weeks
+  later). In-country grants never impute an arrival (the person was already here), nor do
   types such as child visas, whose holders may be born here.
 
 Time outside the country is not changed by a visa: more than a year away is an emigration even
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal
+from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
 
 #: Sources of the movements these rules add.
 TRANSITION_SOURCE = "visa_transition"
@@ -38,6 +40,12 @@ ARRIVAL_BEFORE_VISA_DAYS = 30
 ENTRY_AFTER_GRANT_DAYS = 90
 #: Presence reaching this close to a visa's start: the person was already here, no arrival.
 PRESENT_BEFORE_VISA_DAYS = 90
+#: First arrivals a visa type needs before its own arrival lag is used (else all types').
+MIN_LAG_ARRIVALS = 30
+#: First arrivals on a visa and their lag after its start (:func:`arrival_lags_sql`).
+ARRIVALS_ON_VISAS = "rules__visa_first_arrivals"
+#: How long after a visa's start its holder arrives, per type (:func:`usual_arrival_lags_sql`).
+ARRIVAL_LAGS = "rules__visa_arrival_lags"
 
 
 def visitors_sql(visas: str, presence: str, *, visit_types: tuple[str, ...] = ("visit",)) -> str:
@@ -115,17 +123,60 @@ def apply_visa_transitions(con: Connection, grants: str, visas: str, movements: 
         FROM {quote_ident(staged)}""")
 
 
-def imputed_arrivals_sql(visas: str, grants: str, movements: str, presence: str, *, data_start: date,
+def arrival_lags_sql(visas: str, grants: str, movements: str, *, visit_types: tuple[str, ...] = ("visit",),
+                     no_arrival_types: tuple[str, ...] = ()) -> str:
+    """Build the SELECT of first arrivals on a visa and how long after its start they came: people
+    whose first recorded movement is an entry, from ``ARRIVAL_BEFORE_VISA_DAYS`` before the start
+    of a visa granted abroad (not an in-country grant, nor a visit or ``no_arrival_types`` visa: the
+    visas that may impute an arrival) to a year after it. Grain: one row per such visa. Columns:
+    ``visa_type, days``."""
+    v, g, m = quote_ident(visas), quote_ident(grants), quote_ident(movements)
+    return f"""
+WITH first_moves AS (
+    SELECT person_id, min(date) AS first_move, arg_min(direction, strftime(date, '%Y%m%d') || direction) AS direction
+    FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1
+)
+SELECT v.visa_type, datediff('day', v.start_date, f.first_move) AS days
+FROM {v} AS v JOIN first_moves AS f ON f.person_id = v.person_id AND f.direction = 'in'
+ AND f.first_move BETWEEN v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY AND v.start_date + INTERVAL 365 DAY
+WHERE NOT coalesce(v.visa_type IN ({sql_in_list(visit_types + no_arrival_types)}), FALSE)
+  AND NOT EXISTS (SELECT 1 FROM {g} AS x WHERE x.person_id = v.person_id AND x.start_date = v.start_date)"""
+
+
+def usual_arrival_lags_sql(lags: str) -> str:
+    """Build the SELECT of the usual arrival lag (rules._sql.usual_lag_sql: the most common, give or
+    take a month) per visa type, and for all types together (``visa_type`` NULL), from a table of
+    :func:`arrival_lags_sql`. Columns: ``visa_type, arrivals, days``."""
+    t = quote_ident(lags)
+    return f"""
+SELECT visa_type, cases AS arrivals, days FROM ({usual_lag_sql(f"SELECT * FROM {t}", ("visa_type",))})
+WHERE visa_type IS NOT NULL
+UNION ALL
+SELECT CAST(NULL AS VARCHAR), cases, days FROM ({usual_lag_sql(f"SELECT days FROM {t}")})"""
+
+
+def imputed_arrivals_sql(visas: str, grants: str, movements: str, presence: str, lags: str, *, data_start: date,
                          visit_types: tuple[str, ...] = ("visit",),
                          no_arrival_types: tuple[str, ...] = ()) -> str:
     """Build the SELECT of arrivals imputed from visa starts, in the shape of ``movements``
-    (source ``visa``, flag ``imputed``). Grain: at most one row per visa."""
-    v, g, m, p = (quote_ident(t) for t in (visas, grants, movements, presence))
+    (source ``visa``, flag ``imputed``). Dated the usual arrival lag after the start (``lags``,
+    from :func:`usual_arrival_lags_sql`: the visa type's where ``MIN_LAG_ARRIVALS`` arrivals show
+    it, else all types', else none), no later than the first sign of presence during the visa.
+    Grain: at most one row per visa."""
+    v, g, m, p, lag = (quote_ident(t) for t in (visas, grants, movements, presence, lags))
     start = f"DATE {sql_literal(data_start.isoformat())}"
     return f"""
+WITH usual AS (
+    SELECT visa_type, days FROM {lag} WHERE visa_type IS NOT NULL AND arrivals >= {MIN_LAG_ARRIVALS}
+),
+overall AS (SELECT any_value(days) AS days FROM {lag} WHERE visa_type IS NULL AND arrivals >= {MIN_LAG_ARRIVALS})
 SELECT v.person_id, {sql_literal(ARRIVAL_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
-       v.start_date AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept
-FROM {v} AS v
+       CAST(least(v.start_date + to_days(coalesce(u.days, o.days, 0)),
+                  (SELECT min(e.start_date) FROM {p} AS e     -- the first sign of presence during the visa
+                   WHERE e.person_id = v.person_id AND e.start_date >= v.start_date
+                     AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31'))) AS DATE) AS date,
+       'in' AS direction, 'imputed' AS flag, TRUE AS kept
+FROM {v} AS v LEFT JOIN usual AS u USING (visa_type), overall AS o
 WHERE v.person_id IS NOT NULL
   AND v.start_date >= {start} + INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY   -- an entry could have been recorded
   AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types + no_arrival_types)}), FALSE)
@@ -148,7 +199,11 @@ QUALIFY row_number() OVER (PARTITION BY v.person_id, v.start_date ORDER BY v.vis
 def add_imputed_arrivals(con: Connection, visas: str, grants: str, movements: str, presence: str, *,
                          data_start: date, visit_types: tuple[str, ...] = ("visit",),
                          no_arrival_types: tuple[str, ...] = ()) -> int:
-    """Insert :func:`imputed_arrivals_sql` rows into ``movements``; return how many."""
+    """Insert :func:`imputed_arrivals_sql` rows into ``movements``; return how many. The arrival
+    lags it estimates are left in ``ARRIVAL_LAGS``."""
+    materialise(con, ARRIVALS_ON_VISAS, arrival_lags_sql(visas, grants, movements, visit_types=visit_types,
+                                                         no_arrival_types=no_arrival_types))
+    materialise(con, ARRIVAL_LAGS, usual_arrival_lags_sql(ARRIVALS_ON_VISAS))
     return append(con, movements, imputed_arrivals_sql(
-        visas, grants, movements, presence, data_start=data_start, visit_types=visit_types,
+        visas, grants, movements, presence, ARRIVAL_LAGS, data_start=data_start, visit_types=visit_types,
         no_arrival_types=no_arrival_types))

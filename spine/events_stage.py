@@ -13,7 +13,7 @@ import numpy as np
 from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from rules import derive_long_term_events, flag_itineraries
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS, estimate_early_leavers
-from rules.family import add_family_events
+from rules.family import FOLLOW_LAG, MIN_FOLLOW_CASES, add_family_events
 from rules.itinerary import repair_itineraries
 from rules.residence import build_residence_spells, stock_on_1_january_sql
 from rules.signs_of_life import (IMPUTED_RETURN_SOURCE, PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns,
@@ -122,8 +122,9 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
             add_imputed_returns(con, movements, presence, not_presence_types=tuple(life.exempt_event_types),
                                 min_return_probability=life.min_return_probability, gap_days=rules.events.min_days,
                                 emigration_codes=tuple(life.emigration_codes))
-            add_returns_from_trips(con, movements, data_end=end, people=people,
-                                   min_return_probability=life.min_return_probability)
+            add_returns_from_trips(con, movements, presence, data_end=end, people=people,
+                                   min_return_probability=life.min_return_probability,
+                                   not_presence_types=tuple(life.exempt_event_types))
             add_trips_from_long_absences(con, movements, data_end=end, people=people,
                                          min_return_probability=life.min_return_probability)
 
@@ -275,8 +276,12 @@ def _family_events(con: duckdb.DuckDBPyConnection, presence: str, dependants: st
     if dependants is None:
         return {"enabled": False}
     added = add_family_events(con, dependants, "events", "movements", presence)
+    lag = con.execute(f"SELECT days, cases FROM {FOLLOW_LAG}").fetchall()
+    days, cases = lag[0] if lag else (None, 0)
     return {"enabled": True, "dependants": con.execute(f"SELECT count(*) FROM {dependants}").fetchall()[0][0],
-            "events_added": added, "events_by_type": _event_counts(con, "events", "family")}
+            "events_added": added, "events_by_type": _event_counts(con, "events", "family"),
+            "follow_lag": {"days": days if cases >= MIN_FOLLOW_CASES else 0, "estimated_days": days,
+                           "dependants_with_own_arrival": int(cases), "min_cases": MIN_FOLLOW_CASES}}
 
 
 def _event_counts(con: duckdb.DuckDBPyConnection, table: str, derived_via: str) -> dict[str, int]:

@@ -222,7 +222,11 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
                ["visas granted in the country", visas.get("in_country_grants")],
                ["stays started at a transition from a visit visa", visas.get("stays_started_at_transition")],
                ["arrivals imputed from visa starts", visas.get("imputed_arrivals")],
+               ["days from a visa's start to its holder's arrival (estimated; by type)",
+                ", ".join(f"{t} {d}" for t, d in (visas.get("arrival_lag_days") or {}).items()) or None],
                ["dependants on claims", family.get("dependants")],
+               ["days after their parent that dependants arrive (estimated from those whose arrival was recorded)",
+                (family.get("follow_lag") or {}).get("days")],
                ["share of provisional immigrations expected to leave within 12 months (early leavers)",
                 early.get("level")],
                ["provisional immigrations, and the long-term ones expected of them",
@@ -312,11 +316,20 @@ def _estimates_parts(estimates: dict[str, Any]) -> list[str]:
               f"{estimates.get('recorded_long_absences')} recorded long absences, {estimates.get('gap_candidates')} such silences"],
              ["chance that a sign of life after a departure is a return", returns.get("return_probability"),
               f"{returns.get('return_candidates')} such signs of life"]]
+    lag = estimates.get("registration_lag")
+    if lag:
+        rates.append(["usual days from a recorded first entry to the registration (most common, give or take "
+                      "a month)", lag.get("days"),
+                      f"{lag.get('cases')} people with both (estimated {lag.get('estimated_days')}; used from "
+                      f"{lag.get('min_cases')})"])
     basis = [[b, v.get("candidates"), v.get("imputed")] for b, v in (estimates.get("candidates_by_basis") or {}).items()]
     groups = [[g["age_band"], g["citizenship_group"], g["profile"], g["silence_length"], g["silent"],
                (g["known_leavers_registered"] or 0) + (g["known_leavers_unregistered"] or 0),
                g["unrecorded_leavers_expected"], g["probability"], g["imputed"]]
               for g in (estimates.get("subgroups") or [])[:25]]
+    trips = [[t["age_band"], t["citizenship_group"], t["profile"], t["after_exit"], t["exits_without_return"],
+              t["recorded_trips"], t["missed_entries_expected"], t["probability"], t["imputed"]]
+             for t in (estimates.get("trips_with_missed_entry") or [])[:25]]
     return ["<h3>What the data says about departures nobody recorded</h3>",
             '<p class="note">Estimated in this run from the people whose outcome the data shows '
             f"(docs/rules.md). A departure is imputed only where its chance is at least "
@@ -325,7 +338,12 @@ def _estimates_parts(estimates: dict[str, Any]) -> list[str]:
             _table(["departures the evidence may give", "candidates", "imputed"], basis),
             "<h4>Silent people by subgroup and silence length (the 25 largest)</h4>",
             _table(["age", "citizenship", "activity", "silent for", "silent people", "known leavers",
-                    "unrecorded leavers expected", "chance of a departure", "departures imputed"], groups)]
+                    "unrecorded leavers expected", "chance of a departure", "departures imputed"], groups),
+            "<h4>Exits with nothing after them, by subgroup and what followed the exit (the 25 largest)</h4>",
+            '<p class="note">A trip whose entry went unrecorded, or a departure: activity beginning after the '
+            "exit (seen), none (silent), or under a year of data since (recent).</p>",
+            _table(["age", "citizenship", "activity", "after the exit", "exits", "recorded trips",
+                    "missed entries expected", "chance of a trip", "entries imputed"], trips)]
 
 
 def _events_section(quality: dict[str, Any]) -> list[str]:

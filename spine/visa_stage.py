@@ -9,7 +9,8 @@ from typing import Any
 import duckdb
 
 from linkage._sql import materialise, quote_ident, sql_literal
-from rules.visas import add_imputed_arrivals, apply_visa_transitions, find_visitors, in_country_grants_sql
+from rules.visas import (ARRIVAL_LAGS, MIN_LAG_ARRIVALS, add_imputed_arrivals, apply_visa_transitions, find_visitors,
+                         in_country_grants_sql)
 from spine.config import JobConfig
 from spine.linking import link_table
 from spine.sources import std_table
@@ -59,4 +60,8 @@ def apply_visa_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, movements: 
         FROM {VISA_GRANTS}""")
     moved = apply_visa_transitions(con, VISA_GRANTS, VISAS, movements, visit_types=visit_types)
     n_grants = con.execute(f"SELECT count(*) FROM {VISA_GRANTS}").fetchall()[0][0]
-    return {"in_country_grants": n_grants, "stays_started_at_transition": moved, "imputed_arrivals": arrivals}
+    lags = (dict(con.execute(f"SELECT coalesce(visa_type, 'all types'), days FROM {ARRIVAL_LAGS} "
+                             f"WHERE arrivals >= {MIN_LAG_ARRIVALS} ORDER BY 1").fetchall())
+            if visas.impute_arrivals else {})
+    return {"in_country_grants": n_grants, "stays_started_at_transition": moved, "imputed_arrivals": arrivals,
+            "arrival_lag_days": lags}

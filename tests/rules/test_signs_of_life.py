@@ -50,11 +50,14 @@ def test_deregistration_for_emigration_without_a_recorded_exit(con):
 
 def test_a_sign_of_life_starting_after_a_departure_is_a_return(con):
     """a left in May 2019 and her return was never recorded, but she was taxed for 2020: back by
-    1 January 2020. The only absence recorded at both ends is c's month-long trip, so a's was a trip
-    too: back a month after leaving. b's tax year 2019 covers her departure day, which says nothing
-    about after it. c's return is recorded before his next sign of life."""
+    1 January 2020 (before her next recorded exit, in 2021). The only absence recorded at both ends
+    is c's month-long trip, so a's was a trip too: back a month after leaving. b's tax year 2019
+    covers her departure day, which says nothing about after it. c's return is recorded before his
+    next sign of life. (A recorded exit with nothing after it is judged by add_returns_from_trips.)"""
     from rules.signs_of_life import add_imputed_returns
     make_table(con, "m", MOVEMENTS, [("a", "crossings", "x1", date(2019, 5, 1), "out", None, True),
+                                     ("a", "crossings", "x9", date(2021, 3, 1), "out", None, True),
+                                     ("b", "crossings", "x8", date(2021, 3, 1), "out", None, True),
                                      ("b", "crossings", "x2", date(2019, 5, 1), "out", None, True),
                                      ("c", "crossings", "x3", date(2019, 5, 1), "out", None, True),
                                      ("c", "crossings", "x4", date(2019, 6, 1), "in", None, True)])
@@ -68,10 +71,13 @@ def test_a_return_is_dated_at_the_sign_of_life_where_absences_that_long_are_most
     """Recorded absences: one trip of 20 days, two stays abroad of about 18 months. a left in
     March 2018 and was taxed from 2020 (21 months later): of the absences no longer than that, most
     were long, so she came back at her sign of life. t left in November 2019 and was taxed from
-    2020 (2 months later): absences that short are trips, so she came back 20 days after leaving."""
+    2020 (2 months later): absences that short are trips, so she came back 20 days after leaving.
+    Both left again, recorded, in 2021."""
     from rules.signs_of_life import add_imputed_returns
     make_table(con, "m", MOVEMENTS, [("a", "crossings", "x1", date(2018, 3, 1), "out", None, True),
                                      ("t", "crossings", "x2", date(2019, 11, 1), "out", None, True),
+                                     ("a", "crossings", "x9", date(2021, 3, 1), "out", None, True),
+                                     ("t", "crossings", "x10", date(2021, 3, 1), "out", None, True),
                                      ("c", "crossings", "x3", date(2016, 5, 1), "out", None, True),
                                      ("c", "crossings", "x4", date(2016, 5, 21), "in", None, True),
                                      ("l", "crossings", "x5", date(2016, 1, 1), "out", None, True),
@@ -212,8 +218,8 @@ def test_people_present_only_by_registration_are_never_active(con):
 
 
 def test_a_registration_of_someone_born_abroad_without_a_recorded_entry_is_an_arrival(con):
-    """i entered in 2019 and registered 20 days later: the usual lag. a (born abroad, no entry)
-    registered in 2020: arrived 20 days before. n was born here; o registered in 2015, the data's
+    """i entered in 2019 and registered 20 days later, too few to show a usual lag (30 people are
+    needed). a (born abroad, no entry) registered in 2020: arrived then. n was born here; o registered in 2015, the data's
     first year (may have lived here before); t's first presence is a tax year before the registration."""
     from rules.signs_of_life import add_registration_arrivals
     make_table(con, "m", MOVEMENTS, [("i", "crossings", "x1", date(2019, 3, 1), "in", None, True)])
@@ -227,7 +233,28 @@ def test_a_registration_of_someone_born_abroad_without_a_recorded_entry_is_an_ar
                [("i", True), ("a", True), ("n", False), ("o", True), ("t", True)])
     assert add_registration_arrivals(con, "m", "p", "who", first_day=date(2016, 1, 1), data_end=END) == 1
     assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
-        ("a", "registration", "2020-06-01", "in")]
+        ("a", "registration", "2020-06-21", "in")]
+
+
+def test_the_registration_lag_is_the_most_common_one_not_the_median(con):
+    """45 people registered 10 days after their recorded entry, 55 others 100 to 640 days after (the
+    median lag, 145 days, dates almost nobody within a month): a registers in 2021 with no entry
+    recorded and arrived 10 days before."""
+    from datetime import timedelta
+
+    from rules.signs_of_life import add_registration_arrivals
+    lags = [10] * 45 + [100 + 10 * k for k in range(55)]
+    entered = date(2018, 1, 1)
+    make_table(con, "m", MOVEMENTS, [(f"i{k}", "crossings", f"x{k}", entered, "in", None, True) for k in range(100)])
+    make_table(con, "p", PRESENCE, [(f"i{k}", "registration", entered + timedelta(days=lag), None, None, False)
+                                    for k, lag in enumerate(lags)]
+               + [("a", "registration", date(2021, 6, 21), None, None, False)])
+    make_table(con, "who", {"person_id": "VARCHAR", "born_abroad": "BOOLEAN"},
+               [(f"i{k}", True) for k in range(100)] + [("a", True)])
+    assert add_registration_arrivals(con, "m", "p", "who", first_day=date(2016, 1, 1), data_end=END) == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed'") == [
+        ("a", "2021-06-11")]
+    assert fetch_rows(con, "SELECT days, cases FROM rules__registration_lag") == [(10, 100)]
 
 
 def test_a_deregistration_reported_long_after_the_recorded_exit_records_it(con):

@@ -47,6 +47,31 @@ def test_dependants_without_movements_inherit_consistent_parent_events(con):
                     ("f", "immigration", "2018-03-01", "family", "P")]
 
 
+def test_dependants_follow_their_parent_by_the_usual_lag(con):
+    """30 children whose own arrival was recorded came 60 days after their parent: a child with no
+    movement of its own inherits the parent's immigration 60 days later (k), or on the day it was
+    first seen here if that came sooner (m); emigrations stay at the parent's date."""
+    from datetime import timedelta
+
+    from rules.family import FOLLOW_LAG
+    arrived = date(2018, 3, 1)
+    events = [(f"P{i}", "immigration", arrived, "un_12_months", "self", None, False) for i in range(32)]
+    events += [(f"c{i}", "immigration", arrived + timedelta(days=60), "un_12_months", "self", None, False)
+               for i in range(30)]
+    events += [("P30", "emigration", date(2022, 7, 1), "un_12_months", "self", None, False)]
+    make_table(con, "events", EVENTS, events)
+    make_table(con, "movements", MOVEMENTS, [(f"c{i}", arrived + timedelta(days=60), "in", True) for i in range(30)])
+    make_table(con, "dependants", {"child_person_id": "VARCHAR", "parent_person_id": "VARCHAR", "child_dob": "DATE"},
+               [(f"c{i}", f"P{i}", date(2012, 1, 1)) for i in range(30)]
+               + [("k", "P30", date(2012, 1, 1)), ("m", "P31", date(2012, 1, 1))])
+    make_table(con, "p", PRESENCE, [("m", "activity", date(2018, 4, 10), date(2018, 7, 1))])
+    assert add_family_events(con, "dependants", "events", "movements", "p") == 3
+    assert fetch_rows(con, "SELECT person_id, event, CAST(date AS VARCHAR) FROM events WHERE derived_via = 'family'",
+                      "1, 2") == [("k", "emigration", "2022-07-01"), ("k", "immigration", "2018-04-30"),
+                                  ("m", "immigration", "2018-04-10")]
+    assert fetch_rows(con, FOLLOW_LAG) == [(60, 30)]
+
+
 # ---- in-country grants, time as a visitor, arrivals imputed from visa starts
 
 VISAS = {"person_id": "VARCHAR", "visa_type": "VARCHAR", "start_date": "DATE", "end_date": "DATE"}
@@ -109,6 +134,32 @@ def test_arrival_imputed_at_the_start_of_a_visa_granted_abroad_with_no_recorded_
                                 no_arrival_types=("child",)) == 1
     assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction, source, flag FROM movements "
                       "WHERE record_id IS NULL") == [("f", "2019-05-01", "in", "visa", "imputed")]
+
+
+def test_an_imputed_arrival_comes_the_usual_lag_after_the_visa_start(con):
+    """40 work-visa holders whose first entry was recorded 40 days after their visa's start, and a
+    study-visa one 5 days after (too few to estimate study visas alone): the arrival nobody recorded
+    comes 40 days after the start, for a study visa too (all types' lag), and no later than the
+    first sign of presence (c's registration)."""
+    from datetime import timedelta
+
+    from rules.visas import ARRIVAL_LAGS, add_imputed_arrivals, in_country_grants_sql
+    start = date(2019, 5, 1)
+    visas = [(f"w{i}", "work", start, date(2022, 5, 1)) for i in range(40)]
+    visas += [("s0", "study", start, date(2022, 5, 1)), ("a", "work", start, date(2022, 5, 1)),
+              ("b", "study", start, date(2022, 5, 1)), ("c", "work", start, date(2022, 5, 1))]
+    make_table(con, "visas", VISAS, visas)
+    make_table(con, "movements", KEPT_MOVEMENTS,
+               [crossing(p, start + timedelta(days=5 if p == "s0" else 40), "in") for p, *_ in visas if p[0] in "ws"])
+    make_table(con, "p", PRESENCE, [("a", "registration", date(2019, 8, 1), None),
+                                    ("b", "registration", date(2019, 8, 1), None),
+                                    ("c", "registration", date(2019, 5, 20), None)])
+    con.execute(f"CREATE TABLE grants AS {in_country_grants_sql('visas', 'movements')}")
+    assert add_imputed_arrivals(con, "visas", "grants", "movements", "p", data_start=date(2015, 1, 1)) == 3
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM movements WHERE record_id IS NULL",
+                      "1") == [("a", "2019-06-10"), ("b", "2019-06-10"), ("c", "2019-05-20")]
+    assert fetch_rows(con, f"SELECT visa_type, arrivals, days FROM {ARRIVAL_LAGS}", "1 NULLS LAST") == [
+        ("study", 1, 5), ("work", 40, 40), (None, 41, 40)]
 
 
 def test_a_valid_visa_does_not_keep_someone_away_for_years_resident(con):
