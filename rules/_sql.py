@@ -74,9 +74,10 @@ MONTH_DAYS = 31
 
 
 def usual_lag_sql(lags: str, by: tuple[str, ...] = ()) -> str:
-    """Build the SELECT of the most common delay give or take a month: the observed delay (``days``,
-    an integer column of the SELECT ``lags``) with the most observed delays within ``MONTH_DAYS`` of
-    it, per group of the ``by`` columns (ties: the shorter delay). Delays often mix a prompt majority
+    """Build the SELECT of the most common delay give or take a month: the median of the observed
+    delays (``days``, an integer column of the SELECT ``lags``) in the densest window of
+    ``MONTH_DAYS`` either side of an observed delay, per group of the ``by`` columns (the median, so
+    that where every delay is the same any tied window gives it). Delays often mix a prompt majority
     with a long tail (most register within days, some a year later); the median of such a mixture
     lands between the two and dates almost nobody within a month, this dates the prompt ones right.
     Counted on a histogram (one row per distinct delay), so its cost does not grow with the data.
@@ -96,6 +97,13 @@ near AS (
     GROUP BY ALL
 ),
 best AS (SELECT * FROM near QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY near DESC, days) = 1),
+window_delays AS (   -- the delays in the best window, to take their median (ties between windows do not matter)
+    SELECT {", ".join("b." + quote_ident(c) for c in keys)}, h.days,
+           sum(h.n) OVER (PARTITION BY {", ".join("b." + quote_ident(c) for c in keys)} ORDER BY h.days) AS running,
+           sum(h.n) OVER (PARTITION BY {", ".join("b." + quote_ident(c) for c in keys)}) AS total
+    FROM best AS b JOIN histogram AS h ON {same('b', 'h')} AND h.days BETWEEN b.days - {MONTH_DAYS} AND b.days + {MONTH_DAYS}
+),
+middle AS (SELECT {cols}, min(days) FILTER (WHERE 2 * running >= total) AS days FROM window_delays GROUP BY ALL),
 cases AS (SELECT {cols}, sum(n) AS cases FROM histogram GROUP BY ALL)
-SELECT {"".join(f"best.{quote_ident(c)}, " for c in by)}best.days, c.cases
-FROM best JOIN cases AS c ON {same('best', 'c')}"""
+SELECT {"".join(f"m.{quote_ident(c)}, " for c in by)}m.days, c.cases
+FROM middle AS m JOIN cases AS c ON {same('m', 'c')}"""

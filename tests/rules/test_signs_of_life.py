@@ -236,6 +236,15 @@ def test_a_registration_of_someone_born_abroad_without_a_recorded_entry_is_an_ar
         ("a", "registration", "2020-06-21", "in")]
 
 
+def test_the_usual_lag_is_the_middle_of_the_densest_month(con):
+    """Per group: a prompt majority and a late tail give the prompt ones' middle (a); where nearly
+    every delay is the same, that delay, whichever tied window is found first (z); one delay, itself."""
+    from rules._sql import usual_lag_sql
+    make_table(con, "lags", {"g": "VARCHAR", "days": "INTEGER"},
+               [("a", d) for d in (3, 4, 5, 200, 210)] + [("z", d) for d in (0, 0, 0, -9, 25)] + [("o", 7)])
+    assert fetch_rows(con, usual_lag_sql("SELECT * FROM lags", ("g",)), "1") == [("a", 4, 5), ("o", 7, 1), ("z", 0, 5)]
+
+
 def test_the_registration_lag_is_the_most_common_one_not_the_median(con):
     """45 people registered 10 days after their recorded entry, 55 others 100 to 640 days after (the
     median lag, 145 days, dates almost nobody within a month): a registers in 2021 with no entry
