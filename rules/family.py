@@ -33,6 +33,12 @@ MIN_FOLLOW_CASES = 30
 FOLLOW_LAG = "rules__family_follow_lag"
 
 
+def _one_parent_sql(dependants: str) -> str:
+    """Each dependant once, with the parent of the smaller id (a child on two parents' claims)."""
+    return (f"SELECT * FROM {dependants} "
+            "QUALIFY row_number() OVER (PARTITION BY child_person_id ORDER BY parent_person_id) = 1")
+
+
 def follow_lag_sql(dependants: str, events: str) -> str:
     """Build the one-row SELECT of how long after their parent dependants arrive (``days``, and the
     ``cases`` it was seen in: dependants): the usual days (give or take a month) from the parent's
@@ -40,8 +46,7 @@ def follow_lag_sql(dependants: str, events: str) -> str:
     years after the parent's (or a month before); one per child, the closest pair."""
     d, e = quote_ident(dependants), quote_ident(events)
     return usual_lag_sql(f"""
-        WITH one_parent AS (   -- as family_events_sql: the parent with the smaller id
-            SELECT * FROM {d} QUALIFY row_number() OVER (PARTITION BY child_person_id ORDER BY parent_person_id) = 1)
+        WITH one_parent AS ({_one_parent_sql(d)})
         SELECT arg_min(datediff('day', pe.date, ce.date), abs(datediff('day', pe.date, ce.date))) AS days
         FROM one_parent AS o
         JOIN {e} AS pe ON pe.person_id = o.parent_person_id AND pe.event = 'immigration' AND pe.derived_via = 'self'
@@ -59,10 +64,7 @@ def family_events_sql(dependants: str, events: str, movements: str, presence: st
               f"FROM {quote_ident(lag)}" if lag else "SELECT 0 AS days")
     return f"""
 WITH follow AS ({follow}),
-one_parent AS (
-    SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY child_person_id ORDER BY parent_person_id) AS r
-                   FROM {d}) WHERE r = 1
-),
+one_parent AS ({_one_parent_sql(d)}),
 own AS (
     SELECT person_id FROM {m} WHERE kept
     UNION SELECT person_id FROM {e}
