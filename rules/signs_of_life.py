@@ -684,7 +684,8 @@ def _trip_estimates(con: Connection) -> list[dict]:
             SELECT age_band, citizenship_group, profile, after AS after_exit, candidates AS exits_without_return,
                    trips AS recorded_trips, round(missed_expected, 2) AS missed_entries_expected, probability,
                    CASE WHEN probability >= min_return_probability THEN candidates ELSE 0 END AS imputed
-            FROM {TRIP_ESTIMATES} WHERE candidates > 0 ORDER BY candidates DESC, age_band, profile, after""")
+            FROM {TRIP_ESTIMATES} WHERE candidates > 0
+            ORDER BY candidates DESC, age_band, citizenship_group, profile, after""")
     except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException when the table is not there
         if "does not exist" in str(exc):
             return []
