@@ -134,9 +134,8 @@ def _name_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
     return levels
 
 
-def _date_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
-    c = spec.column
-    left, right = _l(c), _r(c)
+def _same_date_written_otherwise(left: str, right: str) -> list[tuple[str, str]]:
+    """(SQL, label) for each way one date of birth is written differently in two records."""
     swapped = (f"(day({left}) <= 12 AND day({left}) <> month({left}) AND "
                f"year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right}))")
     # A date known only to the month or the year is written with day 1, or 1 January (registers,
@@ -146,13 +145,26 @@ def _date_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
                   f"AND month({left}) = month({right}))")
     year_only = (f"(((month({left}) = 1 AND day({left}) = 1) OR (month({right}) = 1 AND day({right}) = 1)) "
                  f"AND year({left}) = year({right}))")
+    typo = f"levenshtein(strftime({left}, '%Y%m%d'), strftime({right}, '%Y%m%d')) <= 1"
+    return [(swapped, "day and month swapped"), (month_only, "same month, one date without its day"),
+            (year_only, "same year, one date 1 January"), (typo, "one digit different")]
+
+
+def same_date_sql(left: str, right: str) -> str:
+    """SQL true when two known dates can be one date of birth: equal, or written as records write
+    it otherwise (day and month swapped, the day or the day and month unknown, one digit
+    mistyped). A date further off is another person's, or a number shared or reused."""
+    otherwise = (sql for sql, _ in _same_date_written_otherwise(left, right))
+    return "(" + " OR ".join([f"{left} = {right}", *otherwise]) + ")"
+
+
+def _date_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
+    c = spec.column
+    left, right = _l(c), _r(c)
     return [
         _null_level(c),
         _exact_level(spec),
-        _level(swapped, "day and month swapped"),
-        _level(month_only, "same month, one date without its day"),
-        _level(year_only, "same year, one date 1 January"),
-        _level(f"levenshtein(strftime({left}, '%Y%m%d'), strftime({right}, '%Y%m%d')) <= 1", "one digit different"),
+        *(_level(sql, label) for sql, label in _same_date_written_otherwise(left, right)),
         _level(f"abs(date_diff('day', {left}, {right})) <= 366", "within a year"),
         _level("ELSE", "else"),
     ]

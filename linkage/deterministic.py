@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from linkage._sql import Connection, materialise, quote_ident, sql_literal
+from linkage.comparisons import same_date_sql
 from linkage.errors import LinkageError
 
 ID_CHECK_ACTIONS = ("keep", "demote", "review")
@@ -97,9 +98,11 @@ def check_id_links(
 ) -> str:
     """Flag identifier links whose time-invariant fields disagree, and act on them.
 
-    A field disagrees when both sides have a value and the values differ. A link with at least
-    ``min_disagreements`` disagreeing fields (against every reference record of its entity) is an
-    ``id_conflict``: a reused, mistyped or shared identifier more often than a changed birth date.
+    A field disagrees when both sides have a value and the values differ (dates of birth: when they
+    cannot be one date written otherwise, see :func:`linkage.comparisons.same_date_sql`). A link
+    with at least ``min_disagreements`` disagreeing fields (against every reference record of its
+    entity) is an ``id_conflict``: a reused, mistyped or shared identifier more often than a changed
+    birth date.
 
     Actions: ``keep`` (link stands, conflict reported), ``demote`` (unlinked with reason
     ``id_conflict``, so a hybrid job tries the record probabilistically), ``review`` (status
@@ -112,8 +115,12 @@ def check_id_links(
         raise LinkageError(f"id check action must be one of {', '.join(ID_CHECK_ACTIONS)}, got {action!r}")
     if not fields:
         raise LinkageError("id check needs at least one field to compare")
-    differs = [f"CASE WHEN r.{quote_ident(f)} IS DISTINCT FROM ref.{quote_ident(f)} AND r.{quote_ident(f)} "
-               f"IS NOT NULL AND ref.{quote_ident(f)} IS NOT NULL THEN {sql_literal(f)} END" for f in fields]
+    def differ(f: str) -> str:
+        left, right = f"r.{quote_ident(f)}", f"ref.{quote_ident(f)}"
+        unequal = f"NOT {same_date_sql(left, right)}" if f == "dob" else f"{left} <> {right}"
+        return f"CASE WHEN {left} IS NOT NULL AND {right} IS NOT NULL AND {unequal} THEN {sql_literal(f)} END"
+
+    differs = [differ(f) for f in fields]
     n_differs = " + ".join(f"CAST(({d}) IS NOT NULL AS INTEGER)" for d in differs)
     conflict_status = {"keep": "l.status", "demote": "'unlinked'", "review": "'review'"}[action]
     conflict_entity = "NULL" if action == "demote" else "l.entity_id"

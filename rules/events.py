@@ -123,7 +123,7 @@ def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int 
     Columns out: ``person_id, event, date, rule, derived_via, parent_person_id, provisional``.
     """
     end = f"DATE {sql_literal(data_end.isoformat())}"
-    order = "PARTITION BY person_id ORDER BY date, direction"
+    order = "PARTITION BY person_id ORDER BY date, direction, source"
     return f"""
 WITH period_starts AS (   -- consecutive movements in one direction are one period, from the first
     SELECT * FROM (

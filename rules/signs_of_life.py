@@ -279,12 +279,12 @@ def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tu
 WITH ordered AS (
     SELECT person_id, date, direction, record_id,
            min(CASE WHEN direction = 'in' THEN date END) OVER (
-               PARTITION BY person_id ORDER BY date, direction
+               PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST
                ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_in,
-           lead(date) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_date,
-           lead(direction) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_direction,
-           lead(record_id) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_record_id
+           lead(date) OVER w AS next_date, lead(direction) OVER w AS next_direction,
+           lead(record_id) OVER w AS next_record_id
     FROM {m} WHERE kept
+    WINDOW w AS (PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST)
 ),
 recorded_absences AS (
     SELECT datediff('day', date, next_date) AS days FROM ordered
@@ -377,11 +377,10 @@ def unreturned_exits_sql(movements: str, evidence: str, presence: str, *, people
     return f"""
 WITH ranked AS (
     SELECT person_id, date, direction, record_id,
-           lead(direction) OVER (PARTITION BY person_id ORDER BY date, direction) AS next_direction,
-           lag(direction) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_direction,
-           lag(date) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_date,
-           lag(record_id) OVER (PARTITION BY person_id ORDER BY date, direction) AS previous_record_id
+           lead(direction) OVER w AS next_direction, lag(direction) OVER w AS previous_direction,
+           lag(date) OVER w AS previous_date, lag(record_id) OVER w AS previous_record_id
     FROM {m} WHERE kept
+    WINDOW w AS (PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST)
 ),
 last_two AS (
     SELECT r.*, r.direction = 'out' AS is_exit,
@@ -482,7 +481,7 @@ WITH o AS (
            lead(date, 2) OVER w AS d2, lead(direction, 2) OVER w AS dir2, lead(record_id, 2) OVER w AS r2,
            lead(date, 3) OVER w AS d3, lead(direction, 3) OVER w AS dir3, lead(record_id, 3) OVER w AS r3
     FROM {m} WHERE kept
-    WINDOW w AS (PARTITION BY person_id ORDER BY date, direction)
+    WINDOW w AS (PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST)
 ),
 found AS (
     SELECT person_id, 'absence' AS kind, date AS left_on, d1 AS back_on FROM o

@@ -184,6 +184,7 @@ def silence_evidence_sql(movements: str, presence: str, *, data_end: date, peopl
     emigration, death = sql_in_list(emigration_codes), sql_in_list(death_codes)
     counted = "kind = 'activity' AND NOT exempt"
     source = "source" if with_source else "'activity'"
+    in_order = " ORDER BY source" if with_source else ""   # ties between sources broken alike in every run
     pairs = (f"SELECT person_id, other_id FROM {quote_ident(duplicates)}" if duplicates else
              "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS other_id WHERE FALSE")
     if dependants:
@@ -207,7 +208,7 @@ WITH own AS (
            min(start_date) FILTER (WHERE {counted}) AS first_start,
            max(start_date) FILTER (WHERE {counted}) AS last_start,
            count(DISTINCT year(start_date)) FILTER (WHERE {counted}) AS active_years,
-           mode({source}) FILTER (WHERE {counted}) AS main_source,
+           mode({source}{in_order}) FILTER (WHERE {counted}) AS main_source,
            max(start_date) FILTER (WHERE kind = 'visa_grant') AS last_grant,
            min(end_date) FILTER (WHERE kind = 'registration' AND reason IN ({emigration})) AS deregistered,
            coalesce(bool_or(kind = 'registration' AND reason IN ({death})), FALSE) AS died,

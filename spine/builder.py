@@ -69,11 +69,11 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
                CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight,
                reject_reason AS reason
         FROM {quote_ident(base)}""")
-    materialise(con, SPINE_IDENTIFIERS, "SELECT CAST(NULL AS VARCHAR) AS entity_id, "
-                "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS VARCHAR) AS value WHERE FALSE")
+    materialise(con, SPINE_IDENTIFIERS, "SELECT CAST(NULL AS VARCHAR) AS entity_id, CAST(NULL AS VARCHAR) AS field, "
+                "CAST(NULL AS VARCHAR) AS value, CAST(NULL AS BOOLEAN) AS from_base WHERE FALSE")
     build_features(con, job.base)
     base_duplicates = deduplicate_base(con, job, link_table(job.base), features_table(job.base))
-    _learn_identifiers(con, job.base)
+    _learn_identifiers(con, job.base, from_base=True)
     build_reference(con, job)
     create_review_pairs(con)
     n_decisions = load_decisions(con, job)
@@ -124,16 +124,19 @@ def _keep_review_pairs(con: duckdb.DuckDBPyConnection, name: str) -> None:
                      [c for c in columns if c.startswith("mw_")])
 
 
-def _learn_identifiers(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Add the identifiers of a source's linked records to what the spine knows."""
+def _learn_identifiers(con: duckdb.DuckDBPyConnection, name: str, *, from_base: bool = False) -> None:
+    """Add the identifiers of a source's linked records to what the spine knows (``from_base``:
+    the base register's own, as against numbers other sources' links taught it)."""
     for field in ID_FIELDS:
         con.execute(f"""
             INSERT INTO {SPINE_IDENTIFIERS}
-            SELECT DISTINCT l.entity_id, {sql_literal(field)}, s.{field}
+            SELECT DISTINCT l.entity_id, {sql_literal(field)}, s.{field}, {from_base}
             FROM {quote_ident(std_table(name))} AS s
             JOIN {quote_ident(link_table(name))} AS l USING (record_id)
             WHERE l.status = 'linked' AND s.{field} IS NOT NULL
-            EXCEPT SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS}""").fetchall()
+              AND NOT EXISTS (SELECT 1 FROM {SPINE_IDENTIFIERS} AS i
+                              WHERE i.entity_id = l.entity_id AND i.field = {sql_literal(field)}
+                                AND i.value = s.{field})""").fetchall()
 
 
 def build_links(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:

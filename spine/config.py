@@ -657,9 +657,10 @@ class EnlargementConfig(StrictModel):
     """How the unmatched records of enlarging sources become persons (see spine.enlarge)."""
 
     #: A group of unmatched records is held back (its records stay ``unlinked``, reason
-    #: ``possible_register_match``) when one of them had a register candidate scoring at least this
-    #: match weight: more likely a registered person the linkage could not confirm than a new one.
-    #: ``null`` turns the hold-back off. Records of sources without a model have no weight.
+    #: ``possible_register_match``) when at least half of its scored records had a register
+    #: candidate scoring at least this match weight: more likely a registered person the linkage
+    #: could not confirm than a new one. ``null`` turns the hold-back off. Records of sources
+    #: without a model have no weight and do not count.
     hold_back_weight: FiniteFloat | None = -1.0
     #: How the pool's records are grouped into persons (see spine.pool_grouping): ``keys``,
     #: shared identifiers and name keys only; ``probabilistic`` (default), those and a

@@ -49,7 +49,8 @@ SPINE_REFERENCE = "spine__reference"
 DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "nationality", "country_of_birth",
                              "national_id", "passport_no")
 DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
-                          ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"))
+                          ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"),
+                          ("postcode", "birth_year"), ("first_name_canonical", "birth_year"))
 DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
 ID_FIELDS_COMPARED = ("national_id", "passport_no")
 LINK_COLUMNS = ("record_id, entity_id, status, method, matched_on, "
@@ -198,7 +199,7 @@ def _fills(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> tuple[d
 
 def _counts_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str) -> dict[str, int]:
     rows = con.execute(f"SELECT {column}, count(*) FROM {quote_ident(table)} WHERE {where} "
-                       f"GROUP BY ALL ORDER BY 2 DESC").fetchall()
+                       f"GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
     return {str(k): int(n) for k, n in rows}
 
 
@@ -207,18 +208,55 @@ def _link_on_ids(con: duckdb.DuckDBPyConnection, name: str, config: IdLinkageMix
     raw = link_on_identifiers(con, features_table(name), SPINE_IDENTIFIERS, config.id_fields, output + "_raw",
                               id_patterns=config.id_patterns)
     check = config.id_check
-    check_id_links(con, raw, features_table(name), SPINE_REFERENCE, output + "_checked",
+    check_id_links(con, raw, features_table(name), SPINE_REFERENCE, output + "_configured",
                    fields=tuple(check.fields), min_disagreements=check.min_disagreements, action=check.action)
+    refused = _refuse_taught_numbers_that_disagree(con, name, output + "_configured", config.id_fields,
+                                                   output + "_checked")
     materialise(con, output, f"""
         SELECT record_id, entity_id, status,
                CASE WHEN status = 'linked' THEN 'deterministic_id' END AS method, matched_on,
                CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight, reason
         FROM {quote_ident(output + '_checked')}""")
-    conflicts = con.execute(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(output + '_checked')}"
+    conflicts = con.execute(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(output + '_configured')}"
                             ).fetchall()[0][0]
     return {"method": "deterministic_id", "links_per_field": _counts_by(con, output, "matched_on", "status = 'linked'"),
             "id_conflicts": int(conflicts), "id_conflict_action": check.action,
+            "refused_taught_numbers": refused,
             "reasons": _counts_by(con, output, "reason", "reason IS NOT NULL")}
+
+
+def _refuse_taught_numbers_that_disagree(con: duckdb.DuckDBPyConnection, name: str, checked: str,
+                                         id_fields: list[str], output: str) -> int:
+    """Unlink identifier links on a number the base register does not hold for the person (one
+    another source's link taught the spine) whose date of birth or sex disagrees with the person's.
+
+    A taught number is only as good as the link that taught it: a seasonal worker's crossing with
+    a year-only birth date may link to a registered namesake born that year, and the passport it
+    carries would then pull every other crossing and visa of the worker to the namesake. The
+    register's own numbers keep the configured check (a reused number; both fields must differ);
+    a taught number needs the person's date of birth (as far as both records know it, see
+    ``same_date_sql``) and sex. Returns how many links were refused (``id_conflict``)."""
+    value = "CASE l.matched_on " + " ".join(
+        f"WHEN {sql_literal(f)} THEN r.{quote_ident(f)}" for f in id_fields) + " END"
+    taught = f"{output}__taught"
+    materialise(con, taught, f"""
+        SELECT l.record_id, l.entity_id, l.status, l.matched_on, l.reason
+        FROM {quote_ident(checked)} AS l JOIN {quote_ident(features_table(name))} AS r USING (record_id)
+        WHERE l.status = 'linked' AND NOT EXISTS (
+            SELECT 1 FROM {SPINE_IDENTIFIERS} AS i
+            WHERE i.from_base AND i.entity_id = l.entity_id AND i.field = l.matched_on AND i.value = {value})""")
+    check_id_links(con, taught, features_table(name), SPINE_REFERENCE, f"{taught}_checked",
+                   fields=("dob", "sex"), min_disagreements=1, action="demote")
+    materialise(con, output, f"""
+        SELECT l.* REPLACE (
+            CASE WHEN t.id_conflict THEN NULL ELSE l.entity_id END AS entity_id,
+            CASE WHEN t.id_conflict THEN 'unlinked' ELSE l.status END AS status,
+            CASE WHEN t.id_conflict THEN NULL ELSE l.matched_on END AS matched_on,
+            CASE WHEN t.id_conflict THEN 'id_conflict' ELSE l.reason END AS reason,
+            l.id_conflict OR coalesce(t.id_conflict, FALSE) AS id_conflict)
+        FROM {quote_ident(checked)} AS l LEFT JOIN {quote_ident(f'{taught}_checked')} AS t USING (record_id)""")
+    return int(con.execute(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(f'{taught}_checked')}"
+                           ).fetchall()[0][0])
 
 
 def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: ProbabilisticConfig,
@@ -330,15 +368,16 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
     the rest, with a birth date missing its day or a name spelt another way, fell below the
     threshold. They now link on it, as a later source would (identifiers learnt from every
     source's links are what later sources link on). A value that would lead to two persons is
-    ambiguous and never linked on; a link whose birth year or sex disagrees with the person's
-    register record is not made (a child travelling on a parent's passport), nor is one the
+    ambiguous and never linked on; a link whose date of birth (as far as both records know it) or
+    sex disagrees with the person's register record is not made (a child travelling on a parent's
+    passport, a namesake's crossings), nor is one the
     identifier stage refused (``id_conflict``), nor any in a one-to-one source (the record that
     taught the value already holds the person).
     """
     id_fields = [f for f in config.id_fields if f in ID_FIELDS_COMPARED]
     if not id_fields or config.constraint == "one_to_one":
         materialise(con, output, f"SELECT * FROM {quote_ident(links)}")
-        return {"linked": 0, "refused_birth_year_or_sex": 0, "reasons_left": {}}
+        return {"linked": 0, "refused_dob_or_sex": 0, "reasons_left": {}}
     learnt = f"{output}__identifiers"
     taught = " UNION ".join(
         f"""SELECT l.entity_id, {sql_literal(f)} AS field, r.{quote_ident(f)} AS value
@@ -351,7 +390,7 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
         WHERE l.status = 'unlinked' AND l.reason IS DISTINCT FROM 'id_conflict'""")
     raw = link_on_identifiers(con, waiting, learnt, id_fields, f"{output}__raw", id_patterns=config.id_patterns)
     checked = check_id_links(con, raw, waiting, SPINE_REFERENCE, f"{output}__checked",
-                             fields=("birth_year", "sex"), min_disagreements=1, action="demote")
+                             fields=("dob", "sex"), min_disagreements=1, action="demote")
     materialise(con, output, f"""
         SELECT l.record_id,
                CASE WHEN k.status = 'linked' THEN k.entity_id ELSE l.entity_id END AS entity_id,
@@ -368,7 +407,7 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
     """)
     linked, refused = con.execute(f"""SELECT count(*) FILTER (WHERE status = 'linked'),
         count(*) FILTER (WHERE id_conflict) FROM {quote_ident(checked)}""").fetchall()[0]
-    return {"linked": int(linked), "refused_birth_year_or_sex": int(refused),
+    return {"linked": int(linked), "refused_dob_or_sex": int(refused),
             "reasons_left": _counts_by(con, checked, "reason", "status <> 'linked' AND reason IS NOT NULL")}
 
 

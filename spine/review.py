@@ -344,7 +344,8 @@ def export_review(job: JobConfig, out: Path) -> int:
         types = con.execute(f"DESCRIBE {pairs}").fetchall()
         cells = ", ".join(_neutralised(name) if kind == "VARCHAR" else quote_ident(name) for name, kind, *_ in types)
         sql = (f"WITH pairs AS ({pairs}) SELECT {cells} FROM pairs "
-               "ORDER BY pairs.source, pairs.match_probability DESC, pairs.record_id")
+               "ORDER BY pairs.source, pairs.match_probability DESC, pairs.record_id, pairs.person_id, "
+               + ", ".join(f"pairs.person_{f}" for f in FIELDS))
         _write_private(out, lambda temp: con.execute(
             f"COPY ({sql}) TO {sql_literal(str(temp))} (HEADER, DELIMITER ',')").fetchall())
         return con.execute(f"SELECT count(*) FROM ({pairs})").fetchall()[0][0]

@@ -174,7 +174,8 @@ def _persons_sql(store: str, sources: list[str]) -> str:
         SELECT * FROM {quote_ident(store)}.main.persons
         UNION ALL BY NAME
         SELECT new_person_id AS person_id, 'enlarged' AS origin, CAST(min(dob) AS DATE) AS dob,
-               mode(sex) AS sex, mode(nationality) AS nationality, mode(country_of_birth) AS country_of_birth
+               mode(sex ORDER BY sex) AS sex, mode(nationality ORDER BY nationality) AS nationality,
+               mode(country_of_birth ORDER BY country_of_birth) AS country_of_birth
         FROM ({records}) GROUP BY new_person_id"""
 
 

@@ -13,21 +13,24 @@ LINKS = {"record_id": "VARCHAR", "entity_id": "VARCHAR", "status": "VARCHAR", "m
 
 
 def test_unlinked_records_follow_their_passport_unless_ambiguous_or_a_different_person():
-    """x1 linked P (the model was sure); x2 and x3 carry the same passport but a birth date without
-    its day and a transliterated name, below the threshold: x2 links to P. x3 is a child on the
-    parent's passport (another birth year): not linked. x5 and x6's passport led to two persons:
+    """x1 linked P (the model was sure); x2, x3 and x9 carry the same passport but were below the
+    threshold: x2 (a birth date known to the year only) links to P. x3 is a child on the parent's
+    passport (another birth year): not linked; nor is x9, born the same year as P but on another
+    day (a namesake whose number one false link taught). x5 and x6's passport led to two persons:
     ambiguous, never linked on. x7's passport is nobody's. x8 was refused by the identifier stage's
     own check: not linked back on the same number. In a one-to-one source nothing is linked (the
     record that taught a number already holds its person)."""
     con = duckdb.connect()
-    make_table(con, "feat__crossings", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "birth_year": "INTEGER",
+    make_table(con, "feat__crossings", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "dob": "DATE",
                                         "sex": "VARCHAR"},
-               [("x1", "A1", 1983, "m"), ("x2", "A1", 1983, None), ("x3", "A1", 2012, "f"), ("x8", "A1", 1983, "m"),
-                ("x4", "B2", 1990, "f"), ("x5", "B2", 1990, "f"), ("x6", "B2", 1990, "f"), ("x7", "C3", 1970, "m")])
+               [("x1", "A1", "1983-06-15", "m"), ("x2", "A1", "1983-01-01", None), ("x3", "A1", "2012-06-15", "f"),
+                ("x9", "A1", "1983-11-12", "m"), ("x8", "A1", "1983-06-15", "m"), ("x4", "B2", "1990-03-03", "f"),
+                ("x5", "B2", "1990-03-03", "f"), ("x6", "B2", "1990-03-03", "f"), ("x7", "C3", "1970-01-02", "m")])
     make_table(con, "stage", LINKS, [
         ("x1", "P", "linked", "probabilistic", None, 0.99, 8.0, None),
         ("x2", None, "unlinked", None, None, 0.81, 2.1, "below_threshold"),
         ("x3", None, "unlinked", None, None, 0.2, -2.0, "below_threshold"),
+        ("x9", None, "unlinked", None, None, 0.3, -1.0, "below_threshold"),
         ("x4", "Q", "linked", "probabilistic", None, 0.97, 5.0, None),
         ("x5", "R", "linked", "probabilistic", None, 0.96, 4.6, None),
         ("x6", None, "unlinked", None, None, 0.5, 0.0, "below_threshold"),
@@ -35,8 +38,8 @@ def test_unlinked_records_follow_their_passport_unless_ambiguous_or_a_different_
         ("x8", None, "unlinked", None, None, None, None, "id_conflict")])
     make_table(con, SPINE_IDENTIFIERS, {"entity_id": "VARCHAR", "field": "VARCHAR", "value": "VARCHAR"},
                [("P", "passport_no", "OLD1")])
-    make_table(con, SPINE_REFERENCE, {"entity_id": "VARCHAR", "birth_year": "INTEGER", "sex": "VARCHAR"},
-               [("P", 1983, "m"), ("Q", 1990, "f"), ("R", 1990, "f")])
+    make_table(con, SPINE_REFERENCE, {"entity_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
+               [("P", "1983-06-15", "m"), ("Q", "1990-03-03", "f"), ("R", "1990-03-03", "f")])
     make_table(con, "candidates__crossings", {"record_id": "VARCHAR", "entity_id": "VARCHAR",
                                               "match_probability": "DOUBLE", "match_weight": "DOUBLE"},
                [("x2", "P", 0.81, 2.1)])
@@ -51,9 +54,34 @@ def test_unlinked_records_follow_their_passport_unless_ambiguous_or_a_different_
         ("x5", "R", "linked", "probabilistic", None, 0.96),
         ("x6", None, "unlinked", None, None, 0.5),
         ("x7", None, "unlinked", None, None, None),
-        ("x8", None, "unlinked", None, None, None)]
-    assert metrics["linked"] == 1 and metrics["refused_birth_year_or_sex"] == 1
-    assert metrics["reasons_left"] == {"ambiguous_id": 1, "id_conflict": 1, "no_match": 1}
+        ("x8", None, "unlinked", None, None, None),
+        ("x9", None, "unlinked", None, None, 0.3)]
+    assert metrics["linked"] == 1 and metrics["refused_dob_or_sex"] == 2
+    assert metrics["reasons_left"] == {"ambiguous_id": 1, "id_conflict": 2, "no_match": 1}
     one_to_one = HybridConfig(method="hybrid", id_fields=["passport_no"], constraint="one_to_one")
     assert _link_on_learnt_identifiers(con, "crossings", one_to_one, "stage", "out2")["linked"] == 0
     assert fetch_rows(con, "SELECT count(*) FROM out2 WHERE status = 'linked'") == [(3,)]
+
+
+def test_a_number_another_source_taught_needs_the_persons_birth_date_and_sex():
+    """P's register holds passport OLD1; a crossing linked to P taught the spine NEW1. A visa on
+    the register's number links with another birth date (the configured check wants both birth
+    date and sex to differ); on the taught number only with P's birth date as far as it is known
+    (v2 without its day, v3 day and month swapped): v4, born the same year on another day, is a
+    namesake whose number a false link taught, and v5 has the other sex."""
+    from spine.linking import _link_on_ids
+
+    con = duckdb.connect()
+    make_table(con, "feat__visas", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
+               [("v1", "OLD1", "1983-11-12", "m"), ("v2", "NEW1", "1983-06-01", "m"), ("v3", "NEW1", "1983-03-06", None),
+                ("v4", "NEW1", "1983-11-12", "m"), ("v5", "NEW1", "1983-06-03", "f")])
+    make_table(con, SPINE_IDENTIFIERS, {"entity_id": "VARCHAR", "field": "VARCHAR", "value": "VARCHAR",
+                                        "from_base": "BOOLEAN"},
+               [("P", "passport_no", "OLD1", True), ("P", "passport_no", "NEW1", False)])
+    make_table(con, SPINE_REFERENCE, {"entity_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
+               [("P", "1983-06-03", "m")])
+    metrics = _link_on_ids(con, "visas", HybridConfig(method="hybrid", id_fields=["passport_no"]), "ids")
+    assert fetch_rows(con, "SELECT record_id, entity_id, status, reason FROM ids", "record_id") == [
+        ("v1", "P", "linked", None), ("v2", "P", "linked", None), ("v3", "P", "linked", None),
+        ("v4", None, "unlinked", "id_conflict"), ("v5", None, "unlinked", "id_conflict")]
+    assert metrics["refused_taught_numbers"] == 2 and metrics["id_conflicts"] == 0
