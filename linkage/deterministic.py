@@ -117,7 +117,11 @@ def check_id_links(
         raise LinkageError("id check needs at least one field to compare")
     def differ(f: str) -> str:
         left, right = f"r.{quote_ident(f)}", f"ref.{quote_ident(f)}"
-        unequal = f"NOT {same_date_sql(left, right)}" if f == "dob" else f"{left} <> {right}"
+        if f == "dob":   # dates as dates; text that is not one is compared as text
+            dates = same_date_sql(f"TRY_CAST({left} AS DATE)", f"TRY_CAST({right} AS DATE)")
+            unequal = f"NOT coalesce({dates}, {left} = {right})"
+        else:
+            unequal = f"{left} <> {right}"
         return f"CASE WHEN {left} IS NOT NULL AND {right} IS NOT NULL AND {unequal} THEN {sql_literal(f)} END"
 
     differs = [differ(f) for f in fields]

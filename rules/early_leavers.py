@@ -41,7 +41,8 @@ def _groups_sql(table: str, people: str, visas: str | None, age_groups: list[int
     bounds = age_groups + [200]
     age = "datesub('year', w.dob, e.date)"
     labels = " ".join(f"WHEN {age} < {hi} THEN '{lo}-{hi - 1}'" for lo, hi in zip(bounds, bounds[1:-1]))
-    visa = (f"""coalesce((SELECT first(v.visa_type ORDER BY v.start_date DESC, v.visa_type) FROM {quote_ident(visas)} AS v
+    visa = (f"""coalesce((SELECT first(v.visa_type ORDER BY v.start_date DESC, v.visa_type)
+                          FROM {quote_ident(visas)} AS v
                           WHERE v.person_id = e.person_id AND v.start_date <= e.date + INTERVAL 60 DAY
                             AND coalesce(v.end_date, e.date) >= e.date), 'none')""" if visas else "'unknown'")
     return f"""

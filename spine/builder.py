@@ -28,6 +28,7 @@ from spine.review import add_review_pairs, apply_decisions, check_decision_ids, 
 from spine.dedupe import deduplicate_base
 from spine.enlarge import enlarge
 from spine.family import add_family_persons
+from spine.number_holders import move_to_number_holders
 from spine.pseudonymise import create_key_table, hmac_sql
 from spine.sources import raw_table, std_table
 
@@ -88,6 +89,7 @@ def link_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes,
         _learn_identifiers(con, name)
         progress_step()
     metrics["enlargement"] = enlarge(con, job, key_table, run, learnt_m=learnt_m_by_column(metrics))
+    metrics["number_holders"] = move_to_number_holders(con, [name for name, _ in job.ordered_sources[1:]])
     metrics["family_persons"] = add_family_persons(con, job, key_table)
     metrics["duplicate_identifiers"] = report_duplicate_identifiers(con)
     metrics["base_duplicates"] = base_duplicates
@@ -130,7 +132,7 @@ def _learn_identifiers(con: duckdb.DuckDBPyConnection, name: str, *, from_base: 
     for field in ID_FIELDS:
         con.execute(f"""
             INSERT INTO {SPINE_IDENTIFIERS}
-            SELECT DISTINCT l.entity_id, {sql_literal(field)}, s.{field}, {from_base}
+            SELECT DISTINCT l.entity_id, {sql_literal(field)}, s.{field}, {sql_literal(from_base)}
             FROM {quote_ident(std_table(name))} AS s
             JOIN {quote_ident(link_table(name))} AS l USING (record_id)
             WHERE l.status = 'linked' AND s.{field} IS NOT NULL

@@ -141,7 +141,8 @@ def _hold_back(con: duckdb.DuckDBPyConnection, weight: float | None) -> dict[str
     if weight is not None:
         near = (f"count(*) FILTER (WHERE p.match_weight >= {float(weight)!r} "
                 "AND p.reason IS DISTINCT FROM 'clerical_non_match')")
-        scored = "count(*) FILTER (WHERE p.match_weight IS NOT NULL OR p.reason = 'no_candidate')"
+        scored = ("count(*) FILTER (WHERE (p.match_weight IS NOT NULL OR p.reason = 'no_candidate') "
+                  "AND p.reason IS DISTINCT FROM 'clerical_non_match')")
         condition = f"{near} > 0 AND 2 * {near} >= {scored} AND NOT bool_or(p.pool_id IN ({established}))"
     materialise(con, HELD_BACK, f"""
         SELECT g.pool_id FROM {GROUPS} AS g WHERE g.group_id IN (

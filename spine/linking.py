@@ -53,6 +53,10 @@ DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_n
                           ("postcode", "birth_year"), ("first_name_canonical", "birth_year"))
 DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
 ID_FIELDS_COMPARED = ("national_id", "passport_no")
+#: What a link on a number the base register does not hold must agree on with the person: the date
+#: of birth as far as both records know it (a mistyped digit tolerated, but not in the year: a
+#: child's date on a parent's passport can be one digit from the parent's) and sex.
+TAUGHT_NUMBER_CHECK = ("dob", "birth_year", "sex")
 LINK_COLUMNS = ("record_id, entity_id, status, method, matched_on, "
                 "match_probability, match_weight, reason")
 
@@ -211,7 +215,7 @@ def _link_on_ids(con: duckdb.DuckDBPyConnection, name: str, config: IdLinkageMix
     check_id_links(con, raw, features_table(name), SPINE_REFERENCE, output + "_configured",
                    fields=tuple(check.fields), min_disagreements=check.min_disagreements, action=check.action)
     refused = _refuse_taught_numbers_that_disagree(con, name, output + "_configured", config.id_fields,
-                                                   output + "_checked")
+                                                   output + "_checked", review=check.action == "review")
     materialise(con, output, f"""
         SELECT record_id, entity_id, status,
                CASE WHEN status = 'linked' THEN 'deterministic_id' END AS method, matched_on,
@@ -226,7 +230,7 @@ def _link_on_ids(con: duckdb.DuckDBPyConnection, name: str, config: IdLinkageMix
 
 
 def _refuse_taught_numbers_that_disagree(con: duckdb.DuckDBPyConnection, name: str, checked: str,
-                                         id_fields: list[str], output: str) -> int:
+                                         id_fields: list[str], output: str, *, review: bool = False) -> int:
     """Unlink identifier links on a number the base register does not hold for the person (one
     another source's link taught the spine) whose date of birth or sex disagrees with the person's.
 
@@ -235,7 +239,10 @@ def _refuse_taught_numbers_that_disagree(con: duckdb.DuckDBPyConnection, name: s
     carries would then pull every other crossing and visa of the worker to the namesake. The
     register's own numbers keep the configured check (a reused number; both fields must differ);
     a taught number needs the person's date of birth (as far as both records know it, see
-    ``same_date_sql``) and sex. Returns how many links were refused (``id_conflict``)."""
+    ``same_date_sql``) and sex, whatever ``id_check`` says. A refused link is unlinked (reason
+    ``id_conflict``; a hybrid source then tries the model), or sent to review where ``id_check``
+    sends conflicts there. Returns how many links were refused."""
+    action = "review" if review else "demote"
     value = "CASE l.matched_on " + " ".join(
         f"WHEN {sql_literal(f)} THEN r.{quote_ident(f)}" for f in id_fields) + " END"
     taught = f"{output}__taught"
@@ -246,14 +253,15 @@ def _refuse_taught_numbers_that_disagree(con: duckdb.DuckDBPyConnection, name: s
             SELECT 1 FROM {SPINE_IDENTIFIERS} AS i
             WHERE i.from_base AND i.entity_id = l.entity_id AND i.field = l.matched_on AND i.value = {value})""")
     check_id_links(con, taught, features_table(name), SPINE_REFERENCE, f"{taught}_checked",
-                   fields=("dob", "sex"), min_disagreements=1, action="demote")
+                   fields=TAUGHT_NUMBER_CHECK, min_disagreements=1, action=action)
     materialise(con, output, f"""
         SELECT l.* REPLACE (
-            CASE WHEN t.id_conflict THEN NULL ELSE l.entity_id END AS entity_id,
-            CASE WHEN t.id_conflict THEN 'unlinked' ELSE l.status END AS status,
-            CASE WHEN t.id_conflict THEN NULL ELSE l.matched_on END AS matched_on,
-            CASE WHEN t.id_conflict THEN 'id_conflict' ELSE l.reason END AS reason,
-            l.id_conflict OR coalesce(t.id_conflict, FALSE) AS id_conflict)
+            CASE WHEN t.id_conflict THEN t.entity_id ELSE l.entity_id END AS entity_id,
+            CASE WHEN t.id_conflict THEN t.status ELSE l.status END AS status,
+            CASE WHEN t.id_conflict THEN t.matched_on ELSE l.matched_on END AS matched_on,
+            CASE WHEN t.id_conflict THEN t.reason ELSE l.reason END AS reason,
+            l.id_conflict OR coalesce(t.id_conflict, FALSE) AS id_conflict,
+            CASE WHEN t.id_conflict THEN t.disagreeing ELSE l.disagreeing END AS disagreeing)
         FROM {quote_ident(checked)} AS l LEFT JOIN {quote_ident(f'{taught}_checked')} AS t USING (record_id)""")
     return int(con.execute(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(f'{taught}_checked')}"
                            ).fetchall()[0][0])
@@ -351,7 +359,8 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
         FROM {quote_ident(f'link__{name}__ids')} AS i
         LEFT JOIN {quote_ident(stage)} AS p USING (record_id)
         LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = i.record_id AND c.entity_id = i.entity_id""")
-    learnt = _link_on_learnt_identifiers(con, name, config, final, f"link__{name}__learnt")
+    learnt = _link_on_learnt_identifiers(con, name, config, final, f"link__{name}__learnt",
+                                         refused=f"link__{name}__ids")
     _finish(con, name, f"link__{name}__learnt")
     prob_metrics["model_choice"] = model_choice(model, source_fill, base_fill)
     return {"method": "hybrid", "identifiers": id_metrics, "probabilistic": prob_metrics,
@@ -360,7 +369,7 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
 
 
 def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, config: HybridConfig, links: str,
-                                output: str) -> dict[str, Any]:
+                                output: str, *, refused: str | None = None) -> dict[str, Any]:
     """Link a source's unlinked records on the identifiers its own linked records taught the spine.
 
     A traveller's crossings all carry one passport number, one that the register may never have
@@ -371,8 +380,9 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
     ambiguous and never linked on; a link whose date of birth (as far as both records know it) or
     sex disagrees with the person's register record is not made (a child travelling on a parent's
     passport, a namesake's crossings), nor is one the
-    identifier stage refused (``id_conflict``), nor any in a one-to-one source (the record that
-    taught the value already holds the person).
+    identifier stage refused (``id_conflict`` in ``links``, or in ``refused``: the identifier
+    stage's table, whose reason the model's own replaced), nor any in a one-to-one source (the
+    record that taught the value already holds the person).
     """
     id_fields = [f for f in config.id_fields if f in ID_FIELDS_COMPARED]
     if not id_fields or config.constraint == "one_to_one":
@@ -387,10 +397,12 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
     waiting = f"{output}__waiting"
     materialise(con, waiting, f"""SELECT r.* FROM {quote_ident(features_table(name))} AS r
         JOIN {quote_ident(links)} AS l USING (record_id)
-        WHERE l.status = 'unlinked' AND l.reason IS DISTINCT FROM 'id_conflict'""")
+        WHERE l.status = 'unlinked' AND l.reason IS DISTINCT FROM 'id_conflict'{
+            f" AND record_id NOT IN (SELECT record_id FROM {quote_ident(refused)} WHERE reason = 'id_conflict')"
+            if refused else ""}""")
     raw = link_on_identifiers(con, waiting, learnt, id_fields, f"{output}__raw", id_patterns=config.id_patterns)
     checked = check_id_links(con, raw, waiting, SPINE_REFERENCE, f"{output}__checked",
-                             fields=("dob", "sex"), min_disagreements=1, action="demote")
+                             fields=TAUGHT_NUMBER_CHECK, min_disagreements=1, action="demote")
     materialise(con, output, f"""
         SELECT l.record_id,
                CASE WHEN k.status = 'linked' THEN k.entity_id ELSE l.entity_id END AS entity_id,

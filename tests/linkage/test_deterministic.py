@@ -82,3 +82,21 @@ def test_id_link_with_disagreeing_birth_date_and_sex(con, action, expected):
     assert rows[1:] == [("r2", "p2", "linked", "national_id", None, False, None),
                         ("r3", "p2", "linked", "national_id", None, False, None),
                         ("r4", None, "unlinked", None, "no_match", False, None)]
+
+
+@pytest.mark.parametrize("kind", ["DATE", "VARCHAR"])
+def test_a_birth_date_written_otherwise_is_not_a_disagreement(con, kind):
+    """Against 1983-06-04: without its day, as the year only, day and month swapped, one digit
+    mistyped are the same date; another day of that month, another year are not. As text, the
+    same (a VARCHAR column is read as dates where it holds them)."""
+    dates = {"day_missing": "1983-06-01", "year_only": "1983-01-01", "swapped": "1983-04-06",
+             "typo": "1983-06-07", "other_day": "1983-06-19", "other_year": "1988-11-30"}
+    make_table(con, "links", {"record_id": "VARCHAR", "entity_id": "VARCHAR", "status": "VARCHAR",
+                              "matched_on": "VARCHAR", "reason": "VARCHAR"},
+               [(r, "p", "linked", "passport_no", None) for r in dates])
+    make_table(con, "recs", {"record_id": "VARCHAR", "dob": kind}, list(dates.items()))
+    make_table(con, "refs", {"entity_id": "VARCHAR", "dob": kind}, [("p", "1983-06-04")])
+    check_id_links(con, "links", "recs", "refs", "out", fields=("dob",), min_disagreements=1)
+    assert dict(fetch_rows(con, "SELECT record_id, id_conflict FROM out")) == {
+        "day_missing": False, "year_only": False, "swapped": False, "typo": False,
+        "other_day": True, "other_year": True}

@@ -22,10 +22,12 @@ def test_unlinked_records_follow_their_passport_unless_ambiguous_or_a_different_
     record that taught a number already holds its person)."""
     con = duckdb.connect()
     make_table(con, "feat__crossings", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "dob": "DATE",
-                                        "sex": "VARCHAR"},
-               [("x1", "A1", "1983-06-15", "m"), ("x2", "A1", "1983-01-01", None), ("x3", "A1", "2012-06-15", "f"),
-                ("x9", "A1", "1983-11-12", "m"), ("x8", "A1", "1983-06-15", "m"), ("x4", "B2", "1990-03-03", "f"),
-                ("x5", "B2", "1990-03-03", "f"), ("x6", "B2", "1990-03-03", "f"), ("x7", "C3", "1970-01-02", "m")])
+                                        "sex": "VARCHAR", "birth_year": "INTEGER"},
+               [("x1", "A1", "1983-06-15", "m", 1983), ("x2", "A1", "1983-01-01", None, 1983),
+                ("x3", "A1", "2013-06-15", "f", 2013), ("x9", "A1", "1983-11-12", "m", 1983),
+                ("x8", "A1", "1983-06-15", "m", 1983), ("x4", "B2", "1990-03-03", "f", 1990),
+                ("x5", "B2", "1990-03-03", "f", 1990), ("x6", "B2", "1990-03-03", "f", 1990),
+                ("x7", "C3", "1970-01-02", "m", 1970)])
     make_table(con, "stage", LINKS, [
         ("x1", "P", "linked", "probabilistic", None, 0.99, 8.0, None),
         ("x2", None, "unlinked", None, None, 0.81, 2.1, "below_threshold"),
@@ -38,8 +40,8 @@ def test_unlinked_records_follow_their_passport_unless_ambiguous_or_a_different_
         ("x8", None, "unlinked", None, None, None, None, "id_conflict")])
     make_table(con, SPINE_IDENTIFIERS, {"entity_id": "VARCHAR", "field": "VARCHAR", "value": "VARCHAR"},
                [("P", "passport_no", "OLD1")])
-    make_table(con, SPINE_REFERENCE, {"entity_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
-               [("P", "1983-06-15", "m"), ("Q", "1990-03-03", "f"), ("R", "1990-03-03", "f")])
+    make_table(con, SPINE_REFERENCE, {"entity_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR", "birth_year": "INTEGER"},
+               [("P", "1983-06-15", "m", 1983), ("Q", "1990-03-03", "f", 1990), ("R", "1990-03-03", "f", 1990)])
     make_table(con, "candidates__crossings", {"record_id": "VARCHAR", "entity_id": "VARCHAR",
                                               "match_probability": "DOUBLE", "match_weight": "DOUBLE"},
                [("x2", "P", 0.81, 2.1)])
@@ -68,20 +70,28 @@ def test_a_number_another_source_taught_needs_the_persons_birth_date_and_sex():
     the register's number links with another birth date (the configured check wants both birth
     date and sex to differ); on the taught number only with P's birth date as far as it is known
     (v2 without its day, v3 day and month swapped): v4, born the same year on another day, is a
-    namesake whose number a false link taught, and v5 has the other sex."""
+    namesake whose number a false link taught, v5 has the other sex and v6 another year one digit
+    away (a child on a parent's passport)."""
     from spine.linking import _link_on_ids
 
     con = duckdb.connect()
-    make_table(con, "feat__visas", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
-               [("v1", "OLD1", "1983-11-12", "m"), ("v2", "NEW1", "1983-06-01", "m"), ("v3", "NEW1", "1983-03-06", None),
-                ("v4", "NEW1", "1983-11-12", "m"), ("v5", "NEW1", "1983-06-03", "f")])
+    make_table(con, "feat__visas", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "dob": "DATE", "sex": "VARCHAR",
+                                    "birth_year": "INTEGER"},
+               [("v1", "OLD1", "1983-11-12", "m", 1983), ("v2", "NEW1", "1983-06-01", "m", 1983),
+                ("v3", "NEW1", "1983-03-06", None, 1983), ("v4", "NEW1", "1983-11-12", "m", 1983),
+                ("v5", "NEW1", "1983-06-03", "f", 1983), ("v6", "NEW1", "1993-06-03", "m", 1993)])
     make_table(con, SPINE_IDENTIFIERS, {"entity_id": "VARCHAR", "field": "VARCHAR", "value": "VARCHAR",
                                         "from_base": "BOOLEAN"},
                [("P", "passport_no", "OLD1", True), ("P", "passport_no", "NEW1", False)])
-    make_table(con, SPINE_REFERENCE, {"entity_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR"},
-               [("P", "1983-06-03", "m")])
+    make_table(con, SPINE_REFERENCE, {"entity_id": "VARCHAR", "dob": "DATE", "sex": "VARCHAR", "birth_year": "INTEGER"},
+               [("P", "1983-06-03", "m", 1983)])
     metrics = _link_on_ids(con, "visas", HybridConfig(method="hybrid", id_fields=["passport_no"]), "ids")
     assert fetch_rows(con, "SELECT record_id, entity_id, status, reason FROM ids", "record_id") == [
         ("v1", "P", "linked", None), ("v2", "P", "linked", None), ("v3", "P", "linked", None),
-        ("v4", None, "unlinked", "id_conflict"), ("v5", None, "unlinked", "id_conflict")]
-    assert metrics["refused_taught_numbers"] == 2 and metrics["id_conflicts"] == 0
+        ("v4", None, "unlinked", "id_conflict"), ("v5", None, "unlinked", "id_conflict"),
+        ("v6", None, "unlinked", "id_conflict")]
+    assert metrics["refused_taught_numbers"] == 3 and metrics["id_conflicts"] == 0
+    review = HybridConfig(method="hybrid", id_fields=["passport_no"], id_check={"action": "review"})
+    _link_on_ids(con, "visas", review, "ids_review")
+    assert fetch_rows(con, "SELECT record_id, entity_id, status, reason FROM ids_review WHERE record_id = 'v4'") == [
+        ("v4", "P", "review", "id_conflict")]   # where the job sends conflicts to the clerks, these go too
