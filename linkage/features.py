@@ -16,6 +16,7 @@ from linkage.reference import NAME_VARIANT_TABLE, create_reference_tables
 FEATURES: dict[str, str] = {
     "first_name_canonical": "first name with nicknames and spelling variants resolved (BILL -> WILLIAM)",
     "first_initial": "first letter of the first name",
+    "surname_initial": "first letter of the surname (which transliteration and most typos keep)",
     "first_name_metaphone": "metaphone key of the first name",
     "surname_soundex": "soundex key of the surname",
     "surname_metaphone": "metaphone key of the surname",
@@ -58,7 +59,7 @@ def add_linkage_features(con: Connection, table: str, output: str) -> str:
     return materialise(con, output, f"""
         SELECT t.*,
                coalesce(v.canonical, t.first_name) AS first_name_canonical,
-               left(t.first_name, 1) AS first_initial,
+               left(t.first_name, 1) AS first_initial, left(t.surname, 1) AS surname_initial,
                pf.metaphone AS first_name_metaphone,
                ps.soundex AS surname_soundex, ps.metaphone AS surname_metaphone, ps.nysiis AS surname_nysiis,
                year(t.dob) AS birth_year,
