@@ -92,6 +92,18 @@ def duplicate_identifiers(con: Connection, reference: str, output: str) -> str:
         WHERE value IS NOT NULL GROUP BY field, value HAVING count(DISTINCT entity_id) > 1""")
 
 
+def disagrees_sql(field: str, left: str, right: str) -> str:
+    """SQL true when both sides hold ``field`` and the values disagree; dates of birth only when
+    they cannot be one date written otherwise (:func:`linkage.comparisons.same_date_sql`; text
+    that is not a date is compared as text)."""
+    if field == "dob":
+        dates = same_date_sql(f"TRY_CAST({left} AS DATE)", f"TRY_CAST({right} AS DATE)")
+        unequal = f"NOT coalesce({dates}, {left} = {right})"
+    else:
+        unequal = f"{left} <> {right}"
+    return f"({left} IS NOT NULL AND {right} IS NOT NULL AND {unequal})"
+
+
 def check_id_links(
     con: Connection, links: str, records: str, reference_records: str, output: str, *,
     fields: Sequence[str] = ("dob", "sex"), min_disagreements: int = 2, action: str = "demote",
@@ -115,16 +127,8 @@ def check_id_links(
         raise LinkageError(f"id check action must be one of {', '.join(ID_CHECK_ACTIONS)}, got {action!r}")
     if not fields:
         raise LinkageError("id check needs at least one field to compare")
-    def differ(f: str) -> str:
-        left, right = f"r.{quote_ident(f)}", f"ref.{quote_ident(f)}"
-        if f == "dob":   # dates as dates; text that is not one is compared as text
-            dates = same_date_sql(f"TRY_CAST({left} AS DATE)", f"TRY_CAST({right} AS DATE)")
-            unequal = f"NOT coalesce({dates}, {left} = {right})"
-        else:
-            unequal = f"{left} <> {right}"
-        return f"CASE WHEN {left} IS NOT NULL AND {right} IS NOT NULL AND {unequal} THEN {sql_literal(f)} END"
-
-    differs = [differ(f) for f in fields]
+    differs = [f"CASE WHEN {disagrees_sql(f, f'r.{quote_ident(f)}', f'ref.{quote_ident(f)}')} "
+               f"THEN {sql_literal(f)} END" for f in fields]
     n_differs = " + ".join(f"CAST(({d}) IS NOT NULL AS INTEGER)" for d in differs)
     conflict_status = {"keep": "l.status", "demote": "'unlinked'", "review": "'review'"}[action]
     conflict_entity = "NULL" if action == "demote" else "l.entity_id"

@@ -22,10 +22,10 @@ from typing import Any
 import duckdb
 
 from linkage._sql import columns_of, materialise, quote_ident, sql_literal
-from linkage.comparisons import same_date_sql
+from linkage.deterministic import disagrees_sql
 from spine.config import ID_FIELDS
 from spine.enlarge import ENLARGED
-from spine.linking import SPINE_IDENTIFIERS, SPINE_REFERENCE, features_table, link_table
+from spine.linking import SPINE_IDENTIFIERS, SPINE_REFERENCE, TAUGHT_NUMBER_CHECK, features_table, link_table
 
 CARRIED = "spine__carried_numbers"
 MOVES = "spine__moves_to_number_holders"
@@ -41,7 +41,7 @@ def move_to_number_holders(con: duckdb.DuckDBPyConnection, sources: list[str]) -
         have = set(columns_of(con, features_table(name)))
         parts += [f"""SELECT {sql_literal(name)} AS source, l.record_id, l.entity_id, l.method,
                              {sql_literal(field)} AS field, f.{quote_ident(field)} AS value,
-                             f.dob, f.birth_year, f.sex
+                             {", ".join(f"f.{f}" for f in TAUGHT_NUMBER_CHECK)}
                       FROM {quote_ident(link_table(name))} AS l JOIN {quote_ident(features_table(name))} AS f
                       USING (record_id)
                       WHERE l.status = 'linked' AND f.{quote_ident(field)} IS NOT NULL"""
@@ -49,8 +49,7 @@ def move_to_number_holders(con: duckdb.DuckDBPyConnection, sources: list[str]) -
     if not parts:
         return {"numbers": 0, "records": 0, "by_source": {}}
     materialise(con, CARRIED, " UNION ALL ".join(parts))
-    differs = (f"(r.dob IS NOT NULL AND c.dob IS NOT NULL AND NOT {same_date_sql('c.dob', 'r.dob')}) "
-               "OR c.birth_year <> r.birth_year OR c.sex <> r.sex")
+    differs = " OR ".join(disagrees_sql(f, f"c.{f}", f"r.{f}") for f in TAUGHT_NUMBER_CHECK)
     materialise(con, MOVES, f"""
         WITH base_numbers AS (SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} WHERE from_base),
         on_base_number AS (   -- records that carry a number the register holds for their person
