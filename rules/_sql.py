@@ -71,20 +71,29 @@ def columns_of(con: Connection, table: str) -> list[str]:
 
 #: A date estimated from a typical delay should land within this many days of the truth: a month.
 MONTH_DAYS = 31
+#: By how many Poisson standard deviations the densest month must beat the median's.
+MODE_MIN_SDS = 2
 
 
 def usual_lag_sql(lags: str, by: tuple[str, ...] = ()) -> str:
-    """Build the SELECT of the most common delay give or take a month: the median of the observed
-    delays (``days``, an integer column of the SELECT ``lags``) in the densest window of
-    ``MONTH_DAYS`` either side of an observed delay, per group of the ``by`` columns (the median, so
-    that where every delay is the same any tied window gives it). Delays often mix a prompt majority
-    with a long tail (most register within days, some a year later); the median of such a mixture
-    lands between the two and dates almost nobody within a month, this dates the prompt ones right.
-    Counted on a histogram (one row per distinct delay), so its cost does not grow with the data.
-    Columns: the ``by`` columns, ``days``, ``cases`` (delays observed in the group)."""
+    """Build the SELECT of the most common delay give or take a month, where one stands out: the
+    median of the observed delays (``days``, an integer column of the SELECT ``lags``) in the
+    densest window of ``MONTH_DAYS`` either side of an observed delay, per group of the ``by``
+    columns (the median, so that where every delay is the same any tied window gives it). Delays
+    often mix a prompt majority with a long tail (most register within days, some a year later);
+    the median of such a mixture lands between the two and dates almost nobody within a month,
+    this dates the prompt ones right. Where delays are spread evenly (families following a parent
+    at any time in the next ten months) no month stands out, the densest one is where chance put
+    it, and the overall median is taken: the densest month *stands out* when it holds more delays
+    than the month either side of the median by over ``MODE_MIN_SDS`` standard deviations of the
+    difference of two Poisson counts (of evenly spread delays, about one group in ten still passes:
+    the densest of many months is picked). Counted on a histogram (one row per distinct delay), so its cost does not grow
+    with the data. Columns: the ``by`` columns, ``days``, ``cases`` (delays observed in the group),
+    ``mode_days``, ``median_days``, ``share_near_mode``, ``share_near_median``, ``mode_stands_out``."""
     keys = ("__group",) + tuple(by)
     cols = ", ".join(quote_ident(c) for c in keys)
     a_cols = ", ".join("a." + quote_ident(c) for c in keys)
+    b_cols = ", ".join("b." + quote_ident(c) for c in keys)
 
     def same(x: str, y: str) -> str:
         return " AND ".join(f"{x}.{quote_ident(c)} IS NOT DISTINCT FROM {y}.{quote_ident(c)}" for c in keys)
@@ -98,12 +107,31 @@ near AS (
 ),
 best AS (SELECT * FROM near QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY near DESC, days) = 1),
 window_delays AS (   -- the delays in the best window, to take their median (ties between windows do not matter)
-    SELECT {", ".join("b." + quote_ident(c) for c in keys)}, h.days,
-           sum(h.n) OVER (PARTITION BY {", ".join("b." + quote_ident(c) for c in keys)} ORDER BY h.days) AS running,
-           sum(h.n) OVER (PARTITION BY {", ".join("b." + quote_ident(c) for c in keys)}) AS total
+    SELECT {b_cols}, h.days,
+           sum(h.n) OVER (PARTITION BY {b_cols} ORDER BY h.days) AS running,
+           sum(h.n) OVER (PARTITION BY {b_cols}) AS total
     FROM best AS b JOIN histogram AS h ON {same('b', 'h')} AND h.days BETWEEN b.days - {MONTH_DAYS} AND b.days + {MONTH_DAYS}
 ),
-middle AS (SELECT {cols}, min(days) FILTER (WHERE 2 * running >= total) AS days FROM window_delays GROUP BY ALL),
-cases AS (SELECT {cols}, sum(n) AS cases FROM histogram GROUP BY ALL)
-SELECT {"".join(f"m.{quote_ident(c)}, " for c in by)}m.days, c.cases
-FROM middle AS m JOIN cases AS c ON {same('m', 'c')}"""
+middle AS (SELECT {cols}, min(days) FILTER (WHERE 2 * running >= total) AS days, any_value(total) AS near
+           FROM window_delays GROUP BY ALL),
+spread AS (          -- the overall median
+    SELECT {cols}, min(days) FILTER (WHERE 2 * running >= total) AS median_days, any_value(total) AS cases
+    FROM (SELECT *, sum(n) OVER (PARTITION BY {cols} ORDER BY days) AS running,
+                 sum(n) OVER (PARTITION BY {cols}) AS total FROM histogram)
+    GROUP BY ALL
+),
+near_median AS (
+    SELECT {", ".join("s." + quote_ident(c) for c in keys)}, coalesce(sum(h.n), 0) AS near_median
+    FROM spread AS s LEFT JOIN histogram AS h
+      ON {same('s', 'h')} AND h.days BETWEEN s.median_days - {MONTH_DAYS} AND s.median_days + {MONTH_DAYS}
+    GROUP BY ALL
+),
+judged AS (   -- the densest month beats the median's by more than chance would (Poisson sds of the difference)
+    SELECT m.*, s.median_days, s.cases, m.near / s.cases AS share_near_mode, d.near_median / s.cases AS share_near_median,
+           m.near - d.near_median > {MODE_MIN_SDS} * sqrt(m.near + d.near_median) AS mode_stands_out
+    FROM middle AS m JOIN spread AS s ON {same('m', 's')} JOIN near_median AS d ON {same('m', 'd')}
+)
+SELECT {"".join(f"{quote_ident(c)}, " for c in by)}CASE WHEN mode_stands_out THEN days ELSE median_days END AS days,
+       cases, days AS mode_days, median_days, round(share_near_mode, 4) AS share_near_mode,
+       round(share_near_median, 4) AS share_near_median, mode_stands_out
+FROM judged"""

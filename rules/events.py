@@ -13,9 +13,11 @@ Three definitions (``rule`` in the events table):
 
 Before the first long period the state is presumed from the first movement and presence:
 someone whose first recorded movement is a departure, or who was present long before their first
-movement, was living here, unless their first movement is an entry and the time from their first
-presence through their short spells before the first long period was mostly spent abroad (a
-seasonal worker taxed for a season before their first recorded entry). An event is a change of
+movement, was living here, unless the time from their first presence through their stays and
+absences before the first long period (counted on every movement, short trips and visits
+included) was mostly spent abroad (a seasonal worker taxed for a season before their first
+recorded entry, or whose first recorded crossing is a season's exit; someone with no presence at
+all whose first movement is a departure stays resident). An event is a change of
 state, dated at the arrival or departure that began it. A stay or absence still open at the end of the data that may yet reach ``min_days``
 gives a provisional event.
 """
@@ -41,17 +43,22 @@ PRIOR_PRESENCE_DAYS = 30
 #: person's first presence, see _first_presence_sql).
 _PRESUMED_STATE = (f"CASE WHEN first_direction = 'out' OR fp.first_presence < first_date - "
                    f"INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in' ELSE 'out' END")
-#: A person whose first movement is an arrival is presumed resident before it on the strength of
-#: earlier presence (a tax year) alone. Counting the time from that presence to the first movement
-#: as time here, where it and the short stays and absences before the first long period add up to
-#: a year or more and most of it was spent abroad, that presence was a season's: a seasonal worker
-#: who comes for four months every year was never resident, and their last departure is no
-#: emigration (someone registered for years before their first recorded entry has those years
-#: here). Someone whose first movement is a departure was living here (however long their later
-#: spells abroad), and spending more time here than away in short spells does not make an arrival
-#: resident (under the UN definition a stay of a year does).
+#: A person is presumed resident before their first movement on the strength of earlier presence
+#: (a tax year) or of that movement being a departure. Counting the time from that presence to the
+#: first movement as time here, where it and the stays and absences before the first long period
+#: (short trips and visits included: a season of 80 days is still a season) add up to a year or
+#: more and most of it was spent abroad, the person was not living here: a seasonal worker who
+#: comes for four months every year was never resident, and their last departure is no emigration,
+#: whether the first movement the border recorded was a season's entry or its exit (someone
+#: registered for years before their first recorded movement has those years here; someone with no
+#: presence at all whose first movement is a departure stays presumed resident: nothing says
+#: otherwise, and the departure says they were here). Spending more
+#: time here than away in short spells does not make an arrival resident (under the UN definition
+#: a stay of a year does). Until 2026-12 a first departure always made the person resident: in the
+#: robustness benchmark's random worlds, seasonal workers whose first recorded crossing was an exit
+#: emigrated when a season went unrecorded (random_2: worst year's emigration +37% → +30%).
 _TIME_HERE_BEFORE = "coalesce(greatest(datediff('day', fp.first_presence, first_date), 0), 0)"
-_INITIAL_STATE = (f"CASE WHEN first_direction = 'in' AND {_PRESUMED_STATE} = 'in' "
+_INITIAL_STATE = (f"CASE WHEN {_PRESUMED_STATE} = 'in' AND (first_direction = 'in' OR fp.first_presence IS NOT NULL) "
                   f"AND ub.in_days + {_TIME_HERE_BEFORE} + ub.out_days >= ub.min_days "
                   f"AND ub.out_days > ub.in_days + {_TIME_HERE_BEFORE} "
                   f"THEN 'out' ELSE {_PRESUMED_STATE} END")
@@ -68,16 +75,29 @@ def _first_presence_sql(presence: str | None) -> str:
 
 
 def _state_changes_sql(judged: str, order: str, presence: str | None, rule: str,
-                       provisional_source: str | None, min_days: int) -> str:
+                       provisional_source: str | None, min_days: int, spans: str | None = None) -> str:
     """The events both definitions end with: from ``judged`` (movements or periods with
     ``is_long``, ``may_be_long`` and ``span_days``), the state before each (the last long one's direction, else
     the presumed initial state) and a row per change of state. Only the first provisional change
-    of a person counts: nothing after it can be judged yet."""
-    return f"""before_first_long AS (
+    of a person counts: nothing after it can be judged yet. ``spans`` (``person_id, date,
+    direction, span_days``: every movement, consecutive ones in one direction collapsed into the
+    first, before short interruptions were taken out) gives the
+    days in and out before the first long period; without it, ``judged``'s own spans."""
+    if spans is None:
+        usual_days = f"""before_first_long AS (
     SELECT *, NOT is_long AND NOT may_be_long AND NOT coalesce(
                bool_or(is_long) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), FALSE) AS counts
     FROM {judged}
+),"""
+    else:   # a season of 80 days taken out as a short visit was still a season here and a winter away
+        usual_days = f"""first_long AS (
+    SELECT person_id, min(date) FILTER (WHERE is_long OR may_be_long) AS first_long FROM {judged} GROUP BY person_id
 ),
+before_first_long AS (
+    SELECT s.person_id, s.direction, s.span_days, s.date < coalesce(f.first_long, DATE '9999-12-31') AS counts
+    FROM {quote_ident(spans)} AS s JOIN first_long AS f USING (person_id)
+),"""
+    return f"""{usual_days}
 usual AS (   -- days in and out before the first long period (usual residence, see _INITIAL_STATE)
     SELECT person_id, coalesce(sum(span_days) FILTER (WHERE counts AND direction = 'in'), 0) AS in_days,
            coalesce(sum(span_days) FILTER (WHERE counts AND direction = 'out'), 0) AS out_days,
@@ -105,7 +125,7 @@ QUALIFY NOT may_be_long OR row_number() OVER (PARTITION BY person_id, may_be_lon
 
 def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int = 365,
                                 rule: str = "un_12_months", presence: str | None = None,
-                                provisional_source: str | None = None) -> str:
+                                provisional_source: str | None = None, spans: str | None = None) -> str:
     """Build the SELECT of immigration and emigration events from a movement sequence.
 
     Grain: one row per event. ``sequence`` is the output of :func:`remove_short_interruptions`
@@ -115,7 +135,8 @@ def derive_long_term_events_sql(sequence: str, *, data_end: date, min_days: int 
     registered, or whose activity period ended, more than ``PRIOR_PRESENCE_DAYS`` before their
     first movement (``first_date``, before short trips were taken out) was living here: an entry
     is then a return, not an arrival, even when the exit before it was never recorded (unless
-    most of the time since was spent abroad: see ``_INITIAL_STATE``).
+    most of the time since was spent abroad: see ``_INITIAL_STATE``; counted over ``spans``, the
+    movements before short trips and visits were taken out, where given).
     A stay or absence still open at the end of the data that has not lasted ``min_days`` yet gives a
     *provisional* event (``provisional`` true): it is confirmed, or not, by later data. So does a
     period begun by a movement from ``provisional_source`` (a departure imputed from a silence
@@ -139,7 +160,7 @@ judged AS (   -- an open period not yet min_days long may still become one
     SELECT *, span_days >= {int(min_days)} AS is_long, span_days < {int(min_days)} AND is_open AS may_be_long
     FROM periods
 ),
-{_state_changes_sql("judged", order, presence, rule, provisional_source, min_days)}"""
+{_state_changes_sql("judged", order, presence, rule, provisional_source, min_days, spans)}"""
 
 
 def derive_cumulative_events_sql(sequence: str, *, data_end: date, min_days: int, window_days: int,
@@ -209,6 +230,9 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
     shortest first), until none is left: an immigrant who takes a four-day trip five weeks after
     arriving keeps the arrival (the trip goes), where judging each movement by the time to the
     next one alone would have dated the immigration at the return from the trip.
+    Consecutive movements in one direction are one period, from the first, before anything is taken
+    out (an entry imputed from a registration and another from a visa a week later, then an exit
+    a month after: a stay of a month, not a visit inside a stay that never ended).
     Columns out: ``person_id, date, direction, source, kept`` (kept always true), and the person's
     ``first_date`` and ``first_direction`` before anything was taken out.
     """
@@ -227,6 +251,19 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
     if tolerance_days <= 0:   # no gap is shorter than zero days (the cumulative definitions)
         return output
     window = "PARTITION BY person_id ORDER BY rn"
+    # consecutive movements in one direction are one period, from the first (as the events read
+    # them): otherwise the second of two entries and the exit after it look like a short visit, and
+    # taking them out leaves the first entry a stay that never ended
+    con.execute(f"""
+        DELETE FROM {out} AS t USING (
+            SELECT person_id, rn FROM (SELECT person_id, rn, direction, lag(direction) OVER ({window}) AS previous
+                                       FROM {out}) WHERE previous = direction) AS s
+        WHERE t.person_id = s.person_id AND t.rn = s.rn""").fetchall()
+    # how long each stay and absence lasted before anything is taken out (usual residence)
+    materialise(con, f"{output}__spans", f"""
+        SELECT person_id, date, direction,
+               datediff('day', date, coalesce(lead(date) OVER ({window}), {end})) AS span_days
+        FROM {out}""")
     for _ in range(max_rounds):
         removed = con.execute(f"""
             DELETE FROM {out} AS t USING (
@@ -269,5 +306,6 @@ def derive_long_term_events(con: Connection, movements: str, output: str, *, dat
                                            rule=definition, presence=presence, provisional_source=provisional_source)
     else:
         sql = derive_long_term_events_sql(sequence, data_end=data_end, min_days=min_days, presence=presence,
-                                          provisional_source=provisional_source)
+                                          provisional_source=provisional_source,
+                                          spans=f"{sequence}__spans" if tolerance_days > 0 else None)
     return materialise(con, output, sql)

@@ -510,7 +510,8 @@ def add_trips_from_long_absences(con: Connection, movements: str, *, data_end: d
     absence; their ratio to the recorded long absences of the subgroup (shrunk towards the overall
     ratio) is the chance that such an absence was two trips. (Activity inside an absence already
     made it a return, :func:`add_imputed_returns`; splitting what is left by whether a whole
-    calendar year lies inside cost `leaky_border` 0.011 of event F1.) Where it is at least
+    calendar year lies inside cost `leaky_border` 0.011 of event F1, by whether a sign of life
+    began inside 0.010.) Where it is at least
     ``min_return_probability``, an entry is imputed a typical trip after the exit and an exit a
     typical trip before the entry (the person's median recorded trip under a year, else everyone's).
     Run after :func:`add_imputed_departures` (it needs rules.silence's tables); left in
@@ -671,7 +672,8 @@ def _registration_lag(con: Connection) -> dict | None:
         return None
     cases = int(lag.get("cases") or 0)
     return {"estimated_days": lag.get("days"), "cases": cases, "min_cases": MIN_LAG_CASES,
-            "days": lag.get("days") if cases >= MIN_LAG_CASES else 0}
+            "days": lag.get("days") if cases >= MIN_LAG_CASES else 0, "most_common_days": lag.get("mode_days"),
+            "median_days": lag.get("median_days"), "most_common_stands_out": lag.get("mode_stands_out")}
 
 
 def _trip_estimates(con: Connection) -> list[dict]:

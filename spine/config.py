@@ -354,6 +354,9 @@ class VisasRuleConfig(StrictModel):
     impute_arrivals: bool = True
     #: ... except for these types (lower case; e.g. child visas, whose holders may be born here).
     no_arrival_types: list[StrictStr] = Field(default_factory=list)
+    #: A holder who entered on a visa and was not recorded leaving left at its end, where the
+    #: run's data says holders of that type do (rules.visa_ends: estimated, never assumed).
+    departures_at_end: bool = True
 
 
 class FamilyRuleConfig(StrictModel):

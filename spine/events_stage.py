@@ -143,7 +143,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     # just before the rule it leaves out
     if visitors and ablations:
         materialise(con, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
-    visa_counts = apply_visa_rules(con, job, "movements", base_presence) if visitors else {}
+    visa_counts = apply_visa_rules(con, job, "movements", base_presence, data_end=end) if visitors else {}
     presence = PRESENCE
     if repair != "none" and ablations:
         materialise(con, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
@@ -276,11 +276,12 @@ def _family_events(con: duckdb.DuckDBPyConnection, presence: str, dependants: st
     if dependants is None:
         return {"enabled": False}
     added = add_family_events(con, dependants, "events", "movements", presence)
-    lag = con.execute(f"SELECT days, cases FROM {FOLLOW_LAG}").fetchall()
-    days, cases = lag[0] if lag else (None, 0)
+    lag = con.execute(f"SELECT days, cases, mode_days, median_days, mode_stands_out FROM {FOLLOW_LAG}").fetchall()
+    days, cases, mode, median, stands_out = lag[0] if lag else (None, 0, None, None, None)
     return {"enabled": True, "dependants": con.execute(f"SELECT count(*) FROM {dependants}").fetchall()[0][0],
             "events_added": added, "events_by_type": _event_counts(con, "events", "family"),
             "follow_lag": {"days": days if cases >= MIN_FOLLOW_CASES else 0, "estimated_days": days,
+                           "most_common_days": mode, "median_days": median, "most_common_stands_out": stands_out,
                            "dependants_with_own_arrival": int(cases), "min_cases": MIN_FOLLOW_CASES}}
 
 

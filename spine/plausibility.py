@@ -26,20 +26,20 @@ from spine.config import JobConfig
 from spine.groups import citizenship_group_sql
 from spine.sources import SOURCE_WARNINGS, std_table
 
-#: Sources of departures that nobody recorded (rules.signs_of_life).
-IMPUTED_DEPARTURES = ("signs_of_life", "signs_of_life_provisional", "deregistration")
+#: Sources of departures that nobody recorded (rules.signs_of_life, rules.visa_ends).
+IMPUTED_DEPARTURES = ("signs_of_life", "signs_of_life_provisional", "deregistration", "visa_end")
 
 #: name -> (threshold, the setting to look at, what passing it means)
 CHECKS: dict[str, tuple[float, str, str]] = {
     "imputed_emigration_share": (
-        0.5, "rules.signs_of_life",
-        "most emigrations of a citizenship group are dated at a departure nobody recorded (silence or "
-        "deregistration), not at a recorded exit"),
+        0.5, "rules.signs_of_life, rules.visas",
+        "most emigrations of a citizenship group are dated at a departure nobody recorded (silence, "
+        "deregistration or a visa's end), not at a recorded exit"),
     "events_without_recorded_movement_share": (
         0.3, "rules.signs_of_life, rules.family",
         "many events belong to people with no recorded border crossing at all"),
     "imputed_per_recorded_emigration": (
-        0.5, "rules.signs_of_life",
+        0.5, "rules.signs_of_life, rules.visas",
         "for every two emigrations at a recorded exit, more than one is at a departure nobody recorded"),
     "family_events_per_claimant": (
         3.0, "rules.family",

@@ -207,6 +207,23 @@ def _review_and_conflicts_section(quality: dict[str, Any]) -> list[str]:
                   {"rate": [v["rate"] for v in conflicts.values()]}, fmt=_percent) if conflicts else ""])
 
 
+def _visa_end_parts(ends: dict[str, Any]) -> list[str]:
+    """What the data says about holders leaving at their visa's end (rules.visa_ends)."""
+    if not ends.get("groups"):
+        return []
+    return ["<h3>Holders not recorded leaving at their visa's end</h3>",
+            '<p class="note">Per type of the visa that ended and whether a sign of life began after it: '
+            "holders recorded leaving, holders who were not, the unrecorded leavers the exit recording rate "
+            f"({_fmt(ends.get('exit_recording'))}) implies, and the chance a holder not recorded leaving left. "
+            "An exit is imputed where the chance reaches the level and most recorded leavers of the type left "
+            "within a month of the same day of their visa (docs/rules.md).</p>",
+            _table(["visa type", "seen after the end", "recorded leaving", "not recorded leaving",
+                    "unrecorded leavers expected", "chance"],
+                   [[g["visa_type"], "yes" if g["seen"] else "no", g["known_leavers"], g["candidates"],
+                     None if g["expected_unrecorded"] is None else f"{g['expected_unrecorded']:,.1f}", g["probability"]]
+                    for g in ends["groups"]])]
+
+
 def _rules_section(quality: dict[str, Any]) -> list[str]:
     rules = quality["rules"]
     ablated = [name for name in ("itinerary_repair", "signs_of_life", "visas") if (rules.get(name) or {}).get("events_without")]
@@ -222,10 +239,16 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
                ["visas granted in the country", visas.get("in_country_grants")],
                ["stays started at a transition from a visit visa", visas.get("stays_started_at_transition")],
                ["arrivals imputed from visa starts", visas.get("imputed_arrivals")],
+               ["exits imputed at a visa's end (holders of that type leave then, estimated)",
+                (visas.get("departures_at_end") or {}).get("imputed")],
+               ["days from a visa's end to its holders' recorded exits (usual; share within a month; by type)",
+                ", ".join(f"{t} {o['days']} ({o['share_within_a_month']:.0%})"
+                          for t, o in ((visas.get("departures_at_end") or {}).get("offsets") or {}).items()) or None],
                ["days from a visa's start to its holder's arrival (estimated; by type)",
                 ", ".join(f"{t} {d}" for t, d in (visas.get("arrival_lag_days") or {}).items()) or None],
                ["dependants on claims", family.get("dependants")],
-               ["days after their parent that dependants arrive (estimated from those whose arrival was recorded)",
+               ["days after their parent that dependants arrive (estimated from those whose arrival was recorded: the "
+                "most common where it stands out, else the median)",
                 (family.get("follow_lag") or {}).get("days")],
                ["share of provisional immigrations expected to leave within 12 months (early leavers)",
                 early.get("level")],
@@ -241,6 +264,7 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
              f"<p>Event definition: {html.escape(str(rules['events'].get('definition')))}; provisional events "
              f"(periods too recent to confirm): {_fmt(rules['events'].get('provisional'))}.</p>",
              *_estimates_parts(life.get("estimates") or {}),
+             *_visa_end_parts(visas.get("departures_at_end") or {}),
              *_calibration_of_rules_parts(rules.get("calibration")),
              "<h3>Ablation: events with and without each rule</h3>",
              '<p class="note">Each person\'s own events (family-derived events come on top: '
@@ -318,10 +342,11 @@ def _estimates_parts(estimates: dict[str, Any]) -> list[str]:
               f"{returns.get('return_candidates')} such signs of life"]]
     lag = estimates.get("registration_lag")
     if lag:
-        rates.append(["usual days from a recorded first entry to the registration (most common, give or take "
-                      "a month)", lag.get("days"),
-                      f"{lag.get('cases')} people with both (estimated {lag.get('estimated_days')}; used from "
-                      f"{lag.get('min_cases')})"])
+        rates.append(["usual days from a recorded first entry to the registration (the most common, give or "
+                      "take a month, where it stands out; else the median)", lag.get("days"),
+                      f"{lag.get('cases')} people with both (most common {lag.get('most_common_days')}, median "
+                      f"{lag.get('median_days')}: the {'most common' if lag.get('most_common_stands_out') else 'median'}"
+                      f" estimated {lag.get('estimated_days')}; used from {lag.get('min_cases')})"])
     basis = [[b, v.get("candidates"), v.get("imputed")] for b, v in (estimates.get("candidates_by_basis") or {}).items()]
     groups = [[g["age_band"], g["citizenship_group"], g["profile"], g["silence_length"], g["silent"],
                (g["known_leavers_registered"] or 0) + (g["known_leavers_unregistered"] or 0),

@@ -1,5 +1,6 @@
-"""The visa rules on the linked spine: the linked visas, visitors, in-country grants as presence,
-stays started at a transition from a visit visa, and arrivals imputed from visa starts."""
+"""The visa rules on the linked spine: the linked visas, visitors, exits imputed at visa ends,
+in-country grants as presence, stays started at a transition from a visit visa, and arrivals
+imputed from visa starts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import duckdb
 
 from linkage._sql import materialise, quote_ident, sql_literal
+from rules.silence import estimate_recording_rates
+from rules.visa_ends import add_visa_end_exits
 from rules.visas import (ARRIVAL_LAGS, MIN_LAG_ARRIVALS, add_imputed_arrivals, apply_visa_transitions, find_visitors,
                          in_country_grants_sql)
 from spine.config import JobConfig
@@ -36,13 +39,23 @@ def find_visa_visitors(con: duckdb.DuckDBPyConnection, job: JobConfig, presence:
     return VISITORS
 
 
-def apply_visa_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, movements: str, presence: str) -> dict[str, Any]:
-    """Impute arrivals from visa starts, then find the in-country grants (an imputed arrival makes
-    a later renewal one), add them to a copy of ``presence`` (``PRESENCE``) and start stays at
-    transitions from a visit visa. Grants are always found: an in-country grant never imputes an
-    arrival, whether or not ``in_country_grants`` uses them as presence. Returns the counts."""
-    visas = job.rules.visas
+def apply_visa_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, movements: str, presence: str, *,
+                     data_end: date) -> dict[str, Any]:
+    """Impute exits at visa ends (first: a holder who left is not here when the next visa starts,
+    so it was granted abroad), arrivals from visa starts, then find the in-country grants (an
+    imputed arrival makes a later renewal one), add them to a copy of ``presence`` (``PRESENCE``)
+    and start stays at transitions from a visit visa. Grants are always found: an in-country grant
+    never imputes an arrival, whether or not ``in_country_grants`` uses them as presence. Returns
+    the counts."""
+    visas, life = job.rules.visas, job.rules.signs_of_life
     visit_types = tuple(visas.visit_types)
+    ends: dict[str, Any] = {"enabled": visas.departures_at_end}
+    if visas.departures_at_end:
+        ends |= add_visa_end_exits(
+            con, VISAS, movements, presence, data_end=data_end,
+            exit_recording=estimate_recording_rates(con, movements)["exit_recording"],
+            min_gap_days=job.rules.events.tolerance_days, min_probability=life.min_departure_probability,
+            not_presence_types=tuple(life.exempt_event_types))
     grants_sql = in_country_grants_sql(VISAS, movements, visit_types=visit_types)
     arrivals = 0
     if visas.impute_arrivals:
@@ -63,5 +76,5 @@ def apply_visa_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, movements: 
     lags = (dict(con.execute(f"SELECT coalesce(visa_type, 'all types'), days FROM {ARRIVAL_LAGS} "
                              f"WHERE arrivals >= {MIN_LAG_ARRIVALS} ORDER BY 1").fetchall())
             if visas.impute_arrivals else {})
-    return {"in_country_grants": n_grants, "stays_started_at_transition": moved, "imputed_arrivals": arrivals,
+    return {"departures_at_end": ends, "in_country_grants": n_grants, "stays_started_at_transition": moved, "imputed_arrivals": arrivals,
             "arrival_lag_days": lags}

@@ -37,6 +37,18 @@ def test_resident_whose_first_movement_is_a_departure_emigrates(con):
     ]) == [("n", "emigration", "2020-06-01", "un_12_months", "self")]
 
 
+def test_two_entries_then_an_exit_a_month_later_are_a_short_stay_not_an_open_one(con):
+    """An entry imputed from a registration, another from a visa a week later, an exit six weeks
+    after: one stay of seven weeks. Taking the second entry and the exit out as a short visit
+    would have left the first entry a stay that never ended, an immigration."""
+    assert events_for(con, [("d", date(2023, 1, 16), "in", True), ("d", date(2023, 1, 22), "in", True),
+                            ("d", date(2023, 3, 7), "out", True)]) == []
+    # and where the stay is long, the period starts at the first entry
+    assert events_for(con, [("e", date(2019, 1, 16), "in", True), ("e", date(2019, 1, 22), "in", True),
+                            ("e", date(2019, 3, 7), "out", True), ("e", date(2019, 3, 20), "in", True)]) == [
+        ("e", "immigration", "2019-01-16", "un_12_months", "self")]
+
+
 def test_stay_too_recent_to_confirm_gives_a_provisional_event(con):
     make_table(con, "m", COLUMNS, [("r", date(2023, 6, 1), "in", True), ("c", date(2021, 6, 1), "in", True)])
     out = derive_long_term_events(con, "m", "events", data_end=END)
@@ -147,8 +159,12 @@ def test_12_in_16_counts_an_absence_broken_by_a_long_visit_home(con):
     assert cumulative_events_for(con, rows, definition="12_in_16") == [
         ("w", "emigration", "2018-03-01", "12_in_16", False),
         ("w", "immigration", "2019-10-15", "12_in_16", False)]
-    # the continuous definition sees no absence of 12 months, and the return is no change of state
+    # the continuous definition sees no absence of 12 months, and the return is no change of state:
+    # with nothing before the first departure (no presence), or registered long before it
     assert cumulative_events_for(con, rows) == []
+    make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
+               [("w", "registration", date(2001, 1, 1), None)])
+    assert cumulative_events_for(con, rows, presence="p") == []
 
 
 def test_12_in_16_immigrant_with_a_long_trip_still_immigrates_at_arrival(con):
@@ -204,17 +220,36 @@ def test_a_seasonal_worker_taxed_before_the_first_recorded_entry_was_never_resid
     r, registered long before, has an entry as her first movement too (her exit went unrecorded),
     then short trips, then leaves for good: most of her time was spent here; she emigrates. q,
     registered since 2001, spends 100 days here and 300 away before settling back: her years of
-    registration count as time here, so she is no immigrant."""
+    registration count as time here, so she is no immigrant. x, another seasonal worker, has the
+    exit of her first season as her first recorded movement, then one more season, taxed for it:
+    a first departure does not make her resident either, when most of her time was spent abroad."""
     seasons = [(date(y, 4, 1), "in") for y in (2018, 2019, 2020)] + [(date(y, 7, 30), "out") for y in (2018, 2019, 2020)]
+    first_exit = [(date(2018, 7, 30), "out"), (date(2019, 4, 1), "in"), (date(2019, 7, 30), "out")]
     returns = [(date(2018, 2, 1), "in"), (date(2018, 11, 1), "out"), (date(2018, 12, 10), "in"),
                (date(2019, 11, 1), "out"), (date(2019, 12, 10), "in"), (date(2020, 6, 1), "out")]
     settling = [(date(2018, 3, 1), "in"), (date(2018, 6, 9), "out"), (date(2019, 4, 5), "in")]
     make_table(con, "m", COLUMNS, [("s", d, direction, True) for d, direction in seasons]
                + [("r", d, direction, True) for d, direction in returns]
-               + [("q", d, direction, True) for d, direction in settling])
+               + [("q", d, direction, True) for d, direction in settling]
+               + [("x", d, direction, True) for d, direction in first_exit])
     make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
                [("s", "activity", date(2017, 1, 1), date(2017, 12, 31)),
+                ("x", "activity", date(2019, 1, 1), date(2019, 12, 31)),
                 ("r", "registration", date(2001, 1, 1), None), ("q", "registration", date(2001, 1, 1), None)])
     out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
     assert fetch_rows(con, f"SELECT person_id, event, CAST(date AS VARCHAR) FROM {out}", "person_id") == [
         ("r", "emigration", "2020-06-01")]
+
+
+def test_a_season_short_enough_to_be_taken_out_as_a_visit_still_counts_as_time_abroad_around_it(con):
+    """y, taxed in 2017, comes for 80 days in 2018 (taken out as a short visit) and 100 days in 2019,
+    then stops coming. Her usual residence is judged on every movement: 180 days here, 285 away
+    (and 91 from the tax year to the first entry): she never lived here, and her last exit is no
+    emigration. Judged on what is left after the visit is taken out, the winter away vanished
+    and the tax year made her resident."""
+    make_table(con, "m", COLUMNS, [("y", date(2018, 4, 1), "in", True), ("y", date(2018, 6, 20), "out", True),
+                                   ("y", date(2019, 4, 1), "in", True), ("y", date(2019, 7, 10), "out", True)])
+    make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
+               [("y", "activity", date(2017, 1, 1), date(2017, 12, 31))])
+    out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
+    assert fetch_rows(con, out) == []
