@@ -14,7 +14,7 @@ record goes to review (with a band) or stays unlinked with reason ``tied_candida
 
 from __future__ import annotations
 
-from linkage._sql import Connection, materialise, quote_ident, sql_literal
+from linkage._sql import Connection, columns_of, materialise, quote_ident, sql_literal
 from linkage.errors import LinkageError
 
 CONSTRAINTS = ("many_to_one", "one_to_one")
@@ -101,6 +101,25 @@ def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> st
         WHERE b.record_id NOT IN (SELECT record_id FROM {c})"""
 
 
+def _candidates(con: Connection, candidates: str, output: str) -> str:
+    """The candidate pairs as ``record_id, entity_id, match_probability, match_weight``: a table
+    with those columns as is, or :func:`linkage.probabilistic.score_pairs`' output read through a
+    view (its ``left_id`` is the record to decide, ``right_id`` the entity)."""
+    columns = set(columns_of(con, candidates))
+    scores = {"match_probability", "match_weight"}
+    if {"record_id", "entity_id"} | scores <= columns:
+        return candidates
+    if {"left_id", "right_id"} | scores <= columns:
+        view = f"{output}__candidates"
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS
+                        SELECT left_id AS record_id, right_id AS entity_id, match_probability, match_weight
+                        FROM {quote_ident(candidates)}""").fetchall()
+        return view
+    has = f"it has {', '.join(sorted(columns))}" if columns else "no such table"
+    raise LinkageError(f"{candidates}: candidate pairs need record_id, entity_id, match_probability and "
+                       f"match_weight (or score_pairs' left_id and right_id); {has}")
+
+
 def assign_links(con: Connection, candidates: str, records: str, output: str, *, threshold: float,
                  review_band: tuple[float, float] | None = None, constraint: str = "many_to_one",
                  on_tie: str = "flag") -> str:
@@ -113,8 +132,10 @@ def assign_links(con: Connection, candidates: str, records: str, output: str, *,
     ``taken_by_better_match`` (one-to-one), ``review_band``).
 
     Args:
-        candidates: ``(record_id, entity_id, match_probability, match_weight)``; an entity may appear
-            several times for a record (several reference rows): its best pair counts.
+        candidates: ``(record_id, entity_id, match_probability, match_weight)``, or the table
+            :func:`linkage.probabilistic.score_pairs` wrote, as is (``left_id`` the record,
+            ``right_id`` the entity); an entity may appear several times for a record (several
+            reference rows): its best pair counts.
         records: table whose ``record_id`` column lists every record to decide.
         threshold: link probability without a review band.
         review_band: (low, high) containing ``threshold``: pairs in [low, high) go to review.
@@ -129,6 +150,7 @@ def assign_links(con: Connection, candidates: str, records: str, output: str, *,
     if constraint not in CONSTRAINTS:
         raise LinkageError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got {constraint!r}")
     banded = review_band is not None
+    candidates = _candidates(con, candidates, output)
     if constraint == "many_to_one":
         best = _many_to_one(candidates)
         if on_tie == "first":

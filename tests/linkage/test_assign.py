@@ -121,3 +121,18 @@ def test_one_to_one_losers_of_a_taken_entity_are_not_tied(con):
     assign_links(con, "cand", "recs", "out", threshold=0.9, review_band=(0.5, 0.95), constraint="one_to_one")
     assert fetch_rows(con, "SELECT record_id, status, reason FROM out", "record_id") == [
         ("r1", "linked", None), ("r2", "unlinked", "taken_by_better_match"), ("r3", "unlinked", "taken_by_better_match")]
+
+
+def test_score_pairs_output_is_taken_as_it_is(con, records, candidates):
+    """score_pairs writes left_id (the record to decide) and right_id (its candidate entity): the
+    same decisions as from record_id and entity_id; anything else is refused, naming the columns."""
+    assign_links(con, candidates, records, "expected", threshold=0.9)
+    con.execute("CREATE TABLE scored AS SELECT record_id AS left_id, entity_id AS right_id, match_weight, "
+                "match_probability FROM cand")
+    assign_links(con, "scored", records, "out", threshold=0.9)
+    assert fetch_rows(con, "out", "record_id") == fetch_rows(con, "expected", "record_id")
+    con.execute("CREATE TABLE odd AS SELECT record_id AS a, entity_id AS b FROM cand")
+    with pytest.raises(LinkageError, match="odd: candidate pairs need record_id.*it has a, b"):
+        assign_links(con, "odd", records, "out", threshold=0.9)
+    with pytest.raises(LinkageError, match="missing: .*no such table"):
+        assign_links(con, "missing", records, "out", threshold=0.9)
