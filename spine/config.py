@@ -59,13 +59,16 @@ class StrictModel(BaseModel):
 class ColumnConfig(StrictModel):
     """A source column mapped onto a standard field, with its own date format if it has one."""
 
+    #: The column of the source file.
     column: StrictStr
+    #: Its date format(s) (strptime), tried in order; default: the source's date_format.
     format: StrictStr | list[StrictStr] | None = None
 
 
 class DeterministicIdConfig(StrictModel):
     """Link on identifiers known for spine persons, tried in order (unique value = one person)."""
 
+    #: Link on identifiers only (deterministic_id).
     method: Literal["deterministic_id"]
     id_fields: list[IdField] = Field(min_length=1)
 
@@ -73,6 +76,7 @@ class DeterministicIdConfig(StrictModel):
 class NoLinkageConfig(StrictModel):
     """Load the source and account for it, but link none of its records."""
 
+    #: Do not link this source (none): its records are kept in links as unlinked.
     method: Literal["none"]
 
 
@@ -95,15 +99,23 @@ Probability = Annotated[float, Field(gt=0, lt=1)]
 class IdCheckConfig(StrictModel):
     """What to do with an identifier link whose time-invariant fields disagree."""
 
+    #: Fields compared on every identifier link: a link whose records disagree on enough of them is
+    #: suspect.
     fields: list[Literal["dob", "sex", "first_name", "surname", "country_of_birth"]] = ["dob", "sex"]
+    #: How many of those fields must disagree for a link to be suspect.
     min_disagreements: int = Field(default=2, ge=1)
+    #: What happens to a suspect link: keep it, demote it to probabilistic linkage, or send it to
+    #: clerical review.
     action: Literal["keep", "demote", "review"] = "demote"
 
 
 class IdLinkageMixin(StrictModel):
     """Settings shared by every method that links on identifiers first."""
 
+    #: Identifiers (national_id, passport_no) the records link on first, exactly, in this order.
     id_fields: list[IdField] = Field(min_length=1)
+    #: A regular expression per identifier that a valid value matches in full (e.g. "[0-9]{9}"):
+    #: a value that does not is not linked on (reason invalid_id).
     id_patterns: dict[IdField, StrictStr] = Field(default_factory=dict)
     id_check: IdCheckConfig = IdCheckConfig()
 
@@ -117,46 +129,62 @@ class DeterministicIdConfig(IdLinkageMixin):
 class MatchKeyConfig(StrictModel):
     """One pass of the cascade: records agreeing on every field, unique on both sides."""
 
+    #: The key's name, as reported in the links table (matched_on).
     name: Name
+    #: Fields that must all agree exactly (after standardisation) for the key to match.
     fields: list[LinkageColumn] = Field(min_length=1)
 
 
 class MatchKeysConfig(StrictModel):
     """An ordered cascade of deterministic match-keys (defaults modelled on ONS's Census 2021)."""
 
+    #: Link on a cascade of deterministic match keys (match_keys).
     method: Literal["match_keys"]
+    #: The keys, strictest first; None: the default cascade (linkage.matchkeys).
     keys: list[MatchKeyConfig] | None = None
+    #: many_to_one: several records may link to one person; one_to_one: at most one each.
     constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"
 
 
 class ComparisonConfig(StrictModel):
     """A comparison with its kind spelled out (a bare field name takes the field's default)."""
 
+    #: The field compared (a standard field or a derived feature).
     field: LinkageColumn
+    #: How: name (exact, nickname, phonetic, similarity levels), date (exact, swaps, typos, year), exact
+    #: or string (similarity).
     kind: Literal["name", "date", "exact", "string"]
+    #: Adjust the match weight by how common the value is (a rare surname agreeing says more).
     term_frequency: bool = False
 
 
 class ProbabilisticConfig(StrictModel):
     """Fellegi–Sunter via Splink: what to compare, candidate pairs, training and decision."""
 
+    #: Link with a Fellegi-Sunter model (probabilistic, via Splink).
     method: Literal["probabilistic"]
     #: None: every one of first_name, surname, dob, sex, postcode, nationality and
     #: country_of_birth mapped in both the source and the base register and filled in this run.
     comparisons: list[LinkageColumn | ComparisonConfig] | None = Field(default=None, min_length=1)
     #: None: the default rules whose fields both sides map and fill (see spine.linking).
     blocking_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
+    #: Blocking rules for the EM training of m values; None: defaults from the fields both sides fill.
     training_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
+    #: em: m values estimated by expectation maximisation; labels: from known true pairs.
     m_from: Literal["em", "labels"] = "em"
     #: Prior share of the source's records that have a person in the spine; None: estimated from
     #: records agreeing on names and date of birth (Splink's estimator, recall 0.8).
     match_rate: Annotated[float, Field(gt=0, le=1)] | None = None
+    #: Match probability at or above which a record links to its best candidate.
     threshold: Probability = 0.9
+    #: (low, high) around the threshold: pairs in [low, high) go to clerical review instead.
     review_band: tuple[Probability, Probability] | None = None
+    #: many_to_one: several records may link to one person; one_to_one: at most one each.
     constraint: Literal["many_to_one", "one_to_one"] = "many_to_one"
     #: Pairs one blocking rule may generate: a default rule over it is tightened (see
     #: linkage.blocking), a rule written here is an error.
     max_comparisons: int = Field(default=100_000_000, gt=0)
+    #: Random pairs sampled to estimate the u values (chance agreement).
     u_max_pairs: int = Field(default=1_000_000, gt=0)
 
     @model_validator(mode="after")
@@ -189,13 +217,23 @@ LinkageConfig = Annotated[
 class SourceConfig(StrictModel):
     """One input file, how its columns map onto standard fields, and how it is linked."""
 
+    #: CSV or Parquet file, relative to the job file.
     path: StrictStr
+    #: csv or parquet; None: from the file's extension.
     format: Literal["csv", "parquet"] | None = None
+    #: The column that identifies a record uniquely within the source.
     record_id: StrictStr
+    #: Standard field -> the source's column (or {column, format}); unmapped fields are missing, never a
+    #: disagreement.
     columns: dict[StandardField, StrictStr | ColumnConfig] = Field(default_factory=dict)
+    #: strptime format(s) of the source's dates, tried in order (a column may set its own).
     date_format: StrictStr | list[StrictStr] = DEFAULT_DATE_FORMAT
+    #: The source's sex codes -> f or m; None: the common codes (f, female, 2, m, male, 1, ...).
     sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
+    #: The source's crossing directions -> in or out; None: the common codes (in, entry, arrival, out,
+    #: exit, ...).
     direction_codes: dict[StrictStr, Literal["in", "out"]] | None = None
+    #: How the source links to the base: deterministic_id, match_keys, probabilistic, hybrid or none.
     linkage: LinkageConfig | None = None
     #: Unmatched records of this source create new spine persons (after deduplicating them across
     #: every enlarging source): people absent from the base register.
@@ -238,6 +276,8 @@ class SourceConfig(StrictModel):
 class ItineraryRuleConfig(StrictModel):
     """Flag two consecutive movements in the same direction (Moldova's illogical itinerary)."""
 
+    #: Order each person's movements, collapse same-day duplicates and flag two in a row in one
+    #: direction.
     enabled: bool = True
     #: ``estimate`` the missing opposite movement (dated by the typical length of the person's own
     #: stays or absences, unless presence shows a long absence; docs/rules.md), ``impute`` it
@@ -260,6 +300,7 @@ class EventsRuleConfig(StrictModel):
     #: it expected to stay: the share of earlier provisional immigrations that left early, estimated
     #: from the data as if it had ended one to four years earlier (ONS early leavers; docs/rules.md).
     early_leavers: bool = True
+    #: Days a stay or absence must last to change the residence state (365: the UN 12 months).
     min_days: int = Field(default=365, ge=1, le=MAX_DAYS)
     #: The window of the cumulative definitions: required for cumulative_days, 487 for 12_in_16.
     window_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
@@ -288,6 +329,7 @@ class EventsRuleConfig(StrictModel):
 class SignsOfLifeConfig(StrictModel):
     """Presence from activity; departures nobody recorded (see rules.signs_of_life)."""
 
+    #: Use presence (registrations, activity) to impute departures and returns nobody recorded.
     enabled: bool = True
     #: Sources whose records show the person was here: the base register gives registrations
     #: (start_date, end_date = deregistration, event_type = its reason), the others activity.
@@ -326,15 +368,18 @@ class SignsOfLifeConfig(StrictModel):
     #: A child on a claim (rules.family) whose parent shows a later sign of life is not silent
     #: until the child is child_age_limit: a child whose parent is resident is resident.
     children_follow_parents: bool = True
+    #: Age until which a child on a claim takes a parent's later sign of life as its own.
     child_age_limit: int = Field(default=18, ge=1)
     #: People present only by registration (no activity in any source, no movement ever), at
     #: least never_active_min_age at the end of the data, are never resident: they get no
     #: residence spell (as the US IDIM drops identifiers with no sign of life). Off by default:
     #: measured in docs/rules.md.
     never_active_not_resident: bool = False
+    #: Minimum age at the data end for never_active_not_resident to apply.
     never_active_min_age: int = Field(default=16, ge=0)
     #: Deregistration reasons (the register's event_type, lower case) meaning emigration, and death.
     emigration_codes: list[StrictStr] = Field(default_factory=lambda: ["emigration"])
+    #: Deregistration reasons (lower case) that mean death: no departure is imputed after them.
     death_codes: list[StrictStr] = Field(default_factory=lambda: ["death"])
 
 
@@ -345,6 +390,8 @@ class VisasRuleConfig(StrictModel):
     #: The source of visa grants (maps event_type = the visa type, start_date, end_date); None:
     #: no visa rules.
     source: Name | None = None
+    #: Visa types (lower case) that are visits: their holders with no other visa and no presence are
+    #: visitors.
     visit_types: list[StrictStr] = Field(default_factory=lambda: ["visit"])
     #: A visa starting while the person is here is a sign of life, and after a visit visa the
     #: start of the long-term count (time as a visitor does not count).
@@ -380,7 +427,9 @@ class CalibrateConfig(StrictModel):
     moves (F1 of moves per person, period and event) is used. Cross-validation says how well the
     choice does on people it was not chosen on (docs/rules.md)."""
 
+    #: Rule settings to choose between, each with the values to try (every combination is run).
     alternatives: dict[CalibratedSetting, list[float | int | StrictStr | None]] = Field(min_length=1)
+    #: Cross-validation folds: the choice is scored on people it was not chosen on.
     folds: int = Field(default=5, ge=2, le=20)
 
     @model_validator(mode="after")
@@ -423,12 +472,19 @@ ValidationStratum = Literal["period", "sex", "age_group", "citizenship_group"]
 class ValidationColumnsConfig(StrictModel):
     """Columns of the validation file (defaults: the same names)."""
 
+    #: Column naming the job source of the person's record.
     source: StrictStr = "source"
+    #: Column with that record's id.
     record_id: StrictStr = "record_id"
+    #: Column with the person's true sex.
     sex: StrictStr = "sex"
+    #: Column with the person's true date of birth.
     dob: StrictStr = "dob"
+    #: Column with the person's true nationality.
     nationality: StrictStr = "nationality"
+    #: Column with a true move of the person (immigration or emigration; empty: none).
     event: StrictStr = "event"
+    #: Column with the date of that move.
     event_date: StrictStr = "event_date"
 
 
@@ -443,10 +499,14 @@ class ValidationConfig(StrictModel):
     events are derived (sensitivity); the intervals carry that error (docs/uncertainty.md).
     """
 
+    #: CSV or Parquet file of the validation sample, relative to the job file.
     path: StrictStr
+    #: csv or parquet; None: from the file's extension.
     format: Literal["csv", "parquet"] | None = None
     columns: ValidationColumnsConfig = ValidationColumnsConfig()
+    #: strptime format(s) of the sample's dates, tried in order.
     date_format: StrictStr | list[StrictStr] = DEFAULT_DATE_FORMAT
+    #: The sample's sex codes -> f or m; None: the common codes.
     sex_codes: dict[StrictStr, Literal["f", "m"]] | None = None
     #: Publish calibrated counts: each flow cell's derived count turned into the median of its
     #: true-count draws (the precision and sensitivity measured for its stratum, shrunk), margins
@@ -457,11 +517,14 @@ class ValidationConfig(StrictModel):
     #: The dates over which the sample's moves were checked: events outside are not compared.
     #: Default: the job's reporting period.
     start: date | None = None
+    #: Last day over which the sample's moves were checked (see start).
     end: date | None = None
     #: Error rates are estimated per event type and per these dimensions, each shrunk towards the
     #: event type's rate with the weight of ``prior_events`` events; ``auto`` fits that weight to how
     #: much the strata differ (empirical Bayes: narrower intervals, lower coverage when measured).
     strata: list[ValidationStratum] = Field(default=["age_group", "citizenship_group"])
+    #: Weight (in events) of the event type's rate in each stratum's shrunk rate; auto: fitted
+    #: (empirical Bayes).
     prior_events: Annotated[float, Field(ge=0, allow_inf_nan=False)] | Literal["auto"] = 10.0
 
     @model_validator(mode="after")
@@ -483,7 +546,9 @@ class UncertaintyConfig(StrictModel):
 
     #: Replicates per run: 0 (the default) computes no intervals (lower and upper stay NULL).
     replicates: int = Field(default=0, ge=0, le=10_000)
+    #: Seed of the replicates' random draws: the same seed gives the same intervals.
     seed: int = Field(default=1, ge=0)
+    #: Confidence level of the published intervals (0.95: 95%).
     confidence: float = Field(default=0.95, gt=0, lt=1)
     #: ``identity``: records with the same names, date of birth and sex draw the same random number
     #: (a person's records are linked or not together, as the evidence is the same); ``record``: each
@@ -519,12 +584,14 @@ class UncertaintyConfig(StrictModel):
 class FlowsConfig(StrictModel):
     """Published aggregates of events and their disclosure control."""
 
+    #: Flows are published per year or per month.
     period: Literal["year", "month"] = "year"
     #: Cells (margins included) with 1 to ``min_cell_count - 1`` events are suppressed, and as many
     #: more as it takes for none of them to be derivable from the published cells (docs/flows.md).
     min_cell_count: int = Field(default=10, ge=0)
     #: Round published counts (margins included) to a multiple of this base, e.g. 5; none by default.
     rounding: int | None = Field(default=None, ge=2)
+    #: Lower bounds of the published age groups (age at the event), in years.
     age_groups: list[int] = Field(default=[0, 16, 25, 35, 45, 65], min_length=1)
     uncertainty: UncertaintyConfig = UncertaintyConfig()
 
@@ -539,7 +606,9 @@ class FlowsConfig(StrictModel):
 class ObservationConfig(StrictModel):
     """The window the data covers; events need 12 months of follow-up inside it."""
 
+    #: First day of the evidence: records before it are not used.
     start: date
+    #: Last day of the evidence (the data end the rules reason from).
     end: date
 
     @model_validator(mode="after")
@@ -577,14 +646,21 @@ class ReportingConfig(StrictModel):
     the cumulative definitions), in whole periods. A reporting end inside that follow-up
     publishes provisional events for its last months."""
 
+    #: First day of the published events and flows; None: observation start plus what the event
+    #: definition needs.
     start: date | None = None
+    #: Last day of the published events and flows; None: observation end less the follow-up the
+    #: definition needs.
     end: date | None = None
 
 
 class OutputConfig(StrictModel):
     """Where the store and the contract tables go (relative to the job file)."""
 
+    #: Output folder, relative to the job file: tables as Parquet, quality.json, the report and the
+    #: store.
     dir: StrictStr = "out"
+    #: Path of the DuckDB store (relative to the job file); None: <dir>/<name>.duckdb.
     store: StrictStr | None = None
     #: Raw identifiers to publish as columns of ``persons`` (and values in ``attribute_values``),
     #: chosen by the default conflict policy. Off by default: person keys are pseudonymous and no
@@ -600,9 +676,11 @@ class EngineConfig(StrictModel):
     spilling to a ``.tmp`` folder beside the store), which fit a 24 GB, 2-core machine at a million
     persons (BENCHMARKS.md). Set them on shared servers, or to spill to a larger disk."""
 
+    #: The SQL engine (the embedded DuckDB store).
     kind: Literal["duckdb"] = "duckdb"
     #: e.g. "12GB": the most memory DuckDB uses before spilling to disk.
     memory_limit: StrictStr | None = Field(default=None, pattern=r"^\d+(\.\d+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    #: Threads DuckDB uses; None: every core.
     threads: int | None = Field(default=None, ge=1)
     #: Folder for spilled intermediate data (relative to the job file).
     temp_directory: StrictStr | None = None
@@ -611,6 +689,8 @@ class EngineConfig(StrictModel):
 class ReviewConfig(StrictModel):
     """Clerical review: where reviewers' decisions are kept between runs (outside the output folder)."""
 
+    #: CSV of reviewers' match / non_match decisions (relative to the job file; kept outside the output
+    #: folder).
     decisions: StrictStr = "review/decisions.csv"
 
 
@@ -650,7 +730,10 @@ Attribute = Literal["first_name", "surname", "dob", "sex", "nationality", "count
 class ConflictsConfig(StrictModel):
     """How each person attribute is chosen when linked records disagree (see spine.conflicts)."""
 
+    #: How an attribute is chosen when linked records disagree: source_priority, most_recent,
+    #: most_frequent or most_complete.
     default: ConflictPolicy = "source_priority"
+    #: The policy per attribute, where it differs from the default.
     attributes: dict[Attribute, ConflictPolicy] = Field(default_factory=dict)
     #: Source order for ``source_priority`` and every tie-break; None: the base, then job order.
     priority: list[Name] | None = None
@@ -680,6 +763,7 @@ class BaseDeduplicationConfig(StrictModel):
 
     #: ``match_keys``: strict keys (see spine.dedupe); ``none``: skip.
     method: Literal["match_keys", "none"] = "match_keys"
+    #: Match keys that find a person registered twice; None: the default strict keys.
     keys: list[MatchKeyConfig] | None = None
     #: ``report``: list the pairs in quality.json, keep two persons; ``merge``: one person.
     action: Literal["report", "merge"] = "report"
@@ -688,11 +772,20 @@ class BaseDeduplicationConfig(StrictModel):
 class JobConfig(StrictModel):
     """A whole spine job."""
 
+    #: The job's name: the store is <name>.duckdb in the output folder.
     name: Name
+    #: The source that becomes the spine (e.g. the population register): every other source links to it.
     base: Name
+    #: Every input, by name: a CSV or Parquet file, its record id and the columns mapped onto standard
+    #: fields.
     sources: dict[Name, SourceConfig] = Field(min_length=1)
+    #: ISO 3166 alpha-3 code of the country (quote it: YAML reads unquoted NO as false); nationals are
+    #: its citizens.
     home_country: Iso3
+    #: Environment variable holding the secret key of the keyed-hash person ids (never in the YAML).
     person_key_env: StrictStr = "SPINE_PERSON_KEY"
+    #: Allow the public demo key when person_key_env is unset (synthetic data only: anyone can recompute
+    #: the ids).
     demo: bool = False
     observation: ObservationConfig | None = None
     reporting: ReportingConfig = ReportingConfig()
@@ -1120,10 +1213,66 @@ def load_job(path: str | Path) -> JobConfig:
     return job
 
 
+#: The schema's identifier (a name, not a download address: editors read the committed
+#: docs/job.schema.json through the ``# yaml-language-server: $schema=`` line of a job file).
+SCHEMA_ID = "urn:migration-spine:job-schema"
+
+
+def _field_comments(model: type[BaseModel]) -> dict[str, str]:
+    """The ``#:`` comment above each field of a model class, as its description (the comments are
+    the models' documentation; a schema-aware editor shows them as the user types)."""
+    import inspect
+
+    comments: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(model).splitlines()[1:]:
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            pending.append(stripped[2:].strip())
+            continue
+        field = re.match(r"(\w+)\s*:", stripped)
+        if field and pending and field.group(1) in model.model_fields:
+            comments[field.group(1)] = " ".join(pending)
+        if not stripped.startswith("#"):
+            pending = []
+    return comments
+
+
+def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> dict[str, type[BaseModel]]:
+    """Every model reachable from ``model``'s fields, by class name (the schema's ``$defs`` keys)."""
+    import typing
+
+    seen[model.__name__] = model
+    for field in model.model_fields.values():
+        stack = [field.annotation]
+        while stack:
+            tp = stack.pop()
+            if isinstance(tp, type) and issubclass(tp, BaseModel) and tp.__name__ not in seen:
+                _models(tp, seen)
+            stack.extend(typing.get_args(tp))
+    return seen
+
+
 def job_json_schema() -> dict[str, Any]:
-    """JSON Schema of the job file, generated from the same models that validate it."""
+    """JSON Schema of the job file, generated from the same models that validate it; each field's
+    description is its ``#:`` comment in this module, else its model's docstring."""
     schema = JobConfig.model_json_schema()
     schema.get("properties", {}).pop("root", None)
     schema.get("properties", {}).pop("job_file", None)
+    defs = schema.get("$defs", {})
+    for name, model in _models(JobConfig, {}).items():
+        node = schema if model is JobConfig else defs.get(name)
+        if node is None:
+            continue
+        comments = {k: v for base in reversed(model.__mro__)
+                    if isinstance(base, type) and issubclass(base, BaseModel) and base.__module__ == __name__
+                    for k, v in _field_comments(base).items()}
+        for field, prop in node.get("properties", {}).items():
+            if "description" in prop:
+                continue
+            ref = prop.get("$ref") or next((a.get("$ref") for a in prop.get("anyOf", []) if "$ref" in a), None)
+            described = comments.get(field) or (defs.get(ref.rsplit("/", 1)[-1], {}).get("description") if ref else None)
+            if described:
+                prop["description"] = described
     schema["title"] = "spine job"
-    return schema
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}

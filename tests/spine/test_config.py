@@ -96,6 +96,22 @@ def test_committed_schema_matches_the_models():
     assert committed == job_json_schema(), "run: spine schema > docs/job.schema.json"
 
 
+def test_every_field_of_the_schema_says_what_it_is_and_the_examples_point_editors_at_it():
+    """A YAML language server shows each field's description as the user types: every property
+    of every model has one (the field's ``#:`` comment in spine/config.py)."""
+    schema = job_json_schema()
+    assert schema["$schema"].endswith("2020-12/schema") and schema["$id"]
+    nodes = [schema, *schema["$defs"].values()]
+    undescribed = [name for node in nodes for name, prop in node.get("properties", {}).items()
+                   if not prop.get("description")]
+    assert undescribed == [] and sum(len(n.get("properties", {})) for n in nodes) > 150
+    assert schema["properties"]["base"]["description"].startswith("The source that becomes the spine")
+    for job in (ROOT / "examples").glob("*/job.yaml"):
+        first = job.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), job
+        assert (job.parent / first.split("=", 1)[1]).resolve() == (ROOT / "docs" / "job.schema.json").resolve()
+
+
 def test_schema_command_prints_json_schema():
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0
