@@ -2,7 +2,10 @@
 
 from spine.config import JobConfig, job_json_schema, load_job
 from spine.errors import CheckFailed, ConfigError, InputError, SpineError
-from spine.job import Job, JobResult, run_job, validate_job
+from spine.job import Job, JobResult, open_run, run_job, validate_job
+
+#: ``spine.open(job_or_output_dir)``: a finished run without running it again (spine.job.open_run).
+open = open_run  # noqa: A001 - read as spine.open; not in __all__, so `import *` keeps the builtin
 
 __all__ = [
     "CheckFailed",
@@ -14,6 +17,7 @@ __all__ = [
     "SpineError",
     "job_json_schema",
     "load_job",
+    "open_run",
     "run_job",
     "validate_job",
 ]

@@ -41,6 +41,7 @@ from spine.outputs import (
     finish_interrupted_commit,
     job_files,
     private_files,
+    read_manifest,
     remove_leftovers,
     resume_staging,
     staging_dir,
@@ -357,6 +358,32 @@ def write_report(job_path: str | Path, *, compare: str | Path | None = None, out
         if target.parent.resolve() == job.output_dir.resolve():
             add_to_manifest(job.output_dir, target.name)
     return target
+
+
+def open_run(job_or_output_dir: str | Path) -> "JobResult":
+    """A finished run, opened without running anything: its tables (read-only) and quality.json.
+
+    ``job_or_output_dir``: the job's YAML file, or the output folder a run wrote (its manifest names
+    the job file). For notebooks and scripts in a new process: ``spine.open("out").df("events")``.
+
+    Raises:
+        ConfigError: no finished run there (no manifest, quality.json or store), or its job file moved.
+    """
+    path = Path(job_or_output_dir).expanduser()
+    if path.is_dir():
+        manifest = read_manifest(path)
+        job_file = manifest.get("job") if manifest else None
+        if not job_file:
+            raise ConfigError(f"{path}: not the output folder of a finished run (no manifest naming its job); "
+                              "pass the job's YAML file, or run `spine run` on it first")
+        if not Path(job_file).is_file():
+            raise ConfigError(f"{path}: its job file {job_file} is no longer there; pass the job's YAML file")
+        path = Path(job_file)
+    job = load_job(path)
+    quality = _read_quality(job)
+    if not job.store_path.is_file():
+        raise ConfigError(f"{job.name}: the store {job.store_path} is missing; run `spine run` on the job again")
+    return JobResult(job=job, quality=quality)
 
 
 def finite(value: Any) -> Any:

@@ -26,6 +26,35 @@ def test_every_contract_table_with_its_columns_and_types(result):
     assert (result.output_dir / "quality.json").exists() and result.report_path.exists()
 
 
+def test_a_finished_run_opens_in_a_new_process_without_running_again(result, universe):
+    """spine.open on the output folder (its manifest names the job) or on the job file: the same
+    tables and quality.json, read-only, nothing run (the store is not touched)."""
+    import subprocess
+    import sys
+
+    folder, _ = universe
+    store_mtime = result.store_path.stat().st_mtime_ns
+    script = ("import sys, spine\n"
+              "for where in sys.argv[1:]:\n"
+              "    run = spine.open(where)\n"
+              "    print(run.df('persons').shape[0], run.table('links').count('*').fetchall()[0][0],\n"
+              "          run.quality['accounting']['passed'])\n"
+              "    run.close()\n")
+    shown = subprocess.run([sys.executable, "-c", script, str(result.output_dir), str(folder / "job.yaml")],
+                           capture_output=True, text=True, check=True, timeout=120).stdout.split("\n")
+    expected = f"{len(result.df('persons'))} {len(result.df('links'))} True"
+    assert shown[:2] == [expected, expected]
+    assert result.store_path.stat().st_mtime_ns == store_mtime
+
+
+def test_opening_a_folder_with_no_finished_run_says_so(tmp_path):
+    import spine
+    from spine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not the output folder of a finished run"):
+        spine.open(tmp_path)
+
+
 def test_accounting_identity_against_the_files(result, universe):
     _, generated = universe
     con = result.connection()
