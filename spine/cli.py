@@ -45,6 +45,15 @@ def _warn_demo_key(env_var: str) -> None:
     _say("Warning:", "bold yellow", demo_key_warning(env_var))
 
 
+class LogLevel(str, Enum):
+    """Console log levels."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 class FileFormat(str, Enum):
     """File formats ``spine synth`` can write."""
 
@@ -68,10 +77,14 @@ def main(ctx: typer.Context,
          debug: bool = typer.Option(False, "--debug", help="Show tracebacks and log every SQL step "
                                     "(anywhere on the command line)."),
          version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
+                                      help="Print the version and exit."),
+         log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", case_sensitive=False,
+                                            help="What the console shows: debug, info (stages, tables, row "
+                                                 "counts, timings), warning or error (anywhere on the command line). "
+                                                 "Every run also writes run.log (info) into its output folder.")) -> None:
     _state["debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if debug else getattr(logging, log_level.value.upper())
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # Splink's training advice (u sample size, untrained levels) is about its defaults, not this job's
     # settings; what the model learnt is in quality.json. Shown with --debug.
     logging.getLogger("splink").setLevel(logging.DEBUG if debug else logging.ERROR)
@@ -284,11 +297,21 @@ def febrl(out: Path = typer.Option(..., "--out", help="Folder to write FEBRL4 A,
 
 
 def debug_first(args: list[str]) -> list[str]:
-    """``--debug`` is an option of ``spine`` itself; users also write it after the command
-    (``spine run job.yaml --debug``), so it is moved to the front wherever it is."""
-    if "--debug" not in args:
-        return args
-    return ["--debug", *[a for a in args if a != "--debug"]]
+    """``--debug`` and ``--log-level LEVEL`` are options of ``spine`` itself; users also write them
+    after the command (``spine run job.yaml --debug``), so they are moved to the front wherever they are."""
+    front, rest, i = [], [], 0
+    while i < len(args):
+        if args[i] == "--debug":
+            front.append("--debug")
+        elif args[i] == "--log-level" and i + 1 < len(args):
+            front += args[i:i + 2]
+            i += 1
+        elif args[i].startswith("--log-level="):
+            front.append(args[i])
+        else:
+            rest.append(args[i])
+        i += 1
+    return front + rest
 
 
 def entry() -> None:

@@ -104,9 +104,11 @@ class _Timer:
     @contextmanager
     def stage(self, name: str, total: int = 1) -> Iterator[Callable[[], None]]:
         self.progress.start(name, total)
+        logger.info("stage %s: started", name)
         started = time.perf_counter()
         yield lambda: self.progress.advance(name)
         self.stages[name] = round(time.perf_counter() - started, 3)
+        logger.info("stage %s: finished in %.1fs", name, self.stages[name])
         self.progress.finish(name, self.stages[name])
 
 
@@ -177,6 +179,7 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
     staging = resume_staging(leftover, out) if leftover else staging_dir(out)
     staged_store = staging / store_name
     started = time.perf_counter()
+    run_log = _RunLog(staging / RUN_LOG)
     try:
         with duckdb.connect(str(staged_store)) as con:
             engine = configure_engine(con, job)
@@ -197,9 +200,11 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
         (staging / "report.html").write_text(render_report(metrics), encoding="utf-8")
         if not metrics["accounting"]["passed"]:
             raise CheckFailed(f"accounting identity failed: {metrics['accounting']['by_source']}")
+        run_log.close()
         write_manifest(staging, job.job_file)
         commit(staging, out, None if store_inside else (staged_store, job.store_path))
     except BaseException:
+        run_log.close()
         if commit_started(out):   # the new outputs are complete: finish the swap now or at the next start
             try:
                 finish_interrupted_commit(out)
@@ -209,6 +214,59 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
             shutil.rmtree(staging, ignore_errors=True)
         raise
     return JobResult(job=run.job, quality=metrics)
+
+
+#: The run's log in the output folder: stages, tables and row counts, timings, warnings; names and
+#: counts only, never a record's values (SQL text, which --debug logs, is not written to it).
+RUN_LOG = "run.log"
+#: Loggers the run log records (Splink's only from WARNING: its INFO is training chatter).
+_LOGGED = {"spine": logging.INFO, "linkage": logging.INFO, "rules": logging.INFO, "splink": logging.WARNING}
+
+
+class _Forward(logging.Handler):
+    """Passes on to the root logger's handlers (the console, a notebook, pytest's capture) what
+    they would have shown without the run log: records at or above ``threshold``."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= self.threshold:
+            logging.getLogger().handle(record)
+
+
+class _RunLog:
+    """A file handler on the toolkit's loggers for the length of one run (written into the staging
+    folder, so it is published with the outputs, or dropped with them when the run fails). The
+    loggers record INFO for the file; what reaches the console is what did before."""
+
+    def __init__(self, path: Path) -> None:
+        self.handler = logging.FileHandler(path, encoding="utf-8")
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.saved: dict[str, tuple[int, bool, logging.Handler]] = {}
+        for name, level in _LOGGED.items():
+            log = logging.getLogger(name)
+            forward = _Forward(log.getEffectiveLevel())
+            self.saved[name] = (log.level, log.propagate, forward)
+            log.setLevel(min(level, log.getEffectiveLevel()))
+            log.propagate = False
+            log.addHandler(forward)
+            log.addHandler(self.handler)
+        self.handler.addFilter(lambda record: record.levelno >= _LOGGED.get(record.name.split(".")[0], logging.INFO))
+        self.closed = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        for name, (level, propagate, forward) in self.saved.items():
+            log = logging.getLogger(name)
+            log.removeHandler(self.handler)
+            log.removeHandler(forward)
+            log.setLevel(level)
+            log.propagate = propagate
+        self.handler.close()
+        self.closed = True
 
 
 #: The stages of a run, in order (each checkpointed when it finishes).

@@ -230,7 +230,7 @@ def test_the_manifest_lists_what_the_run_and_the_report_wrote(tmp_path):
     assert manifest["job"] == str(job)
     assert set(manifest["files"]) == {f"{t}.parquet" for t in
                                       ("persons", "links", "attribute_values", "movements", "events", "flows")} | {
-        "quality.json", "report.html", "t.duckdb"}
+        "quality.json", "report.html", "run.log", "t.duckdb"}
     assert cli("report", job, "--compare", job).exit_code == 0
     assert "comparison.html" in read_manifest(tmp_path / "out")["files"]
     assert cli("validate", job).exit_code == 0, "a file a report wrote is the job's"
@@ -422,3 +422,22 @@ def test_a_runtime_message_hides_a_value_with_an_apostrophe():
     except duckdb.Error as exc:
         shown = _runtime_message(exc)
     assert "Brien" not in shown and "ConversionException" in shown
+
+
+def test_every_run_writes_its_log_into_the_output_folder_with_no_personal_value(tmp_path):
+    """run.log: the stages, the tables with their row counts and timings, at info level whatever the
+    console shows; names and counts only. --debug (SQL on the console) does not put SQL in it, and
+    --log-level is taken after the command too."""
+    from spine.cli import debug_first
+    from tests.reliability.helpers import PERSONAL_VALUES
+
+    job = small_job(tmp_path)
+    assert cli(*debug_first(["run", "--quiet", str(job), "--log-level", "error", "--debug"])).exit_code == 0
+    log = (tmp_path / "out" / "run.log").read_text()
+    assert "INFO linkage._sql: link__tax" in log and "rows in" in log
+    assert "INFO spine.job: stage link: finished in" in log and "stage write: started" in log
+    assert "SELECT" not in log and "DEBUG" not in log
+    assert not [value for value in PERSONAL_VALUES if value in log]
+    assert cli(*debug_first(["run", "--quiet", "--log-level=info", str(job)])).exit_code == 0
+    assert (tmp_path / "out" / "run.log").read_text().count("INFO") > 10
+    assert cli(*debug_first(["run", "--quiet", str(job), "--log-level", "loud"])).exit_code == 2
