@@ -65,14 +65,6 @@ class ColumnConfig(StrictModel):
     format: StrictStr | list[StrictStr] | None = None
 
 
-class DeterministicIdConfig(StrictModel):
-    """Link on identifiers known for spine persons, tried in order (unique value = one person)."""
-
-    #: Link on identifiers only (deterministic_id).
-    method: Literal["deterministic_id"]
-    id_fields: list[IdField] = Field(min_length=1)
-
-
 class NoLinkageConfig(StrictModel):
     """Load the source and account for it, but link none of its records."""
 
@@ -123,6 +115,7 @@ class IdLinkageMixin(StrictModel):
 class DeterministicIdConfig(IdLinkageMixin):
     """Link on identifiers known for spine persons, tried in order (unique value = one person)."""
 
+    #: Link on identifiers only (deterministic_id).
     method: Literal["deterministic_id"]
 
 
