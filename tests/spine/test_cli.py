@@ -44,3 +44,22 @@ def test_version_and_debug_anywhere_on_the_command_line(tmp_path):
     debug = subprocess.run([spine, "validate", str(job), "--debug"], capture_output=True, text=True, timeout=60)
     assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "sources.tax.record_id" in debug.stderr
+
+
+def test_every_command_shows_an_example_of_itself_in_its_help():
+    import typer.main
+
+    root = typer.main.get_command(app)
+    commands = [(name,) for name in root.commands if name != "review"] + [("review", n) for n in ("export", "import")]
+    for path in commands:
+        result = CliRunner().invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, path
+        shown = " ".join(result.output.split())
+        assert f"Example: spine {' '.join(path)} " in shown, path
+        example = shown.split("Example: spine ", 1)[1].split(" > ")[0].split()
+        command = root
+        for word in path:
+            command = command.commands[word]
+        # the example's options are the command's own
+        names = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        assert {w for w in example if w.startswith("--")} <= names | {"--log-level"}, (path, example)
