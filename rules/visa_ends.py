@@ -36,6 +36,7 @@ from datetime import date
 from typing import Any
 
 from rules._sql import MONTH_DAYS, Connection, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules.silence import PRIOR_STRENGTH   # the weight of the split's pooled ratio, as for silences
 
 #: Source of the exits this rule imputes.
 VISA_END_SOURCE = "visa_end"
@@ -43,17 +44,15 @@ VISA_END_SOURCE = "visa_end"
 ARRIVAL_BEFORE_VISA_DAYS = 30
 #: A recorded exit up to this long after a visa's end is its holder leaving at the end.
 FOLLOW_DAYS = 365
-#: Known leavers a visa type needs before its own offset is used (else all types').
+#: Known leavers a visa type needs for its offset to date anything (a type with fewer gets no exit).
 MIN_OFFSET_CASES = 30
 #: Share of a type's known leavers that must have left within a month of its usual offset.
 MIN_SHARE_NEAR = 0.5
-#: Weight of the split's pooled ratio in a subgroup's chance (as rules.silence.PRIOR_STRENGTH).
-PRIOR_STRENGTH = 10
 #: Every ended cover with its outcome (:func:`ended_covers_sql`).
 ENDED_COVERS = "rules__ended_visa_covers"
 #: The chance a candidate left, per visa type and split.
 VISA_END_ESTIMATES = "rules__visa_end_estimates"
-#: The usual offset of known leavers' exits from the visa's end, per type (NULL: all types).
+#: The usual offset of known leavers' exits from the visa's end, per type.
 VISA_END_OFFSETS = "rules__visa_end_offsets"
 
 
@@ -164,7 +163,7 @@ def imputed_visa_end_exits_sql(covers: str, estimates: str, offsets: str, *, dat
     usual_day = "c.cover_end + to_days(CAST(o.days AS INTEGER))"
     return f"""
 WITH usable AS (SELECT visa_type, days, share_near FROM {off}
-                WHERE visa_type IS NOT NULL AND cases >= {MIN_OFFSET_CASES} AND share_near >= {MIN_SHARE_NEAR}),
+                WHERE cases >= {MIN_OFFSET_CASES} AND share_near >= {MIN_SHARE_NEAR}),
 dated AS (
     SELECT c.person_id, c.entered,
            CAST(least({usual_day}, coalesce(c.next_move, DATE '9999-12-31') - INTERVAL 1 DAY,
@@ -182,20 +181,15 @@ FROM dated WHERE date > entered"""
 
 def visa_end_offsets_sql(covers: str) -> str:
     """Build the SELECT of the usual offset of known leavers' exits from their visa's end
-    (rules._sql.usual_lag_sql) per ending visa type and for all types (``visa_type`` NULL), with the
-    share of them within a month of it. Columns: ``visa_type, days, cases, share_near``."""
+    (rules._sql.usual_lag_sql) per ending visa type, with the share of them within a month of it.
+    Columns: ``visa_type, days, cases, share_near``."""
     c = quote_ident(covers)
-    lags = f"SELECT visa_type, days FROM {c} WHERE known_leaver"
+    lags = f"SELECT visa_type, days FROM {c} WHERE known_leaver AND visa_type IS NOT NULL"
     return f"""
-WITH usual AS (
-    SELECT visa_type, days, cases FROM ({usual_lag_sql(lags, ("visa_type",))}) WHERE visa_type IS NOT NULL
-    UNION ALL
-    SELECT CAST(NULL AS VARCHAR), days, cases FROM ({usual_lag_sql(f"SELECT days FROM ({lags})")})
-)
 SELECT u.visa_type, u.days, u.cases,
-       (SELECT count(*) FROM {c} AS k WHERE k.known_leaver AND (u.visa_type IS NULL OR k.visa_type = u.visa_type)
+       (SELECT count(*) FROM {c} AS k WHERE k.known_leaver AND k.visa_type = u.visa_type
                                           AND abs(k.days - u.days) <= {MONTH_DAYS}) / u.cases AS share_near
-FROM usual AS u"""
+FROM ({usual_lag_sql(lags, ("visa_type",))}) AS u"""
 
 
 def add_visa_end_exits(con: Connection, visas: str, movements: str, presence: str, *, data_end: date,
@@ -213,8 +207,8 @@ def add_visa_end_exits(con: Connection, visas: str, movements: str, presence: st
     groups = con.execute(f"""
         SELECT visa_type, seen, known_leavers, candidates, round(expected_unrecorded, 1), probability
         FROM {VISA_END_ESTIMATES} ORDER BY visa_type NULLS LAST, seen""").fetchall()
-    offsets = con.execute(f"SELECT coalesce(visa_type, 'all types'), days, cases, share_near FROM {VISA_END_OFFSETS} "
-                          f"WHERE cases >= {MIN_OFFSET_CASES} ORDER BY visa_type NULLS LAST").fetchall()
+    offsets = con.execute(f"SELECT visa_type, days, cases, share_near FROM {VISA_END_OFFSETS} "
+                          f"WHERE cases >= {MIN_OFFSET_CASES} ORDER BY visa_type").fetchall()
     return {"exit_recording": None if exit_recording is None else round(exit_recording, 4),
             "imputed": imputed,
             "groups": [{"visa_type": t, "seen": s, "known_leavers": k, "candidates": n, "expected_unrecorded": x,
