@@ -5,8 +5,10 @@ themselves across sources before any person is created, so one unregistered immi
 visas, border crossings and tax becomes one person, not three. Which records are one person is
 spine.pool_grouping's job: shared identifiers and name keys as a floor (no key needs a field a
 source lacks), then a Fellegi–Sunter model of the pool (``enlargement.method: probabilistic``,
-the default). Groups are the connected components of those pairs, found by label propagation in
-SQL. Each new person's id is the keyed hash of its first record (``<source>:<record id>``,
+the default). Groups are made of those pairs by spine.pool_clusters: the connected components
+of the pairs, except that a record whose date of birth is a placeholder (1 January, or the 1st of
+the month, where the source writes unknown days so: linkage.birth_dates) joins one person and
+never bridges two. Each new person's id is the keyed hash of its first record (``<source>:<record id>``,
 smallest first), so it is stable while that record is.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 import duckdb
 
 from linkage._sql import columns_of, materialise, quote_ident, sql_literal
+from linkage.birth_dates import placeholder_days, precision_sql
 from spine.config import JobConfig
 from spine.history import HISTORY_LINKS, PREVIOUS_LINKS, PREVIOUS_PERSONS, carried_ids_sql, ensure_history_tables
 from spine.linking import features_table, link_table
@@ -28,6 +31,7 @@ from spine.pool_grouping import (
     key_edges,
     probabilistic_edges,
 )
+from spine.pool_clusters import person_groups, strong_sql
 from spine.pseudonymise import hmac_sql
 
 POOL = "enlarge__pool"
@@ -58,17 +62,22 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
     key_columns = (c for key in (*NAME_KEYS, ID_KEYS) for c in key if c != "dob_unordered")
     columns = tuple(dict.fromkeys((*key_columns, *PROFILE_FIELDS, *PROFILE_FEATURES)))
     parts = []
+    birth_dates: dict[str, Any] = {}
     for name in sources:
         feat = features_table(name)
         have = set(columns_of(con, feat))
         cols = ", ".join(f"f.{quote_ident(c)}" if c in have else f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
+        known_to = "'none'"
+        if "dob" in have:   # measured on every record of the source: its way of writing dates
+            birth_dates[name] = placeholder_days(con, feat)
+            known_to = precision_sql("f.dob", birth_dates[name])
         parts.append(f"""SELECT {sql_literal(name + ':')} || l.record_id AS pool_id, {sql_literal(name)} AS source,
                                 l.record_id, l.match_weight, l.reason, {cols},
-                                {DOB_UNORDERED} AS dob_unordered
+                                {DOB_UNORDERED} AS dob_unordered, {known_to} AS dob_known_to
                          FROM {quote_ident(link_table(name))} AS l JOIN {quote_ident(feat)} AS f USING (record_id)
                          WHERE l.status = 'unlinked'""")
     materialise(con, POOL, " UNION ALL ".join(parts))
-    grouping: dict[str, Any] = {"method": job.enlargement.method}
+    grouping: dict[str, Any] = {"method": job.enlargement.method, "dates_of_birth": birth_dates}
     found = None
     if job.enlargement.method == "probabilistic":
         found, grouping["probabilistic"] = probabilistic_edges(
@@ -77,8 +86,9 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
     edges, grouping["keys"] = key_edges(con, POOL, strict=found is not None)
     if found:
         edges += " UNION ALL " + found
-    materialise(con, EDGES, f"SELECT DISTINCT a, b FROM ({edges}) WHERE a <> b")
-    _components(con)
+    materialise(con, EDGES, f"SELECT DISTINCT a, b, kind, probability FROM ({edges}) WHERE a <> b")
+    materialise(con, EDGES, strong_sql(POOL, EDGES))
+    grouping["groups"] = person_groups(con, POOL, EDGES, GROUPS)
     held_back = _hold_back(con, job.enlargement.hold_back_weight)
     # The person id is hashed once per group (HMAC in SQL is not free), then joined to its records.
     # A fresh id that some earlier run gave a person (the anchor record has left that person) is
@@ -152,17 +162,3 @@ def _hold_back(con: duckdb.DuckDBPyConnection, weight: float | None) -> dict[str
                                           WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})""").fetchall()[0]
     con.execute(f"DELETE FROM {GROUPS} WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})").fetchall()
     return {"weight": weight, "groups": int(n_groups), "records": int(n_records)}
-
-
-def _components(con: duckdb.DuckDBPyConnection) -> None:
-    """Connected components of the pool's edges: every record gets the smallest id it reaches."""
-    con.execute(f"CREATE OR REPLACE TABLE {GROUPS} AS SELECT pool_id, pool_id AS group_id FROM {POOL}").fetchall()
-    while True:
-        changed = con.execute(f"""
-            UPDATE {GROUPS} AS g SET group_id = m.group_id FROM (
-                SELECT x.pool_id, min(y.group_id) AS group_id FROM (
-                    SELECT a AS pool_id, b AS other FROM {EDGES} UNION ALL SELECT b, a FROM {EDGES}) AS x
-                JOIN {GROUPS} AS y ON y.pool_id = x.other GROUP BY x.pool_id) AS m
-            WHERE g.pool_id = m.pool_id AND m.group_id < g.group_id""").fetchall()[0][0]
-        if not changed:
-            break

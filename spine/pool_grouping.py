@@ -17,7 +17,8 @@ crossings with a passport), so nothing here may need a field a record lacks:
   linkage models learnt on linked records and refined by EM on the pool. Profile pairs at or above
   ``enlargement.match_probability`` join.
 
-Groups are the connected components of both kinds of edge (spine.enlarge).
+Groups are made of both kinds of edge by spine.pool_clusters, where a record whose date of birth
+is a placeholder (linkage.birth_dates) may join one person but never make two people one.
 """
 
 from __future__ import annotations
@@ -67,24 +68,31 @@ MIN_PROFILES = 500
 
 
 def key_edges(con: duckdb.DuckDBPyConnection, pool: str, *, strict: bool = False) -> tuple[str, dict[str, Any]]:
-    """SQL of the key edges ``(a, b)`` between pool ids, and the oversized key groups left out.
+    """SQL of the key edges ``(a, b, kind, probability)`` between pool ids (kind ``id`` or ``name``,
+    no probability), and the oversized key groups left out.
 
-    ``strict``: only identifiers and the keys of exact or nickname-resolved names with the date of
-    birth (the floor under a model, which weighs the looser agreements itself).
+    ``strict``: only identifiers and the keys of exact or nickname-resolved names with a date of
+    birth known to the day (the floor under a model, which weighs the looser agreements itself).
     """
     # An identifier is one person's however many records carry it (a frequent traveller).
-    by_id = [f"""SELECT pool_id AS a, min(pool_id) OVER (PARTITION BY {key}) AS b
+    by_id = [f"""SELECT pool_id AS a, min(pool_id) OVER (PARTITION BY {key}) AS b, 'id' AS kind,
+                        CAST(NULL AS DOUBLE) AS probability
                  FROM {pool} WHERE {key} IS NOT NULL""" for key in ID_KEYS]
     by_name = []
     for key in NAME_KEYS[:STRICT_NAME_KEYS] if strict else NAME_KEYS:
         cols = ", ".join(quote_ident(c) for c in key)
         complete = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in key)
+        if strict:   # a placeholder date is the model's to weigh (spine.pool_clusters)
+            complete += " AND dob_known_to = 'day'"
         # '' where the group's sexes agree (all of it joins); the record's own sex where they
         # disagree (NULL then: joins nothing on this key).
-        keyed = f"""SELECT pool_id, {cols},
+        keyed = f"""SELECT pool_id, dob_known_to, {cols},
                            CASE WHEN min(sex) OVER k IS DISTINCT FROM max(sex) OVER k THEN sex ELSE '' END AS sex_key
                     FROM {pool} WHERE {complete} WINDOW k AS (PARTITION BY {cols})"""
-        by_name.append(f"""SELECT {sql_literal(' + '.join(key))} AS key, pool_id, min(pool_id) OVER g AS b,
+        # Each record is joined to one of the group (a star); a record dated to the day where the
+        # group has one, so the dated records' edges are strong (spine.pool_clusters).
+        by_name.append(f"""SELECT {sql_literal(' + '.join(key))} AS key, pool_id,
+                                  first_value(pool_id) OVER (g ORDER BY dob_known_to IS DISTINCT FROM 'day', pool_id) AS b,
                                   count(*) OVER g AS n
                            FROM ({keyed}) WHERE sex_key IS NOT NULL WINDOW g AS (PARTITION BY {cols}, sex_key)""")
     materialise(con, KEY_GROUPS, " UNION ALL ".join(by_name))
@@ -92,13 +100,15 @@ def key_edges(con: duckdb.DuckDBPyConnection, pool: str, *, strict: bool = False
                  for key, groups, records, largest in con.execute(f"""
                      SELECT key, count(DISTINCT b), count(*), max(n) FROM {KEY_GROUPS}
                      WHERE n > {MAX_KEY_GROUP} GROUP BY key ORDER BY key""").fetchall()}
-    edges = [*by_id, f"SELECT pool_id AS a, b FROM {KEY_GROUPS} WHERE n <= {MAX_KEY_GROUP}"]
+    edges = [*by_id, f"""SELECT pool_id AS a, b, 'name' AS kind, CAST(NULL AS DOUBLE) AS probability
+                         FROM {KEY_GROUPS} WHERE n <= {MAX_KEY_GROUP}"""]
     return " UNION ALL ".join(edges), {"max_key_group": MAX_KEY_GROUP, "oversized_key_groups": oversized}
 
 
 def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold: float,
                         starting_m: dict[str, list[dict[str, Any]]]) -> tuple[str | None, dict[str, Any]]:
-    """SQL of the edges ``(a, b)`` Splink finds between pool records, and what it measured.
+    """SQL of the edges ``(a, b, kind, probability)`` Splink finds between pool records (kind
+    ``model``, or ``profile`` between identical records), and what it measured.
 
     ``starting_m``: per compared column, the levels (label, m) a linkage model learnt; each level
     of the same label starts EM there (the mean over the models that have it).
@@ -134,19 +144,25 @@ def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold:
                              "estimate u and the prior; the full key cascade groups the pool"}
     scored = score_pairs(con, PROFILES, None, model, PROFILE_PAIRS)
     linked = con.execute(f"SELECT count(*) FROM {PROFILE_PAIRS} WHERE match_probability >= {threshold!r}").fetchall()[0][0]
-    materialise(con, FIRST_OF_PROFILE, f"SELECT profile_id, min(pool_id) AS pool_id FROM {PROFILE_OF} GROUP BY 1")
+    # A profile's edges are drawn from one of its records: one dated to the day where it has one
+    # (sources reading 1 January differently can share a profile; spine.pool_clusters).
+    materialise(con, FIRST_OF_PROFILE, f"""
+        SELECT o.profile_id, coalesce(min(o.pool_id) FILTER (WHERE p.dob_known_to = 'day'), min(o.pool_id)) AS pool_id
+        FROM {PROFILE_OF} AS o JOIN {pool} AS p USING (pool_id) GROUP BY 1""")
     materialise(con, PROFILE_SELF, _self_match_sql(comparisons, scored.parameters,
                                                    scored.probability_two_random_records_match))
     one_person, too_common = con.execute(f"""
         SELECT count(*) FILTER (match_probability >= {threshold!r}), count(*) FILTER (match_probability < {threshold!r})
         FROM {PROFILE_SELF} WHERE records > 1""").fetchall()[0]
     edges = f"""
-        SELECT a.pool_id AS a, b.pool_id AS b FROM {PROFILE_PAIRS} AS p
+        SELECT a.pool_id AS a, b.pool_id AS b, 'model' AS kind, p.match_probability AS probability
+        FROM {PROFILE_PAIRS} AS p
         JOIN {FIRST_OF_PROFILE} AS a ON a.profile_id = p.left_id
         JOIN {FIRST_OF_PROFILE} AS b ON b.profile_id = p.right_id
         WHERE p.match_probability >= {threshold!r}
         UNION ALL   -- the records of a profile identifying enough to be one person
-        SELECT o.pool_id, min(o.pool_id) OVER (PARTITION BY o.profile_id) FROM {PROFILE_OF} AS o
+        SELECT o.pool_id, min(o.pool_id) OVER (PARTITION BY o.profile_id), 'profile', s.match_probability
+        FROM {PROFILE_OF} AS o
         JOIN {PROFILE_SELF} AS s ON s.record_id = o.profile_id WHERE s.match_probability >= {threshold!r}"""
     return edges, {"used": True, "fill_rates": fills, "compared": [s.column for s in comparisons],
                    "blocking_rules": [r["rule"] for r in scored.pairs_per_rule if r["rule"] is not None],

@@ -126,7 +126,25 @@ def _enlargement_parts(enlargement: dict[str, Any] | None) -> list[str]:
         text += (" Name-key groups too large to be one person joined nothing on that key: "
                  + "; ".join(f"{html.escape(k)}: {v['groups']:,} groups, {v['records']:,} records, largest {v['largest']:,}"
                              for k, v in oversized.items()) + ".")
-    return [text + "</p>"]
+    parts = [text + "</p>"]
+    dates = grouping.get("dates_of_birth") or {}
+    read = {name: found for name, found in dates.items()
+            if any(found[k]["read_as_placeholder"] for k in ("january_first", "first_of_month"))}
+    if read:
+        groups = grouping.get("groups") or {}
+        rows = [[name, f"{found['january_first']['share']:.1%} (calendar {found['january_first']['calendar_share']:.2%})",
+                 f"{found['first_of_month']['share']:.1%} (calendar {found['first_of_month']['calendar_share']:.1%})",
+                 ", ".join(label for key, label in (("january_first", "1 January: year only"),
+                                                    ("first_of_month", "the 1st: month only"))
+                           if found[key]["read_as_placeholder"])]
+                for name, found in read.items()]
+        parts += [f"<p>Dates of birth written with a placeholder day or month, read from each source's own "
+                  f"dates: a record with such a date (or none) may join one person, never make two people one "
+                  f"({groups.get('vague_units_joined_to_a_person', 0):,} such units joined a person, "
+                  f"{groups.get('vague_units_grouped_among_themselves', 0):,} were grouped among themselves, "
+                  f"{groups.get('vague_units_alone', 0):,} stayed alone).</p>",
+                  _table(["source", "1 January", "the 1st of other months", "read as"], rows)]
+    return parts
 
 
 def _probabilistic_section(quality: dict[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ def pool(con, rows):
     """A pool table: rows of (pool_id, first_name, surname, dob, sex); derived keys from those."""
     con.execute("CREATE TABLE raw (pool_id VARCHAR, first_name VARCHAR, surname VARCHAR, dob DATE, sex VARCHAR)")
     con.executemany("INSERT INTO raw VALUES (?, ?, ?, ?, ?)", rows)
-    con.execute("""CREATE TABLE pool AS SELECT pool_id, first_name, surname, dob, sex,
+    con.execute("""CREATE TABLE pool AS SELECT pool_id, first_name, surname, dob, sex, 'day' AS dob_known_to,
         first_name AS first_name_canonical, left(first_name, 1) AS first_initial,
         first_name AS first_name_metaphone, surname AS surname_metaphone, surname AS surname_nysiis,
         strftime(dob, '%Y') || '-' || least(month(dob), day(dob)) || '-' || greatest(month(dob), day(dob)) AS dob_unordered,
@@ -120,3 +120,14 @@ def test_enlargement_where_tax_has_no_sex_makes_about_as_many_persons_as_are_abs
         assert tax_choice["fields"]["first_name"]["compared"] and "sex" not in tax_choice["comparisons"]
     finally:
         result.close()
+
+
+def test_under_the_model_a_placeholder_date_makes_no_key():
+    """Two records of WEI WANG "1 January 1972" where the source writes unknown days so: the date
+    says only the year, so the exact-name key does not join them (the model weighs them)."""
+    con = duckdb.connect()
+    pool(con, [("visa:1", "WEI", "WANG", "1972-01-01", "m"), ("tax:1", "WEI", "WANG", "1972-01-01", None),
+               ("visa:2", "ANNA", "BERG", "1980-03-02", "f"), ("tax:2", "ANNA", "BERG", "1980-03-02", None)])
+    con.execute("UPDATE pool SET dob_known_to = 'year' WHERE surname = 'WANG'")
+    assert groups(con, strict=True)[0] == [["tax:1"], ["tax:2", "visa:2"], ["visa:1"]]
+    assert groups(con)[0] == [["tax:1", "visa:1"], ["tax:2", "visa:2"]]    # the full cascade: pool_clusters decides
