@@ -123,8 +123,7 @@ def validate(job: Path = typer.Argument(..., help="The job YAML file.")) -> None
     from spine.job import Job
 
     try:
-        loaded = Job.from_yaml(job)
-        rows = loaded.validate()
+        loaded, rows = Job.validate_file(job)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
         _fail(exc)
     from spine.pseudonymise import uses_demo_key

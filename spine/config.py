@@ -21,6 +21,7 @@ from pydantic import (
     FiniteFloat,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -687,33 +688,49 @@ class ReviewConfig(StrictModel):
     decisions: StrictStr = "review/decisions.csv"
 
 
-def _check_linkage_columns(name: str, source: SourceConfig, base_name: str, base: SourceConfig) -> None:
+def _linkage_column_problems(name: str, source: SourceConfig, base_name: str, base: SourceConfig) -> list[str]:
     """A comparison, blocking rule or match-key needs its field mapped in the source and the base."""
     linkage = source.linkage
     if isinstance(linkage, MatchKeysConfig):
         needed = {c for key in (linkage.keys or []) for c in key.fields}
     else:
         needed = linkage.columns_needed()  # type: ignore[union-attr]
+    problems = []
     for side_name, side in ((name, source), (base_name, base)):
         missing = sorted({c for c in needed if not side.maps(c)})
         if missing:
-            raise ValueError(f"sources.{name}.linkage: compares or blocks on {', '.join(missing)}, "
-                             f"but source {side_name!r} maps no column onto "
-                             f"{', '.join(sorted({f for c in missing for f in DERIVED_FEATURES.get(c, (c,))}))}")
+            problems.append(f"sources.{name}.linkage: compares or blocks on {', '.join(missing)}, "
+                            f"but source {side_name!r} maps no column onto "
+                            f"{', '.join(sorted({f for c in missing for f in DERIVED_FEATURES.get(c, (c,))}))}")
+    return problems
 
 
-def _check_id_fields(name: str, source: SourceConfig, earlier: list[SourceConfig]) -> None:
+def _id_field_problems(name: str, source: SourceConfig, earlier: list[SourceConfig]) -> list[str]:
     """An identifier a source links on must be mapped in it, and in the base or a source linked
     before it (the spine learns identifiers from linked records): otherwise every record would
     be ``missing_id`` and the source would link 0% without an error."""
+    problems = []
     for i, field in enumerate(source.linkage.id_fields):  # type: ignore[union-attr]
         where = f"sources.{name}.linkage.id_fields[{i}]"
         if not source.maps(field):
-            raise ValueError(f"{where}: links on {field}, but source {name!r} maps no column onto it; map it under "
-                             f"sources.{name}.columns, or link on another identifier")
-        if not any(other.maps(field) for other in earlier):
-            raise ValueError(f"{where}: links on {field}, but neither the base register nor a source linked before "
-                             f"{name!r} maps it, so the spine knows no {field} to match")
+            problems.append(f"{where}: links on {field}, but source {name!r} maps no column onto it; map it under "
+                            f"sources.{name}.columns, or link on another identifier")
+        elif not any(other.maps(field) for other in earlier):
+            problems.append(f"{where}: links on {field}, but neither the base register nor a source linked before "
+                            f"{name!r} maps it, so the spine knows no {field} to match")
+    return problems
+
+
+def _alternative_problems(job: "JobConfig", where: str, key: str, values: list[Any]) -> list[str]:
+    """Each alternative value of a rule setting that would not make a valid job."""
+    problems = []
+    for i, value in enumerate(values):
+        try:
+            with_rule_value(job, key, value)
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}[{i}]: {value!r} is not a valid {key}: {problem}")
+    return problems
 
 
 ConflictPolicy = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
@@ -807,141 +824,155 @@ class JobConfig(StrictModel):
         end = self.reporting.end or _period_end_on_or_before(last - timedelta(days=follow_up), self.flows.period)
         return start, end
 
-    @model_validator(mode="after")
-    def _reporting_inside_observation(self) -> "JobConfig":
+    def _check_reporting(self) -> list[str]:
         r, o = self.reporting, self.observation
         if r.start and r.end and r.end <= r.start:
-            raise ValueError(f"reporting.end: {r.end} must be after reporting.start {r.start}")
+            return [f"reporting.end: {r.end} must be after reporting.start {r.start}"]
         if o and r.start and not o.start <= r.start <= o.end:
-            raise ValueError(f"reporting.start: {r.start} is outside the observation window {o.start} to {o.end} "
-                             "(the evidence must cover what is reported)")
+            return [f"reporting.start: {r.start} is outside the observation window {o.start} to {o.end} "
+                    "(the evidence must cover what is reported)"]
         if o and r.end and not o.start <= r.end <= o.end:
-            raise ValueError(f"reporting.end: {r.end} is outside the observation window {o.start} to {o.end} "
-                             "(the evidence must cover what is reported)")
+            return [f"reporting.end: {r.end} is outside the observation window {o.start} to {o.end} "
+                    "(the evidence must cover what is reported)"]
         if o:
             start, end = self.reporting_period(o.end)
             if end <= start:
-                raise ValueError(f"reporting: the observation window {o.start} to {o.end} leaves no period to report "
-                                 f"after a year of history and the follow-up the events need (from {start} to {end}); "
-                                 "set reporting.start and reporting.end, or observe longer")
-        return self
+                return [f"reporting: the observation window {o.start} to {o.end} leaves no period to report "
+                        f"after a year of history and the follow-up the events need (from {start} to {end}); "
+                        "set reporting.start and reporting.end, or observe longer"]
+        return []
 
     @model_validator(mode="after")
-    def _base_is_a_source(self) -> "JobConfig":
+    def _cross_checks(self, info: ValidationInfo) -> "JobConfig":
+        """Every check across sections, all at once: a job with seven mistakes gets seven lines."""
+        if (info.context or {}).get("cross_checks") is False:
+            return self
+        problems: list[str] = []
+        for check in (self._check_reporting, self._check_base_and_linkage, self._check_family_and_visas, self._check_signs_of_life,
+                      self._check_rule_alternatives, self._check_priority):
+            problems += check()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _check_base_and_linkage(self) -> list[str]:
         if self.base not in self.sources:
-            raise ValueError("base: " + _unknown("base", self.base, list(self.sources)))
+            return ["base: " + _unknown("base", self.base, list(self.sources))]
+        problems = []
         base = self.sources[self.base]
         if base.linkage is not None:
-            raise ValueError(f"sources.{self.base}.linkage: the base register is the spine itself; remove its linkage")
+            problems.append(f"sources.{self.base}.linkage: the base register is the spine itself; remove its linkage")
         for name, source in self.sources.items():
             if name != self.base and source.linkage is None:
-                raise ValueError(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
+                problems.append(f"sources.{name}.linkage: missing; say how to link it, e.g. method: deterministic_id")
             if isinstance(source.linkage, ProbabilisticConfig | MatchKeysConfig):
-                _check_linkage_columns(name, source, self.base, base)
+                problems += _linkage_column_problems(name, source, self.base, base)
         earlier = [base]
         for name, source in self.sources.items():
             if name == self.base:
                 continue
             if isinstance(source.linkage, IdLinkageMixin):
-                _check_id_fields(name, source, earlier)
+                problems += _id_field_problems(name, source, earlier)
             earlier.append(source)
         for i, key in enumerate(self.base_deduplication.keys or []):
             missing = [f for f in key.fields if not base.maps(f)]
             if missing:
-                raise ValueError(f"base_deduplication.keys[{i}]: key {key.name!r} uses {', '.join(missing)}, "
-                                 f"which source {self.base!r} does not map")
+                problems.append(f"base_deduplication.keys[{i}]: key {key.name!r} uses {', '.join(missing)}, "
+                                f"which source {self.base!r} does not map")
         if base.enlarge:
-            raise ValueError(f"sources.{self.base}.enlarge: the base register is the spine; only admin sources enlarge it")
+            problems.append(f"sources.{self.base}.enlarge: the base register is the spine; only admin sources "
+                            "enlarge it")
+        return problems
+
+    def _check_family_and_visas(self) -> list[str]:
+        problems = []
         family = self.rules.family
         if (family.children_source is None) != (family.claims_source is None):
-            raise ValueError("rules.family: name both children_source and claims_source, or neither")
+            problems.append("rules.family: name both children_source and claims_source, or neither")
         for field_name in ("children_source", "claims_source"):
             name = getattr(family, field_name)
             if name is None:
                 continue
             if name not in self.sources:
-                raise ValueError(f"rules.family.{field_name}: " + _unknown("source", name, list(self.sources)))
-            if not self.sources[name].maps("claim_id"):
-                raise ValueError(f"rules.family.{field_name}: source {name!r} maps no claim_id")
+                problems.append(f"rules.family.{field_name}: " + _unknown("source", name, list(self.sources)))
+            elif not self.sources[name].maps("claim_id"):
+                problems.append(f"rules.family.{field_name}: source {name!r} maps no claim_id")
         visas = self.rules.visas.source
         if visas is not None and visas in self.rules.signs_of_life.sources:
-            raise ValueError(f"rules.signs_of_life.sources: {visas!r} is the visa source; a visa grant is not a sign "
-                             "of life, and as one it would make every visitor look resident")
+            problems.append(f"rules.signs_of_life.sources: {visas!r} is the visa source; a visa grant is not a sign "
+                            "of life, and as one it would make every visitor look resident")
         if visas is not None:
             if visas not in self.sources:
-                raise ValueError("rules.visas.source: " + _unknown("source", visas, list(self.sources)))
-            if not self.sources[visas].maps("event_type"):
-                raise ValueError(f"rules.visas.source: source {visas!r} maps no event_type (the visa type)")
-            needs_dates = self.rules.visas.in_country_grants or self.rules.visas.impute_arrivals
-            if needs_dates and not self.sources[visas].maps("start_date"):
-                raise ValueError(f"rules.visas.source: source {visas!r} maps no start_date, which in-country "
-                                 "grants and imputed arrivals need (or set both to false)")
+                problems.append("rules.visas.source: " + _unknown("source", visas, list(self.sources)))
+            else:
+                if not self.sources[visas].maps("event_type"):
+                    problems.append(f"rules.visas.source: source {visas!r} maps no event_type (the visa type)")
+                needs_dates = self.rules.visas.in_country_grants or self.rules.visas.impute_arrivals
+                if needs_dates and not self.sources[visas].maps("start_date"):
+                    problems.append(f"rules.visas.source: source {visas!r} maps no start_date, which in-country "
+                                    "grants and imputed arrivals need (or set both to false)")
+        return problems
+
+    def _check_signs_of_life(self) -> list[str]:
+        problems = []
         life = self.rules.signs_of_life
         if self.base in life.grace_days:
-            raise ValueError(f"rules.signs_of_life.grace_days.{self.base}: the base register gives registrations, "
-                             "which end at a deregistration, not activity with a grace period")
+            problems.append(f"rules.signs_of_life.grace_days.{self.base}: the base register gives registrations, "
+                            "which end at a deregistration, not activity with a grace period")
         if life.never_active_not_resident and self.base not in life.sources:
-            raise ValueError("rules.signs_of_life.never_active_not_resident: needs the base register "
-                             f"{self.base!r} in rules.signs_of_life.sources (registrations are what it judges)")
+            problems.append("rules.signs_of_life.never_active_not_resident: needs the base register "
+                            f"{self.base!r} in rules.signs_of_life.sources (registrations are what it judges)")
         if "children_follow_parents" in life.model_fields_set and life.children_follow_parents \
                 and self.rules.family.children_source is None:
-            raise ValueError("rules.signs_of_life.children_follow_parents: needs rules.family "
-                             "(children_source and claims_source) to know whose child is whose")
+            problems.append("rules.signs_of_life.children_follow_parents: needs rules.family "
+                            "(children_source and claims_source) to know whose child is whose")
         for field_name in ("sources", "exempt_sources", "covers_days"):
             for i, name in enumerate(getattr(life, field_name)):
                 where = f"rules.signs_of_life.{field_name}" + (f"[{i}]" if field_name != "covers_days" else f".{name}")
                 if name not in self.sources:
-                    raise ValueError(f"{where}: " + _unknown("source", name, list(self.sources)))
-                if not self.sources[name].maps("start_date"):
-                    raise ValueError(f"{where}: source {name!r} maps no start_date, so its records carry no date")
-        self._check_rule_alternatives()
-        for i, name in enumerate(self.conflicts.priority or []):
-            if name not in self.sources:
-                raise ValueError(f"conflicts.priority[{i}]: " + _unknown("source", name, list(self.sources)))
-        return self
+                    problems.append(f"{where}: " + _unknown("source", name, list(self.sources)))
+                elif not self.sources[name].maps("start_date"):
+                    problems.append(f"{where}: source {name!r} maps no start_date, so its records carry no date")
+        return problems
 
-    def _check_rule_alternatives(self) -> None:
+    def _check_priority(self) -> list[str]:
+        return [f"conflicts.priority[{i}]: " + _unknown("source", name, list(self.sources))
+                for i, name in enumerate(self.conflicts.priority or []) if name not in self.sources]
+
+    def _check_rule_alternatives(self) -> list[str]:
         """Every alternative rule value must make a valid job, and a rule that runs."""
+        problems = []
         life = self.rules.signs_of_life
         alternatives = self.flows.uncertainty.rule_alternatives
         if alternatives and self.flows.uncertainty.replicates == 0:
-            raise ValueError("flows.uncertainty.rule_alternatives: flows.uncertainty.replicates is 0, so no "
-                             "replicate would use them; set replicates (e.g. 200)")
+            problems.append("flows.uncertainty.rule_alternatives: flows.uncertainty.replicates is 0, so no "
+                            "replicate would use them; set replicates (e.g. 200)")
         validation = self.flows.uncertainty.validation
         if validation is not None:
             if self.flows.uncertainty.replicates == 0:
-                raise ValueError("flows.uncertainty.validation: flows.uncertainty.replicates is 0, so no interval "
-                                 "would use it; set replicates (e.g. 200)")
+                problems.append("flows.uncertainty.validation: flows.uncertainty.replicates is 0, so no interval "
+                                "would use it; set replicates (e.g. 200)")
             if validation.start and self.observation and validation.start < self.observation.start:
-                raise ValueError(f"flows.uncertainty.validation.start: {validation.start} is before the observation "
-                                 f"window's start {self.observation.start} (moves before the data cannot be derived)")
+                problems.append(f"flows.uncertainty.validation.start: {validation.start} is before the observation "
+                                f"window's start {self.observation.start} (moves before the data cannot be derived)")
             if validation.end and self.observation and validation.end > self.observation.end:
-                raise ValueError(f"flows.uncertainty.validation.end: {validation.end} is after the observation "
-                                 f"window's end {self.observation.end}")
+                problems.append(f"flows.uncertainty.validation.end: {validation.end} is after the observation "
+                                f"window's end {self.observation.end}")
         for key, values in alternatives.items():
             where = f"flows.uncertainty.rule_alternatives.{key}"
             if key.startswith("signs_of_life.") and not (life.enabled and life.sources):
-                raise ValueError(f"{where}: rules.signs_of_life is off (enabled false or no sources), so varying "
-                                 "it would change nothing")
-            for i, value in enumerate(values):
-                try:
-                    with_rule_value(self, key, value)
-                except ValidationError as exc:
-                    problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
-                    raise ValueError(f"{where}[{i}]: {value} is not a valid {key}: {problem}") from None
+                problems.append(f"{where}: rules.signs_of_life is off (enabled false or no sources), so varying "
+                                "it would change nothing")
+                continue
+            problems += _alternative_problems(self, where, key, values)
         calibrate = self.rules.calibrate
         if calibrate is not None:
             if validation is None:
-                raise ValueError("rules.calibrate: needs a validation sample (flows.uncertainty.validation) to "
-                                 "choose on")
+                problems.append("rules.calibrate: needs a validation sample (flows.uncertainty.validation) to "
+                                "choose on")
             for key, values in calibrate.alternatives.items():
-                for i, value in enumerate(values):
-                    try:
-                        with_rule_value(self, key, value)
-                    except ValidationError as exc:
-                        problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
-                        raise ValueError(f"rules.calibrate.alternatives.{key}[{i}]: {value!r} is not a valid "
-                                         f"{key}: {problem}") from None
+                problems += _alternative_problems(self, f"rules.calibrate.alternatives.{key}", key, values)
+        return problems
 
     @property
     def source_priority(self) -> list[str]:
@@ -1190,6 +1221,8 @@ def load_job(path: str | Path) -> JobConfig:
 
     Raises:
         ConfigError: listing every problem with its file, line, column, YAML path and bad value.
+            Its ``job`` is the job without the parts in error, where that job is valid (``spine
+            validate`` checks its sources too, so one run of it lists every problem).
     """
     path = Path(path)
     doc = load_yaml(path)
@@ -1197,12 +1230,13 @@ def load_job(path: str | Path) -> JobConfig:
         got = "a list" if isinstance(doc.data, list) else f"a single value ({_yaml_type(doc.data)})"
         raise ConfigError(f"{path.name}:1:1  the job file must be a mapping of keys (name: ..., sources: ...), "
                           f"got {got}")
-    try:
-        job = JobConfig.model_validate({**doc.data, "root": path.resolve().parent, "job_file": path.resolve()})
-    except ValidationError as exc:
-        formatted = (_format_error(doc, e) for e in exc.errors(include_url=False))
-        problems = [p for p in formatted if p is not None]
-        raise ConfigError(problems, file=str(path)) from None
+    data: dict[str, Any] = {**doc.data, "root": path.resolve().parent, "job_file": path.resolve()}
+    from spine._every_problem import every_problem
+
+    job, problems = every_problem(data, lambda err: _format_error(doc, err))
+    if problems:
+        raise ConfigError(problems, file=str(path), job=job)
+    assert job is not None
     return job
 
 

@@ -6,6 +6,7 @@ Every error here is shown as one clear message (never a traceback unless ``--deb
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -28,9 +29,10 @@ class ConfigError(SpineError):
 
     exit_code = ExitCode.USAGE
 
-    def __init__(self, problems: list[str] | str, *, file: str | None = None):
+    def __init__(self, problems: list[str] | str, *, file: str | None = None, job: Any = None):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         self.file = file
+        self.job = job   # the job without the parts in error, where that is valid (spine.config.load_job)
         head = f"{file}: " if file else ""
         if len(self.problems) == 1:
             only = self.problems[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from linkage._sql import sql_literal
 from spine import builder, conflicts, diagnostics, flows, history, plausibility, quality, uncertainty, validation
 from spine import checkpoints
 from spine.config import JobConfig, load_job, with_rule_value
-from spine.errors import CheckFailed, ConfigError, SpineError
+from spine.errors import CheckFailed, ConfigError, InputError, SpineError
 from spine.calibration import calibrate_rules
 from spine.events_stage import build_movements_and_events, first_year
 from spine.linking import link_table
@@ -58,16 +59,75 @@ logger = logging.getLogger(__name__)
 def validate_job(job: JobConfig) -> dict[str, int]:
     """Check every source against the job without writing anything; return rows per source.
 
+    Every check runs: a missing file does not keep the other sources' columns and values from
+    being checked.
+
     Raises:
         ConfigError: with every problem found.
     """
-    person_key_from_env(job.person_key_env, demo=job.demo)
-    check_job_paths(job)
+    problems: list[str] = []
+    for check in (lambda: person_key_from_env(job.person_key_env, demo=job.demo), lambda: check_job_paths(job)):
+        try:
+            check()
+        except ConfigError as exc:
+            problems += exc.problems
     with duckdb.connect() as con:
-        rows = load_sources(con, job, as_views=True)
-        check_sources(con, job, rows)
-        validation.load_validation(con, job)
+        rows = load_sources(con, job, as_views=True, problems=problems)
+        try:
+            check_sources(con, job, rows)
+        except ConfigError as exc:
+            problems += exc.problems
+        if len(rows) == len(job.sources):   # the sample names records of the sources
+            try:
+                validation.load_validation(con, job)
+            except ConfigError as exc:
+                problems += exc.problems
+    if problems:
+        raise InputError(problems)
     return rows
+
+
+def validate_job_file(path: str | Path) -> tuple[JobConfig, dict[str, int]]:
+    """``spine validate``: every problem of every pass at once, sorted by file and line: the job
+    file's, then its sources' as far as the job's sound parts let them be checked.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    path = Path(path)
+    try:
+        job, problems = load_job(path), []
+    except ConfigError as exc:
+        if exc.job is None:
+            raise
+        job, problems = exc.job, list(exc.problems)
+    rows: dict[str, int] = {}
+    try:
+        rows = validate_job(job)
+    except ConfigError as exc:
+        from spine._yaml import load_yaml
+
+        doc = load_yaml(path)
+        problems += [_with_position(doc, p) for p in exc.problems]
+    if problems:
+        raise ConfigError(sorted(problems, key=_position_key), file=str(path))
+    return job, rows
+
+
+def _with_position(doc: Any, problem: str) -> str:
+    """``file:line:col  path  message`` for a problem that names its YAML path but not its place."""
+    head = problem.split("  ", 1)[0]
+    if not re.match(r"^[a-z_][\w.\[\]-]*$", head) or "." not in head:
+        return problem
+    loc = tuple(int(p) if p.isdigit() else p for p in re.split(r"\.|\[|\]\.?", head.rstrip("]")) if p)
+    where, _ = doc.locate(loc)
+    return f"{where}  {problem}" if where.startswith(doc.path.name + ":") else problem
+
+
+def _position_key(problem: str) -> tuple[int, int, str]:
+    """Problems with a place first, by line and column; the rest after, as found."""
+    found = re.match(r"^[^:\s]+:(\d+):(\d+)\s", problem)
+    return (int(found.group(1)), int(found.group(2)), "") if found else (1 << 30, 0, "")
 
 
 def check_job_paths(job: JobConfig) -> None:
@@ -543,6 +603,12 @@ class Job:
     def validate(self) -> dict[str, int]:
         """Check the job and its inputs without writing anything; return rows per source."""
         return validate_job(self.config)
+
+    @classmethod
+    def validate_file(cls, path: str | Path) -> tuple["Job", dict[str, int]]:
+        """Check a job file and its inputs, every problem of every pass at once (``spine validate``)."""
+        job, rows = validate_job_file(path)
+        return cls(job), rows
 
     def run(self, progress: Progress | None = None, *, resume: bool = False) -> JobResult:
         """Run the job; the previous outputs stay as they were if anything fails. With ``resume``,

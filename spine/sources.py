@@ -290,7 +290,8 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path, name: str, sour
     return select, problems, warnings
 
 
-def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bool = False) -> dict[str, int]:
+def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bool = False,
+                 problems: list[str] | None = None) -> dict[str, int]:
     """Load every source as ``raw__<name>``; return rows read per source.
 
     Warnings (an integer identifier, a duplicate header name no mapping uses) go to
@@ -299,11 +300,14 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
 
     Args:
         as_views: read lazily (for ``spine validate``, which must not copy whole files).
+        problems: where given, the problems are added to it and the sources that loaded returned,
+            instead of raising (``spine validate`` goes on to check those).
 
     Raises:
         InputError: every source that is missing or unreadable, at once.
     """
-    problems: list[str] = []
+    collect = problems
+    problems = []
     warnings: list[tuple[str, str]] = []
     rows: dict[str, int] = {}
     for name, source in job.sources.items():
@@ -342,8 +346,12 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
             found, warned = _header_findings(name, source, path.name, header, names)
             problems += found
             warnings += [(name, w) for w in warned]
-    if problems:
+            if found:
+                rows.pop(name)
+    if problems and collect is None:
         raise InputError(problems)
+    if collect is not None:
+        collect += problems
     _record_warnings(con, warnings, log=as_views)
     return rows
 
@@ -374,6 +382,8 @@ def check_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, rows: dict[str
     """
     problems: list[str] = []
     for name, source in job.sources.items():
+        if name not in rows:   # not loaded: its problem is already reported (spine validate)
+            continue
         problems.extend(_check_source(con, name, source, job.resolve(source.path).name, rows[name], job.observation))
     if problems:
         raise InputError(problems)

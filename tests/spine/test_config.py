@@ -150,3 +150,124 @@ def test_reporting_period_is_the_observation_less_history_and_follow_up(tmp_path
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
     start, end = load_job(tmp_path / "job.yaml").reporting_period(date.fromisoformat(observation[1]))
     assert (start.isoformat(), end.isoformat()) == expected
+
+
+SEVEN_MISTAKES = """\
+name: t
+base: register
+home_country: XSY
+demo: true
+observation: {start: 2015-01-01, end: 2024-12-31}
+sources:
+  register:
+    path: register.csv
+    record_id: id
+    columns: {first_name: fn, surname: sn, dob: dob, sex: sex, start_date: reg}
+  crossings:
+    path: crossings.csv
+    record_id: id
+    date_fromat: "%Y-%m-%d"
+    columns: {first_name: fn, surname: sn, dob: dob, sex: sex, event_date: date, direction: dir}
+    linkage: {method: hybrid, id_fields: [passport_no]}
+  visas:
+    path: visas.csv
+    record_id: id
+    columns: {first_name: fn, surname: sn, dob: dob, event_type: type}
+    linkage: {method: match_keys}
+rules:
+  signs_of_life:
+    sources: [register, crossing]
+    windw_days: 30
+flows:
+  min_cell_count: -5
+"""
+
+
+def test_seven_independent_mistakes_of_every_pass_in_one_validate(tmp_path):
+    """Schema (three), cross-section (two), files (one) and values (one): one `spine validate`
+    lists all seven, in the order of the job file's lines."""
+    (tmp_path / "register.csv").write_text("id,fn,sn,dob,sex,reg\n1,ANA,LUND,1990-02-03,f,2015-01-01\n"
+                                           "1,OLE,BERG,1985-03-04,m,2016-01-01\n")
+    (tmp_path / "crossings.csv").write_text("id,fn,sn,dob,sex,date,dir\n1,ANA,LUND,1990-02-03,f,2019-01-01,in\n")
+    (tmp_path / "job.yaml").write_text(SEVEN_MISTAKES)
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "job.yaml")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line.strip() for line in result.output.splitlines()[1:] if line.strip().startswith("job.yaml:")]
+    expected = [("sources.register.record_id", "not unique"),                    # two records, one id
+                ("sources.crossings.date_fromat", "did you mean 'date_format'?"),
+                ("sources.crossings.linkage.id_fields[0]", "maps no column"),    # an unmapped identifier
+                ("sources.visas.path", "file not found"),
+                ("rules.signs_of_life.sources[1]", "did you mean 'crossings'?"),
+                ("rules.signs_of_life.windw_days", "did you mean 'window_days'?"),
+                ("flows.min_cell_count", "")]
+    assert "7 problems" in result.output, result.output
+    assert len(lines) == 7, result.output
+    for line, (path, fragment) in zip(lines, expected):
+        assert path in line and fragment in line, (line, path, fragment)
+    numbers = [int(line.split(":")[1]) for line in lines]
+    assert numbers == sorted(numbers)
+
+
+def test_taking_a_part_in_error_out_adds_no_problem_of_its_own(tmp_path):
+    """The only identifier misspelt: the list left empty and the linkage left without it are what
+    the check did, not the user's mistakes; the rule naming an unknown source is still found."""
+    job = tmp_path / "job.yaml"
+    job.write_text(SEVEN_MISTAKES.replace("    windw_days: 30\n", "").replace("  min_cell_count: -5\n", "  period: year\n")
+                   .replace("date_fromat", "date_format").replace("[passport_no]", "[pasport_no]"))
+    with pytest.raises(ConfigError) as caught:
+        load_job(job)
+    problems = caught.value.problems
+    assert len(problems) == 2, problems
+    assert "id_fields[0]" in problems[0] and "did you mean 'passport_no'?" in problems[0]
+    assert "rules.signs_of_life.sources[1]" in problems[1]
+    assert caught.value.job is not None and "linkage" not in caught.value.job.sources["crossings"].model_fields_set
+
+
+SOUND_JOB = """\
+name: t
+base: register
+home_country: XSY
+demo: true
+observation: {start: 2015-01-01, end: 2024-12-31}
+sources:
+  register:
+    path: register.csv
+    record_id: id
+    columns: {first_name: fn, surname: sn, dob: dob, sex: sex, start_date: reg}
+  crossings:
+    path: crossings.csv
+    record_id: id
+    columns: {first_name: fn, surname: sn, dob: dob, sex: sex, event_date: date, direction: dir}
+    linkage: {method: match_keys}
+conflicts: {priority: [crossings, register]}
+rules:
+  signs_of_life: {sources: [register]}
+"""
+
+
+@pytest.mark.parametrize("change,expected", [
+    # a source taken out whole for its own mistake: the rule naming it is not a second problem
+    (("event_date: date, ", ""), ["sources.crossings"]),
+    # a misspelt key and a check of the same section: both
+    (("rules:\n", "rules:\n  events: {definition: cumulative_days, window_days: 365, min_days: 400, tolerence_days: 5}\n"),
+     ["rules.events.tolerence_days", "rules.events"]),
+    # positions are the file's after an item is taken out of a list
+    (("[crossings, register]", "[1, crossings, nope]"),
+     ["conflicts.priority[0]", "conflicts.priority[2]"]),
+    # a reporting period outside the observation does not hide an unknown source
+    (("rules:\n", "reporting: {end: 2030-12-31}\nrules:\n"), ["reporting.end"]),
+    (("[register]}", "[register, crosings]}"), ["rules.signs_of_life.sources[1]"]),
+    # a key missing below a source: its section goes, the checks go on
+    (("dob: dob, sex: sex, event_date", "dob: dob, sex: sex, passport_no: {colum: pp}, event_date"),
+     ["sources.crossings.columns.passport_no.colum", "sources.crossings.columns.passport_no.column"]),
+], ids=["source-out", "section-check", "list-positions", "reporting", "unknown-source", "missing-below"])
+def test_each_mistake_once_and_nothing_the_checks_caused(tmp_path, change, expected):
+    text = SOUND_JOB.replace(*change)
+    if "reporting" in change[1]:   # together with an unknown source
+        text = text.replace("[register]}", "[register, crosings]}")
+        expected = [*expected, "rules.signs_of_life.sources[1]"]
+    (tmp_path / "job.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_job(tmp_path / "job.yaml")
+    paths = [p.split("  ")[1] for p in caught.value.problems]
+    assert sorted(paths) == sorted(expected), caught.value.problems
