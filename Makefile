@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_PERSONS ?= 20000
 
-.PHONY: install demo test browser febrl-data clean constraints
+.PHONY: install demo test browser database febrl-data clean constraints
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -30,8 +30,16 @@ browser:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
 	echo "make browser: no chromium and no apt-get to install it: install Chromium, or set SPINE_TEST_CHROMIUM"
 
+# Database sources are tested against a real PostgreSQL server the tests start in a temp folder:
+# Debian's package, installed once if missing (as the browser is).
+database:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	{ command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || command -v sudo >/dev/null; } && \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; } || \
+	echo "make database: no PostgreSQL server and no apt-get to install it: install PostgreSQL"
+
 # Test files run on every core (whole files per worker, so each end-to-end module runs its job once).
-test: install browser
+test: install browser database
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Refresh the pins after a deliberate upgrade (then run `make test` and commit both files).

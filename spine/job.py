@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -51,7 +52,7 @@ from spine.outputs import (
 from spine.progress import NullProgress, Progress
 from spine.pseudonymise import is_demo_key, person_key_from_env
 from spine.report import render_comparison, render_report
-from spine.sources import check_sources, file_fingerprint, load_sources
+from spine.sources import check_sources, content_hash, file_fingerprint, load_sources
 
 logger = logging.getLogger(__name__)
 
@@ -223,14 +224,22 @@ def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = 
         return _run_locked(job, progress, key, store_inside, resume)
 
 
+def _input_fingerprint(job: JobConfig, source: Any) -> str:
+    """A file's SHA-256; for a database source, of where its rows come from (a resumed run reads
+    the rows the killed run stored, so it is the same run whatever the server holds by then)."""
+    if source.database is not None:
+        return hashlib.sha256(json.dumps(source.database.model_dump(), sort_keys=True).encode()).hexdigest()
+    path = job.resolve(source.path)
+    return file_fingerprint(path) if path.is_file() else ""
+
+
 def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_inside: bool,
                 resume: bool) -> "JobResult":
     timer = _Timer(progress or NullProgress())
     key_check = history.key_check(key)
     out = job.output_dir
     store_name = job.store_path.name if store_inside else f"{job.store_path.name}.staging"
-    input_hashes = {name: file_fingerprint(path) if (path := job.resolve(s.path)).is_file() else ""
-                    for name, s in job.sources.items()}
+    input_hashes = {name: _input_fingerprint(job, s) for name, s in job.sources.items()}
     fingerprint = checkpoints.run_fingerprint(job, input_hashes, key_check)
     recovered = {"commit_finished": finish_interrupted_commit(out)}
     leftover = checkpoints.find_resumable(out, store_name, fingerprint) if resume else None
@@ -371,7 +380,9 @@ class _Stages:
         previous = history.load_previous(con, job.store_path, self.key_check)
         rows = load_sources(con, job)
         check_sources(con, job, rows)
-        inputs = {name: {"file": job.resolve(s.path).name, "rows": rows[name], "sha256": self.input_hashes[name]}
+        inputs = {name: ({"file": job.resolve(s.path).name, "rows": rows[name], "sha256": self.input_hashes[name]}
+                         if s.path is not None else
+                         {"database": s.input_name, "rows": rows[name], "content_hash": content_hash(con, name)})
                   for name, s in job.sources.items()}
         validation_file = validation.load_validation(con, job)
         if validation_file:

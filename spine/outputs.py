@@ -191,7 +191,8 @@ def check_not_inside_output(path: Path, out: Path, where: str) -> None:
 
 def job_files(job: "JobConfig") -> dict[str, Path]:
     """Files the job reads or keeps between runs, by YAML path: no run or command writes over them."""
-    files = {f"sources.{name}.path": job.resolve(source.path) for name, source in job.sources.items()}
+    files = {f"sources.{name}.path": job.resolve(source.path) for name, source in job.sources.items()
+             if source.path is not None}
     if job.flows.uncertainty.validation is not None:
         files["flows.uncertainty.validation.path"] = job.resolve(job.flows.uncertainty.validation.path)
     files["review.decisions"] = job.resolve(job.review.decisions)

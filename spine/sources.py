@@ -251,17 +251,25 @@ def _type_kind(sql_type: str) -> str:
 
 def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path, name: str, source: SourceConfig
                      ) -> tuple[dict[str, str] | None, list[str], list[str]]:
-    """How to read each Parquet column as text, checked against the field it is mapped to.
-
-    A floating-point identifier has lost its leading zeros and prints 1.0: an error. An integer
-    one is read as text with a warning. A DATE mapped to a date field is written in the field's
-    date format, so the job's format parses it.
-    """
+    """How to read each Parquet column as text, checked against the field it is mapped to."""
     try:
         types = {r[0]: r[1] for r in con.execute(
             f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()}
     except duckdb.Error as exc:
         return None, [f"sources.{name}.path  cannot read {path.name} as parquet: {duckdb_reason(exc)}"], []
+    select, problems, warnings = typed_columns(types, path.name, name, source)
+    return select, problems, warnings
+
+
+def typed_columns(types: dict[str, str], label: str, name: str, source: SourceConfig
+                  ) -> tuple[dict[str, str], list[str], list[str]]:
+    """How to read each typed column (Parquet, a database table) as text, checked against the field
+    it is mapped to: (column -> SQL, problems, warnings).
+
+    A floating-point identifier has lost its leading zeros and prints 1.0: an error. An integer
+    one is read as text with a warning. A DATE mapped to a date field is written in the field's
+    date format, so the job's format parses it.
+    """
     problems, warnings = [], []
     select = {column: f"CAST({quote_ident(column)} AS VARCHAR)" for column in types}
     fields = {"record_id": source.record_id, **{f: source.column_of(f) for f in source.columns}}
@@ -270,7 +278,7 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path, name: str, sour
             continue   # reported as a missing column
         sql_type, kind = types[column], _type_kind(types[column])
         where = f"sources.{name}.record_id" if field == "record_id" else f"sources.{name}.columns.{field}"
-        what = f"{where}  column '{column}' of {path.name} is {sql_type}"
+        what = f"{where}  column '{column}' of {label} is {sql_type}"
         identifier = field == "record_id" or field in IDENTIFIER_FIELDS
         if kind == "float":
             problems.append(f"{what}: a floating-point number loses leading zeros and prints 1 as 1.0; export it as "
@@ -311,7 +319,14 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
     warnings: list[tuple[str, str]] = []
     rows: dict[str, int] = {}
     for name, source in job.sources.items():
-        path = job.resolve(source.path)
+        if source.database is not None:
+            loaded = _load_database(con, name, source)
+            problems += loaded[1]
+            warnings += [(name, w) for w in loaded[2]]
+            if loaded[0] is not None:
+                rows[name] = loaded[0]
+            continue
+        path = job.resolve(source.path)  # type: ignore[arg-type]
         where = f"sources.{name}.path"
         if not path.is_file():
             problems.append(f"{where}  file not found: {path}")
@@ -337,7 +352,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
             sql = read_source_sql(path, fmt, columns=columns)
         try:
             con.execute(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {sql}")
-            rows[name] = con.execute(f"SELECT count(*) FROM {quote_ident(raw_table(name))}").fetchone()[0]
+            rows[name] = con.execute(f"SELECT count(*) FROM {quote_ident(raw_table(name))}").fetchall()[0][0]
         except duckdb.Error as exc:
             problems.append(f"{where}  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}")
             continue
@@ -354,6 +369,34 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
         collect += problems
     _record_warnings(con, warnings, log=as_views)
     return rows
+
+
+def _load_database(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfig
+                   ) -> tuple[int | None, list[str], list[str]]:
+    """A database source into ``raw__<name>`` (every column as text, as from a file): (rows or
+    None, problems, warnings). ``spine validate`` reads it too: a server cannot be read lazily."""
+    from spine.database import read_database
+
+    fetched = f"database__{name}"
+    problem = read_database(con, f"sources.{name}.database", source.database, fetched)  # type: ignore[arg-type]
+    if problem:
+        return None, [problem], []
+    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {quote_ident(fetched)}").fetchall()}
+    select, problems, warnings = typed_columns(types, source.input_name, name, source)
+    if problems:
+        return None, problems, warnings
+    columns = ", ".join(f"{expr} AS {quote_ident(column)}" for column, expr in select.items())
+    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(raw_table(name))} AS SELECT {columns} FROM {quote_ident(fetched)}"
+                ).fetchall()
+    con.execute(f"DROP TABLE {quote_ident(fetched)}").fetchall()
+    return con.execute(f"SELECT count(*) FROM {quote_ident(raw_table(name))}").fetchall()[0][0], [], warnings
+
+
+def content_hash(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """A fingerprint of a loaded source's rows, in any order (a database source's in quality.json:
+    two runs read the same rows where it is equal)."""
+    total, rows = con.execute(f"SELECT sum(hash(t)), count(*) FROM {quote_ident(raw_table(name))} AS t").fetchall()[0]
+    return f"{int(total or 0) & ((1 << 128) - 1):032x}-{rows}"
 
 
 def _record_warnings(con: duckdb.DuckDBPyConnection, warnings: list[tuple[str, str]], *, log: bool) -> None:
@@ -384,7 +427,7 @@ def check_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, rows: dict[str
     for name, source in job.sources.items():
         if name not in rows:   # not loaded: its problem is already reported (spine validate)
             continue
-        problems.extend(_check_source(con, name, source, job.resolve(source.path).name, rows[name], job.observation))
+        problems.extend(_check_source(con, name, source, source.input_name, rows[name], job.observation))
     if problems:
         raise InputError(problems)
 

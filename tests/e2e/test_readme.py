@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spine import Job
+from spine.config import SourceConfig
 from spine.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +38,7 @@ def test_the_two_commands_are_make_targets():
 
 
 def test_the_job_file_of_the_readme_validates_on_data_of_its_shape(tmp_path, monkeypatch):
-    (yaml_block,) = [code for lang, code in BLOCKS if lang == "yaml"]
+    yaml_block = next(code for lang, code in BLOCKS if lang == "yaml")   # the job; the others are sources
     (tmp_path / "job.yaml").write_text(yaml_block)
     generate(300, seed=2, out_dir=tmp_path / "data")
     monkeypatch.setenv("SPINE_PERSON_KEY", "5" * 64)
@@ -63,3 +65,12 @@ def test_each_python_block_of_the_readme_runs_as_written(index, tmp_path, monkey
         statuses = dict(namespace["con"].execute("SELECT status, count(*) FROM links GROUP BY 1").fetchall())
         assert sum(statuses.values()) == 5000 and statuses["linked"] > 4500
         assert "precision" in capsys.readouterr().out
+
+
+def test_every_source_fragment_of_the_readme_is_a_valid_source():
+    """The README's other YAML blocks are sources (a database one): each entry validates as one."""
+    fragments = [code for lang, code in BLOCKS if lang == "yaml"][1:]
+    assert fragments
+    for code in fragments:
+        for name, source in yaml.safe_load(code).items():
+            SourceConfig.model_validate(source)
