@@ -9,6 +9,7 @@ import math
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -263,7 +264,7 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
                           "stages": timer.stages, "versions": _versions(), "engine": engine,
                           "resumed_after": sorted(done, key=STAGES.index) if done else [],
                           "demo_key": is_demo_key(key),  # shown as a warning at the report's top
-                          "recovered": recovered}
+                          "recovered": recovered, "splink_warnings": run_log.splink.summary()}
         metrics = finite(metrics)
         (staging / "quality.json").write_text(json.dumps(metrics, indent=2, default=str, allow_nan=False))
         (staging / "report.html").write_text(render_report(metrics), encoding="utf-8")
@@ -305,29 +306,53 @@ class _Forward(logging.Handler):
             logging.getLogger().handle(record)
 
 
+class _Collect(logging.Handler):
+    """Counts each distinct warning (Splink's advice on its training: an untrained level, the u
+    sample's size), one line each, for quality.json and the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: Counter[tuple[str, str]] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = " ".join(record.getMessage().split()).removeprefix("WARNING: ")
+        self.seen[(record.levelname.lower(), text[:300])] += 1
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"level": level, "message": text, "times": n} for (level, text), n in self.seen.most_common()]
+
+
 class _RunLog:
     """A file handler on the toolkit's loggers for the length of one run (written into the staging
     folder, so it is published with the outputs, or dropped with them when the run fails). The
-    loggers record INFO for the file; what reaches the console is what did before."""
+    loggers record INFO for the file; what reaches the console is what did before, except Splink's
+    warnings: unless Splink's level was set (the CLI's ``--debug`` does), they go to the run log
+    and quality.json only, the same from the CLI and from Python, instead of flooding a notebook."""
 
     def __init__(self, path: Path) -> None:
         self.handler = logging.FileHandler(path, encoding="utf-8")
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.splink = _Collect()
         self.saved: dict[str, tuple[int, bool, logging.Handler]] = {}
         for name, level in _LOGGED.items():
             log = logging.getLogger(name)
-            forward = _Forward(log.getEffectiveLevel())
+            shown = log.getEffectiveLevel()
+            if name == "splink" and log.level == logging.NOTSET:
+                shown = max(shown, logging.ERROR)
+            forward = _Forward(shown)
             self.saved[name] = (log.level, log.propagate, forward)
             log.setLevel(min(level, log.getEffectiveLevel()))
             log.propagate = False
             log.addHandler(forward)
             log.addHandler(self.handler)
+        logging.getLogger("splink").addHandler(self.splink)
         self.handler.addFilter(lambda record: record.levelno >= _LOGGED.get(record.name.split(".")[0], logging.INFO))
         self.closed = False
 
     def close(self) -> None:
         if self.closed:
             return
+        logging.getLogger("splink").removeHandler(self.splink)
         for name, (level, propagate, forward) in self.saved.items():
             log = logging.getLogger(name)
             log.removeHandler(self.handler)

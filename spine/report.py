@@ -147,6 +147,17 @@ def _enlargement_parts(enlargement: dict[str, Any] | None) -> list[str]:
     return parts
 
 
+def _splink_warnings(quality: dict[str, Any]) -> list[str]:
+    """What Splink warned of while the models trained (kept out of the console and the notebook)."""
+    said = (quality.get("run") or {}).get("splink_warnings") or []
+    if not said:
+        return []
+    rows = [[w["times"], w["message"]] for w in said]
+    return [f"<details><summary>Splink's warnings while the models trained: {len(said)} distinct, "
+            f"{sum(w['times'] for w in said):,} in all (mostly levels no training pair reached, whose m "
+            "stays at its starting value)</summary>", _table(["times", "warning"], rows), "</details>"]
+
+
 def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
     diagnostics = quality.get("linkage_diagnostics") or {}
     parts: list[str] = []
@@ -582,7 +593,8 @@ def render_report(quality: dict[str, Any]) -> str:
                 ("rules", "Rules"), ("plausibility", "Plausibility"), ("events", "Events"), ("uncertainty", "Uncertainty"), ("accounting", "Accounting"),
                 ("changes", "Changes"), ("run", "Run")]
     parts = [*_demo_key_warning(quality),
-             *_sources_section(quality), *_probabilistic_section(quality), *_review_and_conflicts_section(quality),
+             *_sources_section(quality), *_probabilistic_section(quality), *_splink_warnings(quality),
+             *_review_and_conflicts_section(quality),
              *_rules_section(quality), *_plausibility_section(quality), *_events_section(quality),
              *_uncertainty_section(quality),
              *_accounting_section(quality),

@@ -219,3 +219,11 @@ def test_the_demo_job_killed_inside_its_linkage_models_resumes_to_the_same_outpu
     for table, frame in expected_tables.items():
         pd.testing.assert_frame_equal(tables[table], frame, obj=table)
     assert quality == expected_quality
+
+
+def test_splink_warnings_of_the_demo_are_in_quality_json_and_the_report(result, universe):
+    folder, _ = universe
+    said = result.quality["run"]["splink_warnings"]
+    assert said and all(w["times"] >= 1 and w["message"] for w in said)
+    assert any("not observed" in w["message"] for w in said)
+    assert "Splink's warnings while the models trained" in (folder / "out" / "report.html").read_text()

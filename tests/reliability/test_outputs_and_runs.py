@@ -441,3 +441,42 @@ def test_every_run_writes_its_log_into_the_output_folder_with_no_personal_value(
     assert cli(*debug_first(["run", "--quiet", "--log-level=info", str(job)])).exit_code == 0
     assert (tmp_path / "out" / "run.log").read_text().count("INFO") > 10
     assert cli(*debug_first(["run", "--quiet", str(job), "--log-level", "loud"])).exit_code == 2
+
+
+def test_splink_warnings_go_to_the_run_log_and_quality_json_not_the_notebook(tmp_path):
+    """From Python (a notebook), Splink's training advice no longer floods the output: it is counted
+    for quality.json and written to run.log; a user who sets Splink's level still sees it."""
+    import logging
+
+    from spine.job import _RunLog
+
+    shown: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            shown.append(record)
+
+    root = logging.getLogger()
+    keep = Keep()
+    root.addHandler(keep)
+    splink = logging.getLogger("splink")
+    before = splink.level
+    try:
+        run_log = _RunLog(tmp_path / "run.log")
+        for _ in range(3):
+            logging.getLogger("splink.internals.em").warning("WARNING:\nLevel else on comparison sex not observed")
+        logging.getLogger("splink.internals.em").error("a real failure")
+        run_log.close()
+        assert [r.getMessage() for r in shown if r.name.startswith("splink")] == ["a real failure"]
+        assert run_log.splink.summary() == [
+            {"level": "warning", "message": "Level else on comparison sex not observed", "times": 3},
+            {"level": "error", "message": "a real failure", "times": 1}]
+        assert (tmp_path / "run.log").read_text().count("not observed") == 3
+        splink.setLevel(logging.WARNING)   # the user asked to see them
+        run_log = _RunLog(tmp_path / "run2.log")
+        logging.getLogger("splink.internals.em").warning("shown now")
+        run_log.close()
+        assert "shown now" in [r.getMessage() for r in shown]
+    finally:
+        root.removeHandler(keep)
+        splink.setLevel(before)
