@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from spine._urls import holds_password, shown
 from spine._yaml import YamlDocument, load_yaml
 from spine.errors import ConfigError
 
@@ -236,7 +237,7 @@ class DatabaseConfig(StrictModel):
         if self.url is not None:
             if not re.match(r"^postgres(ql)?://", self.url):
                 raise ValueError("url must start with postgresql:// (PostgreSQL is the database supported)")
-            if re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", self.url) or re.search(r"[?&]password=", self.url):
+            if holds_password(self.url):
                 raise ValueError("url holds a password: take it out and set PGPASSWORD in the environment, or "
                                  "put the whole URL in an environment variable named by url_env")
         if self.url_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.url_env):
@@ -248,7 +249,7 @@ class DatabaseConfig(StrictModel):
         what = f"table {self.table}" if self.table else "the query"
         if self.url_env:
             return f"{what} of the database in ${self.url_env}"
-        return f"{what} of {self.url}"   # no password: refused above
+        return f"{what} of {shown(self.url or '')}"
 
 
 class SourceConfig(StrictModel):

@@ -11,6 +11,7 @@ their SQLSTATE class.
 from __future__ import annotations
 
 import os
+import re
 
 import duckdb
 
@@ -28,6 +29,7 @@ _REASONS = {
     "42703": "the query names a column the table does not have",
     "08": "cannot connect to the server",
     "28": "the server refused the credentials",
+    "22": "the server met a value it cannot compute or convert",
     "42": "the server cannot run the query",
     "57": "the server is shutting down or cancelled the query",
 }
@@ -59,7 +61,9 @@ def read_database(con: duckdb.DuckDBPyConnection, where: str, config: DatabaseCo
                             ).fetchall()
             finally:
                 con.unregister(reader_name)
-    except duckdb.Error as exc:
+    except duckdb.Error as exc:   # the server's error while the rows streamed (a division by zero)
+        if "SQLSTATE" in str(exc):
+            return f"{where}  cannot read {config.describe()}: {_reason(exc)}"
         return f"{where}  cannot store the rows of {config.describe()} ({type(exc).__name__})"
     except Exception as exc:  # noqa: BLE001 - the driver's errors: described by SQLSTATE, never quoted
         return f"{where}  cannot read {config.describe()}: {_reason(exc)}"
@@ -67,13 +71,15 @@ def read_database(con: duckdb.DuckDBPyConnection, where: str, config: DatabaseCo
 
 
 def _pg_ident(part: str) -> str:
-    """A PostgreSQL identifier as written in the job: quoted where it holds capitals (``"Tax"``)."""
-    return part if part == part.lower() else '"' + part + '"'
+    """A PostgreSQL identifier, always quoted: ``user`` or ``order`` are tables, not keywords (a
+    name is matched as the database writes it: lower case unless created quoted)."""
+    return '"' + part.replace('"', '""') + '"'
 
 
 def _reason(exc: Exception) -> str:
-    state = getattr(exc, "sqlstate", None) or ""
     text = str(exc)
+    quoted = re.search(r"SQLSTATE:? ([0-9A-Z]{5})", text)
+    state = getattr(exc, "sqlstate", None) or (quoted.group(1) if quoted else "")
     if not state and ("password authentication failed" in text or "no password supplied" in text):
         state = "28P01"
     elif not state and "Failed to connect" in text:

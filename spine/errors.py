@@ -30,7 +30,10 @@ class ConfigError(SpineError):
     exit_code = ExitCode.USAGE
 
     def __init__(self, problems: list[str] | str, *, file: str | None = None, job: Any = None):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        from spine._urls import hide_passwords
+
+        # A database URL typed with its password where a path or mapping was expected, quoted back.
+        self.problems = [hide_passwords(p) for p in ([problems] if isinstance(problems, str) else problems)]
         self.file = file
         self.job = job   # the job without the parts in error, where that is valid (spine.config.load_job)
         head = f"{file}: " if file else ""

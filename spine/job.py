@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import time
@@ -24,6 +25,7 @@ import pandas as pd
 from linkage._sql import sql_literal
 from spine import builder, conflicts, diagnostics, flows, history, plausibility, quality, uncertainty, validation
 from spine import checkpoints
+from spine._urls import shown
 from spine.config import JobConfig, load_job, with_rule_value
 from spine.errors import CheckFailed, ConfigError, InputError, SpineError
 from spine.calibration import calibrate_rules
@@ -228,8 +230,11 @@ def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = 
 def _input_fingerprint(job: JobConfig, source: Any) -> str:
     """A file's SHA-256; for a database source, of where its rows come from (a resumed run reads
     the rows the killed run stored, so it is the same run whatever the server holds by then)."""
-    if source.database is not None:
-        return hashlib.sha256(json.dumps(source.database.model_dump(), sort_keys=True).encode()).hexdigest()
+    if source.database is not None:   # the server and rows named, never a password
+        where = source.database.model_dump()
+        if source.database.url_env:
+            where["url"] = shown(os.environ.get(source.database.url_env, ""))
+        return hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()
     path = job.resolve(source.path)
     return file_fingerprint(path) if path.is_file() else ""
 
@@ -407,7 +412,7 @@ class _Stages:
         check_sources(con, job, rows)
         inputs = {name: ({"file": job.resolve(s.path).name, "rows": rows[name], "sha256": self.input_hashes[name]}
                          if s.path is not None else
-                         {"database": s.input_name, "rows": rows[name], "content_hash": content_hash(con, name)})
+                         {"database": s.input_name, "rows": rows[name], "rows_sha256": content_hash(con, name)})
                   for name, s in job.sources.items()}
         validation_file = validation.load_validation(con, job)
         if validation_file:

@@ -565,7 +565,7 @@ def _run_section(quality: dict[str, Any]) -> list[str]:
         f"{run['seconds']:.1f} s; data end {html.escape(quality['data_end'])}.</p>",
         _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in run["stages"].items()]),
         _table(["input", "rows", "fingerprint"],
-               [[n if "database" not in v else f"{n} ({v['database']})", v["rows"], v.get("sha256") or v.get("content_hash")]
+               [[n if "database" not in v else f"{n} ({v['database']})", v["rows"], v.get("sha256") or v.get("rows_sha256")]
                 for n, v in quality["inputs"].items()]),
         _table(["package", "version"], [[k, v] for k, v in run["versions"].items()])])
 

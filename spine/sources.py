@@ -235,8 +235,10 @@ def _header_findings(name: str, source: SourceConfig, file: str, header: list[st
 
 
 def _type_kind(sql_type: str) -> str:
-    """``text``, ``integer``, ``float``, ``date`` or ``other`` for a Parquet column's DuckDB type."""
+    """``text``, ``integer``, ``float``, ``date``, ``binary`` or ``other`` for a typed column's DuckDB type."""
     t = sql_type.upper()
+    if t.endswith("]") or t.startswith(("STRUCT", "MAP", "UNION")):
+        return "other"   # a list or a record: no field holds one
     if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
              "UBIGINT", "UHUGEINT") or re.fullmatch(r"DECIMAL\(\d+,\s*0\)", t):
         return "integer"
@@ -244,8 +246,10 @@ def _type_kind(sql_type: str) -> str:
         return "float"
     if t.startswith(("DATE", "TIMESTAMP")):
         return "date"
-    if t.startswith(("VARCHAR", "ENUM")) or t in ("BLOB", "UUID"):
+    if t.startswith(("VARCHAR", "ENUM")) or t == "UUID":
         return "text"
+    if t == "BLOB":
+        return "binary"
     return "other"
 
 
@@ -285,11 +289,14 @@ def typed_columns(types: dict[str, str], label: str, name: str, source: SourceCo
                             + ("DATE or text" if field in DATE_FIELDS else "text"))
         elif kind == "date" and field in DATE_FIELDS:
             fmt = source.date_formats_of(field)[0]
-            select[column] = f"strftime({quote_ident(column)}, {sql_literal(fmt)})"
+            value = quote_ident(column)
+            if "TIME ZONE" in sql_type.upper():   # the day in UTC, not in this machine's time zone
+                value = f"timezone('UTC', {value})"
+            select[column] = f"strftime({value}, {sql_literal(fmt)})"
         elif kind == "date":
             problems.append(f"{what}, a date, but {field} is not a date field; is the mapping right?")
-        elif kind == "other":
-            problems.append(f"{what}; export it as text")
+        elif kind == "other" or (kind == "binary" and source.database is not None):
+            problems.append(f"{what}; export it as text")   # a server's binary is an extension type
         elif kind == "integer" and field in NAME_FIELDS:
             problems.append(f"{what}, a number, but names are text; is the mapping right?")
         elif kind == "integer" and identifier:
@@ -351,7 +358,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
                 continue
             sql = read_source_sql(path, fmt, columns=columns)
         try:
-            con.execute(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {sql}")
+            con.execute(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {sql}").fetchall()
             rows[name] = con.execute(f"SELECT count(*) FROM {quote_ident(raw_table(name))}").fetchall()[0][0]
         except duckdb.Error as exc:
             problems.append(f"{where}  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}")
@@ -393,10 +400,14 @@ def _load_database(con: duckdb.DuckDBPyConnection, name: str, source: SourceConf
 
 
 def content_hash(con: duckdb.DuckDBPyConnection, name: str) -> str:
-    """A fingerprint of a loaded source's rows, in any order (a database source's in quality.json:
-    two runs read the same rows where it is equal)."""
-    total, rows = con.execute(f"SELECT sum(hash(t)), count(*) FROM {quote_ident(raw_table(name))} AS t").fetchall()[0]
-    return f"{int(total or 0) & ((1 << 128) - 1):032x}-{rows}"
+    """SHA-256 of a loaded source's rows in any order (a database source's, in quality.json: two
+    runs read the same rows where it is equal): each row's MD5, sorted, hashed in 4,096 buckets
+    (so no single string holds every row), and the buckets' hashes hashed in order."""
+    table = quote_ident(raw_table(name))
+    return con.execute(f"""
+        WITH r AS (SELECT md5(CAST(t AS VARCHAR)) AS h FROM {table} AS t),
+             b AS (SELECT left(h, 3) AS k, sha256(string_agg(h, '' ORDER BY h)) AS bh FROM r GROUP BY 1)
+        SELECT coalesce(sha256(string_agg(bh, '' ORDER BY k)), sha256('')) FROM b""").fetchall()[0][0]
 
 
 def _record_warnings(con: duckdb.DuckDBPyConnection, warnings: list[tuple[str, str]], *, log: bool) -> None:

@@ -4,6 +4,7 @@ password authentication, so credentials are really needed and really kept out of
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -40,24 +41,29 @@ def _server_binaries() -> Path:
 def server():
     """A PostgreSQL cluster on a Unix socket in a temp folder, user `spine` with a password."""
     bindir = _server_binaries()
-    folder = Path(tempfile.mkdtemp(prefix="spine-pg-"))
+    folder = Path(tempfile.mkdtemp(prefix="spine-pg-", dir="/tmp"))   # short: a socket path has 107 bytes
     as_owner: list[str] = []
     if os.geteuid() == 0:   # initdb refuses root: the cluster belongs to the postgres user
         shutil.chown(folder, "postgres")
         as_owner = ["runuser", "-u", "postgres", "--"]
     (folder / "pw").write_text(PASSWORD)
     os.chmod(folder / "pw", 0o644)
-    port = 54000 + os.getpid() % 1000
-    subprocess.run([*as_owner, str(bindir / "initdb"), "-D", str(folder / "data"), "-U", "spine",
-                    "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", f"--pwfile={folder / 'pw'}",
-                    "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*as_owner, str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
-                    "-o", f"-k {folder} -p {port} -c listen_addresses=''", "start"], check=True, capture_output=True)
+    port = 54000 + os.getpid() % 1000   # the socket is in the folder: workers cannot collide
+    stop = [*as_owner, str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-m", "immediate", "stop"]
+    atexit.register(lambda: subprocess.run(stop, capture_output=True))   # even if pytest is interrupted
     try:
+        subprocess.run([*as_owner, str(bindir / "initdb"), "-D", str(folder / "data"), "-U", "spine",
+                        "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", f"--pwfile={folder / 'pw'}",
+                        "-E", "UTF8"], check=True, capture_output=True)
+        started = subprocess.run([*as_owner, str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-l",
+                                  str(folder / "log"), "-w", "-o", f"-k {folder} -p {port} -c listen_addresses=''",
+                                  "start"], capture_output=True, text=True)
+        if started.returncode:
+            log = (folder / "log").read_text() if (folder / "log").exists() else ""
+            pytest.fail(f"PostgreSQL did not start: {started.stderr}\n{log}")
         yield f"postgresql://spine@/postgres?host={folder}&port={port}"
     finally:
-        subprocess.run([*as_owner, str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(stop, capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -72,17 +78,17 @@ def demo(server, tmp_path_factory):
     job["flows"]["uncertainty"] = {"replicates": 0}
     names = list(job["sources"])
     con = duckdb.connect()
-    os.environ["PGPASSWORD"] = PASSWORD
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGPASSWORD", PASSWORD)
         with postgresql.connect(server) as conn:
             with conn.cursor() as cursor:
                 for name in names:
                     path = folder / job["sources"][name]["path"]
                     rows = con.sql(f"SELECT * FROM read_csv('{path}', all_varchar = true)").arrow()
                     cursor.adbc_ingest(f"{name}_extract", rows, mode="replace")
+                # a table named as a keyword is a table, not the keyword
+                cursor.execute('CREATE TABLE "user" AS SELECT * FROM tax_extract')
             conn.commit()
-    finally:
-        del os.environ["PGPASSWORD"]
     (folder / "files.yaml").write_text(yaml.safe_dump({**job, "output": {"dir": "out_files"}}))
     from_db = {**job, "output": {"dir": "out_database"},
                "sources": {name: {**{k: v for k, v in s.items() if k != "path"},
@@ -106,7 +112,7 @@ def test_the_demo_read_from_postgresql_gives_the_outputs_it_gives_from_files(dem
                              ("flows", list(files.df("flows").columns)), ("persons", ["person_id"])):
             pd.testing.assert_frame_equal(_frame(files, table, order), _frame(database, table, order))
         inputs = database.quality["inputs"]["tax"]
-        assert inputs["rows"] == files.quality["inputs"]["tax"]["rows"] and "content_hash" in inputs
+        assert inputs["rows"] == files.quality["inputs"]["tax"]["rows"] and len(inputs["rows_sha256"]) == 64
         assert inputs["database"].startswith("table tax_extract of postgresql://spine@/postgres")
         assert PASSWORD not in (folder / "out_database" / "quality.json").read_text()
         assert PASSWORD not in (folder / "out_database" / "run.log").read_text()
@@ -150,6 +156,7 @@ def test_a_password_in_the_job_file_is_refused_without_being_shown(demo, server)
 def test_a_database_that_cannot_be_read_is_one_clear_line(demo, server, monkeypatch, password, database, expected):
     folder, _ = demo
     monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/dev/null")   # a ~/.pgpass on the machine must not answer
     if password:
         monkeypatch.setenv("PGPASSWORD", password)
     result = CliRunner().invoke(app, ["validate", str(_one_source_job(folder, {"url": server, **database}))])
@@ -168,4 +175,35 @@ def test_the_url_may_come_whole_from_the_environment(demo, server, monkeypatch):
     monkeypatch.setenv("PGPASSWORD", PASSWORD)   # the other sources' URL holds no password
     result = CliRunner().invoke(app, ["validate", str(job)])
     assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+
+
+def test_a_table_named_as_a_keyword_is_read_as_the_table(demo, monkeypatch):
+    folder, _ = demo
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    job = yaml.safe_load((folder / "database.yaml").read_text())
+    job["sources"]["tax"]["database"]["table"] = "user"
+    job["output"] = {"dir": "out_variant"}
+    (folder / "keyword.yaml").write_text(yaml.safe_dump(job))
+    _, rows = Job.validate_file(folder / "keyword.yaml")
+    assert rows["tax"] == Job.validate_file(folder / "database.yaml")[1]["tax"] > 1
+
+
+@pytest.mark.parametrize("where,value", [
+    ("database", "postgresql://spine:{pw}@h/db"),                       # a string where a mapping goes
+    ("path", "postgresql://spine:{pw}@h/db"),                           # a URL where a file goes
+    ("database", {"url": "postgresql://spine@h/db?%70assword={pw}", "table": "t"}),
+    ("database", {"url": "postgresql://spine@h/db?sslpassword={pw}", "table": "t"}),
+], ids=["string", "path", "encoded-parameter", "ssl-key-password"])
+def test_a_password_typed_anywhere_is_never_shown(demo, where, value):
+    folder, _ = demo
+    job = yaml.safe_load((folder / "database.yaml").read_text())
+    tax = {k: v for k, v in job["sources"]["tax"].items() if k != "database"}
+    filled = value.format(pw=PASSWORD) if isinstance(value, str) else {
+        k: v.format(pw=PASSWORD) for k, v in value.items()}
+    job["sources"]["tax"] = {**tax, where: filled}
+    job["output"] = {"dir": "out_variant"}
+    (folder / "typed.yaml").write_text(yaml.safe_dump(job))
+    result = CliRunner().invoke(app, ["validate", str(folder / "typed.yaml")])
+    assert result.exit_code == 2 and "sources.tax" in result.output, result.output
     assert PASSWORD not in result.output
