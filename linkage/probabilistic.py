@@ -14,6 +14,7 @@ an exploding rule is the usual way a linkage job runs out of memory.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -69,6 +70,9 @@ class ProbabilisticModel:
             of that label (what another model learnt), instead of Splink's defaults.
         fix_starting_m: keep those m as given; EM estimates only the comparisons they do not
             cover (none left: no EM).
+        trained: a Splink model saved by an earlier run (its JSON): its comparisons, m, u and
+            prior are used as they are and nothing is trained; the comparisons must be this
+            model's (the same columns, in order).
     """
 
     comparisons: tuple[ComparisonSpec, ...]
@@ -87,6 +91,7 @@ class ProbabilisticModel:
     fix_starting_m: bool = False
     tighten_with: tuple[str, ...] = ()
     training_max_pairs: int = 10_000_000
+    trained: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -206,8 +211,9 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         con.execute(f"CREATE OR REPLACE TABLE {quote_ident(output)} (left_id VARCHAR, right_id VARCHAR, "
                     f"match_weight DOUBLE, match_probability DOUBLE{weights})").fetchall()
         return ScoreResult(output, pairs_per_rule, {"total": time.perf_counter() - started})
+    saved = check_saved_model(model)
     prior_rules = model.prior_rules or (tuple(s.column for s in model.comparisons if s.kind in ("name", "date")),)
-    estimate_prior = right is None or model.match_rate is None
+    estimate_prior = saved is None and (right is None or model.match_rate is None)
     if estimate_prior and not all(prior_rules):
         raise LinkageError("the prior is estimated from pairs agreeing on every name and date comparison, but the "
                            "model has none: give match_rate, or prior_rules")
@@ -218,7 +224,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         logger.warning("no pair agrees on %s: prior probability set to %.3g", prior_rules, fallback)
     training_rules = model.training_rules
     training_pairs: dict[BlockingRule, int] = {}
-    if model.m_from == "em":
+    if model.m_from == "em" and saved is None:
         counted = count_blocked_pairs(con, left, right, training_rules)
         training_pairs = {tuple(c["rule"]): c["pairs"] for c in counted if c["pairs"] > 0}
         training_rules = tuple(training_pairs)
@@ -235,40 +241,28 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         inputs.append(db_api.register(_input_view(splink_con, right, f"__pl_{RIGHT}", model.columns), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     settings = _splink_settings(model, link_type, waterfall)
-    if right is not None and model.match_rate is not None:
+    if saved is not None:   # the saved model's levels, m, u and prior; this run's blocking
+        settings.update(comparisons=saved["comparisons"],
+                        probability_two_random_records_match=saved["probability_two_random_records_match"])
+    elif right is not None and model.match_rate is not None:
         settings["probability_two_random_records_match"] = min(model.match_rate / n_right, 1.0)
     elif not estimate_prior:
         settings["probability_two_random_records_match"] = fallback
     linker = Linker(inputs, settings, log_level=None)
     try:
-        if estimate_prior:
+        if estimate_prior:   # never with a saved model
             linker.training.estimate_probability_two_random_records_match(
                 [block_on(*r) for r in prior_rules], recall=model.prior_recall)
         seconds["prior"] = time.perf_counter() - started
 
         step = time.perf_counter()
-        linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
+        if saved is None:
+            linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
         seconds["u"] = time.perf_counter() - step
 
         step = time.perf_counter()
-        if model.m_from == "labels":
-            biased = set(model.labels_selected_on) & {s.column for s in model.comparisons}
-            label_table = _labels_for_splink(splink_con, labels, right is not None)
-            silver = _m_from_silver_pairs(splink_con, left, right, model, biased)
-            _set_m(linker, silver)
-            _fix_m(linker, lambda column: column in biased)
-            linker.training.estimate_m_from_pairwise_labels(label_table)
-            _smooth_unobserved_m(linker, _count(splink_con, labels), skip=biased)
-            _fix_m(linker, lambda column: False)
-        else:
-            _start_m(linker, model.starting_m)
-            given = {column for column, _ in model.starting_m} if model.fix_starting_m else set()
-            _fix_m(linker, lambda column: column in given)
-            if any(s.column not in given for s in model.comparisons):
-                _train_m_by_em(linker, model, training_pairs)
-            _fix_m(linker, lambda column: False)
-            if estimate_prior and not model.prior_rules:
-                _prior_from_trained_m(linker, splink_con, left, right, model, prior_rules[0])
+        if saved is None:
+            _train_m(linker, splink_con, model, left, right, labels, training_pairs, estimate_prior, prior_rules)
         seconds["m"] = time.perf_counter() - step
 
         step = time.perf_counter()
@@ -288,6 +282,54 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
                  **({"sampled_to": model.training_max_pairs} if pairs > model.training_max_pairs else {})}
                 for rule, pairs in training_pairs.items()]
     return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training)
+
+
+def _train_m(linker: Any, splink_con: duckdb.DuckDBPyConnection, model: ProbabilisticModel, left: str,
+             right: str | None, labels: str | None, training_pairs: dict[BlockingRule, int],
+             estimate_prior: bool, prior_rules: tuple[BlockingRule, ...]) -> None:
+    """m from labelled pairs (the silver pairs for the comparisons they were selected on), or by EM
+    from where the other models left it; then the prior read off the trained m."""
+    if model.m_from == "labels":
+        biased = set(model.labels_selected_on) & {s.column for s in model.comparisons}
+        label_table = _labels_for_splink(splink_con, labels, right is not None)
+        silver = _m_from_silver_pairs(splink_con, left, right, model, biased)
+        _set_m(linker, silver)
+        _fix_m(linker, lambda column: column in biased)
+        linker.training.estimate_m_from_pairwise_labels(label_table)
+        _smooth_unobserved_m(linker, _count(splink_con, labels), skip=biased)
+        _fix_m(linker, lambda column: False)
+        return
+    _start_m(linker, model.starting_m)
+    given = {column for column, _ in model.starting_m} if model.fix_starting_m else set()
+    _fix_m(linker, lambda column: column in given)
+    if any(s.column not in given for s in model.comparisons):
+        _train_m_by_em(linker, model, training_pairs)
+    _fix_m(linker, lambda column: False)
+    if estimate_prior and not model.prior_rules:
+        _prior_from_trained_m(linker, splink_con, left, right, model, prior_rules[0])
+
+
+def check_saved_model(model: ProbabilisticModel) -> dict[str, Any] | None:
+    """The saved model to score with, checked against ``model``'s comparisons; None to train.
+
+    Raises:
+        LinkageError: not a Splink model's JSON, or a model of other comparisons.
+    """
+    if model.trained is None:
+        return None
+    try:
+        saved = json.loads(model.trained)
+        compared = [c["output_column_name"] for c in saved["comparisons"]]
+        prior = float(saved["probability_two_random_records_match"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LinkageError(f"the saved model is not a Splink model's JSON ({type(exc).__name__})") from None
+    expected = [s.column for s in model.comparisons]
+    if compared != expected:
+        raise LinkageError(f"the saved model compares {', '.join(compared)}; this source compares "
+                           f"{', '.join(expected)}: train a new model, or compare the same fields")
+    if not 0 < prior < 1:
+        raise LinkageError(f"the saved model's prior probability {prior} is not between 0 and 1")
+    return saved
 
 
 def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,

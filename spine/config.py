@@ -181,6 +181,9 @@ class ProbabilisticConfig(StrictModel):
     max_comparisons: int = Field(default=100_000_000, gt=0)
     #: Random pairs sampled to estimate the u values (chance agreement).
     u_max_pairs: int = Field(default=1_000_000, gt=0)
+    #: A model an earlier run trained (its models/<source>.json, Splink's JSON): scored with as it
+    #: is, nothing trained; it must compare the fields this run compares.
+    model: StrictStr | None = None
 
     @model_validator(mode="after")
     def _band_contains_threshold(self) -> "ProbabilisticConfig":

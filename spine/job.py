@@ -227,6 +227,27 @@ def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = 
         return _run_locked(job, progress, key, store_inside, resume)
 
 
+#: The trained Splink models of a run, one JSON per probabilistic or hybrid source.
+MODELS_DIR = "models"
+
+
+def _write_models(metrics: dict[str, Any], staging: Path) -> dict[str, str]:
+    """Write each source's trained Splink model (m, u, prior, comparisons: no record's value) to
+    ``models/<source>.json``, for Splink's own tools and for ``linkage.model`` in a later job; take
+    them out of the metrics. Returns source -> file, relative to the output folder."""
+    written = {}
+    for name, source_metrics in (metrics.get("linkage") or {}).items():
+        if not isinstance(source_metrics, dict):
+            continue
+        for part in (source_metrics, source_metrics.get("probabilistic")):
+            model = part.pop("splink_model", None) if isinstance(part, dict) else None
+            if model:
+                (staging / MODELS_DIR).mkdir(exist_ok=True)
+                (staging / MODELS_DIR / f"{name}.json").write_text(json.dumps(model, indent=2), encoding="utf-8")
+                written[name] = f"{MODELS_DIR}/{name}.json"
+    return written
+
+
 def _input_fingerprint(job: JobConfig, source: Any) -> str:
     """A file's SHA-256; for a database source, of where its rows come from (a resumed run reads
     the rows the killed run stored, so it is the same run whatever the server holds by then)."""
@@ -246,6 +267,9 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
     out = job.output_dir
     store_name = job.store_path.name if store_inside else f"{job.store_path.name}.staging"
     input_hashes = {name: _input_fingerprint(job, s) for name, s in job.sources.items()}
+    input_hashes |= {f"{name}.linkage.model": file_fingerprint(path)   # a saved model decides the links too
+                     for name, s in job.sources.items()
+                     if getattr(s.linkage, "model", None) and (path := job.resolve(s.linkage.model)).is_file()}
     fingerprint = checkpoints.run_fingerprint(job, input_hashes, key_check)
     recovered = {"commit_finished": finish_interrupted_commit(out)}
     leftover = checkpoints.find_resumable(out, store_name, fingerprint) if resume else None
@@ -270,6 +294,7 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
                           "resumed_after": sorted(done, key=STAGES.index) if done else [],
                           "demo_key": is_demo_key(key),  # shown as a warning at the report's top
                           "recovered": recovered, "splink_warnings": run_log.splink.summary()}
+        metrics["models"] = _write_models(metrics, staging)
         metrics = finite(metrics)
         (staging / "quality.json").write_text(json.dumps(metrics, indent=2, default=str, allow_nan=False))
         (staging / "report.html").write_text(render_report(metrics), encoding="utf-8")
@@ -580,6 +605,7 @@ class JobResult:
     job: JobConfig
     quality: dict[str, Any]
     _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+    _linker_connections: list[duckdb.DuckDBPyConnection] = field(default_factory=list, repr=False)
 
     @property
     def output_dir(self) -> Path:
@@ -625,10 +651,36 @@ class JobResult:
         cursor.execute("USE store").fetchall()
         return cursor
 
+    def linker(self, source: str) -> Any:
+        """A Splink linker with the model this run trained for ``source``, over the source's records
+        and the spine's register records in the store (read only): for Splink's own charts and
+        tools (``linker.visualisations.match_weights_chart()``, ``linker.inference.predict()``)."""
+        from splink import DuckDBAPI, Linker
+
+        from linkage.probabilistic import LEFT, RIGHT
+        from spine.linking import SPINE_REFERENCE, features_table
+
+        path = self.output_dir / MODELS_DIR / f"{source}.json"
+        if not path.is_file():
+            have = sorted(p.stem for p in (self.output_dir / MODELS_DIR).glob("*.json"))
+            raise SpineError(f"{source}: no trained model in {path.parent} (only probabilistic and hybrid sources "
+                             f"have one; this run's: {', '.join(have) or 'none'})")
+        con = duckdb.connect()   # Splink's own: it writes its working tables there, never in the store
+        con.execute(f"ATTACH {sql_literal(str(self.store_path))} AS store (READ_ONLY)").fetchall()
+        for view, table in (("linker_left", features_table(source)), ("linker_right", SPINE_REFERENCE)):
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM store.{table}").fetchall()
+        db_api = DuckDBAPI(connection=con)
+        inputs = [db_api.register("linker_left", table_name=LEFT), db_api.register("linker_right", table_name=RIGHT)]
+        self._linker_connections.append(con)
+        return Linker(inputs, json.loads(path.read_text(encoding="utf-8")))
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
+        for con in self._linker_connections:
+            con.close()
+        self._linker_connections.clear()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from linkage import (
 )
 from linkage._sql import fill_rates as column_fill_rates
 from linkage.blocking import TIGHTENING_FIELDS, tightening_order
+from linkage.errors import LinkageError
+from linkage.probabilistic import check_saved_model
 from linkage._sql import materialise, quote_ident, sql_literal
 from spine.config import (
     DERIVED_FEATURES,
@@ -42,6 +44,7 @@ from spine.config import (
     ProbabilisticConfig,
     SourceConfig,
 )
+from spine.errors import ConfigError
 from spine.sources import std_table
 
 SPINE_IDENTIFIERS = "spine__identifiers"
@@ -182,7 +185,8 @@ def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> di
                 "links_per_key": _counts_by(con, stage, "matched_on", "status = 'linked'")}
     if isinstance(config, ProbabilisticConfig):
         source_fill, base_fill = _fills(con, job, name)
-        model = resolve_model(config, source, job.sources[job.base], source_fill, base_fill)
+        model = _with_saved_model(job, name, config,
+                                  resolve_model(config, source, job.sources[job.base], source_fill, base_fill))
         stage, metrics = _link_probabilistic(con, name, config, model, records)
         _finish(con, name, stage)
         return {**metrics, "model_choice": model_choice(model, source_fill, base_fill)}
@@ -307,10 +311,33 @@ def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: Proba
                "seconds": {**{k: round(v, 2) for k, v in scored.seconds.items()}, "assign": round(assign_seconds, 2)},
                "probability_two_random_records_match": scored.probability_two_random_records_match,
                "parameters": _model_parameters(scored.parameters),
+               "splink_model": scored.parameters,   # written to models/<source>.json, then taken out
+               "trained": model.trained is None,
                "comparisons": [s.column for s in model.comparisons],
                "threshold": config.threshold, "review_band": list(band) if band else None,
                "statuses": _counts_by(con, stage, "status", "TRUE")}
     return stage, metrics
+
+
+def _with_saved_model(job: JobConfig, name: str, config: ProbabilisticConfig,
+                      model: ProbabilisticModel) -> ProbabilisticModel:
+    """``model`` scoring with the model ``linkage.model`` names (trained by an earlier run), if any.
+
+    Raises:
+        ConfigError: the file is missing, or is not a model of this source's comparisons.
+    """
+    if config.model is None:
+        return model
+    where = f"sources.{name}.linkage.model"
+    path = job.resolve(config.model)
+    if not path.is_file():
+        raise ConfigError(f"{where}  file not found: {path} (a run writes its models to <output>/models/)")
+    with_saved = dataclasses.replace(model, trained=path.read_text(encoding="utf-8"))
+    try:
+        check_saved_model(with_saved)
+    except LinkageError as exc:
+        raise ConfigError(f"{where}  {path.name}: {exc}") from None
+    return with_saved
 
 
 def _model_parameters(saved: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -331,7 +358,8 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
         JOIN {quote_ident(SPINE_REFERENCE)} AS r USING (entity_id) WHERE i.status = 'linked'""")
     n_labels = con.execute(f"SELECT count(*) FROM {quote_ident(labels)}").fetchall()[0][0]
     source_fill, base_fill = _fills(con, job, name)
-    model = resolve_model(config, job.sources[name], job.sources[job.base], source_fill, base_fill)
+    model = _with_saved_model(job, name, config,
+                              resolve_model(config, job.sources[name], job.sources[job.base], source_fill, base_fill))
     if model.m_from == "labels" and n_labels == 0:
         model = dataclasses.replace(model, m_from="em")
     model = dataclasses.replace(model, labels_selected_on=tuple(config.id_fields))

@@ -193,6 +193,8 @@ def job_files(job: "JobConfig") -> dict[str, Path]:
     """Files the job reads or keeps between runs, by YAML path: no run or command writes over them."""
     files = {f"sources.{name}.path": job.resolve(source.path) for name, source in job.sources.items()
              if source.path is not None}
+    files |= {f"sources.{name}.linkage.model": job.resolve(source.linkage.model)   # type: ignore[union-attr]
+              for name, source in job.sources.items() if getattr(source.linkage, "model", None)}
     if job.flows.uncertainty.validation is not None:
         files["flows.uncertainty.validation.path"] = job.resolve(job.flows.uncertainty.validation.path)
     files["review.decisions"] = job.resolve(job.review.decisions)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from spine import Job
 from spine.cli import app
+from spine.errors import ConfigError, SpineError
 from tests.contract import check_contract
 
 pytestmark = pytest.mark.e2e
@@ -227,3 +228,47 @@ def test_splink_warnings_of_the_demo_are_in_quality_json_and_the_report(result, 
     assert said and all(w["times"] >= 1 and w["message"] for w in said)
     assert any("not observed" in w["message"] for w in said)
     assert "Splink's warnings while the models trained" in (folder / "out" / "report.html").read_text()
+
+
+def test_each_trained_model_is_saved_and_opens_as_a_splink_linker(result, universe):
+    """models/<source>.json is Splink's own JSON (no record's value); the finished run hands a
+    Splink linker with it over the store's records, for Splink's charts."""
+    import spine
+
+    folder, _ = universe
+    saved = result.quality["models"]
+    assert set(saved) == {"visas", "crossings", "tax", "benefits", "child_benefit_children", "education"}
+    model = json.loads((folder / "out" / saved["tax"]).read_text())
+    assert model["link_type"] == "link_only" and 0 < model["probability_two_random_records_match"] < 1
+    assert "splink_model" not in json.dumps(result.quality)
+    linker = spine.open(folder / "out").linker("tax")
+    chart = linker.visualisations.match_weights_chart()
+    spec = json.dumps(chart.chart_dict, default=str)
+    assert "log2_bayes_factor" in spec and "first_name" in spec   # the trained weights, per field
+    assert linker.misc.save_model_to_json()["comparisons"] == model["comparisons"]
+    with pytest.raises(SpineError, match="only probabilistic and hybrid sources"):
+        result.linker("register")
+
+
+def test_a_job_reusing_a_saved_model_trains_nothing_and_links_as_the_run_that_trained_it(result, universe):
+    import yaml
+
+    folder, _ = universe
+    job = yaml.safe_load((folder / "job.yaml").read_text())
+    job["sources"]["tax"]["linkage"]["model"] = "first_run_outputs/models/tax.json"
+    job["output"] = {"dir": "out_reused"}
+    job["flows"]["uncertainty"] = {"replicates": 0}
+    (folder / "reused.yaml").write_text(yaml.safe_dump(job))
+    reused = Job.from_yaml(folder / "reused.yaml").run()
+    try:
+        tax = reused.quality["linkage"]["tax"]
+        model = tax.get("probabilistic", tax)
+        assert model["trained"] is False and model["seconds"]["m"] < 0.5
+        links = "SELECT record_id, person_id, status, round(match_weight, 9) FROM links WHERE source = 'tax' ORDER BY 1"
+        assert reused.connection().execute(links).fetchall() == result.connection().execute(links).fetchall()
+    finally:
+        reused.close()
+    job["sources"]["tax"]["linkage"]["model"] = "first_run_outputs/models/visas.json"   # other comparisons
+    (folder / "reused.yaml").write_text(yaml.safe_dump(job))
+    with pytest.raises(ConfigError, match="sources.tax.linkage.model  visas.json: the saved model compares"):
+        Job.from_yaml(folder / "reused.yaml").run()

@@ -224,3 +224,24 @@ def test_the_prior_takes_the_recall_of_its_rule_from_the_trained_model(febrl4):
     assert result.probability_two_random_records_match == pytest.approx(1 / 800, rel=0.25)
     assumed = dataclasses.replace(model, prior_rules=(("given_name", "surname", "dob"),))
     assert score_pairs(con, "a", "b", assumed, "scored_assumed").probability_two_random_records_match < 0.7 / 800
+
+
+def test_a_saved_model_scores_as_it_did_without_training_again(febrl4):
+    """The JSON a run saves is a model: scoring with it trains nothing and gives the same pairs
+    and probabilities; a model of other comparisons is refused."""
+    import json
+
+    con, _ = febrl4
+    trained = score_pairs(con, "a", "b", FEBRL_MODEL, "scored_trained")
+    reused = score_pairs(con, "a", "b", dataclasses.replace(FEBRL_MODEL, trained=json.dumps(trained.parameters)),
+                         "scored_reused")
+    assert reused.seconds["m"] < 0.05 and reused.seconds["u"] < 0.05
+    assert reused.probability_two_random_records_match == pytest.approx(trained.probability_two_random_records_match)
+    differ = fetch_rows(con, """SELECT count(*) FROM scored_trained t FULL JOIN scored_reused r USING (left_id, right_id)
+                                WHERE r.left_id IS NULL OR t.left_id IS NULL
+                                   OR abs(t.match_weight - r.match_weight) > 1e-9""")
+    assert differ == [(0,)]
+    other = dataclasses.replace(FEBRL_MODEL, comparisons=FEBRL_MODEL.comparisons[:3],
+                                trained=json.dumps(trained.parameters))
+    with pytest.raises(LinkageError, match="the saved model compares given_name, surname, dob, suburb"):
+        score_pairs(con, "a", "b", other, "scored_other")
