@@ -52,7 +52,7 @@ from spine.outputs import (
     staging_dir,
     write_manifest,
 )
-from spine.progress import NullProgress, Progress
+from spine.progress import Progress, default_progress
 from spine.pseudonymise import is_demo_key, person_key_from_env
 from spine.report import render_comparison, render_report
 from spine.sources import check_sources, content_hash, file_fingerprint, load_sources
@@ -262,7 +262,7 @@ def _input_fingerprint(job: JobConfig, source: Any) -> str:
 
 def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_inside: bool,
                 resume: bool) -> "JobResult":
-    timer = _Timer(progress or NullProgress())
+    timer = _Timer(progress or default_progress())
     key_check = history.key_check(key)
     out = job.output_dir
     store_name = job.store_path.name if store_inside else f"{job.store_path.name}.staging"

@@ -1,4 +1,4 @@
-"""Progress reporting passed into a run (no global console): a protocol and two implementations."""
+"""Progress reporting passed into a run (no global console): a protocol and its implementations."""
 
 from __future__ import annotations
 
@@ -28,6 +28,32 @@ class NullProgress:
 
     def finish(self, stage: str, seconds: float) -> None:
         pass
+
+
+class StageLines:
+    """A line when each stage starts and one when it ends, with its time, on stderr: plain text, so
+    it shows in a notebook as in a log (the default of ``Job.run`` in a Jupyter kernel)."""
+
+    def __init__(self, stream: object = None) -> None:
+        self._stream = stream
+
+    def _say(self, text: str) -> None:
+        print(text, file=self._stream or sys.stderr, flush=True)
+
+    def start(self, stage: str, total: int) -> None:
+        self._say(f"  {stage:<12} ...")
+
+    def advance(self, stage: str, step: int = 1) -> None:
+        pass
+
+    def finish(self, stage: str, seconds: float) -> None:
+        self._say(f"✓ {stage:<12} {seconds:7.2f} s")
+
+
+def default_progress() -> Progress:
+    """Stage lines in a Jupyter kernel (a run is otherwise a silent minute or more there); nothing
+    in scripts and tests, which pass a progress of their own to see one."""
+    return StageLines() if "ipykernel" in sys.modules else NullProgress()
 
 
 class RichProgress:

@@ -38,4 +38,5 @@ def test_each_notebook_runs_every_cell(path, tmp_path):
         assert "precision" in shown   # (the engines on their own speak as Splink does)
     else:
         assert "immigration" in shown
+        assert "✓ link" in shown   # a run in a notebook says how it goes, stage by stage
         assert "WARNING" not in shown, "a run's Splink warnings belong in run.log, not in the notebook"
