@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Protocol
+from typing import Protocol, TextIO
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +34,13 @@ class StageLines:
     """A line when each stage starts and one when it ends, with its time, on stderr: plain text, so
     it shows in a notebook as in a log (the default of ``Job.run`` in a Jupyter kernel)."""
 
-    def __init__(self, stream: object = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
     def _say(self, text: str) -> None:
-        print(text, file=self._stream or sys.stderr, flush=True)
+        stream = self._stream or sys.stderr
+        stream.write(text + "\n")
+        stream.flush()
 
     def start(self, stage: str, total: int) -> None:
         self._say(f"  {stage:<12} ...")
