@@ -24,7 +24,7 @@ from pydantic import ValidationError
 MAX_ROUNDS = 8
 #: What taking a part out makes of the section that held it.
 LEFT_BEHIND = ("missing", "too_short")
-_PATH = re.compile(r"^[a-z_][\w.\[\]]*$")
+PATH = re.compile(r"^[a-z_][\w.\[\]]*$")
 
 
 def every_problem(data: dict[str, Any], describe: Callable[[dict[str, Any]], str | None]
@@ -119,9 +119,9 @@ class _Taken:
                     current.append(part)
             return {**err, "loc": tuple(out), "current_loc": err["loc"]}
         head, sep, rest = err["msg"].removeprefix("Value error, ").partition(": ")
-        if not sep or not _PATH.match(head):
+        if not sep or not PATH.match(head):
             return err
-        written = self._written(_parse(head))
+        written = self._written(parse_path(head))
         return {**err, "msg": _loc_text(written) + sep + rest}
 
     @staticmethod
@@ -135,7 +135,7 @@ def _is_tag(part: Any) -> bool:
     return isinstance(part, str) and part in _UNION_TAGS
 
 
-def _parse(head: str) -> tuple[Any, ...]:
+def parse_path(head: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"\.|\[|\]\.?", head.rstrip("]")) if p)
 
 
@@ -160,7 +160,7 @@ def _data_loc(data: dict[str, Any], err: dict[str, Any]) -> tuple[Any, ...]:
     there (a missing key: its section); a cross-section check's path as its message names it."""
     if not err["loc"]:
         head = err["msg"].removeprefix("Value error, ").split(": ", 1)[0]
-        return _parse(head) if _PATH.match(head) else ()
+        return parse_path(head) if PATH.match(head) else ()
     out: list[Any] = []
     node: Any = data
     for part in err["loc"]:
@@ -178,7 +178,7 @@ def _written_loc(err: dict[str, Any]) -> tuple[Any, ...]:
     """An error's location as the job file writes it (pydantic's less its union tags)."""
     if not err["loc"]:
         head = err["msg"].removeprefix("Value error, ").split(": ", 1)[0]
-        return _parse(head) if _PATH.match(head) else ()
+        return parse_path(head) if PATH.match(head) else ()
     return tuple(p for p in err["loc"] if p != "[key]" and not _is_tag(p))
 
 

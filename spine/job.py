@@ -120,11 +120,12 @@ def validate_job_file(path: str | Path) -> tuple[JobConfig, dict[str, int]]:
 
 def _with_position(doc: Any, problem: str) -> str:
     """``file:line:col  path  message`` for a problem that names its YAML path but not its place."""
+    from spine._every_problem import PATH, parse_path
+
     head = problem.split("  ", 1)[0]
-    if not re.match(r"^[a-z_][\w.\[\]-]*$", head) or "." not in head:
+    if not PATH.match(head) or "." not in head:
         return problem
-    loc = tuple(int(p) if p.isdigit() else p for p in re.split(r"\.|\[|\]\.?", head.rstrip("]")) if p)
-    where, _ = doc.locate(loc)
+    where, _ = doc.locate(parse_path(head))
     return f"{where}  {problem}" if where.startswith(doc.path.name + ":") else problem
 
 
@@ -267,9 +268,8 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
     out = job.output_dir
     store_name = job.store_path.name if store_inside else f"{job.store_path.name}.staging"
     input_hashes = {name: _input_fingerprint(job, s) for name, s in job.sources.items()}
-    input_hashes |= {f"{name}.linkage.model": file_fingerprint(path)   # a saved model decides the links too
-                     for name, s in job.sources.items()
-                     if getattr(s.linkage, "model", None) and (path := job.resolve(s.linkage.model)).is_file()}
+    input_hashes |= {where: file_fingerprint(path)   # a saved model decides the links too
+                     for where, path in job_files(job).items() if where.endswith(".linkage.model") and path.is_file()}
     fingerprint = checkpoints.run_fingerprint(job, input_hashes, key_check)
     recovered = {"commit_finished": finish_interrupted_commit(out)}
     leftover = checkpoints.find_resumable(out, store_name, fingerprint) if resume else None

@@ -261,8 +261,7 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path, name: str, sour
             f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()}
     except duckdb.Error as exc:
         return None, [f"sources.{name}.path  cannot read {path.name} as parquet: {duckdb_reason(exc)}"], []
-    select, problems, warnings = typed_columns(types, path.name, name, source)
-    return select, problems, warnings
+    return typed_columns(types, path.name, name, source)
 
 
 def typed_columns(types: dict[str, str], label: str, name: str, source: SourceConfig
