@@ -93,7 +93,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache"
 FEBRL_DEDUPE = ("febrl1", "febrl2", "febrl3")
 SYNTHETIC_SOURCES = ("tax", "benefits", "crossings", "visas", "education")
-COMPARE_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "nationality")
+COMPARE_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "house_number", "street", "locality",
+                  "nationality")
 ID_FIELDS = ("national_id", "passport_no")
 REFERENCE_BLOCKING = (("first_name", "surname"), ("dob",), ("postcode",))
 REFERENCE_TRAINING = (("first_name", "surname"), ("dob",))
@@ -112,6 +113,9 @@ FEBRL_COLUMNS = {
     "surname": "surname",
     "dob": "date_of_birth",
     "postcode": "postcode",
+    "house_number": "street_number",
+    "street": "address_1",
+    "locality": "suburb",
     "national_id": "soc_sec_id",
 }
 SYNTHETIC_COLUMNS = {

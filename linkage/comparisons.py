@@ -73,6 +73,10 @@ DEFAULT_COMPARISONS: dict[str, ComparisonSpec] = {
     "postcode": ComparisonSpec("postcode", "string", term_frequency=True),
     "nationality": ComparisonSpec("nationality", "exact", term_frequency=True),
     "country_of_birth": ComparisonSpec("country_of_birth", "exact", term_frequency=True),
+    "house_number": ComparisonSpec("house_number", "exact", term_frequency=True),
+    # Streets and localities compare as names do: typos, a shared word (MILLER PLACE / MILLER STREET).
+    "street": ComparisonSpec("street", "name", term_frequency=True),
+    "locality": ComparisonSpec("locality", "name", term_frequency=True),
     "national_id": ComparisonSpec("national_id", "string"),
     "passport_no": ComparisonSpec("passport_no", "string"),
 }

@@ -27,6 +27,9 @@ STANDARD_COLUMNS: dict[str, str] = {
     "nationality": "VARCHAR",
     "country_of_birth": "VARCHAR",
     "postcode": "VARCHAR",
+    "house_number": "VARCHAR",
+    "street": "VARCHAR",
+    "locality": "VARCHAR",
     "national_id": "VARCHAR",
     "passport_no": "VARCHAR",
     "event_date": "DATE",
@@ -68,6 +71,12 @@ TRANSLITERATION_MULTI: tuple[tuple[str, str], ...] = (
 TRANSLITERATION_FROM = "АБВГҐДЕЁЗИІЇЙКЛМНОПРСТУФЫЭΑΒΓΔΕΖΗΙΚΛΜΝΟΠΡΣΤΥΦΩØŁĐÐİ"
 TRANSLITERATION_TO = "ABVGGDEEZIIIIKLMNOPRSTUFYE" "AVGDEZIIKLMNOPRSTYFO" "OLDDI"
 assert len(TRANSLITERATION_FROM) == len(TRANSLITERATION_TO)
+#: Street types written short, read in full when they end the street (HIGH ST = HIGH STREET).
+STREET_TYPES: dict[str, str] = {
+    "ST": "STREET", "STR": "STREET", "RD": "ROAD", "AVE": "AVENUE", "AV": "AVENUE", "DR": "DRIVE",
+    "PL": "PLACE", "CRES": "CRESCENT", "CT": "COURT", "LN": "LANE", "TCE": "TERRACE", "CL": "CLOSE",
+    "SQ": "SQUARE", "HWY": "HIGHWAY", "BLVD": "BOULEVARD", "PDE": "PARADE", "GDNS": "GARDENS",
+}
 POSTCODE_PLACEHOLDERS = ("NA", "NONE", "UNKNOWN", "NFA", "ZZ99", "0", "00000", "XXX")
 
 
@@ -162,6 +171,32 @@ def postcode_sql(raw: str) -> str:
     return f"(CASE WHEN {compact} IN {_in_list(POSTCODE_PLACEHOLDERS)} THEN NULL ELSE NULLIF({compact}, '') END)"
 
 
+def house_number_sql(raw: str) -> str:
+    """A house number as written on the door: upper case, letters and digits only (``12 a`` = ``12A``)."""
+    compact = f"regexp_replace(upper(strip_accents({raw})), '[^A-Z0-9]', '', 'g')"
+    return f"NULLIF(regexp_replace({compact}, '^0+', ''), '')"
+
+
+def place_sql(raw: str) -> str:
+    """A street or a locality: Latin upper case, no accents or apostrophes, punctuation as single
+    spaces, digits kept (``5th Ave.`` → ``5TH AVE``)."""
+    latin = transliterate_sql(f"upper(strip_accents({_blank_to_null(raw)}))")
+    no_apostrophes = f"regexp_replace({latin}, '[''’`ʼ´]', '', 'g')"
+    return f"NULLIF(trim(regexp_replace({no_apostrophes}, '[^A-Z0-9]+', ' ', 'g')), '')"
+
+
+def street_sql(raw: str) -> str:
+    """A street as :func:`place_sql`, its type read in full when written short at its end
+    (``High St`` = ``HIGH STREET``, see ``STREET_TYPES``)."""
+    place = place_sql(raw)
+    whens = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in STREET_TYPES.items())
+    last = f"regexp_extract({place}, '(^| )([A-Z]+)$', 2)"
+    head = f"regexp_replace({place}, '[A-Z]+$', '')"
+    # "ST" alone is a street's name (or a saint's), not a type: only a last word after another.
+    return (f"(CASE WHEN {last} IN {_in_list(tuple(STREET_TYPES))} AND {head} <> '' "
+            f"THEN {head} || (CASE {last} {whens} END) ELSE {place} END)")
+
+
 def identifier_sql(raw: str) -> str:
     """Identifiers compared as upper case without spaces or hyphens; blank is NULL."""
     return f"NULLIF(regexp_replace(upper({raw}), '[\\s\\-]', '', 'g'), '')"
@@ -212,6 +247,9 @@ def standardise_records_sql(
         "nationality": country_sql,
         "country_of_birth": country_sql,
         "postcode": postcode_sql,
+        "house_number": house_number_sql,
+        "street": street_sql,
+        "locality": place_sql,
         "national_id": identifier_sql,
         "passport_no": identifier_sql,
         "direction": lambda c: code_map_sql(c, direction_codes),

@@ -32,7 +32,7 @@ from spine.errors import ConfigError
 
 #: Standard fields a source column can be mapped onto.
 IDENTITY_FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country_of_birth",
-                   "postcode", "national_id", "passport_no")
+                   "postcode", "house_number", "street", "locality", "national_id", "passport_no")
 EVENT_FIELDS = ("event_date", "direction", "start_date", "end_date", "event_type", "claim_id")
 STANDARD_FIELDS = IDENTITY_FIELDS + EVENT_FIELDS
 DATE_FIELDS = ("dob", "event_date", "start_date", "end_date")
@@ -40,7 +40,8 @@ ID_FIELDS = ("national_id", "passport_no")
 
 StandardField = Literal[
     "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
-    "national_id", "passport_no", "event_date", "direction", "start_date", "end_date",
+    "house_number", "street", "locality", "national_id", "passport_no", "event_date", "direction",
+    "start_date", "end_date",
     "event_type", "claim_id",
 ]
 IdField = Literal["national_id", "passport_no"]
@@ -84,7 +85,8 @@ DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
 LINKAGE_COLUMNS = (*IDENTITY_FIELDS, *DERIVED_FEATURES)
 LinkageColumn = Literal[
     "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
-    "national_id", "passport_no", "first_name_canonical", "first_initial", "first_name_metaphone",
+    "house_number", "street", "locality", "national_id", "passport_no", "first_name_canonical",
+    "first_initial", "first_name_metaphone",
     "surname_soundex", "surname_metaphone", "surname_nysiis", "birth_year", "name_tokens", "surname_initial",
 ]
 Probability = Annotated[float, Field(gt=0, lt=1)]
@@ -158,8 +160,9 @@ class ProbabilisticConfig(StrictModel):
 
     #: Link with a Fellegi-Sunter model (probabilistic, via Splink).
     method: Literal["probabilistic"]
-    #: None: every one of first_name, surname, dob, sex, postcode, nationality and
-    #: country_of_birth mapped in both the source and the base register and filled in this run.
+    #: None: every one of first_name, surname, dob, sex, postcode, house_number, street, locality,
+    #: nationality and country_of_birth (and the identifiers) mapped in both the source and the
+    #: base register and filled in this run.
     comparisons: list[LinkageColumn | ComparisonConfig] | None = Field(default=None, min_length=1)
     #: None: the default rules whose fields both sides map and fill (see spine.linking).
     blocking_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
@@ -1170,6 +1173,10 @@ _FIELD_SYNONYMS = {
     "familyname": "surname", "lastname": "surname", "lname": "surname",
     "gender": "sex", "citizenship": "nationality", "birthcountry": "country_of_birth",
     "zip": "postcode", "zipcode": "postcode", "postalcode": "postcode",
+    "housenumber": "house_number", "streetnumber": "house_number", "houseno": "house_number",
+    "streetname": "street", "address": "street", "addressline": "street", "address1": "street",
+    "town": "locality", "city": "locality", "suburb": "locality", "municipality": "locality",
+    "place": "locality",
     "nin": "national_id", "ssn": "national_id", "personalnumber": "national_id", "nationalid": "national_id",
     "passport": "passport_no", "passportnumber": "passport_no",
     "date": "event_date", "crossingdate": "event_date", "eventdate": "event_date",

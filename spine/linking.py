@@ -49,11 +49,13 @@ from spine.sources import std_table
 
 SPINE_IDENTIFIERS = "spine__identifiers"
 SPINE_REFERENCE = "spine__reference"
-DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "nationality", "country_of_birth",
-                             "national_id", "passport_no")
+DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "house_number", "street",
+                             "locality", "nationality", "country_of_birth", "national_id", "passport_no")
 DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
                           ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"),
-                          ("postcode", "birth_year"), ("first_name_canonical", "birth_year", "surname_initial"))
+                          ("postcode", "birth_year"), ("first_name_canonical", "birth_year", "surname_initial"),
+                          ("house_number", "street"), ("house_number", "postcode"), ("street", "postcode"),
+                          ("name_tokens", "postcode"))
 DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
 ID_FIELDS_COMPARED = ("national_id", "passport_no")
 #: What a link on a number the base register does not hold must agree on with the person: the date

@@ -12,8 +12,11 @@ from linkage.standardise import (
     date_sql,
     identifier_sql,
     name_sql,
+    house_number_sql,
+    place_sql,
     postcode_sql,
     standardise_records_sql,
+    street_sql,
 )
 from tests.conftest import fetch_rows, make_table
 
@@ -41,6 +44,15 @@ CASES = [
     ("postcode compacted", postcode_sql, "xs1 4ab", "XS14AB"),
     ("postcode placeholder is NULL", postcode_sql, "N/A", None),
     ("no fixed abode is NULL", postcode_sql, "nfa", None),
+    ("house number compacted", house_number_sql, " 12 a ", "12A"),
+    ("house number without leading zeros", house_number_sql, "0012", "12"),
+    ("house number zero is NULL", house_number_sql, "0", None),
+    ("street type read in full", street_sql, "12 High St.", "12 HIGH STREET"),
+    ("street accents, apostrophes and punctuation", street_sql, "o'Connell-Straße  Ave", "OCONNELL STRASSE AVENUE"),
+    ("a street named only ST is kept", street_sql, "St", "ST"),
+    ("a saint's locality keeps its ST", place_sql, "St. Kilda", "ST KILDA"),
+    ("locality digits kept", place_sql, "Zone 4", "ZONE 4"),
+    ("blank street is NULL", street_sql, " , ", None),
     ("country alpha-3 upper-cased", country_sql, "nor", "NOR"),
     ("country alpha-2", country_sql, "NO", "NOR"),
     ("country numeric with leading zero", country_sql, "040", "AUT"),

@@ -61,9 +61,11 @@ def test_an_identifier_learnt_from_an_earlier_source_is_enough(tmp_path):
      ["sources.tax.columns.birth_date", "did you mean 'dob'?"]),
     ({"sources__tax__columns": {"national_id": "nin", "dob": "dob", "gender": "sex"}},
      ["sources.tax.columns.gender", "did you mean 'sex'?"]),
+    ({"sources__tax__columns": {"national_id": "nin", "dob": "dob", "suburb": "town"}},
+     ["sources.tax.columns.suburb", "did you mean 'locality'?"]),
     ({"sources__tax__linkage": {"method": "probabilistic", "thresold": 0.9}},
      ["sources.tax.linkage.thresold", "did you mean 'threshold'?"]),
-], ids=["misspelt method", "bound", "wrong type", "birth_date", "gender", "misspelt key"])
+], ids=["misspelt method", "bound", "wrong type", "birth_date", "gender", "suburb", "misspelt key"])
 def test_config_messages_in_the_projects_words(tmp_path, change, fragments):
     """No pydantic wording ("Input should be"), no YAML path that does not exist (the union tag
     `linkage.probabilistic.threshold`), and did-you-mean over the right vocabulary."""

@@ -70,3 +70,21 @@ def test_default_rules_may_be_tightened_with_fields_both_sides_fill_user_rules_n
     assert "dob" not in model.tighten_with
     own = ProbabilisticConfig(method="probabilistic", blocking_rules=[["dob"]])
     assert resolve_model(own, source(), source(), full, full).tighten_with == ()
+
+
+def test_an_address_both_sides_map_is_compared_and_blocked_on():
+    """House number, street and locality: compared where both map and fill them; a household
+    (number and street, number and postcode) and a street in a postcode are blocks of their own,
+    so a person whose name and date are both written otherwise still meets their record."""
+    columns = {**MAPPED, "house_number": "no", "street": "street", "locality": "town"}
+    fill = {f: 1.0 for f in (*MAPPED, "house_number", "street", "locality")}
+    model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(columns), source(columns), fill, fill)
+    specs = {s.column: s for s in model.comparisons}
+    assert {"house_number", "street", "locality"} <= set(specs)
+    assert specs["street"].kind == "name" and specs["street"].term_frequency
+    assert specs["house_number"].kind == "exact" and specs["house_number"].term_frequency
+    assert {("house_number", "street"), ("house_number", "postcode"), ("street", "postcode")} <= set(model.blocking_rules)
+    # One side without an address: none of it is compared or blocked on.
+    model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(columns), source(), fill, fill)
+    assert not {"house_number", "street", "locality"} & {s.column for s in model.comparisons}
+    assert not any({"house_number", "street"} & set(rule) for rule in model.blocking_rules)
