@@ -54,6 +54,7 @@ DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", 
 DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), ("first_name_canonical", "surname_soundex"),
                           ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"),
                           ("postcode", "birth_year"), ("first_name_canonical", "birth_year", "surname_initial"),
+                          ("first_name_canonical", "birth_year_month"),
                           ("house_number", "street"), ("house_number", "postcode"), ("street", "postcode"),
                           ("name_tokens", "postcode"))
 DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))

@@ -100,12 +100,12 @@ def test_linkage_features_resolve_nicknames_and_phonetics(ref_con):
     ])
     add_linkage_features(ref_con, "std", "feat")
     rows = fetch_rows(ref_con, "SELECT record_id, first_name_canonical, first_initial, surname_soundex, birth_year, "
-                      "name_tokens FROM feat", "record_id")
+                      "name_tokens, birth_year_month FROM feat", "record_id")
     assert rows[0][:2] == ("r1", "WILLIAM") and rows[1][1] == "WILLIAM"
     assert rows[0][3] == rows[1][3]            # PETROV and PETROFF share a soundex key
     assert rows[2][1] == "MOHAMMED" and rows[2][5] == ["AL", "HASSAN", "MUHAMMAD"]
-    assert rows[0][2] == "B" and rows[0][4] == 1980
-    assert rows[3] == ("r4", None, None, None, None, None)
+    assert rows[0][2] == "B" and rows[0][4] == 1980 and rows[0][6] == "1980-05"
+    assert rows[3] == ("r4", None, None, None, None, None, None)
 
 
 def test_ambiguous_country_codes_are_flagged_per_record(ref_con):

@@ -39,6 +39,8 @@ def test_a_field_mapped_but_empty_is_neither_compared_nor_blocked_nor_trained_on
     # where names are written otherwise and the day of birth is missing, the address still meets
     assert ("postcode", "birth_year") in both.blocking_rules
     assert ("first_name_canonical", "birth_year", "surname_initial") in model.blocking_rules
+    # a surname written otherwise (CHOU / ZHOU, a married name) and a date known only to the month
+    assert ("first_name_canonical", "birth_year_month") in model.blocking_rules
     choice = model_choice(model, no_sex_no_postcode, full)
     assert choice["fields"]["sex"] == {"source_fill": 0.0, "base_fill": 1.0, "compared": False}
     assert choice["fields"]["dob"]["compared"] and choice["comparisons"] == compared
