@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from linkage._sql import Connection, columns_of, materialise, quote_ident, sql_literal
 from linkage.errors import LinkageError
+from linkage.inputs import TableLike, as_table
 
 CONSTRAINTS = ("many_to_one", "one_to_one")
 
@@ -120,7 +121,7 @@ def _candidates(con: Connection, candidates: str, output: str) -> str:
                        f"match_weight (or score_pairs' left_id and right_id); {has}")
 
 
-def assign_links(con: Connection, candidates: str, records: str, output: str, *, threshold: float,
+def assign_links(con: Connection, candidates: TableLike, records: TableLike, output: str, *, threshold: float,
                  review_band: tuple[float, float] | None = None, constraint: str = "many_to_one",
                  on_tie: str = "flag") -> str:
     """Decide every record's link from scored candidate pairs; materialise ``output``.
@@ -132,11 +133,13 @@ def assign_links(con: Connection, candidates: str, records: str, output: str, *,
     ``taken_by_better_match`` (one-to-one), ``review_band``).
 
     Args:
-        candidates: ``(record_id, entity_id, match_probability, match_weight)``, or the table
-            :func:`linkage.probabilistic.score_pairs` wrote, as is (``left_id`` the record,
-            ``right_id`` the entity); an entity may appear several times for a record (several
-            reference rows): its best pair counts.
-        records: table whose ``record_id`` column lists every record to decide.
+        candidates: ``(record_id, entity_id, match_probability, match_weight)``, or what
+            :func:`linkage.probabilistic.score_pairs` returned or wrote, as is (``left_id`` the
+            record, ``right_id`` the entity); an entity may appear several times for a record
+            (several reference rows): its best pair counts. A table name, a pandas DataFrame, a
+            pyarrow Table or a DuckDB relation.
+        records: whose ``record_id`` column lists every record to decide (a table name, frame or
+            relation).
         threshold: link probability without a review band.
         review_band: (low, high) containing ``threshold``: pairs in [low, high) go to review.
         constraint: ``many_to_one`` or ``one_to_one``.
@@ -150,7 +153,10 @@ def assign_links(con: Connection, candidates: str, records: str, output: str, *,
     if constraint not in CONSTRAINTS:
         raise LinkageError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got {constraint!r}")
     banded = review_band is not None
-    candidates = _candidates(con, candidates, output)
+    if hasattr(candidates, "pairs_per_rule"):   # a ScoreResult
+        candidates = candidates.table
+    candidates = _candidates(con, as_table(con, candidates, f"{output}__candidate_input"), output)
+    records = as_table(con, records, f"{output}__record_input")
     if constraint == "many_to_one":
         best = _many_to_one(candidates)
         if on_tie == "first":

@@ -28,11 +28,29 @@ from linkage._sql import columns_of, materialise, quote_ident
 from linkage.blocking import count_blocked_pairs, fit_rules_to_budget
 from linkage.comparisons import ComparisonSpec, check_columns, splink_comparison
 from linkage.errors import LinkageError
+from linkage.inputs import TableLike, as_table
 
 logger = logging.getLogger(__name__)
 
 BlockingRule = tuple[str, ...]
 LEFT, RIGHT = "a_left", "b_right"
+#: A Splink blocking rule is counted exactly when the two sides make at most this many pairs.
+COUNT_PAIRS_EXACTLY = 100_000_000
+
+
+def is_column_rule(rule: Any) -> bool:
+    """A rule given as the columns that must agree (ours), not as a Splink blocking rule."""
+    return isinstance(rule, tuple | list) and all(isinstance(c, str) for c in rule)
+
+
+def _rule_sql(rule: Any) -> str:
+    """A Splink blocking rule (``block_on(...)``, SQL text or a dict) as DuckDB SQL, for reports."""
+    from splink.blocking_rule_library import CustomRule
+    from splink.internals.blocking_rule_creator import BlockingRuleCreator
+
+    creator = rule if isinstance(rule, BlockingRuleCreator) else (
+        CustomRule(**rule) if isinstance(rule, dict) else CustomRule(rule))
+    return creator.get_blocking_rule("duckdb").blocking_rule_sql
 
 
 @dataclass(frozen=True)
@@ -42,7 +60,9 @@ class ProbabilisticModel:
     Attributes:
         comparisons: the fields compared, each a :class:`ComparisonSpec`.
         blocking_rules: candidate pairs for prediction: records agreeing on all fields of
-            any rule (an OR of ANDs).
+            any rule (an OR of ANDs). A rule may also be a Splink blocking rule (``block_on(...)``
+            or SQL over ``l.`` and ``r.``, as in Splink's settings): it is used as written, never
+            tightened, and an estimate of its pairs over ``max_comparisons`` is an error.
         training_rules: blocking rules for EM; together they must leave every comparison
             free in at least one rule (a rule cannot estimate the fields it blocks on).
         m_from: ``em`` or ``labels`` (m from labelled pairs, e.g. identifier links).
@@ -97,13 +117,24 @@ class ProbabilisticModel:
     def columns(self) -> tuple[str, ...]:
         """Every column the model reads, in a stable order."""
         cols = [c for s in self.comparisons for c in s.columns]
-        cols += [c for rule in (*self.blocking_rules, *self.training_rules, *self.prior_rules) for c in rule]
+        cols += [c for rule in (*self.blocking_rules, *self.training_rules, *self.prior_rules)
+                 if is_column_rule(rule) for c in rule]
         return tuple(dict.fromkeys(cols))
+
+    @property
+    def splink_rules(self) -> tuple[Any, ...]:
+        """The blocking rules given as Splink rules (they may read any column)."""
+        return tuple(r for r in self.blocking_rules if not is_column_rule(r))
 
 
 @dataclass
 class ScoreResult:
-    """The scored pairs table and what was measured on the way."""
+    """The scored pairs table and what was measured on the way.
+
+    ``pairs`` is the table as a DuckDB relation (``left_id``, ``right_id``, ``match_weight``,
+    ``match_probability``): print it, ``.df()`` it, or give it (or the result itself) to
+    :func:`linkage.assign.assign_links` as is.
+    """
 
     table: str
     pairs_per_rule: list[dict[str, Any]]
@@ -111,6 +142,7 @@ class ScoreResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     probability_two_random_records_match: float = math.nan
     training_pairs_per_rule: list[dict[str, Any]] = field(default_factory=list)
+    pairs: duckdb.DuckDBPyRelation | None = field(default=None, repr=False)
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -128,7 +160,7 @@ def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_co
             continue
         check_columns(list(model.comparisons), set(cols), side)
         missing = sorted({c for r in (*model.blocking_rules, *model.training_rules, *model.prior_rules)
-                          for c in r if c not in cols})
+                          if is_column_rule(r) for c in r if c not in cols})
         if missing:
             raise LinkageError(f"{side} has no column(s) {', '.join(missing)} named in a blocking rule")
     if model.m_from not in ("em", "labels"):
@@ -162,7 +194,8 @@ def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool)
         "link_type": link_type,
         "unique_id_column_name": "record_id",
         "comparisons": [splink_comparison(s) for s in model.comparisons],
-        "blocking_rules_to_generate_predictions": [block_on(*rule) for rule in model.blocking_rules],
+        "blocking_rules_to_generate_predictions": [block_on(*rule) if is_column_rule(rule) else rule
+                                                   for rule in model.blocking_rules],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": waterfall,
         "max_iterations": 20,
@@ -175,13 +208,16 @@ def _input_view(con: duckdb.DuckDBPyConnection, table: str, name: str, columns: 
     return name
 
 
-def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, model: ProbabilisticModel,
-                output: str, *, labels: str | None = None, waterfall: bool = False) -> ScoreResult:
+def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLike | None, model: ProbabilisticModel,
+                output: str = "scored_pairs", *, labels: TableLike | None = None,
+                waterfall: bool = False) -> ScoreResult:
     """Train a Fellegi–Sunter model and score candidate pairs into ``output``.
 
     Args:
         left: table with a unique ``record_id`` and the model's columns (a real table or view, not a
-            TEMP one: Splink reads it through its own cursor, which cannot see TEMP objects).
+            TEMP one: Splink reads it through its own cursor, which cannot see TEMP objects), or
+            a pandas DataFrame, pyarrow Table or DuckDB relation of ``con`` (written to
+            ``<output>__left`` first).
         right: the other table (link job), or None to dedupe ``left``.
         model: comparisons, blocking and training settings.
         output: table written, one row per scored pair: ``left_id``, ``right_id``,
@@ -194,6 +230,9 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
 
     started = time.perf_counter()
     seconds: dict[str, float] = {}
+    left = as_table(con, left, f"{output}__left")
+    right = as_table(con, right, f"{output}__right") if right is not None else None
+    labels = as_table(con, labels, f"{output}__labels") if labels is not None else None
     left_cols = columns_of(con, left)
     right_cols = columns_of(con, right) if right is not None else None
     check_model(model, left_cols, right_cols)
@@ -210,7 +249,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         weights = "".join(f', "mw_{s.column}" DOUBLE' for s in model.comparisons) if waterfall else ""
         con.execute(f"CREATE OR REPLACE TABLE {quote_ident(output)} (left_id VARCHAR, right_id VARCHAR, "
                     f"match_weight DOUBLE, match_probability DOUBLE{weights})").fetchall()
-        return ScoreResult(output, pairs_per_rule, {"total": time.perf_counter() - started})
+        return ScoreResult(output, pairs_per_rule, {"total": time.perf_counter() - started},
+                           pairs=con.table(output))
     saved = check_saved_model(model)
     prior_rules = model.prior_rules or (tuple(s.column for s in model.comparisons if s.kind in ("name", "date")),)
     estimate_prior = saved is None and (right is None or model.match_rate is None)
@@ -236,10 +276,18 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
     # Splink gets its own cursor: DuckDB 2.0 blocks a connection while any result is unread.
     splink_con = con.cursor()
     db_api = DuckDBAPI(connection=splink_con)
-    inputs = [db_api.register(_input_view(splink_con, left, f"__pl_{LEFT}", model.columns), table_name=LEFT)]
+    # A Splink rule may read any column: then every column both sides hold goes to Splink.
+    columns = model.columns if not model.splink_rules else tuple(
+        c for c in left_cols if c != "record_id" and (right_cols is None or c in right_cols))
+    inputs = [db_api.register(_input_view(splink_con, left, f"__pl_{LEFT}", columns), table_name=LEFT)]
     if right is not None:
-        inputs.append(db_api.register(_input_view(splink_con, right, f"__pl_{RIGHT}", model.columns), table_name=RIGHT))
+        inputs.append(db_api.register(_input_view(splink_con, right, f"__pl_{RIGHT}", columns), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
+    try:
+        pairs_per_rule += _count_splink_rules(inputs, model, link_type, n_left, n_right)
+    except Exception:
+        _drop_input_views(splink_con)
+        raise
     settings = _splink_settings(model, link_type, waterfall)
     if saved is not None:   # the saved model's levels, m, u and prior; this run's blocking
         settings.update(comparisons=saved["comparisons"],
@@ -273,15 +321,13 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, mo
         lam = linker._settings_obj._probability_two_random_records_match
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()
-        for name in (f"__pl_{LEFT}", f"__pl_{RIGHT}", "__pl_labels"):
-            splink_con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}").fetchall()
-        splink_con.close()
+        _drop_input_views(splink_con)
     seconds["total"] = time.perf_counter() - started
     logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
     training = [{"rule": list(rule), "pairs": pairs,
                  **({"sampled_to": model.training_max_pairs} if pairs > model.training_max_pairs else {})}
                 for rule, pairs in training_pairs.items()]
-    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training)
+    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training, pairs=con.table(output))
 
 
 def _train_m(linker: Any, splink_con: duckdb.DuckDBPyConnection, model: ProbabilisticModel, left: str,
@@ -332,6 +378,38 @@ def check_saved_model(model: ProbabilisticModel) -> dict[str, Any] | None:
     return saved
 
 
+def _drop_input_views(splink_con: duckdb.DuckDBPyConnection) -> None:
+    for name in (f"__pl_{LEFT}", f"__pl_{RIGHT}", "__pl_labels"):
+        splink_con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}").fetchall()
+    splink_con.close()
+
+
+def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type: str, n_left: int,
+                        n_right: int) -> list[dict[str, Any]]:
+    """Pairs each Splink rule generates, as Splink counts them (by building them: exactly where the
+    sides are small, else from a sample of each side); over ``max_comparisons`` is an error naming
+    the rule."""
+    if not model.splink_rules:
+        return []
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+    counted = []
+    cartesian = n_left * n_right
+    # Exact up to a hundred million candidate pairs; beyond, a sample of each side that keeps the
+    # count's own join under that (a rule that explodes must not explode while being counted).
+    sample = min(1.0, math.sqrt(COUNT_PAIRS_EXACTLY / cartesian)) if cartesian else 1.0
+    for rule in model.splink_rules:
+        record = count_comparisons_from_blocking_rules(inputs, blocking_rules=rule, link_type=link_type,
+                                                       unique_id_column_name="record_id",
+                                                       record_sample_proportion=sample)[0]
+        pairs = int(record["marginal_comparison_count"])
+        if pairs > model.max_comparisons:
+            raise LinkageError(f"blocking rule {_rule_sql(rule)} would generate about {pairs:,} pairs, more than "
+                               f"max_comparisons {model.max_comparisons:,}: add a condition to the rule")
+        counted.append({"rule": _rule_sql(rule), "pairs": pairs, "estimated": bool(record["is_estimate"])})
+    return counted
+
+
 def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
                   model: ProbabilisticModel) -> tuple[ProbabilisticModel, list[dict[str, Any]]]:
     """The model with its blocking rules fitted to ``max_comparisons``, and the pairs per rule.
@@ -339,7 +417,8 @@ def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
     A rule over the budget is an error when there is nothing to tighten it with (a user's own
     rules); defaults are tightened, or dropped with a warning when no field brings them under it.
     """
-    fitted = fit_rules_to_budget(con, left, right, model.blocking_rules, model.max_comparisons, model.tighten_with)
+    given = [r for r in model.blocking_rules if is_column_rule(r)]
+    fitted = fit_rules_to_budget(con, left, right, given, model.max_comparisons, model.tighten_with)
     over = [f for f in fitted if f["rule"] is None]
     if over and not model.tighten_with:
         worst = over[0]
@@ -352,7 +431,7 @@ def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
         elif "given" in entry:
             logger.info("blocking rule on %s tightened to %s: %s pairs -> %s", " + ".join(entry["given"]),
                         " + ".join(entry["rule"]), f"{entry['pairs_given']:,}", f"{entry['pairs']:,}")
-    rules = tuple(tuple(entry["rule"]) for entry in fitted if entry["rule"] is not None)
+    rules = tuple(tuple(entry["rule"]) for entry in fitted if entry["rule"] is not None) + model.splink_rules
     if not rules:
         raise LinkageError(f"no blocking rule fits max_comparisons {model.max_comparisons:,}, even tightened with "
                            f"{', '.join(model.tighten_with)}: raise max_comparisons or give blocking rules")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -91,6 +92,29 @@ LinkageColumn = Literal[
     "surname_initial",
 ]
 Probability = Annotated[float, Field(gt=0, lt=1)]
+#: A column a Splink blocking rule's SQL reads: ``l.name`` or ``r."name"``.
+RULE_COLUMN = re.compile(r'\b[lr]\."?([A-Za-z_][A-Za-z0-9_]*)"?')
+
+
+def rule_columns(sql: str) -> list[str]:
+    """The columns a Splink blocking rule (SQL over ``l.`` and ``r.``) reads, in order."""
+    return list(dict.fromkeys(RULE_COLUMN.findall(sql)))
+
+
+def _splink_rule(sql: str) -> str:
+    if not re.search(r"\bl\.", sql) or not re.search(r"\br\.", sql):
+        raise ValueError("a blocking rule written as SQL compares l.<column> with r.<column> "
+                         "(e.g. \"l.first_name = r.surname AND l.surname = r.first_name\")")
+    unknown = [c for c in rule_columns(sql) if c not in LINKAGE_COLUMNS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], LINKAGE_COLUMNS, n=1)
+        raise ValueError(f"the blocking rule reads {unknown[0]!r}, which is not a linkage column"
+                         + (f"; did you mean {close[0]!r}?" if close else ""))
+    return sql
+
+
+#: A Splink blocking rule as Splink's settings take it: SQL over l. and r. linkage columns.
+SplinkRuleSql = Annotated[StrictStr, AfterValidator(_splink_rule)]
 
 
 class IdCheckConfig(StrictModel):
@@ -165,8 +189,10 @@ class ProbabilisticConfig(StrictModel):
     #: nationality and country_of_birth (and the identifiers) mapped in both the source and the
     #: base register and filled in this run.
     comparisons: list[LinkageColumn | ComparisonConfig] | None = Field(default=None, min_length=1)
-    #: None: the default rules whose fields both sides map and fill (see spine.linking).
-    blocking_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
+    #: None: the default rules whose fields both sides map and fill (see spine.linking). A rule is
+    #: the list of columns that must agree, or a Splink blocking rule as SQL over l. and r.
+    #: ("l.first_name = r.surname AND l.surname = r.first_name"), used as written.
+    blocking_rules: list[list[LinkageColumn] | SplinkRuleSql] | None = Field(default=None, min_length=1)
     #: Blocking rules for the EM training of m values; None: defaults from the fields both sides fill.
     training_rules: list[list[LinkageColumn]] | None = Field(default=None, min_length=1)
     #: em: m values estimated by expectation maximisation; labels: from known true pairs.
@@ -200,7 +226,9 @@ class ProbabilisticConfig(StrictModel):
     def columns_needed(self) -> set[str]:
         """Every linkage column named explicitly (defaults adapt to the fields mapped)."""
         cols = {c if isinstance(c, str) else c.field for c in self.comparisons or []}
-        return cols | {c for rule in (*(self.blocking_rules or []), *(self.training_rules or [])) for c in rule}
+        rules = [rule_columns(r) if isinstance(r, str) else r
+                 for r in (*(self.blocking_rules or []), *(self.training_rules or []))]
+        return cols | {c for rule in rules for c in rule}
 
 
 class HybridConfig(ProbabilisticConfig, IdLinkageMixin):
@@ -1106,9 +1134,12 @@ def _yaml11_hint(value: Any, raw: str | None) -> str:
 def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
     """One line for a pydantic error, or None for a union branch the user clearly did not mean."""
     raw_loc = tuple(err["loc"])
-    loc = tuple(p for p in raw_loc if not (isinstance(p, str) and p in _UNION_TAGS))
+    # Union branches (a linkage method's tag, list[...] or function-after[...]) are not YAML keys.
+    loc = tuple(p for p in raw_loc if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith(_BRANCHES))))
     kind = err["type"]
     value = err.get("input")
+    if (kind == "string_type" and isinstance(value, list)) or (kind == "list_type" and isinstance(value, str)):
+        return None  # a list-or-text union (a blocking rule): the branch of the value's kind explains it
     if raw_loc and raw_loc[-1] == "str" and isinstance(value, dict):
         return None  # a mapping was given: the ColumnConfig branch explains what is wrong
     if "ColumnConfig" in raw_loc and kind == "model_type":
@@ -1251,6 +1282,8 @@ def _yaml_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else "text"
 
 
+#: How pydantic names the branch of a union of a list and a validated text (a blocking rule).
+_BRANCHES = ("list[", "function-after[")
 _UNION_TAGS: dict[str, type[BaseModel] | None] = {
     "deterministic_id": DeterministicIdConfig,
     "match_keys": MatchKeysConfig,

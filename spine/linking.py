@@ -129,8 +129,9 @@ def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: Sourc
     # An identifier the model compares is also a blocking rule: the pairs it finds are few and
     # the likeliest matches (without it a true pair whose names and dates all differ is never scored).
     compared_ids = tuple((s.column,) for s in specs if s.column in ID_FIELDS_COMPARED and both(s.column))
-    blocking = tuple(tuple(r) for r in config.blocking_rules) if config.blocking_rules else tuple(
-        r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r)) + compared_ids
+    # A user's rule: the columns that must agree, or a Splink rule's SQL as written.
+    own = tuple(r if isinstance(r, str) else tuple(r) for r in config.blocking_rules or ())
+    blocking = own or tuple(r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r)) + compared_ids
     training = tuple(tuple(r) for r in config.training_rules) if config.training_rules else tuple(
         r for r in DEFAULT_TRAINING_RULES if all(both(c) for c in r))
     # Default rules over max_comparisons are tightened with fields both sides fill; a user's rules never.
@@ -151,7 +152,7 @@ def model_choice(model: ProbabilisticModel, source_fill: dict[str, float],
                            "compared": f in compared} for f in IDENTITY_FIELDS
                        if source_fill.get(f, 0.0) > 0 or base_fill.get(f, 0.0) > 0 or f in compared},
             "comparisons": [s.column for s in model.comparisons],
-            "blocking_rules": [list(r) for r in model.blocking_rules],
+            "blocking_rules": [r if isinstance(r, str) else list(r) for r in model.blocking_rules],
             "training_rules": [list(r) for r in model.training_rules]}
 
 

@@ -92,7 +92,7 @@ def _model_choice_parts(choice: dict[str, Any] | None, pairs_per_rule: list[dict
     rows = [[field, _percent(f["source_fill"]), _percent(f["base_fill"]), "yes" if f["compared"] else "no"]
             for field, f in choice["fields"].items()]
     ran = [r["rule"] for r in pairs_per_rule or [] if r.get("rule")] or choice["blocking_rules"]
-    rules = "; ".join(" + ".join(r) for r in ran)
+    rules = "; ".join(r if isinstance(r, str) else " + ".join(r) for r in ran)
     training = "; ".join(" + ".join(r) for r in choice["training_rules"]) or "none (labels)"
     changed = [(" + ".join(r["given"]), " + ".join(r["rule"]) if r["rule"] else None, r["pairs_given"], r["pairs"])
                for r in pairs_per_rule or [] if "given" in r]

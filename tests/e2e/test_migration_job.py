@@ -275,3 +275,31 @@ def test_a_job_reusing_a_saved_model_trains_nothing_and_links_as_the_run_that_tr
     (folder / "reused.yaml").write_text(yaml.safe_dump(job))
     with pytest.raises(ConfigError, match="sources.tax.linkage.model  visas.json: the saved model compares"):
         Job.from_yaml(folder / "reused.yaml").run()
+
+
+def test_a_splink_blocking_rule_in_the_job_runs_as_written(universe):
+    """A Splink rule in the YAML (SQL over l. and r., here one no column list can say: a birth year
+    one off) blocks beside column rules: Splink counts its pairs, quality.json and the report show
+    its SQL, and the linkage is as good."""
+    import yaml
+
+    folder, _ = universe
+    job = yaml.safe_load((folder / "job.yaml").read_text())
+    job["sources"] = {name: job["sources"][name] for name in ("register", "tax")}
+    job["rules"] = {"signs_of_life": {"sources": ["register", "tax"], "covers_days": {"tax": 365}}}
+    crossed = "l.surname_soundex = r.surname_soundex AND abs(l.birth_year - r.birth_year) <= 1"
+    job["sources"]["tax"]["linkage"]["blocking_rules"] = [["dob"], ["first_name", "postcode"], crossed]
+    job["output"] = {"dir": "out_splink_rule"}
+    job["flows"] = {"uncertainty": {"replicates": 0}}
+    (folder / "splink_rule.yaml").write_text(yaml.safe_dump(job))
+    run = Job.from_yaml(folder / "splink_rule.yaml").run()
+    try:
+        tax = run.quality["linkage"]["tax"]
+        model = tax.get("probabilistic", tax)
+        counted = {str(r["rule"]): r for r in model["pairs_per_blocking_rule"]}
+        assert counted[crossed]["pairs"] > 0 and counted[crossed]["estimated"] is False
+        assert model["model_choice"]["blocking_rules"][-1] == crossed
+        assert run.quality["sources"]["tax"]["link_rate"] > 0.95
+        assert "abs(l.birth_year - r.birth_year) &lt;= 1" in (folder / "out_splink_rule" / "report.html").read_text()
+    finally:
+        run.close()

@@ -183,3 +183,12 @@ def test_a_tightened_or_dropped_default_rule_is_explained():
     assert "agreeing on any of: dob + sex." in text
     assert "The default rule on dob (900 pairs) was tightened to dob + sex (400 pairs)." in text
     assert "surname_soundex + birth_year (5,000 pairs) was dropped" in text
+
+
+def test_a_splink_rule_is_shown_as_its_sql():
+    from spine.report import _model_choice_parts
+
+    rule = "l.first_name = r.surname AND l.surname = r.first_name"
+    choice = {"fields": {}, "blocking_rules": [["dob"], rule], "training_rules": [["dob"]]}
+    text = "".join(_model_choice_parts(choice, [{"rule": ["dob"], "pairs": 9}, {"rule": rule, "pairs": 3}]))
+    assert "agreeing on any of: dob; l.first_name = r.surname AND l.surname = r.first_name." in text

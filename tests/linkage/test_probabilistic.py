@@ -245,3 +245,45 @@ def test_a_saved_model_scores_as_it_did_without_training_again(febrl4):
                                 trained=json.dumps(trained.parameters))
     with pytest.raises(LinkageError, match="the saved model compares given_name, surname, dob, suburb"):
         score_pairs(con, "a", "b", other, "scored_other")
+
+
+def test_frames_relations_and_splink_blocking_rules_as_a_splink_user_holds_them(febrl4):
+    """pandas on one side, a DuckDB relation on the other, Splink's own blocking rules (block_on
+    and SQL with the names crossed); the result's relation goes to assign_links as is."""
+    from splink import block_on
+
+    from linkage.assign import assign_links
+
+    con, truth = febrl4
+    frame_a = con.sql("SELECT * FROM a").df()
+    relation_b = con.sql("SELECT * FROM b")
+    model = dataclasses.replace(FEBRL_MODEL, blocking_rules=(
+        ("dob",), block_on("given_name", "surname"), "l.given_name = r.surname AND l.surname = r.given_name",
+        block_on("postcode")))
+    result = score_pairs(con, relation_b, frame_a, model)   # b's records, each to decide against a
+    assert result.table == "scored_pairs" and {"left_id", "right_id", "match_probability"} <= set(result.pairs.columns)
+    rules = [r["rule"] for r in result.pairs_per_rule]
+    assert rules[0] == ["dob"] and 'l."given_name" = r."given_name"' in rules[1] and "l.given_name = r.surname" in rules[2]
+    assert all(r["pairs"] > 0 for r in result.pairs_per_rule)
+    # counted exactly at this size, as our own rules are
+    postcode = result.pairs_per_rule[3]
+    assert postcode["rule"] == 'l."postcode" = r."postcode"' and not postcode["estimated"]
+    assert postcode["pairs"] == count_blocked_pairs(con, "b", "a", [("postcode",)])[0]["pairs"]
+    assign_links(con, result.pairs, relation_b.select("record_id"), "links_from_frames", threshold=0.5)
+    linked = set(fetch_rows(con, "SELECT entity_id, record_id FROM links_from_frames WHERE status = 'linked'"))
+    assert len(linked & truth) / len(linked) >= 0.98 and len(linked & truth) / len(truth) >= 0.95
+    # The same result object, as is, decides the same links.
+    assign_links(con, result, "b", "links_from_result", threshold=0.5)
+    assert set(fetch_rows(con, "SELECT entity_id, record_id FROM links_from_result WHERE status = 'linked'")) == linked
+
+
+def test_a_splink_rule_over_the_budget_is_refused_with_its_sql(febrl4):
+    con, _ = febrl4
+    model = dataclasses.replace(FEBRL_MODEL, blocking_rules=("l.state = r.state",), max_comparisons=1000)
+    with pytest.raises(LinkageError, match=r"blocking rule l.state = r.state would generate about [\d,]+ pairs"):
+        score_pairs(con, "a", "b", model, "scored_budget")
+
+
+def test_something_that_is_not_a_table_is_a_clear_error(con):
+    with pytest.raises(LinkageError, match="expected a table name, a pandas DataFrame.*got int"):
+        score_pairs(con, 42, None, FEBRL_MODEL, "scored_nothing")

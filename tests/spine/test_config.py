@@ -30,6 +30,8 @@ CASES = [
     ("prob_threshold.yaml", ["sources.tax.linkage.threshold", "less than 1", "got 1.5"]),
     ("prob_band.yaml", ["sources.tax.linkage", "review_band [0.95, 0.99] must contain the threshold 0.9"]),
     ("prob_blocking.yaml", ["blocking_rules[1][0]", "got surname_soundx", "did you mean 'surname_soundex'?"]),
+    ("prob_splink_rule.yaml", ["blocking_rules[1]", "reads 'surnme', which is not a linkage column",
+                               "did you mean 'surname'?"]),
     ("prob_missing_column.yaml", ["sources.tax.linkage", "compares or blocks on postcode",
                                   "source 'tax' maps no column onto postcode"]),
     ("signs_of_life_sources.yaml", ["rules.signs_of_life.sources[1]", "source 'tax' maps no start_date"]),

@@ -2,6 +2,7 @@
 rules are built from the fields both sides map *and fill in this run*."""
 
 import duckdb
+import pytest
 
 from spine.config import ProbabilisticConfig, SourceConfig
 from spine.linking import fill_rates, model_choice, resolve_model
@@ -90,3 +91,17 @@ def test_an_address_both_sides_map_is_compared_and_blocked_on():
     model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(columns), source(), fill, fill)
     assert not {"house_number", "street", "locality"} & {s.column for s in model.comparisons}
     assert not any({"house_number", "street"} & set(rule) for rule in model.blocking_rules)
+
+
+def test_a_splink_rule_in_the_yaml_is_used_as_written_and_its_columns_must_be_mapped():
+    """SQL over l. and r., as Splink's settings take it (first name and surname crossed): kept as
+    written, never tightened, and the columns it reads count as named by the job."""
+    rule = "l.first_name = r.surname AND l.surname = r.first_name"
+    config = ProbabilisticConfig(method="probabilistic", blocking_rules=[["dob"], rule])
+    assert config.columns_needed() >= {"dob", "first_name", "surname"}
+    full = {f: 1.0 for f in MAPPED}
+    model = resolve_model(config, source(), source(), full, full)
+    assert model.blocking_rules == (("dob",), rule) and model.tighten_with == ()
+    assert model_choice(model, full, full)["blocking_rules"] == [["dob"], rule]
+    with pytest.raises(ValueError, match="compares l.<column> with r.<column>"):
+        ProbabilisticConfig(method="probabilistic", blocking_rules=["first_name = surname"])
