@@ -91,20 +91,23 @@ def bare_splink(store: Path, quality: dict[str, Any], scratch: Path) -> dict[str
         if not isinstance(model, dict) or "pairs_per_blocking_rule" not in model:
             continue
         rules = [r["rule"] for r in model["pairs_per_blocking_rule"] if r.get("rule")]
+        # a Splink rule (SQL) runs as written; its columns are those of the records
+        columns_of_rules = [r for r in rules if not isinstance(r, str)]
         # EM on the run's training rules; a model trained on identifier links (labels) has none:
         # bare Splink then trains on the default ones.
         training = [r["rule"] for r in model.get("pairs_per_training_rule") or []] or [
             list(r) for r in DEFAULT_TRAINING_RULES]
         compared = set(model["comparisons"])
-        needed = sorted(compared | {c for r in rules + training for c in r})
-        cols = ", ".join(["record_id", *needed])
+        needed = sorted(compared | {c for r in columns_of_rules + training for c in r})
+        cols = ", ".join(["record_id", *needed]) if len(columns_of_rules) == len(rules) else "*"
         con.execute(f"CREATE OR REPLACE TABLE records AS SELECT {cols} FROM run.feat__{name}").fetchall()
         con.execute(f"CREATE OR REPLACE TABLE register AS SELECT {cols} FROM reference").fetchall()
         cursor = con.cursor()
         db_api = DuckDBAPI(connection=cursor)
         settings = SettingsCreator(link_type="link_only", unique_id_column_name="record_id",
                                    comparisons=_splink_comparisons(compared),
-                                   blocking_rules_to_generate_predictions=[block_on(*r) for r in rules])
+                                   blocking_rules_to_generate_predictions=[r if isinstance(r, str) else block_on(*r)
+                                                                          for r in rules])
         linker = Linker([db_api.register("records"), db_api.register("register")], settings, log_level=None)
         started = time.perf_counter()
         try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from linkage.errors import LinkageError
+from linkage.standardise import STREET_TYPES
 
 ComparisonKind = Literal["name", "date", "exact", "string"]
 
@@ -42,6 +43,9 @@ class ComparisonSpec:
             together): equal lists mean the same names in another order.
         swapped_with: for names, the other name column: first name and surname swapped (a common
             clerical error) agree at their own level, typos tolerated (Jaro–Winkler >= 0.9 each way).
+        common_parts: for names, words too common to count as a shared part (a street's type:
+            HIGH STREET and KING STREET share nothing); set, parts with a digit do not count either
+            (the house number of a one-line address).
     """
 
     column: str
@@ -52,6 +56,7 @@ class ComparisonSpec:
     tokens: str | None = None
     swapped_with: str | None = None
     extra_columns: tuple[str, ...] = field(default=())
+    common_parts: tuple[str, ...] = field(default=())
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -75,7 +80,8 @@ DEFAULT_COMPARISONS: dict[str, ComparisonSpec] = {
     "country_of_birth": ComparisonSpec("country_of_birth", "exact", term_frequency=True),
     "house_number": ComparisonSpec("house_number", "exact", term_frequency=True),
     # Streets and localities compare as names do: typos, a shared word (MILLER PLACE / MILLER STREET).
-    "street": ComparisonSpec("street", "name", term_frequency=True),
+    "street": ComparisonSpec("street", "name", term_frequency=True,
+                             common_parts=tuple(dict.fromkeys(STREET_TYPES.values()))),
     "locality": ComparisonSpec("locality", "name", term_frequency=True),
     "national_id": ComparisonSpec("national_id", "string"),
     "passport_no": ComparisonSpec("passport_no", "string"),
@@ -124,6 +130,9 @@ def _name_levels(spec: ComparisonSpec) -> list[dict[str, Any]]:
     if spec.phonetic:
         levels.append(_level(f"{_l(spec.phonetic)} = {_r(spec.phonetic)}", "same phonetic key"))
     parts = "string_split_regex({}, '[ \\-]+')"
+    if spec.common_parts:
+        common = ", ".join("'" + p.replace("'", "''") + "'" for p in spec.common_parts)
+        parts = f"list_filter({parts}, lambda x: x NOT IN ({common}) AND NOT regexp_matches(x, '[0-9]'))"
     multi_part = " OR ".join(f"strpos({side}, {sep}) > 0" for side in (_l(c), _r(c)) for sep in ("' '", "'-'"))
     shares_part = (f"CASE WHEN {multi_part} THEN list_has_any({parts.format(_l(c))}, {parts.format(_r(c))}) "
                    "ELSE FALSE END")

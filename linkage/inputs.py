@@ -1,7 +1,7 @@
 """What the engines accept as a table: a name, or data a notebook already holds.
 
 A Splink user holds pandas frames, Arrow tables or DuckDB relations, not table names. Each is
-written once into a table of the connection (Splink reads its inputs through its own cursor,
+written once into a table of the connection (a relation of another connection through Arrow) (Splink reads its inputs through its own cursor,
 which sees tables, not a Python variable), and the functions carry on with names as before.
 """
 
@@ -23,21 +23,16 @@ def as_table(con: duckdb.DuckDBPyConnection, data: TableLike, name: str) -> str:
     relations are written to table ``name`` (replaced if it exists)."""
     if isinstance(data, str):
         return data
-    view = f"__linkage_input_{name}"
-    if isinstance(data, duckdb.DuckDBPyRelation):
-        data.create_view(view, replace=True)   # in the relation's own connection
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM {quote_ident(view)}").fetchall()
-        except duckdb.CatalogException:
-            raise LinkageError(f"the relation given for {name!r} belongs to another connection: make it with "
-                               "the connection the engines are given") from None
-        finally:
-            con.execute(f"DROP VIEW IF EXISTS {quote_ident(view)}").fetchall()
-        return name
-    if not (hasattr(data, "__arrow_c_stream__") or _is_pandas(data)):
+    if not (isinstance(data, duckdb.DuckDBPyRelation) or hasattr(data, "__arrow_c_stream__") or _is_pandas(data)):
         raise LinkageError(f"expected a table name, a pandas DataFrame, a pyarrow Table or a DuckDB relation "
                            f"for {name!r}, got {type(data).__name__}")
-    con.register(view, data)
+    view = f"__linkage_input_{name}"
+    try:
+        con.register(view, data)
+    except duckdb.InvalidInputException:
+        if not isinstance(data, duckdb.DuckDBPyRelation):
+            raise
+        con.register(view, data.to_arrow_table())   # a relation of another connection: through Arrow
     try:
         con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM {quote_ident(view)}").fetchall()
     finally:

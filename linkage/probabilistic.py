@@ -33,6 +33,8 @@ from linkage.inputs import TableLike, as_table
 logger = logging.getLogger(__name__)
 
 BlockingRule = tuple[str, ...]
+#: A Splink blocking rule: ``block_on(...)``, SQL over ``l.`` and ``r.``, or Splink's dict form.
+SplinkRule = Any
 LEFT, RIGHT = "a_left", "b_right"
 #: A Splink blocking rule is counted exactly when the two sides make at most this many pairs.
 COUNT_PAIRS_EXACTLY = 100_000_000
@@ -96,7 +98,7 @@ class ProbabilisticModel:
     """
 
     comparisons: tuple[ComparisonSpec, ...]
-    blocking_rules: tuple[BlockingRule, ...]
+    blocking_rules: tuple[BlockingRule | SplinkRule, ...]
     training_rules: tuple[BlockingRule, ...] = ()
     m_from: str = "em"
     labels_selected_on: tuple[str, ...] = ()
@@ -241,6 +243,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
     if labels is not None:
         check_labels(con, labels, left, right if right is not None else left)
 
+    given_rules = model.blocking_rules
     model, pairs_per_rule = _fit_blocking(con, left, right, model)
 
     n_left = _count(con, left)
@@ -249,6 +252,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
         weights = "".join(f', "mw_{s.column}" DOUBLE' for s in model.comparisons) if waterfall else ""
         con.execute(f"CREATE OR REPLACE TABLE {quote_ident(output)} (left_id VARCHAR, right_id VARCHAR, "
                     f"match_weight DOUBLE, match_probability DOUBLE{weights})").fetchall()
+        pairs_per_rule = _in_given_order(given_rules, pairs_per_rule, [
+            {"rule": _rule_sql(r), "pairs": 0, "estimated": False} for r in model.splink_rules])
         return ScoreResult(output, pairs_per_rule, {"total": time.perf_counter() - started},
                            pairs=con.table(output))
     saved = check_saved_model(model)
@@ -284,7 +289,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
         inputs.append(db_api.register(_input_view(splink_con, right, f"__pl_{RIGHT}", columns), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     try:
-        pairs_per_rule += _count_splink_rules(inputs, model, link_type, n_left, n_right)
+        pairs_per_rule = _in_given_order(given_rules, pairs_per_rule,
+                                         _count_splink_rules(inputs, model, link_type, n_left, n_right))
     except Exception:
         _drop_input_views(splink_con)
         raise
@@ -384,6 +390,13 @@ def _drop_input_views(splink_con: duckdb.DuckDBPyConnection) -> None:
     splink_con.close()
 
 
+def _in_given_order(given: Sequence[Any], column_rules: list[dict[str, Any]],
+                    splink_rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pairs per rule in the order the rules were given (each kind keeps its own order)."""
+    columns, splink = iter(column_rules), iter(splink_rules)
+    return [next(columns) if is_column_rule(rule) else next(splink) for rule in given]
+
+
 def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type: str, n_left: int,
                         n_right: int) -> list[dict[str, Any]]:
     """Pairs each Splink rule generates, as Splink counts them (by building them: exactly where the
@@ -394,7 +407,7 @@ def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type:
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
     counted = []
-    cartesian = n_left * n_right
+    cartesian = n_left * n_right if link_type == "link_only" else n_left * (n_left - 1) // 2
     # Exact up to a hundred million candidate pairs; beyond, a sample of each side that keeps the
     # count's own join under that (a rule that explodes must not explode while being counted).
     sample = min(1.0, math.sqrt(COUNT_PAIRS_EXACTLY / cartesian)) if cartesian else 1.0
@@ -431,7 +444,15 @@ def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
         elif "given" in entry:
             logger.info("blocking rule on %s tightened to %s: %s pairs -> %s", " + ".join(entry["given"]),
                         " + ".join(entry["rule"]), f"{entry['pairs_given']:,}", f"{entry['pairs']:,}")
-    rules = tuple(tuple(entry["rule"]) for entry in fitted if entry["rule"] is not None) + model.splink_rules
+    # Back in the order given (Splink numbers its match keys by it): fitted column rules, Splink rules as is.
+    runs = iter(entry["rule"] for entry in fitted)
+    ordered: list[Any] = []
+    for given_rule in model.blocking_rules:
+        if not is_column_rule(given_rule):
+            ordered.append(given_rule)
+        elif (run := next(runs)) is not None:   # None: dropped, nothing brought it under the budget
+            ordered.append(tuple(run))
+    rules = tuple(ordered)
     if not rules:
         raise LinkageError(f"no blocking rule fits max_comparisons {model.max_comparisons:,}, even tightened with "
                            f"{', '.join(model.tighten_with)}: raise max_comparisons or give blocking rules")

@@ -102,6 +102,8 @@ def rule_columns(sql: str) -> list[str]:
 
 
 def _splink_rule(sql: str) -> str:
+    if re.fullmatch(r"\s*[A-Za-z_]\w*\s*", sql):
+        raise ValueError(f"a blocking rule is a list of columns, e.g. [{sql.strip()}], or SQL over l. and r.")
     if not re.search(r"\bl\.", sql) or not re.search(r"\br\.", sql):
         raise ValueError("a blocking rule written as SQL compares l.<column> with r.<column> "
                          "(e.g. \"l.first_name = r.surname AND l.surname = r.first_name\")")
@@ -110,6 +112,13 @@ def _splink_rule(sql: str) -> str:
         close = difflib.get_close_matches(unknown[0], LINKAGE_COLUMNS, n=1)
         raise ValueError(f"the blocking rule reads {unknown[0]!r}, which is not a linkage column"
                          + (f"; did you mean {close[0]!r}?" if close else ""))
+    import sqlglot   # Splink's own SQL parser
+    from sqlglot.errors import ParseError
+
+    try:
+        sqlglot.parse_one(sql, dialect="duckdb")
+    except ParseError as exc:
+        raise ValueError(f"the blocking rule is not valid SQL: {str(exc).splitlines()[0]}") from None
     return sql
 
 
@@ -1138,7 +1147,9 @@ def _format_error(doc: YamlDocument, err: dict[str, Any]) -> str | None:
     loc = tuple(p for p in raw_loc if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith(_BRANCHES))))
     kind = err["type"]
     value = err.get("input")
-    if (kind == "string_type" and isinstance(value, list)) or (kind == "list_type" and isinstance(value, str)):
+    branch = next((p for p in reversed(raw_loc) if isinstance(p, str)), "")
+    if branch.startswith(_BRANCHES) and ((kind == "string_type" and isinstance(value, list))
+                                         or (kind == "list_type" and isinstance(value, str))):
         return None  # a list-or-text union (a blocking rule): the branch of the value's kind explains it
     if raw_loc and raw_loc[-1] == "str" and isinstance(value, dict):
         return None  # a mapping was given: the ColumnConfig branch explains what is wrong

@@ -47,7 +47,8 @@ REVIEW_PAIRS = "review__pairs"
 DECISIONS = "review__decisions"
 DECISION_COLUMNS = ("source", "record_id", "person_id", "decision")
 DECISION_VALUES = ("match", "non_match")
-FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode")
+FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode", "house_number",
+          "street", "locality")
 #: Columns of an export: a header holding none of them is not a header (it may be a row of names).
 EXPORT_COLUMNS = frozenset((*DECISION_COLUMNS, "match_probability", "match_weight", "waterfall",
                             *(f"record_{f}" for f in FIELDS), *(f"person_{f}" for f in FIELDS)))

@@ -264,6 +264,9 @@ def test_frames_relations_and_splink_blocking_rules_as_a_splink_user_holds_them(
     assert result.table == "scored_pairs" and {"left_id", "right_id", "match_probability"} <= set(result.pairs.columns)
     rules = [r["rule"] for r in result.pairs_per_rule]
     assert rules[0] == ["dob"] and 'l."given_name" = r."given_name"' in rules[1] and "l.given_name = r.surname" in rules[2]
+    # Splink runs them in the order given (its match keys number them so)
+    ran = [r["blocking_rule"] for r in result.parameters["blocking_rules_to_generate_predictions"]]
+    assert ran[0] == 'l."dob" = r."dob"' and ran[2] == "l.given_name = r.surname AND l.surname = r.given_name"
     assert all(r["pairs"] > 0 for r in result.pairs_per_rule)
     # counted exactly at this size, as our own rules are
     postcode = result.pairs_per_rule[3]

@@ -65,7 +65,20 @@ def test_an_identifier_learnt_from_an_earlier_source_is_enough(tmp_path):
      ["sources.tax.columns.suburb", "did you mean 'locality'?"]),
     ({"sources__tax__linkage": {"method": "probabilistic", "thresold": 0.9}},
      ["sources.tax.linkage.thresold", "did you mean 'threshold'?"]),
-], ids=["misspelt method", "bound", "wrong type", "birth_date", "gender", "suburb", "misspelt key"])
+    ({"sources__tax__linkage": {"method": "probabilistic", "training_rules": ["dob"]}},
+     ["sources.tax.linkage.training_rules[0]", "expected a list", "got dob"]),
+    ({"sources__tax__linkage": {"method": "probabilistic", "blocking_rules": "dob"}},
+     ["sources.tax.linkage.blocking_rules", "expected a list", "got dob"]),
+    ({"sources__tax__linkage": {"method": "probabilistic", "blocking_rules": ["dob", "surname"]}},
+     ["sources.tax.linkage.blocking_rules[0]", "a blocking rule is a list of columns, e.g. [dob], or SQL"]),
+    ({"sources__tax__linkage": {"method": "probabilistic", "blocking_rules": ["l.dob = r.dob AND ("]}},
+     ["sources.tax.linkage.blocking_rules[0]", "the blocking rule is not valid SQL"]),
+    ({"sources__tax__linkage": {"method": "hybrid", "id_fields": "national_id"}},
+     ["sources.tax.linkage.id_fields", "expected a list", "got national_id"]),
+    ({"output": {"dir": ["x"]}}, ["output.dir", "expected a string"]),
+], ids=["misspelt method", "bound", "wrong type", "birth_date", "gender", "suburb", "misspelt key",
+        "training rule not a list", "blocking rules not a list", "flat rule list", "rule not SQL",
+        "required list given as text", "text given as list"])
 def test_config_messages_in_the_projects_words(tmp_path, change, fragments):
     """No pydantic wording ("Input should be"), no YAML path that does not exist (the union tag
     `linkage.probabilistic.threshold`), and did-you-mean over the right vocabulary."""
