@@ -124,14 +124,15 @@ def crafted_store(folder: Path, value: str) -> Path:
     job = small_job(folder)
     (folder / "out").mkdir()
     with duckdb.connect(str(folder / "out" / "t.duckdb")) as con:
-        fields = "first_name, surname, dob, sex, nationality, country_of_birth, postcode"
+        fields = "first_name, surname, dob, sex, nationality, country_of_birth, postcode, house_number, street, locality"
+        no_address = "NULL::VARCHAR AS house_number, NULL::VARCHAR AS street, NULL::VARCHAR AS locality"
         con.execute(f"CREATE TABLE std__tax AS SELECT $v AS record_id, $v AS first_name, 'X' AS surname, "
                     "DATE '1980-01-02' AS dob, 'f' AS sex, NULL::VARCHAR AS nationality, "
-                    "NULL::VARCHAR AS country_of_birth, NULL::VARCHAR AS postcode, NULL::VARCHAR AS reject_reason",
-                    {"v": value})
+                    f"NULL::VARCHAR AS country_of_birth, NULL::VARCHAR AS postcode, {no_address}, "
+                    "NULL::VARCHAR AS reject_reason", {"v": value})
         con.execute(f"CREATE TABLE spine__reference AS SELECT 'p1' AS entity_id, {fields} FROM "
                     "(SELECT $n AS first_name, 'X' AS surname, DATE '1980-01-02' AS dob, 'f' AS sex, "
-                    "NULL::VARCHAR AS nationality, NULL::VARCHAR AS country_of_birth, 'A1' AS postcode)",
+                    f"NULL::VARCHAR AS nationality, NULL::VARCHAR AS country_of_birth, 'A1' AS postcode, {no_address})",
                     {"n": "O'BRIEN"})
         con.execute("CREATE TABLE review__pairs AS SELECT 'tax' AS source, $v AS record_id, 'p1' AS person_id, "
                     "0.5::DOUBLE AS match_probability, -3.5::DOUBLE AS match_weight, 'dob=-1.5' AS waterfall",
