@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -250,19 +251,26 @@ def test_each_trained_model_is_saved_and_opens_as_a_splink_linker(result, univer
         result.linker("register")
 
 
-def test_a_job_reusing_a_saved_model_trains_nothing_and_links_as_the_run_that_trained_it(result, universe):
+def _register_and_tax_job(folder, name: str, **tax_linkage) -> Path:
+    """The demo job with the register and tax alone (the demo's rules name the other sources), tax's
+    linkage settings changed, no replicates: written to ``<name>.yaml``, outputs in ``out_<name>``."""
     import yaml
 
-    folder, _ = universe
     job = yaml.safe_load((folder / "job.yaml").read_text())
-    # the register and tax alone (the demo's rules name the other sources): only tax's links are compared
     job["sources"] = {name: job["sources"][name] for name in ("register", "tax")}
     job["rules"] = {"signs_of_life": {"sources": ["register", "tax"], "covers_days": {"tax": 365}}}
-    job["sources"]["tax"]["linkage"]["model"] = "first_run_outputs/models/tax.json"
-    job["output"] = {"dir": "out_reused"}
+    job["sources"]["tax"]["linkage"].update(tax_linkage)
+    job["output"] = {"dir": f"out_{name}"}
     job["flows"] = {"uncertainty": {"replicates": 0}}
-    (folder / "reused.yaml").write_text(yaml.safe_dump(job))
-    reused = Job.from_yaml(folder / "reused.yaml").run()
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def test_a_job_reusing_a_saved_model_trains_nothing_and_links_as_the_run_that_trained_it(result, universe):
+    folder, _ = universe
+    # only tax's links are compared
+    reused = Job.from_yaml(_register_and_tax_job(folder, "reused", model="first_run_outputs/models/tax.json")).run()
     try:
         tax = reused.quality["linkage"]["tax"]
         model = tax.get("probabilistic", tax)
@@ -271,34 +279,25 @@ def test_a_job_reusing_a_saved_model_trains_nothing_and_links_as_the_run_that_tr
         assert reused.connection().execute(links).fetchall() == result.connection().execute(links).fetchall()
     finally:
         reused.close()
-    job["sources"]["tax"]["linkage"]["model"] = "first_run_outputs/models/visas.json"   # other comparisons
-    (folder / "reused.yaml").write_text(yaml.safe_dump(job))
+    other = _register_and_tax_job(folder, "reused", model="first_run_outputs/models/visas.json")   # other comparisons
     with pytest.raises(ConfigError, match="sources.tax.linkage.model  visas.json: the saved model compares"):
-        Job.from_yaml(folder / "reused.yaml").run()
+        Job.from_yaml(other).run()
 
 
 def test_a_splink_blocking_rule_in_the_job_runs_as_written(universe):
     """A Splink rule in the YAML (SQL over l. and r., here one no column list can say: a birth year
     one off) blocks beside column rules: Splink counts its pairs, quality.json and the report show
     its SQL, and the linkage is as good."""
-    import yaml
-
     folder, _ = universe
-    job = yaml.safe_load((folder / "job.yaml").read_text())
-    job["sources"] = {name: job["sources"][name] for name in ("register", "tax")}
-    job["rules"] = {"signs_of_life": {"sources": ["register", "tax"], "covers_days": {"tax": 365}}}
-    crossed = "l.surname_soundex = r.surname_soundex AND abs(l.birth_year - r.birth_year) <= 1"
-    job["sources"]["tax"]["linkage"]["blocking_rules"] = [["dob"], ["first_name", "postcode"], crossed]
-    job["output"] = {"dir": "out_splink_rule"}
-    job["flows"] = {"uncertainty": {"replicates": 0}}
-    (folder / "splink_rule.yaml").write_text(yaml.safe_dump(job))
-    run = Job.from_yaml(folder / "splink_rule.yaml").run()
+    year_off = "l.surname_soundex = r.surname_soundex AND abs(l.birth_year - r.birth_year) <= 1"
+    job = _register_and_tax_job(folder, "splink_rule", blocking_rules=[["dob"], ["first_name", "postcode"], year_off])
+    run = Job.from_yaml(job).run()
     try:
         tax = run.quality["linkage"]["tax"]
         model = tax.get("probabilistic", tax)
         counted = {str(r["rule"]): r for r in model["pairs_per_blocking_rule"]}
-        assert counted[crossed]["pairs"] > 0 and counted[crossed]["estimated"] is False
-        assert model["model_choice"]["blocking_rules"][-1] == crossed
+        assert counted[year_off]["pairs"] > 0 and counted[year_off]["estimated"] is False
+        assert model["model_choice"]["blocking_rules"][-1] == year_off
         assert run.quality["sources"]["tax"]["link_rate"] > 0.95
         assert "abs(l.birth_year - r.birth_year) &lt;= 1" in (folder / "out_splink_rule" / "report.html").read_text()
     finally:
