@@ -99,7 +99,7 @@ def bare_splink(store: Path, quality: dict[str, Any], scratch: Path) -> dict[str
             list(r) for r in DEFAULT_TRAINING_RULES]
         compared = set(model["comparisons"])
         needed = sorted(compared | {c for r in columns_of_rules + training for c in r})
-        cols = ", ".join(["record_id", *needed]) if len(columns_of_rules) == len(rules) else "*"
+        cols = "*" if any(isinstance(r, str) for r in rules) else ", ".join(["record_id", *needed])
         con.execute(f"CREATE OR REPLACE TABLE records AS SELECT {cols} FROM run.feat__{name}").fetchall()
         con.execute(f"CREATE OR REPLACE TABLE register AS SELECT {cols} FROM reference").fetchall()
         cursor = con.cursor()

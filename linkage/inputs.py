@@ -1,8 +1,9 @@
 """What the engines accept as a table: a name, or data a notebook already holds.
 
 A Splink user holds pandas frames, Arrow tables or DuckDB relations, not table names. Each is
-written once into a table of the connection (a relation of another connection through Arrow) (Splink reads its inputs through its own cursor,
-which sees tables, not a Python variable), and the functions carry on with names as before.
+written once into a table of the connection (a relation of another connection through Arrow):
+Splink reads its inputs through its own cursor, which sees tables, not Python variables. The
+functions then carry on with names as before.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import duckdb
 from linkage._sql import quote_ident
 from linkage.errors import LinkageError
 
-#: A table name, a pandas DataFrame, a pyarrow Table or a DuckDB relation of the same connection.
+#: A table name, a pandas DataFrame, a pyarrow Table or a DuckDB relation.
 TableLike = Any
 
 

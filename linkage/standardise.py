@@ -98,15 +98,19 @@ def transliterate_sql(upper_text: str) -> str:
     return f"(CASE WHEN regexp_matches({upper_text}, '[^\\x00-\\x7F]') THEN {expr} ELSE {upper_text} END)"
 
 
+def _latin_sql(raw: str) -> str:
+    """Latin upper case without accents or apostrophes (names, streets and localities alike)."""
+    latin = transliterate_sql(f"upper(strip_accents({_blank_to_null(raw)}))")
+    return f"regexp_replace({latin}, '[''’`ʼ´]', '', 'g')"
+
+
 def name_sql(raw: str) -> str:
     """A comparable name: Latin upper case, no accents, titles or apostrophes, single spaces, hyphens kept.
 
     ``O'Brien`` → ``OBRIEN``; ``Dr. Anna-Maria  Łukasz`` → ``ANNA-MARIA LUKASZ``; ``Жанна`` → ``ZHANNA``.
     Other punctuation separates tokens; digits are dropped.
     """
-    latin = transliterate_sql(f"upper(strip_accents({_blank_to_null(raw)}))")
-    no_apostrophes = f"regexp_replace({latin}, '[''’`ʼ´]', '', 'g')"
-    letters = f"regexp_replace(regexp_replace({no_apostrophes}, '[0-9]', '', 'g'), '[^A-Z\\-]+', ' ', 'g')"
+    letters = f"regexp_replace(regexp_replace({_latin_sql(raw)}, '[0-9]', '', 'g'), '[^A-Z\\-]+', ' ', 'g')"
     hyphens = f"regexp_replace(regexp_replace({letters}, '\\s*-+\\s*', '-', 'g'), '(^-+|-+$)', '', 'g')"
     tidy = f"trim(regexp_replace({hyphens}, '\\s+', ' ', 'g'))"
     titles = "|".join(NAME_TITLES)
@@ -180,9 +184,7 @@ def house_number_sql(raw: str) -> str:
 def place_sql(raw: str) -> str:
     """A street or a locality: Latin upper case, no accents or apostrophes, punctuation as single
     spaces, digits kept (``5th Ave.`` → ``5TH AVE``)."""
-    latin = transliterate_sql(f"upper(strip_accents({_blank_to_null(raw)}))")
-    no_apostrophes = f"regexp_replace({latin}, '[''’`ʼ´]', '', 'g')"
-    return f"NULLIF(trim(regexp_replace({no_apostrophes}, '[^A-Z0-9]+', ' ', 'g')), '')"
+    return f"NULLIF(trim(regexp_replace({_latin_sql(raw)}, '[^A-Z0-9]+', ' ', 'g')), '')"
 
 
 def street_sql(raw: str) -> str:

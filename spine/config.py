@@ -42,8 +42,7 @@ ID_FIELDS = ("national_id", "passport_no")
 StandardField = Literal[
     "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
     "house_number", "street", "locality", "national_id", "passport_no", "event_date", "direction",
-    "start_date", "end_date",
-    "event_type", "claim_id",
+    "start_date", "end_date", "event_type", "claim_id",
 ]
 IdField = Literal["national_id", "passport_no"]
 Iso3 = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
@@ -87,9 +86,8 @@ LINKAGE_COLUMNS = (*IDENTITY_FIELDS, *DERIVED_FEATURES)
 LinkageColumn = Literal[
     "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
     "house_number", "street", "locality", "national_id", "passport_no", "first_name_canonical",
-    "first_initial", "first_name_metaphone",
-    "surname_soundex", "surname_metaphone", "surname_nysiis", "birth_year", "birth_year_month", "name_tokens",
-    "surname_initial",
+    "first_initial", "first_name_metaphone", "surname_soundex", "surname_metaphone", "surname_nysiis",
+    "birth_year", "birth_year_month", "name_tokens", "surname_initial",
 ]
 Probability = Annotated[float, Field(gt=0, lt=1)]
 #: A column a Splink blocking rule's SQL reads: ``l.name`` or ``r."name"``.
