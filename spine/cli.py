@@ -167,6 +167,12 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
     typer.echo(f"outputs: {result.output_dir}")
     typer.echo(f"store:   {result.store_path}")
     typer.echo(f"report:  {result.report_path}")
+    dashboards = result.quality.get("dashboards") or {}
+    if dashboards:
+        typer.echo(f"dashboards: {result.output_dir / 'dashboards'} (they show records: personal data, never publish)")
+        for name, written in dashboards.items():
+            if not written.get("files"):
+                _say("Warning:", "yellow", f"{name}: no Splink dashboard: {written.get('why')}")
 
 
 @app.command(epilog="Example: spine report examples/migration/job.yaml --compare other/job.yaml --out compare.html")

@@ -789,6 +789,15 @@ class ReviewConfig(StrictModel):
     decisions: StrictStr = "review/decisions.csv"
 
 
+class ReportConfig(StrictModel):
+    """The report: ``report.html`` is always written and holds no personal data; the dashboards do."""
+
+    #: Also write Splink's comparison viewer and cluster studio for each probabilistic or hybrid
+    #: source's review band (``dashboards/`` in the output folder). They show records' names, dates
+    #: and identifiers: personal data, unlike the report. Off by default.
+    dashboards: bool = False
+
+
 def _linkage_column_problems(name: str, source: SourceConfig, base_name: str, base: SourceConfig) -> list[str]:
     """A comparison, blocking rule or match-key needs its field mapped in the source and the base."""
     linkage = source.linkage
@@ -904,6 +913,7 @@ class JobConfig(StrictModel):
     flows: FlowsConfig = FlowsConfig()
     output: OutputConfig = OutputConfig()
     review: ReviewConfig = ReviewConfig()
+    report: ReportConfig = ReportConfig()
     base_deduplication: BaseDeduplicationConfig = BaseDeduplicationConfig()
     conflicts: ConflictsConfig = ConflictsConfig()
     enlargement: EnlargementConfig = EnlargementConfig()

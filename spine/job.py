@@ -54,6 +54,7 @@ from spine.outputs import (
 )
 from spine.progress import Progress, default_progress
 from spine.pseudonymise import is_demo_key, person_key_from_env
+from spine.dashboards import DASHBOARDS_DIR, write_dashboards
 from spine.report import render_comparison, render_report
 from spine.sources import check_sources, content_hash, file_fingerprint, load_sources
 
@@ -289,6 +290,8 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
                 checkpoints.start(con, fingerprint)
             run = _Stages(con, job, key, key_check, input_hashes, staging, timer, done)
             metrics = run.all()
+            if job.report.dashboards:   # personal data: only where the job asks (spine.dashboards)
+                metrics["dashboards"] = write_dashboards(con, metrics, staging / DASHBOARDS_DIR)
         metrics["run"] = {"started": run.state["started_at"], "seconds": round(time.perf_counter() - started, 3),
                           "stages": timer.stages, "versions": _versions(), "engine": engine,
                           "resumed_after": sorted(done, key=STAGES.index) if done else [],

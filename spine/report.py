@@ -10,19 +10,28 @@ changes since the previous run, and run metadata. ``render_comparison`` sets two
 from __future__ import annotations
 
 import html
-import json
 import math
 from typing import Any
+from urllib.parse import quote
 
-from spine.charts import bar_chart, waterfall_chart
+from spine.charts import (COUNT, PERCENT, bar_chart, histogram_chart, interval_chart, page_scripts, waterfall_chart,
+                          weights_chart)
+from spine.dashboards import VIEWER_SUFFIX
 from spine.diagnostics import probabilistic_metrics
 
 STATUS_COLUMNS = ["records", "linked", "unlinked", "review", "rejected", "link_rate"]
 GROUPS = ("sex", "age_group", "citizenship_group")
-STYLE = ("body{font-family:sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;margin:1em 0}"
-         "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}th{background:#eee}"
-         "td:first-child,th:first-child{text-align:left}svg.chart{display:block;margin:1em 0}"
-         "nav a{margin-right:1em}.note{color:#555;max-width:60em}")
+STYLE = ("body{font-family:sans-serif;margin:1.5em 2em;max-width:80em}table{border-collapse:collapse;margin:.6em 0}"
+         "td,th{border:1px solid #ccc;padding:.15em .5em;text-align:right}th{background:#eee}"
+         "td:first-child,th:first-child{text-align:left}figure.chart{margin:.8em 0}"
+         "nav{position:sticky;top:0;background:#fff;padding:.3em 0;border-bottom:1px solid #ddd;z-index:1}"
+         "nav a{margin-right:1em}.note{color:#555;max-width:60em}h1{margin:.2em 0}"
+         "details{margin:.5em 0}details>summary{cursor:pointer;padding:.2em 0}"
+         "details.source{border:1px solid #ddd;border-radius:4px;padding:.2em .8em}"
+         "#summary .grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1.5em;align-items:start}"
+         "#summary table{margin:0}.warnings{border-left:4px solid #c4a000;background:#fffbe6;padding:.3em .8em}"
+         ".warnings ul{margin:.3em 0;padding-left:1.2em}.warnings a{color:inherit}.ok{color:#4e9a06}"
+         ".warning{border-left:4px solid #a40000;background:#fdecea;padding:.1em .8em}.flag{color:#a40000}")
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -47,26 +56,37 @@ def _percent(value: float) -> str:
     return f"{value:.1%}"
 
 
+def _details(summary: str, parts: list[str], open_: bool = False) -> list[str]:
+    """A block the reader opens when they want it (the page stays short)."""
+    return [f"<details{' open' if open_ else ''}><summary>{summary}</summary>", *parts, "</details>"]
+
+
+def _reasons(reasons: dict[str, int] | None) -> str:
+    """``no candidate 120, below threshold 30``: why records did not link, most frequent first."""
+    ordered = sorted((reasons or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{str(reason).replace('_', ' ')} {n:,}" for reason, n in ordered)
+
+
 def _section(anchor: str, title: str, parts: list[str]) -> list[str]:
     return [f'<section id="{anchor}"><h2>{html.escape(title)}</h2>', *parts, "</section>"]
 
 
 def _sources_section(quality: dict[str, Any]) -> list[str]:
     sources = quality["sources"]
-    parts = [_table(["source", *STATUS_COLUMNS, "reasons", "invalid values (set empty)", "implausible values (kept)"],
-                    [[n, *[m[c] for c in STATUS_COLUMNS], json.dumps(m["reasons"]),
+    parts = [_table(["source", *STATUS_COLUMNS, "why not linked", "invalid values (set empty)", "implausible values (kept)"],
+                    [[n, *[m[c] for c in STATUS_COLUMNS], _reasons(m.get("reasons")),
                       _field_counts(m.get("invalid_values")), _field_counts(m.get("implausible_values"))]
                      for n, m in sources.items()]),
              bar_chart("Link rate by source", list(sources), {"link rate": [m["link_rate"] for m in sources.values()]},
-                       fmt=_percent)]
+                       number=PERCENT)]
     for group in GROUPS:
         categories = sorted({g for m in sources.values() for g in m["by"][group]})
         series = {n: [m["by"][group].get(g, {}).get("link_rate") for g in categories] for n, m in sources.items()}
         rows = [[n, g, *[v[c] for c in STATUS_COLUMNS]] for n, m in sources.items() for g, v in m["by"][group].items()]
         label = group.replace("_", " ")
-        parts += [f"<h3>Link rate by {label}</h3>",
-                  bar_chart(f"Link rate by {label}, per source", categories, series, fmt=_percent),
-                  _table(["source", label, *STATUS_COLUMNS], rows)]
+        parts += _details(f"<h3>Link rate by {label}</h3>", [
+            bar_chart(f"Link rate by {label}, per source", categories, series, number=PERCENT),
+            _table(["source", label, *STATUS_COLUMNS], rows)])
     parts += _enlargement_parts(quality.get("linkage", {}).get("enlargement"))
     return _section("sources", "Sources and link rates", [
         '<p class="note">Linked, unlinked, review and rejected records of every source, overall and by the '
@@ -158,6 +178,137 @@ def _splink_warnings(quality: dict[str, Any]) -> list[str]:
             "stays at its starting value)</summary>", _table(["times", "warning"], rows), "</details>"]
 
 
+#: A level's m (share among true matches) or u (among non-matches) this close to zero was not seen
+#: in training at all: EM or the random sample put it at the edge, and its weight is not a measurement.
+DEGENERATE_M, DEGENERATE_U = 1e-6, 1e-9
+
+
+def degenerate_levels(parameters: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Comparison levels whose m or u sits at the edge of what training can show (docs/report.md):
+    a level with m near zero vetoes a link on its own, one with u near zero forces one."""
+    found = []
+    for comparison, levels in parameters.items():
+        for level in levels:
+            m, u = level.get("m"), level.get("u")
+            why = ("m" if m is not None and m < DEGENERATE_M else None) or ("u" if u is not None and u < DEGENERATE_U else None)
+            if why:
+                found.append({"comparison": comparison, "level": level.get("level") or "", "m": m, "u": u,
+                              "weight": _weight(m, u), "why": why})
+    return found
+
+
+def _degenerate_text(level: dict[str, Any]) -> str:
+    weight = "" if level["weight"] is None else f", weight {level['weight']:+.1f}"
+    side = ("true matches never showed it in training: it vetoes a link on its own" if level["why"] == "m"
+            else "random pairs never showed it: it forces a link on its own")
+    return (f"{level['comparison']} “{level['level']}”: m = {_g(level['m'], '.2g')}, u = {_g(level['u'], '.2g')}"
+            f"{weight} ({side})")
+
+
+def _blocking_parts(model: dict[str, Any]) -> list[str]:
+    """Pairs each blocking rule brought (what the run scored) and each training rule (what EM saw),
+    and how long each step took."""
+    def rule(r: Any) -> str:
+        return "" if r is None else r if isinstance(r, str) else " + ".join(r)
+
+    blocks = [[rule(r.get("rule")) or f"(dropped: {rule(r.get('given'))})", r.get("pairs")]
+              for r in model.get("pairs_per_blocking_rule") or []]
+    training = [[rule(r.get("rule")), r.get("pairs"), r.get("sampled_to")] for r in model.get("pairs_per_training_rule") or []]
+    seconds = model.get("seconds") or {}
+    steps = [("prior", "prior (the chance two records match)"), ("u", "u (random pairs)"), ("m", "m (EM)"),
+             ("predict", "scoring the candidate pairs"), ("assign", "assigning links")]
+    parts = []
+    if blocks:
+        parts.append(_table(["blocking rule (in order; a pair counts for the first rule it meets)", "candidate pairs"],
+                            blocks))
+    if training:
+        parts.append(_table(["training rule (EM)", "pairs", "sampled to"], training))
+    if seconds:
+        parts.append(_table(["step", "seconds"], [[label, f"{seconds[k]:.1f}"] for k, label in steps if k in seconds]
+                            + ([["total", f"{seconds['total']:.1f}"]] if "total" in seconds else [])))
+    return parts
+
+
+def _probabilistic_source(name: str, metrics: dict[str, Any], model: dict[str, Any],
+                          found: dict[str, Any] | None) -> list[str]:
+    """One source's model, scores and examples, folded under a one-line summary."""
+    parts: list[str] = []
+    prior, threshold, band = (model.get("probability_two_random_records_match"), model.get("threshold"),
+                              model.get("review_band"))
+    if threshold is not None:
+        parts.append(f"<p>Threshold {threshold} (match weight {math.log2(threshold / (1 - threshold)):+.2f}); "
+                     f"review band {band or 'none'}; prior probability that two records match "
+                     f"{_g(prior, '.3g') or 'unknown'}.</p>")
+    parts += _model_choice_parts(model.get("model_choice"), model.get("pairs_per_blocking_rule"))
+    parts += _blocking_parts(model)
+    assessment = metrics.get("assessment_on_id_links")
+    if isinstance(assessment, dict):
+        parts.append("<p>The model judged against the identifier links (hybrid): "
+                     + ", ".join(f"{html.escape(str(k).replace('_', ' '))} {_fmt(v)}" for k, v in assessment.items()
+                                 if not isinstance(v, dict | list)) + ".</p>")
+    degenerate = degenerate_levels(model["parameters"])
+    flagged = {(d["comparison"], d["level"]) for d in degenerate}
+    if degenerate:
+        parts.append('<div class="warning"><p><strong>Parameters at the edge of what training can show</strong> '
+                     "(m below 1e-6 or u below 1e-9): their weights are not measurements. Look at the comparison's "
+                     "levels, the training rules, or train on labels.</p><ul>"
+                     + "".join(f"<li>{html.escape(_degenerate_text(d))}</li>" for d in degenerate) + "</ul></div>")
+    levels, rows = [], []
+    for comparison, comparison_levels in model["parameters"].items():
+        for level in comparison_levels:
+            weight = _weight(level["m"], level["u"])
+            label = level["level"] or ""
+            levels.append({"comparison": comparison, "level": label, "weight": weight, "m": level["m"],
+                           "u": level["u"], "flagged": (comparison, label) in flagged})
+            rows.append([comparison, label, _g(level["m"], ".3g"), _g(level["u"], ".3g"), _g(weight, "+.2f"),
+                         "at the edge" if (comparison, label) in flagged else ""])
+    parts += [weights_chart(f"{name}: match weight of each comparison level (log2 m/u)", levels),
+              *_details("Model parameters as numbers", [
+                  _table(["comparison", "level", "m", "u", "weight log2(m/u)", ""], rows)])]
+    if not found:
+        return [*parts, "<p>No candidate pairs were scored for this source.</p>"]
+    hist = found["histogram"]
+    parts += [histogram_chart(f"{name}: match weights of the {found['pairs']:,} candidate pairs the model decided",
+                              hist, cut=found.get("cut_weight"), cut_label=f"links at p ≥ {found['link_cut']}"),
+              '<p class="note">Pairs of records an identifier linked first are left out, and so are pairs '
+              "Splink scored below its keep level (they never reach review). Pairs on a log scale.</p>"]
+    sens = found["sensitivity"]
+    parts += [bar_chart(f"{name}: records whose best candidate reaches each threshold",
+                        [str(r["threshold"]) for r in sens], {"records": [r["records_linked"] for r in sens]},
+                        number=COUNT, height=160),
+              _table(["threshold", "records whose best candidate reaches it",
+                      f"links gained (+) or lost (−) against p ≥ {found['link_cut']}"],
+                     [[str(r["threshold"]), r["records_linked"], f"{r['change']:+,}"] for r in sens])]
+    examples = []
+    for example in found["example_pairs"]:
+        steps = list(example["weights"].items())
+        examples.append(waterfall_chart(
+            f"{name}: a pair {example['example']} (weight {example['match_weight']:.2f}, "
+            f"probability {example['match_probability']:.3f})", steps,
+            prior=example["match_weight"] - sum(v for _, v in steps), reference=found.get("cut_weight")))
+    if examples:
+        parts += _details("Example pairs: what each comparison added", examples)
+    return parts
+
+
+def _probabilistic_headline(name: str, quality: dict[str, Any], model: dict[str, Any]) -> str:
+    """The line a closed source block shows: enough to know which one to open."""
+    source = quality["sources"].get(name) or {}
+    pairs = sum(r.get("pairs") or 0 for r in model.get("pairs_per_blocking_rule") or [])
+    flagged = len(degenerate_levels(model["parameters"]))
+    seconds = (model.get("seconds") or {}).get("total")
+    bits = [f"link rate {_percent(source['link_rate'])}" if _usable_number(source.get("link_rate")) else "",
+            f"{pairs:,} candidate pairs" if pairs else "",
+            f"{source.get('review', 0):,} in review" if source.get("review") else "",
+            f"trained and scored in {seconds:.0f} s" if seconds is not None else "",
+            f'<span class="flag">{flagged} parameter{"s" if flagged > 1 else ""} at the edge</span>' if flagged else ""]
+    return f"<strong>{html.escape(name)}</strong>: " + ", ".join(b for b in bits if b)
+
+
+def _usable_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
     diagnostics = quality.get("linkage_diagnostics") or {}
     parts: list[str] = []
@@ -165,59 +316,19 @@ def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
         model = probabilistic_metrics(metrics)
         if model is None:
             continue
-        parts.append(f"<h3>{html.escape(name)}</h3>")
-        prior, threshold, band = (model.get("probability_two_random_records_match"), model.get("threshold"),
-                                  model.get("review_band"))
-        if threshold is not None:
-            parts.append(f"<p>Threshold {threshold} (match weight {math.log2(threshold / (1 - threshold)):+.2f}); "
-                         f"review band {band or 'none'}; prior probability that two records match "
-                         f"{_g(prior, '.3g') or 'unknown'}.</p>")
-        parts += _model_choice_parts(model.get("model_choice"), model.get("pairs_per_blocking_rule"))
-        assessment = metrics.get("assessment_on_id_links") if isinstance(metrics, dict) else None
-        if isinstance(assessment, dict):
-            parts.append("<p>The model judged against the identifier links (hybrid): "
-                         + ", ".join(f"{html.escape(str(k).replace('_', ' '))} {_fmt(v)}" for k, v in assessment.items()
-                                     if not isinstance(v, dict | list)) + ".</p>")
-        rows = []
-        for comparison, levels in model["parameters"].items():
-            weights = [_weight(level["m"], level["u"]) for level in levels]
-            parts.append(bar_chart(f"{name}, {comparison}: match weight of each level (log2 m/u)",
-                                   [level["level"] or "" for level in levels], {"weight": weights}))
-            rows += [[comparison, level["level"], _g(level["m"], ".3g"), _g(level["u"], ".3g"), _g(w, "+.2f")]
-                     for level, w in zip(levels, weights)]
-        parts.append(_table(["comparison", "level", "m", "u", "weight log2(m/u)"], rows))
         found = diagnostics.get(name)
-        if not found:
-            parts.append("<p>No candidate pairs were scored for this source.</p>")
-            continue
-        hist = found["histogram"]
-        cut_weight = found.get("cut_weight")
-        position = (cut_weight - hist[0]["from"]) / (hist[0]["to"] - hist[0]["from"]) if hist and cut_weight is not None else None
-        parts += [bar_chart(f"{name}: match weights of the {found['pairs']:,} candidate pairs the model decided",
-                            [f"{h['from']:g}" for h in hist], {"pairs": [h["pairs"] for h in hist]},
-                            marker=(position, f"links at p ≥ {found['link_cut']}") if position is not None else None),
-                  '<p class="note">Pairs of records an identifier linked first are left out, and so are pairs '
-                  "Splink scored below its keep level (they never reach review).</p>"]
-        sens = found["sensitivity"]
-        parts += [bar_chart(f"{name}: records whose best candidate reaches each threshold",
-                            [str(r["threshold"]) for r in sens], {"records": [r["records_linked"] for r in sens]}),
-                  _table(["threshold", "records whose best candidate reaches it",
-                          f"links gained (+) or lost (−) against p ≥ {found['link_cut']}"],
-                         [[str(r["threshold"]), r["records_linked"], f"{r['change']:+,}"] for r in sens])]
-        for example in found["example_pairs"]:
-            steps = list(example["weights"].items())
-            parts.append(waterfall_chart(
-                f"{name}: a pair {example['example']} (weight {example['match_weight']:.2f}, "
-                f"probability {example['match_probability']:.3f})", steps,
-                prior=example["match_weight"] - sum(v for _, v in steps), reference=cut_weight))
+        parts += [f'<details class="source" id="probabilistic-{html.escape(name)}"><summary>'
+                  f"{_probabilistic_headline(name, quality, model)}</summary>",
+                  *_probabilistic_source(name, metrics, model, found), "</details>"]
     if not parts:
         return _section("probabilistic", "Probabilistic linkage",
                         ["<p>No source was linked probabilistically in this job.</p>"])
     return _section("probabilistic", "Probabilistic linkage", [
-        '<p class="note">Model parameters (m: how often a level is seen among true matches, u: among '
-        "non-matches), the match weights of candidate pairs, how many records a different threshold "
-        "would link (before assignment constraints and review), and example pairs shown only by the "
-        "weight each comparison added (grey: the prior; dashed: the threshold): no record, name or "
+        '<p class="note">One block per source (open it): the fields compared and the blocking rules with the '
+        "pairs each brought, how long training took, model parameters (m: how often a level is seen among true "
+        "matches, u: among non-matches), the match weights of candidate pairs, how many records a different "
+        "threshold would link (before assignment constraints and review), and example pairs shown only by "
+        "the weight each comparison added (grey: the prior; dashed: the threshold): no record, name or "
         "value appears.</p>", *parts])
 
 
@@ -233,7 +344,30 @@ def _review_and_conflicts_section(quality: dict[str, Any]) -> list[str]:
         _table(["attribute", "persons", "with conflicting values", "rate"],
                [[a, v["persons"], v["conflicting"], v["rate"]] for a, v in conflicts.items()]),
         bar_chart("Persons whose sources disagree, by attribute", list(conflicts),
-                  {"rate": [v["rate"] for v in conflicts.values()]}, fmt=_percent) if conflicts else ""])
+                  {"rate": [v["rate"] for v in conflicts.values()]}, number=PERCENT) if conflicts else "",
+        *_dashboards_parts(quality)])
+
+
+def _dashboards_parts(quality: dict[str, Any]) -> list[str]:
+    """Links to Splink's dashboards of the review bands, written with ``report.dashboards: true``."""
+    written = quality.get("dashboards")
+    if not written:
+        return []
+    rows = []
+    for name, d in written.items():
+        links = " ".join(f'<a href="{html.escape(quote(f))}">{"comparison viewer" if f.endswith(VIEWER_SUFFIX) else "cluster studio"}</a>'
+                         for f in d.get("files") or [])
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{d['band'][0]}–{d['band'][1]}</td><td>{d['records']:,}</td>"
+                    f"<td>{d['pairs']:,}</td><td>{links or html.escape(d.get('why', ''))}</td></tr>")
+    return ['<h3 id="dashboards">Splink dashboards of the review bands</h3>',
+            '<p class="warning">These files show records\' names, dates of birth and identifiers: <strong>personal '
+            "data</strong>, unlike this report. Keep them where the store is kept; never publish them.</p>",
+            '<p class="note">The pairs the run scored for the records whose best candidate fell in the band (a '
+            f"sample of at most {max(d['records_in_band_sampled_to'] for d in written.values()):,} records), with the "
+            "run's model: Splink's comparison viewer (pairs by comparison "
+            "vector, with their waterfalls) and cluster studio (each record with the persons it met).</p>",
+            "<table><thead><tr><th>source</th><th>band</th><th>records</th><th>pairs</th><th>dashboards</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>"]
 
 
 def _visa_end_parts(ends: dict[str, Any]) -> list[str]:
@@ -305,7 +439,7 @@ def _rules_section(quality: dict[str, Any]) -> list[str]:
                                ["all rules", *[f"without {n.replace('_', ' ')}" for n in ablated]],
                                {event: [(rules[ablated[0]]["events_with"] or {}).get(event),
                                         *[(rules[n]["events_without"] or {}).get(event) for n in ablated]]
-                                for event in ("immigration", "emigration")}))
+                                for event in ("immigration", "emigration")}, number=COUNT))
     return _section("rules", "Rules", parts)
 
 
@@ -390,14 +524,14 @@ def _estimates_parts(estimates: dict[str, Any]) -> list[str]:
             f"{_fmt(estimates.get('min_departure_probability'))}.</p>",
             _table(["estimate", "value", "from"], rates),
             _table(["departures the evidence may give", "candidates", "imputed"], basis),
-            "<h4>Silent people by subgroup and silence length (the 25 largest)</h4>",
-            _table(["age", "citizenship", "activity", "silent for", "silent people", "known leavers",
-                    "unrecorded leavers expected", "chance of a departure", "departures imputed"], groups),
-            "<h4>Exits with nothing after them, by subgroup and what followed the exit (the 25 largest)</h4>",
-            '<p class="note">A trip whose entry went unrecorded, or a departure: activity beginning after the '
-            "exit (seen), none (silent), or under a year of data since (recent).</p>",
-            _table(["age", "citizenship", "activity", "after the exit", "exits", "recorded trips",
-                    "missed entries expected", "chance of a trip", "entries imputed"], trips)]
+            *_details("Silent people by subgroup and silence length (the 25 largest)", [
+                _table(["age", "citizenship", "activity", "silent for", "silent people", "known leavers",
+                        "unrecorded leavers expected", "chance of a departure", "departures imputed"], groups)]),
+            *_details("Exits with nothing after them, by subgroup and what followed the exit (the 25 largest)", [
+                '<p class="note">A trip whose entry went unrecorded, or a departure: activity beginning after the '
+                "exit (seen), none (silent), or under a year of data since (recent).</p>",
+                _table(["age", "citizenship", "activity", "after the exit", "exits", "recorded trips",
+                        "missed entries expected", "chance of a trip", "entries imputed"], trips)])]
 
 
 def _events_section(quality: dict[str, Any]) -> list[str]:
@@ -407,7 +541,7 @@ def _events_section(quality: dict[str, Any]) -> list[str]:
     flows = quality.get("flows", {})
     return _section("events", "Events and flows by year", [
         bar_chart("Migration events by year", [str(y) for y in years],
-                  {e: [counts.get((y, e), 0) for y in years] for e in ("immigration", "emigration")}),
+                  {e: [counts.get((y, e), 0) for y in years] for e in ("immigration", "emigration")}, number=COUNT),
         _table(["year", "immigration", "emigration"],
                [[str(y), counts.get((y, "immigration"), 0), counts.get((y, "emigration"), 0)] for y in years]),
         *_published_flows(flows)])
@@ -436,10 +570,18 @@ def _published_flows(flows: dict[str, Any]) -> list[str]:
     if periods:
         parts += [_table(["period", "immigration (published; interval)", "emigration (published; interval)"],
                          [[p, cell(p, "immigration"), cell(p, "emigration")] for p in periods]),
-                  bar_chart("Published flows by period (totals; suppressed totals left out)", periods,
-                            {e: [None if shown.get((p, e)) is None or shown[(p, e)]["suppressed"]
-                                 else shown[(p, e)]["count"] for p in periods] for e in ("immigration", "emigration")})]
+                  interval_chart("Published flows by period, with their intervals (suppressed totals left out)",
+                                 _flow_rows(flows))]
     return parts
+
+
+def _flow_rows(flows: dict[str, Any]) -> list[dict[str, Any]]:
+    """Published totals that are not suppressed, in period order, for the interval chart."""
+    order = {"immigration": 0, "emigration": 1}
+    totals = sorted((t for t in flows.get("published_totals") or [] if not t["suppressed"]),
+                    key=lambda t: (str(t["period"]), order.get(t["event"], 2), t["event"]))
+    return [{"period": t["period"], "event": t["event"], "count": t["count"], "lower": t.get("lower"),
+             "upper": t.get("upper")} for t in totals]
 
 
 def _fmt_count(value: float) -> str:
@@ -533,7 +675,7 @@ def _accounting_section(quality: dict[str, Any]) -> list[str]:
                             {"change": [r["change"] for r in demo],
                              "births − deaths": [r["births"] - r["deaths"] for r in demo],
                              "net migration": [r["immigration"] - r["emigration"] for r in demo],
-                             "residual": [r["residual"] for r in demo]})]
+                             "residual": [r["residual"] for r in demo]}, number=COUNT)]
     return _section("accounting", "Accounting", parts)
 
 
@@ -570,10 +712,93 @@ def _run_section(quality: dict[str, Any]) -> list[str]:
         _table(["package", "version"], [[k, v] for k, v in run["versions"].items()])])
 
 
+#: Warnings shown in the summary before "and N more".
+SUMMARY_WARNINGS = 6
+
+
+def _outside_interval(quality: dict[str, Any]) -> list[str]:
+    """Published totals their own interval does not contain, with the reason the validation sample gives."""
+    validation = (quality.get("uncertainty") or {}).get("validation") or {}
+    calibrated = bool((quality.get("uncertainty") or {}).get("calibration"))
+    found = []
+    for t in (quality.get("flows") or {}).get("published_totals") or []:
+        low, high = t.get("lower"), t.get("upper")
+        if t["suppressed"] or low is None or high is None or low <= t["count"] <= high:
+            continue
+        bias = ((validation.get("by_period") or {}).get(t["event"]) or {}).get("derived_over_true")
+        why = (f"the validation sample found derived / true {bias:.2f} for {t['event']}, and the interval is for the "
+               "true count" if bias is not None else "the interval is for the true count")
+        why += "" if calibrated else "; the published counts are not calibrated (flows.uncertainty.validation)"
+        found.append(f"{t['period']} {t['event']}: published {_fmt_count(t['count'])}, interval "
+                     f"{_fmt_count(low)}–{_fmt_count(high)} ({why})")
+    return found
+
+
+def summary_warnings(quality: dict[str, Any]) -> list[tuple[str, str]]:
+    """What to look at first, each with the section that explains it: failed accounting,
+    plausibility checks past their threshold, degenerate model parameters, published counts outside
+    their interval, and Splink's warnings."""
+    found: list[tuple[str, str]] = []
+    if not quality["accounting"]["passed"]:
+        found.append(("Record accounting FAILED: some input record is missing from links or appears twice.",
+                      "accounting"))
+    for name, check in (quality.get("plausibility") or {}).items():
+        if check.get("warn"):
+            what = name.replace("_", " ") if "." not in name else f"{name.split('.')[1]}: {name.split('.')[0].replace('_', ' ')}"
+            value = check.get("value")
+            found.append((f"{what}: {_fmt(value) if not isinstance(value, dict | list) else ''} (threshold "
+                          f"{_fmt(check.get('threshold'))}). {check.get('message') or check.get('meaning') or ''}".strip(),
+                          "plausibility"))
+    for name, metrics in (quality.get("linkage") or {}).items():
+        model = probabilistic_metrics(metrics)
+        levels = degenerate_levels(model["parameters"]) if model else []
+        if levels:
+            found.append((f"{name}: {len(levels)} model parameter{'s' if len(levels) > 1 else ''} at the edge of what "
+                          f"training can show, e.g. {_degenerate_text(levels[0])}.", f"probabilistic-{name}"))
+    found += [(f"Published count outside its interval: {text}.", "events") for text in _outside_interval(quality)]
+    said = (quality.get("run") or {}).get("splink_warnings") or []
+    if said:
+        found.append((f"Splink warned {sum(w['times'] for w in said):,} times ({len(said)} distinct) while the models "
+                      "trained.", "probabilistic"))
+    return found
+
+
+def _summary_section(quality: dict[str, Any]) -> list[str]:
+    """One screen: what was linked, the events and the published flows with their intervals, and
+    what to look at first."""
+    sources = quality["sources"]
+    counts = quality["rules"]["events"]["counts"]
+    reporting = quality.get("reporting") or {}
+    persons = (quality.get("persons") or {}).get("total")
+    facts = [f"{persons:,} persons" if isinstance(persons, int) else "",
+             f"events: {counts.get('immigration', 0):,} immigrations, {counts.get('emigration', 0):,} emigrations",
+             f"reporting period {reporting['start']} to {reporting['end']}" if reporting.get("start") else "",
+             f"data end {quality['data_end']}",
+             "records: every input record accounted for" if quality["accounting"]["passed"] else "records: accounting FAILED"]
+    table = _table(["source", "records", "link rate", "in review", "not linked"],
+                   [[n, m["records"], m["link_rate"], m["review"], m["unlinked"]] for n, m in sources.items()])
+    flows = _flow_rows(quality.get("flows") or {})
+    chart = interval_chart("Published flows, with intervals", flows, width=400, height=150) if flows else ""
+    warnings = summary_warnings(quality)
+    items = [f'<li><a href="#{html.escape(anchor)}">{html.escape(text)}</a></li>' for text, anchor in warnings]
+    shown = items[:SUMMARY_WARNINGS]
+    if len(items) > SUMMARY_WARNINGS:
+        shown.append(f"<li><details><summary>and {len(items) - SUMMARY_WARNINGS} more</summary><ul>"
+                     + "".join(items[SUMMARY_WARNINGS:]) + "</ul></details></li>")
+    listed = (f'<div class="warnings"><strong>Look at first ({len(items)})</strong><ul>{"".join(shown)}</ul></div>'
+              if items else '<p class="ok">No warning: accounting passed, no plausibility check past its threshold, '
+              "no degenerate model parameter.</p>")
+    return _section("summary", "Summary", [
+        f'<p>{html.escape(" · ".join(f for f in facts if f))}</p>',
+        f'<div class="grid"><div>{table}</div><div>{chart}</div></div>', listed])
+
+
 def _page(title: str, sections: list[tuple[str, str]], parts: list[str]) -> str:
     nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in sections) + "</nav>"
+    body = "".join(parts)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{nav}{''.join(parts)}</body></html>")
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{nav}{body}{page_scripts(body)}"
+            "</body></html>")
 
 
 def _demo_key_warning(quality: dict[str, Any]) -> list[str]:
@@ -589,10 +814,10 @@ def _demo_key_warning(quality: dict[str, Any]) -> list[str]:
 
 def render_report(quality: dict[str, Any]) -> str:
     """Render the report page from the quality metrics."""
-    sections = [("sources", "Sources"), ("probabilistic", "Probabilistic linkage"), ("review", "Review and conflicts"),
+    sections = [("summary", "Summary"), ("sources", "Sources"), ("probabilistic", "Probabilistic linkage"), ("review", "Review and conflicts"),
                 ("rules", "Rules"), ("plausibility", "Plausibility"), ("events", "Events"), ("uncertainty", "Uncertainty"), ("accounting", "Accounting"),
                 ("changes", "Changes"), ("run", "Run")]
-    parts = [*_demo_key_warning(quality),
+    parts = [*_demo_key_warning(quality), *_summary_section(quality),
              *_sources_section(quality), *_probabilistic_section(quality), *_splink_warnings(quality),
              *_review_and_conflicts_section(quality),
              *_rules_section(quality), *_plausibility_section(quality), *_events_section(quality),
@@ -619,7 +844,8 @@ def render_comparison(first: dict[str, Any], second: dict[str, Any]) -> str:
     label_a, label_b = f"A: {a} ({first['run']['started']})", f"B: {b} ({second['run']['started']})"
     parts = [*_section("sources", "Link rates", [
                  bar_chart("Link rate by source", names, {label_a: [rate(first, n) for n in names],
-                                                           label_b: [rate(second, n) for n in names]}, fmt=_percent),
+                                                           label_b: [rate(second, n) for n in names]},
+                           number=PERCENT),
                  _table(["source", label_a, label_b, "difference"],
                         [[n, rate(first, n), rate(second, n),
                           None if rate(first, n) is None or rate(second, n) is None
@@ -627,7 +853,8 @@ def render_comparison(first: dict[str, Any], second: dict[str, Any]) -> str:
              *_section("events", "Events by year", [
                  *[bar_chart(f"{event.capitalize()} by year", [str(y) for y in years],
                              {label_a: [ea.get((y, event), 0) for y in years],
-                              label_b: [eb.get((y, event), 0) for y in years]}) for event in ("immigration", "emigration")],
+                              label_b: [eb.get((y, event), 0) for y in years]}, number=COUNT)
+                   for event in ("immigration", "emigration")],
                  _table(["year", "event", label_a, label_b, "difference"],
                         [[str(y), e, ea.get((y, e), 0), eb.get((y, e), 0), eb.get((y, e), 0) - ea.get((y, e), 0)]
                          for y in years for e in ("immigration", "emigration")])]),

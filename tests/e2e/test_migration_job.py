@@ -17,6 +17,7 @@ from spine import Job
 from spine.cli import app
 from spine.errors import ConfigError, SpineError
 from tests.contract import check_contract
+from tests.e2e.pages import without_library
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +78,7 @@ def test_no_raw_identifier_in_persons_or_events(result, universe):
         SELECT count(*) FROM ids WHERE v IN (SELECT person_id FROM persons)
            OR v IN (SELECT person_id FROM events)""").fetchone()[0]
     assert leaked == 0
-    text = result.report_path.read_text()
+    text = without_library(result.report_path.read_text())   # the inlined Vega library is checked apart
     sample = con.execute(f"SELECT national_id, surname FROM {register} LIMIT 50").fetchall()
     assert not any(nid in text or (name and len(name) > 3 and name in text) for nid, name in sample)
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from spine.cli import app
 from spine.report import render_comparison, render_report
+from tests.e2e.pages import without_library
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "test-artefacts"
@@ -24,7 +25,7 @@ CHROMIUM = (os.environ.get("SPINE_TEST_CHROMIUM") or shutil.which("chromium") or
 #: Flags for a closed network: without the background ones Chromium keeps trying to reach Google.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SECTIONS = ("sources", "probabilistic", "review", "rules", "plausibility", "events", "accounting", "run")
+SECTIONS = ("summary", "sources", "probabilistic", "review", "rules", "plausibility", "events", "accounting", "run")
 pytestmark = pytest.mark.e2e
 
 
@@ -45,17 +46,33 @@ def open_in_chromium(path: Path, screenshot: Path) -> dict:
             page.on("request", lambda request: errors.append(f"network request: {request.url}")
                     if not request.url.startswith(("file:", "data:", "about:")) else None)
             page.goto(path.resolve().as_uri())
-            charts = page.eval_on_selector_all("svg.chart", """svgs => svgs.map(s => {
-                const box = s.getBoundingClientRect();
-                return {title: s.getAttribute('aria-label'), width: box.width, height: box.height,
-                        bars: s.querySelectorAll('rect.bar').length};
-            })""")
-            sections = page.eval_on_selector_all("section", "nodes => nodes.map(n => n.id)")
+            page.wait_for_selector("body[data-charts-drawn]", state="attached", timeout=60_000)
+            drawn = page.get_attribute("body", "data-charts-drawn")
+            summary = page.eval_on_selector("#summary", "s => s.getBoundingClientRect().height") \
+                if page.query_selector("#summary") else None
+            # the report's own folded blocks (vega-embed's action menus are <details> too)
+            closed = page.eval_on_selector_all("details:not([open])", "ds => ds.filter(d => !d.closest('.vega-embed')).length")
             screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-closed.png")), full_page=True)
+            page.eval_on_selector_all("details", "ds => ds.forEach(d => { d.open = !d.closest('.vega-embed'); })")
+            charts = page.eval_on_selector_all("figure.chart", """figures => figures.map(f => {
+                const svg = f.querySelector('div.plot svg');
+                const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+                return {title: f.dataset.title, width: box.width, height: box.height,
+                        bars: svg ? svg.querySelectorAll('g.mark-rect path').length : 0};
+            })""")
+            tooltip = None
+            bar = page.query_selector("figure.chart g.mark-rect path")
+            if bar is not None:   # a tooltip names what the bar shows
+                bar.hover(force=True)
+                page.wait_for_timeout(300)
+                tooltip = page.eval_on_selector_all("#vg-tooltip-element.visible", "ts => ts.map(t => t.innerText)")
+            sections = page.eval_on_selector_all("section", "nodes => nodes.map(n => n.id)")
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
-    return {"errors": errors, "charts": charts, "sections": sections}
+    return {"errors": errors, "charts": charts, "sections": sections, "drawn": drawn, "summary_height": summary,
+            "closed_details": closed, "tooltip": tooltip}
 
 
 def test_report_renders_in_chromium_with_every_section_and_chart(result, tmp_path):
@@ -63,13 +80,18 @@ def test_report_renders_in_chromium_with_every_section_and_chart(result, tmp_pat
     page.write_text(render_report(result.quality), encoding="utf-8")
     seen = open_in_chromium(page, ARTEFACTS / "report.png")
     assert seen["errors"] == []
+    assert seen["drawn"] == str(len(seen["charts"]))   # every chart drawn by the inlined Vega, none failed
     assert set(SECTIONS) <= set(seen["sections"])
     assert len(seen["charts"]) >= 10
+    assert seen["summary_height"] <= 900   # the summary fits one screen (1280 × 1000)
+    assert seen["closed_details"] >= 5   # per-source model detail and long tables are folded
+    assert seen["tooltip"] and seen["tooltip"][0].strip()
     blank = [c["title"] for c in seen["charts"] if c["width"] <= 0 or c["height"] <= 0 or c["bars"] == 0]
     assert blank == []
     titles = " ".join(c["title"] for c in seen["charts"])
     for expected in ("Link rate by sex", "candidate pairs the model decided", "a pair at the threshold",
-                     "Migration events by year", "Stock change and its components"):
+                     "Migration events by year", "Stock change and its components", "Published flows, with intervals",
+                     "match weight of each comparison level"):
         assert expected in titles
     assert (ARTEFACTS / "report.png").stat().st_size > 10_000
     # the demo job validates against its follow-up sample: the report shows what the sample measured
@@ -77,8 +99,9 @@ def test_report_renders_in_chromium_with_every_section_and_chart(result, tmp_pat
     assert validation["people"] > 50 and validation["cells_adjusted"] > 0
     text = page.read_text(encoding="utf-8")
     assert "<h3>Validation sample</h3>" in text and "derived / true" in text
-    # which fields each model compares, with their fill rates on both sides
+    # which fields each model compares, with their fill rates on both sides; pairs per rule; training times
     assert text.count("filled in the base register") >= 1 and "Candidate pairs from records agreeing on" in text
+    assert "candidate pairs</th>" in text and "m (EM)" in text
 
 
 def test_a_report_with_gaps_in_its_figures_still_renders_without_error(result, tmp_path):
@@ -99,8 +122,8 @@ def test_a_report_with_gaps_in_its_figures_still_renders_without_error(result, t
 
 def test_no_input_name_or_identifier_appears_in_the_report_or_quality_json(result, universe, tmp_path):
     _, generated = universe
-    comparison = render_comparison(result.quality, result.quality)
-    texts = {"report.html": render_report(result.quality), "comparison.html": comparison,
+    texts = {"report.html": without_library(render_report(result.quality)),
+             "comparison.html": without_library(render_comparison(result.quality, result.quality)),
              "quality.json": (result.output_dir / "quality.json").read_text(encoding="utf-8")}
     con = result.connection()
     leaked = []
@@ -192,3 +215,80 @@ def test_a_splink_rule_is_shown_as_its_sql():
     choice = {"fields": {}, "blocking_rules": [["dob"], rule], "training_rules": [["dob"]]}
     text = "".join(_model_choice_parts(choice, [{"rule": ["dob"], "pairs": 9}, {"rule": rule, "pairs": 3}]))
     assert "agreeing on any of: dob; l.first_name = r.surname AND l.surname = r.first_name." in text
+
+
+def test_degenerate_parameters_and_counts_outside_their_interval_are_the_first_things_said(result):
+    """A level EM drove to m ≈ 0 (a lone disagreement vetoes any link) and a published total its own
+    interval does not hold are listed in the summary, linked to the section that explains them."""
+    from spine.diagnostics import probabilistic_metrics
+    from spine.report import degenerate_levels, summary_warnings
+
+    quality = copy.deepcopy(result.quality)
+    name, metrics = next((n, m) for n, m in quality["linkage"].items() if probabilistic_metrics(m))
+    parameters = probabilistic_metrics(metrics)["parameters"]
+    before = degenerate_levels(parameters)
+    comparison = next(iter(parameters))
+    parameters[comparison][-1].update(m=5.8e-19, u=0.5)
+    assert len(degenerate_levels(parameters)) == len(before) + 1
+    total = next(t for t in quality["flows"]["published_totals"] if not t["suppressed"])
+    total.update(lower=total["count"] + 10, upper=total["count"] + 20)
+    said = summary_warnings(quality)
+    assert f"probabilistic-{name}" in [anchor for _, anchor in said]
+    outside = [text for text, anchor in said if anchor == "events"]
+    already = [text for text, anchor in summary_warnings(result.quality) if anchor == "events"]
+    assert len(outside) == len(already) + 1
+    assert any(f"{total['period']} {total['event']}: published" in text for text in outside)
+    page = render_report(quality)
+    summary = page[page.index('<section id="summary">'):page.index("</section>")]
+    assert f'href="#probabilistic-{name}"' in summary and "Published count outside its interval" in summary
+    block = page[page.index(f'<details class="source" id="probabilistic-{name}">'):]
+    block = block[:block.index("</details>")]
+    assert "at the edge" in block and "weight -59.6 (true matches never showed it in training: it vetoes a link" in block
+
+
+def test_splink_dashboards_of_the_review_band_are_written_only_when_asked_and_open_offline(result, universe):
+    """``report: {dashboards: true}``: Splink's comparison viewer and cluster studio of the pairs the
+    run scored for records near the threshold, with the run's model; they show records (personal
+    data), the report only links to them, and they open in Chromium with no error and no request."""
+    import yaml
+    from playwright.sync_api import sync_playwright
+
+    from spine import Job
+    from tests.e2e.test_migration_job import _register_and_tax_job
+
+    folder, _ = universe
+    assert "dashboards" not in result.quality and not (result.output_dir / "dashboards").exists()
+    path = _register_and_tax_job(folder, "dashboards", model="first_run_outputs/models/tax.json")
+    job = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**job, "report": {"dashboards": True}}))
+    run = Job.from_yaml(path).run()
+    try:
+        shown = run.quality["dashboards"]["tax"]
+        con = run.connection()
+        in_band = con.execute(f"""SELECT count(*) FROM (SELECT record_id FROM candidates__tax GROUP BY 1
+                                  HAVING max(match_probability) BETWEEN {shown['band'][0]} AND {shown['band'][1]})""").fetchall()[0][0]
+        assert shown["records"] == min(in_band, shown["records_in_band_sampled_to"]) and shown["pairs"] >= shown["records"] > 0
+        viewer, studio = (run.output_dir / f for f in shown["files"])
+        surnames = {r[0] for r in con.execute(
+            "SELECT DISTINCT surname FROM feat__tax WHERE surname IS NOT NULL").fetchall()}
+        report = (run.output_dir / "report.html").read_text(encoding="utf-8")
+        assert f'href="{shown["files"][0]}"' in report and "personal data" in report
+    finally:
+        run.close()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for page_file in (viewer, studio):
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("request", lambda r: errors.append(r.url) if not r.url.startswith(("file:", "data:", "about:", "blob:")) else None)
+                page.goto(page_file.resolve().as_uri())
+                page.wait_for_timeout(1500)
+                assert errors == [], page_file.name
+                assert page.eval_on_selector_all("svg, canvas", "nodes => nodes.length") > 0
+        finally:
+            browser.close()
+    text = viewer.read_text(encoding="utf-8").upper()
+    assert any(f"\"{s.upper()}\"" in text for s in surnames)   # the records themselves: personal data

@@ -65,13 +65,45 @@ def test_diagnostics_count_records_by_threshold_and_show_pairs_by_weights_only(c
     assert probabilistic_diagnostics(con, "nothing", 0.9, ["dob"]) is None
 
 
+def _spec(figure: str) -> dict:
+    """The Vega-Lite spec a chart figure carries."""
+    import json
+    import re
+
+    return json.loads(re.search(r'<script type="application/json" class="chart-spec">(.*?)</script>', figure).group(1))
+
+
+def _values(spec: dict) -> list[dict]:
+    layers = spec.get("layer") or [spec]
+    return [row for layer in layers for row in (layer.get("data") or spec.get("data") or {}).get("values", [])]
+
+
 def test_charts_leave_out_missing_and_non_finite_values_and_say_when_there_is_nothing(con):
-    from spine.charts import bar_chart, waterfall_chart
-    svg = bar_chart("rates", ["a", "b", "c"], {"x": [0.5, float("nan"), None], "y": [float("inf"), 0.2, 0.1]})
-    assert svg.count('class="bar"') == 3 and "nan" not in svg and "inf" not in svg
+    from spine.charts import bar_chart, histogram_chart, interval_chart, waterfall_chart, weights_chart
+    figure = bar_chart("rates", ["a", "b", "c"], {"x": [0.5, float("nan"), None], "y": [float("inf"), 0.2, 0.1]})
+    assert sorted((r["series"], r["category"]) for r in _values(_spec(figure))) == [("x", "a"), ("y", "b"), ("y", "c")]
+    assert "NaN" not in figure and "Infinity" not in figure
     assert "no data" in bar_chart("nothing", ["a"], {"x": [None]}) and "no data" in bar_chart("empty", [], {})
-    flat = bar_chart("zeros", ["a", "b"], {"x": [0, 0]})
-    assert flat.count('class="bar"') == 2
-    legend = bar_chart("many", ["a"], {f"source {i}": [i] for i in range(8)})
-    assert 'height="' + str(260 + 3 * 16 + 4) + '"' in legend   # three legend rows below the plot
-    assert waterfall_chart("pair", [("dob", 5.0), ("surname", float("nan"))], prior=-10.0).count('class="bar"') == 3
+    assert len(_values(_spec(bar_chart("zeros", ["a", "b"], {"x": [0, 0]})))) == 2
+    steps = _values(_spec(waterfall_chart("pair", [("dob", 5.0), ("surname", float("nan"))], prior=-10.0)))
+    assert [(r["step"], r["start"], r["end"]) for r in steps] == [("prior", 0.0, -10.0), ("dob", -10.0, -5.0),
+                                                                  ("match weight", 0.0, -5.0)]
+    assert "no data" in weights_chart("levels", [{"comparison": "dob", "level": "else", "weight": None}])
+    assert "no data" in interval_chart("flows", [{"period": "2020", "event": "immigration", "count": None}])
+    assert "no data" in histogram_chart("weights", [])
+
+
+def test_counts_that_span_orders_of_magnitude_are_on_a_log_scale_and_flows_carry_their_intervals():
+    from spine.charts import histogram_chart, interval_chart
+    spec = _spec(histogram_chart("weights", [{"from": -2.0, "to": 0.0, "pairs": 22_307}, {"from": 0.0, "to": 2.0, "pairs": 3}],
+                                 cut=1.0, cut_label="links"))
+    bars, rule, label = spec["layer"]
+    assert bars["encoding"]["y"]["scale"]["type"] == "symlog" and rule["encoding"]["x"]["field"] == "cut"
+    spec = _spec(interval_chart("flows", [{"period": 2020, "event": "emigration", "count": 330, "lower": 120, "upper": 187},
+                                          {"period": 2020, "event": "immigration", "count": 90, "lower": None, "upper": None}]))
+    bars, whiskers = spec["layer"]
+    assert whiskers["mark"]["type"] == "rule" and whiskers["encoding"]["y2"]["field"] == "upper"
+    assert {r["event"]: r["upper"] for r in spec["data"]["values"]} == {"emigration": 187, "immigration": None}
+    # a closing tag inside a value cannot end the script that holds the spec
+    assert "</script>" not in interval_chart("</script>", [{"period": "</script>", "event": "x", "count": 1}]).split(
+        '<script type="application/json" class="chart-spec">')[1][:-len("</script></figure>")]
