@@ -5,7 +5,8 @@ Each stage that finishes records a checkpoint in that store: its name, its wall 
 it handed to later stages (small JSON: counts, metrics, the rule settings calibration chose),
 together with a fingerprint of the run's inputs. A run killed part way leaves its staging folder;
 ``--resume`` takes the latest one whose fingerprint matches (same job settings, same input files,
-same person key, same previous store), and whose process is gone, and continues at its first
+same person key, same previous store, same code: this toolkit's modules and the DuckDB and Splink
+versions), and whose process is gone, and continues at its first
 unfinished stage. Stages rebuild their tables from the start (``CREATE OR REPLACE``), so a stage
 cut off half way is simply run again; the one stage that appends (the link history) commits its
 changes and its checkpoint in one transaction.
@@ -13,6 +14,7 @@ changes and its checkpoint in one transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import date, datetime
@@ -28,12 +30,29 @@ CHECKPOINTS = "spine__checkpoints"
 FINGERPRINT = "__fingerprint__"
 
 
+#: The packages whose code builds the store's tables: a leftover store written by other code is
+#: not continued (its tables, columns or checkpoint states may differ), it is started again.
+PACKAGES = tuple(Path(__file__).resolve().parents[1] / name for name in ("linkage", "rules", "spine"))
+
+
+@functools.lru_cache(maxsize=4)
+def code_fingerprint(packages: tuple[Path, ...] = PACKAGES) -> str:
+    """A hash of every module of ``packages`` (path and bytes) and of the DuckDB and Splink versions."""
+    import splink
+
+    digest = hashlib.sha256(f"duckdb {duckdb.__version__} splink {splink.__version__}".encode())
+    for package in packages:
+        for path in sorted(package.rglob("*.py")):
+            digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def run_fingerprint(job: JobConfig, input_hashes: dict[str, str], key_check: str) -> str:
     """What a resumed run must share with the one it continues."""
     previous = job.store_path
     stat = previous.stat() if previous.exists() else None
     parts = {"job": job.model_dump(mode="json"), "inputs": input_hashes, "key": key_check,
-             "previous_store": [stat.st_size, stat.st_mtime_ns] if stat else None}
+             "previous_store": [stat.st_size, stat.st_mtime_ns] if stat else None, "code": code_fingerprint()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -149,3 +149,38 @@ def test_a_leftover_named_with_this_process_id_is_resumed(tmp_path):
     result = Job.from_yaml(job).run(resume=True)
     assert result.quality["run"]["resumed_after"] == ["load", "standardise", "link", "resolve"]
     result.close()
+
+
+def test_a_leftover_written_by_other_code_is_started_again_not_continued(tmp_path, uninterrupted, monkeypatch):
+    """A store a killed run left, when the toolkit (or DuckDB, or Splink) changed since: its tables
+    and checkpoint states may not be what this code expects, so the run starts from the beginning."""
+    from spine import checkpoints
+
+    job = write_job(tmp_path, RULES)
+    _kill(job, "rules", "start")
+    assert list(tmp_path.glob(".out.staging-*"))
+    monkeypatch.setattr(checkpoints, "code_fingerprint", lambda: "other code")
+    result = Job.from_yaml(job).run(resume=True)
+    assert result.quality["run"]["resumed_after"] == []
+    result.close()
+    assert not list(tmp_path.glob(".out.staging-*"))
+    tables, quality = _outputs(tmp_path / "out")
+    expected_tables, expected_quality = uninterrupted
+    assert quality == expected_quality
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(frame, expected_tables[name])
+
+
+def test_the_code_fingerprint_changes_with_any_module_and_only_then(tmp_path):
+    from spine.checkpoints import code_fingerprint
+
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("X = 1\n")
+    (package / "sub" / "b.py").write_text("Y = 2\n")
+    (package / "notes.txt").write_text("not code")
+    first = code_fingerprint.__wrapped__((package,))
+    (package / "notes.txt").write_text("still not code")
+    assert code_fingerprint.__wrapped__((package,)) == first
+    (package / "sub" / "b.py").write_text("Y = 3\n")
+    assert code_fingerprint.__wrapped__((package,)) != first
