@@ -42,7 +42,7 @@ def code_fingerprint(packages: tuple[Path, ...] = PACKAGES) -> str:
 
     digest = hashlib.sha256(f"duckdb {duckdb.__version__} splink {splink.__version__}".encode())
     for package in packages:
-        for path in sorted(package.rglob("*.py")):
+        for path in sorted(p for p in package.rglob("*.py") if p.is_file() and not p.name.startswith(".")):
             digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

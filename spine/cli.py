@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+import time
 from pathlib import Path
 
 from enum import Enum
@@ -139,9 +140,11 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
         resume: bool = typer.Option(False, "--resume", help="Continue a killed run of the same job and inputs at "
                                     "its first unfinished stage (a fresh run if there is none).")) -> None:
     """Run the job and write every output table, quality.json and the report."""
-    from spine.job import Job
+    from spine.dashboards import DASHBOARDS_DIR
+    from spine.job import Job, failed_run_log
     from spine.progress import NullProgress, RichProgress
 
+    loaded, started = None, time.time()
     try:
         loaded = Job.from_yaml(job)
         progress = NullProgress() if quiet else RichProgress()
@@ -151,7 +154,12 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
             if isinstance(progress, RichProgress):
                 progress.close()
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        log = failed_run_log(loaded.config.output_dir) if loaded is not None else None
+        try:
+            _fail(exc)
+        finally:   # after the error: what the run did up to it
+            if log is not None and log.is_file() and log.stat().st_mtime >= started - 1:
+                err.print(f"the failed run's log: {log}", soft_wrap=True)
     from spine.plausibility import warnings
 
     for line in warnings(result.quality.get("plausibility", {})):
@@ -168,11 +176,13 @@ def run(job: Path = typer.Argument(..., help="The job YAML file."),
     typer.echo(f"store:   {result.store_path}")
     typer.echo(f"report:  {result.report_path}")
     dashboards = result.quality.get("dashboards") or {}
-    if dashboards:
-        typer.echo(f"dashboards: {result.output_dir / 'dashboards'} (they show records: personal data, never publish)")
-        for name, written in dashboards.items():
-            if not written.get("files"):
-                _say("Warning:", "yellow", f"{name}: no Splink dashboard: {written.get('why')}")
+    if any(written.get("files") for written in dashboards.values()):
+        typer.echo(f"dashboards: {result.output_dir / DASHBOARDS_DIR} (they show records: personal data, never publish)")
+    for name, written in dashboards.items():
+        if str(written.get("why", "")).startswith("not written"):
+            _say("Warning:", "yellow", f"{name}: Splink's dashboards {written['why']}")
+        elif not written.get("files"):
+            err.print(f"{name}: no Splink dashboard: {written.get('why')}")
 
 
 @app.command(epilog="Example: spine report examples/migration/job.yaml --compare other/job.yaml --out compare.html")

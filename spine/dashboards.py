@@ -62,6 +62,8 @@ def write_dashboards(con: duckdb.DuckDBPyConnection, metrics: dict[str, Any], fo
             written[name] = _source_dashboards(con, name, model, folder)
         except Exception as error:   # noqa: BLE001 - an optional view of the run; the run itself stands
             logger.warning("%s: the Splink dashboards were not written: %s", name, error)
+            for suffix in (VIEWER_SUFFIX, STUDIO_SUFFIX):   # no half-written file (with records) is published
+                (folder / f"{name}{suffix}").unlink(missing_ok=True)
             written[name] = {"band": list(review_band(model)), "records": 0, "pairs": 0, "files": [],
                              "why": f"not written: {type(error).__name__}: {error}",
                              "records_in_band_sampled_to": MAX_RECORDS}
@@ -86,15 +88,21 @@ def _source_dashboards(con: duckdb.DuckDBPyConnection, name: str, model: dict[st
     low, high = review_band(model)
     cursor = con.cursor()
     store = cursor.execute("SELECT current_database()").fetchall()[0][0]
-    scored, candidates = (f"{quote_ident(store)}.main.{quote_ident(t)}" for t in (f"scored__{name}", f"candidates__{name}"))
+    tables = {t: f"{quote_ident(store)}.main.{quote_ident(t)}" for t in (f"scored__{name}", f"candidates__{name}")}
+    scored, candidates = tables[f"scored__{name}"], tables[f"candidates__{name}"]
+    ids = f"link__{name}__ids"   # a hybrid's identifier links: the records they decided were not the model's
+    has_ids = bool(cursor.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                                  [store, ids]).fetchall()[0][0])
+    not_decided = (f"WHERE record_id NOT IN (SELECT record_id FROM {quote_ident(store)}.main.{quote_ident(ids)} "
+                   "WHERE status IN ('linked', 'review'))" if has_ids else "")
     # Splink's working tables (every input record with its term frequencies) go to memory, not the store.
     cursor.execute(f"ATTACH ':memory:' AS {WORKSPACE}").fetchall()
-    cursor.execute(f"USE {WORKSPACE}").fetchall()
     try:
+        cursor.execute(f"USE {WORKSPACE}").fetchall()
         cursor.execute(f"""
             CREATE TABLE pairs AS
             WITH band AS (
-                SELECT record_id FROM {candidates} GROUP BY record_id
+                SELECT record_id FROM {candidates} {not_decided} GROUP BY record_id
                 HAVING max(match_probability) BETWEEN {low} AND {high}
                 ORDER BY md5(record_id) LIMIT {MAX_RECORDS})
             SELECT '0' AS match_key,
@@ -134,6 +142,8 @@ def _source_dashboards(con: duckdb.DuckDBPyConnection, name: str, model: dict[st
         return {**shown, "clusters": len(largest), "files": [f"{DASHBOARDS_DIR}/{viewer.name}", f"{DASHBOARDS_DIR}/{studio.name}"],
                 "seconds": round(seconds, 2)}
     finally:
-        cursor.execute(f"USE {quote_ident(store)}").fetchall()
-        cursor.execute(f"DETACH {WORKSPACE}").fetchall()
-        cursor.close()
+        cursor.close()   # rolls back anything open, so the workspace can go
+        try:
+            con.execute(f"DETACH DATABASE IF EXISTS {WORKSPACE}").fetchall()
+        except duckdb.Error as error:   # the failure being raised, if any, is the one to see
+            logger.warning("the dashboards' workspace could not be detached: %s", error)

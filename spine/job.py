@@ -306,6 +306,7 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
         run_log.close()
         write_manifest(staging, job.job_file)
         commit(staging, out, None if store_inside else (staged_store, job.store_path))
+        failed_run_log(out).unlink(missing_ok=True)   # an earlier failure's log: this run succeeded
     except BaseException:
         run_log.close()
         if commit_started(out):   # the new outputs are complete: finish the swap now or at the next start
@@ -314,6 +315,7 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
             except Exception:   # noqa: BLE001 - the journal stays; the next start finishes it
                 logger.warning("the outputs' swap could not be finished; the next run of the job finishes it")
         else:
+            _keep_failed_run_log(staging / RUN_LOG, out)
             shutil.rmtree(staging, ignore_errors=True)
         raise
     return JobResult(job=run.job, quality=metrics)
@@ -322,6 +324,22 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
 #: The run's log in the output folder: stages, tables and row counts, timings, warnings; names and
 #: counts only, never a record's values (SQL text, which --debug logs, is not written to it).
 RUN_LOG = "run.log"
+
+
+def failed_run_log(out: Path) -> Path:
+    """Where a failed run's log is kept: beside the output folder, whose previous outputs a failed
+    run leaves as they were (``out.failed-run.log``); removed by the next run that succeeds."""
+    return out.parent / f"{out.name}.failed-run.log"
+
+
+def _keep_failed_run_log(log: Path, out: Path) -> None:
+    """Keep the log of a run that failed, which would go with its staging folder: what it did up to
+    the failure is what the user needs (names and counts only, as every run log)."""
+    try:
+        if log.is_file():
+            os.replace(log, failed_run_log(out))
+    except OSError:   # the failure itself is what the user must see
+        logger.warning("the failed run's log could not be kept at %s", failed_run_log(out))
 #: Loggers the run log records (Splink's only from WARNING: its INFO is training chatter).
 _LOGGED = {"spine": logging.INFO, "linkage": logging.INFO, "rules": logging.INFO, "splink": logging.WARNING}
 

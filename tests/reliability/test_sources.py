@@ -361,3 +361,21 @@ def test_a_failed_run_keeps_the_previous_outputs_byte_identical(tmp_path):
     result = cli("run", "--quiet", job)
     assert_fails_cleanly(result, 2, "sources.tax.columns.national_id", "blank in every one of its 2 rows")
     assert snapshot(tmp_path / "out") == before
+
+
+def test_a_failed_run_keeps_its_log_beside_the_outputs_until_a_run_succeeds(tmp_path):
+    """The log of what a failed run did goes with its staging folder unless kept: it is kept beside
+    the output folder (whose previous outputs stay as they were), named on the console, and removed
+    by the next run that succeeds."""
+    job = small_job(tmp_path)
+    good = (tmp_path / "tax.csv").read_text()
+    (tmp_path / "tax.csv").write_text("id,nin,dob,year\nT1,,02/01/1980,2020\nT2,,06/05/1990,2020\n")
+    result = cli("run", "--quiet", job)
+    log = tmp_path / "out.failed-run.log"
+    assert_fails_cleanly(result, 2, "blank in every one of its 2 rows", f"the failed run's log: {log}")
+    text = log.read_text(encoding="utf-8")
+    assert "load" in text and not [v for v in PERSONAL_VALUES if v in text]
+    assert not list(tmp_path.glob(".out.staging-*"))
+    (tmp_path / "tax.csv").write_text(good)
+    assert_fails_cleanly(cli("run", "--quiet", job), 0)
+    assert not log.exists() and (tmp_path / "out" / "run.log").is_file()
