@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from spine.errors import ExitCode, SpineError
+from spine.errors import ExitCode, SpineError, without_values
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build a linked person spine from a base register and administrative sources.")
@@ -109,7 +108,7 @@ def _runtime_message(exc: BaseException) -> str:
     value it could not convert, which may be a name or a date of birth), with what to do for the
     failures a user can act on."""
     first = next(iter(str(exc).strip().splitlines()), "")
-    shown = re.sub(r"'.*'|\".*\"", "'…'", first)   # greedy: a value may hold a quote (O'Brien)
+    shown = without_values(exc)
     lower = first.lower()
     if isinstance(exc, MemoryError) or "out of memory" in lower:
         shown += "; set engine.memory_limit below the machine's memory and engine.temp_directory on a large disk"

@@ -19,6 +19,7 @@ import duckdb
 from linkage._sql import quote_ident, sql_literal
 from linkage.probabilistic import LEFT, RIGHT
 from spine.diagnostics import probabilistic_metrics
+from spine.errors import without_values
 from spine.linking import SPINE_REFERENCE, features_table
 
 logger = logging.getLogger(__name__)
@@ -61,11 +62,12 @@ def write_dashboards(con: duckdb.DuckDBPyConnection, metrics: dict[str, Any], fo
         try:
             written[name] = _source_dashboards(con, name, model, folder)
         except Exception as error:   # noqa: BLE001 - an optional view of the run; the run itself stands
-            logger.warning("%s: the Splink dashboards were not written: %s", name, error)
+            logger.warning("%s: the Splink dashboards were not written: %s: %s", name, type(error).__name__,
+                           without_values(error))
             for suffix in (VIEWER_SUFFIX, STUDIO_SUFFIX):   # no half-written file (with records) is published
                 (folder / f"{name}{suffix}").unlink(missing_ok=True)
             written[name] = {"band": list(review_band(model)), "records": 0, "pairs": 0, "files": [],
-                             "why": f"not written: {type(error).__name__}: {error}",
+                             "why": f"not written: {type(error).__name__}: {without_values(error)}",
                              "records_in_band_sampled_to": MAX_RECORDS}
     return written
 

@@ -5,6 +5,7 @@ Every error here is shown as one clear message (never a traceback unless ``--deb
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import Any
 
@@ -61,3 +62,10 @@ class UsageError(SpineError):
     """A command was called with arguments it cannot use; nothing has been run or written."""
 
     exit_code = ExitCode.USAGE
+
+
+def without_values(exc: BaseException) -> str:
+    """The first line of an unexpected error with anything quoted masked: DuckDB quotes the value it
+    could not convert, which may be a name or a date of birth."""
+    first = next(iter(str(exc).strip().splitlines()), "")
+    return re.sub(r"'.*'|\".*\"", "'…'", first)   # greedy: a value may hold a quote (O'Brien)

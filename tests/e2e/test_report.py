@@ -294,3 +294,39 @@ def test_splink_dashboards_of_the_review_band_are_written_only_when_asked_and_op
             browser.close()
     text = viewer.read_text(encoding="utf-8").upper()
     assert any(f"\"{s.upper()}\"" in text for s in surnames)   # the records themselves: personal data
+
+
+def test_a_dashboard_that_fails_leaves_no_file_and_no_value_and_the_next_one_is_written(result, tmp_path, monkeypatch):
+    """Splink failing part way (an error quoting a record's value): the source is recorded as not
+    written with the value masked, neither of its files is left, and the next source still gets
+    its dashboards (the in-memory workspace was detached)."""
+    import duckdb
+    from splink.internals.linker_components.visualisations import LinkerVisualisations
+
+    from spine.dashboards import write_dashboards
+    from spine.diagnostics import probabilistic_metrics
+
+    store = tmp_path / "store.duckdb"
+    shutil.copy(result.store_path, store)
+    metrics = {"linkage": copy.deepcopy(result.quality["linkage"])}
+    names = [n for n, m in metrics["linkage"].items() if probabilistic_metrics(m)]
+    for name in names:
+        probabilistic_metrics(metrics["linkage"][name])["splink_model"] = json.loads(
+            (result.output_dir / "models" / f"{name}.json").read_text())
+    real, failed = LinkerVisualisations.cluster_studio_dashboard, []
+
+    def fails_for_the_first(self, predictions, clusters, out_path, **kwargs):
+        if not failed:   # the first source that gets this far: its comparison viewer is written already
+            failed.append(Path(out_path).name.removesuffix("_cluster_studio.html"))
+            raise ValueError("Could not convert string 'Omar Haddad' to DATE")
+        return real(self, predictions, clusters, out_path, **kwargs)
+
+    monkeypatch.setattr(LinkerVisualisations, "cluster_studio_dashboard", fails_for_the_first)
+    with duckdb.connect(str(store)) as con:
+        written = write_dashboards(con, metrics, tmp_path / "dashboards")
+        assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'spine_dashboards'"
+                           ).fetchall()[0][0] == 0
+    (first,) = failed
+    assert written[first]["files"] == [] and "ValueError" in written[first]["why"] and "Omar" not in written[first]["why"]
+    assert not list((tmp_path / "dashboards").glob(f"{first}_*"))
+    assert any(w["files"] for n, w in written.items() if n != first)
