@@ -27,7 +27,8 @@ PRIOR, FOR, AGAINST, TOTAL = "#888a85", "#4e9a06", "#a40000", "#3465a4"
 EMBED_OPTIONS = {"renderer": "svg", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
 
 
-def _usable(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """A number that can be drawn (not a bool, not NaN or infinite)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -49,25 +50,19 @@ def _figure(title: str, chart: alt.TopLevelMixin) -> str:
             f'<script type="application/json" class="chart-spec">{text}</script></figure>')
 
 
-def _y_scale(log: bool) -> alt.Scale:
-    return alt.Scale(type="symlog") if log else alt.Scale(zero=True)
-
-
 def bar_chart(title: str, categories: Sequence[str], series: dict[str, Sequence[float | None]],
-              number: str = NUMBER, reference: float | None = None, log: bool = False,
-              height: int = HEIGHT) -> str:
+              number: str = NUMBER, height: int = HEIGHT) -> str:
     """Grouped vertical bars: one group per category (in the order given), one bar per series.
-    ``number``: a d3 format for axis and tooltip (``PERCENT``, ``COUNT``); ``reference``: a dashed
-    horizontal line at that value; ``log``: a symmetric log scale, for counts that span orders."""
+    ``number``: a d3 format for axis and tooltip (``PERCENT``, ``COUNT``)."""
     rows = [{"category": str(c), "series": name, "value": values[i]}
-            for name, values in series.items() for i, c in enumerate(categories) if _usable(values[i])]
+            for name, values in series.items() for i, c in enumerate(categories) if is_finite_number(values[i])]
     if not rows:
         return no_data(title)
     several = len(series) > 1
     encoding: dict[str, Any] = {
         "x": alt.X("category:N", sort=[str(c) for c in categories], title=None,
                    axis=alt.Axis(labelAngle=-30 if len(categories) > 6 else 0, labelLimit=140)),
-        "y": alt.Y("value:Q", title=None, axis=alt.Axis(format=number), scale=_y_scale(log)),
+        "y": alt.Y("value:Q", title=None, axis=alt.Axis(format=number), scale=alt.Scale(zero=True)),
         "color": alt.Color("series:N", sort=list(series), scale=alt.Scale(range=PALETTE),
                            legend=alt.Legend(orient="bottom", title=None, columns=3) if several else None),
         "tooltip": [alt.Tooltip("series:N", title="series"), alt.Tooltip("category:N", title="of"),
@@ -75,12 +70,7 @@ def bar_chart(title: str, categories: Sequence[str], series: dict[str, Sequence[
     if several:
         encoding["xOffset"] = alt.XOffset("series:N", sort=list(series))
     width = max(WIDTH, min(len(categories) * max(len(series), 1) * 9, 1100))
-    chart: alt.TopLevelMixin = alt.Chart(alt.Data(values=rows)).mark_bar().encode(**encoding).properties(
-        width=width, height=height)
-    if _usable(reference):
-        line = alt.Chart(alt.Data(values=[{"reference": reference}])).mark_rule(
-            color="#a40000", strokeDash=[4, 3]).encode(y="reference:Q")
-        chart = alt.layer(chart, line)
+    chart = alt.Chart(alt.Data(values=rows)).mark_bar().encode(**encoding).properties(width=width, height=height)
     return _figure(title, chart)
 
 
@@ -93,7 +83,7 @@ def histogram_chart(title: str, bins: Sequence[dict[str, float]], cut: float | N
                     cut_label: str = "") -> str:
     """Pairs per match-weight bin (``from``, ``to``, ``pairs``) on a symmetric log scale (one full
     bin must not flatten the rest), with the linking threshold as a dashed line."""
-    rows = [_clean(b) for b in bins if _usable(b.get("pairs")) and _usable(b.get("from")) and _usable(b.get("to"))]
+    rows = [_clean(b) for b in bins if all(is_finite_number(b.get(key)) for key in ("from", "to", "pairs"))]
     if not rows:
         return no_data(title)
     bars = alt.Chart(alt.Data(values=rows)).mark_bar(color=PALETTE[0], stroke="white", strokeWidth=0.5).encode(
@@ -105,7 +95,7 @@ def histogram_chart(title: str, bins: Sequence[dict[str, float]], cut: float | N
         tooltip=[alt.Tooltip("from:Q", title="weight from"), alt.Tooltip("to:Q", title="to"),
                  alt.Tooltip("pairs:Q", title="pairs", format=COUNT)])
     layers: list[Any] = [bars]
-    if _usable(cut):
+    if is_finite_number(cut):
         marks = alt.Chart(alt.Data(values=[{"cut": cut, "label": cut_label}]))
         layers += [marks.mark_rule(color="#a40000", strokeDash=[4, 3]).encode(x="cut:Q"),
                    marks.mark_text(color="#a40000", align="left", dx=4, baseline="top", y=0).encode(
@@ -120,7 +110,7 @@ def weights_chart(title: str, levels: Sequence[dict[str, Any]]) -> str:
     (its tooltip has the value), so that one runaway weight does not flatten the rest."""
     rows = [{**_clean(level), "row": f"{level['comparison']}: {level['level']}",
              "kind": "flagged" if level.get("flagged") else "for" if level["weight"] >= 0 else "against"}
-            for level in levels if _usable(level.get("weight"))]
+            for level in levels if is_finite_number(level.get("weight"))]
     if not rows:
         return no_data(title)
     sound = [r["weight"] for r in rows if r["kind"] != "flagged"]
@@ -139,7 +129,7 @@ def weights_chart(title: str, levels: Sequence[dict[str, Any]]) -> str:
 def interval_chart(title: str, rows: Sequence[dict[str, Any]], width: int = WIDTH, height: int = HEIGHT) -> str:
     """Counts by ``period`` and ``event`` as grouped bars, each with its interval (``lower`` to
     ``upper``) as a black whisker where there is one."""
-    shown = [r for r in rows if _usable(r.get("count"))]
+    shown = [r for r in rows if is_finite_number(r.get("count"))]
     if not shown:
         return no_data(title)
     periods = list(dict.fromkeys(str(r["period"]) for r in shown))
@@ -162,8 +152,8 @@ def waterfall_chart(title: str, steps: Sequence[tuple[str, float]], prior: float
                     reference: float | None = None) -> str:
     """The prior (log2 odds that two records match) and each comparison's weight added to it, left
     to right, ending at the pair's match weight; ``reference``: the threshold's weight, dashed."""
-    steps = [(label, value) for label, value in steps if _usable(value)]
-    if not _usable(prior):
+    steps = [(label, value) for label, value in steps if is_finite_number(value)]
+    if not is_finite_number(prior):
         return no_data(title)
     running, rows = 0.0, []
     for i, (label, value) in enumerate([("prior", prior), *steps]):
@@ -179,7 +169,7 @@ def waterfall_chart(title: str, steps: Sequence[tuple[str, float]], prior: float
         tooltip=[alt.Tooltip("step:N"), alt.Tooltip("weight:Q", format=WEIGHT), alt.Tooltip("end:Q", format=WEIGHT,
                                                                                         title="running total")])
     layers: list[Any] = [bars]
-    if _usable(reference):
+    if is_finite_number(reference):
         layers.append(alt.Chart(alt.Data(values=[{"threshold": reference}])).mark_rule(
             color="#a40000", strokeDash=[4, 3]).encode(y="threshold:Q", tooltip=alt.Tooltip("threshold:Q", format=WEIGHT)))
     return _figure(title, alt.layer(*layers).properties(width=WIDTH, height=HEIGHT))

@@ -62,12 +62,11 @@ def write_dashboards(con: duckdb.DuckDBPyConnection, metrics: dict[str, Any], fo
         try:
             written[name] = _source_dashboards(con, name, model, folder)
         except Exception as error:   # noqa: BLE001 - an optional view of the run; the run itself stands
-            logger.warning("%s: the Splink dashboards were not written: %s: %s", name, type(error).__name__,
-                           without_values(error))
+            why = f"not written: {type(error).__name__}: {without_values(error)}"
+            logger.warning("%s: the Splink dashboards were %s", name, why)
             for suffix in (VIEWER_SUFFIX, STUDIO_SUFFIX):   # no half-written file (with records) is published
                 (folder / f"{name}{suffix}").unlink(missing_ok=True)
-            written[name] = {"band": list(review_band(model)), "records": 0, "pairs": 0, "files": [],
-                             "why": f"not written: {type(error).__name__}: {without_values(error)}",
+            written[name] = {"band": list(review_band(model)), "records": 0, "pairs": 0, "files": [], "why": why,
                              "records_in_band_sampled_to": MAX_RECORDS}
     return written
 

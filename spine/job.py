@@ -340,6 +340,8 @@ def _keep_failed_run_log(log: Path, out: Path) -> None:
             os.replace(log, failed_run_log(out))
     except OSError:   # the failure itself is what the user must see
         logger.warning("the failed run's log could not be kept at %s", failed_run_log(out))
+
+
 #: Loggers the run log records (Splink's only from WARNING: its INFO is training chatter).
 _LOGGED = {"spine": logging.INFO, "linkage": logging.INFO, "rules": logging.INFO, "splink": logging.WARNING}
 

@@ -14,8 +14,8 @@ import math
 from typing import Any
 from urllib.parse import quote
 
-from spine.charts import (COUNT, PERCENT, bar_chart, histogram_chart, interval_chart, page_scripts, waterfall_chart,
-                          weights_chart)
+from spine.charts import (COUNT, PERCENT, bar_chart, histogram_chart, interval_chart, is_finite_number, page_scripts,
+                          waterfall_chart, weights_chart)
 from spine.dashboards import VIEWER_SUFFIX
 from spine.diagnostics import probabilistic_metrics
 
@@ -56,9 +56,9 @@ def _percent(value: float) -> str:
     return f"{value:.1%}"
 
 
-def _details(summary: str, parts: list[str], open_: bool = False) -> list[str]:
+def _details(summary: str, parts: list[str]) -> list[str]:
     """A block the reader opens when they want it (the page stays short)."""
-    return [f"<details{' open' if open_ else ''}><summary>{summary}</summary>", *parts, "</details>"]
+    return [f"<details><summary>{summary}</summary>", *parts, "</details>"]
 
 
 def _reasons(reasons: dict[str, int] | None) -> str:
@@ -250,8 +250,8 @@ def _probabilistic_source(name: str, metrics: dict[str, Any], model: dict[str, A
     flagged = {(d["comparison"], d["level"]) for d in degenerate}
     if degenerate:
         parts.append('<div class="warning"><p><strong>Parameters at the edge of what training can show</strong> '
-                     "(m below 1e-6 or u below 1e-9): their weights are not measurements. Look at the comparison's "
-                     "levels, the training rules, or train on labels.</p><ul>"
+                     f"(m below {DEGENERATE_M:g} or u below {DEGENERATE_U:g}): their weights are not measurements. "
+                     "Look at the comparison's levels, the training rules, or train on labels.</p><ul>"
                      + "".join(f"<li>{html.escape(_degenerate_text(d))}</li>" for d in degenerate) + "</ul></div>")
     levels, rows = [], []
     for comparison, comparison_levels in model["parameters"].items():
@@ -297,16 +297,12 @@ def _probabilistic_headline(name: str, quality: dict[str, Any], model: dict[str,
     pairs = sum(r.get("pairs") or 0 for r in model.get("pairs_per_blocking_rule") or [])
     flagged = len(degenerate_levels(model["parameters"]))
     seconds = (model.get("seconds") or {}).get("total")
-    bits = [f"link rate {_percent(source['link_rate'])}" if _usable_number(source.get("link_rate")) else "",
+    bits = [f"link rate {_percent(source['link_rate'])}" if is_finite_number(source.get("link_rate")) else "",
             f"{pairs:,} candidate pairs" if pairs else "",
             f"{source.get('review', 0):,} in review" if source.get("review") else "",
             f"trained and scored in {seconds:.0f} s" if seconds is not None else "",
             f'<span class="flag">{flagged} parameter{"s" if flagged > 1 else ""} at the edge</span>' if flagged else ""]
     return f"<strong>{html.escape(name)}</strong>: " + ", ".join(b for b in bits if b)
-
-
-def _usable_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _probabilistic_section(quality: dict[str, Any]) -> list[str]:
