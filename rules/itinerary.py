@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules._sql import Connection, append, materialise, quote_ident, sql_literal
+from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal
 
 
 def _entries_from(source: str | None) -> str:
@@ -96,7 +96,7 @@ WHERE {"TRUE" if midpoint else "(last_present IS NOT NULL OR first_present IS NO
 
 
 def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_days: int = 365,
-                          entries_from: str | None = None) -> str:
+                          entries_from: str | None = None, not_presence_types: tuple[str, ...] = ()) -> str:
     """Build the SELECT of the movement missing between two in the same direction (``estimate``),
     dated by how long the person's own stays and absences last.
 
@@ -112,14 +112,25 @@ def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_da
     it shows a long absence: counted activity that stops ``gap_days`` or more before the second
     entry leaves the pair alone (the silence ended by an entry is judged by rules.signs_of_life);
     counted activity that starts ``gap_days`` or more after the first exit dates the missed entry at
-    its start. Only recorded movements (``record_id`` not NULL) make typical lengths.
-    ``entries_from``: only two entries in a row whose first comes from that source. Grain: one row
-    per repaired pair; columns as ``movements`` (source ``itinerary``, flag ``imputed``).
+    its start. Nor can a typical length contradict an enrolment that *begins* between the two (a
+    record of rules.signs_of_life's exempt sources, not of ``not_presence_types``): the pupil was
+    here when the school year began, so a missed exit comes after it and a missed entry by then.
+    (Tax years and other records that begin on a calendar day, not on a day the person was seen,
+    cannot bound it: with every counted record as a bound, a season's tax year kept seasonal
+    workers here over the winter, and event F1 fell by 0.035 in the robustness benchmark's
+    `random_2`.) Only recorded movements (``record_id`` not NULL)
+    make typical lengths. ``entries_from``: only two entries in a row whose first comes from that
+    source. Grain: one row per repaired pair; columns as ``movements`` (source ``itinerary``, flag
+    ``imputed``).
     """
     m = quote_ident(movements)
+    nothing = ("(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS start_date, "
+               "CAST(NULL AS DATE) AS end_date WHERE FALSE)")
     p = (f"(SELECT person_id, start_date, end_date FROM {quote_ident(presence)} WHERE kind = 'activity' AND NOT exempt)"
-         if presence else "(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS start_date, "
-                          "CAST(NULL AS DATE) AS end_date WHERE FALSE)")
+         if presence else nothing)
+    seen = (f"(SELECT person_id, start_date, end_date FROM {quote_ident(presence)} "
+            f"WHERE kind = 'activity' AND exempt "
+            f"AND NOT coalesce(reason IN ({sql_in_list(not_presence_types)}), FALSE))" if presence else nothing)
     return f"""
 WITH ordered AS (
     SELECT person_id, date, direction, record_id, source,
@@ -151,19 +162,26 @@ around AS (
     FROM pairs AS pr LEFT JOIN {p} AS pe ON pe.person_id = pr.person_id
     GROUP BY ALL
 ),
+seen_between AS (   -- enrolments that begin strictly between the two: the person was here then
+    SELECT pr.person_id, pr.t1, pr.t2, min(pe.start_date) AS first_begun, max(pe.start_date) AS last_begun
+    FROM pairs AS pr JOIN {seen} AS pe ON pe.person_id = pr.person_id
+     AND pe.start_date > pr.t1 AND pe.start_date < pr.t2
+    GROUP BY ALL
+),
 typical AS (
-    SELECT a.*, CAST(round(coalesce(o.stay, e.stay, 30)) AS INTEGER) AS stay,
+    SELECT a.*, b.first_begun, b.last_begun, CAST(round(coalesce(o.stay, e.stay, 30)) AS INTEGER) AS stay,
            CAST(round(coalesce(o.absence, e.absence, 30)) AS INTEGER) AS absence
-    FROM around AS a LEFT JOIN own AS o USING (person_id), everyone AS e
+    FROM around AS a LEFT JOIN own AS o USING (person_id) LEFT JOIN seen_between AS b USING (person_id, t1, t2),
+         everyone AS e
 ),
 dated AS (   -- the period of the person's shorter typical kind gets its typical length; the other takes the rest
     SELECT *, CASE
         WHEN direction = 'out' AND coalesce(datediff('day', t1, first_seen_after) >= {int(gap_days)}, FALSE)
             THEN first_seen_after
-        WHEN direction = 'in' AND absence <= stay THEN t2 - absence
-        WHEN direction = 'in' THEN t1 + stay
-        WHEN absence <= stay THEN t1 + absence
-        ELSE t2 - stay END AS day
+        WHEN direction = 'in' AND absence <= stay THEN greatest(t2 - absence, coalesce(last_begun, t1))
+        WHEN direction = 'in' THEN greatest(t1 + stay, coalesce(last_begun, t1))
+        WHEN absence <= stay THEN least(t1 + absence, coalesce(first_begun, t2))
+        ELSE least(t2 - stay, coalesce(first_begun, t2)) END AS day
     FROM typical
     WHERE NOT coalesce(direction = 'in' AND last_seen_before > t1
                        AND datediff('day', last_seen_before, t2) >= {int(gap_days)}, FALSE)
@@ -176,7 +194,8 @@ FROM dated
 
 
 def repair_itineraries(con: Connection, movements: str, policy: str, presence: str | None = None, *,
-                       midpoint: bool = False, gap_days: int = 365, entries_from: str | None = None) -> int:
+                       midpoint: bool = False, gap_days: int = 365, entries_from: str | None = None,
+                       not_presence_types: tuple[str, ...] = ()) -> int:
     """Apply a repair policy to ``movements`` in place; return the movements added or dropped.
 
     ``estimate`` inserts :func:`estimated_repairs_sql` rows; ``impute`` inserts
@@ -187,7 +206,8 @@ def repair_itineraries(con: Connection, movements: str, policy: str, presence: s
     m = quote_ident(movements)
     if policy == "estimate":
         return append(con, movements, estimated_repairs_sql(movements, presence, gap_days=gap_days,
-                                                            entries_from=entries_from))
+                                                            entries_from=entries_from,
+                                                            not_presence_types=not_presence_types))
     if policy == "impute":
         return append(con, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint,
                                                              entries_from=entries_from))

@@ -270,7 +270,10 @@ def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tu
     instead, against the people whose last trip was recorded and who were seen after it as such a
     person is: counted against every recorded trip, the returns expected outnumbered all such exits
     wherever a few entries went unrecorded, and emigrants whose rent or pension fund was still taxed
-    here got a return. Grain: at most one row per departure.
+    here got a return. A deregistration for emigration reports the last exit before it (no entry
+    between, no counted activity beginning ``gap_days`` or more after the exit): from that exit the
+    person is abroad until a new registration, and activity in between (rent, wages or a pension
+    paid to someone abroad) is no return. Grain: at most one row per departure.
     """
     m, p = quote_ident(movements), quote_ident(presence)
     types = sql_in_list(not_presence_types)
@@ -296,25 +299,39 @@ absence_counts AS (   -- per length, the recorded absences no longer than it, sh
            sum(count(*) FILTER (WHERE days >= {gap})) OVER (ORDER BY days) AS long
     FROM recorded_absences GROUP BY days
 ),
+deregistrations AS (
+    SELECT person_id, end_date AS deregistered FROM {p}
+    WHERE kind = 'registration' AND reason IN ({sql_in_list(emigration_codes)}) AND end_date IS NOT NULL
+),
 departures AS (
     SELECT o.*, o.next_date IS NULL AND o.record_id IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM {p} AS g WHERE g.person_id = o.person_id AND g.kind = 'registration'
-                                AND g.reason IN ({sql_in_list(emigration_codes)})) AS last_recorded_exit
+                AND NOT EXISTS (SELECT 1 FROM deregistrations AS g WHERE g.person_id = o.person_id) AS last_recorded_exit,
+           -- the deregistration that reports this exit (as rules.signs_of_life's recorded departure:
+           -- no entry between, no counted activity beginning a year or more after the exit)
+           (SELECT min(g.deregistered) FROM deregistrations AS g
+            WHERE g.person_id = o.person_id AND o.record_id IS NOT NULL
+              AND g.deregistered >= o.date - INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
+              AND (o.next_in IS NULL OR o.next_in > g.deregistered)
+              AND NOT EXISTS (SELECT 1 FROM {p} AS a WHERE a.person_id = o.person_id AND a.kind = 'activity'
+                              AND NOT a.exempt AND a.start_date >= o.date + INTERVAL {gap} DAY
+                              AND a.start_date <= g.deregistered)) AS reported_by
     FROM ordered AS o WHERE direction = 'out'
 ),
 returns AS (
     SELECT d.person_id, d.date AS departed, min(p.start_date) AS seen, bool_or(d.last_recorded_exit) AS last_recorded_exit
     FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date
      AND NOT coalesce(p.reason IN ({types}), FALSE)
+     -- after an exit a deregistration reports, activity is from abroad (rent, a pension) until the
+     -- person registers again
+     AND (d.reported_by IS NULL OR (p.kind = 'registration' AND p.start_date > d.reported_by))
     WHERE d.next_in IS NULL OR coalesce(p.end_date, p.start_date) < d.next_in
     GROUP BY d.person_id, d.date
     QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY d.date DESC) = 1
 ),
 judged AS (
     SELECT r.*, datediff('day', r.departed, r.seen) AS most,
-           EXISTS (SELECT 1 FROM {p} AS g WHERE g.person_id = r.person_id AND g.kind = 'registration'
-                   AND g.reason IN ({sql_in_list(emigration_codes)})
-                   AND g.end_date > r.departed AND g.end_date <= r.seen) AS deregistered_between
+           EXISTS (SELECT 1 FROM deregistrations AS g WHERE g.person_id = r.person_id
+                   AND g.deregistered > r.departed AND g.deregistered <= r.seen) AS deregistered_between
     FROM returns AS r
 )
 SELECT j.person_id, {sql_literal(IMPUTED_RETURN_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,

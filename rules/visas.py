@@ -181,9 +181,15 @@ WHERE v.person_id IS NOT NULL
   AND v.start_date >= {start} + INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY   -- an entry could have been recorded
   AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types + no_arrival_types)}), FALSE)
   AND NOT EXISTS (SELECT 1 FROM {g} AS x WHERE x.person_id = v.person_id AND x.start_date = v.start_date)
-  AND NOT EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = v.person_id AND k.kept AND k.direction = 'in'
+  -- the arrival went unrecorded: the first movement during the visa is not an entry (an exit, or none)
+  AND coalesce((SELECT arg_min(k.direction, strftime(k.date, '%Y%m%d') || k.direction) FROM {m} AS k
+                WHERE k.person_id = v.person_id AND k.kept
                   AND k.date BETWEEN v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY
-                                 AND coalesce(v.end_date, DATE '9999-12-31'))
+                                 AND coalesce(v.end_date, DATE '9999-12-31')), 'out') <> 'in'
+  -- and the person's movements before it do not leave them here already
+  AND coalesce((SELECT arg_max(k.direction, strftime(k.date, '%Y%m%d') || k.direction) FROM {m} AS k
+                WHERE k.person_id = v.person_id AND k.kept
+                  AND k.date < v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY), 'out') <> 'in'
   AND EXISTS (SELECT 1 FROM {p} AS e WHERE e.person_id = v.person_id AND e.start_date >= v.start_date
               AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31'))
   -- nor for someone already living here: present before the visa and until shortly before it

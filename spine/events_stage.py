@@ -131,7 +131,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     def repair_in(movements: str, presence: str, entries_from: str | None = None) -> int:
         return repair_itineraries(con, movements, repair, presence if with_life else None,
                                   midpoint=rules.itinerary.midpoint, gap_days=rules.events.min_days,
-                                  entries_from=entries_from)
+                                  entries_from=entries_from, not_presence_types=tuple(life.exempt_event_types))
 
     def repair_after_imputation(movements: str, presence: str) -> int:
         # a return imputed from a sign of life, then a recorded entry: the exit between went

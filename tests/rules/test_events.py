@@ -253,3 +253,27 @@ def test_a_season_short_enough_to_be_taken_out_as_a_visit_still_counts_as_time_a
                [("y", "activity", date(2017, 1, 1), date(2017, 12, 31))])
     out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
     assert fetch_rows(con, out) == []
+
+
+def test_a_first_departure_makes_someone_resident_only_where_the_evidence_reaches_a_year_back(con):
+    """w's first recorded crossing is the exit of her first season (its entry went unrecorded), then
+    she comes for 80 days a year, each season short enough to be taken out as a visit: one long
+    absence from her first exit. Her first presence is the tax year of that season, so nothing
+    shows her here a year before the exit: she was never resident, and the exit is no emigration.
+    v, taxed since 2015, made the same movements: she lived here and emigrated. u has no presence
+    at all: the departure is all that says she was here, and she stays presumed resident. t's first
+    movement is a trip's exit, and she registered only after it: that says nothing of the time
+    before the trip; she stayed two more years and emigrated."""
+    moves = [(date(2018, 7, 30), "out")] + [(date(y, m, d), direction) for y in (2019, 2020, 2021)
+                                            for m, d, direction in ((4, 1, "in"), (6, 20, "out"))]
+    trip_then_stay = [(date(2018, 3, 9), "out"), (date(2018, 4, 8), "in"), (date(2020, 6, 1), "out")]
+    make_table(con, "m", COLUMNS, [(p, d, direction, True) for p in "wvu" for d, direction in moves]
+               + [("t", d, direction, True) for d, direction in trip_then_stay])
+    make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
+               [("w", "activity", date(2018, 1, 1), date(2018, 12, 31)),
+                ("v", "activity", date(2015, 1, 1), date(2015, 12, 31)),
+                ("v", "activity", date(2018, 1, 1), date(2018, 12, 31)),
+                ("t", "registration", date(2018, 8, 8), None)])
+    out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
+    assert fetch_rows(con, f"SELECT person_id, event, CAST(date AS VARCHAR) FROM {out}", "person_id") == [
+        ("t", "emigration", "2020-06-01"), ("u", "emigration", "2018-07-30"), ("v", "emigration", "2018-07-30")]

@@ -6,6 +6,8 @@ from rules import flag_itineraries
 from tests.conftest import fetch_rows, make_table
 
 COLUMNS = {"person_id": "VARCHAR", "source": "VARCHAR", "record_id": "VARCHAR", "date": "DATE", "direction": "VARCHAR"}
+PRESENCE = {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE", "reason": "VARCHAR",
+            "exempt": "BOOLEAN"}
 
 
 def test_same_day_duplicates_collapsed_and_two_exits_flagged(con):
@@ -89,15 +91,37 @@ def test_estimated_repair_leaves_long_absences_to_the_evidence(con):
     from rules.itinerary import repair_itineraries
     make_table(con, "raw", COLUMNS, [("a", "x", "1", date(2016, 1, 10), "in"), ("a", "x", "2", date(2021, 1, 10), "in"),
                                      ("b", "x", "3", date(2016, 1, 10), "out"), ("b", "x", "4", date(2021, 1, 10), "out")])
-    make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE",
-                          "exempt": "BOOLEAN"},
-               [("a", "activity", date(2017, 1, 1), date(2018, 12, 31), False),
-                ("b", "activity", date(2015, 1, 1), date(2015, 12, 31), False),
-                ("b", "activity", date(2019, 1, 1), date(2019, 12, 31), False)])
+    make_table(con, "p", PRESENCE,
+               [("a", "activity", date(2017, 1, 1), date(2018, 12, 31), None, False),
+                ("b", "activity", date(2015, 1, 1), date(2015, 12, 31), None, False),
+                ("b", "activity", date(2019, 1, 1), date(2019, 12, 31), None, False)])
     flag_itineraries(con, "raw", "m")
     assert repair_itineraries(con, "m", "estimate", "p") == 1
     assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
         ("b", "2019-01-01", "in")]
+
+
+def test_an_enrolment_between_two_entries_bounds_the_missed_exit(con):
+    """A pupil whose stays were short and absences long (a stay of 120 days, then 245 away) enters
+    in April 2018 and again in April 2020, the exit between missed. By the typical stay the exit
+    came in July 2018, but she began a school year here in September 2019: she left after that.
+    A tax year beginning on 1 January is not a day she was seen, and a child benefit paid for her
+    (``not_presence_types``) says nothing of where she was: neither moves the exit."""
+    from rules.itinerary import repair_itineraries
+
+    def exit_date(*presence):
+        make_table(con, "raw", COLUMNS, [("c", "x", "1", date(2016, 4, 1), "in"), ("c", "x", "2", date(2016, 7, 30), "out"),
+                                         ("c", "x", "3", date(2017, 4, 1), "in"), ("c", "x", "4", date(2017, 7, 30), "out"),
+                                         ("c", "x", "5", date(2018, 4, 1), "in"), ("c", "x", "6", date(2020, 4, 1), "in")])
+        make_table(con, "p", PRESENCE, list(presence))
+        flag_itineraries(con, "raw", "m")
+        repair_itineraries(con, "m", "estimate", "p", not_presence_types=("child_benefit",))
+        return fetch_rows(con, "SELECT CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed'")[0][0]
+
+    assert exit_date() == "2018-07-30"
+    assert exit_date(("c", "activity", date(2019, 1, 1), date(2019, 12, 31), None, False),
+                     ("c", "activity", date(2019, 5, 1), date(2019, 5, 31), "child_benefit", True)) == "2018-07-30"
+    assert exit_date(("c", "activity", date(2019, 9, 1), date(2020, 6, 30), None, True)) == "2019-09-01"
 
 
 def test_repair_after_imputation_touches_only_entries_after_an_imputed_return(con):

@@ -286,15 +286,21 @@ def test_a_deregistration_reported_long_after_the_recorded_exit_records_it(con):
     ]) == [("h", "deregistration", "2019-11-09", "out"), ("k", "deregistration", "2019-11-09", "out")]
 
 
-def test_a_return_after_a_deregistration_for_emigration_is_dated_at_the_sign_of_life(con):
-    """Recorded absences are trips of 20 days. d left in January 2018, deregistered for emigration
-    in 2019 and was taxed from 2023: she emigrated, so she came back by 2023, not 20 days after leaving."""
+def test_a_return_after_a_deregistration_for_emigration_is_dated_at_the_new_registration(con):
+    """Recorded absences are trips of 20 days. d left in January 2018 and was deregistered for
+    emigration in 2019, which reports that exit: she is abroad until she registers again. Taxed from
+    2023 alone (rent, a pension paid abroad), she has not come back; registered again in March 2023,
+    she came back then, not 20 days after leaving."""
     from rules.signs_of_life import add_imputed_returns
-    make_table(con, "m", MOVEMENTS, [("d", "crossings", "x1", date(2018, 1, 10), "out", None, True),
-                                     ("c", "crossings", "x3", date(2016, 5, 1), "out", None, True),
-                                     ("c", "crossings", "x4", date(2016, 5, 21), "in", None, True)])
-    make_table(con, "p", PRESENCE, [("d", "registration", date(1980, 1, 1), date(2019, 9, 1), "emigration", False),
-                                    tax_year("d", 2023)])
-    assert add_imputed_returns(con, "m", "p") == 1
-    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed'") == [
-        ("d", "2023-01-01")]
+
+    def returns(*presence):
+        make_table(con, "m", MOVEMENTS, [("d", "crossings", "x1", date(2018, 1, 10), "out", None, True),
+                                         ("c", "crossings", "x3", date(2016, 5, 1), "out", None, True),
+                                         ("c", "crossings", "x4", date(2016, 5, 21), "in", None, True)])
+        make_table(con, "p", PRESENCE, [("d", "registration", date(1980, 1, 1), date(2019, 9, 1), "emigration", False),
+                                        tax_year("d", 2023), *presence])
+        add_imputed_returns(con, "m", "p")
+        return fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed'")
+
+    assert returns() == []
+    assert returns(("d", "registration", date(2023, 3, 1), None, None, False)) == [("d", "2023-03-01")]

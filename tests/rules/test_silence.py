@@ -243,3 +243,29 @@ def test_an_exit_followed_by_activity_is_a_trip_and_one_followed_by_silence_a_de
         [("seen", 8, 92), ("silent", 20, 0)]
     trips = imputation_estimates(con)["trips_with_missed_entry"]
     assert [(t["after_exit"], t["exits_without_return"], t["imputed"]) for t in trips] == [("silent", 20, 0), ("seen", 8, 8)]
+
+
+def test_activity_between_an_exit_and_the_deregistration_reporting_it_is_from_abroad(con):
+    """30 residents' trips in 2016, 2017 and 2019, a third of the 2017 entries missed: activity after
+    an exit is a return there. 10 people exited in May 2019 and were deregistered for emigration in
+    March 2020, and were still taxed here to 2024 (rent, a pension paid abroad). The deregistration
+    reports that exit, so the tax paid before it is from abroad, and so is the tax after it until
+    the person registers again: one of them did in February 2023, and came back then."""
+    movements, presence = [], []
+    for i in range(30):
+        movements += trip(f"t{i}", 2016) + trip(f"t{i}", 2017, entry_recorded=i >= 10) + trip(f"t{i}", 2019)
+        presence += tax(f"t{i}", 2015, 2024)
+    for i in range(10):
+        movements += [move(f"d{i}", date(2019, 5, 1), "out")]
+        presence += tax(f"d{i}", 2015, 2024)
+        presence += [(f"d{i}", "register", "registration", date(1980, 1, 1), date(2020, 3, 1), "emigration", False)]
+    presence += [("d0", "register", "registration", date(2023, 2, 1), None, None, False)]
+    make_table(con, "m", MOVEMENTS, movements)
+    make_table(con, "p", PRESENCE, presence)
+    add_imputed_departures(con, "m", "p", data_end=END, min_departure_probability=0.5)
+    add_imputed_returns(con, "m", "p", min_return_probability=0.5)
+    returned = fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed' "
+                               "AND direction = 'in' ORDER BY 1")
+    assert [r for r in returned if r[0].startswith("d")] == [("d0", "2023-02-01")]
+    assert len([r for r in returned if r[0].startswith("t")]) == 10
+

@@ -136,6 +136,22 @@ def test_arrival_imputed_at_the_start_of_a_visa_granted_abroad_with_no_recorded_
                       "WHERE record_id IS NULL") == [("f", "2019-05-01", "in", "visa", "imputed")]
 
 
+def test_an_arrival_is_imputed_when_the_first_movement_on_the_visa_is_an_exit(con):
+    """m: a study visa from May 2019, registered in June, first seen at the border leaving for a
+    holiday in 2020 and coming back: the entry back is not the arrival, which nobody recorded.
+    n: the same, but already here by the movements before the visa (entered in 2017, never left):
+    no second arrival."""
+    from rules.visas import add_imputed_arrivals, in_country_grants_sql
+    make_table(con, "visas", VISAS, [(p, "study", date(2019, 5, 1), date(2022, 5, 1)) for p in "mn"])
+    make_table(con, "movements", KEPT_MOVEMENTS, [crossing(p, date(2020, 7, 1), "out") for p in "mn"]
+               + [crossing(p, date(2020, 7, 20), "in") for p in "mn"] + [crossing("n", date(2017, 3, 1), "in")])
+    make_table(con, "p", PRESENCE, [(p, "registration", date(2019, 6, 1), None) for p in "mn"])
+    con.execute(f"CREATE TABLE grants AS {in_country_grants_sql('visas', 'movements')}")
+    assert add_imputed_arrivals(con, "visas", "grants", "movements", "p", data_start=date(2015, 1, 1)) == 1
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction FROM movements "
+                      "WHERE record_id IS NULL") == [("m", "2019-05-01", "in")]
+
+
 def test_an_imputed_arrival_comes_the_usual_lag_after_the_visa_start(con):
     """40 work-visa holders whose first entry was recorded 40 days after their visa's start, and a
     study-visa one 5 days after (too few to estimate study visas alone): the arrival nobody recorded
