@@ -38,16 +38,17 @@ TWELVE_IN_SIXTEEN_WINDOW_DAYS = 487
 PRIOR_PRESENCE_DAYS = 30
 
 
-#: The state before the first long period, where the movements before it do not show it: resident
-#: if the first movement is a departure or the person was present well before it (``fp`` the
-#: person's first presence, see _first_presence_sql). A departure shows the person was here, not
-#: for how long: where their presence begins before it but less than ``min_days`` before it (a
-#: seasonal worker's tax year, whose first recorded crossing is the season's exit), nothing shows
-#: the year here that residence takes, and they are presumed not resident. Presence that begins
-#: only after the departure says nothing of the time before it.
-_PRESUMED_STATE = (f"CASE WHEN (first_direction = 'out' AND (fp.first_presence IS NULL OR fp.first_begun >= first_date "
-                   f"OR fp.first_begun <= first_date - to_days(ub.min_days))) "
-                   f"OR fp.first_presence < first_date - INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in' ELSE 'out' END")
+#: The state before the first long period, where the movements before it do not show it (``fp``
+#: the person's first presence, see _first_presence_sql). A first entry is a return where the
+#: person was present well before it. A first departure shows the person was here, not for how
+#: long: resident before it, unless their presence began before it but less than ``min_days``
+#: before it (a seasonal worker's tax year, whose first recorded crossing is the season's exit):
+#: then nothing shows the year here that residence takes. Presence that begins only after the
+#: departure says nothing of the time before it, and without any the departure is all there is.
+_PRESUMED_STATE = (f"CASE WHEN first_direction = 'out' THEN CASE WHEN fp.first_begun IS NULL "
+                   f"OR fp.first_begun >= first_date OR fp.first_begun <= first_date - to_days(ub.min_days) "
+                   f"THEN 'in' ELSE 'out' END "
+                   f"WHEN fp.first_presence < first_date - INTERVAL {PRIOR_PRESENCE_DAYS} DAY THEN 'in' ELSE 'out' END")
 #: A person is presumed resident before their first movement on the strength of earlier presence
 #: (a tax year) or of that movement being a departure. Counting the time from that presence to the
 #: first movement as time here, where it and the stays and absences before the first long period
@@ -71,13 +72,14 @@ _INITIAL_STATE = (f"CASE WHEN {_PRESUMED_STATE} = 'in' AND (first_direction = 'i
 
 def _first_presence_sql(presence: str | None) -> str:
     """Each person's first day of presence: a registration is dated; other evidence (a tax year)
-    shows presence at some time in its period, so counts from its end."""
+    shows presence at some time in its period, so counts from its end. And the day their first
+    record of any kind began (``first_begun``)."""
     if not presence:
         return ("(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS first_presence, "
                 "CAST(NULL AS DATE) AS first_begun)")
     return (f"(SELECT person_id, min(CASE WHEN kind = 'registration' THEN start_date "
             f"ELSE coalesce(end_date, start_date) END) AS first_presence, "
-            f"min(start_date) FILTER (WHERE kind IN ('registration', 'activity')) AS first_begun "
+            f"min(start_date) AS first_begun "
             f"FROM {quote_ident(presence)} GROUP BY person_id)")
 
 

@@ -177,7 +177,7 @@ typical AS (
 dated AS (   -- the period of the person's shorter typical kind gets its typical length; the other takes the rest
     SELECT *, CASE
         WHEN direction = 'out' AND coalesce(datediff('day', t1, first_seen_after) >= {int(gap_days)}, FALSE)
-            THEN first_seen_after
+            THEN least(first_seen_after, coalesce(first_begun, t2))
         WHEN direction = 'in' AND absence <= stay THEN greatest(t2 - absence, coalesce(last_begun, t1))
         WHEN direction = 'in' THEN greatest(t1 + stay, coalesce(last_begun, t1))
         WHEN absence <= stay THEN least(t1 + absence, coalesce(first_begun, t2))

@@ -273,7 +273,9 @@ def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tu
     here got a return. A deregistration for emigration reports the last exit before it (no entry
     between, no counted activity beginning ``gap_days`` or more after the exit): from that exit the
     person is abroad until a new registration, and activity in between (rent, wages or a pension
-    paid to someone abroad) is no return. Grain: at most one row per departure.
+    paid to someone abroad) is no return. (Departures imputed from a deregistration, with no exit
+    recorded, were tried the same way in 2026-12: event F1 −0.004 in the robustness benchmark's
+    `random_2`, left out.) Grain: at most one row per departure.
     """
     m, p = quote_ident(movements), quote_ident(presence)
     types = sql_in_list(not_presence_types)
@@ -322,8 +324,8 @@ returns AS (
     FROM departures AS d JOIN {p} AS p ON p.person_id = d.person_id AND p.start_date > d.date
      AND NOT coalesce(p.reason IN ({types}), FALSE)
      -- after an exit a deregistration reports, activity is from abroad (rent, a pension) until the
-     -- person registers again
-     AND (d.reported_by IS NULL OR (p.kind = 'registration' AND p.start_date > d.reported_by))
+     -- person registers again (or is granted a visa in the country)
+     AND (d.reported_by IS NULL OR (p.kind IN ('registration', 'visa_grant') AND p.start_date > d.reported_by))
     WHERE d.next_in IS NULL OR coalesce(p.end_date, p.start_date) < d.next_in
     GROUP BY d.person_id, d.date
     QUALIFY row_number() OVER (PARTITION BY d.person_id, min(p.start_date) ORDER BY d.date DESC) = 1

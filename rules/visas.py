@@ -161,35 +161,50 @@ def imputed_arrivals_sql(visas: str, grants: str, movements: str, presence: str,
     """Build the SELECT of arrivals imputed from visa starts, in the shape of ``movements``
     (source ``visa``, flag ``imputed``). Dated the usual arrival lag after the start (``lags``,
     from :func:`usual_arrival_lags_sql`: the visa type's where ``MIN_LAG_ARRIVALS`` arrivals show
-    it, else all types', else none), no later than the first sign of presence during the visa.
-    Grain: at most one row per visa."""
+    it, else all types', else none), no later than the first sign of presence during the visa
+    and before the first movement during it. The arrival went unrecorded where no entry was
+    recorded in the ``ARRIVAL_BEFORE_VISA_DAYS`` before the start and the first movement from the
+    start is not an entry (an exit, or none: the entry back from a holiday is not the arrival),
+    unless the person's movements before leave them here already. Grain: at most one row per visa."""
     v, g, m, p, lag = (quote_ident(t) for t in (visas, grants, movements, presence, lags))
     start = f"DATE {sql_literal(data_start.isoformat())}"
     return f"""
 WITH usual AS (
     SELECT visa_type, days FROM {lag} WHERE visa_type IS NOT NULL AND arrivals >= {MIN_LAG_ARRIVALS}
 ),
-overall AS (SELECT any_value(days) AS days FROM {lag} WHERE visa_type IS NULL AND arrivals >= {MIN_LAG_ARRIVALS})
+overall AS (SELECT any_value(days) AS days FROM {lag} WHERE visa_type IS NULL AND arrivals >= {MIN_LAG_ARRIVALS}),
+around AS (   -- the person's movements around each visa
+    SELECT v.person_id, v.start_date, v.end_date,
+           bool_or(k.direction = 'in' AND k.date < v.start_date) FILTER (
+               WHERE k.date >= v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY) AS entered_before,
+           min(k.date) FILTER (WHERE k.date >= v.start_date
+                               AND k.date <= coalesce(v.end_date, DATE '9999-12-31')) AS first_move,
+           arg_min(k.direction, (k.date, k.direction)) FILTER (
+               WHERE k.date >= v.start_date AND k.date <= coalesce(v.end_date, DATE '9999-12-31')) AS first_direction,
+           arg_max(k.direction, (k.date, k.direction)) FILTER (
+               WHERE k.date < v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY) AS direction_before
+    FROM (SELECT DISTINCT person_id, start_date, end_date FROM {v}) AS v
+    JOIN {m} AS k ON k.person_id = v.person_id AND k.kept
+    GROUP BY ALL
+)
 SELECT v.person_id, {sql_literal(ARRIVAL_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
        CAST(least(v.start_date + to_days(coalesce(u.days, o.days, 0)),
                   (SELECT min(e.start_date) FROM {p} AS e     -- the first sign of presence during the visa
                    WHERE e.person_id = v.person_id AND e.start_date >= v.start_date
-                     AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31'))) AS DATE) AS date,
+                     AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31')),
+                  a.first_move - 1) AS DATE) AS date,
        'in' AS direction, 'imputed' AS flag, TRUE AS kept
-FROM {v} AS v LEFT JOIN usual AS u USING (visa_type), overall AS o
+FROM {v} AS v LEFT JOIN usual AS u USING (visa_type)
+LEFT JOIN around AS a ON a.person_id = v.person_id AND a.start_date = v.start_date
+ AND a.end_date IS NOT DISTINCT FROM v.end_date, overall AS o
 WHERE v.person_id IS NOT NULL
   AND v.start_date >= {start} + INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY   -- an entry could have been recorded
   AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types + no_arrival_types)}), FALSE)
   AND NOT EXISTS (SELECT 1 FROM {g} AS x WHERE x.person_id = v.person_id AND x.start_date = v.start_date)
-  -- the arrival went unrecorded: the first movement during the visa is not an entry (an exit, or none)
-  AND coalesce((SELECT arg_min(k.direction, strftime(k.date, '%Y%m%d') || k.direction) FROM {m} AS k
-                WHERE k.person_id = v.person_id AND k.kept
-                  AND k.date BETWEEN v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY
-                                 AND coalesce(v.end_date, DATE '9999-12-31')), 'out') <> 'in'
-  -- and the person's movements before it do not leave them here already
-  AND coalesce((SELECT arg_max(k.direction, strftime(k.date, '%Y%m%d') || k.direction) FROM {m} AS k
-                WHERE k.person_id = v.person_id AND k.kept
-                  AND k.date < v.start_date - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY), 'out') <> 'in'
+  -- the arrival went unrecorded: no entry just before the start, and the first movement from it is
+  -- not an entry; nor do the movements before leave the person here already
+  AND NOT coalesce(a.entered_before, FALSE)
+  AND coalesce(a.first_direction, 'out') <> 'in' AND coalesce(a.direction_before, 'out') <> 'in'
   AND EXISTS (SELECT 1 FROM {p} AS e WHERE e.person_id = v.person_id AND e.start_date >= v.start_date
               AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31'))
   -- nor for someone already living here: present before the visa and until shortly before it

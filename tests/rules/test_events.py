@@ -263,17 +263,22 @@ def test_a_first_departure_makes_someone_resident_only_where_the_evidence_reache
     v, taxed since 2015, made the same movements: she lived here and emigrated. u has no presence
     at all: the departure is all that says she was here, and she stays presumed resident. t's first
     movement is a trip's exit, and she registered only after it: that says nothing of the time
-    before the trip; she stayed two more years and emigrated."""
+    before the trip; she stayed two more years and emigrated. g was granted a visa in the country
+    ten days before the same movements as w, and nothing earlier: no emigration either; h was
+    granted one after them: resident before them, as u."""
     moves = [(date(2018, 7, 30), "out")] + [(date(y, m, d), direction) for y in (2019, 2020, 2021)
                                             for m, d, direction in ((4, 1, "in"), (6, 20, "out"))]
     trip_then_stay = [(date(2018, 3, 9), "out"), (date(2018, 4, 8), "in"), (date(2020, 6, 1), "out")]
-    make_table(con, "m", COLUMNS, [(p, d, direction, True) for p in "wvu" for d, direction in moves]
+    make_table(con, "m", COLUMNS, [(p, d, direction, True) for p in "wvugh" for d, direction in moves]
                + [("t", d, direction, True) for d, direction in trip_then_stay])
     make_table(con, "p", {"person_id": "VARCHAR", "kind": "VARCHAR", "start_date": "DATE", "end_date": "DATE"},
                [("w", "activity", date(2018, 1, 1), date(2018, 12, 31)),
                 ("v", "activity", date(2015, 1, 1), date(2015, 12, 31)),
                 ("v", "activity", date(2018, 1, 1), date(2018, 12, 31)),
-                ("t", "registration", date(2018, 8, 8), None)])
+                ("t", "registration", date(2018, 8, 8), None),
+                ("g", "visa_grant", date(2018, 7, 20), date(2018, 7, 20)),
+                ("h", "visa_grant", date(2022, 1, 10), date(2022, 1, 10))])
     out = derive_long_term_events(con, "m", "events", data_end=END, presence="p")
     assert fetch_rows(con, f"SELECT person_id, event, CAST(date AS VARCHAR) FROM {out}", "person_id") == [
-        ("t", "emigration", "2020-06-01"), ("u", "emigration", "2018-07-30"), ("v", "emigration", "2018-07-30")]
+        ("h", "emigration", "2018-07-30"), ("t", "emigration", "2020-06-01"), ("u", "emigration", "2018-07-30"),
+        ("v", "emigration", "2018-07-30")]

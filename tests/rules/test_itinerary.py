@@ -124,6 +124,20 @@ def test_an_enrolment_between_two_entries_bounds_the_missed_exit(con):
     assert exit_date(("c", "activity", date(2019, 9, 1), date(2020, 6, 30), None, True)) == "2019-09-01"
 
 
+def test_an_enrolment_bounds_a_missed_entry_dated_by_later_activity(con):
+    """Two exits four years apart, the entry between missed. A job beginning more than a year after
+    the first exit would date the entry at its start, but an enrolment began earlier: the pupil was
+    back by then."""
+    from rules.itinerary import repair_itineraries
+    make_table(con, "raw", COLUMNS, [("c", "x", "1", date(2016, 1, 10), "out"), ("c", "x", "2", date(2020, 1, 10), "out")])
+    make_table(con, "p", PRESENCE, [("c", "activity", date(2016, 9, 1), date(2017, 6, 30), None, True),
+                                    ("c", "activity", date(2017, 3, 1), date(2019, 12, 31), None, False)])
+    flag_itineraries(con, "raw", "m")
+    assert repair_itineraries(con, "m", "estimate", "p") == 1
+    assert fetch_rows(con, "SELECT CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
+        ("2016-09-01", "in")]
+
+
 def test_repair_after_imputation_touches_only_entries_after_an_imputed_return(con):
     """s: a return imputed from a sign of life, then a recorded entry: the exit between is repaired
     (a season after the imputed return). d: a recorded exit, then a departure imputed from a late

@@ -140,16 +140,21 @@ def test_an_arrival_is_imputed_when_the_first_movement_on_the_visa_is_an_exit(co
     """m: a study visa from May 2019, registered in June, first seen at the border leaving for a
     holiday in 2020 and coming back: the entry back is not the arrival, which nobody recorded.
     n: the same, but already here by the movements before the visa (entered in 2017, never left):
-    no second arrival."""
+    no second arrival. x left two weeks before the visa began and entered after it began: that
+    entry is the arrival, recorded. y left on a trip the day her visa began and was first seen in a
+    2020 tax year: she had arrived by then, so the arrival is dated the day before the trip."""
     from rules.visas import add_imputed_arrivals, in_country_grants_sql
-    make_table(con, "visas", VISAS, [(p, "study", date(2019, 5, 1), date(2022, 5, 1)) for p in "mn"])
+    make_table(con, "visas", VISAS, [(p, "study", date(2019, 5, 1), date(2022, 5, 1)) for p in "mnxy"])
     make_table(con, "movements", KEPT_MOVEMENTS, [crossing(p, date(2020, 7, 1), "out") for p in "mn"]
-               + [crossing(p, date(2020, 7, 20), "in") for p in "mn"] + [crossing("n", date(2017, 3, 1), "in")])
-    make_table(con, "p", PRESENCE, [(p, "registration", date(2019, 6, 1), None) for p in "mn"])
+               + [crossing(p, date(2020, 7, 20), "in") for p in "mn"] + [crossing("n", date(2017, 3, 1), "in")]
+               + [crossing("x", date(2019, 4, 15), "out"), crossing("x", date(2019, 5, 10), "in"),
+                  crossing("y", date(2019, 5, 1), "out"), crossing("y", date(2019, 5, 30), "in")])
+    make_table(con, "p", PRESENCE, [(p, "registration", date(2019, 6, 1), None) for p in "mnx"]
+               + [("y", "activity", date(2020, 1, 1), date(2020, 12, 31))])
     con.execute(f"CREATE TABLE grants AS {in_country_grants_sql('visas', 'movements')}")
-    assert add_imputed_arrivals(con, "visas", "grants", "movements", "p", data_start=date(2015, 1, 1)) == 1
+    assert add_imputed_arrivals(con, "visas", "grants", "movements", "p", data_start=date(2015, 1, 1)) == 2
     assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR), direction FROM movements "
-                      "WHERE record_id IS NULL") == [("m", "2019-05-01", "in")]
+                      "WHERE record_id IS NULL", "1") == [("m", "2019-05-01", "in"), ("y", "2019-04-30", "in")]
 
 
 def test_an_imputed_arrival_comes_the_usual_lag_after_the_visa_start(con):
