@@ -272,10 +272,10 @@ def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tu
     wherever a few entries went unrecorded, and emigrants whose rent or pension fund was still taxed
     here got a return. A deregistration for emigration reports the last exit before it (no entry
     between, no counted activity beginning ``gap_days`` or more after the exit): from that exit the
-    person is abroad until a new registration, and activity in between (rent, wages or a pension
-    paid to someone abroad) is no return. (Departures imputed from a deregistration, with no exit
-    recorded, were tried the same way in 2026-12: event F1 −0.004 in the robustness benchmark's
-    `random_2`, left out.) Grain: at most one row per departure.
+    person is abroad until a new registration or a visa granted here, and activity in between
+    (rent, wages or a pension paid to someone abroad) is no return. (Departures imputed from a
+    deregistration, with no exit recorded, were tried the same way in 2026-12: event F1 −0.004 in
+    the robustness benchmark's `random_2`, left out.) Grain: at most one row per departure.
     """
     m, p = quote_ident(movements), quote_ident(presence)
     types = sql_in_list(not_presence_types)
