@@ -118,10 +118,9 @@ def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_da
     (Tax years and other records that begin on a calendar day, not on a day the person was seen,
     cannot bound it: with every counted record as a bound, a season's tax year kept seasonal
     workers here over the winter, and event F1 fell by 0.035 in the robustness benchmark's
-    `random_2`.) Only recorded movements (``record_id`` not NULL)
-    make typical lengths. ``entries_from``: only two entries in a row whose first comes from that
-    source. Grain: one row per repaired pair; columns as ``movements`` (source ``itinerary``, flag
-    ``imputed``).
+    `random_2`.) Only recorded movements (``record_id`` not NULL) make typical lengths.
+    ``entries_from``: only two entries in a row whose first comes from that source. Grain: one row
+    per repaired pair; columns as ``movements`` (source ``itinerary``, flag ``imputed``).
     """
     m = quote_ident(movements)
     nothing = ("(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS start_date, "
