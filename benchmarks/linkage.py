@@ -87,6 +87,7 @@ import duckdb
 from linkage._sql import quote_ident
 from linkage.evaluate import pairwise_scores, records_linked_more_than_once
 from spine.config import DERIVED_FEATURES
+from spine.engine import DuckDBEngine
 from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -702,7 +703,7 @@ def prepare_features(con: duckdb.DuckDBPyConnection, ds: Dataset) -> tuple[str, 
     """``std_*`` by ``standardise_records_sql`` then ``feat_*`` by ``add_linkage_features``."""
     from linkage import add_linkage_features, create_reference_tables, standardise_records_sql
 
-    create_reference_tables(con)  # country codes and name variants the standardiser joins
+    create_reference_tables(DuckDBEngine(con))  # country codes and name variants the standardiser joins
     names: list[str | None] = []
     for key, side in (("a", ds.a), ("b", ds.b)):
         if side is None:
@@ -716,7 +717,7 @@ def prepare_features(con: duckdb.DuckDBPyConnection, ds: Dataset) -> tuple[str, 
             sex_codes=side.sex_codes,
         )
         con.execute(f"CREATE OR REPLACE TABLE std_{key} AS {sql}").fetchall()
-        names.append(add_linkage_features(con, f"std_{key}", f"feat_{key}"))
+        names.append(add_linkage_features(DuckDBEngine(con), f"std_{key}", f"feat_{key}"))
     return names[0], names[1]
 
 
@@ -742,7 +743,7 @@ def _identifier_links(
     if ds.dedupe:
         values = f"SELECT min(entity_id) AS entity_id, field, value FROM ({values}) GROUP BY ALL"
     con.execute(f"CREATE OR REPLACE TABLE ids_a AS {values}").fetchall()
-    link_on_identifiers(con, feat_b or feat_a, "ids_a", list(ds.id_fields), "id_links")
+    link_on_identifiers(DuckDBEngine(con), feat_b or feat_a, "ids_a", list(ds.id_fields), "id_links")
     if not ds.dedupe:
         con.execute(
             "CREATE OR REPLACE TABLE id_pairs AS "
@@ -754,7 +755,7 @@ def _identifier_links(
         "CREATE OR REPLACE TABLE id_clusters AS SELECT record_id, entity_id AS cluster_id "
         "FROM id_links WHERE status = 'linked'"
     ).fetchall()
-    return pairs_from_clusters(con, "id_clusters", "id_pairs")
+    return pairs_from_clusters(DuckDBEngine(con), "id_clusters", "id_pairs")
 
 
 def run_deterministic(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
@@ -775,13 +776,13 @@ def run_match_keys(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
     if not keys:
         raise Skipped("no default match key uses only fields both sides hold")
     if ds.dedupe:
-        dedupe_on_match_keys(con, feat_a, keys, "mk_pairs")
+        dedupe_on_match_keys(DuckDBEngine(con), feat_a, keys, "mk_pairs")
         con.execute("CREATE OR REPLACE TABLE predicted AS SELECT left_id, right_id FROM mk_pairs").fetchall()
         return "predicted"
     con.execute(
         f"CREATE OR REPLACE TABLE ref_a AS SELECT *, record_id AS entity_id FROM {feat_a}"
     ).fetchall()
-    link_on_match_keys(con, feat_b, "ref_a", keys, "mk_links", constraint="many_to_one")
+    link_on_match_keys(DuckDBEngine(con), feat_b, "ref_a", keys, "mk_links", constraint="many_to_one")
     con.execute(
         "CREATE OR REPLACE TABLE predicted AS SELECT record_id AS left_id, entity_id AS right_id "
         "FROM mk_links WHERE status = 'linked'"
@@ -817,7 +818,7 @@ def _assign(con: duckdb.DuckDBPyConnection, scored: str, records_sql: str) -> st
     ).fetchall()
     con.execute(f"CREATE OR REPLACE TABLE to_assign AS {records_sql}").fetchall()
     assign_links(
-        con,
+        DuckDBEngine(con),
         "candidates",
         "to_assign",
         "assigned",
@@ -841,7 +842,7 @@ def run_probabilistic(con: duckdb.DuckDBPyConnection, ds: Dataset, *, with_id: b
         raise Skipped("no identifier on both sides")
     feat_a, feat_b = prepare_features(con, ds)
     scored = score_pairs(
-        con, feat_b or feat_a, feat_a if feat_b else None, our_model(ds, with_id=with_id), "scored"
+        DuckDBEngine(con), feat_b or feat_a, feat_a if feat_b else None, our_model(ds, with_id=with_id), "scored"
     ).table
     if ds.dedupe:
         con.execute(
@@ -862,7 +863,7 @@ def run_hybrid(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
     if n_labels:
         model = dataclasses.replace(model, m_from="labels", labels_selected_on=ds.id_fields)
     scored = score_pairs(
-        con,
+        DuckDBEngine(con),
         feat_b or feat_a,
         feat_a if feat_b else None,
         model,
@@ -925,12 +926,12 @@ def run_one(dataset: str, method: str, persons: int) -> dict[str, Any]:
         traceback.print_exc()
         return {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
     seconds = time.perf_counter() - started
-    scores = pairwise_scores(con, predicted, "truth", dedupe=ds.dedupe)
+    scores = pairwise_scores(DuckDBEngine(con), predicted, "truth", dedupe=ds.dedupe)
     result = {k: scores[k] for k in ("precision", "recall", "f1")}
     result |= {"seconds": round(seconds, 2), "peak_mb": round(peak_rss_mb())}
     result |= {k: scores[k] for k in ("true_positives", "false_positives", "false_negatives")}
     if not ds.dedupe:
-        result["left_records_linked_more_than_once"] = records_linked_more_than_once(con, predicted)
+        result["left_records_linked_more_than_once"] = records_linked_more_than_once(DuckDBEngine(con), predicted)
     return result
 
 

@@ -56,6 +56,7 @@ from benchmarks.score import attach_truth, event_scores, family_event_scores
 from benchmarks.uncertainty import score_seed, summarise
 from linkage.evaluate import cluster_pairwise_scores
 from spine import Job
+from spine.engine import DuckDBEngine
 from spine.synthetic import REGIMES, Regime, generate, named_regime, random_regime
 
 #: A figure resting on fewer true events than this is reported as None (noise, not a measurement):
@@ -133,7 +134,7 @@ def run_regime(name: str, regime: Regime, persons: int, seed: int, validation_fr
             SELECT l.source, l.record_id, l.person_id AS predicted, t.person_key AS truth
             FROM links AS l JOIN read_csv('{truth / 'records.csv'}', all_varchar = true) AS t
             USING (source, record_id)""")
-        clusters = cluster_pairwise_scores(con, "scored_records")
+        clusters = cluster_pairwise_scores(DuckDBEngine(con), "scored_records")
         by_origin = dict(con.execute("SELECT origin, count(*) FROM persons GROUP BY 1").fetchall())
         created = by_origin.get("enlarged", 0) + by_origin.get("family", 0)
         absent = absent_from_register(con, truth, job.config.base)

@@ -29,6 +29,7 @@ import duckdb
 from benchmarks.common import emit, write_demo_job
 from linkage.evaluate import cluster_pairwise_scores
 from spine import Job
+from spine.engine import DuckDBEngine
 from spine.synthetic import generate
 
 
@@ -132,6 +133,7 @@ def main() -> None:
     result = Job.from_yaml(work / "job.yaml").run()
     seconds = time.perf_counter() - started
     con = result.connection()
+    db = DuckDBEngine(con)   # the same connection, for the linkage package's scores
     truth = universe.out_dir / "truth" / "records.csv"
     con.execute(f"""CREATE TEMP TABLE scored_records AS
         SELECT l.source, l.record_id, l.person_id AS predicted, t.person_key AS truth
@@ -139,11 +141,11 @@ def main() -> None:
     figures: dict[str, Any] = {"persons": args.persons, "seed": args.seed, "enlarge": args.enlarge,
                                "run_seconds": round(seconds, 1),
                                "stages": result.quality["run"]["stages"],
-                               "overall": cluster_pairwise_scores(con, "scored_records"), "per_source": {}}
+                               "overall": cluster_pairwise_scores(db, "scored_records"), "per_source": {}}
     for source in result.job.sources:
         if source != result.job.base:
             subset = f"(SELECT * FROM scored_records WHERE source IN ('{source}', '{result.job.base}'))"
-            figures["per_source"][source] = cluster_pairwise_scores(con, subset)
+            figures["per_source"][source] = cluster_pairwise_scores(db, subset)
     figures["absent_from_register_true"] = con.execute(f"""
         SELECT count(DISTINCT person_key) FROM read_csv('{truth}', all_varchar = true)
         WHERE person_key NOT IN (SELECT person_key FROM read_csv('{truth}', all_varchar = true)

@@ -5,15 +5,35 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
 
-class Connection(Protocol):
-    """Anything with ``execute(sql)``: a DuckDB connection satisfies it."""
+class Engine(Protocol):
+    """Where the SQL runs (``spine.engine.DuckDBEngine`` is one): statements in, results out.
+    This package builds SQL and names tables; it never holds a database connection."""
 
-    def execute(self, query: str, parameters: Any = ...) -> Any: ...
+    def run(self, sql: str, parameters: Any = None) -> list[tuple]: ...
+
+    def records(self, sql: str, parameters: Any = None) -> list[dict[str, Any]]: ...
+
+    def frame(self, sql: str, parameters: Any = None) -> Any: ...
+
+    def relation(self, table: str) -> Any: ...
+
+    def register(self, name: str, data: Any) -> None: ...
+
+    def unregister(self, name: str) -> None: ...
+
+    def registered(self, name: str, data: Any) -> AbstractContextManager[str]: ...
+
+    def cursor(self) -> Engine: ...
+
+    def splink_api(self) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 def quote_ident(name: str) -> str:
@@ -37,30 +57,30 @@ def sql_in_list(values: Any) -> str:
     return ", ".join(sql_literal(v) for v in values) or "NULL"
 
 
-def columns_of(con: Connection, table: str) -> list[str]:
+def columns_of(db: Engine, table: str) -> list[str]:
     """A table's (or view's) column names in order; empty when it does not exist."""
     try:
-        return [row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
+        return [row[0] for row in db.run(f"DESCRIBE {quote_ident(table)}")]
     except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException; callers name the table
         if "does not exist" in str(exc):
             return []
         raise
 
 
-def materialise(con: Connection, name: str, sql: str) -> str:
+def materialise(db: Engine, name: str, sql: str) -> str:
     """Create (or replace) table ``name`` from a SELECT; log its size and time; return its name."""
     started = time.perf_counter()
     logger.debug("materialise %s:\n%s", name, sql)
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS {sql}").fetchall()
-    n = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0][0]
+    db.run(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS {sql}")
+    n = db.run(f"SELECT count(*) FROM {quote_ident(name)}")[0][0]
     logger.info("%s: %d rows in %.2fs", name, n, time.perf_counter() - started)
     return name
 
 
-def fill_rates(con: Connection, table: str, columns: Sequence[str]) -> dict[str, float]:
+def fill_rates(db: Engine, table: str, columns: Sequence[str]) -> dict[str, float]:
     """Share of ``table``'s rows holding a value in each of ``columns`` (0.0 on an empty table)."""
     if not columns:
         return {}
-    total, *counts = con.execute(f"SELECT count(*){''.join(f', count({quote_ident(c)})' for c in columns)} "
-                                 f"FROM {quote_ident(table)}").fetchall()[0]
+    total, *counts = db.run(f"SELECT count(*){''.join(f', count({quote_ident(c)})' for c in columns)} "
+                            f"FROM {quote_ident(table)}")[0]
     return {c: round(n / total, 4) if total else 0.0 for c, n in zip(columns, counts, strict=True)}

@@ -14,7 +14,7 @@ record goes to review (with a band) or stays unlinked with reason ``tied_candida
 
 from __future__ import annotations
 
-from linkage._sql import Connection, columns_of, materialise, quote_ident, sql_literal
+from linkage._sql import Engine, columns_of, materialise, quote_ident, sql_literal
 from linkage.errors import LinkageError
 from linkage.inputs import TableLike, as_table
 
@@ -56,18 +56,18 @@ def _many_to_one(candidates: str) -> str:
         FROM ranked WHERE rank = 1"""
 
 
-def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> str:
+def _one_to_one(db: Engine, candidates: str, low: float, output: str) -> str:
     """Mutual best pairs above ``low``, in rounds; then each left-over record's best pair."""
     chosen = f"{output}__chosen"
     pairs = f"{output}__pairs"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(pairs)} AS {_best_per_pair(candidates)}").fetchall()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(chosen)} (record_id VARCHAR, entity_id VARCHAR, "
-                "match_probability DOUBLE, match_weight DOUBLE, tied BOOLEAN)").fetchall()
+    db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(pairs)} AS {_best_per_pair(candidates)}")
+    db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(chosen)} (record_id VARCHAR, entity_id VARCHAR, "
+           "match_probability DOUBLE, match_weight DOUBLE, tied BOOLEAN)")
     p, c = quote_ident(pairs), quote_ident(chosen)
     # Each round links at least the heaviest open pair unless it is tied, so this ends; long chains
     # (each record's first choice taken by a better one) need as many rounds as links.
     while True:
-        added = con.execute(f"""
+        added = db.run(f"""
             INSERT INTO {c}
             WITH open AS (
                 SELECT * FROM {p} WHERE match_probability >= {low}
@@ -83,7 +83,7 @@ def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> st
             )
             SELECT record_id, entity_id, match_probability, match_weight, FALSE
             FROM ranked WHERE record_rank = 1 AND entity_rank = 1 AND record_ties = 1 AND entity_ties = 1
-        """).fetchall()[0][0]
+        """)[0][0]
         if not added:
             break
     # Records left without a mutual best: report their best pair; tied when another entity ties with
@@ -102,26 +102,26 @@ def _one_to_one(con: Connection, candidates: str, low: float, output: str) -> st
         WHERE b.record_id NOT IN (SELECT record_id FROM {c})"""
 
 
-def _candidates(con: Connection, candidates: str, output: str) -> str:
+def _candidates(db: Engine, candidates: str, output: str) -> str:
     """The candidate pairs as ``record_id, entity_id, match_probability, match_weight``: a table
     with those columns as is, or :func:`linkage.probabilistic.score_pairs`' output read through a
     view (its ``left_id`` is the record to decide, ``right_id`` the entity)."""
-    columns = set(columns_of(con, candidates))
+    columns = set(columns_of(db, candidates))
     scores = {"match_probability", "match_weight"}
     if {"record_id", "entity_id"} | scores <= columns:
         return candidates
     if {"left_id", "right_id"} | scores <= columns:
         view = f"{output}__candidates"
-        con.execute(f"""CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS
+        db.run(f"""CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS
                         SELECT left_id AS record_id, right_id AS entity_id, match_probability, match_weight
-                        FROM {quote_ident(candidates)}""").fetchall()
+                        FROM {quote_ident(candidates)}""")
         return view
     has = f"it has {', '.join(sorted(columns))}" if columns else "no such table"
     raise LinkageError(f"{candidates}: candidate pairs need record_id, entity_id, match_probability and "
                        f"match_weight (or score_pairs' left_id and right_id); {has}")
 
 
-def assign_links(con: Connection, candidates: TableLike, records: TableLike, output: str, *, threshold: float,
+def assign_links(db: Engine, candidates: TableLike, records: TableLike, output: str, *, threshold: float,
                  review_band: tuple[float, float] | None = None, constraint: str = "many_to_one",
                  on_tie: str = "flag") -> str:
     """Decide every record's link from scored candidate pairs; materialise ``output``.
@@ -155,18 +155,18 @@ def assign_links(con: Connection, candidates: TableLike, records: TableLike, out
     banded = review_band is not None
     if hasattr(candidates, "pairs_per_rule"):   # a ScoreResult
         candidates = candidates.table
-    candidates = _candidates(con, as_table(con, candidates, f"{output}__candidate_input"), output)
-    records = as_table(con, records, f"{output}__record_input")
+    candidates = _candidates(db, as_table(db, candidates, f"{output}__candidate_input"), output)
+    records = as_table(db, records, f"{output}__record_input")
     if constraint == "many_to_one":
         best = _many_to_one(candidates)
         if on_tie == "first":
             best = f"SELECT * REPLACE (FALSE AS tied) FROM ({best})"
         lost = "FALSE"
     else:
-        best = _one_to_one(con, candidates, low, output)
+        best = _one_to_one(db, candidates, low, output)
         lost = f"b.record_id NOT IN (SELECT record_id FROM {quote_ident(output + '__chosen')})"
     tie_status = "'review'" if banded else "'unlinked'"
-    materialise(con, output, f"""
+    materialise(db, output, f"""
         WITH best AS ({best})
         SELECT r.record_id,
                CASE WHEN b.record_id IS NULL OR b.match_probability < {low} THEN NULL
@@ -188,5 +188,5 @@ def assign_links(con: Connection, candidates: TableLike, records: TableLike, out
         FROM (SELECT DISTINCT record_id FROM {quote_ident(records)}) AS r LEFT JOIN best AS b USING (record_id)""")
     if constraint == "one_to_one":
         for table in (output + "__chosen", output + "__pairs"):
-            con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}").fetchall()
+            db.run(f"DROP TABLE IF EXISTS {quote_ident(table)}")
     return output

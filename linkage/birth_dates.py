@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import duckdb
 
-from linkage._sql import quote_ident
+from linkage._sql import Engine, quote_ident
 
 #: The calendar's share of 1 January among dates of birth.
 CALENDAR_JANUARY_FIRST = 1 / 365.25
@@ -39,7 +38,7 @@ def _test(count: int, n: int, calendar: float) -> dict[str, Any]:
             "read_as_placeholder": bool(share > 2 * calendar and z > MIN_Z)}
 
 
-def placeholder_days(con: duckdb.DuckDBPyConnection, table: str, column: str = "dob") -> dict[str, Any]:
+def placeholder_days(db: Engine, table: str, column: str = "dob") -> dict[str, Any]:
     """Whether ``table`` writes unknown days (the 1st) and unknown months (1 January) of ``column``.
 
     ``january_first`` tests 1 January among all dates; ``first_of_month`` the 1st of the other
@@ -47,11 +46,11 @@ def placeholder_days(con: duckdb.DuckDBPyConnection, table: str, column: str = "
     of every month look like one).
     """
     c = quote_ident(column)
-    n, jan_first, other_first, n_other = con.execute(f"""
+    n, jan_first, other_first, n_other = db.run(f"""
         SELECT count({c}), count(*) FILTER (WHERE month({c}) = 1 AND day({c}) = 1),
                count(*) FILTER (WHERE day({c}) = 1 AND month({c}) <> 1),
                count(*) FILTER (WHERE NOT (month({c}) = 1 AND day({c}) = 1))
-        FROM {quote_ident(table)}""").fetchall()[0]
+        FROM {quote_ident(table)}""")[0]
     return {"january_first": _test(jan_first, n, CALENDAR_JANUARY_FIRST),
             "first_of_month": _test(other_first, n_other, CALENDAR_FIRST_OF_MONTH)}
 

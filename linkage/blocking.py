@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 
-from linkage._sql import quote_ident
+from linkage._sql import Engine, quote_ident
 
 BlockingRule = tuple[str, ...]
 
@@ -31,7 +30,7 @@ MIN_CUT = 0.1
 MAX_ADDED = 3
 
 
-def count_rule_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, rule: BlockingRule) -> int:
+def count_rule_pairs(db: Engine, left: str, right: str | None, rule: BlockingRule) -> int:
     """Exact pairs one rule generates. Link: sum over key values of left x right counts. Dedupe
     (``right`` None): sum of n(n-1)/2. Rows with a NULL in any key field generate no pairs."""
     keys = ", ".join(quote_ident(c) for c in rule)
@@ -45,16 +44,16 @@ def count_rule_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | Non
     else:
         sql = (f"SELECT coalesce(sum(l.n * r.n), 0) FROM ({per_key(left)}) AS l "
                f"JOIN ({per_key(right)}) AS r USING ({keys})")
-    return int(con.execute(sql).fetchall()[0][0])
+    return int(db.run(sql)[0][0])
 
 
-def count_blocked_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
+def count_blocked_pairs(db: Engine, left: str, right: str | None,
                         rules: Sequence[BlockingRule]) -> list[dict[str, Any]]:
     """Exact pairs each rule generates on its own (before de-duplication across rules)."""
-    return [{"rule": list(rule), "pairs": count_rule_pairs(con, left, right, rule)} for rule in rules]
+    return [{"rule": list(rule), "pairs": count_rule_pairs(db, left, right, rule)} for rule in rules]
 
 
-def fit_rules_to_budget(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
+def fit_rules_to_budget(db: Engine, left: str, right: str | None,
                         rules: Sequence[BlockingRule], budget: int,
                         tighten_with: Sequence[str]) -> list[dict[str, Any]]:
     """Count each rule; tighten the ones over ``budget`` with fields from ``tighten_with``.
@@ -65,11 +64,11 @@ def fit_rules_to_budget(con: duckdb.DuckDBPyConnection, left: str, right: str | 
     """
     fitted = []
     for rule in rules:
-        pairs = count_rule_pairs(con, left, right, rule)
+        pairs = count_rule_pairs(db, left, right, rule)
         entry: dict[str, Any] = {"rule": list(rule), "pairs": pairs}
         if pairs > budget:
             entry.update(given=list(rule), pairs_given=pairs)
-            tightened, tightened_pairs = _tighten(con, left, right, tuple(rule), pairs, budget, tighten_with)
+            tightened, tightened_pairs = _tighten(db, left, right, tuple(rule), pairs, budget, tighten_with)
             if tightened_pairs <= budget:
                 entry.update(rule=list(tightened), pairs=tightened_pairs)
             else:
@@ -78,14 +77,14 @@ def fit_rules_to_budget(con: duckdb.DuckDBPyConnection, left: str, right: str | 
     return fitted
 
 
-def _tighten(con: duckdb.DuckDBPyConnection, left: str, right: str | None, rule: BlockingRule, pairs: int,
+def _tighten(db: Engine, left: str, right: str | None, rule: BlockingRule, pairs: int,
              budget: int, tighten_with: Sequence[str]) -> tuple[BlockingRule, int]:
     """Add fields (first useful one in order) until the rule fits or ``MAX_ADDED`` were added."""
     for _ in range(MAX_ADDED):
         for field in tighten_with:
             if field in rule:
                 continue
-            candidate_pairs = count_rule_pairs(con, left, right, (*rule, field))
+            candidate_pairs = count_rule_pairs(db, left, right, (*rule, field))
             if candidate_pairs <= (1 - MIN_CUT) * pairs:
                 rule, pairs = (*rule, field), candidate_pairs
                 break

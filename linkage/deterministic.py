@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from linkage._sql import Connection, materialise, quote_ident, sql_literal
+from linkage._sql import Engine, materialise, quote_ident, sql_literal
 from linkage.comparisons import same_date_sql
 from linkage.errors import LinkageError
 
@@ -78,16 +78,16 @@ FROM {rec} AS r LEFT JOIN decided AS d USING (record_id)
 
 
 def link_on_identifiers(
-    con: Connection, records: str, reference: str, id_fields: Sequence[str], output: str, *,
+    db: Engine, records: str, reference: str, id_fields: Sequence[str], output: str, *,
     id_patterns: Mapping[str, str] | None = None,
 ) -> str:
     """Materialise :func:`link_on_identifiers_sql` as ``output`` and return its name."""
-    return materialise(con, output, link_on_identifiers_sql(records, reference, id_fields, id_patterns))
+    return materialise(db, output, link_on_identifiers_sql(records, reference, id_fields, id_patterns))
 
 
-def duplicate_identifiers(con: Connection, reference: str, output: str) -> str:
+def duplicate_identifiers(db: Engine, reference: str, output: str) -> str:
     """Identifier values held by more than one entity: ``(field, value, n_entities)``; never linked on."""
-    return materialise(con, output, f"""
+    return materialise(db, output, f"""
         SELECT field, value, count(DISTINCT entity_id) AS n_entities FROM {quote_ident(reference)}
         WHERE value IS NOT NULL GROUP BY field, value HAVING count(DISTINCT entity_id) > 1""")
 
@@ -105,7 +105,7 @@ def disagrees_sql(field: str, left: str, right: str) -> str:
 
 
 def check_id_links(
-    con: Connection, links: str, records: str, reference_records: str, output: str, *,
+    db: Engine, links: str, records: str, reference_records: str, output: str, *,
     fields: Sequence[str] = ("dob", "sex"), min_disagreements: int = 2, action: str = "demote",
 ) -> str:
     """Flag identifier links whose time-invariant fields disagree, and act on them.
@@ -133,7 +133,7 @@ def check_id_links(
     conflict_status = {"keep": "l.status", "demote": "'unlinked'", "review": "'review'"}[action]
     conflict_entity = "NULL" if action == "demote" else "l.entity_id"
     conflict_reason = "NULL" if action == "keep" else "'id_conflict'"
-    return materialise(con, output, f"""
+    return materialise(db, output, f"""
         WITH compared AS (
             SELECT l.record_id, {n_differs} AS n_disagreements, concat_ws(',', {', '.join(differs)}) AS disagreeing
             FROM {quote_ident(links)} AS l

@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from linkage._sql import Connection, columns_of, quote_ident, sql_literal
+from linkage._sql import Engine, columns_of, quote_ident, sql_literal
 from linkage.errors import LinkageError
 
 PAIR_COLUMNS = ("left_id", "right_id")
 
 
-def _require_columns(con: Connection, table: str, needed: Sequence[str], role: str) -> None:
+def _require_columns(db: Engine, table: str, needed: Sequence[str], role: str) -> None:
     """Raise LinkageError naming the table, the missing columns and the columns it has."""
-    present = columns_of(con, table)
+    present = columns_of(db, table)
     if not present:
         raise LinkageError(f"{role} table {table!r} does not exist (or has no columns)")
     missing = [c for c in needed if c not in present]
@@ -73,14 +73,14 @@ def _scores(tp: int, n_predicted: int, n_true: int) -> dict[str, Any]:
 
 
 def pairwise_scores(
-    con: Connection, predicted: str, truth: str, *, dedupe: bool = False
+    db: Engine, predicted: str, truth: str, *, dedupe: bool = False
 ) -> dict[str, Any]:
     """Count true/false positives and false negatives of predicted pairs; derive the ratios.
 
     Grain: one pair per distinct (left_id, right_id) in each table (duplicates count once).
 
     Args:
-        con: connection holding both tables.
+        db: the engine holding both tables.
         predicted: table with columns ``left_id``, ``right_id`` (compared as VARCHAR).
         truth: table with the true pairs, same columns.
         dedupe: pairs are unordered (a, b) == (b, a); both sides come from one table.
@@ -92,18 +92,18 @@ def pairwise_scores(
     Raises:
         LinkageError: a table lacks ``left_id`` or ``right_id``.
     """
-    _require_columns(con, predicted, PAIR_COLUMNS, "predicted")
-    _require_columns(con, truth, PAIR_COLUMNS, "truth")
-    tp, n_predicted, n_true = con.execute(f"""
+    _require_columns(db, predicted, PAIR_COLUMNS, "predicted")
+    _require_columns(db, truth, PAIR_COLUMNS, "truth")
+    tp, n_predicted, n_true = db.run(f"""
         WITH p AS ({_distinct_pairs_sql(predicted, dedupe=dedupe)}),
              t AS ({_distinct_pairs_sql(truth, dedupe=dedupe)})
         SELECT (SELECT count(*) FROM p JOIN t USING (left_id, right_id)),
                (SELECT count(*) FROM p),
-               (SELECT count(*) FROM t)""").fetchall()[0]
+               (SELECT count(*) FROM t)""")[0]
     return _scores(tp, n_predicted, n_true)
 
 
-def cluster_pairwise_scores(con: Connection, records: str) -> dict[str, Any]:
+def cluster_pairwise_scores(db: Engine, records: str) -> dict[str, Any]:
     """Pairwise precision, recall and F1 of predicted clusters against true clusters.
 
     ``records`` (a table or a parenthesised SELECT) has one row per record with ``predicted``
@@ -111,17 +111,17 @@ def cluster_pairwise_scores(con: Connection, records: str) -> dict[str, Any]:
     id). Pairs are counted from cluster sizes, n(n-1)/2, so none is enumerated: this scores
     millions of records in seconds.
     """
-    tp, predicted, true = con.execute(f"""
+    tp, predicted, true = db.run(f"""
         WITH r AS (SELECT * FROM {records}),
         both_ AS (SELECT count(*) AS n FROM r WHERE predicted IS NOT NULL GROUP BY predicted, truth),
         pred AS (SELECT count(*) AS n FROM r WHERE predicted IS NOT NULL GROUP BY predicted),
         tru AS (SELECT count(*) AS n FROM r GROUP BY truth)
         SELECT (SELECT sum(n * (n - 1) / 2) FROM both_), (SELECT sum(n * (n - 1) / 2) FROM pred),
-               (SELECT sum(n * (n - 1) / 2) FROM tru)""").fetchall()[0]
+               (SELECT sum(n * (n - 1) / 2) FROM tru)""")[0]
     return _scores(int(tp or 0), int(predicted or 0), int(true or 0))
 
 
-def pairs_from_clusters(con: Connection, clusters: str, output: str) -> str:
+def pairs_from_clusters(db: Engine, clusters: str, output: str) -> str:
     """Write every unordered within-cluster pair of records as table ``output``.
 
     Grain: in, one row per record; out, one row per pair of distinct records sharing a cluster
@@ -129,7 +129,7 @@ def pairs_from_clusters(con: Connection, clusters: str, output: str) -> str:
     Columns: ``left_id``, ``right_id`` (VARCHAR), ``cluster_id``.
 
     Args:
-        con: connection.
+        db: the engine.
         clusters: table with ``record_id`` and ``cluster_id``.
         output: name of the table to create (replaced if it exists).
 
@@ -139,20 +139,20 @@ def pairs_from_clusters(con: Connection, clusters: str, output: str) -> str:
     Raises:
         LinkageError: ``clusters`` lacks ``record_id`` or ``cluster_id``.
     """
-    _require_columns(con, clusters, ("record_id", "cluster_id"), "clusters")
+    _require_columns(db, clusters, ("record_id", "cluster_id"), "clusters")
     src = quote_ident(clusters)
-    con.execute(f"""
+    db.run(f"""
         CREATE OR REPLACE TABLE {quote_ident(output)} AS
         WITH c AS (SELECT DISTINCT CAST(record_id AS VARCHAR) AS record_id, cluster_id FROM {src}
                    WHERE record_id IS NOT NULL AND cluster_id IS NOT NULL)
         SELECT a.record_id AS left_id, b.record_id AS right_id, a.cluster_id
         FROM c AS a JOIN c AS b
-          ON a.cluster_id = b.cluster_id AND a.record_id < b.record_id""").fetchall()
+          ON a.cluster_id = b.cluster_id AND a.record_id < b.record_id""")
     return output
 
 
 def threshold_sweep(
-    con: Connection,
+    db: Engine,
     scored: str,
     truth: str,
     thresholds: Sequence[float],
@@ -165,7 +165,7 @@ def threshold_sweep(
     probability.
 
     Args:
-        con: connection.
+        db: the engine.
         scored: table with ``left_id``, ``right_id``, ``match_probability``.
         truth: table with the true pairs (``left_id``, ``right_id``).
         thresholds: match probabilities; a pair is predicted when its probability >= threshold.
@@ -177,8 +177,8 @@ def threshold_sweep(
     Raises:
         LinkageError: a table lacks a needed column.
     """
-    _require_columns(con, scored, (*PAIR_COLUMNS, "match_probability"), "scored")
-    _require_columns(con, truth, PAIR_COLUMNS, "truth")
+    _require_columns(db, scored, (*PAIR_COLUMNS, "match_probability"), "scored")
+    _require_columns(db, truth, PAIR_COLUMNS, "truth")
     if not thresholds:
         return []
     values = ", ".join(
@@ -187,7 +187,7 @@ def threshold_sweep(
     left, right = "CAST(left_id AS VARCHAR)", "CAST(right_id AS VARCHAR)"
     if dedupe:
         left, right = f"least({left}, {right})", f"greatest({left}, {right})"
-    rows = con.execute(f"""
+    rows = db.run(f"""
         WITH t AS ({_distinct_pairs_sql(truth, dedupe=dedupe)}),
              s AS (SELECT {left} AS left_id, {right} AS right_id, max(match_probability) AS p
                    FROM {quote_ident(scored)} WHERE {_valid_pair(dedupe)} GROUP BY ALL),
@@ -196,21 +196,21 @@ def threshold_sweep(
              th(i, threshold) AS (VALUES {values})
         SELECT th.i, count(st.p), count(st.p) FILTER (WHERE st.is_true), (SELECT count(*) FROM t)
         FROM th LEFT JOIN st ON st.p >= th.threshold
-        GROUP BY th.i ORDER BY th.i""").fetchall()
+        GROUP BY th.i ORDER BY th.i""")
     return [
         {"threshold": float(thresholds[i]), **_scores(tp, n_pred, n_true)}
         for i, n_pred, tp, n_true in rows
     ]
 
 
-def records_linked_more_than_once(con: Connection, links: str, id_column: str = "left_id") -> int:
+def records_linked_more_than_once(db: Engine, links: str, id_column: str = "left_id") -> int:
     """Count distinct ids in ``id_column`` that appear in more than one distinct pair of ``links``.
 
     A many-to-one link job should give 0 for its left side; a positive count means a record was
     linked to several entities.
 
     Args:
-        con: connection.
+        db: the engine.
         links: table with ``left_id``, ``right_id``.
         id_column: ``left_id`` or ``right_id``.
 
@@ -222,9 +222,9 @@ def records_linked_more_than_once(con: Connection, links: str, id_column: str = 
     """
     if id_column not in PAIR_COLUMNS:
         raise LinkageError(f"id_column must be one of {', '.join(PAIR_COLUMNS)}, got {id_column!r}")
-    _require_columns(con, links, PAIR_COLUMNS, "links")
+    _require_columns(db, links, PAIR_COLUMNS, "links")
     col = quote_ident(id_column)
-    return con.execute(f"""
+    return db.run(f"""
         SELECT count(*) FROM (
             SELECT {col} FROM (SELECT DISTINCT left_id, right_id FROM {quote_ident(links)})
-            WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1)""").fetchall()[0][0]
+            WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1)""")[0][0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jellyfish
 import pyarrow as pa
 
-from linkage._sql import Connection, materialise, quote_ident
+from linkage._sql import Engine, materialise, quote_ident
 from linkage.reference import NAME_VARIANT_TABLE, create_reference_tables
 
 #: Column added -> what it holds.
@@ -28,36 +28,37 @@ FEATURES: dict[str, str] = {
 PHONETIC_TABLE = "linkage__phonetic_keys"
 
 
-def _phonetic_keys(con: Connection, table: str) -> str:
+def _phonetic_keys(db: Engine, table: str) -> str:
     """Soundex, metaphone and NYSIIS of every distinct name in ``table`` (letters only)."""
     t = quote_ident(table)
-    names = con.execute(f"""
+    names = db.arrays(f"""
         SELECT DISTINCT name FROM (
             SELECT regexp_replace(first_name, '[^A-Z]', '', 'g') AS name FROM {t}
             UNION ALL SELECT regexp_replace(surname, '[^A-Z]', '', 'g') FROM {t})
-        WHERE name IS NOT NULL AND name <> ''""").fetchnumpy()["name"].tolist()
+        WHERE name IS NOT NULL AND name <> ''""")["name"].tolist()
     keys = pa.table({
         "name": pa.array(names, pa.string()),
         "soundex": pa.array([jellyfish.soundex(n) for n in names], pa.string()),
         "metaphone": pa.array([jellyfish.metaphone(n) for n in names], pa.string()),
         "nysiis": pa.array([jellyfish.nysiis(n) for n in names], pa.string()),
     })
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PHONETIC_TABLE} AS SELECT * FROM keys").fetchall()
+    with db.registered("linkage__phonetic_keys_read", keys) as view:
+        db.run(f"CREATE OR REPLACE TEMP TABLE {PHONETIC_TABLE} AS SELECT * FROM {view}")
     return PHONETIC_TABLE
 
 
-def add_linkage_features(con: Connection, table: str, output: str) -> str:
+def add_linkage_features(db: Engine, table: str, output: str) -> str:
     """Materialise ``output``: every row and column of ``table`` plus the columns of :data:`FEATURES`.
 
     ``table`` needs ``first_name``, ``surname`` and ``dob`` columns (NULL where a source lacks them),
     as :func:`linkage.standardise.standardise_records_sql` produces.
     """
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                       [NAME_VARIANT_TABLE]).fetchall()[0][0]:
-        create_reference_tables(con)
-    keys = _phonetic_keys(con, table)
+    if not db.run("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                  [NAME_VARIANT_TABLE])[0][0]:
+        create_reference_tables(db)
+    keys = _phonetic_keys(db, table)
     letters = "regexp_replace({}, '[^A-Z]', '', 'g')"
-    return materialise(con, output, f"""
+    return materialise(db, output, f"""
         SELECT t.*,
                coalesce(v.canonical, t.first_name) AS first_name_canonical,
                left(t.first_name, 1) AS first_initial, left(t.surname, 1) AS surname_initial,

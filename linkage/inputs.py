@@ -12,15 +12,15 @@ from typing import Any
 
 import duckdb
 
-from linkage._sql import quote_ident
+from linkage._sql import Engine, quote_ident
 from linkage.errors import LinkageError
 
 #: A table name, a pandas DataFrame, a pyarrow Table or a DuckDB relation.
 TableLike = Any
 
 
-def as_table(con: duckdb.DuckDBPyConnection, data: TableLike, name: str) -> str:
-    """``data`` as a table of ``con``: a name is returned as it is; frames, Arrow tables and
+def as_table(db: Engine, data: TableLike, name: str) -> str:
+    """``data`` as a table of ``db``: a name is returned as it is; frames, Arrow tables and
     relations are written to table ``name`` (replaced if it exists)."""
     if isinstance(data, str):
         return data
@@ -29,15 +29,15 @@ def as_table(con: duckdb.DuckDBPyConnection, data: TableLike, name: str) -> str:
                            f"for {name!r}, got {type(data).__name__}")
     view = f"__linkage_input_{name}"
     try:
-        con.register(view, data)
+        db.register(view, data)
     except duckdb.InvalidInputException:
         if not isinstance(data, duckdb.DuckDBPyRelation):
             raise
-        con.register(view, data.to_arrow_table())   # a relation of another connection: through Arrow
+        db.register(view, data.to_arrow_table())   # a relation of another connection: through Arrow
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM {quote_ident(view)}").fetchall()
+        db.run(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM {quote_ident(view)}")
     finally:
-        con.unregister(view)
+        db.unregister(view)
     return name
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from linkage._sql import Connection, columns_of, materialise, quote_ident, sql_literal
+from linkage._sql import Engine, columns_of, materialise, quote_ident, sql_literal
 from linkage.errors import LinkageError
 
 CONSTRAINTS = ("many_to_one", "one_to_one")
@@ -67,7 +67,7 @@ def check_keys(keys: Sequence[MatchKey], columns: set[str], side: str) -> None:
             raise LinkageError(f"match-key {key.name!r} uses {', '.join(missing)}, which the {side} lacks")
 
 
-def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequence[MatchKey], output: str, *,
+def link_on_match_keys(db: Engine, records: str, reference: str, keys: Sequence[MatchKey], output: str, *,
                        constraint: str = "many_to_one") -> str:
     """Run the cascade; materialise ``output`` and return its name.
 
@@ -84,11 +84,11 @@ def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequ
     """
     if constraint not in CONSTRAINTS:
         raise LinkageError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got {constraint!r}")
-    check_keys(keys, set(columns_of(con, records)), f"records table {records!r}")
-    check_keys(keys, set(columns_of(con, reference)), f"reference table {reference!r}")
+    check_keys(keys, set(columns_of(db, records)), f"records table {records!r}")
+    check_keys(keys, set(columns_of(db, reference)), f"reference table {reference!r}")
     found = f"{output}__found"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(found)} "
-                "(record_id VARCHAR, entity_id VARCHAR, matched_on VARCHAR, key_rank INTEGER)").fetchall()
+    db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(found)} "
+           "(record_id VARCHAR, entity_id VARCHAR, matched_on VARCHAR, key_rank INTEGER)")
     rec, ref, got = quote_ident(records), quote_ident(reference), quote_ident(found)
     for rank, key in enumerate(keys, start=1):
         cols = ", ".join(quote_ident(f) for f in key.fields)
@@ -98,7 +98,7 @@ def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequ
         # An entity with several reference rows could meet two records on two key values.
         one_record_per_entity = ("QUALIFY count(*) OVER (PARTITION BY e.entity_id) = 1"
                                  if constraint == "one_to_one" else "")
-        con.execute(f"""
+        db.run(f"""
             INSERT INTO {got}
             WITH open_records AS (
                 SELECT record_id, {cols} FROM {rec}
@@ -112,18 +112,18 @@ def link_on_match_keys(con: Connection, records: str, reference: str, keys: Sequ
             SELECT o.record_id, e.entity_id, {sql_literal(key.name)}, {rank}
             FROM open_records AS o JOIN record_keys USING ({cols}) JOIN entity_keys AS e USING ({cols})
             {one_record_per_entity}
-        """).fetchall()
-    materialise(con, output, f"""
+        """)
+    materialise(db, output, f"""
         SELECT r.record_id, f.entity_id,
                CASE WHEN f.entity_id IS NULL THEN 'unlinked' ELSE 'linked' END AS status,
                f.matched_on, f.key_rank,
                CASE WHEN f.entity_id IS NULL THEN 'no_match' END AS reason
         FROM {rec} AS r LEFT JOIN {got} AS f USING (record_id)""")
-    con.execute(f"DROP TABLE {got}").fetchall()
+    db.run(f"DROP TABLE {got}")
     return output
 
 
-def dedupe_on_match_keys(con: Connection, records: str, keys: Sequence[MatchKey], output: str, *,
+def dedupe_on_match_keys(db: Engine, records: str, keys: Sequence[MatchKey], output: str, *,
                          max_group: int = 5) -> str:
     """Duplicate pairs within one table by the cascade; materialise ``output`` and return its name.
 
@@ -135,7 +135,7 @@ def dedupe_on_match_keys(con: Connection, records: str, keys: Sequence[MatchKey]
     """
     if max_group < 2:
         raise LinkageError(f"max_group must be at least 2, got {max_group}")
-    check_keys(keys, set(columns_of(con, records)), f"records table {records!r}")
+    check_keys(keys, set(columns_of(db, records)), f"records table {records!r}")
     rec = quote_ident(records)
     passes = []
     for rank, key in enumerate(keys, start=1):
@@ -148,6 +148,6 @@ def dedupe_on_match_keys(con: Connection, records: str, keys: Sequence[MatchKey]
                  AS l
             JOIN {rec} AS r USING ({cols})
             WHERE l.record_id < r.record_id AND l.n <= {int(max_group)}""")
-    return materialise(con, output, f"""
+    return materialise(db, output, f"""
         SELECT left_id, right_id, arg_min(matched_on, key_rank) AS matched_on, min(key_rank) AS key_rank
         FROM ({' UNION ALL '.join(passes)}) GROUP BY left_id, right_id""")

@@ -22,9 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
-
-from linkage._sql import columns_of, materialise, quote_ident
+from linkage._sql import Engine, columns_of, materialise, quote_ident
 from linkage.blocking import count_blocked_pairs, fit_rules_to_budget
 from linkage.comparisons import ComparisonSpec, check_columns, splink_comparison
 from linkage.errors import LinkageError
@@ -144,11 +142,11 @@ class ScoreResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     probability_two_random_records_match: float = math.nan
     training_pairs_per_rule: list[dict[str, Any]] = field(default_factory=list)
-    pairs: duckdb.DuckDBPyRelation | None = field(default=None, repr=False)
+    pairs: Any = field(default=None, repr=False)   # the scored pairs as the engine's lazy relation
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
+def _count(db: Engine, table: str) -> int:
+    return db.run(f"SELECT count(*) FROM {quote_ident(table)}")[0][0]
 
 
 def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_columns: Sequence[str] | None) -> None:
@@ -173,17 +171,17 @@ def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_co
         raise LinkageError(f"match_rate must be in (0, 1], not {model.match_rate}")
 
 
-def check_labels(con: duckdb.DuckDBPyConnection, labels: str, left: str, right: str) -> None:
+def check_labels(db: Engine, labels: str, left: str, right: str) -> None:
     """Labels must be ``(left_id, right_id)`` pairs of records that exist: a clear error, with examples, if not."""
-    missing = {"left_id", "right_id"} - set(columns_of(con, labels))
+    missing = {"left_id", "right_id"} - set(columns_of(db, labels))
     if missing:
         raise LinkageError(f"labels table {labels!r} needs columns left_id and right_id; missing {', '.join(sorted(missing))}")
-    unknown = con.execute(f"""
+    unknown = db.run(f"""
         SELECT 'left_id ' || left_id FROM {quote_ident(labels)}
         WHERE left_id NOT IN (SELECT record_id FROM {quote_ident(left)})
         UNION ALL
         SELECT 'right_id ' || right_id FROM {quote_ident(labels)}
-        WHERE right_id NOT IN (SELECT record_id FROM {quote_ident(right)}) LIMIT 3""").fetchall()
+        WHERE right_id NOT IN (SELECT record_id FROM {quote_ident(right)}) LIMIT 3""")
     if unknown:
         raise LinkageError(f"labels table {labels!r} names records that do not exist: "
                            f"{', '.join(u for (u,) in unknown)}")
@@ -204,13 +202,13 @@ def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool)
     }
 
 
-def _input_view(con: duckdb.DuckDBPyConnection, table: str, name: str, columns: Sequence[str]) -> str:
+def _input_view(db: Engine, table: str, name: str, columns: Sequence[str]) -> str:
     cols = ", ".join(quote_ident(c) for c in ("record_id", *columns))
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS SELECT {cols} FROM {quote_ident(table)}").fetchall()
+    db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS SELECT {cols} FROM {quote_ident(table)}")
     return name
 
 
-def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLike | None, model: ProbabilisticModel,
+def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: ProbabilisticModel,
                 output: str = "scored_pairs", *, labels: TableLike | None = None,
                 waterfall: bool = False) -> ScoreResult:
     """Train a Fellegi–Sunter model and score candidate pairs into ``output``.
@@ -218,7 +216,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
     Args:
         left: table with a unique ``record_id`` and the model's columns (a real table or view, not a
             TEMP one: Splink reads it through its own cursor, which cannot see TEMP objects), or
-            a pandas DataFrame, pyarrow Table or DuckDB relation of ``con`` (written to
+            a pandas DataFrame, pyarrow Table or DuckDB relation of ``db`` (written to
             ``<output>__left`` first).
         right: the other table (link job), or None to dedupe ``left``.
         model: comparisons, blocking and training settings.
@@ -228,41 +226,41 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
         labels: table of true pairs ``(left_id, right_id)`` when ``model.m_from`` is
             ``labels``.
     """
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import Linker, block_on
 
     started = time.perf_counter()
     seconds: dict[str, float] = {}
-    left = as_table(con, left, f"{output}__left")
-    right = as_table(con, right, f"{output}__right") if right is not None else None
-    labels = as_table(con, labels, f"{output}__labels") if labels is not None else None
-    left_cols = columns_of(con, left)
-    right_cols = columns_of(con, right) if right is not None else None
+    left = as_table(db, left, f"{output}__left")
+    right = as_table(db, right, f"{output}__right") if right is not None else None
+    labels = as_table(db, labels, f"{output}__labels") if labels is not None else None
+    left_cols = columns_of(db, left)
+    right_cols = columns_of(db, right) if right is not None else None
     check_model(model, left_cols, right_cols)
     if model.m_from == "labels" and labels is None:
         raise LinkageError("m_from 'labels' needs a labels table of true pairs")
     if labels is not None:
-        check_labels(con, labels, left, right if right is not None else left)
+        check_labels(db, labels, left, right if right is not None else left)
 
     given_rules = model.blocking_rules
-    model, pairs_per_rule = _fit_blocking(con, left, right, model)
+    model, pairs_per_rule = _fit_blocking(db, left, right, model)
 
-    n_left = _count(con, left)
-    n_right = _count(con, right) if right is not None else n_left
+    n_left = _count(db, left)
+    n_right = _count(db, right) if right is not None else n_left
     if n_left == 0 or n_right == 0:   # nothing to compare: an empty result, not a Splink error
         weights = "".join(f', "mw_{s.column}" DOUBLE' for s in model.comparisons) if waterfall else ""
-        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(output)} (left_id VARCHAR, right_id VARCHAR, "
-                    f"match_weight DOUBLE, match_probability DOUBLE{weights})").fetchall()
+        db.run(f"CREATE OR REPLACE TABLE {quote_ident(output)} (left_id VARCHAR, right_id VARCHAR, "
+               f"match_weight DOUBLE, match_probability DOUBLE{weights})")
         pairs_per_rule = _in_given_order(given_rules, pairs_per_rule, [
             {"rule": _rule_sql(r), "pairs": 0, "estimated": False} for r in model.splink_rules])
         return ScoreResult(output, pairs_per_rule, {"total": time.perf_counter() - started},
-                           pairs=con.table(output))
+                           pairs=db.relation(output))
     saved = check_saved_model(model)
     prior_rules = model.prior_rules or (tuple(s.column for s in model.comparisons if s.kind in ("name", "date")),)
     estimate_prior = saved is None and (right is None or model.match_rate is None)
     if estimate_prior and not all(prior_rules):
         raise LinkageError("the prior is estimated from pairs agreeing on every name and date comparison, but the "
                            "model has none: give match_rate, or prior_rules")
-    if estimate_prior and sum(c["pairs"] for c in count_blocked_pairs(con, left, right, prior_rules)) == 0:
+    if estimate_prior and sum(c["pairs"] for c in count_blocked_pairs(db, left, right, prior_rules)) == 0:
         # No pair agrees on names and date of birth: assume one match per right record at most.
         estimate_prior = False
         fallback = 0.9 / n_right if right is not None else 1 / max(n_left * (n_left - 1) / 2, 1)
@@ -270,7 +268,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
     training_rules = model.training_rules
     training_pairs: dict[BlockingRule, int] = {}
     if model.m_from == "em" and saved is None:
-        counted = count_blocked_pairs(con, left, right, training_rules)
+        counted = count_blocked_pairs(db, left, right, training_rules)
         training_pairs = {tuple(c["rule"]): c["pairs"] for c in counted if c["pairs"] > 0}
         training_rules = tuple(training_pairs)
         if not training_rules:
@@ -279,20 +277,20 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
                                "from; add a rule or give labels")
 
     # Splink gets its own cursor: DuckDB 2.0 blocks a connection while any result is unread.
-    splink_con = con.cursor()
-    db_api = DuckDBAPI(connection=splink_con)
+    splink_db = db.cursor()
+    db_api = splink_db.splink_api()
     # A Splink rule may read any column: then every column both sides hold goes to Splink.
     columns = model.columns if not model.splink_rules else tuple(
         c for c in left_cols if c != "record_id" and (right_cols is None or c in right_cols))
-    inputs = [db_api.register(_input_view(splink_con, left, f"__pl_{LEFT}", columns), table_name=LEFT)]
+    inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns), table_name=LEFT)]
     if right is not None:
-        inputs.append(db_api.register(_input_view(splink_con, right, f"__pl_{RIGHT}", columns), table_name=RIGHT))
+        inputs.append(db_api.register(_input_view(splink_db, right, f"__pl_{RIGHT}", columns), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     try:
         pairs_per_rule = _in_given_order(given_rules, pairs_per_rule,
                                          _count_splink_rules(inputs, model, link_type, n_left, n_right))
     except Exception:
-        _drop_input_views(splink_con)
+        _drop_input_views(splink_db)
         raise
     settings = _splink_settings(model, link_type, waterfall)
     if saved is not None:   # the saved model's levels, m, u and prior; this run's blocking
@@ -316,39 +314,40 @@ def score_pairs(con: duckdb.DuckDBPyConnection, left: TableLike, right: TableLik
 
         step = time.perf_counter()
         if saved is None:
-            _train_m(linker, splink_con, model, left, right, labels, training_pairs, estimate_prior, prior_rules)
+            _train_m(linker, splink_db, model, left, right, labels, training_pairs, estimate_prior, prior_rules)
         seconds["m"] = time.perf_counter() - step
 
         step = time.perf_counter()
         predictions = linker.inference.predict(threshold_match_probability=model.keep_above, warning_mode="never")
-        materialise(splink_con, output, _scored_pairs_sql(predictions.physical_name, model, right is not None, waterfall))
+        materialise(splink_db, output,
+                    _scored_pairs_sql(predictions.physical_name, model, right is not None, waterfall))
         seconds["predict"] = time.perf_counter() - step
         parameters = linker.misc.save_model_to_json()
         lam = linker._settings_obj._probability_two_random_records_match
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()
-        _drop_input_views(splink_con)
+        _drop_input_views(splink_db)
     seconds["total"] = time.perf_counter() - started
     logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
     training = [{"rule": list(rule), "pairs": pairs,
                  **({"sampled_to": model.training_max_pairs} if pairs > model.training_max_pairs else {})}
                 for rule, pairs in training_pairs.items()]
-    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training, pairs=con.table(output))
+    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training, pairs=db.relation(output))
 
 
-def _train_m(linker: Any, splink_con: duckdb.DuckDBPyConnection, model: ProbabilisticModel, left: str,
+def _train_m(linker: Any, splink_db: Engine, model: ProbabilisticModel, left: str,
              right: str | None, labels: str | None, training_pairs: dict[BlockingRule, int],
              estimate_prior: bool, prior_rules: tuple[BlockingRule, ...]) -> None:
     """m from labelled pairs (the silver pairs for the comparisons they were selected on), or by EM
     from where the other models left it; then the prior read off the trained m."""
     if model.m_from == "labels":
         biased = set(model.labels_selected_on) & {s.column for s in model.comparisons}
-        label_table = _labels_for_splink(splink_con, labels, right is not None)
-        silver = _m_from_silver_pairs(splink_con, left, right, model, biased)
+        label_table = _labels_for_splink(splink_db, labels, right is not None)
+        silver = _m_from_silver_pairs(splink_db, left, right, model, biased)
         _set_m(linker, silver)
         _fix_m(linker, lambda column: column in biased)
         linker.training.estimate_m_from_pairwise_labels(label_table)
-        _smooth_unobserved_m(linker, _count(splink_con, labels), skip=biased)
+        _smooth_unobserved_m(linker, _count(splink_db, labels), skip=biased)
         _fix_m(linker, lambda column: False)
         return
     _start_m(linker, model.starting_m)
@@ -358,7 +357,7 @@ def _train_m(linker: Any, splink_con: duckdb.DuckDBPyConnection, model: Probabil
         _train_m_by_em(linker, model, training_pairs)
     _fix_m(linker, lambda column: False)
     if estimate_prior and not model.prior_rules:
-        _prior_from_trained_m(linker, splink_con, left, right, model, prior_rules[0])
+        _prior_from_trained_m(linker, splink_db, left, right, model, prior_rules[0])
 
 
 def check_saved_model(model: ProbabilisticModel) -> dict[str, Any] | None:
@@ -384,10 +383,10 @@ def check_saved_model(model: ProbabilisticModel) -> dict[str, Any] | None:
     return saved
 
 
-def _drop_input_views(splink_con: duckdb.DuckDBPyConnection) -> None:
+def _drop_input_views(splink_db: Engine) -> None:
     for name in (f"__pl_{LEFT}", f"__pl_{RIGHT}", "__pl_labels"):
-        splink_con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}").fetchall()
-    splink_con.close()
+        splink_db.run(f"DROP VIEW IF EXISTS {quote_ident(name)}")
+    splink_db.close()
 
 
 def _in_given_order(given: Sequence[Any], column_rules: list[dict[str, Any]],
@@ -423,7 +422,7 @@ def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type:
     return counted
 
 
-def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
+def _fit_blocking(db: Engine, left: str, right: str | None,
                   model: ProbabilisticModel) -> tuple[ProbabilisticModel, list[dict[str, Any]]]:
     """The model with its blocking rules fitted to ``max_comparisons``, and the pairs per rule.
 
@@ -431,7 +430,7 @@ def _fit_blocking(con: duckdb.DuckDBPyConnection, left: str, right: str | None,
     rules); defaults are tightened, or dropped with a warning when no field brings them under it.
     """
     given = [r for r in model.blocking_rules if is_column_rule(r)]
-    fitted = fit_rules_to_budget(con, left, right, given, model.max_comparisons, model.tighten_with)
+    fitted = fit_rules_to_budget(db, left, right, given, model.max_comparisons, model.tighten_with)
     over = [f for f in fitted if f["rule"] is None]
     if over and not model.tighten_with:
         worst = over[0]
@@ -483,7 +482,7 @@ def _train_m_by_em(linker: Any, model: ProbabilisticModel, pairs_by_rule: dict[B
             block_on(*rule), estimate_without_term_frequencies=True, **sample)
 
 
-def _prior_from_trained_m(linker: Any, con: duckdb.DuckDBPyConnection, left: str, right: str | None,
+def _prior_from_trained_m(linker: Any, db: Engine, left: str, right: str | None,
                           model: ProbabilisticModel, rule: BlockingRule) -> None:
     """Re-estimate the prior with the recall of its rule measured by the trained model.
 
@@ -505,8 +504,8 @@ def _prior_from_trained_m(linker: Any, con: duckdb.DuckDBPyConnection, left: str
     filled = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in rule)
 
     def fill(table: str) -> float:
-        return con.execute(f"SELECT avg(CASE WHEN {filled} THEN 1.0 ELSE 0.0 END) "
-                           f"FROM {quote_ident(table)}").fetchall()[0][0] or 0.0
+        return db.run(f"SELECT avg(CASE WHEN {filled} THEN 1.0 ELSE 0.0 END) "
+                      f"FROM {quote_ident(table)}")[0][0] or 0.0
 
     recall = fill(left) * fill(right if right is not None else left) * math.prod(exact.values())
     if not 0.01 <= recall <= 1:
@@ -519,7 +518,7 @@ def _prior_from_trained_m(linker: Any, con: duckdb.DuckDBPyConnection, left: str
                 settings._probability_two_random_records_match)
 
 
-def _m_from_silver_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str | None, model: ProbabilisticModel,
+def _m_from_silver_pairs(db: Engine, left: str, right: str | None, model: ProbabilisticModel,
                          columns: set[str]) -> dict[str, list[float]]:
     """m-probabilities of the comparisons the labels were selected on, from other true-ish pairs.
 
@@ -546,12 +545,12 @@ def _m_from_silver_pairs(con: duckdb.DuckDBPyConnection, left: str, right: str |
                          if lv["sql_condition"] != "ELSE")
         pair_columns = ", ".join(f"l.{quote_ident(c)} AS {quote_ident(c + '_l')}, r.{quote_ident(c)} AS "
                                  f"{quote_ident(c + '_r')}" for c in spec.columns)
-        counts = dict(con.execute(f"""
+        counts = dict(db.run(f"""
             SELECT CASE {cases} ELSE {len(levels) - 1} END AS level, count(*) FROM (
                 SELECT {pair_columns} FROM {quote_ident(left)} AS l JOIN {quote_ident(right_table)} AS r
                 ON {on} {distinct}
                 WHERE l.{quote_ident(spec.column)} IS NOT NULL AND r.{quote_ident(spec.column)} IS NOT NULL)
-            GROUP BY 1""").fetchall())
+            GROUP BY 1"""))
         total = sum(counts.values())
         result[spec.column] = [(counts.get(i, 0) + 0.5) / (total + 0.5 * len(levels)) for i in range(len(levels))]
         logger.info("m of %s from %d pairs agreeing on %s: %s", spec.column, total, ", ".join(keys),
@@ -608,14 +607,14 @@ def _fix_m(linker: Any, fixed: Any) -> None:
             level._fix_m_probability = bool(fixed(comparison.output_column_name))
 
 
-def _labels_for_splink(con: duckdb.DuckDBPyConnection, labels: str, link: bool) -> str:
+def _labels_for_splink(db: Engine, labels: str, link: bool) -> str:
     """Labelled pairs in the shape Splink reads (source dataset and record id per side)."""
     right_ds = RIGHT if link else LEFT
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW __pl_labels AS
+    db.run(f"""CREATE OR REPLACE TEMP VIEW __pl_labels AS
         SELECT '{LEFT}' AS source_dataset_l, CAST(left_id AS VARCHAR) AS record_id_l,
                '{right_ds}' AS source_dataset_r, CAST(right_id AS VARCHAR) AS record_id_r,
                1.0 AS clerical_match_score
-        FROM {quote_ident(labels)}""").fetchall()
+        FROM {quote_ident(labels)}""")
     return "__pl_labels"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from linkage._sql import Connection, sql_literal
+from linkage._sql import Engine, sql_literal
 
 COUNTRY_TABLE = "linkage__countries"
 NAME_VARIANT_TABLE = "linkage__name_variants"
@@ -33,17 +33,17 @@ def _csv(name: str) -> str:
     return f"read_csv({sql_literal(data_path(name))}, all_varchar = true, header = true)"
 
 
-def create_reference_tables(con: Connection, *, name_variants: str | None = None) -> None:
+def create_reference_tables(db: Engine, *, name_variants: str | None = None) -> None:
     """(Re)create the country and name-variant tables in the store.
 
     Args:
-        con: the store.
+        db: the engine holding the store.
         name_variants: a CSV (variant, canonical) to use instead of the shipped seed list.
     """
     countries = _csv("countries.csv")
     key = country_key_sql
     other_names = "unnest(string_split(other_names, '|'))"
-    con.execute(f"""
+    db.run(f"""
         CREATE OR REPLACE TABLE {COUNTRY_TABLE} AS
         WITH plain AS (
             SELECT {key('alpha3')} AS key, alpha3 FROM {countries}
@@ -64,13 +64,13 @@ def create_reference_tables(con: Connection, *, name_variants: str | None = None
         WHERE key IS NOT NULL AND key NOT IN (SELECT key FROM ambiguous)
         GROUP BY key, alpha3
         UNION ALL SELECT key, any_value(alpha3), any_value(reason) FROM ambiguous GROUP BY key
-    """).fetchall()
-    duplicated = con.execute(f"SELECT key FROM {COUNTRY_TABLE} GROUP BY key HAVING count(*) > 1 LIMIT 5").fetchall()
+    """)
+    duplicated = db.run(f"SELECT key FROM {COUNTRY_TABLE} GROUP BY key HAVING count(*) > 1 LIMIT 5")
     if duplicated:  # a data error in linkage/data, caught on load rather than as a wrong join later
         raise ValueError(f"country reference data maps {[k for (k,) in duplicated]} to several countries")
     variants = (f"read_csv({sql_literal(name_variants)}, all_varchar = true, header = true)"
                 if name_variants else _csv("name_variants.csv"))
-    con.execute(f"""
+    db.run(f"""
         CREATE OR REPLACE TABLE {NAME_VARIANT_TABLE} AS
         SELECT upper(trim(variant)) AS variant, any_value(upper(trim(canonical))) AS canonical
-        FROM {variants} WHERE variant IS NOT NULL AND canonical IS NOT NULL GROUP BY 1""").fetchall()
+        FROM {variants} WHERE variant IS NOT NULL AND canonical IS NOT NULL GROUP BY 1""")

@@ -9,10 +9,13 @@ from typing import Any, Protocol
 logger = logging.getLogger(__name__)
 
 
-class Connection(Protocol):
-    """Anything with ``execute(sql)``: a DuckDB connection satisfies it."""
+class Engine(Protocol):
+    """Where the SQL runs (``spine.engine.DuckDBEngine`` is one): statements in, rows out. This
+    package builds SQL and names tables; it never holds a database connection."""
 
-    def execute(self, query: str, parameters: Any = ...) -> Any: ...
+    def run(self, sql: str, parameters: Any = None) -> list[tuple]: ...
+
+    def records(self, sql: str, parameters: Any = None) -> list[dict[str, Any]]: ...
 
 
 def quote_ident(name: str) -> str:
@@ -36,32 +39,32 @@ def sql_in_list(values: Any) -> str:
     return ", ".join(sql_literal(v) for v in values) or "NULL"
 
 
-def materialise(con: Connection, name: str, sql: str) -> str:
+def materialise(db: Engine, name: str, sql: str) -> str:
     """Create (or replace) table ``name`` from a SELECT; log its size and time; return its name."""
     started = time.perf_counter()
     logger.debug("materialise %s:\n%s", name, sql)
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS {sql}").fetchall()
-    n = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0][0]
+    db.run(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS {sql}")
+    n = db.run(f"SELECT count(*) FROM {quote_ident(name)}")[0][0]
     logger.info("%s: %d rows in %.2fs", name, n, time.perf_counter() - started)
     return name
 
 
-def append(con: Connection, table: str, sql: str) -> int:
+def append(db: Engine, table: str, sql: str) -> int:
     """Stage the rows of a SELECT, add them to ``table`` by column name; return how many.
 
     Staged first so the SELECT may read ``table`` itself (imputations read the movements they add to).
     """
     staged = f"{table}__appended"
-    materialise(con, staged, sql)
-    con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT * FROM {quote_ident(staged)}").fetchall()
-    return con.execute(f"SELECT count(*) FROM {quote_ident(staged)}").fetchall()[0][0]
+    materialise(db, staged, sql)
+    db.run(f"INSERT INTO {quote_ident(table)} BY NAME SELECT * FROM {quote_ident(staged)}")
+    return db.run(f"SELECT count(*) FROM {quote_ident(staged)}")[0][0]
 
 
 
-def columns_of(con: Connection, table: str) -> list[str]:
+def columns_of(db: Engine, table: str) -> list[str]:
     """A table's (or view's) column names in order; empty when it does not exist."""
     try:
-        return [row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
+        return [row[0] for row in db.run(f"DESCRIBE {quote_ident(table)}")]
     except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException; callers name the table
         if "does not exist" in str(exc):
             return []

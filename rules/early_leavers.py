@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rules._sql import Connection, materialise, quote_ident
+from rules._sql import Engine, materialise, quote_ident
 
 EARLY_LEAVERS = "rules__early_leavers"
 EARLY_LEAVER_WEIGHTS = "rules__early_leaver_weights"
@@ -52,7 +52,7 @@ def _groups_sql(table: str, people: str, visas: str | None, age_groups: list[int
         WHERE e.event = 'immigration' AND e.provisional AND e.derived_via = 'self'"""
 
 
-def estimate_early_leavers(con: Connection, derive_at: Callable[[date, str], str], events: str, people: str, *,
+def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], events: str, people: str, *,
                            data_end: date, visas: str | None, age_groups: list[int],
                            draw: np.random.Generator | None = None) -> dict[str, Any]:
     """Estimate the early-leaver shares and materialise the weight of each provisional immigration.
@@ -77,9 +77,9 @@ def estimate_early_leavers(con: Connection, derive_at: Callable[[date, str], str
                          AND f.event = 'immigration' AND NOT f.provisional
                          AND abs(datediff('day', f.date, g.date)) <= {MATCH_DAYS})) AS left_early
             FROM ({_groups_sql(earlier, people, visas, age_groups)}) AS g GROUP BY ALL""")
-    materialise(con, EARLY_LEAVERS, " UNION ALL ".join(parts))
-    yearly = dict(con.execute(f"""SELECT years_back, sum(left_early) / nullif(sum(provisional), 0)
-                                  FROM {EARLY_LEAVERS} GROUP BY 1""").fetchall())
+    materialise(db, EARLY_LEAVERS, " UNION ALL ".join(parts))
+    yearly = dict(db.run(f"""SELECT years_back, sum(left_early) / nullif(sum(provisional), 0)
+                                  FROM {EARLY_LEAVERS} GROUP BY 1"""))
     shares = [yearly.get(y) for y in YEARS_BACK]
     latest = [s for s in shares[:2] if s is not None]
     level = float(np.mean(latest)) if latest else None
@@ -90,7 +90,7 @@ def estimate_early_leavers(con: Connection, derive_at: Callable[[date, str], str
     scale = drawn / level if level else 1.0
     m = PRIOR_ARRIVALS
     latest_years = ", ".join(str(y) for y in YEARS_BACK[:2])
-    materialise(con, EARLY_LEAVER_WEIGHTS, f"""
+    materialise(db, EARLY_LEAVER_WEIGHTS, f"""
         WITH rates AS (
             SELECT reason, citizenship_group, age_group,
                    least(1.0, {scale!r} * (sum(left_early) + {m} * {level or 0.0!r}) / (sum(provisional) + {m})) AS share
@@ -99,7 +99,7 @@ def estimate_early_leavers(con: Connection, derive_at: Callable[[date, str], str
         SELECT n.person_id, n.date, coalesce(r.share, {(drawn or 0.0)!r}) AS early_leaver_share,
                1 - coalesce(r.share, {(drawn or 0.0)!r}) AS weight
         FROM now AS n LEFT JOIN rates AS r USING (reason, citizenship_group, age_group)""")
-    weighted, n = con.execute(f"SELECT sum(weight), count(*) FROM {EARLY_LEAVER_WEIGHTS}").fetchall()[0]
+    weighted, n = db.run(f"SELECT sum(weight), count(*) FROM {EARLY_LEAVER_WEIGHTS}")[0]
     return {"years_back": list(YEARS_BACK),
             "share_by_year_back": {str(y): None if s is None else round(s, 4) for y, s in zip(YEARS_BACK, shares)},
             "level": None if level is None else round(level, 4), "spread": round(spread, 4),

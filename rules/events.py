@@ -28,7 +28,7 @@ import logging
 from datetime import date
 
 from rules.errors import RuleError
-from rules._sql import Connection, materialise, quote_ident, sql_literal
+from rules._sql import Engine, materialise, quote_ident, sql_literal
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ judged AS (
 {_state_changes_sql("judged", order, presence, rule, provisional_source, min_days)}"""
 
 
-def remove_short_interruptions(con: Connection, movements: str, output: str, *, data_end: date,
+def remove_short_interruptions(db: Engine, movements: str, output: str, *, data_end: date,
                                tolerance_days: int = 90, visitors: str | None = None,
                                provisional_source: str | None = None, max_rounds: int = 200) -> str:
     """Materialise the movements that matter for residence: short trips and visits taken out.
@@ -250,7 +250,7 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
     source = "source" if provisional_source else "CAST(NULL AS VARCHAR)"
     not_visitor = f" AND person_id NOT IN (SELECT person_id FROM {quote_ident(visitors)})" if visitors else ""
     out = quote_ident(output)
-    materialise(con, output, f"""
+    materialise(db, output, f"""
         SELECT person_id, date, direction, {source} AS source, TRUE AS kept,
                row_number() OVER (PARTITION BY person_id ORDER BY date, direction, {source}) AS rn,
                min(date) OVER (PARTITION BY person_id) AS first_date,
@@ -263,18 +263,18 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
     # consecutive movements in one direction are one period, from the first (as the events read
     # them): otherwise the second of two entries and the exit after it look like a short visit, and
     # taking them out leaves the first entry a stay that never ended
-    con.execute(f"""
+    db.run(f"""
         DELETE FROM {out} AS t USING (
             SELECT person_id, rn FROM (SELECT person_id, rn, direction, lag(direction) OVER ({window}) AS previous
                                        FROM {out}) WHERE previous = direction) AS s
-        WHERE t.person_id = s.person_id AND t.rn = s.rn""").fetchall()
+        WHERE t.person_id = s.person_id AND t.rn = s.rn""")
     # how long each stay and absence lasted before anything is taken out (usual residence)
-    materialise(con, f"{output}__spans", f"""
+    materialise(db, f"{output}__spans", f"""
         SELECT person_id, date, direction,
                datediff('day', date, coalesce(lead(date) OVER ({window}), {end})) AS span_days
         FROM {out}""")
     for _ in range(max_rounds):
-        removed = con.execute(f"""
+        removed = db.run(f"""
             DELETE FROM {out} AS t USING (
                 WITH o AS (
                     SELECT person_id, rn, lead(rn) OVER ({window}) AS next_rn,
@@ -286,7 +286,7 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
                 SELECT person_id, rn, next_rn FROM g
                 WHERE gap IS NOT NULL AND (prev_gap IS NULL OR gap < prev_gap) AND (next_gap IS NULL OR gap <= next_gap)
             ) AS s
-            WHERE t.person_id = s.person_id AND t.rn IN (s.rn, s.next_rn)""").fetchall()[0][0]
+            WHERE t.person_id = s.person_id AND t.rn IN (s.rn, s.next_rn)""")[0][0]
         if not removed:
             break
     else:
@@ -294,7 +294,7 @@ def remove_short_interruptions(con: Connection, movements: str, output: str, *, 
     return output
 
 
-def derive_long_term_events(con: Connection, movements: str, output: str, *, data_end: date,
+def derive_long_term_events(db: Engine, movements: str, output: str, *, data_end: date,
                             min_days: int = 365, tolerance_days: int = 90, presence: str | None = None,
                             visitors: str | None = None, provisional_source: str | None = None,
                             definition: str = "un_12_months", window_days: int | None = None) -> str:
@@ -307,7 +307,7 @@ def derive_long_term_events(con: Connection, movements: str, output: str, *, dat
         if definition != "12_in_16":
             raise RuleError(f"rules.events.window_days: the {definition} definition needs a window")
         window_days = TWELVE_IN_SIXTEEN_WINDOW_DAYS
-    sequence = remove_short_interruptions(con, movements, f"{output}__sequence", data_end=data_end,
+    sequence = remove_short_interruptions(db, movements, f"{output}__sequence", data_end=data_end,
                                           tolerance_days=0 if cumulative else tolerance_days, visitors=visitors,
                                           provisional_source=provisional_source)
     if cumulative:
@@ -317,4 +317,4 @@ def derive_long_term_events(con: Connection, movements: str, output: str, *, dat
         sql = derive_long_term_events_sql(sequence, data_end=data_end, min_days=min_days, presence=presence,
                                           provisional_source=provisional_source,
                                           spans=f"{sequence}__spans" if tolerance_days > 0 else None)
-    return materialise(con, output, sql)
+    return materialise(db, output, sql)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal
+from rules._sql import Engine, append, materialise, quote_ident, sql_in_list, sql_literal
 
 
 def _entries_from(source: str | None) -> str:
@@ -43,9 +43,9 @@ LEFT JOIN sequenced AS s
 """
 
 
-def flag_itineraries(con: Connection, movements: str, output: str, *, enabled: bool = True) -> str:
+def flag_itineraries(db: Engine, movements: str, output: str, *, enabled: bool = True) -> str:
     """Materialise :func:`flag_itineraries_sql` as ``output``."""
-    return materialise(con, output, flag_itineraries_sql(movements, enabled=enabled))
+    return materialise(db, output, flag_itineraries_sql(movements, enabled=enabled))
 
 
 def repair_itineraries_sql(movements: str, presence: str | None = None, *, midpoint: bool = False,
@@ -192,7 +192,7 @@ FROM dated
 """
 
 
-def repair_itineraries(con: Connection, movements: str, policy: str, presence: str | None = None, *,
+def repair_itineraries(db: Engine, movements: str, policy: str, presence: str | None = None, *,
                        midpoint: bool = False, gap_days: int = 365, entries_from: str | None = None,
                        not_presence_types: tuple[str, ...] = ()) -> int:
     """Apply a repair policy to ``movements`` in place; return the movements added or dropped.
@@ -204,19 +204,19 @@ def repair_itineraries(con: Connection, movements: str, policy: str, presence: s
     """
     m = quote_ident(movements)
     if policy == "estimate":
-        return append(con, movements, estimated_repairs_sql(movements, presence, gap_days=gap_days,
+        return append(db, movements, estimated_repairs_sql(movements, presence, gap_days=gap_days,
                                                             entries_from=entries_from,
                                                             not_presence_types=not_presence_types))
     if policy == "impute":
-        return append(con, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint,
+        return append(db, movements, repair_itineraries_sql(movements, presence, midpoint=midpoint,
                                                              entries_from=entries_from))
     if policy == "drop" and entries_from is None:
-        return con.execute(f"""
+        return db.run(f"""
             UPDATE {m} AS t SET kept = FALSE FROM (
                 SELECT person_id, source, record_id, date, direction FROM (
                     SELECT *, lag(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS prev
                     FROM {m} WHERE kept) WHERE prev = direction) AS d
             WHERE t.person_id = d.person_id AND t.source IS NOT DISTINCT FROM d.source
               AND t.record_id IS NOT DISTINCT FROM d.record_id AND t.date = d.date
-              AND t.direction = d.direction""").fetchall()[0][0]
+              AND t.direction = d.direction""")[0][0]
     return 0

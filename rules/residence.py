@@ -14,7 +14,7 @@ end_basis ('emigration' | 'death' | NULL)``.
 
 from __future__ import annotations
 
-from rules._sql import Connection, materialise, quote_ident, sql_in_list
+from rules._sql import Engine, materialise, quote_ident, sql_in_list
 
 
 def residence_spells_sql(events: str, presence: str, *, death_codes: tuple[str, ...] = ("death",),
@@ -61,10 +61,10 @@ FROM spells AS sp LEFT JOIN seen AS s USING (person_id)
 """
 
 
-def build_residence_spells(con: Connection, events: str, presence: str, output: str, *,
+def build_residence_spells(db: Engine, events: str, presence: str, output: str, *,
                            death_codes: tuple[str, ...] = ("death",), never_resident: str | None = None) -> str:
     """Materialise :func:`residence_spells_sql` as ``output``."""
-    return materialise(con, output, residence_spells_sql(events, presence, death_codes=death_codes,
+    return materialise(db, output, residence_spells_sql(events, presence, death_codes=death_codes,
                                                          never_resident=never_resident))
 
 

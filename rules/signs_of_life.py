@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules._sql import Engine, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
 from rules.silence import (PRIOR_STRENGTH, RECORDING_BY_GROUP, SILENCE_ESTIMATES, SILENCE_EVIDENCE,
                            estimate_recording_rates, estimate_silence, people_sql, ratio_probability)
 
@@ -198,7 +198,7 @@ def _grace_sql(by_source: dict[str, int], by_type: dict[str, int]) -> str:
     return f"CASE {' '.join(cases)} ELSE 0 END" if cases else "0"
 
 
-def add_imputed_departures(con: Connection, movements: str, presence: str, *, data_end: date,
+def add_imputed_departures(db: Engine, movements: str, presence: str, *, data_end: date,
                            window_days: int = 730, emigration_codes: tuple[str, ...] = ("emigration",),
                            death_codes: tuple[str, ...] = ("death",), provisional_days: int | None = None,
                            dependants: str | None = None, child_age_limit: int = 18,
@@ -218,20 +218,20 @@ def add_imputed_departures(con: Connection, movements: str, presence: str, *, da
     """
     grace = _grace_sql(grace_by_source or {}, grace_by_type or {})
     shortest = int(min(provisional_days or window_days, window_days))
-    rates = estimate_recording_rates(con, movements)
-    silence = estimate_silence(con, movements, presence, data_end=data_end, rates=rates, people=people,
+    rates = estimate_recording_rates(db, movements)
+    silence = estimate_silence(db, movements, presence, data_end=data_end, rates=rates, people=people,
                                min_silence_days=shortest, emigration_codes=emigration_codes,
                                death_codes=death_codes, grace=grace, dependants=dependants,
                                child_age_limit=child_age_limit, duplicates=duplicates)
-    materialise(con, DEPARTURE_CANDIDATES, departure_candidates_sql(
+    materialise(db, DEPARTURE_CANDIDATES, departure_candidates_sql(
         movements, SILENCE_EVIDENCE, SILENCE_ESTIMATES, presence, data_end=data_end, window_days=window_days,
         provisional_days=provisional_days, grace=grace, duplicates=duplicates, gap_days=gap_days))
-    long_absences = con.execute(long_absences_sql(movements, gap_days)).fetchall()[0][0]
-    gaps = con.execute(f"SELECT count(*) FROM {DEPARTURE_CANDIDATES} WHERE basis = 'gap'").fetchall()[0][0]
+    long_absences = db.run(long_absences_sql(movements, gap_days))[0][0]
+    gaps = db.run(f"SELECT count(*) FROM {DEPARTURE_CANDIDATES} WHERE basis = 'gap'")[0][0]
     r = rates["exit_recording"]
     gap_probability = ratio_probability(long_absences, (1 - r) / r if r else None, gaps)
     threshold = float(min_departure_probability)
-    materialise(con, DEPARTURE_RATES, _one_row_sql({
+    materialise(db, DEPARTURE_RATES, _one_row_sql({
         "exit_recording": r, "reentries": rates["reentries"], "reentries_after_exit": rates["reentries_after_exit"],
         "entry_recording": rates["entry_recording"], "reexits": rates["reexits"],
         "reexits_after_entry": rates["reexits_after_entry"], "deregistration": silence["deregistration"],
@@ -239,7 +239,7 @@ def add_imputed_departures(con: Connection, movements: str, presence: str, *, da
         "of_whom_deregistered": silence["of_whom_deregistered"], "silence_estimated": silence["estimated"],
         "recorded_long_absences": long_absences, "gap_candidates": gaps, "gap_probability": gap_probability,
         "min_departure_probability": float(min_departure_probability)}))
-    return append(con, movements, f"""
+    return append(db, movements, f"""
         SELECT person_id, source, CAST(NULL AS VARCHAR) AS record_id, date, 'out' AS direction,
                'imputed' AS flag, TRUE AS kept
         FROM {DEPARTURE_CANDIDATES}
@@ -346,7 +346,7 @@ WHERE NOT (j.last_recorded_exit AND j.seen <= j.departed + INTERVAL {SEEN_WITHIN
 """
 
 
-def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
+def add_imputed_returns(db: Engine, movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
                         min_return_probability: float = 0.0, gap_days: int = 365,
                         emigration_codes: tuple[str, ...] = ("emigration",)) -> int:
     """Insert :func:`imputed_returns_sql` rows into ``movements`` where it is likely enough that they
@@ -359,21 +359,21 @@ def add_imputed_returns(con: Connection, movements: str, presence: str, *, not_p
     candidate is a return, and the candidates are imputed only if it is at least
     ``min_return_probability``. Left in ``RETURN_RATES``.
     """
-    rates = estimate_recording_rates(con, movements)
-    staged = materialise(con, RETURN_CANDIDATES, imputed_returns_sql(movements, presence,
+    rates = estimate_recording_rates(db, movements)
+    staged = materialise(db, RETURN_CANDIDATES, imputed_returns_sql(movements, presence,
                                                                      not_presence_types=not_presence_types,
                                                                      gap_days=gap_days,
                                                                      emigration_codes=emigration_codes))
-    candidates = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
+    candidates = db.run(f"SELECT count(*) FROM {staged}")[0][0]
     e = rates["entry_recording"]
     probability = ratio_probability(rates["exit_entry_pairs"], (1 - e) / e if e else None, candidates)
     threshold = float(min_return_probability)
-    materialise(con, RETURN_RATES, _one_row_sql({
+    materialise(db, RETURN_RATES, _one_row_sql({
         "entry_recording": e, "recorded_exit_entry_pairs": rates["exit_entry_pairs"],
         "return_candidates": candidates, "return_probability": probability, "min_return_probability": threshold}))
     if probability < threshold:
         return 0
-    return append(con, movements, f"SELECT * FROM {staged}")
+    return append(db, movements, f"SELECT * FROM {staged}")
 
 
 def unreturned_exits_sql(movements: str, evidence: str, presence: str, *, people: str | None,
@@ -424,7 +424,7 @@ FROM last_two AS l LEFT JOIN {e} AS ev USING (person_id) LEFT JOIN seen_after AS
 LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)"""
 
 
-def add_returns_from_trips(con: Connection, movements: str, presence: str, *, data_end: date,
+def add_returns_from_trips(db: Engine, movements: str, presence: str, *, data_end: date,
                            people: str | None = None, min_return_probability: float = 0.0,
                            not_presence_types: tuple[str, ...] = ()) -> int:
     """Close trips whose entry went unrecorded: a person whose last movement is a recorded exit (and
@@ -447,9 +447,9 @@ def add_returns_from_trips(con: Connection, movements: str, presence: str, *, da
     rules.silence's tables); left in ``TRIP_ESTIMATES``.
     """
     m = PRIOR_STRENGTH
-    materialise(con, UNRETURNED_EXITS, unreturned_exits_sql(movements, SILENCE_EVIDENCE, presence, people=people,
+    materialise(db, UNRETURNED_EXITS, unreturned_exits_sql(movements, SILENCE_EVIDENCE, presence, people=people,
                                                             data_end=data_end, not_presence_types=not_presence_types))
-    materialise(con, TRIP_ESTIMATES, f"""
+    materialise(db, TRIP_ESTIMATES, f"""
         WITH g AS (
             SELECT u.age_band, u.citizenship_group, u.profile, u.after,
                    count(*) FILTER (WHERE u.candidate) AS candidates,
@@ -467,7 +467,7 @@ def add_returns_from_trips(con: Connection, movements: str, presence: str, *, da
                {float(min_return_probability)!r} AS min_return_probability
         FROM g LEFT JOIN o USING (after)""")
     end = f"DATE {sql_literal(data_end.isoformat())}"
-    return append(con, movements, f"""
+    return append(db, movements, f"""
         WITH periods AS (
             SELECT person_id, datediff('day', lag(date) OVER w, date) AS days,
                    lag(direction) OVER w AS previous, direction
@@ -517,7 +517,7 @@ SELECT f.person_id, f.kind, f.left_on, f.back_on, coalesce(w.age_band, 'unknown'
 FROM found AS f LEFT JOIN {e} AS ev USING (person_id) LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)"""
 
 
-def add_trips_from_long_absences(con: Connection, movements: str, *, data_end: date, people: str | None = None,
+def add_trips_from_long_absences(db: Engine, movements: str, *, data_end: date, people: str | None = None,
                                  min_return_probability: float = 0.0) -> int:
     """Split recorded long absences that are more likely two trips than one absence; return the
     movements added.
@@ -537,9 +537,9 @@ def add_trips_from_long_absences(con: Connection, movements: str, *, data_end: d
     ``LONG_ABSENCE_ESTIMATES``.
     """
     m = PRIOR_STRENGTH
-    materialise(con, LONG_ABSENCES, long_absences_by_group_sql(movements, SILENCE_EVIDENCE, people=people,
+    materialise(db, LONG_ABSENCES, long_absences_by_group_sql(movements, SILENCE_EVIDENCE, people=people,
                                                                data_end=data_end))
-    materialise(con, LONG_ABSENCE_ESTIMATES, f"""
+    materialise(db, LONG_ABSENCE_ESTIMATES, f"""
         WITH g AS (
             SELECT a.age_band, a.citizenship_group, a.profile,
                    count(*) FILTER (WHERE a.kind = 'absence') AS absences,
@@ -555,7 +555,7 @@ def add_trips_from_long_absences(con: Connection, movements: str, *, data_end: d
                                THEN least(1.0, (g.merged_expected + {m} * coalesce(o.ratio, 0)) / (g.absences + {m}))
                                ELSE 0.0 END, 4) AS probability
         FROM g, o""")
-    return append(con, movements, f"""
+    return append(db, movements, f"""
         WITH periods AS (
             SELECT person_id, datediff('day', lag(date) OVER w, date) AS days, lag(direction) OVER w AS previous,
                    direction
@@ -629,12 +629,12 @@ WHERE who.born_abroad AND r.registered <= f.first_seen AND r.registered >= {firs
   AND (fm.first_move IS NULL OR fm.first_move > r.registered + INTERVAL 30 DAY)"""
 
 
-def add_registration_arrivals(con: Connection, movements: str, presence: str, people: str, *, first_day: date,
+def add_registration_arrivals(db: Engine, movements: str, presence: str, people: str, *, first_day: date,
                               data_end: date) -> int:
     """Insert :func:`registration_arrivals_sql` rows into ``movements``; return how many. The lag
     it estimates is left in ``REGISTRATION_LAG``."""
-    materialise(con, REGISTRATION_LAG, registration_lag_sql(movements, presence))
-    return append(con, movements, registration_arrivals_sql(movements, presence, people, REGISTRATION_LAG,
+    materialise(db, REGISTRATION_LAG, registration_lag_sql(movements, presence))
+    return append(db, movements, registration_arrivals_sql(movements, presence, people, REGISTRATION_LAG,
                                                             first_day=first_day, data_end=data_end))
 
 
@@ -658,35 +658,35 @@ HAVING bool_and(r.kind = 'registration')
 """
 
 
-def imputation_estimates(con: Connection) -> dict:
+def imputation_estimates(db: Engine) -> dict:
     """What the last :func:`add_imputed_departures` and :func:`add_imputed_returns` estimated and
     decided (for quality.json): recording rates, the chance of each kind of departure, and per
     subgroup and silence length the silent people, the known leavers, the chance and what was done."""
-    rates = _one_row(con, DEPARTURE_RATES)
+    rates = _one_row(db, DEPARTURE_RATES)
     if rates is None:
         return {"estimated": False}
     threshold = rates["min_departure_probability"]
-    by_basis = con.execute(f"""
+    by_basis = db.run(f"""
         SELECT basis, count(*), count(*) FILTER (WHERE coalesce(probability, ?) >= ?)
-        FROM {DEPARTURE_CANDIDATES} GROUP BY 1 ORDER BY 1""", [rates["gap_probability"], threshold]).fetchall()
-    groups = con.execute(f"""
+        FROM {DEPARTURE_CANDIDATES} GROUP BY 1 ORDER BY 1""", [rates["gap_probability"], threshold])
+    groups = db.run(f"""
         SELECT age_band, citizenship_group, profile, silence_bin, candidates, known_registered,
                known_unregistered, unrecorded_expected, probability
         FROM {SILENCE_ESTIMATES} WHERE candidates > 0
-        ORDER BY candidates DESC, age_band, citizenship_group, profile, silence_bin""").fetchall()
+        ORDER BY candidates DESC, age_band, citizenship_group, profile, silence_bin""")
     keys = ("age_band", "citizenship_group", "profile", "silence_length", "silent", "known_leavers_registered",
             "known_leavers_unregistered", "unrecorded_leavers_expected", "probability")
     subgroups = [dict(zip(keys, row)) | {"imputed": row[4] if row[8] >= threshold else 0} for row in groups]
-    return {"estimated": True, **rates, "returns": _one_row(con, RETURN_RATES),
+    return {"estimated": True, **rates, "returns": _one_row(db, RETURN_RATES),
             "candidates_by_basis": {b: {"candidates": n, "imputed": k} for b, n, k in by_basis},
-            "subgroups": subgroups, "trips_with_missed_entry": _trip_estimates(con),
-            "registration_lag": _registration_lag(con)}
+            "subgroups": subgroups, "trips_with_missed_entry": _trip_estimates(db),
+            "registration_lag": _registration_lag(db)}
 
 
-def _registration_lag(con: Connection) -> dict | None:
+def _registration_lag(db: Engine) -> dict | None:
     """The usual registration lag estimated, how many showed it, and the lag used (0 unless
     ``MIN_LAG_CASES`` did); None when :func:`add_registration_arrivals` did not run."""
-    lag = _one_row(con, REGISTRATION_LAG)
+    lag = _one_row(db, REGISTRATION_LAG)
     if lag is None:
         return None
     cases = int(lag.get("cases") or 0)
@@ -695,12 +695,12 @@ def _registration_lag(con: Connection) -> dict | None:
             "median_days": lag.get("median_days"), "most_common_stands_out": lag.get("mode_stands_out")}
 
 
-def _trip_estimates(con: Connection) -> list[dict]:
+def _trip_estimates(db: Engine) -> list[dict]:
     """Per subgroup and what followed the exit: the exits with nothing after them, the recorded
     trips standing for missed entries, the chance such an exit was a trip (left by
     :func:`add_returns_from_trips`; empty when it did not run)."""
     try:
-        cursor = con.execute(f"""
+        return db.records(f"""
             SELECT age_band, citizenship_group, profile, after AS after_exit, candidates AS exits_without_return,
                    trips AS recorded_trips, round(missed_expected, 2) AS missed_entries_expected, probability,
                    CASE WHEN probability >= min_return_probability THEN candidates ELSE 0 END AS imputed
@@ -710,7 +710,6 @@ def _trip_estimates(con: Connection) -> list[dict]:
         if "does not exist" in str(exc):
             return []
         raise
-    return [dict(zip([d[0] for d in cursor.description], row)) for row in cursor.fetchall()]
 
 
 def _one_row_sql(values: dict) -> str:
@@ -725,12 +724,11 @@ def _one_row_sql(values: dict) -> str:
     return "SELECT " + ", ".join(f"{cell(v)} AS {quote_ident(k)}" for k, v in values.items())
 
 
-def _one_row(con: Connection, table: str) -> dict | None:
+def _one_row(db: Engine, table: str) -> dict | None:
     try:
-        cursor = con.execute(f"SELECT * FROM {quote_ident(table)}")
+        rows = db.records(f"SELECT * FROM {quote_ident(table)}")
     except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException when the table is not there
         if "does not exist" in str(exc):
             return None
         raise
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return rows[0] if rows else None

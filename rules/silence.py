@@ -34,7 +34,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from rules._sql import Connection, columns_of, materialise, quote_ident, sql_in_list, sql_literal
+from rules._sql import Engine, columns_of, materialise, quote_ident, sql_in_list, sql_literal
 
 RECORDING_RATES = "rules__recording_rates"
 RECORDING_BY_GROUP = "rules__recording_rates_by_group"
@@ -126,12 +126,12 @@ SELECT count(*) FILTER (WHERE direction = 'in' AND previous IS NOT NULL) AS reen
 FROM m"""
 
 
-def estimate_recording_rates(con: Connection, movements: str) -> dict[str, Any]:
+def estimate_recording_rates(db: Engine, movements: str) -> dict[str, Any]:
     """Materialise the recorded pairs (``RECORDING_RATES``) and return the exit and entry
     recording rates (None where fewer than ``MIN_CASES`` pairs say; not rounded)."""
-    materialise(con, RECORDING_RATES, recording_rates_sql(movements))
-    reentries, after_exit, reexits, after_entry, pairs = con.execute(
-        f"SELECT * FROM {RECORDING_RATES}").fetchall()[0]
+    materialise(db, RECORDING_RATES, recording_rates_sql(movements))
+    reentries, after_exit, reexits, after_entry, pairs = db.run(
+        f"SELECT * FROM {RECORDING_RATES}")[0]
     exits_seen, entries_seen = _rate(after_exit, reentries), _rate(after_entry, reexits)
     exit_rate, entry_rate = recording_from_shares(exits_seen, entries_seen)
     return {"exit_recording": exit_rate, "reentries": reentries, "reentries_after_exit": after_exit,
@@ -322,19 +322,19 @@ SELECT g.age_band, g.citizenship_group, g.profile, g.silence_bin, g.candidates, 
 FROM g LEFT JOIN b USING (silence_bin)"""
 
 
-def estimate_silence(con: Connection, movements: str, presence: str, *, data_end: date, rates: dict[str, Any],
+def estimate_silence(db: Engine, movements: str, presence: str, *, data_end: date, rates: dict[str, Any],
                      people: str | None = None, min_silence_days: int = 365, **evidence_options: Any) -> dict[str, Any]:
     """Materialise ``RECORDING_BY_GROUP``, ``SILENCE_EVIDENCE`` and ``SILENCE_ESTIMATES``; return the
     deregistration rate. ``rates``: the overall rates, from :func:`estimate_recording_rates`."""
-    materialise(con, RECORDING_BY_GROUP, group_recording_rates_sql(
+    materialise(db, RECORDING_BY_GROUP, group_recording_rates_sql(
         movements, people=people, data_end=data_end, exits_seen=rates["reentries_with_an_exit_before"],
         entries_seen=rates["reexits_with_an_entry_before"]))
-    materialise(con, SILENCE_EVIDENCE, silence_evidence_sql(
+    materialise(db, SILENCE_EVIDENCE, silence_evidence_sql(
         movements, presence, data_end=data_end, people=people,
-        with_source="source" in columns_of(con, presence), **evidence_options))
-    leavers, deregistered = con.execute(deregistration_rate_sql(SILENCE_EVIDENCE)).fetchall()[0]
+        with_source="source" in columns_of(db, presence), **evidence_options))
+    leavers, deregistered = db.run(deregistration_rate_sql(SILENCE_EVIDENCE))[0]
     d = _rate(deregistered, leavers)
-    materialise(con, SILENCE_ESTIMATES, silence_estimates_sql(
+    materialise(db, SILENCE_ESTIMATES, silence_estimates_sql(
         SILENCE_EVIDENCE, RECORDING_BY_GROUP, deregistration=d, min_silence_days=min_silence_days))
     r = rates["exit_recording"]
     return {"deregistration": d, "registered_exit_leavers": leavers, "of_whom_deregistered": deregistered,

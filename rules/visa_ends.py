@@ -35,7 +35,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from rules._sql import MONTH_DAYS, Connection, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules._sql import Engine, MONTH_DAYS, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
 from rules.silence import PRIOR_STRENGTH   # the weight of the split's pooled ratio, as for silences
 
 #: Source of the exits this rule imputes.
@@ -192,23 +192,23 @@ SELECT u.visa_type, u.days, u.cases,
 FROM ({usual_lag_sql(lags, ("visa_type",))}) AS u"""
 
 
-def add_visa_end_exits(con: Connection, visas: str, movements: str, presence: str, *, data_end: date,
+def add_visa_end_exits(db: Engine, visas: str, movements: str, presence: str, *, data_end: date,
                        exit_recording: float | None, min_gap_days: int, min_probability: float,
                        not_presence_types: tuple[str, ...] = ()) -> dict[str, Any]:
     """Impute the exits of holders who most likely left at their visa's end (module docstring);
     return what was estimated and how many exits were imputed."""
-    materialise(con, ENDED_COVERS, ended_covers_sql(visas, movements, presence, data_end=data_end,
+    materialise(db, ENDED_COVERS, ended_covers_sql(visas, movements, presence, data_end=data_end,
                                                     min_gap_days=min_gap_days, not_presence_types=not_presence_types))
-    materialise(con, VISA_END_ESTIMATES, visa_end_estimates_sql(ENDED_COVERS, exit_recording=exit_recording,
+    materialise(db, VISA_END_ESTIMATES, visa_end_estimates_sql(ENDED_COVERS, exit_recording=exit_recording,
                                                                 min_probability=min_probability))
-    materialise(con, VISA_END_OFFSETS, visa_end_offsets_sql(ENDED_COVERS))
-    imputed = append(con, movements, imputed_visa_end_exits_sql(ENDED_COVERS, VISA_END_ESTIMATES, VISA_END_OFFSETS,
+    materialise(db, VISA_END_OFFSETS, visa_end_offsets_sql(ENDED_COVERS))
+    imputed = append(db, movements, imputed_visa_end_exits_sql(ENDED_COVERS, VISA_END_ESTIMATES, VISA_END_OFFSETS,
                                                                 data_end=data_end))
-    groups = con.execute(f"""
+    groups = db.run(f"""
         SELECT visa_type, seen, known_leavers, candidates, round(expected_unrecorded, 1), probability
-        FROM {VISA_END_ESTIMATES} ORDER BY visa_type NULLS LAST, seen""").fetchall()
-    offsets = con.execute(f"SELECT visa_type, days, cases, share_near FROM {VISA_END_OFFSETS} "
-                          f"WHERE cases >= {MIN_OFFSET_CASES} ORDER BY visa_type").fetchall()
+        FROM {VISA_END_ESTIMATES} ORDER BY visa_type NULLS LAST, seen""")
+    offsets = db.run(f"SELECT visa_type, days, cases, share_near FROM {VISA_END_OFFSETS} "
+                     f"WHERE cases >= {MIN_OFFSET_CASES} ORDER BY visa_type")
     return {"exit_recording": None if exit_recording is None else round(exit_recording, 4),
             "imputed": imputed,
             "groups": [{"visa_type": t, "seen": s, "known_leavers": k, "candidates": n, "expected_unrecorded": x,

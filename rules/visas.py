@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Connection, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules._sql import Engine, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
 
 #: Sources of the movements these rules add.
 TRANSITION_SOURCE = "visa_transition"
@@ -57,11 +57,11 @@ HAVING bool_and(coalesce(visa_type IN ({sql_in_list(visit_types)}), FALSE))
 """
 
 
-def find_visitors(con: Connection, visas: str, presence: str, output: str, *,
+def find_visitors(db: Engine, visas: str, presence: str, output: str, *,
                   visit_types: tuple[str, ...] = ("visit",)) -> int:
     """Materialise :func:`visitors_sql` as ``output``; return how many visitors."""
-    materialise(con, output, visitors_sql(visas, presence, visit_types=visit_types))
-    return con.execute(f"SELECT count(*) FROM {quote_ident(output)}").fetchall()[0][0]
+    materialise(db, output, visitors_sql(visas, presence, visit_types=visit_types))
+    return db.run(f"SELECT count(*) FROM {quote_ident(output)}")[0][0]
 
 
 def in_country_grants_sql(visas: str, movements: str, *, visit_types: tuple[str, ...] = ("visit",)) -> str:
@@ -106,18 +106,18 @@ GROUP BY g.person_id, g.entry_date
 """
 
 
-def apply_visa_transitions(con: Connection, grants: str, visas: str, movements: str, *,
+def apply_visa_transitions(db: Engine, grants: str, visas: str, movements: str, *,
                            visit_types: tuple[str, ...] = ("visit",)) -> int:
     """Move the start of a stay from an entry made as a visitor to the in-country transition to
     another visa: the entry is no longer kept, an entry dated at the transition is added (source
     ``visa_transition``, flag ``imputed``). Return how many stays were moved."""
-    staged = materialise(con, f"{movements}__visitor_entries",
+    staged = materialise(db, f"{movements}__visitor_entries",
                          visitor_entries_sql(grants, visas, movements, visit_types=visit_types))
-    con.execute(f"""
+    db.run(f"""
         UPDATE {quote_ident(movements)} AS k SET kept = FALSE
         FROM {quote_ident(staged)} AS e
-        WHERE k.person_id = e.person_id AND k.date = e.entry_date AND k.direction = 'in'""").fetchall()
-    return append(con, movements, f"""
+        WHERE k.person_id = e.person_id AND k.date = e.entry_date AND k.direction = 'in'""")
+    return append(db, movements, f"""
         SELECT person_id, {sql_literal(TRANSITION_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
                transition_date AS date, 'in' AS direction, 'imputed' AS flag, TRUE AS kept
         FROM {quote_ident(staged)}""")
@@ -217,14 +217,14 @@ QUALIFY row_number() OVER (PARTITION BY v.person_id, v.start_date ORDER BY v.vis
 """
 
 
-def add_imputed_arrivals(con: Connection, visas: str, grants: str, movements: str, presence: str, *,
+def add_imputed_arrivals(db: Engine, visas: str, grants: str, movements: str, presence: str, *,
                          data_start: date, visit_types: tuple[str, ...] = ("visit",),
                          no_arrival_types: tuple[str, ...] = ()) -> int:
     """Insert :func:`imputed_arrivals_sql` rows into ``movements``; return how many. The arrival
     lags it estimates are left in ``ARRIVAL_LAGS``."""
-    materialise(con, ARRIVALS_ON_VISAS, arrival_lags_sql(visas, grants, movements, visit_types=visit_types,
+    materialise(db, ARRIVALS_ON_VISAS, arrival_lags_sql(visas, grants, movements, visit_types=visit_types,
                                                          no_arrival_types=no_arrival_types))
-    materialise(con, ARRIVAL_LAGS, usual_arrival_lags_sql(ARRIVALS_ON_VISAS))
-    return append(con, movements, imputed_arrivals_sql(
+    materialise(db, ARRIVAL_LAGS, usual_arrival_lags_sql(ARRIVALS_ON_VISAS))
+    return append(db, movements, imputed_arrivals_sql(
         visas, grants, movements, presence, ARRIVAL_LAGS, data_start=data_start, visit_types=visit_types,
         no_arrival_types=no_arrival_types))

@@ -15,11 +15,11 @@ import itertools
 import zlib
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from spine.config import JobConfig, with_rule_value
+from spine.engine import Engine
 from spine.events_stage import build_movements_and_events
 from spine.validation import unit_scores_sql
 
@@ -28,7 +28,7 @@ def _f1(tp: float, fp: float, fn: float) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
 
 
-def calibrate_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str) -> tuple[JobConfig, dict[str, Any]]:
+def calibrate_rules(db: Engine, job: JobConfig, linked_records: str) -> tuple[JobConfig, dict[str, Any]]:
     """Run every combination of ``job.rules.calibrate.alternatives``; return the job with the best
     one (by F1 over the whole sample) and what was compared. The rules' tables are left as the
     last combination made them: the caller runs the rules again with the chosen job."""
@@ -41,8 +41,8 @@ def calibrate_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_recor
         candidate = job
         for key, value in zip(keys, values):
             candidate = with_rule_value(candidate, key, value)
-        build_movements_and_events(con, candidate, linked_records, ablations=False)
-        found = con.execute(unit_scores_sql(candidate)).df()
+        build_movements_and_events(db, candidate, linked_records, ablations=False)
+        found = db.frame(unit_scores_sql(candidate))
         found["combination"] = number
         scores.append(found)
     table = pd.concat(scores, ignore_index=True)

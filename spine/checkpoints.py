@@ -25,6 +25,7 @@ import duckdb
 
 from linkage._sql import quote_ident
 from spine.config import JobConfig
+from spine.engine import DuckDBEngine, Engine
 
 CHECKPOINTS = "spine__checkpoints"
 FINGERPRINT = "__fingerprint__"
@@ -56,29 +57,29 @@ def run_fingerprint(job: JobConfig, input_hashes: dict[str, str], key_check: str
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def start(con: duckdb.DuckDBPyConnection, fingerprint: str) -> None:
+def start(db: Engine, fingerprint: str) -> None:
     """A fresh checkpoint table holding the run's fingerprint."""
-    con.execute(f"CREATE OR REPLACE TABLE {CHECKPOINTS} (stage VARCHAR, seconds DOUBLE, state VARCHAR)").fetchall()
-    con.execute(f"INSERT INTO {CHECKPOINTS} VALUES (?, 0, ?)", [FINGERPRINT, fingerprint]).fetchall()
+    db.run(f"CREATE OR REPLACE TABLE {CHECKPOINTS} (stage VARCHAR, seconds DOUBLE, state VARCHAR)")
+    db.run(f"INSERT INTO {CHECKPOINTS} VALUES (?, 0, ?)", [FINGERPRINT, fingerprint])
 
 
-def save(con: duckdb.DuckDBPyConnection, stage: str, seconds: float, state: dict[str, Any]) -> None:
+def save(db: Engine, stage: str, seconds: float, state: dict[str, Any]) -> None:
     """Record that ``stage`` finished and what it produced for later stages."""
-    con.execute(f"INSERT INTO {CHECKPOINTS} VALUES (?, ?, ?)",
-                [stage, seconds, json.dumps(state, default=_json_default)]).fetchall()
+    db.run(f"INSERT INTO {CHECKPOINTS} VALUES (?, ?, ?)",
+           [stage, seconds, json.dumps(state, default=_json_default)])
 
 
-def finished(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[float, dict[str, Any]]]:
+def finished(db: Engine) -> dict[str, tuple[float, dict[str, Any]]]:
     """Per finished stage: its seconds and its state."""
-    rows = con.execute(f"SELECT stage, seconds, state FROM {CHECKPOINTS} WHERE stage <> ?", [FINGERPRINT]).fetchall()
+    rows = db.run(f"SELECT stage, seconds, state FROM {CHECKPOINTS} WHERE stage <> ?", [FINGERPRINT])
     return {stage: (seconds, _restore(json.loads(state))) for stage, seconds, state in rows}
 
 
-def drop_leftovers(con: duckdb.DuckDBPyConnection) -> None:
+def drop_leftovers(db: Engine) -> None:
     """Drop the working tables Splink left when the run was killed in the middle of a model."""
-    for name, kind in con.execute("SELECT table_name, table_type FROM information_schema.tables "
-                                  "WHERE starts_with(table_name, '__splink__')").fetchall():
-        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote_ident(name)}").fetchall()
+    for name, kind in db.run("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE starts_with(table_name, '__splink__')"):
+        db.run(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote_ident(name)}")
 
 
 def find_resumable(out: Path, store_name: str, fingerprint: str) -> Path | None:
@@ -97,8 +98,8 @@ def find_resumable(out: Path, store_name: str, fingerprint: str) -> Path | None:
 
 def _fingerprint_of(store: Path) -> str | None:
     try:
-        with duckdb.connect(str(store)) as con:   # not read-only: a killed run's log is replayed
-            row = con.execute(f"SELECT state FROM {CHECKPOINTS} WHERE stage = ?", [FINGERPRINT]).fetchall()
+        with DuckDBEngine.open(store) as db:   # not read-only: a killed run's log is replayed
+            row = db.run(f"SELECT state FROM {CHECKPOINTS} WHERE stage = ?", [FINGERPRINT])
     except duckdb.Error:
         return None
     return row[0][0] if row else None

@@ -107,8 +107,12 @@ def _runtime_message(exc: BaseException) -> str:
     """An unexpected failure in one line, without the values it may quote (DuckDB quotes the
     value it could not convert, which may be a name or a date of birth), with what to do for the
     failures a user can act on."""
+    from spine.engine import EngineError
+
     first = next(iter(str(exc).strip().splitlines()), "")
     shown = without_values(exc)
+    if isinstance(exc, EngineError):   # the stage and the statement's shape: no value is in either
+        shown += f" (in {exc.where})"
     lower = first.lower()
     if isinstance(exc, MemoryError) or "out of memory" in lower:
         shown += "; set engine.memory_limit below the machine's memory and engine.temp_directory on a large disk"

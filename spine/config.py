@@ -256,7 +256,7 @@ TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$"
 
 
 class DatabaseConfig(StrictModel):
-    """A table or query of a PostgreSQL server, read through ADBC in Arrow batches (spine.database).
+    """A table or query of a PostgreSQL server, read through ADBC in Arrow batches (spine.engine.postgres).
     Credentials come from the environment only, never from the job file."""
 
     #: postgresql://host:port/database, without a password: user and password come from the

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 
 from linkage._sql import materialise, quote_ident, sql_literal
 from spine.config import JobConfig
+from spine.engine import Engine
 
 ATTRIBUTES = ("first_name", "surname", "dob", "sex", "nationality", "country_of_birth")
 ORDER_BY = {
@@ -39,7 +39,7 @@ def policy_of(job: JobConfig, attribute: str) -> str:
     return job.conflicts.attributes.get(attribute, job.conflicts.default)  # type: ignore[arg-type]
 
 
-def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str, job: JobConfig) -> str:
+def build_attribute_values(db: Engine, linked_records: str, job: JobConfig) -> str:
     """Materialise ``attribute_values``: one row per person, attribute, distinct value and source.
 
     Columns: person_id, attribute, value, source, chosen, policy, n_records.
@@ -53,7 +53,7 @@ def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str, 
     rank = "CASE policy " + " ".join(
         f"WHEN {sql_literal(p)} THEN row_number() OVER (PARTITION BY person_id, attribute ORDER BY {order})"
         for p, order in ORDER_BY.items()) + " END"
-    return materialise(con, "attribute_values", f"""
+    return materialise(db, "attribute_values", f"""
         WITH seen AS (
             SELECT person_id, attribute, value, source, min(source_rank) AS source_rank,
                    count(*) AS n_records, max(record_date) AS last_date
@@ -70,7 +70,7 @@ def build_attribute_values(con: duckdb.DuckDBPyConnection, linked_records: str, 
         FROM scored""")
 
 
-def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, job: JobConfig,
+def build_persons(db: Engine, base_links: str, job: JobConfig,
                   enlarged: str = "spine__enlarged", family: str = "spine__family_persons") -> str:
     """Materialise ``persons``: one row per spine person (merged base duplicates once, then persons
     created by enlargement, then dependants created by family association) with the chosen values
@@ -78,7 +78,7 @@ def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, job: JobConfi
     pivots = ", ".join(
         f"max(value) FILTER (WHERE attribute = {sql_literal(a)}) AS {a}" for a in attributes_of(job))
     extra = "".join(f", c.{quote_ident(a)}" for a in attributes_of(job)[len(ATTRIBUTES):])
-    return materialise(con, "persons", f"""
+    return materialise(db, "persons", f"""
         WITH chosen AS (
             SELECT person_id, {pivots} FROM attribute_values WHERE chosen GROUP BY person_id
         )
@@ -96,21 +96,21 @@ def build_persons(con: duckdb.DuckDBPyConnection, base_links: str, job: JobConfi
         FROM {quote_ident(family)} AS f LEFT JOIN chosen AS c USING (person_id)""")
 
 
-def conflict_rates(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def conflict_rates(db: Engine) -> dict[str, Any]:
     """Share of persons whose records disagree, per attribute and per pair of sources.
 
     Two sources disagree on a person's attribute when they share no value for it.
     """
-    by_attribute = con.execute("""
+    by_attribute = db.run("""
         SELECT attribute, count(*) AS persons, count(*) FILTER (WHERE n > 1) AS conflicting
         FROM (SELECT person_id, attribute, count(DISTINCT value) AS n FROM attribute_values GROUP BY ALL)
-        GROUP BY attribute ORDER BY attribute""").fetchall()
-    by_pair = con.execute("""
+        GROUP BY attribute ORDER BY attribute""")
+    by_pair = db.run("""
         WITH v AS (SELECT person_id, attribute, source, list(DISTINCT value) AS vals FROM attribute_values GROUP BY ALL)
         SELECT a.attribute, a.source, b.source, count(*) AS persons,
                count(*) FILTER (WHERE NOT list_has_any(a.vals, b.vals)) AS conflicting
         FROM v AS a JOIN v AS b ON a.person_id = b.person_id AND a.attribute = b.attribute AND a.source < b.source
-        GROUP BY ALL ORDER BY 1, 2, 3""").fetchall()
+        GROUP BY ALL ORDER BY 1, 2, 3""")
     return {
         "by_attribute": {a: {"persons": n, "conflicting": c, "rate": round(c / n, 6) if n else None}
                          for a, n, c in by_attribute},

@@ -19,6 +19,7 @@ import duckdb
 from linkage._sql import quote_ident, sql_literal
 from linkage.probabilistic import LEFT, RIGHT
 from spine.diagnostics import probabilistic_metrics
+from spine.engine import Engine
 from spine.errors import without_values
 from spine.linking import SPINE_REFERENCE, features_table
 
@@ -49,7 +50,7 @@ def review_band(model: dict[str, Any]) -> tuple[float, float]:
     return min(NEAR_THRESHOLD[0], threshold), max(NEAR_THRESHOLD[1], threshold)
 
 
-def write_dashboards(con: duckdb.DuckDBPyConnection, metrics: dict[str, Any], folder: Path) -> dict[str, Any]:
+def write_dashboards(db: Engine, metrics: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Write both dashboards for every source with a trained model; return what was written
     (files relative to the output folder, records and pairs shown), for quality.json. A source
     whose dashboards fail is recorded with the error and a warning: the run's outputs stand."""
@@ -60,7 +61,7 @@ def write_dashboards(con: duckdb.DuckDBPyConnection, metrics: dict[str, Any], fo
             continue
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            written[name] = _source_dashboards(con, name, model, folder)
+            written[name] = _source_dashboards(db, name, model, folder)
         except Exception as error:   # noqa: BLE001 - an optional view of the run; the run itself stands
             why = f"not written: {type(error).__name__}: {without_values(error)}"
             logger.warning("%s: the Splink dashboards were %s", name, why)
@@ -81,26 +82,26 @@ def _offline(path: Path) -> None:
     path.write_text(_WEB_FONTS.sub("", text), encoding="utf-8")
 
 
-def _source_dashboards(con: duckdb.DuckDBPyConnection, name: str, model: dict[str, Any], folder: Path) -> dict[str, Any]:
-    from splink import DuckDBAPI, Linker
+def _source_dashboards(db: Engine, name: str, model: dict[str, Any], folder: Path) -> dict[str, Any]:
+    from splink import Linker
     from splink.internals.unique_id_concat import CONCAT_SEPARATOR
 
     started = time.perf_counter()
     low, high = review_band(model)
-    cursor = con.cursor()
-    store = cursor.execute("SELECT current_database()").fetchall()[0][0]
+    cursor = db.cursor()
+    store = cursor.run("SELECT current_database()")[0][0]
     tables = {t: f"{quote_ident(store)}.main.{quote_ident(t)}" for t in (f"scored__{name}", f"candidates__{name}")}
     scored, candidates = tables[f"scored__{name}"], tables[f"candidates__{name}"]
     ids = f"link__{name}__ids"   # a hybrid's identifier links: the records they decided were not the model's
-    has_ids = bool(cursor.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-                                  [store, ids]).fetchall()[0][0])
+    has_ids = bool(cursor.run("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                              [store, ids])[0][0])
     not_decided = (f"WHERE record_id NOT IN (SELECT record_id FROM {quote_ident(store)}.main.{quote_ident(ids)} "
                    "WHERE status IN ('linked', 'review'))" if has_ids else "")
     # Splink's working tables (every input record with its term frequencies) go to memory, not the store.
-    cursor.execute(f"ATTACH ':memory:' AS {WORKSPACE}").fetchall()
+    cursor.run(f"ATTACH ':memory:' AS {WORKSPACE}")
     try:
-        cursor.execute(f"USE {WORKSPACE}").fetchall()
-        cursor.execute(f"""
+        cursor.run(f"USE {WORKSPACE}")
+        cursor.run(f"""
             CREATE TABLE pairs AS
             WITH band AS (
                 SELECT record_id FROM {candidates} {not_decided} GROUP BY record_id
@@ -109,15 +110,15 @@ def _source_dashboards(con: duckdb.DuckDBPyConnection, name: str, model: dict[st
             SELECT '0' AS match_key,
                    {sql_literal(LEFT + CONCAT_SEPARATOR)} || s.left_id AS join_key_l,
                    {sql_literal(RIGHT + CONCAT_SEPARATOR)} || s.right_id AS join_key_r
-            FROM {scored} AS s JOIN band ON band.record_id = s.left_id""").fetchall()
-        records, pairs = cursor.execute("SELECT count(DISTINCT join_key_l), count(*) FROM pairs").fetchall()[0]
+            FROM {scored} AS s JOIN band ON band.record_id = s.left_id""")
+        records, pairs = cursor.run("SELECT count(DISTINCT join_key_l), count(*) FROM pairs")[0]
         shown: dict[str, Any] = {"band": [low, high], "records": records, "pairs": pairs,
                                  "records_in_band_sampled_to": MAX_RECORDS}
         if pairs == 0:
             return {**shown, "files": [], "why": "no record's best candidate scored in the band"}
         for view, table in (("left_records", features_table(name)), ("right_records", SPINE_REFERENCE)):
-            cursor.execute(f"CREATE VIEW {view} AS SELECT * FROM {quote_ident(store)}.main.{quote_ident(table)}").fetchall()
-        db_api = DuckDBAPI(connection=cursor)
+            cursor.run(f"CREATE VIEW {view} AS SELECT * FROM {quote_ident(store)}.main.{quote_ident(table)}")
+        db_api = cursor.splink_api()
         inputs = [db_api.register("left_records", table_name=LEFT), db_api.register("right_records", table_name=RIGHT)]
         # the dashboards show each pair's values and each comparison's weight
         settings = {**model["splink_model"], "retain_matching_columns": True,
@@ -128,9 +129,9 @@ def _source_dashboards(con: duckdb.DuckDBPyConnection, name: str, model: dict[st
             linker.table_management.register_blocked_pairs_for_predict(db_api.register("pairs"))
             predictions = linker.inference.predict()
             clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, low)
-            largest = [r[0] for r in cursor.execute(f"""
+            largest = [r[0] for r in cursor.run(f"""
                 SELECT cluster_id FROM {clusters.physical_name} GROUP BY cluster_id HAVING count(*) > 1
-                ORDER BY count(*) DESC, cluster_id LIMIT {CLUSTERS}""").fetchall()]
+                ORDER BY count(*) DESC, cluster_id LIMIT {CLUSTERS}""")]
             linker.visualisations.comparison_viewer_dashboard(predictions, str(viewer), overwrite=True)
             linker.visualisations.cluster_studio_dashboard(predictions, clusters, str(studio), overwrite=True,
                                                            cluster_ids=largest)
@@ -145,6 +146,6 @@ def _source_dashboards(con: duckdb.DuckDBPyConnection, name: str, model: dict[st
     finally:
         cursor.close()   # rolls back anything open, so the workspace can go
         try:
-            con.execute(f"DETACH DATABASE IF EXISTS {WORKSPACE}").fetchall()
+            db.run(f"DETACH DATABASE IF EXISTS {WORKSPACE}")
         except duckdb.Error as error:   # the failure being raised, if any, is the one to see
             logger.warning("the dashboards' workspace could not be detached: %s", error)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 
 from linkage import MatchKey, dedupe_on_match_keys
 from linkage._sql import materialise, quote_ident
 from spine.config import JobConfig
+from spine.engine import Engine
 
 #: Strict keys only: a wrong merge in the register is worse than a missed one. Every key holds the
 #: postcode: on the 20k synthetic universe names + dob + sex alone paired 8 namesakes and no
@@ -36,7 +36,7 @@ BASE_PAIRS = "spine__base_duplicates"
 REPORTED_PAIRS = 100
 
 
-def deduplicate_base(con: duckdb.DuckDBPyConnection, job: JobConfig, base_links: str, features: str) -> dict[str, Any]:
+def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str) -> dict[str, Any]:
     """Find duplicate pairs in the base register; merge them if configured; return the report."""
     config = job.base_deduplication
     if config.method == "none":
@@ -47,25 +47,25 @@ def deduplicate_base(con: duckdb.DuckDBPyConnection, job: JobConfig, base_links:
             else [k for k in defaults if all(available(f) for f in k.fields)])
     if not keys:
         return {"method": config.method, "skipped": "the base register maps too few fields for a strict key"}
-    dedupe_on_match_keys(con, features, keys, BASE_PAIRS, max_group=2)
-    rows = con.execute(f"""
+    dedupe_on_match_keys(db, features, keys, BASE_PAIRS, max_group=2)
+    rows = db.run(f"""
         SELECT p.matched_on, a.entity_id, b.entity_id FROM {BASE_PAIRS} AS p
         JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
         JOIN {quote_ident(base_links)} AS b ON b.record_id = p.right_id
-        ORDER BY a.entity_id, b.entity_id""").fetchall()
+        ORDER BY a.entity_id, b.entity_id""")
     by_key: dict[str, int] = {}
     for key, _, _ in rows:
         by_key[key] = by_key.get(key, 0) + 1
     report = {"method": config.method, "action": config.action, "pairs": len(rows), "pairs_per_key": by_key,
               "person_pairs": [[a, b] for _, a, b in rows[:REPORTED_PAIRS]]}
     if config.action == "merge" and rows:
-        report["persons_merged"] = _merge(con, base_links)
+        report["persons_merged"] = _merge(db, base_links)
     return report
 
 
-def _merge(con: duckdb.DuckDBPyConnection, base_links: str) -> int:
+def _merge(db: Engine, base_links: str) -> int:
     """Give every record of a duplicate pair the person of the pair's first record; return merges."""
-    materialise(con, base_links, f"""   -- rewritten in place
+    materialise(db, base_links, f"""   -- rewritten in place
         WITH target AS (   -- a record in several pairs joins the smallest first record
             SELECT p.right_id AS record_id, min(a.entity_id) AS entity_id
             FROM {BASE_PAIRS} AS p JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
@@ -76,6 +76,5 @@ def _merge(con: duckdb.DuckDBPyConnection, base_links: str) -> int:
                l.match_probability, l.match_weight,
                CASE WHEN t.entity_id IS NOT NULL THEN 'merged_duplicate' ELSE l.reason END AS reason
         FROM {quote_ident(base_links)} AS l LEFT JOIN target AS t USING (record_id)""")
-    n = con.execute(f"SELECT count(*) FROM {quote_ident(base_links)} WHERE reason = 'merged_duplicate'"
-                    ).fetchall()[0][0]
+    n = db.run(f"SELECT count(*) FROM {quote_ident(base_links)} WHERE reason = 'merged_duplicate'")[0][0]
     return int(n)

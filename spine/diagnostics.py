@@ -8,10 +8,10 @@ import math
 from datetime import date
 from typing import Any
 
-import duckdb
 
 from linkage._sql import columns_of, quote_ident
 from rules.residence import stock_on_1_january_sql
+from spine.engine import Engine
 
 #: Thresholds at which the links a source would get are counted (with the job's own cut added).
 SENSITIVITY_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
@@ -29,21 +29,21 @@ def probabilistic_metrics(metrics: Any) -> dict[str, Any] | None:
     return model if isinstance(model, dict) and "parameters" in model else None
 
 
-def linkage_diagnostics(con: duckdb.DuckDBPyConnection, linkage_metrics: dict[str, Any]) -> dict[str, Any]:
+def linkage_diagnostics(db: Engine, linkage_metrics: dict[str, Any]) -> dict[str, Any]:
     """:func:`probabilistic_diagnostics` for every probabilistic (or hybrid) source."""
     found = {}
     for name, metrics in linkage_metrics.items():
         model = probabilistic_metrics(metrics)
         if model and "threshold" in model:
             band = model.get("review_band")
-            result = probabilistic_diagnostics(con, name, model["threshold"], model.get("comparisons", []),
+            result = probabilistic_diagnostics(db, name, model["threshold"], model.get("comparisons", []),
                                                link_cut=band[1] if band else model["threshold"])
             if result:
                 found[name] = result
     return found
 
 
-def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, threshold: float,
+def probabilistic_diagnostics(db: Engine, name: str, threshold: float,
                               comparisons: list[str], link_cut: float | None = None) -> dict[str, Any] | None:
     """Figures of the records the model decided (not those an identifier linked first):
 
@@ -58,17 +58,17 @@ def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, thresho
     None when the source scored no pairs.
     """
     candidates = f"candidates__{name}"
-    present = columns_of(con, candidates)
+    present = columns_of(db, candidates)
     if not present:
         return None
     cut = float(link_cut if link_cut is not None else threshold)
     decided = f"link__{name}__ids"
     model_pairs = (f"(SELECT * FROM {quote_ident(candidates)} WHERE record_id NOT IN (SELECT record_id FROM "
-                   f"{quote_ident(decided)} WHERE status IN ('linked', 'review')))" if columns_of(con, decided)
+                   f"{quote_ident(decided)} WHERE status IN ('linked', 'review')))" if columns_of(db, decided)
                    else quote_ident(candidates))
-    bins = dict(con.execute(f"""
+    bins = dict(db.run(f"""
         SELECT CAST(floor(match_weight / {WEIGHT_BIN}) AS INTEGER), count(*) FROM {model_pairs}
-        WHERE isfinite(match_weight) GROUP BY 1""").fetchall())
+        WHERE isfinite(match_weight) GROUP BY 1"""))
     if not bins:
         return None
     pairs = sum(bins.values())
@@ -76,17 +76,17 @@ def probabilistic_diagnostics(con: duckdb.DuckDBPyConnection, name: str, thresho
                  for b in range(min(bins), max(bins) + 1)]
     thresholds = sorted({*SENSITIVITY_THRESHOLDS, float(threshold), cut})
     best = f"(SELECT record_id, max(match_probability) AS p FROM {model_pairs} GROUP BY record_id)"
-    reached = dict(con.execute(f"""
+    reached = dict(db.run(f"""
         SELECT t, count(b.record_id) FROM (SELECT unnest(CAST({thresholds} AS DOUBLE[])) AS t) AS ts
-        LEFT JOIN {best} AS b ON b.p >= ts.t GROUP BY t""").fetchall())
+        LEFT JOIN {best} AS b ON b.p >= ts.t GROUP BY t"""))
     sensitivity = [{"threshold": t, "records_linked": reached[t], "change": reached[t] - reached[cut]}
                    for t in thresholds]
     return {"pairs": pairs, "histogram": histogram, "threshold": threshold, "link_cut": cut,
             "cut_weight": math.log2(cut / (1 - cut)), "records_linked_at_cut": reached[cut],
-            "sensitivity": sensitivity, "example_pairs": _example_pairs(con, model_pairs, [c for c in comparisons if f"mw_{c}" in present], cut)}
+            "sensitivity": sensitivity, "example_pairs": _example_pairs(db, model_pairs, [c for c in comparisons if f"mw_{c}" in present], cut)}
 
 
-def _example_pairs(con: duckdb.DuckDBPyConnection, pairs: str, columns: list[str], cut: float) -> list[dict]:
+def _example_pairs(db: Engine, pairs: str, columns: list[str], cut: float) -> list[dict]:
     """A typical clear link (median weight of p >= 0.999), the pair nearest the cut, a typical
     clear non-link (median weight of p <= 0.01); each pair once, with the weight of each of
     ``columns`` (the comparisons whose ``mw_`` column the pairs have)."""
@@ -102,8 +102,8 @@ def _example_pairs(con: duckdb.DuckDBPyConnection, pairs: str, columns: list[str
     }
     examples, seen = [], set()
     for label, rest in picks.items():
-        row = con.execute(f"SELECT record_id, entity_id, match_weight, match_probability, {weights} "
-                          f"FROM {pairs} {rest}").fetchall()
+        row = db.run(f"SELECT record_id, entity_id, match_weight, match_probability, {weights} "
+                     f"FROM {pairs} {rest}")
         if not row or row[0][:2] in seen:
             continue
         seen.add(row[0][:2])
@@ -113,7 +113,7 @@ def _example_pairs(con: duckdb.DuckDBPyConnection, pairs: str, columns: list[str
     return examples
 
 
-def demographic_accounting(con: duckdb.DuckDBPyConnection, first_year: int, end: date) -> list[dict[str, Any]]:
+def demographic_accounting(db: Engine, first_year: int, end: date) -> list[dict[str, Any]]:
     """Per year: stock(1 Jan next year) − stock(1 Jan) against births − deaths + immigration −
     emigration, with the residual. The stock on a day counts spells begun on or before it and not
     ended on or before it, so the year's components are those dated after 1 January up to and
@@ -122,10 +122,10 @@ def demographic_accounting(con: duckdb.DuckDBPyConnection, first_year: int, end:
     and emigration, all events (own and family-derived). Every other start or end of residence
     (a first registration of someone already here, an emigration of someone never seen resident)
     is in the residual. Empty when there are no residence spells."""
-    if not columns_of(con, "residence_spells") or not con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]:
+    if not columns_of(db, "residence_spells") or not db.run("SELECT count(*) FROM residence_spells")[0][0]:
         return []
     year_of = "year({} - INTERVAL 1 DAY)"   # (1 Jan Y, 1 Jan Y+1] belongs to year Y
-    rows = con.execute(f"""
+    rows = db.run(f"""
         WITH years AS (SELECT CAST(y AS INTEGER) AS y FROM range({int(first_year)}, {end.year}) AS r(y)),
         stock AS ({stock_on_1_january_sql("residence_spells", first_year, end.year)}),
         births AS (
@@ -141,7 +141,7 @@ def demographic_accounting(con: duckdb.DuckDBPyConnection, first_year: int, end:
         SELECT y.y, s0.n, s1.n, coalesce(b.n, 0), coalesce(d.n, 0), coalesce(f.imm, 0), coalesce(f.emi, 0)
         FROM years AS y JOIN stock AS s0 ON s0.y = y.y JOIN stock AS s1 ON s1.y = y.y + 1
         LEFT JOIN births AS b ON b.y = y.y LEFT JOIN deaths AS d ON d.y = y.y LEFT JOIN flows AS f ON f.y = y.y
-        ORDER BY y.y""").fetchall()
+        ORDER BY y.y""")
     out = []
     for year, stock, next_stock, births, deaths, imm, emi in rows:
         change, components = next_stock - stock, births - deaths + imm - emi

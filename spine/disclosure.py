@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkage._sql import Connection, quote_ident, sql_literal
+from linkage._sql import quote_ident, sql_literal
+from spine.engine import Engine
 from spine.errors import SpineError
 
 logger = logging.getLogger(__name__)
@@ -182,14 +183,14 @@ def derivable_cells(matrix: np.ndarray, suppressed: np.ndarray) -> np.ndarray:
     return cols[np.linalg.norm(null, axis=0) < 1e-9]
 
 
-def find_derivable(con: Connection, cube: str, shape: tuple[int, ...],
+def find_derivable(db: Engine, cube: str, shape: tuple[int, ...],
                    changed_since: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Run the rank check on the tables of ``cube`` (those with a cell suppressed in round
     ``changed_since`` or later, if given): (tbl, cell) of each derivable cell, and the number of
     tables checked (those with a suppressed cell)."""
     only = "" if changed_since is None else (
         f" AND tbl IN (SELECT tbl FROM {quote_ident(cube)} WHERE suppression_round >= {int(changed_since)})")
-    rows = np.array(con.execute(f"SELECT tbl, cell FROM {quote_ident(cube)} WHERE suppressed{only}").fetchall(),
+    rows = np.array(db.run(f"SELECT tbl, cell FROM {quote_ident(cube)} WHERE suppressed{only}"),
                     dtype=np.int64).reshape(-1, 2)
     tbl, cell = rows[:, 0], rows[:, 1]
     if tbl.size == 0:
@@ -204,20 +205,20 @@ def find_derivable(con: Connection, cube: str, shape: tuple[int, ...],
     return out_tbl, out_cell, int(tables.size)
 
 
-def _suppress(con: Connection, cube: str, picks_sql: str, step: str, round_no: int) -> int:
+def _suppress(db: Engine, cube: str, picks_sql: str, step: str, round_no: int) -> int:
     """Mark the picked cells suppressed by ``step`` in round ``round_no``; return how many."""
     picks = f"{cube}__picks"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(picks)} AS {picks_sql}").fetchall()
-    n = con.execute(f"SELECT count(*) FROM {quote_ident(picks)}").fetchall()[0][0]
+    db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(picks)} AS {picks_sql}")
+    n = db.run(f"SELECT count(*) FROM {quote_ident(picks)}")[0][0]
     if n:
-        con.execute(f"""UPDATE {quote_ident(cube)} AS c SET suppressed = TRUE, suppressed_by = {sql_literal(step)},
+        db.run(f"""UPDATE {quote_ident(cube)} AS c SET suppressed = TRUE, suppressed_by = {sql_literal(step)},
                         suppression_round = {round_no}
-                        FROM {quote_ident(picks)} AS p WHERE c.tbl = p.tbl AND c.cell = p.cell""").fetchall()
+                        FROM {quote_ident(picks)} AS p WHERE c.tbl = p.tbl AND c.cell = p.cell""")
         logger.debug("round %d: %s suppressed %d cells", round_no, step, n)
     return n
 
 
-def apply_secondary_suppression(con: Connection, cube: str, categories: dict[str, list[str]]) -> SuppressionResult:
+def apply_secondary_suppression(db: Engine, cube: str, categories: dict[str, list[str]]) -> SuppressionResult:
     """Suppress more cells of ``cube`` (from ``cube_sql``, updated in place) until no suppressed cell
     can be derived: the hypercube rule to a fixed point, then the rank check, in rounds; at the
     end the rank check of every table is returned (run once more if the rank check suppressed
@@ -234,27 +235,27 @@ def apply_secondary_suppression(con: Connection, cube: str, categories: dict[str
     changed_since: int | None = None
     started = time.perf_counter()
     while True:
-        while (added := _suppress(con, cube, hypercube_picks_sql(cube, dims), "hypercube", result.rounds + 1)):
+        while (added := _suppress(db, cube, hypercube_picks_sql(cube, dims), "hypercube", result.rounds + 1)):
             result.rounds += 1
             result.hypercube_added += added
-        tbl, cell, checked = find_derivable(con, cube, shape, changed_since)
+        tbl, cell, checked = find_derivable(db, cube, shape, changed_since)
         if changed_since is None:
             result.derivable_after_hypercube = int(tbl.size)
         if tbl.size == 0:
             break
         logger.info("rank check: %d derivable cells in %d tables", tbl.size, np.unique(tbl).size)
         derivable = f"{cube}__derivable"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(derivable)} AS "
-                    "SELECT unnest(?::INTEGER[]) AS tbl, unnest(?::INTEGER[]) AS cell",
-                    [tbl.tolist(), cell.tolist()]).fetchall()
+        db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(derivable)} AS "
+               "SELECT unnest(?::INTEGER[]) AS tbl, unnest(?::INTEGER[]) AS cell",
+               [tbl.tolist(), cell.tolist()])
         changed_since = result.rounds + 1
-        added = _suppress(con, cube, line_picks_sql(cube, derivable, dims), "rank_check", changed_since)
+        added = _suppress(db, cube, line_picks_sql(cube, derivable, dims), "rank_check", changed_since)
         if not added:
             raise SpineError(f"secondary suppression: {tbl.size} cells stay derivable and no cell is left to suppress")
         result.rounds += 1
         result.rank_check_added += added
     if changed_since is not None:   # the rank check suppressed cells: check every table again
-        tbl, _, checked = find_derivable(con, cube, shape)
+        tbl, _, checked = find_derivable(db, cube, shape)
     result.tables_checked, result.derivable = checked, int(tbl.size)
     result.seconds = time.perf_counter() - started
     logger.info("secondary suppression: %d cells by the hypercube rule, %d after the rank check, %d rounds, %.2fs",

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 
 from linkage._sql import columns_of, materialise, quote_ident, sql_literal
 from linkage.birth_dates import placeholder_days, precision_sql
 from spine.config import JobConfig
+from spine.engine import Engine
 from spine.history import HISTORY_LINKS, PREVIOUS_LINKS, PREVIOUS_PERSONS, carried_ids_sql, ensure_history_tables
 from spine.linking import features_table, link_table
 from spine.pool_grouping import (
@@ -46,7 +46,7 @@ DOB_UNORDERED = ("strftime(f.dob, '%Y') || '-' || least(month(f.dob), day(f.dob)
                  "|| '-' || greatest(month(f.dob), day(f.dob))")
 
 
-def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run: int = 1,
+def enlarge(db: Engine, job: JobConfig, key_table: str, run: int = 1,
             learnt_m: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Create persons for unmatched records of enlarging sources; update their link tables.
 
@@ -55,8 +55,8 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
     levels and m the linkage models learnt (where the pool model's training starts).
     """
     sources = [name for name, source in job.ordered_sources if source.enlarge]
-    ensure_history_tables(con)
-    con.execute(f"CREATE OR REPLACE TABLE {ENLARGED} (person_id VARCHAR)").fetchall()
+    ensure_history_tables(db)
+    db.run(f"CREATE OR REPLACE TABLE {ENLARGED} (person_id VARCHAR)")
     if not sources:
         return {"sources": []}
     key_columns = (c for key in (*NAME_KEYS, ID_KEYS) for c in key if c != "dob_unordered")
@@ -65,46 +65,46 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
     birth_dates: dict[str, Any] = {}
     for name in sources:
         feat = features_table(name)
-        have = set(columns_of(con, feat))
+        have = set(columns_of(db, feat))
         cols = ", ".join(f"f.{quote_ident(c)}" if c in have else f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
         known_to = "'none'"
         if "dob" in have:   # measured on every record of the source: its way of writing dates
-            birth_dates[name] = placeholder_days(con, feat)
+            birth_dates[name] = placeholder_days(db, feat)
             known_to = precision_sql("f.dob", birth_dates[name])
         parts.append(f"""SELECT {sql_literal(name + ':')} || l.record_id AS pool_id, {sql_literal(name)} AS source,
                                 l.record_id, l.match_weight, l.reason, {cols},
                                 {DOB_UNORDERED} AS dob_unordered, {known_to} AS dob_known_to
                          FROM {quote_ident(link_table(name))} AS l JOIN {quote_ident(feat)} AS f USING (record_id)
                          WHERE l.status = 'unlinked'""")
-    materialise(con, POOL, " UNION ALL ".join(parts))
+    materialise(db, POOL, " UNION ALL ".join(parts))
     grouping: dict[str, Any] = {"method": job.enlargement.method, "dates_of_birth": birth_dates}
     found = None
     if job.enlargement.method == "probabilistic":
         found, grouping["probabilistic"] = probabilistic_edges(
-            con, POOL, threshold=job.enlargement.match_probability, starting_m=learnt_m or {})
+            db, POOL, threshold=job.enlargement.match_probability, starting_m=learnt_m or {})
     # Under a fitted model the keys are a strict floor; without one, the full cascade.
-    edges, grouping["keys"] = key_edges(con, POOL, strict=found is not None)
+    edges, grouping["keys"] = key_edges(db, POOL, strict=found is not None)
     if found:
         edges += " UNION ALL " + found
-    materialise(con, EDGES, f"SELECT DISTINCT a, b, kind, probability FROM ({edges}) WHERE a <> b")
-    materialise(con, EDGES, strong_sql(POOL, EDGES))
-    grouping["groups"] = person_groups(con, POOL, EDGES, GROUPS)
-    held_back = _hold_back(con, job.enlargement.hold_back_weight)
+    materialise(db, EDGES, f"SELECT DISTINCT a, b, kind, probability FROM ({edges}) WHERE a <> b")
+    materialise(db, EDGES, strong_sql(POOL, EDGES))
+    grouping["groups"] = person_groups(db, POOL, EDGES, GROUPS)
+    held_back = _hold_back(db, job.enlargement.hold_back_weight)
     # The person id is hashed once per group (HMAC in SQL is not free), then joined to its records.
     # A fresh id that some earlier run gave a person (the anchor record has left that person) is
     # re-keyed with the run number, so it cannot make two people one across runs.
     issued = f"SELECT person_id FROM {PREVIOUS_PERSONS} UNION SELECT person_id FROM {HISTORY_LINKS}"
     rekeyed = hmac_sql(f"group_id || chr(31) || 'run{int(run)}'", key_table)
-    materialise(con, FRESH_IDS, f"""
+    materialise(db, FRESH_IDS, f"""
         SELECT group_id, CASE WHEN h IN ({issued}) THEN {rekeyed} ELSE h END AS person_id, h AS rebuilt_id
         FROM (SELECT group_id, {hmac_sql('group_id', key_table)} AS h FROM (SELECT DISTINCT group_id FROM {GROUPS}))""")
-    materialise(con, IDS, carried_ids_sql(GROUPS, FRESH_IDS))
-    materialise(con, GROUPS, f"""
+    materialise(db, IDS, carried_ids_sql(GROUPS, FRESH_IDS))
+    materialise(db, GROUPS, f"""
         SELECT g.pool_id, g.group_id, ids.person_id FROM {GROUPS} AS g JOIN {IDS} AS ids USING (group_id)""")
-    materialise(con, ENLARGED, f"SELECT DISTINCT person_id FROM {GROUPS}")
+    materialise(db, ENLARGED, f"SELECT DISTINCT person_id FROM {GROUPS}")
     for name in sources:
         table = link_table(name)
-        materialise(con, table, f"""   -- rewritten in place
+        materialise(db, table, f"""   -- rewritten in place
             SELECT l.record_id,
                    CASE WHEN g.group_id IS NOT NULL THEN g.person_id ELSE l.entity_id END AS entity_id,
                    CASE WHEN g.group_id IS NOT NULL THEN 'linked' ELSE l.status END AS status,
@@ -113,15 +113,14 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
                    CASE WHEN g.group_id IS NOT NULL THEN NULL ELSE l.reason END AS reason
             FROM {quote_ident(table)} AS l
             LEFT JOIN {GROUPS} AS g ON g.pool_id = {sql_literal(name + ':')} || l.record_id""")
-        con.execute(f"""UPDATE {quote_ident(table)} SET reason = 'possible_register_match'
+        db.run(f"""UPDATE {quote_ident(table)} SET reason = 'possible_register_match'
                         WHERE {sql_literal(name + ':')} || record_id IN (SELECT pool_id FROM {HELD_BACK})
-                          AND reason IS DISTINCT FROM 'clerical_non_match'""").fetchall()   # the clerk's word stays
-    n_records, n_persons = con.execute(f"SELECT count(*), count(DISTINCT group_id) FROM {GROUPS}").fetchall()[0]
-    by_source = dict(con.execute(f"SELECT split_part(pool_id, ':', 1), count(*) FROM {GROUPS} GROUP BY 1 ORDER BY 1"
-                                 ).fetchall())
-    carried, rebuilt_differs = con.execute(f"""
+                          AND reason IS DISTINCT FROM 'clerical_non_match'""")   # the clerk's word stays
+    n_records, n_persons = db.run(f"SELECT count(*), count(DISTINCT group_id) FROM {GROUPS}")[0]
+    by_source = dict(db.run(f"SELECT split_part(pool_id, ':', 1), count(*) FROM {GROUPS} GROUP BY 1 ORDER BY 1"))
+    carried, rebuilt_differs = db.run(f"""
         SELECT count(*) FILTER (carried), count(*) FILTER (carried AND i.person_id <> f.rebuilt_id)
-        FROM {IDS} AS i JOIN {FRESH_IDS} AS f USING (group_id)""").fetchall()[0]
+        FROM {IDS} AS i JOIN {FRESH_IDS} AS f USING (group_id)""")[0]
     return {"sources": sources, "records": int(n_records), "persons": int(n_persons), "records_per_source": by_source,
             "grouping": grouping,
             "held_back": held_back, "persons_carried_from_previous_run": int(carried),
@@ -129,7 +128,7 @@ def enlarge(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str, run:
             "carried_persons_a_rebuild_would_rename": int(rebuilt_differs)}
 
 
-def _hold_back(con: duckdb.DuckDBPyConnection, weight: float | None) -> dict[str, Any]:
+def _hold_back(db: Engine, weight: float | None) -> dict[str, Any]:
     """Take out of the groups those whose records mostly have a register candidate at ``weight``
     or more: probably a registered person (a changed surname, a duplicate registration) rather
     than a new one.
@@ -154,11 +153,11 @@ def _hold_back(con: duckdb.DuckDBPyConnection, weight: float | None) -> dict[str
         scored = ("count(*) FILTER (WHERE (p.match_weight IS NOT NULL OR p.reason = 'no_candidate') "
                   "AND p.reason IS DISTINCT FROM 'clerical_non_match')")
         condition = f"{near} > 0 AND 2 * {near} >= {scored} AND NOT bool_or(p.pool_id IN ({established}))"
-    materialise(con, HELD_BACK, f"""
+    materialise(db, HELD_BACK, f"""
         SELECT g.pool_id FROM {GROUPS} AS g WHERE g.group_id IN (
             SELECT g.group_id FROM {GROUPS} AS g JOIN {POOL} AS p USING (pool_id)
             GROUP BY g.group_id HAVING {condition})""")
-    n_records, n_groups = con.execute(f"""SELECT count(*), count(DISTINCT group_id) FROM {GROUPS}
-                                          WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})""").fetchall()[0]
-    con.execute(f"DELETE FROM {GROUPS} WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})").fetchall()
+    n_records, n_groups = db.run(f"""SELECT count(*), count(DISTINCT group_id) FROM {GROUPS}
+                                          WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})""")[0]
+    db.run(f"DELETE FROM {GROUPS} WHERE pool_id IN (SELECT pool_id FROM {HELD_BACK})")
     return {"weight": weight, "groups": int(n_groups), "records": int(n_records)}

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import duckdb
 import numpy as np
 
 from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
@@ -21,6 +20,7 @@ from rules.signs_of_life import (IMPUTED_RETURN_SOURCE, PROVISIONAL_SOURCE, add_
                                  add_trips_from_long_absences, imputation_estimates,
                                  never_active_sql)
 from spine.config import JobConfig
+from spine.engine import Engine
 from spine.groups import citizenship_group_sql
 from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants, build_presence,
                             grace_periods)
@@ -55,15 +55,15 @@ def _first_reported_day(job: JobConfig, end: date, history_days: int) -> date:
     return start + timedelta(days=history_days)
 
 
-def data_end(con: duckdb.DuckDBPyConnection, job: JobConfig, linked_records: str) -> date:
+def data_end(db: Engine, job: JobConfig, linked_records: str) -> date:
     """Last day the data covers: the observation end if configured, else the last movement."""
     if job.observation is not None:
         return job.observation.end
-    found = con.execute(f"SELECT max(event_date) FROM {linked_records} WHERE direction IS NOT NULL").fetchone()[0]
+    found = db.run(f"SELECT max(event_date) FROM {linked_records} WHERE direction IS NOT NULL")[0][0]
     return found or date.today()
 
 
-def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
+def build_movements_and_events(db: Engine, job: JobConfig,
                                linked_records: str, *, ablations: bool = True,
                                replicate: int | None = None) -> tuple[date, dict[str, Any]]:
     """Materialise ``movements``, ``events`` and ``residence_spells``; return the data end used
@@ -77,20 +77,20 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     """
     movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
     in_list = sql_in_list(movement_sources)
-    materialise(con, MOVEMENT_INPUT, f"""
+    materialise(db, MOVEMENT_INPUT, f"""
         SELECT person_id, source, record_id, event_date AS date, direction
         FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
-    flag_itineraries(con, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
-    end = data_end(con, job, linked_records)
+    flag_itineraries(db, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
+    end = data_end(db, job, linked_records)
     life, rules = job.rules.signs_of_life, job.rules
     with_life = bool(life.enabled and life.sources)
     # with visa rules, rules__presence is the evidence plus the in-country grants they add
-    base_presence = build_presence(con, job, PRESENCE_WITHOUT_GRANTS if job.rules.visas.source else PRESENCE)
-    visitors = find_visa_visitors(con, job, base_presence)
-    dependants = build_dependants(con, job)
-    duplicates = build_base_duplicates(con, job)
+    base_presence = build_presence(db, job, PRESENCE_WITHOUT_GRANTS if job.rules.visas.source else PRESENCE)
+    visitors = find_visa_visitors(db, job, base_presence)
+    dependants = build_dependants(db, job)
+    duplicates = build_base_duplicates(db, job)
     home = sql_literal(job.home_country)
-    people = materialise(con, PEOPLE, f"""
+    people = materialise(db, PEOPLE, f"""
         SELECT person_id, dob, {citizenship_group_sql('nationality', job.home_country)} AS citizenship_group,
                coalesce(country_of_birth <> {home}, nationality <> {home}) AS born_abroad
         FROM persons""")
@@ -98,7 +98,7 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     grace_by_source, grace_by_type = grace_periods(job)
 
     def derive(output: str, movements: str, presence: str | None, *, with_visitors: bool = True) -> None:
-        derive_long_term_events(con, movements, output, data_end=end, min_days=rules.events.min_days,
+        derive_long_term_events(db, movements, output, data_end=end, min_days=rules.events.min_days,
                                 tolerance_days=rules.events.tolerance_days,
                                 presence=presence if with_life else None,
                                 visitors=visitors if with_visitors else None,
@@ -108,10 +108,10 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     def impute(movements: str, presence: str) -> None:
         if with_life:
             if life.arrivals_from_registration:
-                add_registration_arrivals(con, movements, presence, people, data_end=end,
+                add_registration_arrivals(db, movements, presence, people, data_end=end,
                                           first_day=_first_reported_day(job, end, rules.events.min_days))
             add_imputed_departures(
-                con, movements, presence, data_end=end, window_days=life.window_days,
+                db, movements, presence, data_end=end, window_days=life.window_days,
                 emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes),
                 provisional_days=life.provisional_days,
                 dependants=dependants if life.children_follow_parents else None,
@@ -119,17 +119,17 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
                 duplicates=duplicates, gap_days=rules.events.min_days, people=people,
                 min_departure_probability=life.min_departure_probability)
             # after: a deregistered leaver can come back
-            add_imputed_returns(con, movements, presence, not_presence_types=tuple(life.exempt_event_types),
+            add_imputed_returns(db, movements, presence, not_presence_types=tuple(life.exempt_event_types),
                                 min_return_probability=life.min_return_probability, gap_days=rules.events.min_days,
                                 emigration_codes=tuple(life.emigration_codes))
-            add_returns_from_trips(con, movements, presence, data_end=end, people=people,
+            add_returns_from_trips(db, movements, presence, data_end=end, people=people,
                                    min_return_probability=life.min_return_probability,
                                    not_presence_types=tuple(life.exempt_event_types))
-            add_trips_from_long_absences(con, movements, data_end=end, people=people,
+            add_trips_from_long_absences(db, movements, data_end=end, people=people,
                                          min_return_probability=life.min_return_probability)
 
     def repair_in(movements: str, presence: str, entries_from: str | None = None) -> int:
-        return repair_itineraries(con, movements, repair, presence if with_life else None,
+        return repair_itineraries(db, movements, repair, presence if with_life else None,
                                   midpoint=rules.itinerary.midpoint, gap_days=rules.events.min_days,
                                   entries_from=entries_from, not_presence_types=tuple(life.exempt_event_types))
 
@@ -142,19 +142,19 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
     # the run: visa rules, repair, signs of life, events; each ablation copies the movements
     # just before the rule it leaves out
     if visitors and ablations:
-        materialise(con, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
-    visa_counts = apply_visa_rules(con, job, "movements", base_presence, data_end=end) if visitors else {}
+        materialise(db, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
+    visa_counts = apply_visa_rules(db, job, "movements", base_presence, data_end=end) if visitors else {}
     presence = PRESENCE
     if repair != "none" and ablations:
-        materialise(con, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
+        materialise(db, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
     repaired = repair_in("movements", presence)
     if ablations:
         derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
     impute("movements", presence)
-    estimates = imputation_estimates(con) if with_life else {"estimated": False}   # before the ablations re-run them
+    estimates = imputation_estimates(db) if with_life else {"estimated": False}   # before the ablations re-run them
     repaired_after = repair_after_imputation("movements", presence)
     derive("events", "movements", presence)
-    early_leavers = _early_leavers(con, job, end, presence if with_life else None, people, visitors, replicate)
+    early_leavers = _early_leavers(db, job, end, presence if with_life else None, people, visitors, replicate)
 
     # ablations
     if visitors and ablations:
@@ -166,49 +166,49 @@ def build_movements_and_events(con: duckdb.DuckDBPyConnection, job: JobConfig,
         impute(MOVEMENTS_WITHOUT_REPAIR, presence)
         derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
 
-    family = _family_events(con, presence, dependants)
+    family = _family_events(db, presence, dependants)
     never_active = None
     if with_life and life.never_active_not_resident:
-        never_active = materialise(con, NEVER_ACTIVE, never_active_sql(
+        never_active = materialise(db, NEVER_ACTIVE, never_active_sql(
             presence, "movements", "persons", data_end=end, min_age=life.never_active_min_age))
-    build_residence_spells(con, "events", presence, RESIDENCE_SPELLS, death_codes=tuple(life.death_codes),
+    build_residence_spells(db, "events", presence, RESIDENCE_SPELLS, death_codes=tuple(life.death_codes),
                            never_resident=never_active)
-    with_events = _event_counts(con, "events", "self")
+    with_events = _event_counts(db, "events", "self")
     counts = {
         "itinerary_repair": {
             "policy": repair, "movements_changed": repaired, "movements_changed_after_imputation": repaired_after,
             "events_with": with_events,
-            "events_without": _event_counts(con, EVENTS_WITHOUT_REPAIR, "self")
+            "events_without": _event_counts(db, EVENTS_WITHOUT_REPAIR, "self")
             if repair != "none" and ablations else None},
         "signs_of_life": {
             "enabled": with_life,
-            "imputed_departures": dict(con.execute(
+            "imputed_departures": dict(db.run(
                 "SELECT source, count(*) FROM movements WHERE flag = 'imputed' AND direction = 'out' "
                 "AND source IN ('deregistration', 'signs_of_life', ?) GROUP BY 1 ORDER BY 1",
-                [PROVISIONAL_SOURCE]).fetchall()),
-            "imputed_returns": con.execute(
+                [PROVISIONAL_SOURCE])),
+            "imputed_returns": db.run(
                 "SELECT count(*) FROM movements WHERE flag = 'imputed' AND direction = 'in' "
-                "AND source = 'signs_of_life'").fetchall()[0][0],
-            "presence_rows": con.execute(f"SELECT count(*) FROM {quote_ident(presence)}").fetchall()[0][0],
-            "never_active_not_resident": _never_active_count(con, never_active),
+                "AND source = 'signs_of_life'")[0][0],
+            "presence_rows": db.run(f"SELECT count(*) FROM {quote_ident(presence)}")[0][0],
+            "never_active_not_resident": _never_active_count(db, never_active),
             "estimates": estimates,
             "events_with": with_events,
-            "events_without": _event_counts(con, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self") if ablations else None},
+            "events_without": _event_counts(db, EVENTS_WITHOUT_SIGNS_OF_LIFE, "self") if ablations else None},
         "visas": {
             "enabled": visitors is not None,
-            "visitors": con.execute(f"SELECT count(*) FROM {visitors}").fetchall()[0][0] if visitors else 0,
+            "visitors": db.run(f"SELECT count(*) FROM {visitors}")[0][0] if visitors else 0,
             **visa_counts,
             "events_with": with_events,
-            "events_without": _event_counts(con, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None},
+            "events_without": _event_counts(db, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None},
         "family": family,
         "early_leavers": early_leavers,
-        "residence": _residence_counts(con, first_year(job, end), end),
+        "residence": _residence_counts(db, first_year(job, end), end),
     }
-    counts["reporting"] = _keep_reporting_period(con, job, end)
+    counts["reporting"] = _keep_reporting_period(db, job, end)
     return end, counts
 
 
-def _early_leavers(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date, presence: str | None, people: str,
+def _early_leavers(db: Engine, job: JobConfig, end: date, presence: str | None, people: str,
                    visitors: str | None, replicate: int | None) -> dict[str, Any]:
     """Weigh each provisional immigration by the share expected to stay (rules.early_leavers); an
     uncertainty replicate draws the level (ONS). Without the setting the weights table is empty."""
@@ -216,7 +216,7 @@ def _early_leavers(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date, pr
     provisional_published = job.reporting_period(end)[1] > end - timedelta(days=rules.events.min_days)
     if not rules.events.early_leavers or (replicate is not None and not provisional_published):
         # off, or a replicate whose published flows hold no provisional immigration to weigh
-        materialise(con, EARLY_LEAVER_WEIGHTS, "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS date, "
+        materialise(db, EARLY_LEAVER_WEIGHTS, "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS date, "
                                                "CAST(NULL AS DOUBLE) AS early_leaver_share, "
                                                "CAST(NULL AS DOUBLE) AS weight WHERE FALSE")
         return {"enabled": False}
@@ -224,67 +224,67 @@ def _early_leavers(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date, pr
     # what was known of the latest arrivals then: recorded movements and arrivals imputed from a visa
     # or a registration of the time; not the repairs and departures later data gave (a missed exit
     # dated from the entry that followed it would close stays that the real end leaves open)
-    materialise(con, MOVEMENTS_AS_RECORDED, """
+    materialise(db, MOVEMENTS_AS_RECORDED, """
         SELECT * FROM movements WHERE kept AND (record_id IS NOT NULL OR source IN ('visa', 'registration',
                                                                                      'visa_transition'))""")
 
     def derive_at(day: date, output: str) -> str:
-        return derive_long_term_events(con, MOVEMENTS_AS_RECORDED, output, data_end=day, min_days=rules.events.min_days,
+        return derive_long_term_events(db, MOVEMENTS_AS_RECORDED, output, data_end=day, min_days=rules.events.min_days,
                                        tolerance_days=rules.events.tolerance_days, presence=presence,
                                        visitors=visitors, provisional_source=PROVISIONAL_SOURCE,
                                        definition=rules.events.definition, window_days=rules.events.window_days)
 
     draw = None if replicate is None else np.random.default_rng([job.flows.uncertainty.seed, 3, replicate])
-    found = estimate_early_leavers(con, derive_at, "events", people, data_end=end,
+    found = estimate_early_leavers(db, derive_at, "events", people, data_end=end,
                                    visas=VISAS if job.rules.visas.source else None,
                                    age_groups=job.flows.age_groups, draw=draw)
     return {"enabled": True, "estimated": True, "provisional_published": provisional_published, **found}
 
 
-def _keep_reporting_period(con: duckdb.DuckDBPyConnection, job: JobConfig, end: date) -> dict[str, Any]:
+def _keep_reporting_period(db: Engine, job: JobConfig, end: date) -> dict[str, Any]:
     """Keep every derived event in ``EVENTS_ALL`` and only those of the reporting period in
     ``events`` (what flows, the report and the outputs publish); return the period and how many
     events fell outside it."""
     start, stop = job.reporting_period(end)
-    materialise(con, EVENTS_ALL, "SELECT * FROM events")
-    materialise(con, "events", f"SELECT * FROM {EVENTS_ALL} WHERE date BETWEEN DATE {sql_literal(start.isoformat())} "
+    materialise(db, EVENTS_ALL, "SELECT * FROM events")
+    materialise(db, "events", f"SELECT * FROM {EVENTS_ALL} WHERE date BETWEEN DATE {sql_literal(start.isoformat())} "
                                f"AND DATE {sql_literal(stop.isoformat())}")
-    outside = con.execute(f"SELECT count(*) FROM {EVENTS_ALL}").fetchall()[0][0] - \
-        con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    outside = db.run(f"SELECT count(*) FROM {EVENTS_ALL}")[0][0] - \
+        db.run("SELECT count(*) FROM events")[0][0]
     return {"start": start.isoformat(), "end": stop.isoformat(), "events_outside": outside,
             "provisional_published": stop > end - timedelta(days=job.rules.events.min_days)}
 
 
-def _never_active_count(con: duckdb.DuckDBPyConnection, never_active: str | None) -> int | None:
+def _never_active_count(db: Engine, never_active: str | None) -> int | None:
     """People the never-active rule kept out of the residence spells (those with events keep theirs)."""
     if never_active is None:
         return None
-    return con.execute(f"SELECT count(*) FROM {never_active} WHERE person_id NOT IN "
-                       "(SELECT person_id FROM events WHERE person_id IS NOT NULL)").fetchall()[0][0]
+    return db.run(f"SELECT count(*) FROM {never_active} WHERE person_id NOT IN "
+                  "(SELECT person_id FROM events WHERE person_id IS NOT NULL)")[0][0]
 
 
-def _residence_counts(con: duckdb.DuckDBPyConnection, first_year: int, end: date) -> dict[str, Any]:
+def _residence_counts(db: Engine, first_year: int, end: date) -> dict[str, Any]:
     """Spells, and the stock of residents on 1 January of each year of the observation window."""
-    stock = con.execute(f"SELECT * FROM ({stock_on_1_january_sql(RESIDENCE_SPELLS, first_year, end.year)}) "
-                        "ORDER BY y").fetchall()
-    spells, persons = con.execute(f"SELECT count(*), count(DISTINCT person_id) FROM {RESIDENCE_SPELLS}").fetchall()[0]
+    stock = db.run(f"SELECT * FROM ({stock_on_1_january_sql(RESIDENCE_SPELLS, first_year, end.year)}) "
+                   "ORDER BY y")
+    spells, persons = db.run(f"SELECT count(*), count(DISTINCT person_id) FROM {RESIDENCE_SPELLS}")[0]
     return {"spells": spells, "persons": persons, "stock_on_1_january": {int(y): n for y, n in stock}}
 
 
-def _family_events(con: duckdb.DuckDBPyConnection, presence: str, dependants: str | None) -> dict[str, Any]:
+def _family_events(db: Engine, presence: str, dependants: str | None) -> dict[str, Any]:
     """Give dependants without movements their parent's events; return the counts."""
     if dependants is None:
         return {"enabled": False}
-    added = add_family_events(con, dependants, "events", "movements", presence)
-    lag = con.execute(f"SELECT days, cases, mode_days, median_days, mode_stands_out FROM {FOLLOW_LAG}").fetchall()
+    added = add_family_events(db, dependants, "events", "movements", presence)
+    lag = db.run(f"SELECT days, cases, mode_days, median_days, mode_stands_out FROM {FOLLOW_LAG}")
     days, cases, mode, median, stands_out = lag[0] if lag else (None, 0, None, None, None)
-    return {"enabled": True, "dependants": con.execute(f"SELECT count(*) FROM {dependants}").fetchall()[0][0],
-            "events_added": added, "events_by_type": _event_counts(con, "events", "family"),
+    return {"enabled": True, "dependants": db.run(f"SELECT count(*) FROM {dependants}")[0][0],
+            "events_added": added, "events_by_type": _event_counts(db, "events", "family"),
             "follow_lag": {"days": days if cases >= MIN_FOLLOW_CASES else 0, "estimated_days": days,
                            "most_common_days": mode, "median_days": median, "most_common_stands_out": stands_out,
                            "dependants_with_own_arrival": int(cases), "min_cases": MIN_FOLLOW_CASES}}
 
 
-def _event_counts(con: duckdb.DuckDBPyConnection, table: str, derived_via: str) -> dict[str, int]:
-    return dict(con.execute(f"SELECT event, count(*) FROM {quote_ident(table)} WHERE derived_via = "
-                            f"{sql_literal(derived_via)} GROUP BY 1 ORDER BY 1").fetchall())
+def _event_counts(db: Engine, table: str, derived_via: str) -> dict[str, int]:
+    return dict(db.run(f"SELECT event, count(*) FROM {quote_ident(table)} WHERE derived_via = "
+                       f"{sql_literal(derived_via)} GROUP BY 1 ORDER BY 1"))

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 
 from linkage._sql import materialise, quote_ident, sql_literal
 from spine.config import JobConfig
+from spine.engine import Engine
 from spine.linking import link_table
 from spine.pseudonymise import hmac_sql
 from spine.sources import std_table
@@ -47,9 +47,9 @@ def claims_sql(job: JobConfig) -> str:
         WHERE lp.status = 'linked' AND k.child_person_id <> lp.entity_id"""
 
 
-def add_family_persons(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table: str) -> dict[str, Any]:
+def add_family_persons(db: Engine, job: JobConfig, key_table: str) -> dict[str, Any]:
     """Create persons for unlinked children on a linked claimant's claim; update their link table."""
-    con.execute(f"CREATE OR REPLACE TABLE {FAMILY_PERSONS} (person_id VARCHAR)").fetchall()
+    db.run(f"CREATE OR REPLACE TABLE {FAMILY_PERSONS} (person_id VARCHAR)")
     family = job.rules.family
     if family.children_source is None:
         return {"enabled": False}
@@ -58,7 +58,7 @@ def add_family_persons(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table
     anchor = f"{sql_literal(children + ':')} || l.record_id"
     # One child on two claim records (two parents claiming, a claim listed twice) is one person:
     # records with the same names and date of birth share the id of the first of them.
-    materialise(con, "family__new", f"""
+    materialise(db, "family__new", f"""
         WITH candidates AS (
             SELECT l.record_id, {anchor} AS anchor,
                    CASE WHEN c.first_name IS NULL OR c.surname IS NULL OR c.dob IS NULL THEN l.record_id
@@ -71,12 +71,12 @@ def add_family_persons(con: duckdb.DuckDBPyConnection, job: JobConfig, key_table
         grouped AS (SELECT record_id, min(anchor) OVER (PARTITION BY child_key) AS anchor FROM candidates),
         ids AS (SELECT anchor, {hmac_sql('anchor', key_table)} AS person_id FROM (SELECT DISTINCT anchor FROM grouped))
         SELECT g.record_id, ids.person_id FROM grouped AS g JOIN ids USING (anchor)""")
-    materialise(con, table, f"""   -- rewritten in place
+    materialise(db, table, f"""   -- rewritten in place
         SELECT l.record_id, coalesce(n.person_id, l.entity_id) AS entity_id,
                CASE WHEN n.person_id IS NOT NULL THEN 'linked' ELSE l.status END AS status,
                CASE WHEN n.person_id IS NOT NULL THEN 'family' ELSE l.method END AS method,
                l.matched_on, l.match_probability, l.match_weight,
                CASE WHEN n.person_id IS NOT NULL THEN NULL ELSE l.reason END AS reason
         FROM {quote_ident(table)} AS l LEFT JOIN family__new AS n USING (record_id)""")
-    materialise(con, FAMILY_PERSONS, "SELECT DISTINCT person_id FROM family__new")
-    return {"enabled": True, "persons_created": con.execute(f"SELECT count(*) FROM {FAMILY_PERSONS}").fetchall()[0][0]}
+    materialise(db, FAMILY_PERSONS, "SELECT DISTINCT person_id FROM family__new")
+    return {"enabled": True, "persons_created": db.run(f"SELECT count(*) FROM {FAMILY_PERSONS}")[0][0]}

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 
 from linkage._sql import columns_of, materialise, quote_ident
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS
 from spine.config import JobConfig
 from spine.disclosure import SuppressionResult, apply_secondary_suppression, cube_sql
+from spine.engine import Engine
 from spine.groups import age_group_labels, age_group_sql, citizenship_group_sql, sex_group_sql
 
 DIMENSIONS = ("sex", "age_group", "citizenship_group")
@@ -65,12 +65,12 @@ def event_counts_sql(job: JobConfig, weights: str | None = None) -> str:
         GROUP BY ALL HAVING CAST(round(sum(weight)) AS BIGINT) > 0"""
 
 
-def flow_categories(con: duckdb.DuckDBPyConnection, counts: str, job: JobConfig) -> dict[str, list[str]]:
+def flow_categories(db: Engine, counts: str, job: JobConfig) -> dict[str, list[str]]:
     """The categories of each dimension in publication order: the standard ones, plus ``unknown``
     where some event has it."""
     standard = {**STANDARD, "age_group": age_group_labels(job.flows.age_groups)}
-    seen = con.execute(f"SELECT {', '.join(f'bool_or({d} = ?)' for d in DIMENSIONS)} FROM {counts}",
-                       ["unknown"] * len(DIMENSIONS)).fetchall()[0]
+    seen = db.run(f"SELECT {', '.join(f'bool_or({d} = ?)' for d in DIMENSIONS)} FROM {counts}",
+                  ["unknown"] * len(DIMENSIONS))[0]
     return {d: [*standard[d], *(["unknown"] if has_unknown else [])] for d, has_unknown in zip(DIMENSIONS, seen)}
 
 
@@ -88,30 +88,30 @@ def published_flows_sql(cube: str, rounding: int | None) -> str:
         FROM {cube} ORDER BY tbl, cell"""
 
 
-def build_flows(con: duckdb.DuckDBPyConnection, job: JobConfig, counts_sql: str | None = None) -> dict[str, Any]:
+def build_flows(db: Engine, job: JobConfig, counts_sql: str | None = None) -> dict[str, Any]:
     """Materialise ``flows`` from ``events`` and ``persons`` (or from ``counts_sql``, cell counts in
     the shape of :func:`event_counts_sql`: calibrated ones); return what disclosure control did.
 
     Keeps ``flows__cells`` (every cell's true count and why it is suppressed) in the store.
     """
-    weights = EARLY_LEAVER_WEIGHTS if columns_of(con, EARLY_LEAVER_WEIGHTS) else None
-    counts = materialise(con, "flows__counts", counts_sql or event_counts_sql(job, weights))
-    categories = flow_categories(con, counts, job)
-    cube = materialise(con, "flows__cells", cube_sql(counts, ["period", "event"], categories,
+    weights = EARLY_LEAVER_WEIGHTS if columns_of(db, EARLY_LEAVER_WEIGHTS) else None
+    counts = materialise(db, "flows__counts", counts_sql or event_counts_sql(job, weights))
+    categories = flow_categories(db, counts, job)
+    cube = materialise(db, "flows__cells", cube_sql(counts, ["period", "event"], categories,
                                                      job.flows.min_cell_count))
-    result = apply_secondary_suppression(con, cube, categories)
-    materialise(con, "flows", published_flows_sql(cube, job.flows.rounding))
-    return disclosure_summary(con, cube, job, result)
+    result = apply_secondary_suppression(db, cube, categories)
+    materialise(db, "flows", published_flows_sql(cube, job.flows.rounding))
+    return disclosure_summary(db, cube, job, result)
 
 
-def disclosure_summary(con: duckdb.DuckDBPyConnection, cube: str, job: JobConfig,
+def disclosure_summary(db: Engine, cube: str, job: JobConfig,
                        result: SuppressionResult) -> dict[str, Any]:
     """Figures for ``quality.json`` ``flows``."""
-    tables, cells, margins, zeros, primary, secondary = con.execute(f"""
+    tables, cells, margins, zeros, primary, secondary = db.run(f"""
         SELECT count(DISTINCT tbl), count(*), count(*) FILTER (WHERE n_totals > 0), count(*) FILTER (WHERE n = 0),
                count(*) FILTER (WHERE suppressed_by = 'primary'),
                count(*) FILTER (WHERE suppressed AND suppressed_by <> 'primary')
-        FROM {cube}""").fetchall()[0]
+        FROM {cube}""")[0]
     return {
         "tables": tables, "cells": cells, "margin_cells": margins, "zero_cells": zeros,
         "min_cell_count": job.flows.min_cell_count, "rounding": job.flows.rounding,

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from linkage._sql import materialise, sql_literal
+from spine.engine import Engine
 from spine.errors import ConfigError
 
 PREVIOUS_LINKS = "previous__links"
@@ -47,13 +48,13 @@ def key_check(key: bytes) -> str:
     return hmac.new(key, _KEY_CHECK_TEXT, hashlib.sha256).hexdigest()
 
 
-def ensure_history_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_history_tables(db: Engine) -> None:
     """Create the (empty) history tables if no run has: a spine built outside ``run_job``."""
     for table, columns in _EMPTY.items():
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})").fetchall()
+        db.run(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
 
 
-def load_previous(con: duckdb.DuckDBPyConnection, store: Path, current_key_check: str) -> dict[str, Any]:
+def load_previous(db: Engine, store: Path, current_key_check: str) -> dict[str, Any]:
     """Copy the previous run's links, persons and history into this run's store.
 
     Returns what is known of the previous run: ``None`` values on a first run. When the key
@@ -63,12 +64,12 @@ def load_previous(con: duckdb.DuckDBPyConnection, store: Path, current_key_check
         ConfigError: the store exists but cannot be read as a DuckDB database.
     """
     for table, columns in _EMPTY.items():
-        con.execute(f"CREATE OR REPLACE TABLE {table} ({columns})").fetchall()
+        db.run(f"CREATE OR REPLACE TABLE {table} ({columns})")
     info: dict[str, Any] = {"run": None, "started": None, "key_changed": False}
     if not store.exists():
         return info
     try:
-        con.execute(f"ATTACH {sql_literal(str(store))} AS {_ALIAS} (READ_ONLY)").fetchall()
+        db.run(f"ATTACH {sql_literal(str(store))} AS {_ALIAS} (READ_ONLY)")
     except duckdb.Error as err:
         first_line = str(err).splitlines()[0]
         if "lock" in first_line.lower():
@@ -77,26 +78,26 @@ def load_previous(con: duckdb.DuckDBPyConnection, store: Path, current_key_check
         raise ConfigError(f"output.store: the previous store {store} cannot be read ({first_line}); "
                           "move it away to start a new history") from None
     try:
-        tables = {row[0] for row in con.execute(
-            f"SELECT table_name FROM information_schema.tables WHERE table_catalog = '{_ALIAS}'").fetchall()}
+        tables = {row[0] for row in db.run(
+            f"SELECT table_name FROM information_schema.tables WHERE table_catalog = '{_ALIAS}'")}
         if HISTORY_RUNS in tables:
-            _copy(con, HISTORY_RUNS, f"SELECT run, started, key_check, records, persons FROM {_ALIAS}.history__runs")
-            _copy(con, HISTORY_LINKS, f"SELECT {_columns(HISTORY_LINKS)} FROM {_ALIAS}.history__links")
-        last = con.execute(f"SELECT run, started, key_check FROM {HISTORY_RUNS} ORDER BY run DESC LIMIT 1").fetchall()
+            _copy(db, HISTORY_RUNS, f"SELECT run, started, key_check, records, persons FROM {_ALIAS}.history__runs")
+            _copy(db, HISTORY_LINKS, f"SELECT {_columns(HISTORY_LINKS)} FROM {_ALIAS}.history__links")
+        last = db.run(f"SELECT run, started, key_check FROM {HISTORY_RUNS} ORDER BY run DESC LIMIT 1")
         if last:
             info.update(run=last[0][0], started=str(last[0][1]), key_changed=last[0][2] != current_key_check)
         elif {"links", "persons"} <= tables:
             info["previous_store_without_history"] = True   # written before histories were kept
         if {"links", "persons"} <= tables and last and not info["key_changed"]:
-            _copy(con, PREVIOUS_LINKS, f"SELECT source, record_id, person_id, status, method FROM {_ALIAS}.links")
-            _copy(con, PREVIOUS_PERSONS, f"SELECT person_id, origin FROM {_ALIAS}.persons")
+            _copy(db, PREVIOUS_LINKS, f"SELECT source, record_id, person_id, status, method FROM {_ALIAS}.links")
+            _copy(db, PREVIOUS_PERSONS, f"SELECT person_id, origin FROM {_ALIAS}.persons")
     finally:
-        con.execute(f"DETACH {_ALIAS}").fetchall()
+        db.run(f"DETACH {_ALIAS}")
     return info
 
 
-def _copy(con: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
-    con.execute(f"INSERT INTO {table} {select}").fetchall()
+def _copy(db: Engine, table: str, select: str) -> None:
+    db.run(f"INSERT INTO {table} {select}")
 
 
 def _columns(table: str) -> str:
@@ -127,23 +128,23 @@ def carried_ids_sql(groups: str, fresh_ids: str) -> str:
         LEFT JOIN heirs AS r ON r.group_id = f.group_id AND r.heir = 1"""
 
 
-def record_history(con: duckdb.DuckDBPyConnection, previous: dict[str, Any], started: datetime,
+def record_history(db: Engine, previous: dict[str, Any], started: datetime,
                    current_key_check: str) -> dict[str, Any]:
     """Add this run to the link history, list changed records; return the change report."""
     run = (previous["run"] or 0) + 1
-    con.execute(f"""UPDATE {HISTORY_LINKS} AS h SET valid_to = {run - 1}
+    db.run(f"""UPDATE {HISTORY_LINKS} AS h SET valid_to = {run - 1}
                     WHERE valid_to IS NULL AND NOT EXISTS (
                         SELECT 1 FROM links AS l WHERE l.source = h.source AND l.record_id = h.record_id
-                          AND l.status = h.status AND l.person_id IS NOT DISTINCT FROM h.person_id)""").fetchall()
-    con.execute(f"""INSERT INTO {HISTORY_LINKS}
+                          AND l.status = h.status AND l.person_id IS NOT DISTINCT FROM h.person_id)""")
+    db.run(f"""INSERT INTO {HISTORY_LINKS}
                     SELECT l.source, l.record_id, l.person_id, l.status, l.method, {run}, NULL FROM links AS l
                     ANTI JOIN (SELECT * FROM {HISTORY_LINKS} WHERE valid_to IS NULL) AS h
-                         ON l.source = h.source AND l.record_id = h.record_id""").fetchall()
-    con.execute(f"""INSERT INTO {HISTORY_RUNS} SELECT {run}, {sql_literal(started.replace(tzinfo=None, microsecond=0).isoformat())},
+                         ON l.source = h.source AND l.record_id = h.record_id""")
+    db.run(f"""INSERT INTO {HISTORY_RUNS} SELECT {run}, {sql_literal(started.replace(tzinfo=None, microsecond=0).isoformat())},
                     {sql_literal(current_key_check)}, (SELECT count(*) FROM links),
-                    (SELECT count(*) FROM persons)""").fetchall()
+                    (SELECT count(*) FROM persons)""")
     comparable = previous["run"] is not None and not previous["key_changed"]
-    materialise(con, CHANGED_RECORDS, f"""
+    materialise(db, CHANGED_RECORDS, f"""
         SELECT coalesce(l.source, p.source) AS source, coalesce(l.record_id, p.record_id) AS record_id,
                p.person_id AS previous_person_id, l.person_id, p.status AS previous_status, l.status,
                CASE WHEN p.record_id IS NULL THEN 'new_record'
@@ -161,16 +162,15 @@ def record_history(con: duckdb.DuckDBPyConnection, previous: dict[str, Any], sta
         report["previous_store_without_history"] = True
     if not comparable:
         return report
-    report["records"] = dict(con.execute(f"SELECT change, count(*) FROM {CHANGED_RECORDS} GROUP BY 1 ORDER BY 1"
-                                         ).fetchall())
-    report["persons"] = _person_changes(con)
+    report["records"] = dict(db.run(f"SELECT change, count(*) FROM {CHANGED_RECORDS} GROUP BY 1 ORDER BY 1"))
+    report["persons"] = _person_changes(db)
     return report
 
 
-def _person_changes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _person_changes(db: Engine) -> dict[str, int]:
     """New and retired persons; merges (one person now holds records of several previous persons)
     and splits (one previous person's records now in several persons), by records seen in both runs."""
-    row = con.execute(f"""
+    row = db.run(f"""
         WITH both_runs AS (
             SELECT p.person_id AS before, l.person_id AS after
             FROM links AS l JOIN {PREVIOUS_LINKS} AS p USING (source, record_id)
@@ -185,7 +185,7 @@ def _person_changes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                (SELECT count(*) FROM {PREVIOUS_PERSONS} WHERE person_id NOT IN (SELECT person_id FROM persons)),
                (SELECT count(*) FROM persons WHERE person_id IN (SELECT person_id FROM {PREVIOUS_PERSONS})),
                (SELECT count(*) FROM merged), (SELECT count(*) FROM split), (SELECT count(*) FROM now_registered)
-        """).fetchall()[0]
+        """)[0]
     names = ("new", "retired", "continuing", "merged", "split", "enlarged_now_registered")
     return dict(zip(names, (int(v) for v in row)))
 

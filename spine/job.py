@@ -27,6 +27,7 @@ from spine import builder, conflicts, diagnostics, flows, history, plausibility,
 from spine import checkpoints
 from spine._urls import shown
 from spine.config import JobConfig, load_job, with_rule_value
+from spine.engine import DuckDBEngine, Engine
 from spine.errors import CheckFailed, ConfigError, InputError, SpineError
 from spine.calibration import calibrate_rules
 from spine.events_stage import build_movements_and_events, first_year
@@ -76,15 +77,15 @@ def validate_job(job: JobConfig) -> dict[str, int]:
             check()
         except ConfigError as exc:
             problems += exc.problems
-    with duckdb.connect() as con:
-        rows = load_sources(con, job, as_views=True, problems=problems)
+    with DuckDBEngine.open() as db:
+        rows = load_sources(db, job, as_views=True, problems=problems)
         try:
-            check_sources(con, job, rows)
+            check_sources(db, job, rows)
         except ConfigError as exc:
             problems += exc.problems
         if len(rows) == len(job.sources):   # the sample names records of the sources
             try:
-                validation.load_validation(con, job)
+                validation.load_validation(db, job)
             except ConfigError as exc:
                 problems += exc.problems
     if problems:
@@ -189,19 +190,19 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def configure_engine(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any]:
+def configure_engine(db: Engine, job: JobConfig) -> dict[str, Any]:
     """Apply the job's ``engine`` settings (memory, threads, spill folder) to the store's database;
     return the settings in effect (for quality.json: what the run's timings were measured with)."""
     engine = job.engine
     if engine.memory_limit:
-        con.execute(f"SET memory_limit = {sql_literal(engine.memory_limit)}").fetchall()
+        db.run(f"SET memory_limit = {sql_literal(engine.memory_limit)}")
     if engine.threads:
-        con.execute(f"SET threads = {int(engine.threads)}").fetchall()
+        db.run(f"SET threads = {int(engine.threads)}")
     if engine.temp_directory:
         folder = job.resolve(engine.temp_directory)
         folder.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {sql_literal(str(folder))}").fetchall()
-    memory, threads = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()[0]
+        db.run(f"SET temp_directory = {sql_literal(str(folder))}")
+    memory, threads = db.run("SELECT current_setting('memory_limit'), current_setting('threads')")[0]
     return {"kind": engine.kind, "memory_limit": memory, "threads": int(threads),
             "temp_directory": engine.temp_directory}
 
@@ -281,17 +282,17 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
     started = time.perf_counter()
     run_log = _RunLog(staging / RUN_LOG)
     try:
-        with duckdb.connect(str(staged_store)) as con:
-            engine = configure_engine(con, job)
-            done = checkpoints.finished(con) if leftover else {}
+        with DuckDBEngine.open(staged_store) as db:
+            engine = configure_engine(db, job)
+            done = checkpoints.finished(db) if leftover else {}
             if leftover:
-                checkpoints.drop_leftovers(con)
+                checkpoints.drop_leftovers(db)
             else:
-                checkpoints.start(con, fingerprint)
-            run = _Stages(con, job, key, key_check, input_hashes, staging, timer, done)
+                checkpoints.start(db, fingerprint)
+            run = _Stages(db, job, key, key_check, input_hashes, staging, timer, done)
             metrics = run.all()
             if job.report.dashboards:   # personal data: only where the job asks (spine.dashboards)
-                metrics["dashboards"] = write_dashboards(con, metrics, staging / DASHBOARDS_DIR)
+                metrics["dashboards"] = write_dashboards(db, metrics, staging / DASHBOARDS_DIR)
         metrics["run"] = {"started": run.state["started_at"], "seconds": round(time.perf_counter() - started, 3),
                           "stages": timer.stages, "versions": _versions(), "engine": engine,
                           "resumed_after": sorted(done, key=STAGES.index) if done else [],
@@ -424,10 +425,10 @@ class _Stages:
     """The stages of one run over one store. Each returns the JSON-able state later stages read;
     a stage a killed run finished is not run again: its state is restored from its checkpoint."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, job: JobConfig, key: bytes, key_check: str,
+    def __init__(self, db: Engine, job: JobConfig, key: bytes, key_check: str,
                  input_hashes: dict[str, str], staging: Path, timer: _Timer,
                  done: dict[str, tuple[float, dict[str, Any]]]) -> None:
-        self.con, self.job, self.key, self.key_check = con, job, key, key_check
+        self.db, self.job, self.key, self.key_check = db, job, key, key_check
         self.input_hashes, self.staging, self.timer, self.done = input_hashes, staging, timer, done
         self.state: dict[str, Any] = {}
 
@@ -443,88 +444,88 @@ class _Stages:
             total = len(self.job.sources) if name == "link" else len(CONTRACT_TABLES) if name == "write" else 1
             run_stage = getattr(self, f"_{name}")
             if name == "history":   # the one stage that appends: its changes and checkpoint together
-                self.con.execute("BEGIN TRANSACTION").fetchall()
-            with self.timer.stage(name, total) as step:
+                self.db.run("BEGIN TRANSACTION")
+            with self.timer.stage(name, total) as step, self.db.stage(name):
                 produced = run_stage(step)
-            checkpoints.save(self.con, name, self.timer.stages[name], produced)
+            checkpoints.save(self.db, name, self.timer.stages[name], produced)
             if name == "history":
-                self.con.execute("COMMIT").fetchall()
+                self.db.run("COMMIT")
             self.state.update(produced)
         return self.state["metrics"]
 
     def _load(self, step: Callable[[], None]) -> dict[str, Any]:
-        con, job = self.con, self.job
+        db, job = self.db, self.job
         started_dt = datetime.now(timezone.utc)
-        previous = history.load_previous(con, job.store_path, self.key_check)
-        rows = load_sources(con, job)
-        check_sources(con, job, rows)
+        previous = history.load_previous(db, job.store_path, self.key_check)
+        rows = load_sources(db, job)
+        check_sources(db, job, rows)
         inputs = {name: ({"file": job.resolve(s.path).name, "rows": rows[name], "sha256": self.input_hashes[name]}
                          if s.path is not None else
-                         {"database": s.input_name, "rows": rows[name], "rows_sha256": content_hash(con, name)})
+                         {"database": s.input_name, "rows": rows[name], "rows_sha256": content_hash(db, name)})
                   for name, s in job.sources.items()}
-        validation_file = validation.load_validation(con, job)
+        validation_file = validation.load_validation(db, job)
         if validation_file:
             inputs["flows.uncertainty.validation"] = validation_file
         return {"started": started_dt, "started_at": started_dt.isoformat(timespec="seconds"),
                 "previous": previous, "rows": rows, "inputs": inputs}
 
     def _standardise(self, step: Callable[[], None]) -> dict[str, Any]:
-        builder.standardise_sources(self.con, self.job)
+        builder.standardise_sources(self.db, self.job)
         return {}
 
     def _link(self, step: Callable[[], None]) -> dict[str, Any]:
         run = (self.state["previous"]["run"] or 0) + 1
-        linkage_metrics = builder.link_sources(self.con, self.job, self.key, step, run=run)
-        builder.build_links(self.con, self.job)
+        linkage_metrics = builder.link_sources(self.db, self.job, self.key, step, run=run)
+        builder.build_links(self.db, self.job)
         return {"linkage_metrics": linkage_metrics}
 
     def _resolve(self, step: Callable[[], None]) -> dict[str, Any]:
-        linked = builder.build_linked_records(self.con, self.job)
-        conflicts.build_attribute_values(self.con, linked, self.job)
-        conflicts.build_persons(self.con, link_table(self.job.base), self.job)
+        linked = builder.build_linked_records(self.db, self.job)
+        conflicts.build_attribute_values(self.db, linked, self.job)
+        conflicts.build_persons(self.db, link_table(self.job.base), self.job)
         return {"linked": linked}
 
     def _rules(self, step: Callable[[], None]) -> dict[str, Any]:
         calibration = None
         if self.job.rules.calibrate is not None:   # the settings chosen on the validation sample
-            self.job, calibration = calibrate_rules(self.con, self.job, self.state["linked"])
-        data_end, rule_counts = build_movements_and_events(self.con, self.job, self.state["linked"])
+            self.job, calibration = calibrate_rules(self.db, self.job, self.state["linked"])
+        data_end, rule_counts = build_movements_and_events(self.db, self.job, self.state["linked"])
         if calibration:
             rule_counts["calibration"] = calibration
         return {"data_end": data_end, "rule_counts": rule_counts, "calibration": calibration}
 
     def _flows(self, step: Callable[[], None]) -> dict[str, Any]:
-        return {"disclosure": flows.build_flows(self.con, self.job)}
+        return {"disclosure": flows.build_flows(self.db, self.job)}
 
     def _uncertainty(self, step: Callable[[], None]) -> dict[str, Any]:
         # after build_flows, whatever rows it publishes: fills flows.lower/upper by key
-        return {"flow_uncertainty": uncertainty.apply_uncertainty(self.con, self.job)}
+        return {"flow_uncertainty": uncertainty.apply_uncertainty(self.db, self.job)}
 
     def _history(self, step: Callable[[], None]) -> dict[str, Any]:
-        return {"changes": history.record_history(self.con, self.state["previous"], self.state["started"],
+        return {"changes": history.record_history(self.db, self.state["previous"], self.state["started"],
                                                   self.key_check)}
 
     def _quality(self, step: Callable[[], None]) -> dict[str, Any]:
-        con, job, state = self.con, self.job, self.state
+        db, job, state = self.db, self.job, self.state
         data_end, rule_counts = state["data_end"], dict(state["rule_counts"])
         flow_uncertainty = state["flow_uncertainty"]
         return {"metrics": {
             "job": job.name,
             "data_end": data_end.isoformat(),
-            "sources": {n: quality.source_metrics(con, job, n, data_end) for n in job.sources},
-            "persons": quality.person_metrics(con),
-            "rules": {**quality.rule_metrics(con), **rule_counts},
+            "sources": {n: quality.source_metrics(db, job, n, data_end) for n in job.sources},
+            "persons": quality.person_metrics(db),
+            "rules": {**quality.rule_metrics(db), **rule_counts},
             "flows": quality.flow_metrics(
-                con, (flow_uncertainty.get("calibration") or {}).pop("disclosure", None) or state["disclosure"]),
+                db, (flow_uncertainty.get("calibration") or {}).pop("disclosure", None) or state["disclosure"]),
             "uncertainty": flow_uncertainty,
-            "accounting": quality.accounting(con, state["rows"]),
+            "accounting": quality.accounting(db, state["rows"]),
             "reporting": rule_counts["reporting"],
-            "plausibility": plausibility.plausibility(con, job),
+            "plausibility": plausibility.plausibility(db, job),
             "demographic_accounting": diagnostics.demographic_accounting(
-                con, first_year(job, data_end), job.reporting_period(data_end)[1] + timedelta(days=1)),
-            "linkage_diagnostics": diagnostics.linkage_diagnostics(con, state["linkage_metrics"]),
+                db, first_year(job, data_end), job.reporting_period(data_end)[1] + timedelta(days=1)),
+            "linkage_diagnostics": diagnostics.linkage_diagnostics(db, state["linkage_metrics"]),
             "linkage": state["linkage_metrics"],
-            "conflicts": conflicts.conflict_rates(con),
+            "conflicts": conflicts.conflict_rates(db),
             "inputs": state["inputs"],
             "changes": state["changes"],
         }}
@@ -532,7 +533,7 @@ class _Stages:
     def _write(self, step: Callable[[], None]) -> dict[str, Any]:
         for table in CONTRACT_TABLES:
             target = self.staging / f"{table}.parquet"
-            self.con.execute(f"COPY {table} TO {sql_literal(str(target))} (FORMAT parquet)").fetchall()
+            self.db.run(f"COPY {table} TO {sql_literal(str(target))} (FORMAT parquet)")
             step()
         return {}
 
@@ -627,8 +628,8 @@ class JobResult:
 
     job: JobConfig
     quality: dict[str, Any]
-    _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
-    _linker_connections: list[duckdb.DuckDBPyConnection] = field(default_factory=list, repr=False)
+    _store: Engine | None = field(default=None, repr=False)
+    _linker_engines: list[Engine] = field(default_factory=list, repr=False)
 
     @property
     def output_dir(self) -> Path:
@@ -643,42 +644,37 @@ class JobResult:
         return self.job.output_dir / "report.html"
 
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """A read-only connection to this run's store (opened once).
+        """A read-only DuckDB connection to this run's store (opened once), for your own queries."""
+        return self._store_engine().connection
 
-        The store is attached to a private in-memory database rather than opened with
-        ``duckdb.connect(path)``: DuckDB caches instances by path, so a result still open from an
-        earlier run would otherwise hand a rerun the old, replaced file.
-        """
-        if self._con is None:
-            con = duckdb.connect()
-            con.execute(f"ATTACH {sql_literal(str(self.store_path))} AS store (READ_ONLY)").fetchall()
-            con.execute("USE store").fetchall()
-            self._con = con
-        return self._con
+    def _store_engine(self) -> Engine:
+        if self._store is None:
+            self._store = DuckDBEngine.read_only_store(self.store_path)
+        return self._store
 
     def table(self, name: str) -> duckdb.DuckDBPyRelation:
         """A contract table as a DuckDB relation (lazy, for large tables), on its own cursor."""
         if name not in CONTRACT_TABLES:
             raise SpineError(f"unknown table '{name}'; tables are {', '.join(CONTRACT_TABLES)}")
-        return self._cursor().table(name)
+        return self._cursor().relation(name)
 
     def df(self, name: str) -> pd.DataFrame:
         """A contract table as a pandas frame (for small results)."""
         if name not in CONTRACT_TABLES:
             raise SpineError(f"unknown table '{name}'; tables are {', '.join(CONTRACT_TABLES)}")
         with self._cursor() as cursor:
-            return cursor.table(name).df()
+            return cursor.frame(f"SELECT * FROM {name}")
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cursor = self.connection().cursor()
-        cursor.execute("USE store").fetchall()
+    def _cursor(self) -> Engine:
+        cursor = self._store_engine().cursor()
+        cursor.run("USE store")
         return cursor
 
     def linker(self, source: str) -> Any:
         """A Splink linker with the model this run trained for ``source``, over the source's records
         and the spine's register records in the store (read only): for Splink's own charts and
         tools (``linker.visualisations.match_weights_chart()``, ``linker.inference.predict()``)."""
-        from splink import DuckDBAPI, Linker
+        from splink import Linker
 
         from linkage.probabilistic import LEFT, RIGHT
         from spine.linking import SPINE_REFERENCE, features_table
@@ -688,22 +684,22 @@ class JobResult:
             have = sorted(p.stem for p in (self.output_dir / MODELS_DIR).glob("*.json"))
             raise SpineError(f"{source}: no trained model in {path.parent} (only probabilistic and hybrid sources "
                              f"have one; this run's: {', '.join(have) or 'none'})")
-        con = duckdb.connect()   # Splink's own: it writes its working tables there, never in the store
-        con.execute(f"ATTACH {sql_literal(str(self.store_path))} AS store (READ_ONLY)").fetchall()
+        db = DuckDBEngine.open()   # Splink's own: it writes its working tables there, never in the store
+        db.run(f"ATTACH {sql_literal(str(self.store_path))} AS store (READ_ONLY)")
         for view, table in (("linker_left", features_table(source)), ("linker_right", SPINE_REFERENCE)):
-            con.execute(f"CREATE VIEW {view} AS SELECT * FROM store.{table}").fetchall()
-        db_api = DuckDBAPI(connection=con)
+            db.run(f"CREATE VIEW {view} AS SELECT * FROM store.{table}")
+        db_api = db.splink_api()
         inputs = [db_api.register("linker_left", table_name=LEFT), db_api.register("linker_right", table_name=RIGHT)]
-        self._linker_connections.append(con)
+        self._linker_engines.append(db)
         return Linker(inputs, json.loads(path.read_text(encoding="utf-8")))
 
     def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-        for con in self._linker_connections:
-            con.close()
-        self._linker_connections.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        for db in self._linker_engines:
+            db.close()
+        self._linker_engines.clear()
 
 
 @dataclass(frozen=True)

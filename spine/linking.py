@@ -12,7 +12,6 @@ import dataclasses
 import time
 from typing import Any
 
-import duckdb
 
 from linkage import (
     DEFAULT_MATCH_KEYS,
@@ -44,6 +43,7 @@ from spine.config import (
     ProbabilisticConfig,
     SourceConfig,
 )
+from spine.engine import Engine
 from spine.errors import ConfigError
 from spine.sources import std_table
 
@@ -77,25 +77,25 @@ def features_table(name: str) -> str:
     return f"feat__{name}"
 
 
-def build_features(con: duckdb.DuckDBPyConnection, name: str) -> str:
+def build_features(db: Engine, name: str) -> str:
     """Linkage features of a source's records that were not rejected."""
     usable = f"usable__{name}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(usable)} AS "
-                f"SELECT * FROM {quote_ident(std_table(name))} WHERE reject_reason IS NULL").fetchall()
-    return add_linkage_features(con, usable, features_table(name))
+    db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(usable)} AS "
+           f"SELECT * FROM {quote_ident(std_table(name))} WHERE reject_reason IS NULL")
+    return add_linkage_features(db, usable, features_table(name))
 
 
-def build_reference(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
+def build_reference(db: Engine, job: JobConfig) -> str:
     """The spine as the probabilistic stage sees it: each base-register person's features."""
-    return materialise(con, SPINE_REFERENCE, f"""
+    return materialise(db, SPINE_REFERENCE, f"""
         SELECT f.*, l.entity_id FROM {quote_ident(features_table(job.base))} AS f
         JOIN {quote_ident(link_table(job.base))} AS l USING (record_id) WHERE l.status = 'linked'""")
 
 
-def fill_rates(con: duckdb.DuckDBPyConnection, table: str, source: SourceConfig) -> dict[str, float]:
+def fill_rates(db: Engine, table: str, source: SourceConfig) -> dict[str, float]:
     """Share of a source's usable records holding each identity field it maps (0 where unmapped)."""
     return {**dict.fromkeys(IDENTITY_FIELDS, 0.0),
-            **column_fill_rates(con, table, [f for f in IDENTITY_FIELDS if source.maps(f)])}
+            **column_fill_rates(db, table, [f for f in IDENTITY_FIELDS if source.maps(f)])}
 
 
 def resolve_model(config: ProbabilisticConfig, source: SourceConfig, base: SourceConfig,
@@ -156,19 +156,19 @@ def model_choice(model: ProbabilisticModel, source_fill: dict[str, float],
             "training_rules": [list(r) for r in model.training_rules]}
 
 
-def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> dict[str, Any]:
+def link_source(db: Engine, job: JobConfig, name: str) -> dict[str, Any]:
     """Link one source to the spine; write ``link__<name>``; return its linkage metrics."""
     source = job.sources[name]
     config = source.linkage
     records = features_table(name)
     if isinstance(config, HybridConfig):
-        return _link_hybrid(con, job, name, config)
+        return _link_hybrid(db, job, name, config)
     if isinstance(config, DeterministicIdConfig):
-        metrics = _link_on_ids(con, name, config, f"link__{name}__stage")
-        _finish(con, name, f"link__{name}__stage")
+        metrics = _link_on_ids(db, name, config, f"link__{name}__stage")
+        _finish(db, name, f"link__{name}__stage")
         return metrics
     if isinstance(config, MatchKeysConfig):
-        source_fill, base_fill = _fills(con, job, name)
+        source_fill, base_fill = _fills(db, job, name)
 
         def usable(column: str) -> bool:   # mapped and filled on both sides
             fields = DERIVED_FEATURES.get(column, (column,))
@@ -178,23 +178,23 @@ def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> di
         keys = [MatchKey(k.name, tuple(k.fields)) for k in config.keys] if config.keys else [
             k for k in DEFAULT_MATCH_KEYS if all(usable(c) for c in k.fields)]
         stage = f"link__{name}__stage"
-        link_on_match_keys(con, records, SPINE_REFERENCE, keys, stage, constraint=config.constraint)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(stage + '_m')} AS SELECT *, "
-                    "CASE WHEN status = 'linked' THEN 'deterministic' END AS method, "
-                    "CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight "
-                    f"FROM {quote_ident(stage)}").fetchall()
-        _finish(con, name, stage + "_m")
+        link_on_match_keys(db, records, SPINE_REFERENCE, keys, stage, constraint=config.constraint)
+        db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(stage + '_m')} AS SELECT *, "
+               "CASE WHEN status = 'linked' THEN 'deterministic' END AS method, "
+               "CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight "
+               f"FROM {quote_ident(stage)}")
+        _finish(db, name, stage + "_m")
         return {"method": "match_keys", "keys": [k.name for k in keys],
                 "fill_rates": {"source": source_fill, "base": base_fill},
-                "links_per_key": _counts_by(con, stage, "matched_on", "status = 'linked'")}
+                "links_per_key": _counts_by(db, stage, "matched_on", "status = 'linked'")}
     if isinstance(config, ProbabilisticConfig):
-        source_fill, base_fill = _fills(con, job, name)
+        source_fill, base_fill = _fills(db, job, name)
         model = _with_saved_model(job, name, config,
                                   resolve_model(config, source, job.sources[job.base], source_fill, base_fill))
-        stage, metrics = _link_probabilistic(con, name, config, model, records)
-        _finish(con, name, stage)
+        stage, metrics = _link_probabilistic(db, name, config, model, records)
+        _finish(db, name, stage)
         return {**metrics, "model_choice": model_choice(model, source_fill, base_fill)}
-    materialise(con, link_table(name), f"""
+    materialise(db, link_table(name), f"""
         SELECT record_id, CAST(NULL AS VARCHAR) AS entity_id,
                CASE WHEN reject_reason IS NOT NULL THEN 'rejected' ELSE 'unlinked' END AS status,
                CAST(NULL AS VARCHAR) AS method, CAST(NULL AS VARCHAR) AS matched_on,
@@ -204,40 +204,39 @@ def link_source(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> di
     return {"method": "none"}
 
 
-def _fills(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str) -> tuple[dict[str, float], dict[str, float]]:
-    return (fill_rates(con, features_table(name), job.sources[name]),
-            fill_rates(con, features_table(job.base), job.sources[job.base]))
+def _fills(db: Engine, job: JobConfig, name: str) -> tuple[dict[str, float], dict[str, float]]:
+    return (fill_rates(db, features_table(name), job.sources[name]),
+            fill_rates(db, features_table(job.base), job.sources[job.base]))
 
 
-def _counts_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str) -> dict[str, int]:
-    rows = con.execute(f"SELECT {column}, count(*) FROM {quote_ident(table)} WHERE {where} "
-                       f"GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
+def _counts_by(db: Engine, table: str, column: str, where: str) -> dict[str, int]:
+    rows = db.run(f"SELECT {column}, count(*) FROM {quote_ident(table)} WHERE {where} "
+                  f"GROUP BY ALL ORDER BY 2 DESC, 1")
     return {str(k): int(n) for k, n in rows}
 
 
-def _link_on_ids(con: duckdb.DuckDBPyConnection, name: str, config: IdLinkageMixin, output: str) -> dict[str, Any]:
+def _link_on_ids(db: Engine, name: str, config: IdLinkageMixin, output: str) -> dict[str, Any]:
     """Identifier links, with the time-invariant check applied as configured."""
-    raw = link_on_identifiers(con, features_table(name), SPINE_IDENTIFIERS, config.id_fields, output + "_raw",
+    raw = link_on_identifiers(db, features_table(name), SPINE_IDENTIFIERS, config.id_fields, output + "_raw",
                               id_patterns=config.id_patterns)
     check = config.id_check
-    check_id_links(con, raw, features_table(name), SPINE_REFERENCE, output + "_configured",
+    check_id_links(db, raw, features_table(name), SPINE_REFERENCE, output + "_configured",
                    fields=tuple(check.fields), min_disagreements=check.min_disagreements, action=check.action)
-    refused = _refuse_taught_numbers_that_disagree(con, name, output + "_configured", config.id_fields,
+    refused = _refuse_taught_numbers_that_disagree(db, name, output + "_configured", config.id_fields,
                                                    output + "_checked", review=check.action == "review")
-    materialise(con, output, f"""
+    materialise(db, output, f"""
         SELECT record_id, entity_id, status,
                CASE WHEN status = 'linked' THEN 'deterministic_id' END AS method, matched_on,
                CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight, reason
         FROM {quote_ident(output + '_checked')}""")
-    conflicts = con.execute(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(output + '_configured')}"
-                            ).fetchall()[0][0]
-    return {"method": "deterministic_id", "links_per_field": _counts_by(con, output, "matched_on", "status = 'linked'"),
+    conflicts = db.run(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(output + '_configured')}")[0][0]
+    return {"method": "deterministic_id", "links_per_field": _counts_by(db, output, "matched_on", "status = 'linked'"),
             "id_conflicts": int(conflicts), "id_conflict_action": check.action,
             "refused_taught_numbers": refused,
-            "reasons": _counts_by(con, output, "reason", "reason IS NOT NULL")}
+            "reasons": _counts_by(db, output, "reason", "reason IS NOT NULL")}
 
 
-def _refuse_taught_numbers_that_disagree(con: duckdb.DuckDBPyConnection, name: str, checked: str,
+def _refuse_taught_numbers_that_disagree(db: Engine, name: str, checked: str,
                                          id_fields: list[str], output: str, *, review: bool = False) -> int:
     """Unlink identifier links on a number the base register does not hold for the person (one
     another source's link taught the spine) whose date of birth or sex disagrees with the person's.
@@ -254,15 +253,15 @@ def _refuse_taught_numbers_that_disagree(con: duckdb.DuckDBPyConnection, name: s
     value = "CASE l.matched_on " + " ".join(
         f"WHEN {sql_literal(f)} THEN r.{quote_ident(f)}" for f in id_fields) + " END"
     taught = f"{output}__taught"
-    materialise(con, taught, f"""
+    materialise(db, taught, f"""
         SELECT l.record_id, l.entity_id, l.status, l.matched_on, l.reason
         FROM {quote_ident(checked)} AS l JOIN {quote_ident(features_table(name))} AS r USING (record_id)
         WHERE l.status = 'linked' AND NOT EXISTS (
             SELECT 1 FROM {SPINE_IDENTIFIERS} AS i
             WHERE i.from_base AND i.entity_id = l.entity_id AND i.field = l.matched_on AND i.value = {value})""")
-    check_id_links(con, taught, features_table(name), SPINE_REFERENCE, f"{taught}_checked",
+    check_id_links(db, taught, features_table(name), SPINE_REFERENCE, f"{taught}_checked",
                    fields=TAUGHT_NUMBER_CHECK, min_disagreements=1, action=action)
-    materialise(con, output, f"""
+    materialise(db, output, f"""
         SELECT l.* REPLACE (
             CASE WHEN t.id_conflict THEN t.entity_id ELSE l.entity_id END AS entity_id,
             CASE WHEN t.id_conflict THEN t.status ELSE l.status END AS status,
@@ -271,19 +270,18 @@ def _refuse_taught_numbers_that_disagree(con: duckdb.DuckDBPyConnection, name: s
             l.id_conflict OR coalesce(t.id_conflict, FALSE) AS id_conflict,
             CASE WHEN t.id_conflict THEN t.disagreeing ELSE l.disagreeing END AS disagreeing)
         FROM {quote_ident(checked)} AS l LEFT JOIN {quote_ident(f'{taught}_checked')} AS t USING (record_id)""")
-    return int(con.execute(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(f'{taught}_checked')}"
-                           ).fetchall()[0][0])
+    return int(db.run(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(f'{taught}_checked')}")[0][0])
 
 
-def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: ProbabilisticConfig,
+def _link_probabilistic(db: Engine, name: str, config: ProbabilisticConfig,
                         model: ProbabilisticModel, records: str, *, labels: str | None = None,
                         exclude: str | None = None) -> tuple[str, dict[str, Any]]:
     """Score every record against the spine, then assign best matches in SQL. Each comparison's
     partial weight is kept (the waterfall): reviewers and the report's example pairs read it."""
-    scored = score_pairs(con, records, SPINE_REFERENCE, model, f"scored__{name}", labels=labels,
+    scored = score_pairs(db, records, SPINE_REFERENCE, model, f"scored__{name}", labels=labels,
                          waterfall=True)
     candidates = f"candidates__{name}"
-    materialise(con, candidates, f"""
+    materialise(db, candidates, f"""
         SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
                (left_id, right_id, match_probability, match_weight)
         FROM {quote_ident(scored.table)} AS s JOIN {quote_ident(SPINE_REFERENCE)} AS r ON r.record_id = s.right_id
@@ -291,21 +289,21 @@ def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: Proba
         QUALIFY row_number() OVER (PARTITION BY s.left_id, r.entity_id ORDER BY s.match_weight DESC, s.right_id) = 1""")
     to_assign, offered = f"to_assign__{name}", f"offered__{name}"
     where = f"WHERE record_id NOT IN (SELECT record_id FROM {quote_ident(exclude)})" if exclude else ""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(to_assign)} AS "
-                f"SELECT record_id FROM {quote_ident(records)} {where}").fetchall()
+    db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(to_assign)} AS "
+           f"SELECT record_id FROM {quote_ident(records)} {where}")
     # One-to-one: a person already taken by an identifier link is not offered again.
     taken = (f"WHERE entity_id NOT IN (SELECT entity_id FROM {quote_ident(exclude)} WHERE entity_id IS NOT NULL)"
              if exclude and config.constraint == "one_to_one" else "")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(offered)} AS "
-                f"SELECT * FROM {quote_ident(candidates)} {taken}").fetchall()
+    db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(offered)} AS "
+           f"SELECT * FROM {quote_ident(candidates)} {taken}")
     assigned = f"assigned__{name}"
     band = tuple(config.review_band) if config.review_band else None
     started = time.perf_counter()
-    assign_links(con, offered, to_assign, assigned, threshold=config.threshold, review_band=band,
+    assign_links(db, offered, to_assign, assigned, threshold=config.threshold, review_band=band,
                  constraint=config.constraint)
     assign_seconds = time.perf_counter() - started
     stage = f"link__{name}__stage"
-    materialise(con, stage, f"""
+    materialise(db, stage, f"""
         SELECT record_id, entity_id, status,
                CASE WHEN status = 'linked' THEN 'probabilistic' END AS method, CAST(NULL AS VARCHAR) AS matched_on,
                match_probability, match_weight, reason
@@ -319,7 +317,7 @@ def _link_probabilistic(con: duckdb.DuckDBPyConnection, name: str, config: Proba
                "trained": model.trained is None,
                "comparisons": [s.column for s in model.comparisons],
                "threshold": config.threshold, "review_band": list(band) if band else None,
-               "statuses": _counts_by(con, stage, "status", "TRUE")}
+               "statuses": _counts_by(db, stage, "status", "TRUE")}
     return stage, metrics
 
 
@@ -352,30 +350,30 @@ def _model_parameters(saved: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             for c in saved.get("comparisons", [])}
 
 
-def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, config: HybridConfig) -> dict[str, Any]:
+def _link_hybrid(db: Engine, job: JobConfig, name: str, config: HybridConfig) -> dict[str, Any]:
     """Identifiers first; everything else probabilistically; ID links label and assess the model."""
     records = features_table(name)
-    id_metrics = _link_on_ids(con, name, config, f"link__{name}__ids")
+    id_metrics = _link_on_ids(db, name, config, f"link__{name}__ids")
     labels = f"labels__{name}"
-    materialise(con, labels, f"""
+    materialise(db, labels, f"""
         SELECT i.record_id AS left_id, r.record_id AS right_id FROM {quote_ident(f'link__{name}__ids')} AS i
         JOIN {quote_ident(SPINE_REFERENCE)} AS r USING (entity_id) WHERE i.status = 'linked'""")
-    n_labels = con.execute(f"SELECT count(*) FROM {quote_ident(labels)}").fetchall()[0][0]
-    source_fill, base_fill = _fills(con, job, name)
+    n_labels = db.run(f"SELECT count(*) FROM {quote_ident(labels)}")[0][0]
+    source_fill, base_fill = _fills(db, job, name)
     model = _with_saved_model(job, name, config,
                               resolve_model(config, job.sources[name], job.sources[job.base], source_fill, base_fill))
     if model.m_from == "labels" and n_labels == 0:
         model = dataclasses.replace(model, m_from="em")
     model = dataclasses.replace(model, labels_selected_on=tuple(config.id_fields))
     decided = f"id_decided__{name}"   # identifier links and conflicts sent to review: not re-assigned
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(decided)} AS SELECT record_id, entity_id "
-                f"FROM {quote_ident(f'link__{name}__ids')} WHERE status IN ('linked', 'review')").fetchall()
-    stage, prob_metrics = _link_probabilistic(con, name, config, model, records,
+    db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(decided)} AS SELECT record_id, entity_id "
+           f"FROM {quote_ident(f'link__{name}__ids')} WHERE status IN ('linked', 'review')")
+    stage, prob_metrics = _link_probabilistic(db, name, config, model, records,
                                               labels=labels if model.m_from == "labels" else None,
                                               exclude=decided)
-    assessment = _assess_on_id_links(con, name, f"link__{name}__ids", config, model)
+    assessment = _assess_on_id_links(db, name, f"link__{name}__ids", config, model)
     final = f"link__{name}__final"
-    materialise(con, final, f"""
+    materialise(db, final, f"""
         SELECT i.record_id,
                CASE WHEN i.status IN ('linked', 'review') THEN i.entity_id ELSE p.entity_id END AS entity_id,
                CASE WHEN i.status IN ('linked', 'review') THEN i.status ELSE p.status END AS status,
@@ -391,16 +389,16 @@ def _link_hybrid(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, conf
         FROM {quote_ident(f'link__{name}__ids')} AS i
         LEFT JOIN {quote_ident(stage)} AS p USING (record_id)
         LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = i.record_id AND c.entity_id = i.entity_id""")
-    learnt = _link_on_learnt_identifiers(con, name, config, final, f"link__{name}__learnt",
+    learnt = _link_on_learnt_identifiers(db, name, config, final, f"link__{name}__learnt",
                                          refused=f"link__{name}__ids")
-    _finish(con, name, f"link__{name}__learnt")
+    _finish(db, name, f"link__{name}__learnt")
     prob_metrics["model_choice"] = model_choice(model, source_fill, base_fill)
     return {"method": "hybrid", "identifiers": id_metrics, "probabilistic": prob_metrics,
             "learnt_identifiers": learnt,
             "m_from": model.m_from, "labels": int(n_labels), "assessment_on_id_links": assessment}
 
 
-def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, config: HybridConfig, links: str,
+def _link_on_learnt_identifiers(db: Engine, name: str, config: HybridConfig, links: str,
                                 output: str, *, refused: str | None = None) -> dict[str, Any]:
     """Link a source's unlinked records on the identifiers its own linked records taught the spine.
 
@@ -418,24 +416,24 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
     """
     id_fields = [f for f in config.id_fields if f in ID_FIELDS_COMPARED]
     if not id_fields or config.constraint == "one_to_one":
-        materialise(con, output, f"SELECT * FROM {quote_ident(links)}")
+        materialise(db, output, f"SELECT * FROM {quote_ident(links)}")
         return {"linked": 0, "refused_dob_or_sex": 0, "reasons_left": {}}
     learnt = f"{output}__identifiers"
     taught = " UNION ".join(
         f"""SELECT l.entity_id, {sql_literal(f)} AS field, r.{quote_ident(f)} AS value
             FROM {quote_ident(links)} AS l JOIN {quote_ident(features_table(name))} AS r USING (record_id)
             WHERE l.status = 'linked' AND r.{quote_ident(f)} IS NOT NULL""" for f in id_fields)
-    materialise(con, learnt, f"SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} UNION {taught}")
+    materialise(db, learnt, f"SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} UNION {taught}")
     waiting = f"{output}__waiting"
-    materialise(con, waiting, f"""SELECT r.* FROM {quote_ident(features_table(name))} AS r
+    materialise(db, waiting, f"""SELECT r.* FROM {quote_ident(features_table(name))} AS r
         JOIN {quote_ident(links)} AS l USING (record_id)
         WHERE l.status = 'unlinked' AND l.reason IS DISTINCT FROM 'id_conflict'{
             f" AND record_id NOT IN (SELECT record_id FROM {quote_ident(refused)} WHERE reason = 'id_conflict')"
             if refused else ""}""")
-    raw = link_on_identifiers(con, waiting, learnt, id_fields, f"{output}__raw", id_patterns=config.id_patterns)
-    checked = check_id_links(con, raw, waiting, SPINE_REFERENCE, f"{output}__checked",
+    raw = link_on_identifiers(db, waiting, learnt, id_fields, f"{output}__raw", id_patterns=config.id_patterns)
+    checked = check_id_links(db, raw, waiting, SPINE_REFERENCE, f"{output}__checked",
                              fields=TAUGHT_NUMBER_CHECK, min_disagreements=1, action="demote")
-    materialise(con, output, f"""
+    materialise(db, output, f"""
         SELECT l.record_id,
                CASE WHEN k.status = 'linked' THEN k.entity_id ELSE l.entity_id END AS entity_id,
                CASE WHEN k.status = 'linked' THEN 'linked' ELSE l.status END AS status,
@@ -449,13 +447,13 @@ def _link_on_learnt_identifiers(con: duckdb.DuckDBPyConnection, name: str, confi
         LEFT JOIN {quote_ident(checked)} AS k USING (record_id)
         LEFT JOIN {quote_ident(f'candidates__{name}')} AS c ON c.record_id = k.record_id AND c.entity_id = k.entity_id
     """)
-    linked, refused = con.execute(f"""SELECT count(*) FILTER (WHERE status = 'linked'),
-        count(*) FILTER (WHERE id_conflict) FROM {quote_ident(checked)}""").fetchall()[0]
+    linked, refused = db.run(f"""SELECT count(*) FILTER (WHERE status = 'linked'),
+        count(*) FILTER (WHERE id_conflict) FROM {quote_ident(checked)}""")[0]
     return {"linked": int(linked), "refused_dob_or_sex": int(refused),
-            "reasons_left": _counts_by(con, checked, "reason", "status <> 'linked' AND reason IS NOT NULL")}
+            "reasons_left": _counts_by(db, checked, "reason", "status <> 'linked' AND reason IS NOT NULL")}
 
 
-def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, config: HybridConfig,
+def _assess_on_id_links(db: Engine, name: str, ids: str, config: HybridConfig,
                         model: ProbabilisticModel) -> dict[str, Any]:
     """How the probabilistic model does on records whose identifier link is known (US Census practice).
 
@@ -469,7 +467,7 @@ def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, con
     id_columns = [s.column for s in model.comparisons if s.column in model.labels_selected_on]
     without_id = " - ".join(["c.match_weight", *(f"coalesce(c.{quote_ident('mw_' + col)}, 0)" for col in id_columns)])
     cut = config.review_band[1] if config.review_band else config.threshold
-    row = con.execute(f"""
+    row = db.run(f"""
         WITH best AS (   -- ties between equal weights go to the first entity id: the same every run
             SELECT c.record_id, c.entity_id, {without_id} AS weight
             FROM {quote_ident(f'candidates__{name}')} AS c
@@ -480,7 +478,7 @@ def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, con
                count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut}) AS model_linked,
                count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut} AND b.entity_id = i.entity_id) AS agree
         FROM {quote_ident(ids)} AS i LEFT JOIN best AS b USING (record_id)
-        WHERE i.status = 'linked'""").fetchall()[0]
+        WHERE i.status = 'linked'""")[0]
     id_linked, model_linked, agree = (int(x) for x in row)
     precision = agree / model_linked if model_linked else None
     recall = agree / id_linked if id_linked else None
@@ -491,9 +489,9 @@ def _assess_on_id_links(con: duckdb.DuckDBPyConnection, name: str, ids: str, con
             "identifier_weights_removed": id_columns}
 
 
-def _finish(con: duckdb.DuckDBPyConnection, name: str, stage: str) -> None:
+def _finish(db: Engine, name: str, stage: str) -> None:
     """Every record of the source, rejected ones included, in ``link__<name>``."""
-    materialise(con, link_table(name), f"""
+    materialise(db, link_table(name), f"""
         SELECT s.record_id, l.entity_id,
                CASE WHEN s.reject_reason IS NOT NULL THEN 'rejected' ELSE l.status END AS status,
                CASE WHEN s.reject_reason IS NULL THEN l.method END AS method, l.matched_on,
@@ -501,7 +499,7 @@ def _finish(con: duckdb.DuckDBPyConnection, name: str, stage: str) -> None:
         FROM {quote_ident(std_table(name))} AS s LEFT JOIN {quote_ident(stage)} AS l USING (record_id)""")
 
 
-def report_duplicate_identifiers(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def report_duplicate_identifiers(db: Engine) -> dict[str, Any]:
     """Identifier values held by more than one spine person (never linked on; reported)."""
-    table = duplicate_identifiers(con, SPINE_IDENTIFIERS, "spine__duplicate_identifiers")
-    return _counts_by(con, table, "field", "TRUE")
+    table = duplicate_identifiers(db, SPINE_IDENTIFIERS, "spine__duplicate_identifiers")
+    return _counts_by(db, table, "field", "TRUE")

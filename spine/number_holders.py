@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 
 from linkage._sql import columns_of, materialise, quote_ident, sql_literal
 from linkage.deterministic import disagrees_sql
 from spine.config import ID_FIELDS
+from spine.engine import Engine
 from spine.enlarge import ENLARGED
 from spine.linking import SPINE_IDENTIFIERS, SPINE_REFERENCE, TAUGHT_NUMBER_CHECK, features_table, link_table
 
@@ -31,14 +31,14 @@ CARRIED = "spine__carried_numbers"
 MOVES = "spine__moves_to_number_holders"
 
 
-def move_to_number_holders(con: duckdb.DuckDBPyConnection, sources: list[str]) -> dict[str, Any]:
+def move_to_number_holders(db: Engine, sources: list[str]) -> dict[str, Any]:
     """Move links of registered persons to the new person holding most records of the number they
     carry, where that person's records disagree with the registered person (module docstring);
     rewrite the link tables of ``sources`` (every source but the base). Returns counts: ``numbers``
     judged another's, ``records`` moved, by source."""
     parts = []
     for name in sources:
-        have = set(columns_of(con, features_table(name)))
+        have = set(columns_of(db, features_table(name)))
         parts += [f"""SELECT {sql_literal(name)} AS source, l.record_id, l.entity_id, l.method,
                              {sql_literal(field)} AS field, f.{quote_ident(field)} AS value,
                              {", ".join(f"f.{f}" for f in TAUGHT_NUMBER_CHECK)}
@@ -48,9 +48,9 @@ def move_to_number_holders(con: duckdb.DuckDBPyConnection, sources: list[str]) -
                   for field in ID_FIELDS if field in have]
     if not parts:
         return {"numbers": 0, "records": 0, "by_source": {}}
-    materialise(con, CARRIED, " UNION ALL ".join(parts))
+    materialise(db, CARRIED, " UNION ALL ".join(parts))
     differs = " OR ".join(disagrees_sql(f, f"c.{f}", f"r.{f}") for f in TAUGHT_NUMBER_CHECK)
-    materialise(con, MOVES, f"""
+    materialise(db, MOVES, f"""
         WITH base_numbers AS (SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} WHERE from_base),
         on_base_number AS (   -- records that carry a number the register holds for their person
             SELECT DISTINCT c.source, c.record_id
@@ -82,10 +82,10 @@ def move_to_number_holders(con: duckdb.DuckDBPyConnection, sources: list[str]) -
                 = max(j.holder) OVER (PARTITION BY c.source, c.record_id)
             AND row_number() OVER (PARTITION BY c.source, c.record_id ORDER BY c.field) = 1""")
     for name in sources:
-        con.execute(f"""
+        db.run(f"""
             UPDATE {quote_ident(link_table(name))} AS l
             SET entity_id = m.entity_id, method = 'enlarged', matched_on = m.field || '_holder', reason = NULL
-            FROM {MOVES} AS m WHERE m.source = {sql_literal(name)} AND m.record_id = l.record_id""").fetchall()
-    numbers, records = con.execute(f"SELECT count(DISTINCT (field, value)), count(*) FROM {MOVES}").fetchall()[0]
-    by_source = dict(con.execute(f"SELECT source, count(*) FROM {MOVES} GROUP BY 1 ORDER BY 1").fetchall())
+            FROM {MOVES} AS m WHERE m.source = {sql_literal(name)} AND m.record_id = l.record_id""")
+    numbers, records = db.run(f"SELECT count(DISTINCT (field, value)), count(*) FROM {MOVES}")[0]
+    by_source = dict(db.run(f"SELECT source, count(*) FROM {MOVES} GROUP BY 1 ORDER BY 1"))
     return {"numbers": int(numbers), "records": int(records), "by_source": by_source}

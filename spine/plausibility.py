@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 
 from linkage._sql import columns_of, quote_ident, sql_literal
 from spine.config import JobConfig
+from spine.engine import Engine
 from spine.groups import citizenship_group_sql
 from spine.sources import SOURCE_WARNINGS, std_table
 
@@ -51,35 +51,35 @@ CHECKS: dict[str, tuple[float, str, str]] = {
 }
 
 
-def plausibility(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any]:
+def plausibility(db: Engine, job: JobConfig) -> dict[str, Any]:
     """Every diagnostic with its value, threshold and whether it warns (``quality.json`` ``plausibility``)."""
     group = citizenship_group_sql("p.nationality", job.home_country)
     imputed = ", ".join(f"'{s}'" for s in IMPUTED_DEPARTURES)
-    emigrations = con.execute(f"""
+    emigrations = db.run(f"""
         WITH e AS (
             SELECT {group} AS citizenship_group,
                    EXISTS (SELECT 1 FROM movements AS m WHERE m.person_id = e.person_id AND m.date = e.date
                            AND m.direction = 'out' AND m.flag = 'imputed' AND m.source IN ({imputed})) AS imputed
             FROM events AS e JOIN persons AS p USING (person_id)
             WHERE e.event = 'emigration' AND e.derived_via = 'self')
-        SELECT citizenship_group, count(*) FILTER (WHERE imputed), count(*) FROM e GROUP BY 1 ORDER BY 1""").fetchall()
+        SELECT citizenship_group, count(*) FILTER (WHERE imputed), count(*) FROM e GROUP BY 1 ORDER BY 1""")
     by_group = {g: {"imputed": k, "emigrations": n, "share": round(k / n, 4)} for g, k, n in emigrations if n}
     counted = [v for v in by_group.values() if v["emigrations"] >= 20]      # a share of 3 events says little
-    events, without = con.execute("""
+    events, without = db.run("""
         SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM movements AS m WHERE m.person_id = e.person_id
                                                             AND m.kept AND m.record_id IS NOT NULL))
-        FROM events AS e""").fetchall()[0]
-    imputed_n, recorded_n = con.execute(f"""
+        FROM events AS e""")[0]
+    imputed_n, recorded_n = db.run(f"""
         SELECT count(*) FILTER (WHERE m.flag = 'imputed' AND m.source IN ({imputed})),
                count(*) FILTER (WHERE m.record_id IS NOT NULL)
         FROM events AS e JOIN movements AS m ON m.person_id = e.person_id AND m.date = e.date AND m.direction = 'out'
-        WHERE e.event = 'emigration' AND e.derived_via = 'self'""").fetchall()[0]
-    family_events, claimants = con.execute(
-        "SELECT count(*), count(DISTINCT parent_person_id) FROM events WHERE derived_via = 'family'").fetchall()[0]
-    enlarged, single = con.execute("""
+        WHERE e.event = 'emigration' AND e.derived_via = 'self'""")[0]
+    family_events, claimants = db.run(
+        "SELECT count(*), count(DISTINCT parent_person_id) FROM events WHERE derived_via = 'family'")[0]
+    enlarged, single = db.run("""
         SELECT count(*), count(*) FILTER (WHERE n = 1) FROM (
             SELECT l.person_id, count(*) AS n FROM links AS l JOIN persons AS p USING (person_id)
-            WHERE p.origin = 'enlarged' GROUP BY 1)""").fetchall()[0]
+            WHERE p.origin = 'enlarged' GROUP BY 1)""")[0]
     values = {
         "imputed_emigration_share": (max((v["share"] for v in counted), default=None), {"by_citizenship_group": by_group}),
         "events_without_recorded_movement_share": (_share(without, events), {"events": events, "without": without}),
@@ -94,7 +94,7 @@ def plausibility(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, An
         threshold, look_at, meaning = CHECKS[name]
         result[name] = {"value": value, "threshold": threshold, "warn": value is not None and value > threshold,
                         "look_at": look_at, "meaning": meaning, **detail}
-    result.update(source_checks(con, job))
+    result.update(source_checks(db, job))
     return result
 
 
@@ -112,19 +112,19 @@ SOURCE_CHECKS: dict[str, tuple[float, str]] = {
 MIN_RECORDS = 20
 
 
-def source_checks(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any]:
+def source_checks(db: Engine, job: JobConfig) -> dict[str, Any]:
     """The per-source diagnostics (``<check>.<source>``) and the warnings reading the sources gave."""
     result: dict[str, Any] = {}
-    if "status" not in columns_of(con, "links"):
+    if "status" not in columns_of(db, "links"):
         return result
     counts: dict[str, dict[str, int]] = {}   # source -> rejection reason (or status) -> records: one pass
-    for name, key, n in con.execute(
+    for name, key, n in db.run(
             "SELECT source, CASE WHEN status = 'rejected' THEN reason ELSE '' END, count(*) FROM links "
-            "GROUP BY ALL ORDER BY 1, 3 DESC, 2").fetchall():
+            "GROUP BY ALL ORDER BY 1, 3 DESC, 2"):
         counts.setdefault(name, {})[key] = n
     for name, source in job.sources.items():
         std = std_table(name)
-        if not columns_of(con, std) or not counts.get(name):
+        if not columns_of(db, std) or not counts.get(name):
             continue
         records = sum(counts[name].values())
         reasons = {k: n for k, n in counts[name].items() if k}
@@ -137,10 +137,10 @@ def source_checks(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, A
              f"{_pct(rejected, records)} of its {records:,} records are rejected ({_counts(reasons)})")
         ids = getattr(source.linkage, "id_fields", None) or []
         if "national_id" in ids and name != job.base:
-            with_id, linked = con.execute(f"""
+            with_id, linked = db.run(f"""
                 SELECT count(*), count(*) FILTER (WHERE l.status = 'linked')
                 FROM {quote_ident(std)} AS s JOIN links AS l ON l.source = {sql_literal(name)} AND l.record_id = s.record_id
-                WHERE s.national_id IS NOT NULL AND s.reject_reason IS NULL""").fetchall()[0]
+                WHERE s.national_id IS NOT NULL AND s.reject_reason IS NULL""")[0]
             if with_id >= MIN_RECORDS:
                 filled = with_id / records
                 _add(result, "id_not_linked_share", name, with_id - linked, with_id,
@@ -150,11 +150,11 @@ def source_checks(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, A
                      "link; an id should find its person")
         if records >= MIN_RECORDS:
             found: dict[str, dict[str, int]] = {"invalid_fields": {}, "implausible_fields": {}}
-            for column, field, n in con.execute(
+            for column, field, n in db.run(
                     f"SELECT k, f, count(*) FROM (SELECT unnest(['invalid_fields', 'implausible_fields']) AS k, "
                     f"unnest([invalid_fields, implausible_fields]) AS v FROM {quote_ident(std)} "
                     "WHERE invalid_fields IS NOT NULL OR implausible_fields IS NOT NULL), "
-                    "unnest(string_split(v, ',')) AS t(f) GROUP BY ALL ORDER BY 1, 3 DESC, 2").fetchall():
+                    "unnest(string_split(v, ',')) AS t(f) GROUP BY ALL ORDER BY 1, 3 DESC, 2"):
                 found[column][field] = n
             for check, column, what in (("invalid_value_share", "invalid_fields", "could not be used (set NULL)"),
                                         ("implausible_value_share", "implausible_fields", "are implausible (kept)")):
@@ -163,9 +163,9 @@ def source_checks(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, A
                 _add(result, check, name, n, records,
                      f"sources.{name}.columns.{field}" if field else f"sources.{name}", {"by_field": by_field},
                      f"{_pct(n, records)} of the {field} values of its {records:,} records {what}")
-    if columns_of(con, SOURCE_WARNINGS):
-        for i, (name, look_at, message) in enumerate(con.execute(
-                f"SELECT source, look_at, message FROM {SOURCE_WARNINGS}").fetchall()):
+    if columns_of(db, SOURCE_WARNINGS):
+        for i, (name, look_at, message) in enumerate(db.run(
+                f"SELECT source, look_at, message FROM {SOURCE_WARNINGS}")):
             result[f"source_warning.{name}.{i + 1}"] = {
                 "value": None, "threshold": None, "warn": True, "look_at": look_at, "meaning": message,
                 "message": f"{look_at}  {message}"}

@@ -28,9 +28,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import duckdb
 
 from linkage._sql import materialise
+from spine.engine import Engine
 
 UNITS = "enlarge__units"
 ANCHORED = "enlarge__anchored_units"
@@ -51,41 +51,41 @@ def strong_sql(pool: str, edges: str) -> str:
                FROM {edges} AS e JOIN {pool} AS pa ON pa.pool_id = e.a JOIN {pool} AS pb ON pb.pool_id = e.b"""
 
 
-def components(con: duckdb.DuckDBPyConnection, out: str, nodes_sql: str, edges_sql: str) -> None:
+def components(db: Engine, out: str, nodes_sql: str, edges_sql: str) -> None:
     """``out(node, component)``: the smallest node each node of ``nodes_sql(node)`` reaches over the
     edges ``edges_sql(x, y)`` (label propagation in SQL)."""
-    materialise(con, out, f"SELECT node, node AS component FROM ({nodes_sql})")
+    materialise(db, out, f"SELECT node, node AS component FROM ({nodes_sql})")
     both_ways = out + "__edges"
-    materialise(con, both_ways, f"""SELECT DISTINCT x, y FROM (SELECT x, y FROM ({edges_sql})
+    materialise(db, both_ways, f"""SELECT DISTINCT x, y FROM (SELECT x, y FROM ({edges_sql})
                                     UNION ALL SELECT y, x FROM ({edges_sql})) WHERE x <> y""")
     while True:
-        changed = con.execute(f"""
+        changed = db.run(f"""
             UPDATE {out} AS g SET component = m.component FROM (
                 SELECT e.x AS node, min(o.component) AS component
                 FROM {both_ways} AS e JOIN {out} AS o ON o.node = e.y GROUP BY e.x) AS m
-            WHERE g.node = m.node AND m.component < g.component""").fetchall()[0][0]
+            WHERE g.node = m.node AND m.component < g.component""")[0][0]
         if not changed:
             break
-    con.execute(f"DROP TABLE {both_ways}").fetchall()
+    db.run(f"DROP TABLE {both_ways}")
 
 
-def person_groups(con: duckdb.DuckDBPyConnection, pool: str, edges: str, out: str) -> dict[str, Any]:
+def person_groups(db: Engine, pool: str, edges: str, out: str) -> dict[str, Any]:
     """``out(pool_id, group_id)`` for every record of ``pool`` from ``edges`` (a, b, kind,
     probability, strong); returns what the vague records did."""
-    components(con, UNITS, f"SELECT pool_id AS node FROM {pool}", f"SELECT a AS x, b AS y FROM {edges} WHERE strong")
-    materialise(con, ANCHORED, f"""SELECT DISTINCT u.component AS unit FROM {UNITS} AS u
+    components(db, UNITS, f"SELECT pool_id AS node FROM {pool}", f"SELECT a AS x, b AS y FROM {edges} WHERE strong")
+    materialise(db, ANCHORED, f"""SELECT DISTINCT u.component AS unit FROM {UNITS} AS u
                                    JOIN {pool} AS p ON p.pool_id = u.node WHERE p.dob_known_to = 'day'""")
     # Each unanchored unit joins the person it links to most probably: where all of its most
     # probable edges lead to one person already made (anchored, or joined in an earlier round).
     # When no unit can, the units that link to a made person join the most probable of those
     # (a benefit record and a school record of one child, linked most strongly to each other).
-    materialise(con, WEAK, f"""
+    materialise(db, WEAK, f"""
         SELECT ua.component AS u, ub.component AS v, max(coalesce(e.probability, 1.0)) AS probability
         FROM (SELECT a AS x, b AS y, probability FROM {edges} WHERE NOT strong
               UNION ALL SELECT b, a, probability FROM {edges} WHERE NOT strong) AS e
         JOIN {UNITS} AS ua ON ua.node = e.x JOIN {UNITS} AS ub ON ub.node = e.y
         WHERE ua.component <> ub.component GROUP BY ALL""")
-    materialise(con, ATTACHED, f"SELECT unit AS u, unit AS v, 0 AS round FROM {ANCHORED}")
+    materialise(db, ATTACHED, f"SELECT unit AS u, unit AS v, 0 AS round FROM {ANCHORED}")
     most_probable = f"""
         INSERT INTO {ATTACHED}
         SELECT u, min(person), {{round}} FROM (
@@ -103,29 +103,29 @@ def person_groups(con: duckdb.DuckDBPyConnection, pool: str, edges: str, out: st
                   WHERE w.u NOT IN (SELECT u FROM {ATTACHED}) GROUP BY ALL))
         WHERE probability = best AND sharing = 1"""
     for round_ in itertools.count(1):
-        joined = con.execute(most_probable.format(round=round_)).fetchall()[0][0]
+        joined = db.run(most_probable.format(round=round_))[0][0]
         if not joined:
-            joined = con.execute(most_probable_made.format(round=round_)).fetchall()[0][0]
+            joined = db.run(most_probable_made.format(round=round_))[0][0]
         if not joined:
             break
-    materialise(con, LOOSE_UNITS, f"""SELECT DISTINCT component AS node FROM {UNITS}
+    materialise(db, LOOSE_UNITS, f"""SELECT DISTINCT component AS node FROM {UNITS}
                                       WHERE component NOT IN (SELECT u FROM {ATTACHED})""")
-    components(con, LOOSE, f"SELECT node FROM {LOOSE_UNITS}", f"""
+    components(db, LOOSE, f"SELECT node FROM {LOOSE_UNITS}", f"""
         SELECT w.u AS x, w.v AS y FROM {WEAK} AS w
         JOIN {LOOSE_UNITS} AS lu ON lu.node = w.u JOIN {LOOSE_UNITS} AS lv ON lv.node = w.v""")
-    materialise(con, out, f"""
+    materialise(db, out, f"""
         SELECT node AS pool_id, min(node) OVER (PARTITION BY provisional) AS group_id FROM (
             SELECT u.node, coalesce(a.v, l.component, u.component) AS provisional
             FROM {UNITS} AS u LEFT JOIN {ATTACHED} AS a ON a.u = u.component
             LEFT JOIN {LOOSE} AS l ON l.node = u.component)""")
-    units, anchored, attached, rounds_of, grouped, groups, alone = con.execute(f"""
+    units, anchored, attached, rounds_of, grouped, groups, alone = db.run(f"""
         SELECT (SELECT count(DISTINCT component) FROM {UNITS}), (SELECT count(*) FROM {ANCHORED}),
                (SELECT count(*) FROM {ATTACHED} WHERE round > 0), (SELECT max(round) FROM {ATTACHED}),
                (SELECT count(*) FILTER (WHERE n > 1) FROM (SELECT count(*) OVER (PARTITION BY component) AS n FROM {LOOSE})),
                (SELECT count(DISTINCT component) FILTER (WHERE n > 1) FROM
                    (SELECT component, count(*) OVER (PARTITION BY component) AS n FROM {LOOSE})),
                (SELECT count(*) FILTER (WHERE n = 1) FROM (SELECT count(*) OVER (PARTITION BY component) AS n FROM {LOOSE}))
-        """).fetchall()[0]
+        """)[0]
     return {"units": int(units), "anchored_units": int(anchored),
             "vague_units_joined_to_a_person": int(attached), "rounds_of_joining": int(rounds_of or 0),
             "vague_units_grouped_among_themselves": int(grouped), "groups_of_vague_units": int(groups),

@@ -27,12 +27,12 @@ import dataclasses
 import math
 from typing import Any
 
-import duckdb
 
 from linkage import ComparisonSpec, ProbabilisticModel, default_comparison, score_pairs
 from linkage._sql import fill_rates, materialise, quote_ident, sql_literal
 from linkage.blocking import TIGHTENING_FIELDS, tightening_order
 from spine.config import DERIVED_FEATURES
+from spine.engine import Engine
 from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES, ID_FIELDS_COMPARED
 
 
@@ -67,7 +67,7 @@ TRAINING_RULES = DEFAULT_TRAINING_RULES
 MIN_PROFILES = 500
 
 
-def key_edges(con: duckdb.DuckDBPyConnection, pool: str, *, strict: bool = False) -> tuple[str, dict[str, Any]]:
+def key_edges(db: Engine, pool: str, *, strict: bool = False) -> tuple[str, dict[str, Any]]:
     """SQL of the key edges ``(a, b, kind, probability)`` between pool ids (kind ``id`` or ``name``,
     no probability), and the oversized key groups left out.
 
@@ -95,17 +95,17 @@ def key_edges(con: duckdb.DuckDBPyConnection, pool: str, *, strict: bool = False
                                   first_value(pool_id) OVER (g ORDER BY dob_known_to IS DISTINCT FROM 'day', pool_id) AS b,
                                   count(*) OVER g AS n
                            FROM ({keyed}) WHERE sex_key IS NOT NULL WINDOW g AS (PARTITION BY {cols}, sex_key)""")
-    materialise(con, KEY_GROUPS, " UNION ALL ".join(by_name))
+    materialise(db, KEY_GROUPS, " UNION ALL ".join(by_name))
     oversized = {key: {"groups": int(groups), "records": int(records), "largest": int(largest)}
-                 for key, groups, records, largest in con.execute(f"""
+                 for key, groups, records, largest in db.run(f"""
                      SELECT key, count(DISTINCT b), count(*), max(n) FROM {KEY_GROUPS}
-                     WHERE n > {MAX_KEY_GROUP} GROUP BY key ORDER BY key""").fetchall()}
+                     WHERE n > {MAX_KEY_GROUP} GROUP BY key ORDER BY key""")}
     edges = [*by_id, f"""SELECT pool_id AS a, b, 'name' AS kind, CAST(NULL AS DOUBLE) AS probability
                          FROM {KEY_GROUPS} WHERE n <= {MAX_KEY_GROUP}"""]
     return " UNION ALL ".join(edges), {"max_key_group": MAX_KEY_GROUP, "oversized_key_groups": oversized}
 
 
-def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold: float,
+def probabilistic_edges(db: Engine, pool: str, *, threshold: float,
                         starting_m: dict[str, list[dict[str, Any]]]) -> tuple[str | None, dict[str, Any]]:
     """SQL of the edges ``(a, b, kind, probability)`` Splink finds between pool records (kind
     ``model``, or ``profile`` between identical records), and what it measured.
@@ -113,19 +113,19 @@ def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold:
     ``starting_m``: per compared column, the levels (label, m) a linkage model learnt; each level
     of the same label starts EM there (the mean over the models that have it).
     """
-    fills = fill_rates(con, pool, PROFILE_FIELDS)
+    fills = fill_rates(db, pool, PROFILE_FIELDS)
     fields = [c for c in PROFILE_FIELDS if fills[c] > 0]
     if not {"first_name", "surname", "dob"} <= set(fields):
         return None, {"used": False, "why": "the pool has no names and date of birth to compare", "fill_rates": fills}
     profile_id = "md5(concat_ws(chr(31), " + ", ".join(
         f"coalesce(CAST({quote_ident(c)} AS VARCHAR), chr(0))" for c in fields) + "))"
-    materialise(con, PROFILE_OF, f"SELECT pool_id, {profile_id} AS profile_id FROM {pool}")
-    materialise(con, PROFILES, f"""
+    materialise(db, PROFILE_OF, f"SELECT pool_id, {profile_id} AS profile_id FROM {pool}")
+    materialise(db, PROFILES, f"""
         SELECT o.profile_id AS record_id,
                {', '.join(f'any_value(p.{quote_ident(c)}) AS {quote_ident(c)}' for c in (*fields, *PROFILE_FEATURES))},
                count(*) AS records
         FROM {pool} AS p JOIN {PROFILE_OF} AS o USING (pool_id) GROUP BY o.profile_id""")
-    n_profiles = con.execute(f"SELECT count(*) FROM {PROFILES}").fetchall()[0][0]
+    n_profiles = db.run(f"SELECT count(*) FROM {PROFILES}")[0][0]
     # A date of birth shared by many (1 January for people whose day is unknown) says less.
     comparisons = tuple(dataclasses.replace(default_comparison(c), term_frequency=True) if c == "dob"
                         else default_comparison(c) for c in fields)
@@ -142,18 +142,18 @@ def probabilistic_edges(con: duckdb.DuckDBPyConnection, pool: str, *, threshold:
         return None, {"used": False, "fill_rates": fills, "profiles": int(n_profiles),
                       "why": f"{n_profiles} distinct profiles, fewer than {MIN_PROFILES}: too few pairs to "
                              "estimate u and the prior; the full key cascade groups the pool"}
-    scored = score_pairs(con, PROFILES, None, model, PROFILE_PAIRS)
-    linked = con.execute(f"SELECT count(*) FROM {PROFILE_PAIRS} WHERE match_probability >= {threshold!r}").fetchall()[0][0]
+    scored = score_pairs(db, PROFILES, None, model, PROFILE_PAIRS)
+    linked = db.run(f"SELECT count(*) FROM {PROFILE_PAIRS} WHERE match_probability >= {threshold!r}")[0][0]
     # A profile's edges are drawn from one of its records: one dated to the day where it has one
     # (sources reading 1 January differently can share a profile; spine.pool_clusters).
-    materialise(con, FIRST_OF_PROFILE, f"""
+    materialise(db, FIRST_OF_PROFILE, f"""
         SELECT o.profile_id, coalesce(min(o.pool_id) FILTER (WHERE p.dob_known_to = 'day'), min(o.pool_id)) AS pool_id
         FROM {PROFILE_OF} AS o JOIN {pool} AS p USING (pool_id) GROUP BY 1""")
-    materialise(con, PROFILE_SELF, _self_match_sql(comparisons, scored.parameters,
+    materialise(db, PROFILE_SELF, _self_match_sql(comparisons, scored.parameters,
                                                    scored.probability_two_random_records_match))
-    one_person, too_common = con.execute(f"""
+    one_person, too_common = db.run(f"""
         SELECT count(*) FILTER (match_probability >= {threshold!r}), count(*) FILTER (match_probability < {threshold!r})
-        FROM {PROFILE_SELF} WHERE records > 1""").fetchall()[0]
+        FROM {PROFILE_SELF} WHERE records > 1""")[0]
     edges = f"""
         SELECT a.pool_id AS a, b.pool_id AS b, 'model' AS kind, p.match_probability AS probability
         FROM {PROFILE_PAIRS} AS p

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import duckdb
 
 from linkage._sql import columns_of, materialise, quote_ident, sql_in_list, sql_literal
 from spine.config import JobConfig
 from spine.dedupe import BASE_PAIRS
+from spine.engine import Engine
 from spine.family import DEPENDANTS, claims_sql
 from spine.linking import link_table
 from spine.sources import std_table
@@ -21,7 +21,7 @@ PRESENCE_WITHOUT_GRANTS = "rules__presence_without_visa_grants"
 BASE_DUPLICATES = "rules__base_duplicates"
 
 
-def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig,
+def build_presence(db: Engine, job: JobConfig,
                    output: str = PRESENCE_WITHOUT_GRANTS) -> str:
     """Materialise ``output``, the evidence of presence: registrations of the base register and
     activity of the other signs-of-life sources (one row per linked record with a start date). Columns:
@@ -44,8 +44,8 @@ def build_presence(con: duckdb.DuckDBPyConnection, job: JobConfig,
                    s.event_type, {sql_literal(name in life.exempt_sources)} OR coalesce(s.event_type IN ({types}), FALSE)
             FROM {quote_ident(std_table(name))} AS s JOIN {quote_ident(link_table(name))} AS l USING (record_id)
             WHERE l.status = 'linked' AND s.start_date IS NOT NULL""")
-    materialise(con, output, " UNION ALL ".join(parts))
-    _warn_unused_grace(con, job, output)
+    materialise(db, output, " UNION ALL ".join(parts))
+    _warn_unused_grace(db, job, output)
     return output
 
 
@@ -56,36 +56,36 @@ def grace_periods(job: JobConfig) -> tuple[dict[str, int], dict[str, int]]:
             {k: v for k, v in grace.items() if k not in job.sources})
 
 
-def _warn_unused_grace(con: duckdb.DuckDBPyConnection, job: JobConfig, presence: str) -> None:
+def _warn_unused_grace(db: Engine, job: JobConfig, presence: str) -> None:
     """A grace period for a record type no evidence has is almost always a misspelt type."""
     _, by_type = grace_periods(job)
     if not by_type:
         return
-    seen = {r[0] for r in con.execute(f"SELECT DISTINCT reason FROM {quote_ident(presence)} "
-                                      "WHERE kind = 'activity'").fetchall()}
+    seen = {r[0] for r in db.run(f"SELECT DISTINCT reason FROM {quote_ident(presence)} "
+                                 "WHERE kind = 'activity'")}
     for name in sorted(set(by_type) - seen):
         logger.warning("rules.signs_of_life.grace_days.%s: no source and no record type of that name among the "
                        "signs of life (types seen: %s); it gives no grace", name,
                        ", ".join(sorted(t for t in seen if t)) or "none")
 
 
-def build_dependants(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str | None:
+def build_dependants(db: Engine, job: JobConfig) -> str | None:
     """Materialise the children on linked claimants' claims (with their date of birth); None
     without family association."""
     if job.rules.family.children_source is None:
         return None
-    return materialise(con, DEPENDANTS, f"""
+    return materialise(db, DEPENDANTS, f"""
         SELECT d.child_person_id, d.parent_person_id, p.dob AS child_dob
         FROM ({claims_sql(job)}) AS d LEFT JOIN persons AS p ON p.person_id = d.child_person_id""")
 
 
-def build_base_duplicates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str | None:
+def build_base_duplicates(db: Engine, job: JobConfig) -> str | None:
     """Materialise the probable duplicate registrations (spine.dedupe pairs, when reported and not
     merged) as person pairs, both ways; None when the base was not checked for duplicates."""
-    if not columns_of(con, BASE_PAIRS):
+    if not columns_of(db, BASE_PAIRS):
         return None
     base = quote_ident(link_table(job.base))
-    return materialise(con, BASE_DUPLICATES, f"""
+    return materialise(db, BASE_DUPLICATES, f"""
         WITH pairs AS (
             SELECT a.entity_id AS x, b.entity_id AS y FROM {BASE_PAIRS} AS p
             JOIN {base} AS a ON a.record_id = p.left_id JOIN {base} AS b ON b.record_id = p.right_id

@@ -84,15 +84,15 @@ def is_demo_key(key: bytes) -> bool:
 KEY_TABLE = "person_key_pads"
 
 
-def create_key_table(con: Any, key: bytes) -> str:
+def create_key_table(db: Any, key: bytes) -> str:
     """Bind the key's HMAC pads into a TEMP table of the connection; return its name."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     padded = key.ljust(_BLOCK, b"\0")
     ipad = bytes(b ^ 0x36 for b in padded).hex()
     opad = bytes(b ^ 0x5C for b in padded).hex()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {KEY_TABLE} AS SELECT unhex(?) AS ipad, unhex(?) AS opad",
-                [ipad, opad])
+    db.run(f"CREATE OR REPLACE TEMP TABLE {KEY_TABLE} AS SELECT unhex(?) AS ipad, unhex(?) AS opad",
+           [ipad, opad])
     return KEY_TABLE
 
 

@@ -6,21 +6,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import duckdb
 
 from linkage._sql import quote_ident, sql_literal
 from spine.config import JobConfig
+from spine.engine import Engine
 from spine.groups import age_group_sql, citizenship_group_sql, sex_group_sql
 from spine.sources import std_table
 
 STATUSES = ("linked", "unlinked", "review", "rejected")
 
 
-def _status_counts(con: duckdb.DuckDBPyConnection, where: str, group: str | None = None) -> Any:
+def _status_counts(db: Engine, where: str, group: str | None = None) -> Any:
     select = f"{group} AS grp, " if group else ""
     counts = ", ".join(f"count(*) FILTER (WHERE status = '{s}') AS {s}" for s in STATUSES)
-    rows = con.execute(f"SELECT {select}count(*) AS records, {counts} FROM ({where}) "
-                       + (f"GROUP BY {group} ORDER BY {group}" if group else "")).fetchall()
+    rows = db.run(f"SELECT {select}count(*) AS records, {counts} FROM ({where}) "
+                  + (f"GROUP BY {group} ORDER BY {group}" if group else ""))
 
     def as_dict(row: tuple) -> dict[str, Any]:
         values = dict(zip(("records", *STATUSES), row))
@@ -32,7 +32,7 @@ def _status_counts(con: duckdb.DuckDBPyConnection, where: str, group: str | None
     return {str(r[0]): as_dict(r[1:]) for r in rows}
 
 
-def source_metrics(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, at: date) -> dict[str, Any]:
+def source_metrics(db: Engine, job: JobConfig, name: str, at: date) -> dict[str, Any]:
     """Counts by status, overall and by sex, age group (at ``at``) and citizenship group, and
     the values that were invalid or implausible, by field."""
     records = f"""
@@ -43,46 +43,46 @@ def source_metrics(con: duckdb.DuckDBPyConnection, job: JobConfig, name: str, at
                s.invalid_fields, s.implausible_fields
         FROM links AS l JOIN {quote_ident(std_table(name))} AS s
           ON l.source = {sql_literal(name)} AND l.record_id = s.record_id"""
-    metrics = _status_counts(con, records)
-    metrics["reasons"] = dict(con.execute(
-        f"SELECT reason, count(*) FROM ({records}) WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall())
+    metrics = _status_counts(db, records)
+    metrics["reasons"] = dict(db.run(
+        f"SELECT reason, count(*) FROM ({records}) WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1"))
     # Values set NULL (unparseable or impossible) and values kept but odd, by field (linkage.standardise).
     for key, column in (("invalid_values", "invalid_fields"), ("implausible_values", "implausible_fields")):
-        metrics[key] = dict(con.execute(
+        metrics[key] = dict(db.run(
             f"SELECT f, count(*) FROM (SELECT unnest(string_split({column}, ',')) AS f FROM ({records}) "
-            f"WHERE {column} IS NOT NULL) GROUP BY 1 ORDER BY 1").fetchall())
-    metrics["by"] = {g: _status_counts(con, records, g) for g in ("sex", "age_group", "citizenship_group")}
+            f"WHERE {column} IS NOT NULL) GROUP BY 1 ORDER BY 1"))
+    metrics["by"] = {g: _status_counts(db, records, g) for g in ("sex", "age_group", "citizenship_group")}
     return metrics
 
 
-def accounting(con: duckdb.DuckDBPyConnection, rows_read: dict[str, int]) -> dict[str, Any]:
+def accounting(db: Engine, rows_read: dict[str, int]) -> dict[str, Any]:
     """For every source, rows read must equal rows in ``links`` (nothing silently dropped)."""
-    in_links = dict(con.execute("SELECT source, count(*) FROM links GROUP BY source").fetchall())
+    in_links = dict(db.run("SELECT source, count(*) FROM links GROUP BY source"))
     by_source = {name: {"rows_read": n, "links": in_links.get(name, 0), "passed": in_links.get(name, 0) == n}
                  for name, n in rows_read.items()}
-    duplicates = con.execute(
-        "SELECT count(*) FROM (SELECT source, record_id FROM links GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+    duplicates = db.run(
+        "SELECT count(*) FROM (SELECT source, record_id FROM links GROUP BY ALL HAVING count(*) > 1)")[0][0]
     passed = all(v["passed"] for v in by_source.values()) and duplicates == 0
     return {"passed": passed, "duplicate_link_rows": duplicates, "by_source": by_source}
 
 
-def rule_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def rule_metrics(db: Engine) -> dict[str, Any]:
     """Counts per rule: movements and persons flagged, events derived."""
-    flagged, persons_flagged, duplicates, not_kept, total = con.execute("""
+    flagged, persons_flagged, duplicates, not_kept, total = db.run("""
         SELECT count(*) FILTER (WHERE flag = 'illogical_itinerary'),
                count(DISTINCT person_id) FILTER (WHERE flag = 'illogical_itinerary'),
                count(*) FILTER (WHERE NOT kept AND EXISTS (   -- a same-day duplicate: its twin is kept
                    SELECT 1 FROM movements AS k WHERE k.kept AND k.person_id = m.person_id
                    AND k.date = m.date AND k.direction = m.direction)),
-               count(*) FILTER (WHERE NOT kept), count(*) FROM movements AS m""").fetchone()
-    events = dict(con.execute("SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 1").fetchall())
-    by_year = [dict(zip(("year", "event", "n"), r)) for r in con.execute(
-        "SELECT year(date), event, count(*) FROM events GROUP BY ALL ORDER BY 1, 2").fetchall()]
-    imputed = dict(con.execute("SELECT source, count(*) FROM movements WHERE flag = 'imputed' "
-                               "GROUP BY 1 ORDER BY 1").fetchall())
-    definition, provisional = con.execute(
+               count(*) FILTER (WHERE NOT kept), count(*) FROM movements AS m""")[0]
+    events = dict(db.run("SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 1"))
+    by_year = [dict(zip(("year", "event", "n"), r)) for r in db.run(
+        "SELECT year(date), event, count(*) FROM events GROUP BY ALL ORDER BY 1, 2")]
+    imputed = dict(db.run("SELECT source, count(*) FROM movements WHERE flag = 'imputed' "
+                          "GROUP BY 1 ORDER BY 1"))
+    definition, provisional = db.run(
         "SELECT any_value(rule) FILTER (WHERE derived_via = 'self'), count(*) FILTER (WHERE provisional) "
-        "FROM events").fetchone()
+        "FROM events")[0]
     return {
         "itinerary": {"movements": total, "movements_flagged": flagged,
                       "persons_flagged": persons_flagged, "same_day_duplicates": duplicates,
@@ -92,15 +92,15 @@ def rule_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def flow_metrics(con: duckdb.DuckDBPyConnection, disclosure: dict[str, Any]) -> dict[str, Any]:
+def flow_metrics(db: Engine, disclosure: dict[str, Any]) -> dict[str, Any]:
     """Published cells and suppressed ones, with what disclosure control did (``flows.build_flows``)."""
     totals = [{"period": period, "event": event, "count": count, "suppressed": hidden, "lower": lower, "upper": upper}
-              for period, event, count, hidden, lower, upper in con.execute(
+              for period, event, count, hidden, lower, upper in db.run(
                   "SELECT period, event, count, suppressed, lower, upper FROM flows WHERE sex = 'total' "
-                  "AND age_group = 'total' AND citizenship_group = 'total' ORDER BY period, event").fetchall()]
+                  "AND age_group = 'total' AND citizenship_group = 'total' ORDER BY period, event")]
     return {**disclosure, "published_totals": totals}
 
 
-def person_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    by_origin = dict(con.execute("SELECT origin, count(*) FROM persons GROUP BY 1 ORDER BY 1").fetchall())
+def person_metrics(db: Engine) -> dict[str, Any]:
+    by_origin = dict(db.run("SELECT origin, count(*) FROM persons GROUP BY 1 ORDER BY 1"))
     return {"total": sum(by_origin.values()), "by_origin": by_origin}

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from linkage._sql import materialise, quote_ident, sql_literal
 from spine.config import JobConfig
+from spine.engine import DuckDBEngine, Engine
 from spine.errors import ConfigError, InputError
 from spine.outputs import check_write_target
 from spine.sources import std_table
@@ -61,33 +62,33 @@ ROWS_SHOWN = 20
 Problem = tuple[int, str, str]   # spreadsheet row number, column(s), what is wrong (never a value)
 
 
-def create_review_pairs(con: duckdb.DuckDBPyConnection) -> None:
+def create_review_pairs(db: Engine) -> None:
     """An empty review table; each probabilistic source appends its band pairs."""
-    con.execute(f"""CREATE OR REPLACE TABLE {REVIEW_PAIRS} (source VARCHAR, record_id VARCHAR,
-        person_id VARCHAR, match_probability DOUBLE, match_weight DOUBLE, waterfall VARCHAR)""").fetchall()
+    db.run(f"""CREATE OR REPLACE TABLE {REVIEW_PAIRS} (source VARCHAR, record_id VARCHAR,
+        person_id VARCHAR, match_probability DOUBLE, match_weight DOUBLE, waterfall VARCHAR)""")
 
 
-def add_review_pairs(con: duckdb.DuckDBPyConnection, source: str, links: str, candidates: str | None,
+def add_review_pairs(db: Engine, source: str, links: str, candidates: str | None,
                      weight_columns: list[str]) -> None:
     """Keep the pairs a source sent to review, with their partial weights as ``name=weight;...``
     (no waterfall for a deterministic source's identifier conflicts)."""
     if candidates is None:
-        con.execute(f"""INSERT INTO {REVIEW_PAIRS}
+        db.run(f"""INSERT INTO {REVIEW_PAIRS}
             SELECT {sql_literal(source)}, record_id, entity_id, match_probability, match_weight, NULL
-            FROM {quote_ident(links)} WHERE status = 'review'""").fetchall()
+            FROM {quote_ident(links)} WHERE status = 'review'""")
         return
     if weight_columns:
         parts = ", ".join(f"'{c.removeprefix('mw_')}=' || round(c.{quote_ident(c)}, 2)" for c in weight_columns)
         waterfall = f"concat_ws('; ', {parts})"
     else:
         waterfall = "CAST(NULL AS VARCHAR)"
-    con.execute(f"""INSERT INTO {REVIEW_PAIRS}
+    db.run(f"""INSERT INTO {REVIEW_PAIRS}
         SELECT {sql_literal(source)}, l.record_id, l.entity_id, l.match_probability, l.match_weight, {waterfall}
         FROM {quote_ident(links)} AS l
         LEFT JOIN {quote_ident(candidates)} AS c ON c.record_id = l.record_id AND c.entity_id = l.entity_id
         WHERE l.status = 'review'
         QUALIFY row_number() OVER (PARTITION BY l.record_id ORDER BY c.match_probability DESC NULLS LAST) = 1
-    """).fetchall()
+    """)
 
 
 def decisions_path(job: JobConfig) -> Path:
@@ -195,13 +196,13 @@ def _as_arrow(decided: list[tuple[int, str, str, str, str]]) -> pa.Table:
 
 # --- at run time -------------------------------------------------------------------------------
 
-def load_decisions(con: duckdb.DuckDBPyConnection, job: JobConfig) -> int:
+def load_decisions(db: Engine, job: JobConfig) -> int:
     """Read the decisions file (if any) into ``review__decisions``. A row no import would save (a
     hand edit) is one clear error naming its rows; decisions that no longer fit the inputs are
     dropped later, by ``check_decision_ids``."""
     path = decisions_path(job)
-    con.execute(f"CREATE OR REPLACE TABLE {DECISIONS} (source VARCHAR, record_id VARCHAR, "
-                "person_id VARCHAR, decision VARCHAR)").fetchall()
+    db.run(f"CREATE OR REPLACE TABLE {DECISIONS} (source VARCHAR, record_id VARCHAR, "
+           "person_id VARCHAR, decision VARCHAR)")
     if not path.exists():
         return 0
     header, rows, _ = read_table(path)
@@ -211,16 +212,16 @@ def load_decisions(con: duckdb.DuckDBPyConnection, job: JobConfig) -> int:
         raise InputError(exc.problems) from None
     if problems:
         raise InputError(_listed(path, problems, "fix those rows by hand, or delete the file to drop every decision"))
-    con.register("review__decisions_read", _as_arrow(decided))
+    db.register("review__decisions_read", _as_arrow(decided))
     try:
-        con.execute(f"INSERT INTO {DECISIONS} SELECT source, record_id, person_id, decision "
-                    "FROM review__decisions_read").fetchall()
+        db.run(f"INSERT INTO {DECISIONS} SELECT source, record_id, person_id, decision "
+               "FROM review__decisions_read")
     finally:
-        con.unregister("review__decisions_read")
+        db.unregister("review__decisions_read")
     return len(decided)
 
 
-def check_decision_ids(con: duckdb.DuckDBPyConnection, job: JobConfig) -> int:
+def check_decision_ids(db: Engine, job: JobConfig) -> int:
     """Drop the decisions that no longer fit the inputs (a source left the job, a record is gone or
     now rejected, a person is gone) and return how many: the inputs changed since the review, and a
     stale decision must not stop the run. A warning says how many; quality.json counts them."""
@@ -235,30 +236,30 @@ def check_decision_ids(con: duckdb.DuckDBPyConnection, job: JobConfig) -> int:
             WHERE d.source = {sql_literal(name)} AND (s.record_id IS NULL OR s.reject_reason IS NOT NULL)""")
     parts.append(f"""SELECT d.source, d.record_id, 'a person no longer in the spine' FROM {DECISIONS} AS d
                      ANTI JOIN spine__reference AS r ON r.entity_id = d.person_id""")
-    materialise(con, "review__stale", " UNION ALL ".join(parts))
-    reasons = dict(con.execute("SELECT reason, count(DISTINCT (source, record_id)) FROM review__stale "
-                               "GROUP BY ALL ORDER BY 1").fetchall())
+    materialise(db, "review__stale", " UNION ALL ".join(parts))
+    reasons = dict(db.run("SELECT reason, count(DISTINCT (source, record_id)) FROM review__stale "
+                          "GROUP BY ALL ORDER BY 1"))
     if not reasons:
         return 0
-    materialise(con, DECISIONS, f"""   -- rewritten in place: DuckDB reads the old table first
+    materialise(db, DECISIONS, f"""   -- rewritten in place: DuckDB reads the old table first
         SELECT * FROM {DECISIONS} AS d ANTI JOIN review__stale AS s USING (source, record_id)""")
-    stale = con.execute("SELECT count(DISTINCT (source, record_id)) FROM review__stale").fetchall()[0][0]
+    stale = db.run("SELECT count(DISTINCT (source, record_id)) FROM review__stale")[0][0]
     logger.warning("%d saved clerical decision(s) skipped: the inputs changed since the review (%s); "
                    "quality.json linkage.clerical_decisions_stale counts them", stale,
                    ", ".join(f"{n} {reason}" for reason, n in reasons.items()))
     return int(stale)
 
 
-def apply_decisions(con: duckdb.DuckDBPyConnection, source: str, links: str) -> int:
+def apply_decisions(db: Engine, source: str, links: str) -> int:
     """Let clerical decisions override the model's status for a source; return how many took
     effect: a match, or a non_match of the pair the model proposed (a non_match of a pair the model
     no longer proposes has nothing to override)."""
-    before = con.execute(f"SELECT count(*) FROM {quote_ident(links)}").fetchall()[0][0]
+    before = db.run(f"SELECT count(*) FROM {quote_ident(links)}")[0][0]
     decisions = f"(SELECT * FROM {DECISIONS} WHERE source = {sql_literal(source)})"
-    applied = con.execute(f"""
+    applied = db.run(f"""
         SELECT count(*) FROM {quote_ident(links)} AS l JOIN {decisions} AS d ON d.record_id = l.record_id
-        WHERE l.status <> 'rejected' AND (d.decision = 'match' OR l.entity_id = d.person_id)""").fetchall()[0][0]
-    materialise(con, links, f"""   -- rewritten in place: DuckDB reads the old table first
+        WHERE l.status <> 'rejected' AND (d.decision = 'match' OR l.entity_id = d.person_id)""")[0][0]
+    materialise(db, links, f"""   -- rewritten in place: DuckDB reads the old table first
         SELECT l.record_id,
                CASE WHEN d.decision = 'match' THEN d.person_id
                     WHEN d.decision = 'non_match' AND l.entity_id = d.person_id THEN NULL
@@ -276,7 +277,7 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, source: str, links: str) -> 
         FROM {quote_ident(links)} AS l
         LEFT JOIN {decisions} AS d
             ON d.record_id = l.record_id AND l.status <> 'rejected'   -- a clerk cannot link an unusable record""")
-    after = con.execute(f"SELECT count(*) FROM {quote_ident(links)}").fetchall()[0][0]
+    after = db.run(f"SELECT count(*) FROM {quote_ident(links)}")[0][0]
     assert before == after, "clerical decisions must not change the number of records"
     return int(applied)
 
@@ -297,15 +298,15 @@ def _write_private(target: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _open_store(store: Path, attach: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+def _open_store(store: Path, attach: Engine | None = None) -> Engine:
     """The last run's store, read-only (one clear error if a run holds it or it is not a store)."""
     if not store.exists():
         raise ConfigError([f"{store}: no store yet; run the job first"])
     try:
         if attach is not None:
-            attach.execute(f"ATTACH {sql_literal(str(store))} AS run (READ_ONLY)").fetchall()
+            attach.run(f"ATTACH {sql_literal(str(store))} AS run (READ_ONLY)")
             return attach
-        return duckdb.connect(str(store), read_only=True)
+        return DuckDBEngine.open(store, read_only=True)
     except duckdb.Error as exc:
         raise ConfigError([f"{store}: cannot read the last run's store ({type(exc).__name__}); "
                            "is a run of this job still going?"]) from None
@@ -321,11 +322,11 @@ def export_review(job: JobConfig, out: Path) -> int:
     """Write the last run's review pairs with both records' fields; return the number of pairs."""
     out = check_write_target(job, out, "spine review export --out", personal=True)
     store = job.store_path
-    with _open_store(store) as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    with _open_store(store) as db:
+        tables = {r[0] for r in db.run("SELECT table_name FROM information_schema.tables")}
         if REVIEW_PAIRS not in tables:
             raise ConfigError([f"{store}: this run kept no review pairs (no source has a review_band)"])
-        sources = [r[0] for r in con.execute(f"SELECT DISTINCT source FROM {REVIEW_PAIRS} ORDER BY 1").fetchall()]
+        sources = [r[0] for r in db.run(f"SELECT DISTINCT source FROM {REVIEW_PAIRS} ORDER BY 1")]
         parts = []
         for name in sources:
             record_fields = ", ".join(f"s.{f} AS record_{f}" for f in FIELDS)
@@ -342,14 +343,14 @@ def export_review(job: JobConfig, out: Path) -> int:
             _write_private(out, lambda temp: temp.write_text(",".join(DECISION_COLUMNS) + "\n", encoding="utf-8"))
             return 0
         pairs = " UNION ALL ".join(parts)
-        types = con.execute(f"DESCRIBE {pairs}").fetchall()
+        types = db.run(f"DESCRIBE {pairs}")
         cells = ", ".join(_neutralised(name) if kind == "VARCHAR" else quote_ident(name) for name, kind, *_ in types)
         sql = (f"WITH pairs AS ({pairs}) SELECT {cells} FROM pairs "
                "ORDER BY pairs.source, pairs.match_probability DESC, pairs.record_id, pairs.person_id, "
                + ", ".join(f"pairs.person_{f}" for f in FIELDS))
-        _write_private(out, lambda temp: con.execute(
-            f"COPY ({sql}) TO {sql_literal(str(temp))} (HEADER, DELIMITER ',')").fetchall())
-        return con.execute(f"SELECT count(*) FROM ({pairs})").fetchall()[0][0]
+        _write_private(out, lambda temp: db.run(
+            f"COPY ({sql}) TO {sql_literal(str(temp))} (HEADER, DELIMITER ',')"))
+        return db.run(f"SELECT count(*) FROM ({pairs})")[0][0]
 
 
 def import_decisions(job: JobConfig, reviewed: Path) -> dict[str, Any]:
@@ -408,11 +409,11 @@ def _check_against_run(job: JobConfig, decided: list[tuple[int, str, str, str, s
     """Each record is a usable record of its source and each person a person of the last run."""
     if not decided:
         return []
-    with duckdb.connect() as con:
-        _open_store(job.store_path, attach=con)
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
-                                            "WHERE table_catalog = 'run'").fetchall()}
-        con.register("reviewed", _as_arrow(decided))
+    with DuckDBEngine.open() as db:
+        _open_store(job.store_path, attach=db)
+        tables = {r[0] for r in db.run("SELECT table_name FROM information_schema.tables "
+                                       "WHERE table_catalog = 'run'")}
+        db.register("reviewed", _as_arrow(decided))
         parts = []
         for name in sorted({d[1] for d in decided}):
             if std_table(name) not in tables:
@@ -428,4 +429,4 @@ def _check_against_run(job: JobConfig, decided: list[tuple[int, str, str, str, s
                 WHERE d.source = {sql_literal(name)} AND (s.record_id IS NULL OR s.reject_reason IS NOT NULL)""")
         parts.append("""SELECT d.row, 'person_id', 'not a person of the last run''s spine' FROM reviewed AS d
                          ANTI JOIN run.main.spine__reference AS r ON r.entity_id = d.person_id""")
-        return [tuple(r) for r in con.execute(" UNION ALL ".join(parts)).fetchall()]
+        return [tuple(r) for r in db.run(" UNION ALL ".join(parts))]

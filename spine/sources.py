@@ -25,6 +25,7 @@ import duckdb
 from linkage._sql import quote_ident, sql_literal
 from linkage.standardise import DEFAULT_DIRECTION_CODES, DEFAULT_SEX_CODES, code_map_sql, date_sql
 from spine.config import DATE_FIELDS, JobConfig, ObservationConfig, SourceConfig
+from spine.engine import Engine
 from spine.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def _text_problem(path: Path) -> tuple[str | None, bytes]:
     return None, head
 
 
-def _ragged(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, skipped: int) -> str:
+def _ragged(db: Engine, path: Path, delimiter: str, skipped: int) -> str:
     """Which line first has another number of fields than the header (quotes ignored: a hint);
     empty if every line has as many and the sniffer skipped none."""
     split = f"len(string_split(line, {sql_literal(delimiter)}))"
@@ -158,8 +159,8 @@ def _ragged(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, skipped:
              "columns = {'line': 'VARCHAR'}, delim = '\x1f', quote = '', escape = '', header = false, "
              "auto_detect = false, strict_mode = false)")
     try:
-        found = con.execute(f"WITH l AS ({lines}) SELECT l.n, l.k, h.k FROM l, (SELECT k FROM l WHERE n = 1) AS h "
-                            "WHERE l.k <> h.k ORDER BY l.n LIMIT 1").fetchall()
+        found = db.run(f"WITH l AS ({lines}) SELECT l.n, l.k, h.k FROM l, (SELECT k FROM l WHERE n = 1) AS h "
+                       "WHERE l.k <> h.k ORDER BY l.n LIMIT 1")
     except duckdb.Error:
         found = []
     if found:
@@ -172,24 +173,24 @@ def _ragged(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, skipped:
             "header row")
 
 
-def _csv_dialect(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str | None, list[str], str | None]:
+def _csv_dialect(db: Engine, path: Path) -> tuple[str | None, list[str], str | None]:
     """The delimiter, the header's names as written, or why the file is not a CSV table."""
     problem, head = _text_problem(path)
     if problem:
         return None, [], problem
     try:
-        delimiter, skipped, n_columns = con.execute(
-            f"SELECT Delimiter, SkipRows, len(Columns) FROM sniff_csv({sql_literal(str(path))})").fetchall()[0]
+        delimiter, skipped, n_columns = db.run(
+            f"SELECT Delimiter, SkipRows, len(Columns) FROM sniff_csv({sql_literal(str(path))})")[0]
     except duckdb.Error as exc:
         return None, [], duckdb_reason(exc)
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     first = text.splitlines()[0] if text else ""
     if skipped:
-        return None, [], _ragged(con, path, delimiter, skipped)
+        return None, [], _ragged(db, path, delimiter, skipped)
     if n_columns == 1:   # the sniffer gave up on a delimiter the header has: ragged rows?
         candidate = max(",;|\t", key=first.count)
         if first.count(candidate):
-            ragged = _ragged(con, path, candidate, 0)
+            ragged = _ragged(db, path, candidate, 0)
             if ragged:
                 return None, [], ragged
     header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
@@ -253,12 +254,12 @@ def _type_kind(sql_type: str) -> str:
     return "other"
 
 
-def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path, name: str, source: SourceConfig
+def _parquet_columns(db: Engine, path: Path, name: str, source: SourceConfig
                      ) -> tuple[dict[str, str] | None, list[str], list[str]]:
     """How to read each Parquet column as text, checked against the field it is mapped to."""
     try:
-        types = {r[0]: r[1] for r in con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()}
+        types = {r[0]: r[1] for r in db.run(
+            f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})")}
     except duckdb.Error as exc:
         return None, [f"sources.{name}.path  cannot read {path.name} as parquet: {duckdb_reason(exc)}"], []
     return typed_columns(types, path.name, name, source)
@@ -304,7 +305,7 @@ def typed_columns(types: dict[str, str], label: str, name: str, source: SourceCo
     return select, problems, warnings
 
 
-def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bool = False,
+def load_sources(db: Engine, job: JobConfig, *, as_views: bool = False,
                  problems: list[str] | None = None) -> dict[str, int]:
     """Load every source as ``raw__<name>``; return rows read per source.
 
@@ -326,7 +327,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
     rows: dict[str, int] = {}
     for name, source in job.sources.items():
         if source.database is not None:
-            loaded = _load_database(con, name, source)
+            loaded = _load_database(db, name, source)
             problems += loaded[1]
             warnings += [(name, w) for w in loaded[2]]
             if loaded[0] is not None:
@@ -344,26 +345,26 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
         kind = "VIEW" if as_views else "TABLE"
         header: list[str] = []
         if fmt == "csv":
-            delimiter, header, problem = _csv_dialect(con, path)
+            delimiter, header, problem = _csv_dialect(db, path)
             if problem:
                 problems.append(f"{where}  cannot read {path.name} as csv: {problem}")
                 continue
             sql = read_source_sql(path, fmt, delimiter=delimiter)
         else:
-            columns, found, warned = _parquet_columns(con, path, name, source)
+            columns, found, warned = _parquet_columns(db, path, name, source)
             problems += found
             warnings += [(name, w) for w in warned]
             if columns is None or found:
                 continue
             sql = read_source_sql(path, fmt, columns=columns)
         try:
-            con.execute(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {sql}").fetchall()
-            rows[name] = con.execute(f"SELECT count(*) FROM {quote_ident(raw_table(name))}").fetchall()[0][0]
+            db.run(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {sql}")
+            rows[name] = db.run(f"SELECT count(*) FROM {quote_ident(raw_table(name))}")[0][0]
         except duckdb.Error as exc:
             problems.append(f"{where}  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}")
             continue
         if header:
-            names = [r[0] for r in con.execute(f"DESCRIBE {quote_ident(raw_table(name))}").fetchall()]
+            names = [r[0] for r in db.run(f"DESCRIBE {quote_ident(raw_table(name))}")]
             found, warned = _header_findings(name, source, path.name, header, names)
             problems += found
             warnings += [(name, w) for w in warned]
@@ -373,47 +374,46 @@ def load_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, *, as_views: bo
         raise InputError(problems)
     if collect is not None:
         collect += problems
-    _record_warnings(con, warnings, log=as_views)
+    _record_warnings(db, warnings, log=as_views)
     return rows
 
 
-def _load_database(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfig
+def _load_database(db: Engine, name: str, source: SourceConfig
                    ) -> tuple[int | None, list[str], list[str]]:
     """A database source into ``raw__<name>`` (every column as text, as from a file): (rows or
     None, problems, warnings). ``spine validate`` reads it too: a server cannot be read lazily."""
-    from spine.database import read_database
+    from spine.engine.postgres import read_database
 
     fetched = f"database__{name}"
-    problem = read_database(con, f"sources.{name}.database", source.database, fetched)  # type: ignore[arg-type]
+    problem = read_database(db, f"sources.{name}.database", source.database, fetched)  # type: ignore[arg-type]
     if problem:
         return None, [problem], []
-    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {quote_ident(fetched)}").fetchall()}
+    types = {r[0]: r[1] for r in db.run(f"DESCRIBE {quote_ident(fetched)}")}
     select, problems, warnings = typed_columns(types, source.input_name, name, source)
     if problems:
         return None, problems, warnings
     columns = ", ".join(f"{expr} AS {quote_ident(column)}" for column, expr in select.items())
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(raw_table(name))} AS SELECT {columns} FROM {quote_ident(fetched)}"
-                ).fetchall()
-    con.execute(f"DROP TABLE {quote_ident(fetched)}").fetchall()
-    return con.execute(f"SELECT count(*) FROM {quote_ident(raw_table(name))}").fetchall()[0][0], [], warnings
+    db.run(f"CREATE OR REPLACE TABLE {quote_ident(raw_table(name))} AS SELECT {columns} FROM {quote_ident(fetched)}")
+    db.run(f"DROP TABLE {quote_ident(fetched)}")
+    return db.run(f"SELECT count(*) FROM {quote_ident(raw_table(name))}")[0][0], [], warnings
 
 
-def content_hash(con: duckdb.DuckDBPyConnection, name: str) -> str:
+def content_hash(db: Engine, name: str) -> str:
     """SHA-256 of a loaded source's rows in any order (a database source's, in quality.json: two
     runs read the same rows where it is equal): each row's MD5, sorted, hashed in 4,096 buckets
     (so no single string holds every row), and the buckets' hashes hashed in order."""
     table = quote_ident(raw_table(name))
-    return con.execute(f"""
+    return db.run(f"""
         WITH r AS (SELECT md5(CAST(t AS VARCHAR)) AS h FROM {table} AS t),
              b AS (SELECT left(h, 3) AS k, sha256(string_agg(h, '' ORDER BY h)) AS bh FROM r GROUP BY 1)
-        SELECT coalesce(sha256(string_agg(bh, '' ORDER BY k)), sha256('')) FROM b""").fetchall()[0][0]
+        SELECT coalesce(sha256(string_agg(bh, '' ORDER BY k)), sha256('')) FROM b""")[0][0]
 
 
-def _record_warnings(con: duckdb.DuckDBPyConnection, warnings: list[tuple[str, str]], *, log: bool) -> None:
-    con.execute(f"CREATE OR REPLACE TABLE {SOURCE_WARNINGS} (source VARCHAR, look_at VARCHAR, message VARCHAR)")
+def _record_warnings(db: Engine, warnings: list[tuple[str, str]], *, log: bool) -> None:
+    db.run(f"CREATE OR REPLACE TABLE {SOURCE_WARNINGS} (source VARCHAR, look_at VARCHAR, message VARCHAR)")
     for source, text in warnings:
         look_at, _, message = text.partition("  ")
-        con.execute(f"INSERT INTO {SOURCE_WARNINGS} VALUES (?, ?, ?)", [source, look_at, message])
+        db.run(f"INSERT INTO {SOURCE_WARNINGS} VALUES (?, ?, ?)", [source, look_at, message])
         if log:
             logger.warning("%s", text)
 
@@ -427,7 +427,7 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, rows: dict[str, int]) -> None:
+def check_sources(db: Engine, job: JobConfig, rows: dict[str, int]) -> None:
     """Check every loaded source: columns, record ids, and that each mapped column can be parsed.
 
     Raises:
@@ -437,7 +437,7 @@ def check_sources(con: duckdb.DuckDBPyConnection, job: JobConfig, rows: dict[str
     for name, source in job.sources.items():
         if name not in rows:   # not loaded: its problem is already reported (spine validate)
             continue
-        problems.extend(_check_source(con, name, source, source.input_name, rows[name], job.observation))
+        problems.extend(_check_source(db, name, source, source.input_name, rows[name], job.observation))
     if problems:
         raise InputError(problems)
 
@@ -458,12 +458,12 @@ def missing_column(where: str, column: str, file: str, present: list[str]) -> st
     return f"{where}  column '{column}' is not in {file}; {hint}columns are: {', '.join(present)}"
 
 
-def _examples(con: duckdb.DuckDBPyConnection, numbered: str, bad: str, shown: str) -> str:
+def _examples(db: Engine, numbered: str, bad: str, shown: str) -> str:
     """Up to three shown forms of bad values, each with the data rows holding it."""
-    found = con.execute(
+    found = db.run(
         f"SELECT shown, list({_ROW} ORDER BY {_ROW})[1:{_EXAMPLES}], count(*) FROM "
         f"(SELECT {_ROW}, {shown} AS shown FROM {numbered} WHERE {bad}) "
-        f"GROUP BY shown ORDER BY min({_ROW}) LIMIT {_EXAMPLES}").fetchall()
+        f"GROUP BY shown ORDER BY min({_ROW}) LIMIT {_EXAMPLES}")
     return ", ".join(f"'{s}' ({_rows_text(rows, n)})" for s, rows, n in found)
 
 
@@ -472,10 +472,10 @@ def _code_shown(raw: str) -> str:
     return f"(CASE WHEN length(trim({raw})) <= 3 THEN trim({raw}) ELSE {shape_sql(f'trim({raw})')} END)"
 
 
-def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfig, file: str,
+def _check_source(db: Engine, name: str, source: SourceConfig, file: str,
                   n_rows: int, observation: ObservationConfig | None = None) -> list[str]:
     table = quote_ident(raw_table(name))
-    present = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    present = [r[0] for r in db.run(f"DESCRIBE {table}")]
     problems: list[str] = []
     if n_rows == 0:
         problems.append(f"sources.{name}  {file} has no rows (an empty source is almost always a wrong extract)")
@@ -523,20 +523,20 @@ def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfi
         start, end = (f"DATE {sql_literal(d.isoformat())}" for d in (window.start, window.end))
         counts += [f"count({event}) FILTER (WHERE {event} BETWEEN {start} AND {end})",
                    f"count({event}) FILTER (WHERE {event} < {start})"]
-    found = con.execute(f"SELECT {', '.join(counts)} FROM {table}").fetchall()[0]
+    found = db.run(f"SELECT {', '.join(counts)} FROM {table}")[0]
     ids_given, given = found[0], dict(zip(mapped, found[1:1 + len(mapped)]))
     parsed_n = dict(zip(parsers, found[1 + len(mapped):1 + len(mapped) + len(parsers)]))
 
     if ids_given < n_rows:
-        blank = [r[0] for r in con.execute(
-            f"SELECT {_ROW} FROM {numbered} WHERE NULLIF(trim({rid}), '') IS NULL ORDER BY 1 LIMIT {_EXAMPLES}").fetchall()]
+        blank = [r[0] for r in db.run(
+            f"SELECT {_ROW} FROM {numbered} WHERE NULLIF(trim({rid}), '') IS NULL ORDER BY 1 LIMIT {_EXAMPLES}")]
         every = " every row:" if ids_given == 0 else ""
         problems.append(f"sources.{name}.record_id  column '{source.record_id}' is blank in{every} "
                         f"{_rows_text(blank, n_rows - ids_given)} (every record needs an id to be accounted for)")
-    dupes = con.execute(
+    dupes = db.run(
         f"SELECT rows[1:{_EXAMPLES}], n, count(*) OVER () FROM (SELECT list({_ROW} ORDER BY {_ROW}) AS rows, "
         f"count(*) AS n FROM {numbered} WHERE NULLIF(trim({rid}), '') IS NOT NULL GROUP BY {rid} HAVING count(*) > 1) "
-        f"ORDER BY rows[1] LIMIT {_EXAMPLES}").fetchall()
+        f"ORDER BY rows[1] LIMIT {_EXAMPLES}")
     if dupes:
         shown = "; ".join(_rows_text(rows, n) for rows, n, _ in dupes)
         problems.append(f"sources.{name}.record_id  {dupes[0][2]:,} id(s) in column '{source.record_id}' are not "
@@ -552,7 +552,7 @@ def _check_source(con: duckdb.DuckDBPyConnection, name: str, source: SourceConfi
         parsed, what, hint = parsers[field]
         raw = quote_ident(column)
         shown = shape_sql(f"trim({raw})") if field in DATE_FIELDS else _code_shown(raw)
-        examples = _examples(con, numbered, f"NULLIF(trim({raw}), '') IS NOT NULL", shown)
+        examples = _examples(db, numbered, f"NULLIF(trim({raw}), '') IS NOT NULL", shown)
         kind = "values shaped " if field in DATE_FIELDS else ""
         problems.append(f"sources.{name}.columns.{field}  {what} in column '{column}' of {file}, "
                         f"e.g. {kind}{examples}; {hint}")

@@ -37,13 +37,13 @@ import logging
 import time
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from spine.builder import LINKED_RECORDS, build_linked_records
 from spine.config import HybridConfig, JobConfig, ProbabilisticConfig, with_rule_value
+from spine.engine import Engine
 from spine.events_stage import build_movements_and_events
 from spine import flows as flows_module
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS
@@ -94,9 +94,9 @@ NOT_COVERED_WITH_VALIDATION = {
 }
 
 
-def sampled_sources(con: duckdb.DuckDBPyConnection, job: JobConfig) -> list[str]:
+def sampled_sources(db: Engine, job: JobConfig) -> list[str]:
     """Sources linked by a probabilistic model whose candidate pairs are in the store."""
-    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    have = {r[0] for r in db.run("SELECT table_name FROM duckdb_tables()")}
     return [name for name, s in job.ordered_sources
             if isinstance(s.linkage, ProbabilisticConfig) and f"candidates__{name}" in have]
 
@@ -233,12 +233,12 @@ def rule_values(job: JobConfig, seed: int, replicate: int) -> dict[str, int | No
     return chosen
 
 
-def _has_margins(con: duckdb.DuckDBPyConnection, flows: str) -> bool:
+def _has_margins(db: Engine, flows: str) -> bool:
     where = " OR ".join(f"{k} = 'total'" for k in KEYS)
-    return bool(con.execute(f"SELECT count(*) FROM {quote_ident(flows)} WHERE {where}").fetchall()[0][0])
+    return bool(db.run(f"SELECT count(*) FROM {quote_ident(flows)} WHERE {where}")[0][0])
 
 
-def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replicates: int | None = None,
+def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = None,
                           seed: int | None = None, *, flows: str = "flows") -> tuple[str, dict[str, Any]]:
     """Run the replicates; materialise ``uncertainty__replicate_counts`` in the store.
 
@@ -248,7 +248,7 @@ def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replic
     replicate used are in ``uncertainty__replicate_settings`` (replicate, setting, value).
 
     Args:
-        con: connection to the run's store, after ``persons`` and the link tables exist.
+        db: the engine of the run's store, after ``persons`` and the link tables exist.
         replicates, seed: default to ``job.flows.uncertainty``.
 
     Returns:
@@ -257,19 +257,18 @@ def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replic
     config = job.flows.uncertainty
     replicates = config.replicates if replicates is None else replicates
     seed = config.seed if seed is None else seed
-    store = con.execute("SELECT current_database()").fetchall()[0][0]
-    sources = sampled_sources(con, job)
-    margins = _has_margins(con, flows)
+    store = db.run("SELECT current_database()")[0][0]
+    sources = sampled_sources(db, job)
+    margins = _has_margins(db, flows)
     started = time.perf_counter()
-    con.execute(f"CREATE OR REPLACE TABLE {REPLICATE_COUNTS} (replicate INTEGER, period VARCHAR, event VARCHAR, "
-                "sex VARCHAR, age_group VARCHAR, citizenship_group VARCHAR, n BIGINT)").fetchall()
-    con.execute(f"CREATE OR REPLACE TABLE {REPLICATE_SETTINGS} (replicate INTEGER, setting VARCHAR, value INTEGER)"
-                ).fetchall()
-    rep = con.cursor()
-    rep.execute(f"ATTACH ':memory:' AS {REPLICATE_DB}").fetchall()
+    db.run(f"CREATE OR REPLACE TABLE {REPLICATE_COUNTS} (replicate INTEGER, period VARCHAR, event VARCHAR, "
+           "sex VARCHAR, age_group VARCHAR, citizenship_group VARCHAR, n BIGINT)")
+    db.run(f"CREATE OR REPLACE TABLE {REPLICATE_SETTINGS} (replicate INTEGER, setting VARCHAR, value INTEGER)")
+    rep = db.cursor()
+    rep.run(f"ATTACH ':memory:' AS {REPLICATE_DB}")
     try:
-        rep.execute(f"USE {REPLICATE_DB}").fetchall()
-        rep.execute(f"SET search_path = '{REPLICATE_DB}.main,{store}.main'").fetchall()
+        rep.run(f"USE {REPLICATE_DB}")
+        rep.run(f"SET search_path = '{REPLICATE_DB}.main,{store}.main'")
         parts = [_pool_sql(job, name, store, config.sampling_unit) for name in sources]
         materialise(rep, POOL, " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts) if parts else
                     "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS unit_key, "
@@ -278,9 +277,9 @@ def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replic
                     "NULL::BOOLEAN AS one_to_one WHERE FALSE")
         materialise(rep, "persons", _persons_sql(store, sources) if sources
                     else f"SELECT * FROM {quote_ident(store)}.main.persons")
-        pooled = dict(rep.execute(f"SELECT source, count(DISTINCT record_id) FROM {POOL} GROUP BY 1").fetchall())
-        uncertain = dict(rep.execute(f"""SELECT source, count(DISTINCT record_id) FROM {POOL}
-                                         WHERE hi - lo > 0.05 AND hi - lo < 0.95 GROUP BY 1""").fetchall())
+        pooled = dict(rep.run(f"SELECT source, count(DISTINCT record_id) FROM {POOL} GROUP BY 1"))
+        uncertain = dict(rep.run(f"""SELECT source, count(DISTINCT record_id) FROM {POOL}
+                                         WHERE hi - lo > 0.05 AND hi - lo < 0.95 GROUP BY 1"""))
         setup_seconds = time.perf_counter() - started
         used: dict[str, dict[str, int]] = {}
         for r in range(replicates):
@@ -290,18 +289,18 @@ def replicate_flow_counts(con: duckdb.DuckDBPyConnection, job: JobConfig, replic
                 job_r = with_rule_value(job_r, key, value)
                 used.setdefault(key, {}).setdefault(str(value), 0)
                 used[key][str(value)] += 1
-                con.execute(f"INSERT INTO {REPLICATE_SETTINGS} VALUES (?, ?, ?)", [r, key, value]).fetchall()
+                db.run(f"INSERT INTO {REPLICATE_SETTINGS} VALUES (?, ?, ?)", [r, key, value])
             materialise(rep, DRAWN, _drawn_sql(seed, r))
             for name in sources:
                 materialise(rep, link_table(name), _replicate_links_sql(name, store))
             build_linked_records(rep, job_r)
             build_movements_and_events(rep, job_r, LINKED_RECORDS, ablations=False, replicate=r)
             weighted = job_r.rules.events.early_leavers
-            rep.execute(f"""INSERT INTO {quote_ident(store)}.main.{REPLICATE_COUNTS}
-                            SELECT {int(r)}, * FROM ({flow_cells_sql(job_r, margins=margins, weighted=weighted)})""").fetchall()
+            rep.run(f"""INSERT INTO {quote_ident(store)}.main.{REPLICATE_COUNTS}
+                            SELECT {int(r)}, * FROM ({flow_cells_sql(job_r, margins=margins, weighted=weighted)})""")
     finally:
-        rep.execute(f"USE {quote_ident(store)}").fetchall()
-        rep.execute(f"DETACH {REPLICATE_DB}").fetchall()
+        rep.run(f"USE {quote_ident(store)}")
+        rep.run(f"DETACH {REPLICATE_DB}")
         rep.close()
     seconds = time.perf_counter() - started
     logger.info("%d uncertainty replicates in %.1fs", replicates, seconds)
@@ -327,7 +326,7 @@ def _replicate_grid_sql(cells: str, counts: str, replicates: int) -> str:
         LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on}"""
 
 
-def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int, confidence: float = 0.95,
+def flow_intervals(db: Engine, counts: str, replicates: int, confidence: float = 0.95,
                    *, flows: str = "flows") -> str:
     """Materialise ``uncertainty__flow_intervals``: per cell of ``flows``, the percentiles
     ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` of its count over the replicates (linear
@@ -338,7 +337,7 @@ def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int,
     """
     tail = (1 - confidence) / 2
     keys = ", ".join(KEYS)
-    return materialise(con, FLOW_INTERVALS, f"""
+    return materialise(db, FLOW_INTERVALS, f"""
         WITH k AS (SELECT DISTINCT {keys} FROM {quote_ident(flows)}),
              filled AS ({_replicate_grid_sql('k', counts, replicates)})
         SELECT {keys}, CAST(quantile_cont(n, {tail!r}) AS DOUBLE) AS lower,
@@ -348,7 +347,7 @@ def flow_intervals(con: duckdb.DuckDBPyConnection, counts: str, replicates: int,
         FROM filled GROUP BY ALL""")
 
 
-def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: str = "flows",
+def fill_flow_intervals(db: Engine, intervals: str, flows: str = "flows",
                         rounding: int | None = None, *, final: bool = False) -> int:
     """Write lower/upper into ``flows`` for published cells: the replicates' central range placed
     around the published count (count − (median − low), count + (high − median)); suppressed cells
@@ -366,14 +365,14 @@ def fill_flow_intervals(con: duckdb.DuckDBPyConnection, intervals: str, flows: s
     # The interval is that spread placed around the published count (a basic bootstrap interval).
     lower = "i.lower" if final else "greatest(0, f.count - (i.median - i.lower))"
     upper = "i.upper" if final else "f.count + (i.upper - i.median)"
-    con.execute(f"UPDATE {quote_ident(flows)} SET lower = NULL, upper = NULL").fetchall()
-    con.execute(f"""UPDATE {quote_ident(flows)} AS f SET lower = {rounded(lower)}, upper = {rounded(upper)}
+    db.run(f"UPDATE {quote_ident(flows)} SET lower = NULL, upper = NULL")
+    db.run(f"""UPDATE {quote_ident(flows)} AS f SET lower = {rounded(lower)}, upper = {rounded(upper)}
                     FROM {quote_ident(intervals)} AS i WHERE {on} AND NOT coalesce(f.suppressed, FALSE)
-                      AND f.count IS NOT NULL""").fetchall()
-    return int(con.execute(f"SELECT count(*) FROM {quote_ident(flows)} WHERE lower IS NOT NULL").fetchall()[0][0])
+                      AND f.count IS NOT NULL""")
+    return int(db.run(f"SELECT count(*) FROM {quote_ident(flows)} WHERE lower IS NOT NULL")[0][0])
 
 
-def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str, replicates: int,
+def validated_intervals(db: Engine, job: JobConfig, counts: str, replicates: int,
                         confidence: float, seed: int, *, flows: str = "flows", cells_sql: str | None = None) -> str:
     """Materialise ``uncertainty__flow_intervals`` with final bounds for the published cells: each
     replicate's count placed around the published count (as :func:`fill_flow_intervals` does), then
@@ -388,28 +387,28 @@ def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: 
     keys = ", ".join(KEYS)
     cells_sql = cells_sql or (f"SELECT {keys}, count FROM {quote_ident(flows)} "
                               "WHERE NOT coalesce(suppressed, FALSE) AND count IS NOT NULL")
-    cells = materialise(con, "uncertainty__published_cells", f"""
+    cells = materialise(db, "uncertainty__published_cells", f"""
         SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, count FROM ({cells_sql})""")
-    grid = con.execute(f"SELECT count, n FROM ({_replicate_grid_sql(cells, counts, replicates)}) "
-                       "ORDER BY i, replicate").fetchnumpy()
+    grid = db.arrays(f"SELECT count, n FROM ({_replicate_grid_sql(cells, counts, replicates)}) "
+                     "ORDER BY i, replicate")
     shape = (-1, int(replicates))
     published = np.asarray(grid["count"], dtype=float).reshape(shape)[:, 0]
     drawn = np.asarray(grid["n"], dtype=float).reshape(shape)
     placed = np.maximum(0.0, published[:, None] + drawn - np.median(drawn, axis=1)[:, None])
-    lower, upper, median = adjusted_intervals(con, job, placed, cells, confidence, seed)
+    lower, upper, median = adjusted_intervals(db, job, placed, cells, confidence, seed)
     tail = (1 - confidence) / 2
     plain = np.isnan(lower)
     if plain.any():
         lower[plain], median[plain], upper[plain] = np.quantile(placed[plain], [tail, 0.5, 1 - tail], axis=1)
     table = pd.DataFrame({"i": np.arange(len(published)), "lower": lower, "upper": upper, "median": median,
                           "validated": ~plain})
-    con.register("uncertainty__bounds", table)
+    db.register("uncertainty__bounds", table)
     try:
-        materialise(con, FLOW_INTERVALS, f"""SELECT {keys}, b.lower, b.upper, b.median, b.validated
+        materialise(db, FLOW_INTERVALS, f"""SELECT {keys}, b.lower, b.upper, b.median, b.validated
                                              FROM {cells} AS k JOIN uncertainty__bounds AS b USING (i)""")
     finally:
-        con.unregister("uncertainty__bounds")
-    con.execute(f"DROP TABLE {cells}").fetchall()
+        db.unregister("uncertainty__bounds")
+    db.run(f"DROP TABLE {cells}")
     return FLOW_INTERVALS
 
 
@@ -417,7 +416,7 @@ def validated_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: 
 UNCALIBRATED_FLOWS = "flows__uncalibrated"
 
 
-def calibrate_flows(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str,
+def calibrate_flows(db: Engine, job: JobConfig, counts: str,
                     flows: str = "flows") -> tuple[str, dict[str, Any]]:
     """Publish calibrated counts: each cell's derived count times its stratum's precision over its
     sensitivity (posterior means of what the validation sample measured, shrunk towards the event
@@ -431,32 +430,32 @@ def calibrate_flows(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str,
     """
     config = job.flows.uncertainty
     keys = ", ".join(KEYS)
-    materialise(con, UNCALIBRATED_FLOWS, f"SELECT * FROM {quote_ident(flows)}")
-    bounds = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed, flows=flows,
+    materialise(db, UNCALIBRATED_FLOWS, f"SELECT * FROM {quote_ident(flows)}")
+    bounds = validated_intervals(db, job, counts, config.replicates, config.confidence, config.seed, flows=flows,
                                  cells_sql=f"SELECT {keys}, n AS count FROM flows__cells")
     interior = " AND ".join(f"{k} <> 'total'" for k in KEYS)
-    cells = materialise(con, "uncertainty__calibration_cells", f"""
+    cells = materialise(db, "uncertainty__calibration_cells", f"""
         SELECT row_number() OVER (ORDER BY {keys}) - 1 AS i, {keys}, n FROM flows__cells WHERE {interior} AND n > 0""")
-    params, _ = cell_parameters(con, job, cells)
+    params, _ = cell_parameters(db, job, cells)
     precision = params[:, 0] / (params[:, 0] + params[:, 1])
     sensitivity = params[:, 2] / (params[:, 2] + params[:, 3])
     factor = np.where(np.isnan(precision), 1.0, precision / sensitivity)
-    derived = con.execute(f"SELECT n FROM {cells} ORDER BY i").fetchnumpy()["n"].astype(float)
+    derived = db.arrays(f"SELECT n FROM {cells} ORDER BY i")["n"].astype(float)
     table = pd.DataFrame({"i": np.arange(len(derived)), "n": np.rint(derived * factor).astype(np.int64),
                           "factor": factor})
-    con.register("uncertainty__calibrated", table)
+    db.register("uncertainty__calibrated", table)
     try:
-        calibrated = materialise(con, "uncertainty__calibrated_cells", f"""
+        calibrated = materialise(db, "uncertainty__calibrated_cells", f"""
             SELECT {keys}, c.n AS derived, k.n, k.factor FROM {cells} AS c JOIN uncertainty__calibrated AS k USING (i)""")
     finally:
-        con.unregister("uncertainty__calibrated")
-    disclosure = flows_module.build_flows(con, job, f"SELECT {keys}, n FROM {calibrated} WHERE n > 0")
-    totals = con.execute(f"""
+        db.unregister("uncertainty__calibrated")
+    disclosure = flows_module.build_flows(db, job, f"SELECT {keys}, n FROM {calibrated} WHERE n > 0")
+    totals = db.run(f"""
         SELECT u.period, u.event, u.count, f.count
         FROM {UNCALIBRATED_FLOWS} AS u JOIN {quote_ident(flows)} AS f USING ({keys})
         WHERE u.sex = 'total' AND u.age_group = 'total' AND u.citizenship_group = 'total' AND u.period <> 'total'
-          AND u.event <> 'total' ORDER BY 1, 2""").fetchall()
-    adjusted, nonzero = con.execute(f"SELECT count(*) FILTER (WHERE factor <> 1), count(*) FROM {calibrated}").fetchall()[0]
+          AND u.event <> 'total' ORDER BY 1, 2""")
+    adjusted, nonzero = db.run(f"SELECT count(*) FILTER (WHERE factor <> 1), count(*) FROM {calibrated}")[0]
     return bounds, {
         "published": "calibrated",
         "method": "each cell's derived count times its stratum's precision over sensitivity (posterior means, "
@@ -468,7 +467,7 @@ def calibrate_flows(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: str,
     }
 
 
-def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str = "flows") -> dict[str, Any]:
+def apply_uncertainty(db: Engine, job: JobConfig, flows: str = "flows") -> dict[str, Any]:
     """The job's uncertainty step, after ``build_flows``: replicates, intervals, ``flows`` filled.
     Returns the quality.json section (what is covered and what is not, even when off)."""
     config = job.flows.uncertainty
@@ -483,32 +482,32 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
         section.update(covered=[], not_covered=["nothing is covered: flows.uncertainty.replicates is 0, so "
                                                 "lower and upper are NULL"])
         return section
-    counts, measured = replicate_flow_counts(con, job, flows=flows)
+    counts, measured = replicate_flow_counts(db, job, flows=flows)
     covered, not_covered = list(COVERED), list(NOT_COVERED)
     if config.rule_alternatives:
         covered.append("rule-setting uncertainty: " + ", ".join(
             f"{k} drawn from {v}" for k, v in config.rule_alternatives.items()))
     if config.validation is None:
-        intervals = flow_intervals(con, counts, config.replicates, config.confidence, flows=flows)
+        intervals = flow_intervals(db, counts, config.replicates, config.confidence, flows=flows)
     else:
-        validation_rates(con, job)
-        section["validation"] = validation_summary(con, job)
+        validation_rates(db, job)
+        section["validation"] = validation_summary(db, job)
         if config.validation.calibrate:
-            intervals, section["calibration"] = calibrate_flows(con, job, counts, flows)
+            intervals, section["calibration"] = calibrate_flows(db, job, counts, flows)
         else:
-            intervals = validated_intervals(con, job, counts, config.replicates, config.confidence, config.seed,
+            intervals = validated_intervals(db, job, counts, config.replicates, config.confidence, config.seed,
                                             flows=flows)
         on = " AND ".join(f"f.{k} = i.{k}" for k in KEYS)
-        adjusted, plain = con.execute(f"""
+        adjusted, plain = db.run(f"""
             SELECT count(*) FILTER (WHERE i.validated), count(*) FILTER (WHERE NOT i.validated)
             FROM {intervals} AS i JOIN {quote_ident(flows)} AS f ON {on}
-            WHERE NOT coalesce(f.suppressed, FALSE) AND f.count IS NOT NULL""").fetchall()[0]
+            WHERE NOT coalesce(f.suppressed, FALSE) AND f.count IS NOT NULL""")[0]
         section["validation"]["cells_adjusted"] = int(adjusted)
         section["validation"]["cells_not_adjusted"] = int(plain)
         if plain:
-            types = [r[0] for r in con.execute(f"""
+            types = [r[0] for r in db.run(f"""
                 SELECT DISTINCT i.event FROM {intervals} AS i JOIN {quote_ident(flows)} AS f ON {on}
-                WHERE NOT i.validated AND NOT coalesce(f.suppressed, FALSE) ORDER BY 1""").fetchall()]
+                WHERE NOT i.validated AND NOT coalesce(f.suppressed, FALSE) ORDER BY 1""")]
             logger.warning("%d published flow cells (%s) keep linkage-only intervals: the validation sample has no "
                            "true or no derived move of their type at their level", plain, ", ".join(types))
             not_covered.append(f"{plain} published cells ({', '.join(types)}) keep linkage-only intervals: the "
@@ -526,11 +525,11 @@ def apply_uncertainty(con: duckdb.DuckDBPyConnection, job: JobConfig, flows: str
                            "true count is then overestimated")
     section.update(measured, covered=covered, not_covered=not_covered)
     calibrated = "calibration" in section
-    section["cells_with_interval"] = fill_flow_intervals(con, intervals, flows, job.flows.rounding,
+    section["cells_with_interval"] = fill_flow_intervals(db, intervals, flows, job.flows.rounding,
                                                          final=config.validation is not None and not calibrated)
     section["rounding"] = job.flows.rounding
-    median, widest, nonzero = con.execute(
+    median, widest, nonzero = db.run(
         f"""SELECT median(upper - lower), max(upper - lower), count(*) FILTER (WHERE upper > lower)
-            FROM {quote_ident(flows)} WHERE lower IS NOT NULL""").fetchall()[0]
+            FROM {quote_ident(flows)} WHERE lower IS NOT NULL""")[0]
     section["width"] = {"median": median, "max": widest, "cells_wider_than_zero": int(nonzero)}
     return section

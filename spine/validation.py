@@ -33,6 +33,7 @@ from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from linkage.reference import create_reference_tables
 from linkage.standardise import DEFAULT_SEX_CODES, UNKNOWN_CODES, birth_date_sql, code_map_sql, country_sql, date_sql
 from spine.config import JobConfig, ValidationConfig
+from spine.engine import Engine
 from spine.errors import InputError
 from spine.flows import CELL_KEYS, DIMENSIONS, cell_keys_sql, margin_labels_sql
 from spine.sources import (FILE_FORMATS, duckdb_reason, file_fingerprint, missing_column, raw_table, read_source_sql,
@@ -53,7 +54,7 @@ def _config(job: JobConfig) -> ValidationConfig | None:
     return job.flows.uncertainty.validation if job.flows.uncertainty.replicates else None
 
 
-def load_validation(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any] | None:
+def load_validation(db: Engine, job: JobConfig) -> dict[str, Any] | None:
     """Read the validation file into ``validation__records`` after the sources are loaded, or do
     nothing without one. Returns its fingerprint for the run metadata.
 
@@ -73,10 +74,10 @@ def load_validation(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str,
     if fmt is None:
         raise InputError([f"{_WHERE}.path  cannot tell the format of {path.name}; add format: csv or format: parquet"])
     try:
-        materialise(con, RAW, read_source_sql(path, fmt))
+        materialise(db, RAW, read_source_sql(path, fmt))
     except duckdb.Error as exc:
         raise InputError([f"{_WHERE}.path  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}"]) from None
-    present = [r[0] for r in con.execute(f"DESCRIBE {RAW}").fetchall()]
+    present = [r[0] for r in db.run(f"DESCRIBE {RAW}")]
     columns = config.columns.model_dump()
     missing = [missing_column(f"{_WHERE}.columns.{field}", column, path.name, present)
                for field, column in columns.items() if column not in present]
@@ -84,9 +85,9 @@ def load_validation(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str,
         raise InputError(missing)
     c = {field: quote_ident(column) for field, column in columns.items()}
     formats = [config.date_format] if isinstance(config.date_format, str) else list(config.date_format)
-    create_reference_tables(con)   # nationality is standardised as the sources' is (ISO alpha-3)
+    create_reference_tables(db)   # nationality is standardised as the sources' is (ISO alpha-3)
     try:
-        materialise(con, RECORDS, f"""
+        materialise(db, RECORDS, f"""
             SELECT row_number() OVER () AS row_number, trim({c['source']}) AS source,
                    trim({c['record_id']}) AS record_id,
                    {code_map_sql(c['sex'], config.sex_codes or DEFAULT_SEX_CODES)} AS sex,
@@ -101,13 +102,13 @@ def load_validation(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str,
     except duckdb.Error as exc:
         raise InputError([f"{_WHERE}.date_format  {formats} cannot be used: "
                           f"{str(exc).strip().splitlines()[0]}"]) from None
-    problems = _problems(con, job, path.name, columns)
+    problems = _problems(db, job, path.name, columns)
     if problems:
         raise InputError(problems)
-    rows, people, blank = con.execute(f"""
+    rows, people, blank = db.run(f"""
         SELECT count(*), count(DISTINCT (source, record_id)),
                count(DISTINCT (source, record_id)) FILTER (WHERE sex IS NULL OR dob IS NULL OR nationality IS NULL)
-        FROM {RECORDS}""").fetchall()[0]
+        FROM {RECORDS}""")[0]
     return {"file": path.name, "rows": int(rows), "people": int(people),
             "people_with_a_blank_attribute": int(blank), "sha256": file_fingerprint(path)}
 
@@ -116,14 +117,14 @@ def _blank(raw: str) -> str:
     return f"nullif(trim({raw}), '') IS NULL"
 
 
-def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns: dict[str, str]) -> list[str]:
+def _problems(db: Engine, job: JobConfig, file: str, columns: dict[str, str]) -> list[str]:
     """Rows the comparison could not use or would misread, each kind with its row numbers and the
     shapes of its values (codes of up to three characters as they are): never a value or a record id.
 
     A blank sex, date of birth or nationality is allowed (the move goes to the ``unknown`` group,
     as the flows put such events); a value given but unreadable is not.
     """
-    if not con.execute(f"SELECT count(*) FROM {RECORDS}").fetchall()[0][0]:
+    if not db.run(f"SELECT count(*) FROM {RECORDS}")[0][0]:
         return [f"{_WHERE}.path  {file} has no rows: a validation sample needs people"]
     known = sql_in_list(job.sources)
     events = sql_in_list(EVENTS)
@@ -152,35 +153,35 @@ def _problems(con: duckdb.DuckDBPyConnection, job: JobConfig, file: str, columns
         shape = ("NULL" if shown == "record_id" else f"left(trim({shown}), 24)" if shown in ("raw_source", "raw_event")
                  else shape_sql(f"trim({shown})") if shown in ("raw_dob", "raw_date")
                  else f"(CASE WHEN length(trim({shown})) <= 3 THEN trim({shown}) ELSE {shape_sql(f'trim({shown})')} END)")
-        rows = con.execute(f"SELECT row_number, {shape} FROM {RECORDS} WHERE {bad} ORDER BY 1").fetchall()
+        rows = db.run(f"SELECT row_number, {shape} FROM {RECORDS} WHERE {bad} ORDER BY 1")
         if rows:
             examples = ", ".join(f"row {n}" + (f": '{v}'" if v is not None else "") for n, v in rows[:_EXAMPLES])
             problems.append(f"{_WHERE}.columns.{field}  column '{columns[field]}' of {file} {what}; "
                             f"{len(rows)} row(s), e.g. {examples}")
-    disagree = con.execute(f"""
+    disagree = db.run(f"""
         SELECT source, record_id, list(row_number ORDER BY row_number) FROM {RECORDS}
         GROUP BY source, record_id
         HAVING count(DISTINCT coalesce(sex, '?') || coalesce(CAST(dob AS VARCHAR), '?') || coalesce(nationality, '?')) > 1
-        ORDER BY 3""").fetchall()
+        ORDER BY 3""")
     if disagree:
         examples = "; ".join(f"{s}: rows {', '.join(map(str, rows))}" for s, _, rows in disagree[:_EXAMPLES])
         problems.append(f"{_WHERE}  {len(disagree)} person(s) of {file} have rows that disagree on sex, dob or "
                         f"nationality (one person, one set of true attributes), e.g. {examples}")
-    twice = con.execute(f"""
+    twice = db.run(f"""
         SELECT source, record_id, event, list(row_number ORDER BY row_number) FROM {RECORDS}
         WHERE event IS NOT NULL GROUP BY source, record_id, event, event_date HAVING count(*) > 1
-        ORDER BY 4""").fetchall()
+        ORDER BY 4""")
     if twice:
         examples = "; ".join(f"{s} {e} in rows {', '.join(map(str, rows))}" for s, _, e, rows in twice[:_EXAMPLES])
         problems.append(f"{_WHERE}  {len(twice)} move(s) of {file} are given twice (same person, event and "
                         f"date), e.g. {examples}")
     for name, source in job.sources.items():
-        rows = con.execute(f"""
+        rows = db.run(f"""
             SELECT v.row_number, v.record_id FROM {RECORDS} AS v
             WHERE v.source = ? AND v.record_id NOT IN (
                 SELECT trim({quote_ident(source.record_id)}) FROM {quote_ident(raw_table(name))}
                 WHERE {quote_ident(source.record_id)} IS NOT NULL)
-            ORDER BY 1""", [name]).fetchall()
+            ORDER BY 1""", [name])
         if rows:
             examples = ", ".join(str(n) for n, _ in rows[:_EXAMPLES])
             problems.append(f"{_WHERE}.columns.record_id  {len(rows)} row(s) of {file} name a record that is not in "
@@ -248,7 +249,7 @@ def unit_scores_sql(job: JobConfig) -> str:
         FROM (SELECT DISTINCT unit FROM found) AS f LEFT JOIN per_period AS p USING (unit) GROUP BY f.unit"""
 
 
-def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
+def validation_rates(db: Engine, job: JobConfig) -> str:
     """Materialise ``uncertainty__validation_rates`` from ``events``, ``persons``, ``links`` and
     ``validation__records``.
 
@@ -263,7 +264,7 @@ def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
             for kept in itertools.chain.from_iterable(itertools.combinations(DIMENSIONS, n)
                                                       for n in range(len(DIMENSIONS) + 1))]
     strata = ", ".join(config.strata)
-    return materialise(con, RATES, f"""
+    return materialise(db, RATES, f"""
         WITH {_moves_ctes(job, config)},
         per_person AS (
             SELECT {margin_labels_sql()}, sum(derived) AS d, sum(true_) AS t
@@ -273,24 +274,24 @@ def validation_rates(con: duckdb.DuckDBPyConnection, job: JobConfig) -> str:
         FROM per_person GROUP BY ALL""")
 
 
-def validation_summary(con: duckdb.DuckDBPyConnection, job: JobConfig) -> dict[str, Any]:
+def validation_summary(db: Engine, job: JobConfig) -> dict[str, Any]:
     """What the sample says, for quality.json and the report: people, how many the spine found, and
     per event type at the full cell level and at the period level (true positives, false
     positives, false negatives, precision, sensitivity, derived / true)."""
     config = _config(job)
     assert config is not None
-    statuses = dict(con.execute(f"""
+    statuses = dict(db.run(f"""
         SELECT coalesce(l.status, 'not in links'), count(*) FROM (SELECT DISTINCT source, record_id FROM {RECORDS}) AS r
         LEFT JOIN links AS l ON l.source = r.source AND trim(l.record_id) = r.record_id GROUP BY 1 ORDER BY 1
-        """).fetchall())
+        """))
     people, linked = sum(statuses.values()), statuses.get("linked", 0)
     by_level: dict[str, Any] = {}
     for level, pattern in (("cell", 0), ("period", 0b00111)):   # every key; period and event only
-        rows = con.execute(f"""SELECT event, sum(tp), sum(fp), sum(fn) FROM {RATES}
-                               WHERE pattern = {pattern} GROUP BY 1 ORDER BY 1""").fetchall()
+        rows = db.run(f"""SELECT event, sum(tp), sum(fp), sum(fn) FROM {RATES}
+                               WHERE pattern = {pattern} GROUP BY 1 ORDER BY 1""")
         by_level[level] = {event: _rates(tp, fp, fn) for event, tp, fp, fn in rows}
     start, end = _period(job, config)
-    first, last = con.execute(f"SELECT CAST({start} AS VARCHAR), CAST({end} AS VARCHAR)").fetchall()[0]
+    first, last = db.run(f"SELECT CAST({start} AS VARCHAR), CAST({end} AS VARCHAR)")[0]
     return {"file": job.resolve(config.path).name, "people": int(people), "people_found_in_spine": int(linked),
             "people_by_link_status": {k: int(v) for k, v in statuses.items()},
             "period": [first, last],
@@ -306,7 +307,7 @@ def _rates(tp: float, fp: float, fn: float) -> dict[str, Any]:
             "derived_over_true": round((tp + fp) / (tp + fn), 4) if tp + fn else None}
 
 
-def cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str) -> tuple[np.ndarray, np.ndarray]:
+def cell_parameters(db: Engine, job: JobConfig, cells: str) -> tuple[np.ndarray, np.ndarray]:
     """Beta parameters (precision a, b; sensitivity a, b) per row of ``cells`` (a table with column
     ``i``, 0..n-1, and the five keys), in the order of ``i``: the stratum's counts plus
     ``prior_events`` pseudo-events at the rate of its event type at the same margin pattern
@@ -316,15 +317,15 @@ def cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str) 
     config = _config(job)
     assert config is not None
     on = " AND ".join(f"s.{d} = c.{d}" for d in config.strata)
-    strengths = prior_strengths(con, config.prior_events if config.strata else 0.0, config.strata)
-    rows = con.execute(f"""
+    strengths = prior_strengths(db, config.prior_events if config.strata else 0.0, config.strata)
+    rows = db.run(f"""
         WITH pooled AS (SELECT pattern, event, sum(tp) AS tp, sum(fp) AS fp, sum(fn) AS fn FROM {RATES} GROUP BY ALL),
              c AS (SELECT *, {pattern_sql()} AS pattern FROM {cells})
         SELECT c.i, concat_ws('|', {', '.join(f'c.{k}' for k in KEYS)}), c.pattern, c.event,
                coalesce(s.tp, 0), coalesce(s.fp, 0), coalesce(s.fn, 0), o.tp, o.fp, o.fn
         FROM c LEFT JOIN pooled AS o ON o.pattern = c.pattern AND o.event = c.event
         LEFT JOIN {RATES} AS s ON s.pattern = c.pattern AND s.event = c.event {('AND ' + on) if on else ''}
-        ORDER BY c.i""").fetchall()
+        ORDER BY c.i""")
     params = np.full((len(rows), 4), np.nan)
     seeds = np.array([zlib.crc32(row[1].encode()) for row in rows], dtype=np.int64)
     for i, (_, _, pattern, event, tp, fp, fn, otp, ofp, ofn) in enumerate(rows):
@@ -342,7 +343,7 @@ def cell_parameters(con: duckdb.DuckDBPyConnection, job: JobConfig, cells: str) 
 STRENGTHS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 10000.0)
 
 
-def prior_strengths(con: duckdb.DuckDBPyConnection, fixed: float | str,
+def prior_strengths(db: Engine, fixed: float | str,
                     strata: list[str]) -> dict[tuple[int, str], tuple[float, float]]:
     """How many events' weight each stratum's rates borrow from its event type's, per (pattern,
     event): for precision and for sensitivity; 0 where the pattern sums over every ``strata``
@@ -353,7 +354,7 @@ def prior_strengths(con: duckdb.DuckDBPyConnection, fixed: float | str,
     certainty than its data)."""
     dimensions = list(strata)
     groups: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
-    for pattern, event, tp, fp, fn in con.execute(f"SELECT pattern, event, tp, fp, fn FROM {RATES}").fetchall():
+    for pattern, event, tp, fp, fn in db.run(f"SELECT pattern, event, tp, fp, fn FROM {RATES}"):
         groups.setdefault((int(pattern), str(event)), []).append((int(tp), int(fp), int(fn)))
     chosen = {}
     for key, counts in groups.items():
@@ -383,13 +384,13 @@ def _best_strength(counts: list[tuple[int, int]], mean: float) -> float:
     return max(STRENGTHS, key=likelihood)
 
 
-def adjusted_intervals(con: duckdb.DuckDBPyConnection, job: JobConfig, counts: np.ndarray, cells: str,
+def adjusted_intervals(db: Engine, job: JobConfig, counts: np.ndarray, cells: str,
                        confidence: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Intervals of the true count per row of ``cells`` (see :func:`cell_parameters`) from its
     replicate counts (``counts``: cells × replicates in the order of ``i``, already placed around
     the published count), with the error the sample measured for its stratum:
     :func:`true_count_intervals`."""
-    params, cell_seeds = cell_parameters(con, job, cells)
+    params, cell_seeds = cell_parameters(db, job, cells)
     return true_count_intervals(counts, params, confidence, seed, cell_seeds)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import duckdb
 
 from linkage._sql import materialise, quote_ident, sql_literal
 from rules.silence import estimate_recording_rates
@@ -15,6 +14,7 @@ from rules.visa_ends import add_visa_end_exits
 from rules.visas import (ARRIVAL_LAGS, MIN_LAG_ARRIVALS, add_imputed_arrivals, apply_visa_transitions, find_visitors,
                          in_country_grants_sql)
 from spine.config import JobConfig
+from spine.engine import Engine
 from spine.linking import link_table
 from spine.sources import std_table
 
@@ -25,21 +25,21 @@ VISA_GRANTS = "rules__visa_grants_in_country"
 PRESENCE = "rules__presence"
 
 
-def find_visa_visitors(con: duckdb.DuckDBPyConnection, job: JobConfig, presence: str) -> str | None:
+def find_visa_visitors(db: Engine, job: JobConfig, presence: str) -> str | None:
     """Materialise the linked visas and the visitors (only ever on visit visas, no presence);
     None without visa rules."""
     source = job.rules.visas.source
     if source is None:
         return None
-    materialise(con, VISAS, f"""
+    materialise(db, VISAS, f"""
         SELECT l.entity_id AS person_id, s.event_type AS visa_type, s.start_date, s.end_date
         FROM {quote_ident(std_table(source))} AS s JOIN {quote_ident(link_table(source))} AS l USING (record_id)
         WHERE l.status = 'linked'""")
-    find_visitors(con, VISAS, presence, VISITORS, visit_types=tuple(job.rules.visas.visit_types))
+    find_visitors(db, VISAS, presence, VISITORS, visit_types=tuple(job.rules.visas.visit_types))
     return VISITORS
 
 
-def apply_visa_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, movements: str, presence: str, *,
+def apply_visa_rules(db: Engine, job: JobConfig, movements: str, presence: str, *,
                      data_end: date) -> dict[str, Any]:
     """Impute exits at visa ends (first: a holder who left is not here when the next visa starts,
     so it was granted abroad), arrivals from visa starts, then find the in-country grants (an
@@ -52,29 +52,29 @@ def apply_visa_rules(con: duckdb.DuckDBPyConnection, job: JobConfig, movements: 
     ends: dict[str, Any] = {"enabled": visas.departures_at_end}
     if visas.departures_at_end:
         ends |= add_visa_end_exits(
-            con, VISAS, movements, presence, data_end=data_end,
-            exit_recording=estimate_recording_rates(con, movements)["exit_recording"],
+            db, VISAS, movements, presence, data_end=data_end,
+            exit_recording=estimate_recording_rates(db, movements)["exit_recording"],
             min_gap_days=job.rules.events.tolerance_days, min_probability=life.min_departure_probability,
             not_presence_types=tuple(life.exempt_event_types))
     grants_sql = in_country_grants_sql(VISAS, movements, visit_types=visit_types)
     arrivals = 0
     if visas.impute_arrivals:
-        materialise(con, VISA_GRANTS, grants_sql)
+        materialise(db, VISA_GRANTS, grants_sql)
         arrivals = add_imputed_arrivals(
-            con, VISAS, VISA_GRANTS, movements, presence,
+            db, VISAS, VISA_GRANTS, movements, presence,
             data_start=job.observation.start if job.observation else date.min, visit_types=visit_types,
             no_arrival_types=tuple(visas.no_arrival_types))
-    materialise(con, VISA_GRANTS, grants_sql if visas.in_country_grants else f"SELECT * FROM ({grants_sql}) WHERE FALSE")
-    materialise(con, PRESENCE, f"""
+    materialise(db, VISA_GRANTS, grants_sql if visas.in_country_grants else f"SELECT * FROM ({grants_sql}) WHERE FALSE")
+    materialise(db, PRESENCE, f"""
         SELECT * FROM {quote_ident(presence)}
         UNION ALL
         SELECT person_id, {sql_literal(visas.source)}, 'visa_grant', start_date, start_date, visa_type,
                TRUE   -- exempt: a later sign of life for someone with activity, never the start of a silence
         FROM {VISA_GRANTS}""")
-    moved = apply_visa_transitions(con, VISA_GRANTS, VISAS, movements, visit_types=visit_types)
-    n_grants = con.execute(f"SELECT count(*) FROM {VISA_GRANTS}").fetchall()[0][0]
-    lags = (dict(con.execute(f"SELECT coalesce(visa_type, 'all types'), days FROM {ARRIVAL_LAGS} "
-                             f"WHERE arrivals >= {MIN_LAG_ARRIVALS} ORDER BY 1").fetchall())
+    moved = apply_visa_transitions(db, VISA_GRANTS, VISAS, movements, visit_types=visit_types)
+    n_grants = db.run(f"SELECT count(*) FROM {VISA_GRANTS}")[0][0]
+    lags = (dict(db.run(f"SELECT coalesce(visa_type, 'all types'), days FROM {ARRIVAL_LAGS} "
+                        f"WHERE arrivals >= {MIN_LAG_ARRIVALS} ORDER BY 1"))
             if visas.impute_arrivals else {})
     return {"departures_at_end": ends, "in_country_grants": n_grants, "stays_started_at_transition": moved, "imputed_arrivals": arrivals,
             "arrival_lag_days": lags}

@@ -8,12 +8,27 @@ from typing import Any
 import duckdb
 import pytest
 
+from spine.engine import DuckDBEngine
+
+
+class EngineForTests(DuckDBEngine):
+    """The engine the packages are given, plus the DuckDB connection's own methods (``execute``,
+    ``executemany``, ``table``) for a test to set up and read its tables."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+def engine_on(connection: duckdb.DuckDBPyConnection | None = None) -> EngineForTests:
+    """An engine on ``connection`` (a new in-memory database by default)."""
+    return EngineForTests(connection if connection is not None else duckdb.connect())
+
 
 @pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    yield connection
-    connection.close()
+def con() -> Iterator[EngineForTests]:
+    engine = engine_on()
+    yield engine
+    engine.close()
 
 
 def make_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str],

@@ -31,3 +31,21 @@ def test_no_print_in_packages():
     offenders = [str(p.relative_to(ROOT)) for pkg in ("linkage", "rules", "spine")
                  for p in (ROOT / pkg).rglob("*.py") if re.search(r"^\s*print\(", p.read_text(), re.M)]
     assert not offenders
+
+
+#: What running SQL or opening a database looks like in Python (DuckDB's and the DB-API's calls).
+SQL_CALLS = re.compile(r"\.(execute|executemany|sql|fetchall|fetchone|fetchdf|fetchnumpy)\(|duckdb\.connect\(")
+
+
+def test_sql_runs_only_in_the_engine():
+    """Every statement goes through spine.engine (docs/engine.md): the packages build SQL and name
+    tables, the engine runs it, so a second engine can stand behind the same calls."""
+    offenders = []
+    for package in ("linkage", "rules", "spine"):
+        for path in (ROOT / package).rglob("*.py"):
+            if (ROOT / "spine" / "engine") in path.parents:
+                continue
+            for i, line in enumerate(path.read_text().splitlines(), 1):
+                if SQL_CALLS.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

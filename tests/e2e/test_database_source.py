@@ -1,4 +1,4 @@
-"""Sources in a PostgreSQL server (spine.database), against a real server the test starts: a
+"""Sources in a PostgreSQL server (spine.engine.postgres), against a real server the test starts: a
 throwaway cluster in a temp folder (Debian's postgresql package; `make test` installs it), with
 password authentication, so credentials are really needed and really kept out of the job file."""
 
@@ -22,6 +22,7 @@ from spine import Job
 from spine.cli import app
 from spine.errors import ConfigError
 from spine.synthetic import generate
+from tests.conftest import engine_on
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-Pw-for-tests"
@@ -77,7 +78,7 @@ def demo(server, tmp_path_factory):
     job = yaml.safe_load((ROOT / "examples" / "migration" / "job.yaml").read_text())
     job["flows"]["uncertainty"] = {"replicates": 0}
     names = list(job["sources"])
-    con = duckdb.connect()
+    con = engine_on()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PGPASSWORD", PASSWORD)
         with postgresql.connect(server) as conn:

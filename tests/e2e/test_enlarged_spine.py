@@ -12,6 +12,7 @@ import yaml
 from linkage.evaluate import cluster_pairwise_scores
 from spine import Job
 from spine.synthetic import generate
+from tests.conftest import engine_on
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -28,7 +29,7 @@ def spine(tmp_path_factory):
     (folder / "job.yaml").write_text(yaml.safe_dump(job))
     generated = generate(2_000, seed=1, out_dir=folder / "data")
     result = Job.from_yaml(folder / "job.yaml").run()
-    con = result.connection()
+    con = engine_on(result.connection())
     truth = f"read_csv('{generated.truth['records']}', all_varchar = true)"
     con.execute(f"""CREATE TEMP TABLE scored AS
         SELECT l.source, l.record_id, l.person_id AS predicted, t.person_key AS truth
@@ -43,7 +44,7 @@ def test_clusters_agree_with_the_true_persons(spine):
     """Measured on this universe: overall precision 0.9999, F1 0.9976; every source F1 0.993 or more.
     Asserted: the bars of the 100k benchmark (overall F1 0.98, every source 0.95)."""
     _, result, _ = spine
-    con = result.connection()
+    con = engine_on(result.connection())
     overall = cluster_pairwise_scores(con, "scored")
     assert overall["precision"] > 0.995 and overall["f1"] > 0.98, overall
     for source in result.job.sources:

@@ -8,6 +8,7 @@ import yaml
 
 from spine import Job
 from spine.febrl import write_febrl4
+from tests.conftest import engine_on
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -17,7 +18,7 @@ def test_febrl4_links_on_soc_sec_id_with_full_precision(tmp_path):
     shutil.copy(ROOT / "examples" / "febrl" / "job.yaml", tmp_path / "job.yaml")
     paths = write_febrl4(tmp_path / "data")
     result = Job.from_yaml(tmp_path / "job.yaml").run()
-    con = result.connection()
+    con = engine_on(result.connection())
     truth = f"read_csv('{paths['true_links']}', all_varchar = true)"
     tp, predicted = con.execute(f"""
         WITH pairs AS (

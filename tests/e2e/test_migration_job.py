@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from spine import Job
 from spine.cli import app
 from spine.errors import ConfigError, SpineError
+from tests.conftest import engine_on
 from tests.contract import check_contract
 from tests.e2e.pages import without_library
 
@@ -60,7 +61,7 @@ def test_opening_a_folder_with_no_finished_run_says_so(tmp_path):
 
 def test_accounting_identity_against_the_files(result, universe):
     _, generated = universe
-    con = result.connection()
+    con = engine_on(result.connection())
     for source, path in generated.sources.items():
         rows = con.execute(f"SELECT count(*) FROM read_csv('{path}', all_varchar = true)").fetchone()[0]
         in_links = con.execute("SELECT count(*) FROM links WHERE source = ?", [source]).fetchone()[0]
@@ -70,7 +71,7 @@ def test_accounting_identity_against_the_files(result, universe):
 
 def test_no_raw_identifier_in_persons_or_events(result, universe):
     _, generated = universe
-    con = result.connection()
+    con = engine_on(result.connection())
     register = f"read_csv('{generated.sources['register']}', all_varchar = true)"
     leaked = con.execute(f"""
         WITH ids AS (SELECT national_id AS v FROM {register} UNION SELECT passport_no FROM {register}
@@ -194,7 +195,7 @@ def test_events_and_flows_only_for_the_reporting_period(result):
     period only (a year of history, then up to the last year whose events have 12 months of follow-up)."""
     reporting = result.quality["reporting"]
     assert (reporting["start"], reporting["end"]) == ("2016-01-01", "2023-12-31")
-    con = result.connection()
+    con = engine_on(result.connection())
     first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone()
     assert date(2016, 1, 1) <= first <= last <= date(2023, 12, 31)
     assert sorted(p for (p,) in con.execute("SELECT DISTINCT period FROM flows WHERE period <> 'total'").fetchall()) \

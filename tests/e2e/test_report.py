@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from spine.cli import app
 from spine.report import render_comparison, render_report
+from tests.conftest import engine_on
 from tests.e2e.pages import without_library
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +126,7 @@ def test_no_input_name_or_identifier_appears_in_the_report_or_quality_json(resul
     texts = {"report.html": without_library(render_report(result.quality)),
              "comparison.html": without_library(render_comparison(result.quality, result.quality)),
              "quality.json": (result.output_dir / "quality.json").read_text(encoding="utf-8")}
-    con = result.connection()
+    con = engine_on(result.connection())
     leaked = []
     for where, text in texts.items():
         words = set(re.findall(r"[^\W\d_]+", text))
@@ -264,7 +265,7 @@ def test_splink_dashboards_of_the_review_band_are_written_only_when_asked_and_op
     run = Job.from_yaml(path).run()
     try:
         shown = run.quality["dashboards"]["tax"]
-        con = run.connection()
+        con = engine_on(run.connection())
         in_band = con.execute(f"""SELECT count(*) FROM (SELECT record_id FROM candidates__tax
                                   WHERE record_id NOT IN (SELECT record_id FROM link__tax__ids
                                                           WHERE status IN ('linked', 'review')) GROUP BY 1
@@ -322,7 +323,7 @@ def test_a_dashboard_that_fails_leaves_no_file_and_no_value_and_the_next_one_is_
         return real(self, predictions, clusters, out_path, **kwargs)
 
     monkeypatch.setattr(LinkerVisualisations, "cluster_studio_dashboard", fails_for_the_first)
-    with duckdb.connect(str(store)) as con:
+    with engine_on(duckdb.connect(str(store))) as con:
         written = write_dashboards(con, metrics, tmp_path / "dashboards")
         assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'spine_dashboards'"
                            ).fetchall()[0][0] == 0

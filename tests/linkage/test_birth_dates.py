@@ -5,6 +5,7 @@ import datetime as dt
 import duckdb
 
 from linkage.birth_dates import placeholder_days, precision_sql
+from tests.conftest import engine_on
 
 
 def dates_table(con, dates):
@@ -19,7 +20,7 @@ def every_day(years):
 
 
 def test_dates_spread_over_the_calendar_have_no_placeholders():
-    con = duckdb.connect()
+    con = engine_on()
     dates_table(con, every_day(range(1960, 2000)) + [None] * 50)
     found = placeholder_days(con, "people")
     assert found["january_first"]["dates"] == 14610            # NULLs are not dates
@@ -30,7 +31,7 @@ def test_dates_spread_over_the_calendar_have_no_placeholders():
 
 
 def test_a_source_writing_unknown_days_as_the_first_reads_them_as_month_or_year_only():
-    con = duckdb.connect()
+    con = engine_on()
     spread = every_day(range(1960, 2000))
     # one date in five: day unknown (the 1st); one in ten: day and month unknown (1 January)
     dates_table(con, spread + [d.replace(day=1) for d in spread[::5]] + [d.replace(month=1, day=1) for d in spread[::10]])
@@ -44,7 +45,7 @@ def test_a_source_writing_unknown_days_as_the_first_reads_them_as_month_or_year_
 
 def test_a_slight_excess_of_firsts_is_chance_or_the_calendar_not_placeholders():
     """Twice the calendar's share is the line (more than half of them placeholders): 1.5 times is not."""
-    con = duckdb.connect()
+    con = engine_on()
     spread = every_day(range(1960, 2000))
     firsts = [d for d in spread if d.day == 1 and d.month != 1]
     dates_table(con, spread + firsts[: len(firsts) // 2])
@@ -55,7 +56,7 @@ def test_a_slight_excess_of_firsts_is_chance_or_the_calendar_not_placeholders():
 
 def test_a_few_extra_1_januarys_in_a_small_source_are_not_proof():
     """Three times the calendar's share, but from three dates among 368: chance (z about 2)."""
-    con = duckdb.connect()
+    con = engine_on()
     dates_table(con, every_day([1990]) + [dt.date(1991, 1, 1), dt.date(1992, 1, 1)])
     found = placeholder_days(con, "people")["january_first"]
     assert found["count"] == 3 and found["share"] > 2 * found["calendar_share"]

@@ -8,11 +8,12 @@ import pytest
 
 from linkage.errors import LinkageError
 from linkage.inputs import as_table
+from tests.conftest import engine_on
 
 
 @pytest.mark.parametrize("store", ["memory", "file"])
 def test_every_kind_of_table_a_notebook_holds_becomes_a_table_of_the_store(tmp_path, store):
-    con = duckdb.connect(str(tmp_path / "store.duckdb") if store == "file" else ":memory:")
+    con = engine_on(duckdb.connect(str(tmp_path / "store.duckdb") if store == "file" else ":memory:"))
     frame = pd.DataFrame({"record_id": ["1", "2"], "x": [1, 2]})
     other = duckdb.connect()   # a relation of another connection is read through Arrow
     given = {"frame": frame, "arrow": pa.table({"record_id": ["3"]}), "relation_over_frame": con.from_df(frame),

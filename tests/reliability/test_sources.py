@@ -21,7 +21,7 @@ import yaml
 from linkage import create_reference_tables
 from linkage.standardise import standardise_records_sql
 from spine.sources import duckdb_reason
-from tests.conftest import make_table
+from tests.conftest import engine_on, make_table
 from tests.reliability.helpers import PERSONAL_VALUES, assert_fails_cleanly, cli, small_job, snapshot
 from tests.spine.test_bad_input import REGISTER, TAX
 
@@ -281,7 +281,7 @@ def test_every_crossing_outside_the_window_is_an_error(tmp_path):
 # --- odd values: impossible ones set empty, odd ones kept, both counted ---------------------------
 
 def test_impossible_values_are_emptied_and_odd_ones_kept_and_counted(tmp_path):
-    con = duckdb.connect()
+    con = engine_on()
     create_reference_tables(con)
     make_table(con, "raw", {c: "VARCHAR" for c in ("id", "fn", "dob", "reg", "dereg", "year")}, [
         ("a", "Anna", "1980-01-02", "2000-01-01", "2010-01-01", "2020"),

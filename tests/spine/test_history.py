@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from spine import Job
+from tests.conftest import engine_on
 from tests.spine.test_linking_methods import REGISTER, TAX, VISAS
 from tests.spine.test_linking_methods import write_enlarging_job as write_job
 
@@ -17,7 +18,7 @@ def run(path: Path) -> tuple[dict[str, str | None], dict, list[tuple]]:
     """Person id per record, the change report, and the store's link history."""
     result = Job.from_yaml(path).run()
     try:
-        con = result.connection()
+        con = engine_on(result.connection())
         ids = dict(con.execute("SELECT source || ':' || record_id, person_id FROM links").fetchall())
         history = con.execute("SELECT source, record_id, person_id, status, valid_from, valid_to "
                               "FROM history__links ORDER BY source, record_id, valid_from").fetchall()

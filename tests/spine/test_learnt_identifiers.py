@@ -6,7 +6,7 @@ import duckdb
 
 from spine.config import HybridConfig
 from spine.linking import SPINE_IDENTIFIERS, SPINE_REFERENCE, _link_on_learnt_identifiers
-from tests.conftest import fetch_rows, make_table
+from tests.conftest import engine_on, fetch_rows, make_table
 
 LINKS = {"record_id": "VARCHAR", "entity_id": "VARCHAR", "status": "VARCHAR", "method": "VARCHAR",
          "matched_on": "VARCHAR", "match_probability": "DOUBLE", "match_weight": "DOUBLE", "reason": "VARCHAR"}
@@ -20,7 +20,7 @@ def test_unlinked_records_follow_their_passport_unless_ambiguous_or_a_different_
     ambiguous, never linked on. x7's passport is nobody's. x8 was refused by the identifier stage's
     own check: not linked back on the same number. In a one-to-one source nothing is linked (the
     record that taught a number already holds its person)."""
-    con = duckdb.connect()
+    con = engine_on()
     make_table(con, "feat__crossings", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "dob": "DATE",
                                         "sex": "VARCHAR", "birth_year": "INTEGER"},
                [("x1", "A1", "1983-06-15", "m", 1983), ("x2", "A1", "1983-01-01", None, 1983),
@@ -74,7 +74,7 @@ def test_a_number_another_source_taught_needs_the_persons_birth_date_and_sex():
     away (a child on a parent's passport)."""
     from spine.linking import _link_on_ids
 
-    con = duckdb.connect()
+    con = engine_on()
     make_table(con, "feat__visas", {"record_id": "VARCHAR", "passport_no": "VARCHAR", "dob": "DATE", "sex": "VARCHAR",
                                     "birth_year": "INTEGER"},
                [("v1", "OLD1", "1983-11-12", "m", 1983), ("v2", "NEW1", "1983-06-01", "m", 1983),

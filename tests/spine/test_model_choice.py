@@ -6,6 +6,7 @@ import pytest
 
 from spine.config import ProbabilisticConfig, SourceConfig
 from spine.linking import fill_rates, model_choice, resolve_model
+from tests.conftest import engine_on
 
 MAPPED = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex", "postcode": "pc"}
 
@@ -15,7 +16,7 @@ def source(columns=MAPPED):
 
 
 def test_fill_rates_measure_each_mapped_field_and_give_zero_for_the_unmapped():
-    con = duckdb.connect()
+    con = engine_on()
     con.execute("""CREATE TABLE feat AS SELECT * FROM (VALUES
         ('A', 'B', DATE '1990-01-01', NULL, 'X1'), ('C', 'D', NULL, NULL, 'X2'),
         ('E', 'F', DATE '1991-01-01', NULL, NULL), ('G', 'H', DATE '1992-01-01', NULL, 'X3'))

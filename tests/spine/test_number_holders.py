@@ -7,7 +7,7 @@ import duckdb
 from spine.enlarge import ENLARGED
 from spine.linking import SPINE_IDENTIFIERS, SPINE_REFERENCE
 from spine.number_holders import move_to_number_holders
-from tests.conftest import fetch_rows, make_table
+from tests.conftest import engine_on, fetch_rows, make_table
 
 LINKS = {"record_id": "VARCHAR", "entity_id": "VARCHAR", "status": "VARCHAR", "method": "VARCHAR",
          "matched_on": "VARCHAR", "match_probability": "DOUBLE", "match_weight": "DOUBLE", "reason": "VARCHAR"}
@@ -22,7 +22,7 @@ def test_a_namesakes_links_follow_the_new_person_who_holds_their_passport():
     person's renewed passport whose other records fell to the pool). C's x8 (N3) stays: F2 holds
     as many N3 records as C. D's x10 (N4) stays: D's visa v1 carries N4 next to D's register
     national id. A clerk's link (x12, N1) stays."""
-    con = duckdb.connect()
+    con = engine_on()
     make_table(con, "link__crossings", LINKS, [
         ("x1", "A", "linked", "probabilistic", None, 0.95, 4.0, None),
         ("x2", "E", "linked", "enlarged", None, None, None, None),

@@ -4,11 +4,12 @@ placeholder joins the one person it most probably is and never makes two people 
 import duckdb
 
 from spine.pool_clusters import person_groups, strong_sql
+from tests.conftest import engine_on
 
 
 def grouped(records, edges):
     """records: (pool_id, dob_known_to); edges: (a, b, kind, probability). Returns the groups."""
-    con = duckdb.connect()
+    con = engine_on()
     con.execute("CREATE TABLE pool (pool_id VARCHAR, dob_known_to VARCHAR)")
     con.executemany("INSERT INTO pool VALUES (?, ?)", records)
     con.execute("CREATE TABLE raw_edges (a VARCHAR, b VARCHAR, kind VARCHAR, probability DOUBLE)")

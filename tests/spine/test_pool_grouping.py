@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from spine.pool_grouping import MAX_KEY_GROUP, NAME_KEYS, key_edges
+from tests.conftest import engine_on
 
 COLUMNS = sorted({c for key in NAME_KEYS for c in key} | {"sex", "passport_no", "national_id"})
 
@@ -42,7 +43,7 @@ def groups(con, strict=False):
 
 def test_a_record_without_sex_joins_a_key_group_whose_sexes_agree():
     """Tax has no sex column: its records of one woman join her visa (same names and dob)."""
-    con = duckdb.connect()
+    con = engine_on()
     pool(con, [("visa:1", "IDA", "LUND", "1985-01-01", "f"), ("tax:1", "IDA", "LUND", "1985-01-01", None),
                ("tax:2", "IDA", "LUND", "1985-01-01", None), ("visa:2", "OMAR", "HADDAD", "1990-05-06", "m")])
     found, _ = groups(con)
@@ -52,7 +53,7 @@ def test_a_record_without_sex_joins_a_key_group_whose_sexes_agree():
 def test_where_a_key_groups_sexes_disagree_a_record_without_sex_joins_neither():
     """A brother and a sister with the same initial, surname and dob: the initial key splits by sex,
     and a tax record with that initial and no sex is joined to neither by it."""
-    con = duckdb.connect()
+    con = engine_on()
     pool(con, [("visa:1", "JAN", "BERG", "2001-02-03", "m"), ("visa:2", "JANA", "BERG", "2001-02-03", "f"),
                ("tax:1", "JO", "BERG", "2001-02-03", None)])
     found, _ = groups(con)
@@ -62,7 +63,7 @@ def test_where_a_key_groups_sexes_disagree_a_record_without_sex_joins_neither():
 def test_the_strict_floor_under_the_model_keeps_exact_and_nickname_keys_only():
     """Under the pool model only exact (or nickname-resolved) names with the dob join by key: an
     initial alone (FATMA / FATIMA) is the model's to weigh."""
-    con = duckdb.connect()
+    con = engine_on()
     pool(con, [("visa:1", "FATIMA", "HADDAD", "1971-01-01", "f"), ("tax:1", "FATMA", "HADDAD", "1971-01-01", None),
                ("tax:2", "FATIMA", "HADDAD", "1971-01-01", None)])
     assert groups(con)[0] == [["tax:1", "tax:2", "visa:1"]]
@@ -70,7 +71,7 @@ def test_the_strict_floor_under_the_model_keeps_exact_and_nickname_keys_only():
 
 
 def test_an_oversized_key_group_is_reported_and_joins_nothing_on_that_key():
-    con = duckdb.connect()
+    con = engine_on()
     rows = [(f"tax:{i}", "JOHN", "SMITH", "1970-01-01", "m") for i in range(MAX_KEY_GROUP + 5)]
     pool(con, rows + [("visa:1", "ANNA", "BERG", "1980-01-02", "f"), ("tax:x", "ANNA", "BERG", "1980-01-02", None)])
     found, report = groups(con)
@@ -103,7 +104,7 @@ def test_enlargement_where_tax_has_no_sex_makes_about_as_many_persons_as_are_abs
     path.write_text(yaml.safe_dump(job))
     result = Job.from_yaml(path).run()
     try:
-        con = result.connection()
+        con = engine_on(result.connection())
         records = f"read_csv('{universe.out_dir / 'truth' / 'records.csv'}', all_varchar = true)"
         absent = con.execute(f"""SELECT count(DISTINCT person_key) FROM {records} WHERE person_key NOT IN
                                  (SELECT person_key FROM {records} WHERE source = 'register')""").fetchone()[0]
@@ -125,7 +126,7 @@ def test_enlargement_where_tax_has_no_sex_makes_about_as_many_persons_as_are_abs
 def test_under_the_model_a_placeholder_date_makes_no_key():
     """Two records of WEI WANG "1 January 1972" where the source writes unknown days so: the date
     says only the year, so the exact-name key does not join them (the model weighs them)."""
-    con = duckdb.connect()
+    con = engine_on()
     pool(con, [("visa:1", "WEI", "WANG", "1972-01-01", "m"), ("tax:1", "WEI", "WANG", "1972-01-01", None),
                ("visa:2", "ANNA", "BERG", "1980-03-02", "f"), ("tax:2", "ANNA", "BERG", "1980-03-02", None)])
     con.execute("UPDATE pool SET dob_known_to = 'year' WHERE surname = 'WANG'")

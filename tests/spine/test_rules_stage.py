@@ -2,6 +2,7 @@
 on a few records each (the rules themselves are tested on tables in tests/rules)."""
 
 from spine import Job
+from tests.conftest import engine_on
 from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
 
 REGISTER = ("id,nin,fn,sn,dob,sex,reg\n"
@@ -39,7 +40,7 @@ def test_visa_rules_grace_period_and_never_active_in_a_job(tmp_path):
         events = sorted((name[r.person_id], r.event, str(r.date)[:10]) for r in result.df("events").itertuples())
         movements = sorted((name[r.person_id], str(r.date)[:10], r.source, r.flag, r.kept)
                            for r in result.df("movements").itertuples())
-        con = result.connection()
+        con = engine_on(result.connection())
         spells = sorted(name[p] for (p,) in con.execute("SELECT person_id FROM residence_spells").fetchall())
         benefit_end = con.execute(
             "SELECT CAST(end_date AS VARCHAR) FROM rules__presence WHERE source = 'benefits'").fetchall()

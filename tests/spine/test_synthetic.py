@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from spine.synthetic import Regime, generate
+from tests.conftest import engine_on
 
 COLUMNS = {
     "register": ["record_id", "national_id", "passport_no", "first_name", "surname", "dob", "sex", "nationality",
@@ -32,7 +33,7 @@ def universe(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def db(universe):
-    con = duckdb.connect()
+    con = engine_on()
     for name, path in {**universe.sources, **{f"truth_{k}": v for k, v in universe.truth.items()}}.items():
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{path}', all_varchar = true)")
     yield con
@@ -105,7 +106,7 @@ def test_dates_and_codes_in_the_source_formats(db):
 def test_forced_error_rates_show_up(tmp_path):
     rates = Regime(dob_day_month_swap=0.5, exit_recording=1.0, duplicate_crossing=0.2)
     u = generate(1_000, seed=2, out_dir=tmp_path, regime=rates)
-    con = duckdb.connect()
+    con = engine_on()
     src = lambda n: f"read_csv('{u.sources[n]}', all_varchar = true)"  # noqa: E731
     truth = f"read_csv('{u.truth['records']}', all_varchar = true)"
     persons = f"read_csv('{u.truth['persons']}', all_varchar = true)"
@@ -156,7 +157,7 @@ def test_rejects_tiny_or_unknown_requests(tmp_path):
 def test_parquet_format(tmp_path):
     u = generate(200, seed=1, out_dir=tmp_path, file_format="parquet")
     assert all(p.suffix == ".parquet" for p in u.sources.values())
-    con = duckdb.connect()
+    con = engine_on()
     assert one(con, f"SELECT count(*) FROM read_parquet('{u.sources['tax']}')") > 0
 
 

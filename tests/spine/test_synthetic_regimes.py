@@ -10,6 +10,7 @@ import pytest
 
 from spine.synthetic import REGIMES, Regime, generate, named_regime, parse_value, random_regime
 from spine.synthetic.regimes import ADMIN_SOURCES
+from tests.conftest import engine_on
 
 PERSONS = 2_000
 
@@ -24,7 +25,7 @@ def worlds(tmp_path_factory):
             u = generate(PERSONS, seed=3, out_dir=tmp_path_factory.mktemp(name),
                          regime=regime or named_regime(name), validation_fraction=0)
             assert u.truth_passed, u.truth_checks
-            con = duckdb.connect()
+            con = engine_on()
             for table, path in {**u.sources, **{f"truth_{k}": v for k, v in u.truth.items()}}.items():
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_csv('{path}', all_varchar = true)")
             cache[name] = con

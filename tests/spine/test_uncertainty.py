@@ -13,6 +13,7 @@ import pytest
 from spine import Job
 from spine.config import ProbabilisticConfig, load_job
 from spine.uncertainty import KEYS, fill_flow_intervals, flow_intervals, replicate_flow_counts
+from tests.conftest import engine_on
 from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
 
 REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
@@ -50,7 +51,7 @@ def uncertain_store(run, tmp_path, probabilities):
     crossings = job.sources["crossings"].model_copy(
         update={"linkage": ProbabilisticConfig(method="probabilistic", comparisons=["first_name", "dob"])})
     job = job.model_copy(update={"sources": {**job.sources, "crossings": crossings}})
-    con = duckdb.connect(str(store))
+    con = engine_on(duckdb.connect(str(store)))
     con.execute("CREATE TABLE candidates__crossings (record_id VARCHAR, entity_id VARCHAR, "
                 "match_probability DOUBLE, match_weight DOUBLE)")
     for record, p in probabilities.items():

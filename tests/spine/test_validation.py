@@ -20,6 +20,7 @@ from spine import Job
 from spine.errors import ConfigError
 from spine.config import load_job
 from spine.validation import RATES, STRENGTHS, _best_strength, cell_parameters, prior_strengths, true_count_intervals
+from tests.conftest import engine_on
 from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
 
 REGISTER = ("id,fn,sn,dob,sex,nat,reg\n"
@@ -77,7 +78,7 @@ def test_the_sample_is_compared_cell_by_cell_and_period_by_period(run):
 
 def test_a_stratum_borrows_from_its_event_type_at_the_same_margin_level(tmp_path):
     result = Job.from_yaml(write_job(tmp_path, strata=["age_group"], validation={"prior_events": 10})).run()
-    con = result.connection()
+    con = engine_on(result.connection())
     rates = con.execute("""SELECT age_group, tp, fp, fn FROM uncertainty__validation_rates
                            WHERE pattern = 0 AND event = 'emigration' ORDER BY 1""").fetchall()
     assert rates == [("25-34", 0, 2, 0), ("35-44", 1, 0, 2), ("45-64", 0, 0, 1)]   # Per, Kari | Ole, Ola, Nils | Per
@@ -132,7 +133,7 @@ def test_strata_the_sample_never_saw_borrow_and_levels_without_moves_are_left_al
     level whose strata are all summed borrows nothing; an event type with true moves but none
     derived at a level is not adjusted (its rates would be guesses)."""
     job = load_job(write_job(tmp_path, strata=["age_group"], validation={"prior_events": 10}))
-    con = duckdb.connect()
+    con = engine_on()
     con.execute(f"""CREATE TABLE {RATES} AS SELECT * FROM (VALUES
         (0, 'emigration', '35-44', 1, 0, 2), (7, 'emigration', 'total', 2, 1, 2),
         (0, 'immigration', '25-34', 0, 0, 3)) AS t(pattern, event, age_group, tp, fp, fn)""")
@@ -264,7 +265,7 @@ def test_a_sample_calibrates_the_published_counts(tmp_path):
     placed around the published count."""
     job_path = write_job(tmp_path)
     result = Job.from_yaml(job_path).run()
-    con = result.connection()
+    con = engine_on(result.connection())
     cells = con.execute("""SELECT period, event, sex, age_group, citizenship_group, derived, n, factor
                            FROM uncertainty__calibrated_cells ORDER BY ALL""").fetchall()
     con.execute("""CREATE TEMP TABLE probe AS SELECT row_number() OVER (ORDER BY period, event, sex, age_group,

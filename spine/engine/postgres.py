@@ -17,6 +17,7 @@ import duckdb
 
 from linkage._sql import quote_ident
 from spine.config import DatabaseConfig
+from spine.engine import Engine
 
 #: What a failure means, by SQLSTATE (the first two characters: its class, where no code matches).
 _REASONS = {
@@ -36,7 +37,7 @@ _REASONS = {
 DRIVER_HINT = "pip install 'migration-spine[database]' (the PostgreSQL ADBC driver)"
 
 
-def read_database(con: duckdb.DuckDBPyConnection, where: str, config: DatabaseConfig, table: str) -> str | None:
+def read_database(db: Engine, where: str, config: DatabaseConfig, table: str) -> str | None:
     """Read ``config``'s rows into the DuckDB table ``table``; None, or the problem (``where`` is
     the source's YAML path, ``sources.<name>.database``)."""
     try:
@@ -55,12 +56,11 @@ def read_database(con: duckdb.DuckDBPyConnection, where: str, config: DatabaseCo
     try:
         with postgresql.connect(url) as conn, conn.cursor() as cursor:
             cursor.execute(sql)
-            con.register(reader_name, cursor.fetch_record_batch())
+            db.register(reader_name, cursor.fetch_record_batch())
             try:
-                con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM {quote_ident(reader_name)}"
-                            ).fetchall()
+                db.run(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM {quote_ident(reader_name)}")
             finally:
-                con.unregister(reader_name)
+                db.unregister(reader_name)
     except duckdb.Error as exc:   # the server's error while the rows streamed (a division by zero)
         if "SQLSTATE" in str(exc):
             return f"{where}  cannot read {config.describe()}: {_reason(exc)}"
