@@ -34,7 +34,8 @@ def test_no_print_in_packages():
 
 
 #: What running SQL or opening a database looks like in Python (DuckDB's and the DB-API's calls).
-SQL_CALLS = re.compile(r"\.(execute|executemany|sql|fetchall|fetchone|fetchdf|fetchnumpy)\(|duckdb\.connect\(")
+SQL_CALLS = re.compile(r"\.(execute|executemany|sql|query|fetchall|fetchone|fetchdf|fetchnumpy|from_df|from_arrow)\("
+                       r"|(?<!\bpa)\.table\(|duckdb\.connect\(")
 
 
 def test_sql_runs_only_in_the_engine():

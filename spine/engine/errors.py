@@ -20,6 +20,12 @@ class EngineError(Exception):
     stage: str | None = None
     statement: str = ""
 
+    def __reduce__(self) -> tuple:
+        """Picklable (a worker process's error reaches its parent): rebuilt from the database's
+        error type, the message and the two attributes."""
+        original = next((b for b in type(self).__bases__ if b is not EngineError), Exception)
+        return _rebuilt, (original, str(self), self.stage, self.statement)
+
     @property
     def where(self) -> str:
         """Where the statement ran, in one line: ``stage rules: CREATE TABLE movements ← linked_records``."""
@@ -32,12 +38,16 @@ _WRAPPED: dict[type, type] = {}
 def wrapped(exc: BaseException, stage: str | None, sql: str) -> BaseException:
     """``exc`` as an :class:`EngineError` of the same type (kept, so handlers of the database's
     errors still catch it), its message followed by the stage and the statement's shape."""
-    cls = type(exc)
-    if cls not in _WRAPPED:
-        _WRAPPED[cls] = type(cls.__name__, (EngineError, cls), {"__module__": cls.__module__})
-    error = _WRAPPED[cls](f"{exc}\n  in {f'stage {stage}: ' if stage else ''}{statement_shape(sql)}")
+    shape = statement_shape(sql)
+    return _rebuilt(type(exc), f"{exc}\n  in {f'stage {stage}: ' if stage else ''}{shape}", stage, shape)
+
+
+def _rebuilt(original: type, message: str, stage: str | None, statement: str) -> BaseException:
+    if original not in _WRAPPED:
+        _WRAPPED[original] = type(original.__name__, (EngineError, original), {"__module__": original.__module__})
+    error = _WRAPPED[original](message)
     error.stage = stage
-    error.statement = statement_shape(sql)
+    error.statement = statement
     return error
 
 
@@ -49,17 +59,17 @@ _KEYWORDS = re.compile(r"^\s*(CREATE(?: OR REPLACE)?(?: TEMP(?:ORARY)?)? (?:TABL
 def statement_shape(sql: str) -> str:
     """A statement's verb, the table it writes and the tables it reads, without a literal: what
     the statement was, safe to show (a literal may be a name or a date of birth)."""
-    text = " ".join(sql.split())
+    text = " ".join(_without_literals(sql).split())
     verb_match = _KEYWORDS.match(text)
-    verb = verb_match.group(1).upper() if verb_match else (text.split(" ", 1)[0].upper() if text else "")
+    word = re.match(r"[A-Za-z]+", text)
+    verb = verb_match.group(1).upper() if verb_match else (word.group(0).upper() if word else "")
     rest = text[verb_match.end():] if verb_match else text
     target = ""
     if verb and verb.split()[0] in ("CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "COPY", "DESCRIBE", "ALTER"):
         first = re.match(r'("(?:[^"]|"")+"|[\w.]+)', rest)
         target = first.group(1).strip('"') if first else ""
     read = []
-    for name in re.findall(r'\b(?:FROM|JOIN)\s+("(?:[^"]|"")+"|[A-Za-z_][\w.]*)', _without_literals(text),
-                           re.IGNORECASE):
+    for name in re.findall(r'\b(?:FROM|JOIN)\s+("(?:[^"]|"")+"|[A-Za-z_][\w.]*)', text, re.IGNORECASE):
         name = name.strip('"')
         if name.lower() not in ("select", "lateral", "unnest", "range", "generate_series") and name not in read \
                 and name != target:
@@ -70,5 +80,10 @@ def statement_shape(sql: str) -> str:
     return shape if len(shape) <= SHAPE_CHARS else shape[:SHAPE_CHARS - 1] + "…"
 
 
-def _without_literals(text: str) -> str:
-    return re.sub(r"'(?:[^']|'')*'", "?", text)
+def _without_literals(sql: str) -> str:
+    """``sql`` with comments gone and each string literal a ``?``, in one pass (so a quote inside a
+    comment or a quoted name does not turn the text after it into a literal, or a literal into text)."""
+    def keep(match: re.Match[str]) -> str:
+        token = match.group(0)
+        return "" if token.startswith("--") else "?" if token.startswith("'") else token
+    return re.sub(r"--[^\n]*|'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?", keep, sql)

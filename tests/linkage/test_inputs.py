@@ -16,7 +16,7 @@ def test_every_kind_of_table_a_notebook_holds_becomes_a_table_of_the_store(tmp_p
     con = engine_on(duckdb.connect(str(tmp_path / "store.duckdb") if store == "file" else ":memory:"))
     frame = pd.DataFrame({"record_id": ["1", "2"], "x": [1, 2]})
     other = duckdb.connect()   # a relation of another connection is read through Arrow
-    given = {"frame": frame, "arrow": pa.table({"record_id": ["3"]}), "relation_over_frame": con.from_df(frame),
+    given = {"frame": frame, "arrow": pa.table({"record_id": ["3"]}), "relation_over_frame": con.connection.from_df(frame),
              "other_connection": other.sql("SELECT '4' AS record_id")}
     for name, data in given.items():
         assert as_table(con, data, name) == name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import duckdb
 import pandas as pd
 import pytest
@@ -42,6 +44,14 @@ def test_a_failure_names_its_stage_and_statement_but_not_the_values_in_it():
     assert str(error).endswith("in stage rules: CREATE OR REPLACE TABLE movements ← people, crossings")
 
 
+def test_a_failure_survives_the_trip_from_a_worker_process():
+    with DuckDBEngine.open() as db, db.stage("link"), pytest.raises(EngineError) as caught:
+        db.run("SELECT * FROM missing_table")
+    back = pickle.loads(pickle.dumps(caught.value))
+    assert isinstance(back, duckdb.CatalogException) and isinstance(back, EngineError)
+    assert (back.stage, back.statement, str(back)) == ("link", "SELECT ← missing_table", str(caught.value))
+
+
 def test_a_failure_outside_any_stage_names_the_statement():
     with DuckDBEngine.open() as db, pytest.raises(EngineError) as caught:
         db.run("SELECT CAST('1975-13-45' AS DATE)")
@@ -56,6 +66,10 @@ def test_a_failure_outside_any_stage_names_the_statement():
      "WITH ← persons, a, events"),
     ("UPDATE movements SET kept = FALSE WHERE source = 'tax'", "UPDATE movements"),
     ("COPY (SELECT * FROM flows) TO '/tmp/out.csv'", "COPY ← flows"),
+    # a quote in a comment or a quoted name must not turn a literal into text
+    ("CREATE TABLE x AS SELECT * FROM a -- the person's trip\n WHERE n IN ('b', 'FROM Okonkwo')", "CREATE TABLE x ← a"),
+    ("SELECT \"Mother's name\" FROM t WHERE x IN ('a', 'JOIN Okonkwo')", "SELECT ← t"),
+    ("VALUES ('Okonkwo')", "VALUES"),
 ])
 def test_a_statement_shape_is_its_verb_target_and_sources(sql, shape):
     assert statement_shape(sql) == shape
