@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_PERSONS ?= 20000
 
-.PHONY: install demo test browser database febrl-data clean constraints
+.PHONY: install demo test browser database java febrl-data clean constraints
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -14,6 +14,11 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(BIN)/.installed
+
+# The Spark engine's tests need pyspark (the spark extra, pinned like the rest); the demo does not.
+$(BIN)/.spark-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[test,spark]'
+	touch $@
 
 demo: install
 	$(BIN)/spine synth --persons $(DEMO_PERSONS) --seed 1 --out examples/migration/data
@@ -38,8 +43,16 @@ database:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; } || \
 	echo "make database: no PostgreSQL server and no apt-get to install it: install PostgreSQL"
 
+# The Spark engine's tests run Spark in local mode: Java 17 from Debian's package, installed once if
+# missing (as the browser is).
+java:
+	@command -v java >/dev/null || \
+	{ command -v apt-get >/dev/null && { [ -z "$(SUDO)" ] || command -v sudo >/dev/null; } && \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jre-headless >/dev/null; } || \
+	echo "make java: no Java and no apt-get to install it: install a Java 17 runtime for the Spark tests"
+
 # Test files run on every core (whole files per worker, so each end-to-end module runs its job once).
-test: install browser database
+test: install $(BIN)/.spark-installed browser database java
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Refresh the pins after a deliberate upgrade (then run `make test` and commit both files).

@@ -45,7 +45,10 @@ def wrapped(exc: BaseException, stage: str | None, sql: str) -> BaseException:
 def _rebuilt(original: type, message: str, stage: str | None, statement: str) -> BaseException:
     if original not in _WRAPPED:
         _WRAPPED[original] = type(original.__name__, (EngineError, original), {"__module__": original.__module__})
-    error = _WRAPPED[original](message)
+    try:
+        error = _WRAPPED[original](message)
+    except Exception:  # noqa: BLE001 - a type that will not take a message (Spark's): same name, no longer its type
+        error = type(original.__name__, (EngineError, RuntimeError), {})(message)
     error.stage = stage
     error.statement = statement
     return error
@@ -69,7 +72,7 @@ def statement_shape(sql: str) -> str:
         first = re.match(r'("(?:[^"]|"")+"|[\w.]+)', rest)
         target = first.group(1).strip('"') if first else ""
     read = []
-    for name in re.findall(r'\b(?:FROM|JOIN)\s+("(?:[^"]|"")+"|[A-Za-z_][\w.]*)', text, re.IGNORECASE):
+    for name in re.findall(r'(?<!DISTINCT )\b(?:FROM|JOIN)\s+("(?:[^"]|"")+"|[A-Za-z_][\w.]*)', text, re.IGNORECASE):
         name = name.strip('"')
         if name.lower() not in ("select", "lateral", "unnest", "range", "generate_series") and name not in read \
                 and name != target:

@@ -1,0 +1,179 @@
+"""DuckDB's SQL, which the stages write, spelled for Spark: every dialect difference in one place.
+
+The stages write DuckDB SQL; :func:`to_spark` parses it with sqlglot and rewrites what Spark
+spells differently or lacks, then lets sqlglot's Spark generator print it. A construct with no
+faithful Spark spelling raises :class:`NotPortable` naming it, never a silently different query.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+#: DuckDB's ``datesub(part, start, end)``: whole parts between two dates, in Spark.
+_DATESUB = {
+    "year": "CAST(FLOOR(MONTHS_BETWEEN({end}, {start}) / 12) AS BIGINT)",
+    "month": "CAST(FLOOR(MONTHS_BETWEEN({end}, {start})) AS BIGINT)",
+    "day": "CAST(DATEDIFF({end}, {start}) AS BIGINT)",
+}
+
+
+class NotPortable(ValueError):
+    """A statement uses DuckDB SQL that has no Spark spelling here yet."""
+
+
+def parse(sql: str) -> exp.Expression:
+    """One DuckDB statement as a sqlglot tree."""
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def to_spark(tree: exp.Expression) -> str:
+    """The statement ``tree`` (parsed from DuckDB SQL) as Spark SQL."""
+    tree = tree.copy()
+    for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered, _ordered_lists, _series_tables,
+                      _any_values, _asof_joins):
+        tree = transform(tree)
+    return tree.sql(dialect="spark")
+
+
+def _materialized_ctes(tree: exp.Expression) -> exp.Expression:
+    """``AS MATERIALIZED`` is a DuckDB planning hint: Spark decides that itself."""
+    for cte in tree.find_all(exp.CTE):
+        cte.set("materialized", None)
+    return tree
+
+
+def _days_added(tree: exp.Expression) -> exp.Expression:
+    """``date ± to_days(n)``: ``DATE_ADD``/``DATE_SUB`` (an INT in Spark), as a TIMESTAMP as in DuckDB."""
+    for days in list(tree.find_all(exp.ToDays)):
+        parent = days.parent
+        if isinstance(parent, exp.Add | exp.Sub) and parent.expression is days:
+            func = "DATE_ADD" if isinstance(parent, exp.Add) else "DATE_SUB"
+            parent.replace(_timestamp(exp.Anonymous(this=func, expressions=[parent.this.copy(), _int(days.this)])))
+        elif isinstance(parent, exp.Add) and parent.this is days:
+            parent.replace(_timestamp(exp.Anonymous(this="DATE_ADD",
+                                                    expressions=[parent.expression.copy(), _int(days.this)])))
+        else:
+            raise NotPortable("to_days() outside a date plus or minus days")
+    return tree
+
+
+def _int(days: exp.Expression) -> exp.Expression:
+    """Spark's DATE_ADD takes an INT number of days (DuckDB's counts are BIGINT)."""
+    return exp.cast(days.copy(), "INT")
+
+
+def _timestamp(date: exp.Expression) -> exp.Expression:
+    """DuckDB's date plus days is a TIMESTAMP (midnight): kept so, for comparisons and casts alike."""
+    return exp.cast(date, "TIMESTAMP")
+
+
+def _intervals_added(tree: exp.Expression) -> exp.Expression:
+    """``date ± INTERVAL n DAY`` is a TIMESTAMP in DuckDB, a DATE in Spark: the date is made a
+    timestamp first, so both give the same value of the same type."""
+    for interval in list(tree.find_all(exp.Interval)):
+        parent = interval.parent
+        if isinstance(parent, exp.Add | exp.Sub) and parent.expression is interval:
+            parent.set("this", _timestamp(parent.this.copy()))
+    return tree
+
+
+def _datesub(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's ``datesub('year', a, b)`` (whole years from a to b: an age)."""
+    for call in list(tree.find_all(exp.Anonymous)):
+        if str(call.this).lower() != "datesub":
+            continue
+        part, start, end = call.expressions
+        spelling = _DATESUB.get(str(part.this).lower()) if isinstance(part, exp.Literal) else None
+        if spelling is None:
+            raise NotPortable(f"datesub({part.sql()}, …)")
+        call.replace(sqlglot.parse_one(spelling.format(start=start.sql(dialect="spark"), end=end.sql(dialect="spark")),
+                                       read="spark"))
+    return tree
+
+
+def _mode_ordered(tree: exp.Expression) -> exp.Expression:
+    """``mode(x ORDER BY x)`` (ties to the lowest): Spark's deterministic ``mode(x, true)``."""
+    for mode in list(tree.find_all(exp.Mode)):
+        order = mode.this
+        if isinstance(order, exp.Order):
+            keys = order.expressions
+            if len(keys) != 1 or keys[0].args.get("desc") or keys[0].this != order.this:
+                raise NotPortable("mode() ordered by another column or descending")
+            mode.replace(exp.Anonymous(this="MODE", expressions=[order.this.copy(), exp.true()]))
+    return tree
+
+
+def _ordered_lists(tree: exp.Expression) -> exp.Expression:
+    """``list(x ORDER BY k)``: Spark's ``collect_list`` keeps no order, so the pairs (k, x) are
+    collected, sorted (nulls last, as DuckDB's default) and x taken back out."""
+    for agg in list(tree.find_all(exp.ArrayAgg)):
+        order = agg.this
+        if not isinstance(order, exp.Order):   # DuckDB's list keeps NULLs, Spark's collect_list drops them
+            distinct = isinstance(order, exp.Distinct)
+            value = (order.expressions[0] if distinct else order).sql(dialect="spark")
+            kept = f"TRANSFORM(COLLECT_LIST(STRUCT({value} AS v)), s -> s.v)"
+            agg.replace(sqlglot.parse_one(f"ARRAY_DISTINCT({kept})" if distinct else kept, read="spark"))
+            continue
+        keys = order.expressions
+        if any(k.args.get("desc") for k in keys):
+            raise NotPortable("list() ordered descending")
+        fields = ", ".join(f"{k.this.sql(dialect='spark')} AS k{i}" for i, k in enumerate(keys))
+        value = order.this.sql(dialect="spark")
+        agg.replace(sqlglot.parse_one(
+            f"TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT({fields}, {value} AS v))), s -> s.v)", read="spark"))
+    return tree
+
+
+def _series_tables(tree: exp.Expression) -> exp.Expression:
+    """``FROM range(a, b) AS t(y)``: a table of one column, which Spark writes as an exploded sequence."""
+    for table in list(tree.find_all(exp.Table)):
+        if isinstance(table.this, exp.GenerateSeries):
+            table.replace(exp.Unnest(expressions=[table.this.copy()], alias=table.args.get("alias")))
+    return tree
+
+
+def _any_values(tree: exp.Expression) -> exp.Expression:
+    """``any_value(x)`` skips NULLs in DuckDB: Spark's ``any_value(x, true)`` (which, unlike the
+    ``IGNORE NULLS`` sqlglot writes, takes a ``FILTER``)."""
+    for value in list(tree.find_all(exp.AnyValue)):
+        spelled = exp.Anonymous(this="ANY_VALUE", expressions=[value.this.copy(), exp.true()])
+        (value.parent if isinstance(value.parent, exp.IgnoreNulls) else value).replace(spelled)
+    return tree
+
+
+def _asof_joins(tree: exp.Expression) -> exp.Expression:
+    """``a ASOF JOIN s ON keys AND a.x >= s.t``: the row of s with the largest t not after a.x. In
+    Spark, each row of s learns the next t of its keys (``LEAD``), and the join keeps the one whose
+    interval [t, next t) holds a.x: the same row, as a range join."""
+    for join in list(tree.find_all(exp.Join)):
+        if str(join.args.get("method") or "").upper() != "ASOF":
+            continue
+        alias = join.this.alias_or_name
+        inequality, keys = None, []
+        for part in join.args["on"].flatten() if isinstance(join.args["on"], exp.And) else [join.args["on"]]:
+            if isinstance(part, exp.EQ):
+                keys += [c.name for c in part.find_all(exp.Column) if c.table == alias]
+            elif isinstance(part, exp.GTE) and isinstance(part.expression, exp.Column) and part.expression.table == alias:
+                inequality = (part.this, part.expression.name)
+            elif isinstance(part, exp.LTE) and isinstance(part.this, exp.Column) and part.this.table == alias:
+                inequality = (part.expression, part.this.name)
+            else:
+                raise NotPortable("ASOF JOIN condition other than keys and one >=")
+        if inequality is None:
+            raise NotPortable("ASOF JOIN without an inequality")
+        outer, column = inequality
+        inner = join.this.copy()
+        inner.set("alias", None)
+        inner_sql = inner.sql(dialect="duckdb")
+        if isinstance(inner, exp.Subquery):
+            inner_sql = inner.this.sql(dialect="duckdb")
+        partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+        ranged = parse(f"""SELECT * FROM (SELECT *, lead({column}) OVER ({partition}ORDER BY {column}) AS __asof_next
+                                         FROM ({inner_sql}) AS __asof_inner) AS {alias}""").args["from_"].this
+        bound = parse(f"SELECT 1 WHERE {alias}.__asof_next IS NULL OR {outer.sql(dialect='duckdb')} < "
+                      f"{alias}.__asof_next").args["where"].this
+        join.set("this", ranged)
+        join.set("method", None)
+        join.set("on", exp.and_(join.args["on"].copy(), exp.paren(bound)))
+    return tree

@@ -1,0 +1,248 @@
+"""The Spark engine: the same methods as :class:`~spine.engine.duckdb_engine.DuckDBEngine`, on a
+Spark session (local or a cluster), for the stages whose SQL Spark can run.
+
+Statements arrive in DuckDB's SQL and are spelled for Spark by :mod:`spine.engine.dialect`.
+Tables are the session's temporary views, each computed once and checkpointed when written (a
+view that re-ran its whole lineage on every read would repeat each earlier stage). What Spark's
+views cannot do in place is done by rebuilding the table: ``INSERT`` (a union, by name where
+DuckDB's ``BY NAME`` says so), ``DELETE … USING`` (an anti join). ``UPDATE`` and ``ASOF JOIN``
+are not yet spelled (see ``docs/engine.md``): they raise :class:`~spine.engine.dialect.NotPortable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlglot import exp
+
+from spine.engine.dialect import NotPortable, parse, to_spark
+from spine.engine.errors import wrapped
+
+
+class SparkEngine:
+    """Runs the toolkit's statements on a Spark session; results come back fully read."""
+
+    kind = "spark"
+
+    def __init__(self, session: Any, *, stage: str | None = None) -> None:
+        self.session = session
+        self._stage: list[str | None] = [stage]
+
+    @classmethod
+    def local(cls, master: str = "local[2]", conf: dict[str, str] | None = None) -> SparkEngine:
+        """A Spark session in this process (``local[2]``: two cores), quiet, in UTC."""
+        from pyspark.sql import SparkSession
+
+        builder = (SparkSession.builder.master(master).appName("migration-spine")
+                   .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.sql.shuffle.partitions", "8"))
+        for key, value in (conf or {}).items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("FATAL")   # failures reach Python as exceptions, once
+        log4j = session._jvm.org.apache.logging.log4j
+        log4j.core.config.Configurator.setLevel("SQLQueryContextLogger", log4j.Level.OFF)
+        return cls(session)
+
+    # -- statements -------------------------------------------------------------------------------
+
+    def run(self, sql: str, parameters: Any = None) -> list[tuple]:
+        with self._naming(sql):
+            frame = self._statement(sql, parameters)
+            return [] if frame is None else [tuple(row) for row in frame.collect()]
+
+    def records(self, sql: str, parameters: Any = None) -> list[dict[str, Any]]:
+        with self._naming(sql):
+            frame = self._statement(sql, parameters)
+            return [] if frame is None else [row.asDict() for row in frame.collect()]
+
+    def frame(self, sql: str, parameters: Any = None) -> Any:
+        with self._naming(sql):
+            frame = self._statement(sql, parameters)
+            return None if frame is None else frame.toPandas()
+
+    def arrays(self, sql: str, parameters: Any = None) -> dict[str, Any]:
+        table = self.frame(sql, parameters)
+        return {name: table[name].to_numpy() for name in table.columns}
+
+    def relation(self, table: str) -> Any:
+        """A table as a Spark DataFrame (lazy)."""
+        return self.session.table(table)
+
+    # -- frames -------------------------------------------------------------------------------------
+
+    def register(self, name: str, data: Any) -> None:
+        """Make a pandas or Arrow table readable as ``name``."""
+        self.session.createDataFrame(data).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self.session.catalog.dropTempView(name)
+
+    @contextmanager
+    def registered(self, name: str, data: Any) -> Iterator[str]:
+        self.register(name, data)
+        try:
+            yield name
+        finally:
+            self.unregister(name)
+
+    # -- connections --------------------------------------------------------------------------------
+
+    def cursor(self) -> SparkEngine:
+        """The same session (its views are shared; Spark has no per-cursor transaction)."""
+        return SparkEngine(self.session, stage=self._stage[-1])
+
+    def splink_api(self) -> Any:
+        from splink import SparkAPI
+
+        return SparkAPI(spark_session=self.session)
+
+    def close(self) -> None:
+        """Nothing to close: the session belongs to whoever made it (``session.stop()``)."""
+
+    def __enter__(self) -> SparkEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[SparkEngine]:
+        self._stage.append(name)
+        try:
+            yield self
+        finally:
+            self._stage.pop()
+
+    @property
+    def current_stage(self) -> str | None:
+        return self._stage[-1]
+
+    # -- what a statement does ----------------------------------------------------------------------
+
+    def _query(self, tree: exp.Expression, parameters: Any) -> Any:
+        sql = to_spark(tree)
+        return self.session.sql(sql, args=list(parameters)) if parameters else self.session.sql(sql)
+
+    def _save(self, name: str, frame: Any) -> None:
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def _count(self, n: int) -> Any:
+        """A one-row result holding ``n``: what DuckDB returns for a statement that writes rows."""
+        return self.session.createDataFrame([(n,)], "Count bigint")
+
+    def _statement(self, sql: str, parameters: Any) -> Any:
+        """Run one statement: a DataFrame of its result (the rows written, as DuckDB counts them,
+        for CREATE … AS, INSERT, UPDATE and DELETE), or None."""
+        tree = parse(sql)
+        if isinstance(tree, exp.Create):
+            name = _table_name(tree.this)
+            query = tree.args.get("expression")
+            if query is not None:
+                frame = self._query(query, parameters)
+                if str(tree.kind).upper() == "VIEW":
+                    frame.createOrReplaceTempView(name)
+                    return None
+                self._save(name, frame)
+                return self._count(self.session.table(name).count())
+            elif isinstance(tree.this, exp.Schema):   # CREATE TABLE t (column TYPE, ...)
+                columns = ", ".join(c.sql(dialect="spark") for c in tree.this.expressions)
+                self.session.createDataFrame([], columns).createOrReplaceTempView(name)
+            else:
+                raise NotPortable(f"CREATE {tree.kind} without a query or columns")
+            return None
+        if isinstance(tree, exp.Insert):
+            name = _table_name(tree.this)
+            if isinstance(tree.this, exp.Schema):
+                raise NotPortable("INSERT with a column list")
+            source = tree.expression
+            if isinstance(source, exp.Values):
+                source = exp.select("*").from_(exp.alias_(source.copy(), "v", table=True))
+            added = self._query(source, parameters)
+            current = self.session.table(name)
+            added = added.localCheckpoint(eager=True)
+            if tree.args.get("by_name"):
+                combined = current.unionByName(added.select(*current.columns))
+            else:
+                combined = current.union(added.toDF(*current.columns))
+            self._save(name, combined)
+            return self._count(added.count())
+        if isinstance(tree, exp.Drop):
+            self.session.catalog.dropTempView(tree.this.name)
+            return None
+        if isinstance(tree, exp.Delete):
+            return self._count(self._delete(tree, parameters))
+        if isinstance(tree, exp.Update):
+            return self._count(self._update(tree, parameters))
+        if isinstance(tree, exp.Describe):
+            columns = self.session.table(_table_name(tree.this)).schema
+            return self.session.createDataFrame([(f.name, f.dataType.simpleString()) for f in columns],
+                                                "column_name string, column_type string")
+        if isinstance(tree, exp.Query):
+            return self._query(tree, parameters)
+        raise NotPortable(f"{type(tree).__name__.upper()} statement")
+
+    def _delete(self, tree: exp.Delete, parameters: Any) -> int:
+        """``DELETE FROM t [AS a] [USING s AS b] WHERE c``: t rebuilt from the rows c keeps."""
+        target = tree.this
+        name = _table_name(target)
+        alias = target.alias_or_name
+        where = tree.args.get("where")
+        condition = where.this if where is not None else exp.true()
+        using = tree.args.get("using") or []
+        kept = exp.select(f"{alias}.*").from_(exp.to_table(name).as_(alias))
+        if using:
+            if len(using) != 1:
+                raise NotPortable("DELETE USING more than one table")
+            kept = kept.join(using[0].copy(), on=condition.copy(), join_type="LEFT ANTI")
+        else:
+            kept = kept.where(exp.not_(exp.func("COALESCE", exp.paren(condition.copy()), exp.false())))
+        before = self.session.table(name).count()
+        self._save(name, self._query(kept, parameters))
+        return before - self.session.table(name).count()
+
+    def _update(self, tree: exp.Update, parameters: Any) -> int:
+        """``UPDATE t [AS a] SET c = e, … [FROM s] WHERE w``: t rebuilt, each row that w matches (with
+        any row of s: the first, as DuckDB takes one) taking the new values."""
+        from pyspark.sql.functions import monotonically_increasing_id
+
+        target = tree.this
+        name, alias = _table_name(target), target.alias_or_name
+        numbered = "spine__update_rows"
+        self._save(numbered, self.session.table(name).withColumn("__row", monotonically_increasing_id()))
+        changes = {item.this.name: item.expression for item in tree.expressions}
+        hits = exp.select(f"{alias}.__row AS __row",
+                          *[exp.alias_(e.copy(), f"__new_{i}") for i, e in enumerate(changes.values())]
+                          ).from_(exp.to_table(numbered).as_(alias))
+        source = tree.args.get("from_") or tree.args.get("from")
+        if source is not None:
+            hits = hits.join(source.this.copy(), join_type="CROSS")
+            for join in source.args.get("joins") or []:
+                hits = hits.join(join.copy())
+        where = tree.args.get("where")
+        if where is not None:
+            hits = hits.where(where.this.copy())
+        self._save("spine__update_hits", self._query(hits, parameters).dropDuplicates(["__row"]))
+        columns = [f"CASE WHEN h.__row IS NOT NULL THEN h.__new_{list(changes).index(c)} ELSE k.`{c}` END AS `{c}`"
+                   if c in changes else f"k.`{c}`" for c in self.session.table(name).columns]
+        rebuilt = self.session.sql(f"SELECT {', '.join(columns)} FROM {numbered} AS k "
+                                   "LEFT JOIN spine__update_hits AS h ON h.__row = k.__row")
+        self._save(name, rebuilt)
+        updated = self.session.table("spine__update_hits").count()
+        for helper in (numbered, "spine__update_hits"):
+            self.session.catalog.dropTempView(helper)
+        return updated
+
+    @contextmanager
+    def _naming(self, sql: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:   # noqa: BLE001 - Spark's and sqlglot's errors, named as the DuckDB engine's are
+            raise wrapped(exc, self.current_stage, sql) from exc
+
+
+def _table_name(node: exp.Expression) -> str:
+    table = node.this if isinstance(node, exp.Schema) else node
+    return table.name

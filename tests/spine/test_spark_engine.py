@@ -1,0 +1,144 @@
+"""The Spark engine (``local[2]``) against the DuckDB engine: the same statements, the same answers.
+
+Each DuckDB spelling the dialect rewrites, each statement Spark's views cannot run in place, and a
+real rule (long-term events, whose SQL deletes from a table and joins as of a date) are run on both
+engines from the same tables; the rows must be equal.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+pytest.importorskip("pyspark")
+
+from rules import derive_long_term_events  # noqa: E402
+from spine.engine import DuckDBEngine, EngineError  # noqa: E402
+from spine.engine.dialect import NotPortable, parse, to_spark  # noqa: E402
+from spine.engine.spark_engine import SparkEngine  # noqa: E402
+
+pytestmark = pytest.mark.spark
+
+TABLES = [
+    "CREATE OR REPLACE TABLE people AS SELECT * FROM (VALUES (1, 'a', DATE '1990-02-28', 'x'), (2, NULL, "
+    "DATE '1985-06-30', 'y'), (3, 'c', DATE '2000-01-01', 'x'), (4, 'd', NULL, NULL)) AS v(n, s, dob, grp)",
+    "CREATE OR REPLACE TABLE marks AS SELECT * FROM (VALUES (1, DATE '2020-01-31', 'in'), (1, DATE '2020-03-01', 'out'),"
+    " (2, DATE '2021-05-05', 'in'), (3, DATE '2019-12-31', 'out'), (3, DATE '2020-02-01', 'in')) AS v(n, d, dir)",
+    "CREATE OR REPLACE TABLE steps AS SELECT * FROM (VALUES (3, 'short'), (7, 'week'), (30, 'month')) AS v(days, label)",
+]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    engine = SparkEngine.local("local[2]")
+    yield engine
+    engine.session.stop()
+
+
+@pytest.fixture(scope="module")
+def duckdb_engine():
+    engine = DuckDBEngine.open()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def engines(duckdb_engine, spark):
+    """Both engines with the same tables (made again for each test: some tests change them)."""
+    for statement in TABLES:
+        duckdb_engine.run(statement)
+        spark.run(statement)
+    return duckdb_engine, spark
+
+
+@pytest.fixture(scope="module")
+def read_only_engines(duckdb_engine, spark):
+    """Both engines with the same tables, for tests that only read them."""
+    for statement in TABLES:
+        duckdb_engine.run(statement)
+        spark.run(statement)
+    return duckdb_engine, spark
+
+
+def rows(engine, sql, parameters=None):
+    return sorted(engine.run(sql, parameters), key=repr)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT n, d + to_days(40), d - to_days(n) FROM marks",                       # a timestamp, as in DuckDB
+    "SELECT n, d + INTERVAL 30 DAY, CAST(d - INTERVAL 1 DAY AS DATE) FROM marks",
+    "SELECT n, datesub('year', dob, DATE '2020-02-28'), datesub('year', dob, DATE '2020-02-27') FROM people",
+    "SELECT grp, mode(s ORDER BY s) FROM people GROUP BY grp",                    # ties to the lowest
+    "SELECT list(dir ORDER BY d) FROM marks GROUP BY n",                          # order kept
+    "SELECT list(s) FROM people",                                                 # NULLs kept
+    "SELECT list_sort(list(DISTINCT grp)) FROM people",
+    "SELECT y FROM range(2016, 2020) AS years(y)",
+    "SELECT coalesce(any_value(s) FILTER (WHERE n > 1), 'none') FROM people",
+    "SELECT count(*) FILTER (WHERE dir = 'in'), count(DISTINCT n) FROM marks",
+    "WITH m AS MATERIALIZED (SELECT * FROM marks) SELECT n, count(*) FROM m GROUP BY ALL",
+    "SELECT n, d FROM marks QUALIFY row_number() OVER (PARTITION BY n ORDER BY d DESC) = 1",
+    "SELECT n, st.label FROM people AS p ASOF LEFT JOIN steps AS st ON p.n * 4 >= st.days",
+    "SELECT m.n, m.d, x.dir FROM marks AS m ASOF JOIN (SELECT * FROM marks WHERE dir = 'out') AS x "
+    "ON x.n = m.n AND m.d >= x.d",
+    "SELECT n, s IS NOT DISTINCT FROM NULL, ? FROM people",
+])
+def test_a_query_gives_duckdbs_rows(read_only_engines, sql):
+    duck, spark = read_only_engines
+    parameters = [7] if "?" in sql else None
+    assert rows(spark, sql, parameters) == rows(duck, sql, parameters)
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO marks BY NAME SELECT 'in' AS dir, DATE '2022-01-01' AS d, 9 AS n",
+    "INSERT INTO marks VALUES (8, DATE '2022-02-02', 'out')",
+    "DELETE FROM marks WHERE dir = 'out'",
+    "DELETE FROM marks AS t USING (SELECT n FROM people WHERE s IS NULL) AS gone WHERE t.n = gone.n",
+    "UPDATE marks SET dir = 'unknown' WHERE d < DATE '2020-02-01'",
+    "UPDATE marks AS k SET dir = p.s FROM people AS p WHERE k.n = p.n AND p.grp = 'x'",
+    "CREATE OR REPLACE TABLE marks AS SELECT n, max(d) AS d, 'last' AS dir FROM marks GROUP BY n",
+])
+def test_a_statement_changes_the_table_as_in_duckdb_and_counts_the_rows(engines, statement):
+    duck, spark = engines
+    assert spark.run(statement) == duck.run(statement)   # DuckDB's count of rows written
+    assert rows(spark, "SELECT * FROM marks") == rows(duck, "SELECT * FROM marks")
+    assert spark.run("DESCRIBE marks")[0][0] == "n"
+
+
+def test_an_unportable_construct_is_named_not_run_differently():
+    with pytest.raises(NotPortable, match="descending"):
+        to_spark(parse("SELECT list(x ORDER BY y DESC) FROM t"))
+
+
+def test_a_spark_failure_names_the_stage_and_statement_as_duckdbs_do(spark):
+    with spark.stage("rules"), pytest.raises(EngineError) as caught:
+        spark.run("CREATE OR REPLACE TABLE movements AS SELECT * FROM nowhere WHERE name = 'Okonkwo'")
+    assert caught.value.where == "stage rules: CREATE OR REPLACE TABLE movements ← nowhere"
+
+
+def test_long_term_events_are_the_same_on_both_engines(engines):
+    """Immigrants who stay or leave, a visitor, a resident's first departure, an emigrant's brief
+    visits home, yearly holidays and a commuter's equal gaps (the rule deletes short trips in rounds
+    and counts days in a window through an as-of join)."""
+    duck, spark = engines
+    day = date(2016, 1, 1)
+    people = {
+        "stays": [(day, "in")],
+        "stays_then_leaves": [(day, "in"), (day + timedelta(days=800), "out")],
+        "visitor": [(day, "in"), (day + timedelta(days=20), "out")],
+        "first_departure": [(day + timedelta(days=100), "out")],
+        "emigrant_visits": [(day, "out"), (day + timedelta(days=400), "in"), (day + timedelta(days=410), "out")],
+        "holidays": [(day + timedelta(days=365 * y), d) for y in range(5) for d in ("out",)]
+                    + [(day + timedelta(days=365 * y + 14), "in") for y in range(5)],
+        "commuter": [(day + timedelta(days=5 * i), "out" if i % 2 == 0 else "in") for i in range(146)],
+    }
+    values = ", ".join(f"('{p}', DATE '{d}', '{direction}', TRUE)" for p, moves in people.items() for d, direction in moves)
+    for engine in (duck, spark):
+        engine.run(f"CREATE OR REPLACE TABLE m AS SELECT * FROM (VALUES {values}) AS v(person_id, date, direction, kept)")
+    for settings in ({}, {"definition": "cumulative", "window_days": 480}):
+        found = []
+        for engine in (duck, spark):
+            out = derive_long_term_events(engine, "m", "events", data_end=date(2023, 12, 31), **settings)
+            found.append(rows(engine, f"SELECT person_id, event, date, rule, derived_via, provisional FROM {out}"))
+        assert found[0], "the cases give events"
+        assert found[1] == found[0], settings
