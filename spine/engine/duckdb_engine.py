@@ -8,24 +8,24 @@ behind the same methods (see ``docs/engine.md``). ``linkage`` and ``rules`` know
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from spine.engine.errors import wrapped
+from spine.engine.base import EngineBase
 
-class DuckDBEngine:
+
+class DuckDBEngine(EngineBase):
     """Runs SQL on one DuckDB connection (or cursor) and hands back fully read results: DuckDB 2.0
     blocks a connection while a result is unread, so nothing is left half read."""
 
     kind = "duckdb"
+    database_errors = (duckdb.Error,)
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, *, stage: str | None = None) -> None:
+        super().__init__(stage=stage)
         self._connection = connection
-        self._stage: list[str | None] = [stage]
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, read_only: bool = False) -> DuckDBEngine:
@@ -88,21 +88,12 @@ class DuckDBEngine:
     def unregister(self, name: str) -> None:
         self._connection.unregister(name)
 
-    @contextmanager
-    def registered(self, name: str, data: Any) -> Iterator[str]:
-        """``data`` readable as ``name`` for the ``with`` block."""
-        self.register(name, data)
-        try:
-            yield name
-        finally:
-            self.unregister(name)
-
     # -- connections --------------------------------------------------------------------------------
 
     def cursor(self) -> DuckDBEngine:
         """Another engine on the same database, with its own transaction and results (for work that
         runs beside this engine's, as Splink's)."""
-        return DuckDBEngine(self._connection.cursor(), stage=self._stage[-1])
+        return DuckDBEngine(self._connection.cursor(), stage=self.current_stage)
 
     def splink_api(self) -> Any:
         """Splink's database API over this engine's connection (give Splink a :meth:`cursor`)."""
@@ -113,35 +104,7 @@ class DuckDBEngine:
     def close(self) -> None:
         self._connection.close()
 
-    def __enter__(self) -> DuckDBEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- naming failures ------------------------------------------------------------------------------
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[DuckDBEngine]:
-        """Statements in the ``with`` block belong to stage ``name`` (for error messages)."""
-        self._stage.append(name)
-        try:
-            yield self
-        finally:
-            self._stage.pop()
-
-    @property
-    def current_stage(self) -> str | None:
-        return self._stage[-1]
-
     def _execute(self, sql: str, parameters: Any) -> duckdb.DuckDBPyConnection:
         if parameters is None:
             return self._connection.execute(sql)
         return self._connection.execute(sql, parameters)
-
-    @contextmanager
-    def _naming(self, sql: str) -> Iterator[None]:
-        try:
-            yield
-        except duckdb.Error as exc:
-            raise wrapped(exc, self.current_stage, sql) from exc

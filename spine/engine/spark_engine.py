@@ -5,30 +5,30 @@ Statements arrive in DuckDB's SQL and are spelled for Spark by :mod:`spine.engin
 Tables are the session's temporary views, each computed once and checkpointed when written (a
 view that re-ran its whole lineage on every read would repeat each earlier stage). What Spark's
 views cannot do in place is done by rebuilding the table: ``INSERT`` (a union, by name where
-DuckDB's ``BY NAME`` says so), ``DELETE … USING`` (an anti join). ``UPDATE`` and ``ASOF JOIN``
-are not yet spelled (see ``docs/engine.md``): they raise :class:`~spine.engine.dialect.NotPortable`.
+DuckDB's ``BY NAME`` says so), ``DELETE … USING`` (an anti join), ``UPDATE … FROM`` (the matched
+rows numbered and given their new values). What is not yet spelled raises
+:class:`~spine.engine.dialect.NotPortable` (see ``docs/engine.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlglot import exp
 
+from spine.engine.base import EngineBase
 from spine.engine.dialect import NotPortable, parse, to_spark
-from spine.engine.errors import wrapped
 
 
-class SparkEngine:
-    """Runs the toolkit's statements on a Spark session; results come back fully read."""
+class SparkEngine(EngineBase):
+    """Runs the toolkit's statements on a Spark session; results come back fully read. Every
+    failure is wrapped: Spark's (AnalysisException …) and the dialect's (NotPortable) alike."""
 
     kind = "spark"
 
     def __init__(self, session: Any, *, stage: str | None = None) -> None:
+        super().__init__(stage=stage)
         self.session = session
-        self._stage: list[str | None] = [stage]
 
     @classmethod
     def local(cls, master: str = "local[2]", conf: dict[str, str] | None = None) -> SparkEngine:
@@ -42,8 +42,10 @@ class SparkEngine:
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("FATAL")   # failures reach Python as exceptions, once
-        log4j = session._jvm.org.apache.logging.log4j
-        log4j.core.config.Configurator.setLevel("SQLQueryContextLogger", log4j.Level.OFF)
+        from pyspark.logger import PySparkLogger
+
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):   # each failure's query, as JSON
+            PySparkLogger.getLogger(name).disabled = True
         return cls(session)
 
     # -- statements -------------------------------------------------------------------------------
@@ -80,19 +82,11 @@ class SparkEngine:
     def unregister(self, name: str) -> None:
         self.session.catalog.dropTempView(name)
 
-    @contextmanager
-    def registered(self, name: str, data: Any) -> Iterator[str]:
-        self.register(name, data)
-        try:
-            yield name
-        finally:
-            self.unregister(name)
-
     # -- connections --------------------------------------------------------------------------------
 
     def cursor(self) -> SparkEngine:
         """The same session (its views are shared; Spark has no per-cursor transaction)."""
-        return SparkEngine(self.session, stage=self._stage[-1])
+        return SparkEngine(self.session, stage=self.current_stage)
 
     def splink_api(self) -> Any:
         from splink import SparkAPI
@@ -101,24 +95,6 @@ class SparkEngine:
 
     def close(self) -> None:
         """Nothing to close: the session belongs to whoever made it (``session.stop()``)."""
-
-    def __enter__(self) -> SparkEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[SparkEngine]:
-        self._stage.append(name)
-        try:
-            yield self
-        finally:
-            self._stage.pop()
-
-    @property
-    def current_stage(self) -> str | None:
-        return self._stage[-1]
 
     # -- what a statement does ----------------------------------------------------------------------
 
@@ -234,13 +210,6 @@ class SparkEngine:
         for helper in (numbered, "spine__update_hits"):
             self.session.catalog.dropTempView(helper)
         return updated
-
-    @contextmanager
-    def _naming(self, sql: str) -> Iterator[None]:
-        try:
-            yield
-        except Exception as exc:   # noqa: BLE001 - Spark's and sqlglot's errors, named as the DuckDB engine's are
-            raise wrapped(exc, self.current_stage, sql) from exc
 
 
 def _table_name(node: exp.Expression) -> str:
