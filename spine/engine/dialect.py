@@ -31,7 +31,7 @@ def to_spark(tree: exp.Expression) -> str:
     """The statement ``tree`` (parsed from DuckDB SQL) as Spark SQL."""
     tree = tree.copy()
     for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered, _ordered_lists, _series_tables,
-                      _any_values, _asof_joins):
+                      _any_values, _finite, _asof_joins):
         tree = transform(tree)
     return tree.sql(dialect="spark")
 
@@ -139,6 +139,16 @@ def _any_values(tree: exp.Expression) -> exp.Expression:
     for value in list(tree.find_all(exp.AnyValue)):
         spelled = exp.Anonymous(this="ANY_VALUE", expressions=[value.this.copy(), exp.true()])
         (value.parent if isinstance(value.parent, exp.IgnoreNulls) else value).replace(spelled)
+    return tree
+
+
+def _finite(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's ``isfinite(x)`` (NULL for NULL): neither NaN nor infinite."""
+    for call in list(tree.find_all(exp.Anonymous)):
+        if str(call.this).lower() == "isfinite" and len(call.expressions) == 1:
+            x = call.expressions[0].sql(dialect="spark")
+            call.replace(exp.paren(sqlglot.parse_one(
+                f"CASE WHEN {x} IS NULL THEN NULL ELSE NOT ISNAN({x}) AND ABS({x}) <> DOUBLE('inf') END", read="spark")))
     return tree
 
 

@@ -82,6 +82,8 @@ def rows(engine, sql, parameters=None):
     "SELECT m.n, m.d, x.dir FROM marks AS m ASOF JOIN (SELECT * FROM marks WHERE dir = 'out') AS x "
     "ON x.n = m.n AND m.d >= x.d",
     "SELECT n, s IS NOT DISTINCT FROM NULL, ? FROM people",
+    "SELECT label, isfinite(x) FROM (VALUES ('one', 1.5), ('nan', CAST('nan' AS DOUBLE)), "
+    "('inf', CAST('-inf' AS DOUBLE)), ('null', NULL)) AS v(label, x)",
 ])
 def test_a_query_gives_duckdbs_rows(read_only_engines, sql):
     duck, spark = read_only_engines
