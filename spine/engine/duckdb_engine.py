@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from linkage._sql import sql_literal
 from spine.engine.base import EngineBase
 
 
@@ -40,8 +41,7 @@ class DuckDBEngine(EngineBase):
         and made current. Not ``duckdb.connect(path)``: DuckDB caches instances by path, so a
         result still open from an earlier run would hand a rerun the old, replaced file."""
         engine = cls.open()
-        quoted = "'" + str(path).replace("'", "''") + "'"
-        engine.run(f"ATTACH {quoted} AS {alias} (READ_ONLY)")
+        engine.run(f"ATTACH {sql_literal(str(path))} AS {alias} (READ_ONLY)")
         engine.run(f"USE {alias}")
         return engine
 

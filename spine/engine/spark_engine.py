@@ -136,9 +136,8 @@ class SparkEngine(EngineBase):
             source = tree.expression
             if isinstance(source, exp.Values):
                 source = exp.select("*").from_(exp.alias_(source.copy(), "v", table=True))
-            added = self._query(source, parameters)
+            added = self._query(source, parameters).localCheckpoint(eager=True)
             current = self.session.table(name)
-            added = added.localCheckpoint(eager=True)
             if tree.args.get("by_name"):
                 combined = current.unionByName(added.select(*current.columns))
             else:
@@ -186,13 +185,13 @@ class SparkEngine(EngineBase):
 
         target = tree.this
         name, alias = _table_name(target), target.alias_or_name
-        numbered = "spine__update_rows"
+        numbered, matched = "spine__update_rows", "spine__update_hits"
         self._save(numbered, self.session.table(name).withColumn("__row", monotonically_increasing_id()))
-        changes = {item.this.name: item.expression for item in tree.expressions}
+        changes = {item.this.name: (i, item.expression) for i, item in enumerate(tree.expressions)}
         hits = exp.select(f"{alias}.__row AS __row",
-                          *[exp.alias_(e.copy(), f"__new_{i}") for i, e in enumerate(changes.values())]
+                          *[exp.alias_(e.copy(), f"__new_{i}") for i, e in changes.values()]
                           ).from_(exp.to_table(numbered).as_(alias))
-        source = tree.args.get("from_") or tree.args.get("from")
+        source = tree.args.get("from_")
         if source is not None:
             hits = hits.join(source.this.copy(), join_type="CROSS")
             for join in source.args.get("joins") or []:
@@ -200,14 +199,14 @@ class SparkEngine(EngineBase):
         where = tree.args.get("where")
         if where is not None:
             hits = hits.where(where.this.copy())
-        self._save("spine__update_hits", self._query(hits, parameters).dropDuplicates(["__row"]))
-        columns = [f"CASE WHEN h.__row IS NOT NULL THEN h.__new_{list(changes).index(c)} ELSE k.`{c}` END AS `{c}`"
+        self._save(matched, self._query(hits, parameters).dropDuplicates(["__row"]))
+        columns = [f"CASE WHEN h.__row IS NOT NULL THEN h.__new_{changes[c][0]} ELSE k.`{c}` END AS `{c}`"
                    if c in changes else f"k.`{c}`" for c in self.session.table(name).columns]
         rebuilt = self.session.sql(f"SELECT {', '.join(columns)} FROM {numbered} AS k "
-                                   "LEFT JOIN spine__update_hits AS h ON h.__row = k.__row")
+                                   f"LEFT JOIN {matched} AS h ON h.__row = k.__row")
         self._save(name, rebuilt)
-        updated = self.session.table("spine__update_hits").count()
-        for helper in (numbered, "spine__update_hits"):
+        updated = self.session.table(matched).count()
+        for helper in (numbered, matched):
             self.session.catalog.dropTempView(helper)
         return updated
 

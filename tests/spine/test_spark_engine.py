@@ -43,22 +43,23 @@ def duckdb_engine():
     engine.close()
 
 
+def _same_tables(duck, spark):
+    for statement in TABLES:
+        duck.run(statement)
+        spark.run(statement)
+    return duck, spark
+
+
 @pytest.fixture
 def engines(duckdb_engine, spark):
     """Both engines with the same tables (made again for each test: some tests change them)."""
-    for statement in TABLES:
-        duckdb_engine.run(statement)
-        spark.run(statement)
-    return duckdb_engine, spark
+    return _same_tables(duckdb_engine, spark)
 
 
 @pytest.fixture(scope="module")
 def read_only_engines(duckdb_engine, spark):
     """Both engines with the same tables, for tests that only read them."""
-    for statement in TABLES:
-        duckdb_engine.run(statement)
-        spark.run(statement)
-    return duckdb_engine, spark
+    return _same_tables(duckdb_engine, spark)
 
 
 def rows(engine, sql, parameters=None):
