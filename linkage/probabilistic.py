@@ -34,6 +34,8 @@ BlockingRule = tuple[str, ...]
 #: A Splink blocking rule: ``block_on(...)``, SQL over ``l.`` and ``r.``, or Splink's dict form.
 SplinkRule = Any
 LEFT, RIGHT = "a_left", "b_right"
+#: The input column that marks the left records whose pairs are scored (``score_only``).
+SCORE_FLAG = "score_this_record"
 #: A Splink blocking rule is counted exactly when the two sides make at most this many pairs.
 COUNT_PAIRS_EXACTLY = 100_000_000
 
@@ -187,30 +189,46 @@ def check_labels(db: Engine, labels: str, left: str, right: str) -> None:
                            f"{', '.join(u for (u,) in unknown)}")
 
 
-def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool) -> dict[str, Any]:
+def _splink_rule(rule: Any, flagged_only: bool) -> Any:
+    """A blocking rule as Splink takes it; ``flagged_only``: pairs only of left records whose
+    ``SCORE_FLAG`` is set (the side is ``l`` because Splink puts the input named first there)."""
     from splink import block_on
+    from splink.blocking_rule_library import CustomRule
+    from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
+    creator = block_on(*rule) if is_column_rule(rule) else rule
+    if not flagged_only:
+        return creator
+    if not isinstance(creator, BlockingRuleCreator):
+        creator = CustomRule(**creator) if isinstance(creator, dict) else CustomRule(creator)
+    spelled = creator.create_blocking_rule_dict("duckdb")
+    return {**spelled, "blocking_rule": f"({spelled['blocking_rule']}) AND l.{SCORE_FLAG}"}
+
+
+def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool,
+                     flagged_only: bool = False) -> dict[str, Any]:
     return {
         "link_type": link_type,
         "unique_id_column_name": "record_id",
         "comparisons": [splink_comparison(s) for s in model.comparisons],
-        "blocking_rules_to_generate_predictions": [block_on(*rule) if is_column_rule(rule) else rule
-                                                   for rule in model.blocking_rules],
+        "blocking_rules_to_generate_predictions": [_splink_rule(rule, flagged_only) for rule in model.blocking_rules],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": waterfall,
         "max_iterations": 20,
     }
 
 
-def _input_view(db: Engine, table: str, name: str, columns: Sequence[str]) -> str:
-    cols = ", ".join(quote_ident(c) for c in ("record_id", *columns))
+def _input_view(db: Engine, table: str, name: str, columns: Sequence[str], flag: str | None = None) -> str:
+    """The columns Splink reads; ``flag``: also ``SCORE_FLAG``, this SQL (over the table's columns)."""
+    cols = ", ".join([*(quote_ident(c) for c in ("record_id", *columns)),
+                      *([f"{flag} AS {SCORE_FLAG}"] if flag else [])])
     db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS SELECT {cols} FROM {quote_ident(table)}")
     return name
 
 
 def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: ProbabilisticModel,
                 output: str = "scored_pairs", *, labels: TableLike | None = None,
-                waterfall: bool = False) -> ScoreResult:
+                waterfall: bool = False, score_only: TableLike | None = None) -> ScoreResult:
     """Train a Fellegi–Sunter model and score candidate pairs into ``output``.
 
     Args:
@@ -225,6 +243,11 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
             (each comparison's partial match weight, term-frequency adjusted: the waterfall).
         labels: table of true pairs ``(left_id, right_id)`` when ``model.m_from`` is
             ``labels``.
+        score_only: table with the ``record_id`` of the left records whose pairs are scored (a
+            link job only). The model is still trained on every record of both sides, and the
+            term frequencies are theirs, so a record's pairs and scores are those it would have
+            had without it; only the pairs, their counts and the blocking budget are the
+            selected records'. Hybrid linkage scores the records identifiers left undecided.
     """
     from splink import Linker, block_on
 
@@ -233,6 +256,9 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     left = as_table(db, left, f"{output}__left")
     right = as_table(db, right, f"{output}__right") if right is not None else None
     labels = as_table(db, labels, f"{output}__labels") if labels is not None else None
+    if score_only is not None and right is None:
+        raise LinkageError("score_only selects left records of a link job; a dedupe job scores every record")
+    score_only = as_table(db, score_only, f"{output}__score_only") if score_only is not None else None
     left_cols = columns_of(db, left)
     right_cols = columns_of(db, right) if right is not None else None
     check_model(model, left_cols, right_cols)
@@ -242,7 +268,12 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
         check_labels(db, labels, left, right if right is not None else left)
 
     given_rules = model.blocking_rules
-    model, pairs_per_rule = _fit_blocking(db, left, right, model)
+    scored_left = left
+    if score_only is not None:   # the budget is for the pairs that will be scored
+        scored_left = f"{output}__scored_left"
+        db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(scored_left)} AS SELECT * FROM {quote_ident(left)} "
+               f"WHERE record_id IN (SELECT record_id FROM {quote_ident(score_only)})")
+    model, pairs_per_rule = _fit_blocking(db, scored_left, right, model)
 
     n_left = _count(db, left)
     n_right = _count(db, right) if right is not None else n_left
@@ -282,17 +313,20 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     # A Splink rule may read any column: then every column both sides hold goes to Splink.
     columns = model.columns if not model.splink_rules else tuple(
         c for c in left_cols if c != "record_id" and (right_cols is None or c in right_cols))
-    inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns), table_name=LEFT)]
+    flagged = score_only is not None
+    left_flag = f"record_id IN (SELECT record_id FROM {quote_ident(score_only)})" if flagged else None
+    inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns, left_flag), table_name=LEFT)]
     if right is not None:
-        inputs.append(db_api.register(_input_view(splink_db, right, f"__pl_{RIGHT}", columns), table_name=RIGHT))
+        inputs.append(db_api.register(_input_view(splink_db, right, f"__pl_{RIGHT}", columns,
+                                                  "FALSE" if flagged else None), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     try:
         pairs_per_rule = _in_given_order(given_rules, pairs_per_rule,
-                                         _count_splink_rules(inputs, model, link_type, n_left, n_right))
+                                         _count_splink_rules(inputs, model, link_type, n_left, n_right, flagged))
     except Exception:
         _drop_input_views(splink_db)
         raise
-    settings = _splink_settings(model, link_type, waterfall)
+    settings = _splink_settings(model, link_type, waterfall, flagged)
     if saved is not None:   # the saved model's levels, m, u and prior; this run's blocking
         settings.update(comparisons=saved["comparisons"],
                         probability_two_random_records_match=saved["probability_two_random_records_match"])
@@ -327,6 +361,8 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()
         _drop_input_views(splink_db)
+        if scored_left != left:
+            db.run(f"DROP VIEW IF EXISTS {quote_ident(scored_left)}")
     seconds["total"] = time.perf_counter() - started
     logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
     training = [{"rule": list(rule), "pairs": pairs,
@@ -397,7 +433,7 @@ def _in_given_order(given: Sequence[Any], column_rules: list[dict[str, Any]],
 
 
 def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type: str, n_left: int,
-                        n_right: int) -> list[dict[str, Any]]:
+                        n_right: int, flagged_only: bool = False) -> list[dict[str, Any]]:
     """Pairs each Splink rule generates, as Splink counts them (by building them: exactly where the
     sides are small, else from a sample of each side); over ``max_comparisons`` is an error naming
     the rule."""
@@ -411,7 +447,8 @@ def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type:
     # count's own join under that (a rule that explodes must not explode while being counted).
     sample = min(1.0, math.sqrt(COUNT_PAIRS_EXACTLY / cartesian)) if cartesian else 1.0
     for rule in model.splink_rules:
-        record = count_comparisons_from_blocking_rules(inputs, blocking_rules=rule, link_type=link_type,
+        record = count_comparisons_from_blocking_rules(inputs, blocking_rules=_splink_rule(rule, flagged_only),
+                                                       link_type=link_type,
                                                        unique_id_column_name="record_id",
                                                        record_sample_proportion=sample)[0]
         pairs = int(record["marginal_comparison_count"])

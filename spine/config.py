@@ -243,6 +243,11 @@ class HybridConfig(ProbabilisticConfig, IdLinkageMixin):
 
     method: Literal["hybrid"]  # type: ignore[assignment]
     m_from: Literal["em", "labels"] = "labels"
+    #: Records an identifier linked that the model scores too: a sample of this many (chosen by
+    #: a hash of the record id) assesses the model against the identifier links and gives those
+    #: links a match probability; null scores all of them (slower: most of a source's pairs are
+    #: theirs). The records identifiers leave undecided are always scored.
+    assessment_sample: int | None = Field(default=20_000, ge=0)
 
 
 LinkageConfig = Annotated[

@@ -290,3 +290,23 @@ def test_a_splink_rule_over_the_budget_is_refused_with_its_sql(febrl4):
 def test_something_that_is_not_a_table_is_a_clear_error(con):
     with pytest.raises(LinkageError, match="expected a table name, a pandas DataFrame.*got int"):
         score_pairs(con, 42, None, FEBRL_MODEL, "scored_nothing")
+
+
+def test_scoring_only_some_records_gives_them_the_pairs_and_scores_they_had_among_all(febrl4):
+    """``score_only`` leaves the training (and term frequencies) to every record: the chosen
+    records' pairs and weights are exactly those of a run that scored every record; the budget
+    and the counts are the chosen records'."""
+    con, _ = febrl4
+    model = dataclasses.replace(FEBRL_MODEL, blocking_rules=(
+        ("given_name",), ("surname",), "l.dob = r.dob", ("postcode",)))
+    score_pairs(con, "a", "b", model, "scored_all")
+    con.execute("CREATE TABLE chosen AS SELECT record_id FROM a WHERE hash(record_id) % 3 = 0").fetchall()
+    result = score_pairs(con, "a", "b", model, "scored_some", score_only="chosen")
+    every = "SELECT left_id, right_id, round(match_weight, 9) FROM {} ORDER BY ALL"
+    expected = fetch_rows(con, every.format("(SELECT * FROM scored_all WHERE left_id IN (SELECT * FROM chosen))"))
+    got = fetch_rows(con, every.format("scored_some"))
+    assert got == expected and 100 < len(got) < len(fetch_rows(con, every.format("scored_all")))
+    con.execute("CREATE VIEW chosen_a AS SELECT * FROM a WHERE record_id IN (SELECT * FROM chosen)").fetchall()
+    assert result.pairs_per_rule[0]["pairs"] == count_blocked_pairs(con, "chosen_a", "b", [("given_name",)])[0]["pairs"]
+    with pytest.raises(LinkageError, match="a dedupe job scores every record"):
+        score_pairs(con, "a", None, model, "scored_dedupe", score_only="chosen")

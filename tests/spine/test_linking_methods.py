@@ -100,6 +100,31 @@ def test_hybrid_one_to_one_never_gives_a_person_two_records(tmp_path):
         result.close()
 
 
+def test_hybrid_scores_identifier_links_only_in_its_assessment_sample(tmp_path):
+    """The records identifiers leave undecided are scored and decided as when every record is;
+    an identifier link outside the sample is not scored and has no match probability."""
+    outcomes = {}
+    for sample in (None, 0):
+        folder = tmp_path / f"sample_{sample}"
+        folder.mkdir()
+        _, result = run(folder, {"method": "hybrid", "id_fields": ["national_id"], "threshold": 0.5,
+                                 "assessment_sample": sample})
+        try:
+            con = result.connection()
+            scored = {r[0] for r in con.execute("SELECT DISTINCT left_id FROM scored__tax").fetchall()}
+            probability = con.execute("SELECT match_probability FROM links WHERE record_id = 'T1'").fetchall()[0][0]
+            outcomes[sample] = (tax_links(result), scored, probability,
+                                result.quality["linkage"]["tax"]["assessment_on_id_links"])
+        finally:
+            result.close()
+    (links_all, scored_all, p_all, assessed_all), (links_some, scored_some, p_some, assessed_some) = outcomes.values()
+    assert links_some == links_all and links_all["T1"][:3] == ("R1", "linked", "deterministic_id")
+    assert "T1" in scored_all and scored_some == scored_all - {"T1"} and "T2" in scored_some
+    assert p_all is not None and p_some is None
+    assert assessed_all["assessed_records"] == assessed_all["id_linked_records"] == 1
+    assert assessed_some["assessed_records"] == 0 and assessed_some["id_linked_records"] == 1
+
+
 REGISTER_WITH_DUPLICATE = REGISTER + "R6,106,Bill,Smith,1975-03-04,M,C3\nR7,107,Anna,Berg,1980-01-02,F,Q9\n"
 
 
