@@ -5,8 +5,9 @@
 The universe is generated in a child process (``spine synth``), so the peak memory measured is the
 run's alone; ``--data`` reuses one written earlier with the same persons and seed. Per stage: wall
 seconds and peak RSS (the process's high-water mark, reset when each stage starts). Then, in the
-same process, bare Splink links every probabilistic source's records to the register with Splink's
-own comparison library (names, date of birth, exact sex, postcode and nationality where both sides
+same process, bare Splink links the same records the run's models scored to the register (a hybrid
+source's: those its identifiers left undecided and the assessment sample, ``score_only__<source>``;
+a probabilistic source's: all) with Splink's own comparison library (names, date of birth, exact sex, postcode and nationality where both sides
 hold them), the blocking rules the run ended up with, u from 1e6 random pairs and EM on the run's
 training rules (the default ones where the run trained on identifier links), each on at most 10 M
 pairs (Splink's ``max_pairs``): ``bare_splink_link_seconds`` is its training and
@@ -100,7 +101,10 @@ def bare_splink(store: Path, quality: dict[str, Any], scratch: Path) -> dict[str
         compared = set(model["comparisons"])
         needed = sorted(compared | {c for r in columns_of_rules + training for c in r})
         cols = "*" if any(isinstance(r, str) for r in rules) else ", ".join(["record_id", *needed])
-        con.execute(f"CREATE OR REPLACE TABLE records AS SELECT {cols} FROM run.feat__{name}").fetchall()
+        scored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'run' "
+                             "AND table_name = ?", [f"score_only__{name}"]).fetchall()[0][0]
+        only = f" WHERE record_id IN (SELECT record_id FROM run.score_only__{name})" if scored else ""
+        con.execute(f"CREATE OR REPLACE TABLE records AS SELECT {cols} FROM run.feat__{name}{only}").fetchall()
         con.execute(f"CREATE OR REPLACE TABLE register AS SELECT {cols} FROM reference").fetchall()
         cursor = con.cursor()
         db_api = DuckDBAPI(connection=cursor)

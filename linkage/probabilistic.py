@@ -47,12 +47,7 @@ def is_column_rule(rule: Any) -> bool:
 
 def _rule_sql(rule: Any) -> str:
     """A Splink blocking rule (``block_on(...)``, SQL text or a dict) as DuckDB SQL, for reports."""
-    from splink.blocking_rule_library import CustomRule
-    from splink.internals.blocking_rule_creator import BlockingRuleCreator
-
-    creator = rule if isinstance(rule, BlockingRuleCreator) else (
-        CustomRule(**rule) if isinstance(rule, dict) else CustomRule(rule))
-    return creator.get_blocking_rule("duckdb").blocking_rule_sql
+    return _rule_creator(rule).get_blocking_rule("duckdb").blocking_rule_sql
 
 
 @dataclass(frozen=True)
@@ -189,20 +184,28 @@ def check_labels(db: Engine, labels: str, left: str, right: str) -> None:
                            f"{', '.join(u for (u,) in unknown)}")
 
 
-def _splink_rule(rule: Any, flagged_only: bool) -> Any:
-    """A blocking rule as Splink takes it; ``flagged_only``: pairs only of left records whose
-    ``SCORE_FLAG`` is set (the side is ``l`` because Splink puts the input named first there)."""
+def _rule_creator(rule: Any) -> Any:
+    """Any blocking rule (ours, ``block_on``, SQL text, Splink's dict) as Splink's rule creator."""
     from splink import block_on
     from splink.blocking_rule_library import CustomRule
     from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
-    creator = block_on(*rule) if is_column_rule(rule) else rule
+    if is_column_rule(rule):
+        return block_on(*rule)
+    if isinstance(rule, BlockingRuleCreator):
+        return rule
+    return CustomRule(**rule) if isinstance(rule, dict) else CustomRule(rule)
+
+
+def _splink_rule(rule: Any, flagged_only: bool) -> Any:
+    """A blocking rule as Splink takes it; ``flagged_only``: pairs only of left records whose
+    ``SCORE_FLAG`` is set. The left input is on Splink's ``l`` side because its name (``LEFT``)
+    sorts before the right's: Splink orders two linked inputs by name (the tests would score no
+    pair if that changed)."""
     if not flagged_only:
-        return creator
-    if not isinstance(creator, BlockingRuleCreator):
-        creator = CustomRule(**creator) if isinstance(creator, dict) else CustomRule(creator)
-    spelled = creator.create_blocking_rule_dict("duckdb")
-    return {**spelled, "blocking_rule": f"({spelled['blocking_rule']}) AND l.{SCORE_FLAG}"}
+        return _rule_creator(rule)
+    spelled = _rule_creator(rule).create_blocking_rule_dict("duckdb")
+    return {**spelled, "blocking_rule": f"({spelled['blocking_rule']}\n) AND l.{SCORE_FLAG}"}
 
 
 def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool,
@@ -322,7 +325,8 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     link_type = "link_only" if right is not None else "dedupe_only"
     try:
         pairs_per_rule = _in_given_order(given_rules, pairs_per_rule,
-                                         _count_splink_rules(inputs, model, link_type, n_left, n_right, flagged))
+                                         _count_splink_rules(inputs, model, link_type,
+                                                             _count(db, scored_left), n_right, flagged))
     except Exception:
         _drop_input_views(splink_db)
         raise
@@ -357,6 +361,9 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
                     _scored_pairs_sql(predictions.physical_name, model, right is not None, waterfall))
         seconds["predict"] = time.perf_counter() - step
         parameters = linker.misc.save_model_to_json()
+        if flagged:   # the model as a user scores with it: over any records, without the flag column
+            parameters["blocking_rules_to_generate_predictions"] = [
+                _rule_creator(rule).get_blocking_rule("duckdb").as_dict() for rule in model.blocking_rules]
         lam = linker._settings_obj._probability_two_random_records_match
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()

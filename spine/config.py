@@ -246,7 +246,7 @@ class HybridConfig(ProbabilisticConfig, IdLinkageMixin):
     #: Records an identifier linked that the model scores too: a sample of this many (chosen by
     #: a hash of the record id) assesses the model against the identifier links and gives those
     #: links a match probability; null scores all of them (slower: most of a source's pairs are
-    #: theirs). The records identifiers leave undecided are always scored.
+    #: theirs). The records identifiers leave undecided or send to review are always scored.
     assessment_sample: int | None = Field(default=20_000, ge=0)
 
 

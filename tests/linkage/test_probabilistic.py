@@ -299,7 +299,7 @@ def test_scoring_only_some_records_gives_them_the_pairs_and_scores_they_had_amon
     con, _ = febrl4
     model = dataclasses.replace(FEBRL_MODEL, blocking_rules=(
         ("given_name",), ("surname",), "l.dob = r.dob", ("postcode",)))
-    score_pairs(con, "a", "b", model, "scored_all")
+    everything = score_pairs(con, "a", "b", model, "scored_all")
     con.execute("CREATE TABLE chosen AS SELECT record_id FROM a WHERE hash(record_id) % 3 = 0").fetchall()
     result = score_pairs(con, "a", "b", model, "scored_some", score_only="chosen")
     every = "SELECT left_id, right_id, round(match_weight, 9) FROM {} ORDER BY ALL"
@@ -308,5 +308,11 @@ def test_scoring_only_some_records_gives_them_the_pairs_and_scores_they_had_amon
     assert got == expected and 100 < len(got) < len(fetch_rows(con, every.format("scored_all")))
     con.execute("CREATE VIEW chosen_a AS SELECT * FROM a WHERE record_id IN (SELECT * FROM chosen)").fetchall()
     assert result.pairs_per_rule[0]["pairs"] == count_blocked_pairs(con, "chosen_a", "b", [("given_name",)])[0]["pairs"]
+    dob = con.execute("SELECT count(*) FROM chosen_a AS l JOIN b AS r ON l.dob = r.dob").fetchall()[0][0]
+    assert result.pairs_per_rule[2] == {"rule": "l.dob = r.dob", "pairs": dob, "estimated": False}
+    # The saved model is the model a user scores with: the same as when every record is scored.
+    def model(parameters):   # without the linker's random id
+        return {k: v for k, v in parameters.items() if k != "linker_uid"}
+    assert model(result.parameters) == model(everything.parameters)
     with pytest.raises(LinkageError, match="a dedupe job scores every record"):
         score_pairs(con, "a", None, model, "scored_dedupe", score_only="chosen")

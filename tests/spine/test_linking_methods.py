@@ -104,7 +104,7 @@ def test_hybrid_scores_identifier_links_only_in_its_assessment_sample(tmp_path):
     """The records identifiers leave undecided are scored and decided as when every record is;
     an identifier link outside the sample is not scored and has no match probability."""
     outcomes = {}
-    for sample in (None, 0):
+    for sample in (None, 0, 1):
         folder = tmp_path / f"sample_{sample}"
         folder.mkdir()
         _, result = run(folder, {"method": "hybrid", "id_fields": ["national_id"], "threshold": 0.5,
@@ -117,12 +117,14 @@ def test_hybrid_scores_identifier_links_only_in_its_assessment_sample(tmp_path):
                                 result.quality["linkage"]["tax"]["assessment_on_id_links"])
         finally:
             result.close()
-    (links_all, scored_all, p_all, assessed_all), (links_some, scored_some, p_some, assessed_some) = outcomes.values()
-    assert links_some == links_all and links_all["T1"][:3] == ("R1", "linked", "deterministic_id")
-    assert "T1" in scored_all and scored_some == scored_all - {"T1"} and "T2" in scored_some
-    assert p_all is not None and p_some is None
+    (links_all, scored_all, p_all, assessed_all), (links_none, scored_none, p_none, assessed_none), sampled = (
+        outcomes.values())
+    assert links_none == links_all and links_all["T1"][:3] == ("R1", "linked", "deterministic_id")
+    assert "T1" in scored_all and scored_none == scored_all - {"T1"} and "T2" in scored_none
+    assert p_all is not None and p_none is None
     assert assessed_all["assessed_records"] == assessed_all["id_linked_records"] == 1
-    assert assessed_some["assessed_records"] == 0 and assessed_some["id_linked_records"] == 1
+    assert assessed_none["assessed_records"] == 0 and assessed_none["id_linked_records"] == 1
+    assert sampled[:3] == (links_all, scored_all, p_all) and sampled[3]["assessed_records"] == 1
 
 
 REGISTER_WITH_DUPLICATE = REGISTER + "R6,106,Bill,Smith,1975-03-04,M,C3\nR7,107,Anna,Berg,1980-01-02,F,Q9\n"
