@@ -100,7 +100,7 @@ def test_committed_schema_matches_the_models():
 
 def test_every_field_of_the_schema_says_what_it_is_and_the_examples_point_editors_at_it():
     """A YAML language server shows each field's description as the user types: every property
-    of every model has one (the field's ``#:`` comment in spine/config.py)."""
+    of every model has one (the field's ``#:`` comment in spine/config/)."""
     schema = job_json_schema()
     assert schema["$schema"].endswith("2020-12/schema") and schema["$id"]
     nodes = [schema, *schema["$defs"].values()]
