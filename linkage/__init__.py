@@ -14,6 +14,7 @@ from linkage.deterministic import (
 )
 from linkage.errors import LinkageError
 from linkage.features import FEATURES, add_linkage_features
+from linkage.hybrid import assess_on_id_links, records_to_score
 from linkage.matchkeys import DEFAULT_MATCH_KEYS, MatchKey, dedupe_on_match_keys, link_on_match_keys
 from linkage.probabilistic import ProbabilisticModel, ScoreResult, count_blocked_pairs, score_pairs
 from linkage.reference import create_reference_tables
@@ -30,6 +31,7 @@ __all__ = [
     "ProbabilisticModel",
     "ScoreResult",
     "add_linkage_features",
+    "assess_on_id_links",
     "assign_links",
     "check_decision",
     "check_id_links",
@@ -41,6 +43,7 @@ __all__ = [
     "link_on_identifiers",
     "link_on_identifiers_sql",
     "link_on_match_keys",
+    "records_to_score",
     "score_pairs",
     "splink_comparison",
     "standardise_records_sql",

@@ -30,6 +30,7 @@ from linkage import (
 from linkage._sql import fill_rates as column_fill_rates
 from linkage.blocking import TIGHTENING_FIELDS, tightening_order
 from linkage.errors import LinkageError
+from linkage.hybrid import assess_on_id_links, records_to_score
 from linkage.probabilistic import check_saved_model
 from linkage._sql import materialise, quote_ident, sql_literal
 from spine.config import (
@@ -369,11 +370,13 @@ def _link_hybrid(db: Engine, job: JobConfig, name: str, config: HybridConfig) ->
     decided = f"id_decided__{name}"   # identifier links and conflicts sent to review: not re-assigned
     db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(decided)} AS SELECT record_id, entity_id "
            f"FROM {quote_ident(f'link__{name}__ids')} WHERE status IN ('linked', 'review')")
-    scored = _records_to_score(db, name, f"link__{name}__ids", config.assessment_sample)
+    scored = records_to_score(db, f"link__{name}__ids", config.assessment_sample, f"score_only__{name}")
     stage, prob_metrics = _link_probabilistic(db, name, config, model, records,
                                               labels=labels if model.m_from == "labels" else None,
                                               exclude=decided, score_only=scored)
-    assessment = _assess_on_id_links(db, name, f"link__{name}__ids", config, model, scored)
+    assessment = assess_on_id_links(db, f"candidates__{name}", f"link__{name}__ids",
+                                    [s.column for s in model.comparisons if s.column in model.labels_selected_on],
+                                    config.review_band[1] if config.review_band else config.threshold, scored)
     final = f"link__{name}__final"
     materialise(db, final, f"""
         SELECT i.record_id,
@@ -398,25 +401,6 @@ def _link_hybrid(db: Engine, job: JobConfig, name: str, config: HybridConfig) ->
     return {"method": "hybrid", "identifiers": id_metrics, "probabilistic": prob_metrics,
             "learnt_identifiers": learnt,
             "m_from": model.m_from, "labels": int(n_labels), "assessment_on_id_links": assessment}
-
-
-def _records_to_score(db: Engine, name: str, ids: str, sample: int | None) -> str | None:
-    """The records the model scores: all but the identifier-linked ones, and ``sample`` of those
-    (the same records every run: the lowest hashes of their ids); None: every record.
-
-    An identifier link is kept whatever the model says, so its pairs are scored only to assess
-    the model; at a million persons they were most of the pairs of tax, benefits and education.
-    A fixed-size sample assesses as well at any size (the standard error of a recall near 0.98
-    from 20,000 records is 0.001)."""
-    if sample is None:
-        return None
-    table = f"score_only__{name}"
-    materialise(db, table, f"""
-        SELECT record_id FROM {quote_ident(ids)} WHERE status <> 'linked'
-        UNION ALL
-        (SELECT record_id FROM {quote_ident(ids)} WHERE status = 'linked' ORDER BY md5(record_id), record_id
-         LIMIT {int(sample)})""")
-    return table
 
 
 def _link_on_learnt_identifiers(db: Engine, name: str, config: HybridConfig, links: str,
@@ -472,46 +456,6 @@ def _link_on_learnt_identifiers(db: Engine, name: str, config: HybridConfig, lin
         count(*) FILTER (WHERE id_conflict) FROM {quote_ident(checked)}""")[0]
     return {"linked": int(linked), "refused_dob_or_sex": int(refused),
             "reasons_left": _counts_by(db, checked, "reason", "status <> 'linked' AND reason IS NOT NULL")}
-
-
-def _assess_on_id_links(db: Engine, name: str, ids: str, config: HybridConfig,
-                        model: ProbabilisticModel, scored: str | None = None) -> dict[str, Any]:
-    """How the probabilistic model does on records whose identifier link is known (US Census practice).
-
-    The model compares the identifier too, which would make agreeing with the identifier links
-    circular, so it is judged here with the identifier comparisons' weights taken out: each
-    identifier-linked record's best candidate by the remaining weight, linked when that weight's
-    probability reaches the link cut-off. Candidates were kept when their full probability was
-    at least ``keep_above`` (0.001), so a namesake the identifier alone ruled out is not offered
-    here: read the precision as an upper bound. ``scored``: the records the model scored (the
-    assessment is over the identifier-linked ones among them); None: every record.
-    """
-    assessed = (f"SELECT record_id, entity_id FROM {quote_ident(ids)} WHERE status = 'linked'"
-                + (f" AND record_id IN (SELECT record_id FROM {quote_ident(scored)})" if scored else ""))
-    id_columns = [s.column for s in model.comparisons if s.column in model.labels_selected_on]
-    without_id = " - ".join(["c.match_weight", *(f"coalesce(c.{quote_ident('mw_' + col)}, 0)" for col in id_columns)])
-    cut = config.review_band[1] if config.review_band else config.threshold
-    row = db.run(f"""
-        WITH best AS (   -- ties between equal weights go to the first entity id: the same every run
-            SELECT c.record_id, c.entity_id, {without_id} AS weight
-            FROM {quote_ident(f'candidates__{name}')} AS c
-            WHERE c.record_id IN (SELECT record_id FROM ({assessed}))
-            QUALIFY row_number() OVER (PARTITION BY c.record_id ORDER BY {without_id} DESC, c.entity_id) = 1
-        )
-        SELECT count(*) AS id_linked,
-               count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut}) AS model_linked,
-               count(*) FILTER (WHERE 1 / (1 + pow(2, -b.weight)) >= {cut} AND b.entity_id = i.entity_id) AS agree
-        FROM ({assessed}) AS i LEFT JOIN best AS b USING (record_id)""")[0]
-    id_linked, model_linked, agree = (int(x) for x in row)
-    all_linked = db.run(f"SELECT count(*) FROM {quote_ident(ids)} WHERE status = 'linked'")[0][0]
-    precision = agree / model_linked if model_linked else None
-    recall = agree / id_linked if id_linked else None
-    f1 = None if precision is None or recall is None else (
-        2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return {"id_linked_records": int(all_linked), "assessed_records": id_linked,
-            "model_linked": model_linked, "model_agrees": agree,
-            "precision": precision, "recall": recall, "f1": f1,
-            "identifier_weights_removed": id_columns}
 
 
 def _finish(db: Engine, name: str, stage: str) -> None:
