@@ -12,6 +12,7 @@ rows numbered and given their new values). What is not yet spelled raises
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from sqlglot import exp
@@ -38,10 +39,15 @@ class SparkEngine(EngineBase):
         builder = (SparkSession.builder.master(master).appName("migration-spine")
                    .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
                    .config("spark.sql.shuffle.partitions", "8"))
-        for key, value in (conf or {}).items():
+        from splink.backends.spark import similarity_jar_location
+
+        conf = {"spark.jars": similarity_jar_location(), **(conf or {})}   # Splink's string similarity UDFs
+        for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("FATAL")   # failures reach Python as exceptions, once
+        if session.sparkContext.getCheckpointDir() is None:   # Splink checkpoints its tables, as in its demos
+            session.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="spine-spark-checkpoints-"))
         from pyspark.logger import PySparkLogger
 
         for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):   # each failure's query, as JSON
@@ -144,8 +150,9 @@ class SparkEngine(EngineBase):
                 combined = current.union(added.toDF(*current.columns))
             self._save(name, combined)
             return self._count(added.count())
-        if isinstance(tree, exp.Drop):
-            self.session.catalog.dropTempView(tree.this.name)
+        if isinstance(tree, exp.Drop):   # tables and views are both temporary views here
+            for table in tree.args.get("tables") or [tree.this]:
+                self.session.catalog.dropTempView(_table_name(table))
             return None
         if isinstance(tree, exp.Delete):
             return self._count(self._delete(tree, parameters))

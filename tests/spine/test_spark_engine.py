@@ -108,6 +108,26 @@ def test_a_statement_changes_the_table_as_in_duckdb_and_counts_the_rows(engines,
     assert spark.run("DESCRIBE marks")[0][0] == "n"
 
 
+def test_tables_and_views_are_dropped_as_in_duckdb(engines):
+    for engine in engines:
+        engine.run("CREATE OR REPLACE TABLE gone AS SELECT * FROM marks")
+        engine.run('CREATE OR REPLACE TEMP VIEW "gone_view" AS SELECT * FROM marks')
+        engine.run("DROP TABLE gone")
+        engine.run('DROP VIEW IF EXISTS "gone_view"')
+        engine.run("DROP TABLE IF EXISTS never_made")
+        for name in ("gone", '"gone_view"'):
+            with pytest.raises(Exception, match="(?i)gone"):
+                engine.run(f"SELECT * FROM {name}")
+
+
+def test_splink_finds_its_similarity_functions_and_a_checkpoint_folder(spark):
+    """``SparkEngine.local`` sets up Spark as Splink's own demos do: the jar of string similarity
+    functions and a checkpoint folder (Splink checkpoints its tables to break their lineage)."""
+    spark.splink_api()   # registers the jar's functions, or fails
+    assert spark.run("SELECT round(jaro_winkler('MARTHA', 'MARHTA'), 4)")[0][0] == pytest.approx(0.9611)
+    assert spark.session.sparkContext.getCheckpointDir() is not None
+
+
 def test_an_unportable_construct_is_named_not_run_differently():
     with pytest.raises(NotPortable, match="descending"):
         to_spark(parse("SELECT list(x ORDER BY y DESC) FROM t"))
