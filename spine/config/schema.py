@@ -52,7 +52,7 @@ def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> dict[st
 
 def job_json_schema() -> dict[str, Any]:
     """JSON Schema of the job file, generated from the same models that validate it; each field's
-    description is its ``#:`` comment in this module, else its model's docstring."""
+    description is its ``#:`` comment in spine.config's modules, else its model's docstring."""
     schema = JobConfig.model_json_schema()
     schema.get("properties", {}).pop("root", None)
     schema.get("properties", {}).pop("job_file", None)
@@ -62,7 +62,8 @@ def job_json_schema() -> dict[str, Any]:
         if node is None:
             continue
         comments = {k: v for base in reversed(model.__mro__)
-                    if isinstance(base, type) and issubclass(base, BaseModel) and base.__module__.startswith("spine.config")
+                    if isinstance(base, type) and issubclass(base, BaseModel)
+                    and base.__module__.startswith("spine.config.")
                     for k, v in _field_comments(base).items()}
         for field, prop in node.get("properties", {}).items():
             if "description" in prop:

@@ -12,6 +12,7 @@ rows numbered and given their new values). What is not yet spelled raises
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from typing import Any
 
@@ -27,32 +28,41 @@ class SparkEngine(EngineBase):
 
     kind = "spark"
 
-    def __init__(self, session: Any, *, stage: str | None = None) -> None:
+    def __init__(self, session: Any, *, stage: str | None = None, own_checkpoints: str | None = None) -> None:
         super().__init__(stage=stage)
         self.session = session
+        self._own_checkpoints = own_checkpoints   # a folder local() made: removed by close()
 
     @classmethod
     def local(cls, master: str = "local[2]", conf: dict[str, str] | None = None) -> SparkEngine:
-        """A Spark session in this process (``local[2]``: two cores), quiet, in UTC."""
+        """A Spark session in this process (``local[2]``: two cores), quiet, in UTC, set up as Splink's
+        demos set it up: Splink's jar of string similarity functions (added to any ``spark.jars``
+        given) and a checkpoint folder (Splink checkpoints its tables; removed by :meth:`close`).
+        A session already running in the process is reused, with the jar added to it."""
         from pyspark.sql import SparkSession
+        from splink.backends.spark import similarity_jar_location
 
+        jar = similarity_jar_location()
+        conf = dict(conf or {})
+        conf["spark.jars"] = ",".join(filter(None, [conf.get("spark.jars"), jar]))
         builder = (SparkSession.builder.master(master).appName("migration-spine")
                    .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
                    .config("spark.sql.shuffle.partitions", "8"))
-        from splink.backends.spark import similarity_jar_location
-
-        conf = {"spark.jars": similarity_jar_location(), **(conf or {})}   # Splink's string similarity UDFs
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("FATAL")   # failures reach Python as exceptions, once
-        if session.sparkContext.getCheckpointDir() is None:   # Splink checkpoints its tables, as in its demos
-            session.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="spine-spark-checkpoints-"))
+        if jar not in session.sparkContext.getConf().get("spark.jars", ""):   # a session made before
+            session.sql(f"ADD JAR '{jar}'").collect()
+        own = None
+        if session.sparkContext.getCheckpointDir() is None:
+            own = tempfile.mkdtemp(prefix="spine-spark-checkpoints-")
+            session.sparkContext.setCheckpointDir(own)
         from pyspark.logger import PySparkLogger
 
         for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):   # each failure's query, as JSON
             PySparkLogger.getLogger(name).disabled = True
-        return cls(session)
+        return cls(session, own_checkpoints=own)
 
     # -- statements -------------------------------------------------------------------------------
 
@@ -100,7 +110,11 @@ class SparkEngine(EngineBase):
         return SparkAPI(spark_session=self.session)
 
     def close(self) -> None:
-        """Nothing to close: the session belongs to whoever made it (``session.stop()``)."""
+        """Remove the checkpoint folder :meth:`local` made; the session itself belongs to whoever
+        made it (``session.stop()``)."""
+        if self._own_checkpoints:
+            shutil.rmtree(self._own_checkpoints, ignore_errors=True)
+            self._own_checkpoints = None
 
     # -- what a statement does ----------------------------------------------------------------------
 
@@ -151,8 +165,11 @@ class SparkEngine(EngineBase):
             self._save(name, combined)
             return self._count(added.count())
         if isinstance(tree, exp.Drop):   # tables and views are both temporary views here
+            if str(tree.args.get("kind") or "").upper() not in ("TABLE", "VIEW"):
+                raise NotPortable(f"DROP {tree.args.get('kind')}")
             for table in tree.args.get("tables") or [tree.this]:
-                self.session.catalog.dropTempView(_table_name(table))
+                if not self.session.catalog.dropTempView(_table_name(table)) and not tree.args.get("exists"):
+                    raise LookupError(f"Table with name {_table_name(table)} does not exist")   # as DuckDB
             return None
         if isinstance(tree, exp.Delete):
             return self._count(self._delete(tree, parameters))

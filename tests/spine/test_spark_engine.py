@@ -33,6 +33,7 @@ TABLES = [
 def spark():
     engine = SparkEngine.local("local[2]")
     yield engine
+    engine.close()
     engine.session.stop()
 
 
@@ -118,14 +119,21 @@ def test_tables_and_views_are_dropped_as_in_duckdb(engines):
         for name in ("gone", '"gone_view"'):
             with pytest.raises(Exception, match="(?i)gone"):
                 engine.run(f"SELECT * FROM {name}")
+        with pytest.raises(Exception, match="never_made"):
+            engine.run("DROP TABLE never_made")
+    with pytest.raises(NotPortable, match="DROP SEQUENCE"):
+        engines[1].run("DROP SEQUENCE marks")
 
 
 def test_splink_finds_its_similarity_functions_and_a_checkpoint_folder(spark):
     """``SparkEngine.local`` sets up Spark as Splink's own demos do: the jar of string similarity
     functions and a checkpoint folder (Splink checkpoints its tables to break their lineage)."""
-    spark.splink_api()   # registers the jar's functions, or fails
+    spark.splink_api()   # registers the jar's functions (only a warning if the jar is missing)
     assert spark.run("SELECT round(jaro_winkler('MARTHA', 'MARHTA'), 4)")[0][0] == pytest.approx(0.9611)
     assert spark.session.sparkContext.getCheckpointDir() is not None
+    again = SparkEngine.local("local[2]", {"spark.jars": ""})   # the running session, reused: the jar kept
+    assert again.session is spark.session
+    assert again.run("SELECT round(jaro_winkler('MARTHA', 'MARHTA'), 4)")[0][0] == pytest.approx(0.9611)
 
 
 def test_an_unportable_construct_is_named_not_run_differently():
