@@ -94,13 +94,15 @@ class OutputConfig(StrictModel):
 
 
 class EngineConfig(StrictModel):
-    """Resources for the embedded DuckDB store. Defaults: DuckDB's own (80% of memory, every core,
-    spilling to a ``.tmp`` folder beside the store), which fit a 24 GB, 2-core machine at a million
-    persons (BENCHMARKS.md). Set them on shared servers, or to spill to a larger disk."""
+    """Resources for the embedded DuckDB store. Defaults: a quarter of the machine's memory (DuckDB's
+    own default is 80%; Splink and Python need the rest), every core, spilling to a ``.tmp``
+    folder beside the store (a million persons ran in 5.7 GB with 5 GB set, on a 24 GB, 2-core
+    machine: BENCHMARKS.md). Set them on shared servers, or to spill to a larger disk."""
 
     #: The SQL engine (the embedded DuckDB store).
     kind: Literal["duckdb"] = "duckdb"
-    #: e.g. "12GB": the most memory DuckDB uses before spilling to disk.
+    #: e.g. "12GB": the most memory DuckDB uses before spilling to disk; default: a quarter of
+    #: the machine's memory.
     memory_limit: StrictStr | None = Field(default=None, pattern=r"^\d+(\.\d+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     #: Threads DuckDB uses; None: every core.
     threads: int | None = Field(default=None, ge=1)

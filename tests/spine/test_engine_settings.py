@@ -21,9 +21,24 @@ def test_memory_threads_and_spill_folder_are_applied_and_recorded(tmp_path):
                                                 "temp_directory": "spill"})).run()
     try:
         engine = result.quality["run"]["engine"]
-        assert engine["threads"] == 1 and engine["temp_directory"] == "spill"
+        assert engine["threads"] == 1 and engine["temp_directory"] == "spill" and engine["memory_limit_set_by_job"]
         assert engine["memory_limit"] in ("1.0 GB", "953.6 MiB"), engine["memory_limit"]
         assert (tmp_path / "spill").is_dir()
+    finally:
+        result.close()
+
+
+def test_without_a_memory_limit_the_store_takes_a_quarter_of_the_machine(tmp_path):
+    import os
+
+    result = Job.from_yaml(write_job(tmp_path, {})).run()
+    try:
+        engine = result.quality["run"]["engine"]
+        number, unit = engine["memory_limit"].split()
+        given = float(number) * {"MiB": 2**20, "GiB": 2**30, "MB": 10**6, "GB": 10**9}[unit]
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        assert given == pytest.approx(max(total / 4, 2**30), rel=0.03)   # DuckDB shows one decimal
+        assert not engine["memory_limit_set_by_job"]
     finally:
         result.close()
 
