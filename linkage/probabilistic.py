@@ -271,14 +271,17 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
         check_labels(db, labels, left, right if right is not None else left)
 
     given_rules = model.blocking_rules
+    flagged = score_only is not None
+    selected = f"record_id IN (SELECT record_id FROM {quote_ident(score_only)})" if flagged else None
     scored_left = left
-    if score_only is not None:   # the budget is for the pairs that will be scored
+    if flagged:   # the budget is for the pairs that will be scored
         scored_left = f"{output}__scored_left"
         db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(scored_left)} AS SELECT * FROM {quote_ident(left)} "
-               f"WHERE record_id IN (SELECT record_id FROM {quote_ident(score_only)})")
+               f"WHERE {selected}")
     model, pairs_per_rule = _fit_blocking(db, scored_left, right, model)
 
     n_left = _count(db, left)
+    n_scored = _count(db, scored_left) if flagged else n_left
     n_right = _count(db, right) if right is not None else n_left
     if n_left == 0 or n_right == 0:   # nothing to compare: an empty result, not a Splink error
         weights = "".join(f', "mw_{s.column}" DOUBLE' for s in model.comparisons) if waterfall else ""
@@ -316,17 +319,14 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     # A Splink rule may read any column: then every column both sides hold goes to Splink.
     columns = model.columns if not model.splink_rules else tuple(
         c for c in left_cols if c != "record_id" and (right_cols is None or c in right_cols))
-    flagged = score_only is not None
-    left_flag = f"record_id IN (SELECT record_id FROM {quote_ident(score_only)})" if flagged else None
-    inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns, left_flag), table_name=LEFT)]
+    inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns, selected), table_name=LEFT)]
     if right is not None:
         inputs.append(db_api.register(_input_view(splink_db, right, f"__pl_{RIGHT}", columns,
                                                   "FALSE" if flagged else None), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     try:
         pairs_per_rule = _in_given_order(given_rules, pairs_per_rule,
-                                         _count_splink_rules(inputs, model, link_type,
-                                                             _count(db, scored_left), n_right, flagged))
+                                         _count_splink_rules(inputs, model, link_type, n_scored, n_right, flagged))
     except Exception:
         _drop_input_views(splink_db)
         raise
@@ -368,7 +368,7 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()
         _drop_input_views(splink_db)
-        if scored_left != left:
+        if flagged:
             db.run(f"DROP VIEW IF EXISTS {quote_ident(scored_left)}")
     seconds["total"] = time.perf_counter() - started
     logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
