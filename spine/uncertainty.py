@@ -1,7 +1,7 @@
 """Intervals for the published flows: assignment and rules re-run under linkage and rule uncertainty.
 
 Each replicate re-decides the links of every record a probabilistic model scored, by drawing
-from its candidates with their match probabilities, then rebuilds the linked records and runs the
+one of its candidates (or none) by their match weights, then rebuilds the linked records and runs the
 whole rules stage (movements, signs of life, visas, events, family) and counts events per flow
 cell. ``flow_intervals`` takes the central ``confidence`` range of the replicates' counts per cell
 (percentiles 2.5 and 97.5 at 95%, linear interpolation), ``fill_flow_intervals`` writes it into
@@ -17,8 +17,10 @@ fixed table names and needs no change beyond skipping its ablations. Only the re
 
 Sampling, per record of a probabilistic (or hybrid) source that the model scored and that was
 not decided for certain (identifier links, clerical decisions and rejected records are kept as
-they are): candidates ``e1..ek`` with probabilities ``p1..pk`` form a categorical draw with
-probability ``pi / max(1, p1 + .. + pk)`` for ``ei`` and the remainder for "no link". A record not
+they are): candidates ``e1..ek`` are mutually exclusive (a record has at most one true match), so
+with pair odds ``oi = 2^weight_i = pi / (1 - pi)`` the draw links ``ei`` with probability
+``oi / (1 + o1 + .. + ok)`` and nobody with ``1 / (1 + o1 + .. + ok)``. One candidate keeps its
+match probability; namesakes each scored alone at 0.3 no longer outweigh a pair at 0.99. A record not
 linked in a replicate falls back to what the run would have done with it: its enlarged or family
 person if it had one, else (it was a probabilistic link) a new person shared by the records with
 its names and date of birth when its source enlarges the spine (or is the family children
@@ -68,7 +70,8 @@ _SCALE = 4503599627370496.0
 
 COVERED = [
     "linkage uncertainty of every probabilistic (and hybrid) source: each scored record linked to one of "
-    "its candidates, or to none, with its match probability, in each replicate",
+    "its candidates, or to none, in each replicate: the candidates taken as alternatives weighed by their "
+    "match odds (one candidate alone: its match probability)",
     "its consequences through assignment (one-to-one kept), enlargement fallback, family association, "
     "signs of life, visa rules, itinerary checks and event derivation",
 ]
@@ -142,20 +145,24 @@ def _pool_sql(job: JobConfig, name: str, store: str, sampling_unit: str) -> str:
               AND l.reason IS DISTINCT FROM 'clerical_non_match' {id_decided}
         ),
         candidates AS (
-            SELECT c.record_id, c.entity_id, c.match_probability AS p, c.match_weight AS weight
+            SELECT c.record_id, c.entity_id, c.match_weight AS weight,
+                   greatest(max(c.match_weight) OVER (PARTITION BY c.record_id), 0) AS top
             FROM {stored(f'candidates__{name}')} AS c JOIN eligible USING (record_id) {taken}
         ),
+        odds AS (   -- 2^weight is a pair's odds; scaled by 2^-top so that no power overflows
+            SELECT *, power(2.0, weight - top) AS odds FROM candidates
+        ),
         shares AS (
-            SELECT *, sum(p) OVER (PARTITION BY record_id ORDER BY entity_id ROWS UNBOUNDED PRECEDING) AS upto,
-                   greatest(sum(p) OVER (PARTITION BY record_id), 1.0) AS scale
-            FROM candidates
+            SELECT *, sum(odds) OVER (PARTITION BY record_id ORDER BY entity_id ROWS UNBOUNDED PRECEDING) AS upto,
+                   power(2.0, -top) + sum(odds) OVER (PARTITION BY record_id) AS scale
+            FROM odds
         )
         SELECT {sql_literal(name)} AS source, e.record_id, {unit} AS unit_key,
                'uncertainty:' || md5({identity}) AS new_person_id,
                CASE WHEN e.run_method IN ('enlarged', 'family') THEN 'keep'
                     WHEN e.run_status = 'linked' AND {sql_literal(makes_person)} THEN 'new'
                     ELSE 'none' END AS fallback,
-               e.run_entity, c.entity_id, (c.upto - c.p) / c.scale AS lo, c.upto / c.scale AS hi, c.weight,
+               e.run_entity, c.entity_id, (c.upto - c.odds) / c.scale AS lo, c.upto / c.scale AS hi, c.weight,
                {sql_literal(one_to_one)} AS one_to_one
         FROM eligible AS e JOIN shares AS c USING (record_id)
         JOIN {stored(std_table(name))} AS s USING (record_id)"""

@@ -89,8 +89,8 @@ class ValidationConfig(StrictModel):
 class UncertaintyConfig(StrictModel):
     """Intervals for the flows: assignment and rules re-run under linkage (and rule) uncertainty.
 
-    Each replicate links every record with candidates to one of them with its match probability
-    (see spine.uncertainty and docs/uncertainty.md), re-derives movements, events and flows, and
+    Each replicate links every record with candidates to one of them, or none, by their match
+    odds (see spine.uncertainty and docs/uncertainty.md), re-derives movements, events and flows, and
     the published interval is the central ``confidence`` range of the replicates' counts.
     """
 

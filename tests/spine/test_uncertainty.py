@@ -5,6 +5,7 @@ uncertain link then declare the crossings probabilistic and write its candidate 
 of the store, as the probabilistic stage would have (``candidates__crossings``).
 """
 
+import math
 import shutil
 
 import duckdb
@@ -41,6 +42,11 @@ def run(tmp_path_factory):
     return tmp, person, flows, quality
 
 
+def match_weight(p):
+    """Splink's match weight of a pair of match probability ``p`` (its odds' log2); 60 for p = 1."""
+    return 60.0 if p >= 1 else math.log2(p / (1 - p))
+
+
 def uncertain_store(run, tmp_path, probabilities):
     """A copy of the run's store whose crossing X1 was scored against the given register records
     (record -> match probability), and the job declaring the crossings probabilistic."""
@@ -55,7 +61,7 @@ def uncertain_store(run, tmp_path, probabilities):
     con.execute("CREATE TABLE candidates__crossings (record_id VARCHAR, entity_id VARCHAR, "
                 "match_probability DOUBLE, match_weight DOUBLE)")
     for record, p in probabilities.items():
-        con.execute("INSERT INTO candidates__crossings VALUES ('X1', ?, ?, ?)", [person[record], p, p * 10])
+        con.execute("INSERT INTO candidates__crossings VALUES ('X1', ?, ?, ?)", [person[record], p, match_weight(p)])
     con.execute("UPDATE link__crossings SET method = 'probabilistic', match_probability = 0.5")
     return con, job
 
@@ -96,8 +102,9 @@ def test_probability_one_candidate_is_certain(run, tmp_path):
     con.close()
 
 
-def test_a_link_at_one_half_between_two_persons_gives_an_interval_covering_both(run, tmp_path):
-    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.5})
+def test_a_link_the_model_cannot_tell_between_two_persons_gives_an_interval_covering_both(run, tmp_path):
+    # both pairs near certain on their own: one of the two is the match, each in half the replicates
+    con, job = uncertain_store(run, tmp_path, {"R1": 1 - 1e-9, "R2": 1 - 1e-9})
     before = con.execute("SELECT * FROM events").fetchall(), con.execute("SELECT * FROM flows").fetchall()
     counts, measured = replicate_flow_counts(con, job, replicates=40, seed=1)
     # each replicate gives the emigration to exactly one of them, and both happen
@@ -118,8 +125,21 @@ def test_a_link_at_one_half_between_two_persons_gives_an_interval_covering_both(
     con.close()
 
 
+@pytest.mark.parametrize("probabilities, uncertain", [
+    ({"R1": 0.99, "R2": 0.3}, 0),    # the namesake scored alone at 0.3 is 0.4% against the pair at 0.99
+    ({"R1": 0.97}, 0),               # one candidate keeps its probability: 0.97, unlinked 0.03
+    ({"R1": 0.9}, 1),                # 0.9, unlinked 0.1
+])
+def test_candidates_are_drawn_as_alternatives_weighed_by_their_odds(run, tmp_path, probabilities, uncertain):
+    con, job = uncertain_store(run, tmp_path, probabilities)
+    _, measured = replicate_flow_counts(con, job, replicates=1, seed=1)
+    con.close()
+    assert measured["records_redrawn"] == {"crossings": 1}
+    assert measured["records_with_an_uncertain_candidate"] == {"crossings": uncertain}
+
+
 def test_replicates_are_reproducible_with_a_seed_and_differ_with_another(run, tmp_path):
-    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.3})   # 0.2: no link at all
+    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.3})   # odds 1 and 0.43: no link at all 0.41
     table, _ = replicate_flow_counts(con, job, replicates=30, seed=7)
     first = replicate_rows(con, table)
     replicate_flow_counts(con, job, replicates=30, seed=7)
@@ -136,7 +156,7 @@ def test_replicates_are_reproducible_with_a_seed_and_differ_with_another(run, tm
 def test_margin_rows_get_intervals_from_replicate_sums_and_rounding_applies(run, tmp_path):
     """A margin's interval comes from the replicates' sums, not from its cells' intervals; with
     rounding the bounds are rounded as the counts are."""
-    con, job = uncertain_store(run, tmp_path, {"R1": 0.5, "R2": 0.5})
+    con, job = uncertain_store(run, tmp_path, {"R1": 1 - 1e-9, "R2": 1 - 1e-9})   # one of the two, never none
     counts, measured = replicate_flow_counts(con, job, replicates=20, seed=1)
     assert measured["margins"]
     intervals = flow_intervals(con, counts, 20)
