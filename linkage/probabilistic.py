@@ -208,6 +208,20 @@ def _splink_rule(rule: Any, flagged_only: bool) -> Any:
     return {**spelled, "blocking_rule": f"({spelled['blocking_rule']}\n) AND l.{SCORE_FLAG}"}
 
 
+def _spelled_for(db: Engine, comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Comparisons (Splink's dicts) with each level's condition spelled for ``db``'s database."""
+    return [{**c, "comparison_levels": [{**level, "sql_condition": db.splink_sql(level["sql_condition"])}
+                                        for level in c["comparison_levels"]]} for c in comparisons]
+
+
+def _respelled_as(comparisons: list[dict[str, Any]], canonical: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A trained model's comparisons with the conditions of ``canonical`` (DuckDB's SQL), level by
+    level: a model saved from Spark scores on DuckDB and the other way round."""
+    return [{**c, "comparison_levels": [{**level, "sql_condition": original["sql_condition"]} for level, original
+                                        in zip(c["comparison_levels"], o["comparison_levels"], strict=True)]}
+            for c, o in zip(comparisons, canonical, strict=True)]
+
+
 def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool,
                      flagged_only: bool = False) -> dict[str, Any]:
     return {
@@ -338,6 +352,8 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
         settings["probability_two_random_records_match"] = min(model.match_rate / n_right, 1.0)
     elif not estimate_prior:
         settings["probability_two_random_records_match"] = fallback
+    canonical = settings["comparisons"]
+    settings["comparisons"] = _spelled_for(splink_db, canonical)
     linker = Linker(inputs, settings, log_level=None)
     try:
         if estimate_prior:   # never with a saved model
@@ -361,6 +377,9 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
                     _scored_pairs_sql(predictions.physical_name, model, right is not None, waterfall))
         seconds["predict"] = time.perf_counter() - step
         parameters = linker.misc.save_model_to_json()
+        parameters["comparisons"] = _respelled_as(parameters["comparisons"], canonical)
+        if "sql_dialect" in parameters:   # the conditions are DuckDB's again (the rules are columns alike)
+            parameters["sql_dialect"] = "duckdb"
         if flagged:   # the model as a user scores with it: over any records, without the flag column
             parameters["blocking_rules_to_generate_predictions"] = [
                 _rule_creator(rule).get_blocking_rule("duckdb").as_dict() for rule in model.blocking_rules]

@@ -29,6 +29,11 @@ class EngineBase:
     def close(self) -> None:
         raise NotImplementedError
 
+    def splink_sql(self, condition: str) -> str:
+        """A comparison level's condition, written in DuckDB's SQL, as :meth:`splink_api`'s database
+        runs it (DuckDB's own: unchanged)."""
+        return condition
+
     @contextmanager
     def registered(self, name: str, data: Any) -> Iterator[str]:
         """``data`` readable as ``name`` for the ``with`` block."""

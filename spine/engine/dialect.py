@@ -7,8 +7,12 @@ faithful Spark spelling raises :class:`NotPortable` naming it, never a silently 
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.spark import Spark
+from sqlglot.time import format_time
 
 #: DuckDB's ``datesub(part, start, end)``: whole parts between two dates, in Spark.
 _DATESUB = {
@@ -16,6 +20,12 @@ _DATESUB = {
     "month": "CAST(FLOOR(MONTHS_BETWEEN({end}, {start})) AS BIGINT)",
     "day": "CAST(DATEDIFF({end}, {start}) AS BIGINT)",
 }
+
+
+#: String similarities: DuckDB's name and the name Splink's Spark jar registers (``SparkEngine.local``
+#: registers them as Splink's ``SparkAPI`` does). Levenshtein is built into both.
+_SIMILARITIES = {"jaro_winkler_similarity": "jaro_winkler", "jaro_similarity": "jaro_sim",
+                 "damerau_levenshtein": "damerau_levenshtein"}
 
 
 class NotPortable(ValueError):
@@ -30,8 +40,9 @@ def parse(sql: str) -> exp.Expression:
 def to_spark(tree: exp.Expression) -> str:
     """The statement ``tree`` (parsed from DuckDB SQL) as Spark SQL."""
     tree = tree.copy()
-    for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered, _ordered_lists, _series_tables,
-                      _any_values, _finite, _asof_joins):
+    for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered, _ordered_lists,
+                      _series_tables, _any_values, _finite, _asof_joins, _parsed_with_formats, _array_overlaps,
+                      _string_similarities):
         tree = transform(tree)
     return tree.sql(dialect="spark")
 
@@ -186,4 +197,78 @@ def _asof_joins(tree: exp.Expression) -> exp.Expression:
         join.set("this", ranged)
         join.set("method", None)
         join.set("on", exp.and_(join.args["on"].copy(), exp.paren(bound)))
+    return tree
+
+
+#: strftime directives a format may use to parse, and Spark's pattern letters for each. ``%y``
+#: (DuckDB puts 69-99 in the 1900s, Spark every year in the 2000s) and the 12-hour clock are not here.
+_FORMAT_FIELDS = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%f": "SSSSSS",
+                  "%b": "MMM", "%B": "MMMM", "%%": "%"}
+#: What DuckDB skips around a value it parses.
+_SPACES = " \t\n\r\x0b\x0c"
+
+
+def _spark_format(duckdb_format: exp.Expression) -> exp.Expression:
+    """A strftime pattern (``'%d/%m/%Y'``) as Spark's datetime pattern for parsing (``'d/M/yyyy'``).
+    DuckDB reads ``5/3/2020`` with ``%d/%m``: a two-digit field between separators takes one digit
+    too in Spark as well (fields that touch, as in ``yyyyMMdd``, keep their widths: Spark cannot
+    tell where one ends). Letters of the format itself (the ``T`` of ``%Y-%m-%dT%H``) are quoted."""
+    if not isinstance(duckdb_format, exp.Literal) or not duckdb_format.is_string:
+        raise NotPortable("a date format that is not a string literal")
+    spelled = []
+    for token in re.findall(r"%.|[^%]", duckdb_format.this):
+        if token.startswith("%"):
+            if token not in _FORMAT_FIELDS:
+                raise NotPortable(f"date format {token} (spelled for Spark: {', '.join(_FORMAT_FIELDS)})")
+            spelled.append(_FORMAT_FIELDS[token])
+        else:
+            spelled.append(f"'{token}'" if token.isalpha() or token == "'" else token)
+    pattern = "".join(spelled)
+    return exp.Literal.string(re.sub(r"(?<![A-Za-z])(dd|MM|HH|mm|ss)(?![A-Za-z])", lambda m: m.group(1)[0], pattern))
+
+
+def _parsed_with_formats(tree: exp.Expression) -> exp.Expression:
+    """``try_strptime(x, format)`` (NULL where x does not parse): Spark's ``TRY_TO_TIMESTAMP`` of x
+    with the white space around it trimmed (DuckDB skips it) and the pattern spelled for Spark; a
+    list of formats is tried in its order, as DuckDB does."""
+    for call in list(tree.find_all(exp.Anonymous)):
+        if str(call.this).lower() != "try_strptime" or len(call.expressions) != 2:
+            continue
+        value, formats = call.expressions
+        listed = formats.expressions if isinstance(formats, exp.Array) else [formats]
+        trimmed = exp.Trim(this=value.copy(), expression=exp.Literal.string(_SPACES), position="BOTH")
+        tries = [exp.Anonymous(this="TRY_TO_TIMESTAMP", expressions=[trimmed.copy(), _spark_format(f)]) for f in listed]
+        call.replace(tries[0] if len(tries) == 1 else exp.Coalesce(this=tries[0], expressions=tries[1:]))
+    return tree
+
+
+def _array_overlaps(tree: exp.Expression) -> exp.Expression:
+    """``list_has_any(a, b)`` (sqlglot's ``a && b``): Spark's ``ARRAYS_OVERLAP``."""
+    for overlap in list(tree.find_all(exp.ArrayOverlaps)):
+        overlap.replace(exp.Anonymous(this="ARRAYS_OVERLAP", expressions=[overlap.this.copy(),
+                                                                          overlap.expression.copy()]))
+    return tree
+
+
+def _string_similarities(tree: exp.Expression) -> exp.Expression:
+    """Jaro(-Winkler) and Damerau-Levenshtein by the names of Splink's Spark jar, NULL where an
+    argument is (the jar gives 0 or 100) and, for Jaro, 0 where one is empty (the jar gives 1 for
+    two empty strings); ``hamming(a, b)`` as a count of the positions where they differ, NULL for
+    strings of different lengths (where DuckDB raises). The jar's Jaro-Winkler is Apache Commons
+    Text's, whose scores differ a little from DuckDB's for some pairs (MACDONALDSON, MCDONALDSON:
+    0.9068 against 0.9205): see docs/engine.md."""
+    for call in list(tree.find_all(exp.Anonymous, exp.JarowinklerSimilarity)):
+        name = "jaro_winkler_similarity" if isinstance(call, exp.JarowinklerSimilarity) else str(call.this).lower()
+        args = [call.this, call.expression] if isinstance(call, exp.JarowinklerSimilarity) else call.expressions
+        if len(args) != 2 or (name not in _SIMILARITIES and name != "hamming"):
+            continue
+        a, b = (x.sql(dialect="spark") for x in args)
+        if name == "hamming":
+            value = (f"CASE WHEN LENGTH({a}) = LENGTH({b}) THEN AGGREGATE(SEQUENCE(1, LENGTH({a})), 0, "
+                     f"(__hamming_n, __hamming_i) -> __hamming_n + IF(SUBSTRING({a}, __hamming_i, 1) <> "
+                     f"SUBSTRING({b}, __hamming_i, 1), 1, 0)) END")
+        else:
+            empty = f"WHEN {a} = '' OR {b} = '' THEN 0.0 " if name != "damerau_levenshtein" else ""
+            value = f"CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL {empty}ELSE {_SIMILARITIES[name]}({a}, {b}) END"
+        call.replace(exp.paren(sqlglot.parse_one(value, read="spark")))
     return tree

@@ -12,6 +12,7 @@ rows numbered and given their new values). What is not yet spelled raises
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from typing import Any
@@ -20,6 +21,8 @@ from sqlglot import exp
 
 from spine.engine.base import EngineBase
 from spine.engine.dialect import NotPortable, parse, to_spark
+
+logger = logging.getLogger(__name__)
 
 
 class SparkEngine(EngineBase):
@@ -54,6 +57,14 @@ class SparkEngine(EngineBase):
         session.sparkContext.setLogLevel("FATAL")   # failures reach Python as exceptions, once
         if jar not in session.sparkContext.getConf().get("spark.jars", ""):   # a session made before
             session.sql(f"ADD JAR '{jar}'").collect()
+        from splink.internals.spark.jar_location import get_scala_udfs
+
+        try:   # as SparkAPI registers them (it warns if it cannot): the stages' SQL may call them too
+            for udf in get_scala_udfs():
+                session.udf.registerJavaFunction(*udf)
+        except Exception as exc:   # noqa: BLE001 - py4j's and Spark's errors alike; a level using one then fails
+            logger.warning("Splink's string similarity functions could not be registered in Spark: %s",
+                           type(exc).__name__)
         own = None
         if session.sparkContext.getCheckpointDir() is None:
             own = tempfile.mkdtemp(prefix="spine-spark-checkpoints-")
@@ -108,6 +119,13 @@ class SparkEngine(EngineBase):
         from splink import SparkAPI
 
         return SparkAPI(spark_session=self.session)
+
+    def splink_sql(self, condition: str) -> str:
+        """A comparison level's condition in Spark's SQL, with Splink's jar's similarity functions."""
+        if condition.strip().upper() == "ELSE":
+            return condition
+        select = parse(f"SELECT {condition}")
+        return to_spark(select).removeprefix("SELECT ")
 
     def close(self) -> None:
         """Remove the checkpoint folder :meth:`local` made; the session itself belongs to whoever

