@@ -50,8 +50,8 @@ def create_reference_tables(db: Engine, *, name_variants: str | None = None) -> 
             UNION ALL SELECT {key('alpha2')}, alpha3 FROM {countries}
             UNION ALL SELECT {key('numeric')}, alpha3 FROM {countries}
             UNION ALL SELECT {key('name')}, alpha3 FROM {countries}
-            UNION ALL SELECT {key(other_names)}, alpha3 FROM {countries}
-                      WHERE other_names IS NOT NULL
+            UNION ALL SELECT {key('other_name')}, alpha3 FROM (   -- the unnest on its own: Spark nests no generator
+                SELECT {other_names} AS other_name, alpha3 FROM {countries} WHERE other_names IS NOT NULL)
             UNION ALL SELECT {key('alias')}, alpha3 FROM {_csv('country_aliases.csv')}
         ),
         ambiguous AS (

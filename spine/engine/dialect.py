@@ -7,12 +7,15 @@ faithful Spark spelling raises :class:`NotPortable` naming it, never a silently 
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import duckdb
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.spark import Spark
-from sqlglot.time import format_time
 
 #: DuckDB's ``datesub(part, start, end)``: whole parts between two dates, in Spark.
 _DATESUB = {
@@ -32,17 +35,38 @@ class NotPortable(ValueError):
     """A statement uses DuckDB SQL that has no Spark spelling here yet."""
 
 
+#: sqlglot walks a tree recursively; the standardisation's names nest a few hundred calls deep.
+_RECURSION_LIMIT = 10_000
+
+
+@contextmanager
+def _deep_trees() -> Iterator[None]:
+    """Python's recursion limit raised for the length of a parse or a translation."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, _RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
 def parse(sql: str) -> exp.Expression:
     """One DuckDB statement as a sqlglot tree."""
-    return sqlglot.parse_one(sql, read="duckdb")
+    with _deep_trees():
+        return sqlglot.parse_one(sql, read="duckdb")
 
 
 def to_spark(tree: exp.Expression) -> str:
     """The statement ``tree`` (parsed from DuckDB SQL) as Spark SQL."""
+    with _deep_trees():
+        return _spelled_for_spark(tree)
+
+
+def _spelled_for_spark(tree: exp.Expression) -> str:
     tree = tree.copy()
     for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered, _ordered_lists,
                       _series_tables, _any_values, _finite, _asof_joins, _parsed_with_formats, _array_overlaps,
-                      _string_similarities):
+                      _string_similarities, _full_matches, _first_replacements, _accents_stripped):
         tree = transform(tree)
     return tree.sql(dialect="spark")
 
@@ -231,7 +255,7 @@ def _parsed_with_formats(tree: exp.Expression) -> exp.Expression:
     """``try_strptime(x, format)`` (NULL where x does not parse): Spark's ``TRY_TO_TIMESTAMP`` of x
     with the white space around it trimmed (DuckDB skips it) and the pattern spelled for Spark; a
     list of formats is tried in its order, as DuckDB does."""
-    for call in list(tree.find_all(exp.Anonymous)):
+    for call in _innermost_first(tree.find_all(exp.Anonymous)):
         if str(call.this).lower() != "try_strptime" or len(call.expressions) != 2:
             continue
         value, formats = call.expressions
@@ -244,7 +268,7 @@ def _parsed_with_formats(tree: exp.Expression) -> exp.Expression:
 
 def _array_overlaps(tree: exp.Expression) -> exp.Expression:
     """``list_has_any(a, b)`` (sqlglot's ``a && b``): Spark's ``ARRAYS_OVERLAP``."""
-    for overlap in list(tree.find_all(exp.ArrayOverlaps)):
+    for overlap in _innermost_first(tree.find_all(exp.ArrayOverlaps)):
         overlap.replace(exp.Anonymous(this="ARRAYS_OVERLAP", expressions=[overlap.this.copy(),
                                                                           overlap.expression.copy()]))
     return tree
@@ -257,7 +281,7 @@ def _string_similarities(tree: exp.Expression) -> exp.Expression:
     strings of different lengths (where DuckDB raises). The jar's Jaro-Winkler is Apache Commons
     Text's, whose scores differ a little from DuckDB's for some pairs (MACDONALDSON, MCDONALDSON:
     0.9068 against 0.9205): see docs/engine.md."""
-    for call in list(tree.find_all(exp.Anonymous, exp.JarowinklerSimilarity)):
+    for call in _innermost_first(tree.find_all(exp.Anonymous, exp.JarowinklerSimilarity)):
         name = "jaro_winkler_similarity" if isinstance(call, exp.JarowinklerSimilarity) else str(call.this).lower()
         args = [call.this, call.expression] if isinstance(call, exp.JarowinklerSimilarity) else call.expressions
         if len(args) != 2 or (name not in _SIMILARITIES and name != "hamming"):
@@ -272,3 +296,65 @@ def _string_similarities(tree: exp.Expression) -> exp.Expression:
             value = f"CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL {empty}ELSE {_SIMILARITIES[name]}({a}, {b}) END"
         call.replace(exp.paren(sqlglot.parse_one(value, read="spark")))
     return tree
+
+
+def _full_matches(tree: exp.Expression) -> exp.Expression:
+    """``regexp_full_match(x, p)``: the whole of x matches p (Spark's ``RLIKE`` finds p anywhere)."""
+    for match in _innermost_first(tree.find_all(exp.RegexpFullMatch)):
+        pattern = match.expression
+        if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+            raise NotPortable("regexp_full_match with a pattern that is not a string literal")
+        match.replace(exp.RegexpLike(this=match.this.copy(), expression=exp.Literal.string(f"^(?:{pattern.this})$")))
+    return tree
+
+
+def _first_replacements(tree: exp.Expression) -> exp.Expression:
+    """``regexp_replace`` without ``'g'`` replaces the first match in DuckDB and every match in
+    Spark: the same only for a pattern anchored at the start or the end (``'^0+'``), which can
+    match once; any other raises. Groups in the replacement: ``\\1`` in DuckDB, ``$1`` in Spark."""
+    for replace in list(tree.find_all(exp.RegexpReplace)):
+        modifiers = replace.args.get("modifiers")
+        pattern, replacement = replace.expression, replace.args.get("replacement")
+        if modifiers is None or "g" not in str(modifiers.this):
+            anchored = isinstance(pattern, exp.Literal) and (pattern.this.startswith("^") or (
+                pattern.this.endswith("$") and not pattern.this.endswith("\\$")))
+            if not anchored:
+                raise NotPortable("regexp_replace of the first match only (no 'g') with a pattern not anchored")
+        if isinstance(replacement, exp.Literal) and replacement.is_string:
+            spelled = re.sub(r"\\(\d)", r"$\1", replacement.this.replace("$", "\\$"))
+            replace.set("replacement", exp.Literal.string(spelled))
+        replace.set("modifiers", None)
+    return tree
+
+
+@functools.lru_cache(maxsize=1)
+def accent_table() -> tuple[str, str]:
+    """DuckDB's ``strip_accents`` as a translation: every character of the Basic Multilingual Plane
+    it changes (to one letter, or to nothing for a combining mark), asked of DuckDB itself, so the
+    table is DuckDB's own answer."""
+    chars = [chr(cp) for cp in range(128, 0x10000) if not 0xD800 <= cp <= 0xDFFF]
+    con = duckdb.connect()
+    try:
+        rows = con.execute("SELECT c, strip_accents(c) FROM unnest(?) AS t(c) WHERE strip_accents(c) <> c",
+                           [chars]).fetchall()
+    finally:
+        con.close()
+    mapped = [(c, s) for c, s in rows if len(s) == 1]
+    dropped = [c for c, s in rows if s == ""]
+    return "".join(c for c, _ in mapped) + "".join(dropped), "".join(s for _, s in mapped)
+
+
+def _accents_stripped(tree: exp.Expression) -> exp.Expression:
+    """``strip_accents(x)``: Spark's ``TRANSLATE`` with DuckDB's own table (:func:`accent_table`)."""
+    for call in _innermost_first(tree.find_all(exp.Anonymous)):
+        if str(call.this).lower() == "strip_accents" and len(call.expressions) == 1:
+            accented, plain = accent_table()
+            call.replace(exp.Anonymous(this="TRANSLATE", expressions=[
+                call.expressions[0].copy(), exp.Literal.string(accented), exp.Literal.string(plain)]))
+    return tree
+
+
+def _innermost_first(nodes: Iterator[exp.Expression]) -> list[exp.Expression]:
+    """Nodes of a breadth-first walk, deepest first: a rewrite that copies a node's arguments (or
+    prints them) then sees them rewritten already."""
+    return list(nodes)[::-1]

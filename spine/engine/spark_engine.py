@@ -137,7 +137,7 @@ class SparkEngine(EngineBase):
     # -- what a statement does ----------------------------------------------------------------------
 
     def _query(self, tree: exp.Expression, parameters: Any) -> Any:
-        sql = to_spark(tree)
+        sql = to_spark(self._stars_replaced(tree))
         return self.session.sql(sql, args=list(parameters)) if parameters else self.session.sql(sql)
 
     def _save(self, name: str, frame: Any) -> None:
@@ -147,10 +147,61 @@ class SparkEngine(EngineBase):
         """A one-row result holding ``n``: what DuckDB returns for a statement that writes rows."""
         return self.session.createDataFrame([(n,)], "Count bigint")
 
+    def _stars_replaced(self, tree: exp.Expression) -> exp.Expression:
+        """DuckDB's ``[t.]* REPLACE (expr AS c, …)`` as the columns it stands for, ``c`` in its place:
+        Spark has no REPLACE. The columns are asked of Spark (the query's FROM, analysed, not run),
+        the innermost query first, with the CTEs in scope."""
+        tree = tree.copy()
+        for select in reversed(list(tree.find_all(exp.Select))):
+            stars = [e for e in select.expressions if _replacing_star(e) is not None]
+            if not stars:
+                continue
+            probe = select.copy()
+            probe.set("expressions", [exp.Star()])
+            for clause in ("where", "group", "having", "qualify", "order", "limit", "offset", "windows", "distinct"):
+                probe.set(clause, None)
+            ctes = [cte.copy() for ancestor in _ancestors(select) if ancestor.args.get("with")
+                    for cte in ancestor.args["with"].expressions]
+            if ctes:
+                probe.set("with", exp.With(expressions=ctes))
+            expanded = []
+            for item in select.expressions:
+                star = _replacing_star(item)
+                if star is None:
+                    expanded.append(item)
+                    continue
+                qualifier = item.table if isinstance(item, exp.Column) else None
+                probe.set("expressions", [exp.column(exp.Star(), table=qualifier) if qualifier else exp.Star()])
+                columns = self.session.sql(to_spark(probe)).columns
+                replaced = {r.alias_or_name.lower(): r for r in star.args["replace"]}
+                for name in columns:
+                    given = replaced.get(name.lower())
+                    expanded.append(given.copy() if given is not None else exp.column(name, table=qualifier, quoted=True))
+            select.set("expressions", expanded)
+        return tree
+
+    def _files_read(self, tree: exp.Expression) -> exp.Expression:
+        """``read_csv(path, …)`` and ``read_parquet(path)`` in a FROM: Spark's readers, as views the
+        statement reads instead. A CSV is read as DuckDB's ``all_varchar`` reads it: every column a
+        string, an empty field NULL; with the header, delimiter, quote and escape given."""
+        for table in list(tree.find_all(exp.Table)):
+            reader = table.this
+            if isinstance(reader, exp.ReadCSV):
+                path, options = reader.this, _csv_options(reader.expressions)
+                frame = self.session.read.options(**options).csv(_literal_path(path))
+            elif isinstance(reader, exp.ReadParquet) and len(reader.expressions) == 1:
+                frame = self.session.read.parquet(_literal_path(reader.expressions[0]))
+            else:
+                continue
+            view = f"__file_{abs(hash(reader.sql(dialect='duckdb'))):x}"
+            frame.createOrReplaceTempView(view)
+            table.set("this", exp.to_identifier(view))
+        return tree
+
     def _statement(self, sql: str, parameters: Any) -> Any:
         """Run one statement: a DataFrame of its result (the rows written, as DuckDB counts them,
         for CREATE … AS, INSERT, UPDATE and DELETE), or None."""
-        tree = parse(sql)
+        tree = self._files_read(parse(sql))
         if isinstance(tree, exp.Create):
             name = _table_name(tree.this)
             query = tree.args.get("expression")
@@ -256,3 +307,47 @@ class SparkEngine(EngineBase):
 def _table_name(node: exp.Expression) -> str:
     table = node.this if isinstance(node, exp.Schema) else node
     return table.name
+
+
+#: DuckDB's ``read_csv`` options and Spark's CSV reader's names for them.
+_CSV_OPTIONS = {"header": "header", "delim": "sep", "sep": "sep", "quote": "quote", "escape": "escape"}
+
+
+def _literal_path(path: exp.Expression) -> str:
+    if not isinstance(path, exp.Literal) or not path.is_string:
+        raise NotPortable("a file read from a path that is not a string literal")
+    return path.this
+
+
+def _csv_options(given: list[exp.Expression]) -> dict[str, str]:
+    """``read_csv``'s ``name = value`` options as the Spark reader's; every column a string
+    (``all_varchar``: anything else is not portable), empty fields NULL, no multi-line values
+    beyond quotes (Spark's defaults)."""
+    options = {"header": "false", "inferSchema": "false"}
+    for option in given:
+        if not isinstance(option, exp.EQ) or not isinstance(option.this, exp.Column):
+            raise NotPortable(f"read_csv option {option.sql(dialect='duckdb')}")
+        name, value = option.this.name.lower(), option.expression
+        text = value.this if isinstance(value, exp.Literal) else str(value.this).lower() \
+            if isinstance(value, exp.Boolean) else None
+        if name == "all_varchar" and isinstance(value, exp.Boolean) and value.this:
+            continue
+        if name not in _CSV_OPTIONS or text is None:
+            raise NotPortable(f"read_csv option {option.sql(dialect='duckdb')}")
+        options[_CSV_OPTIONS[name]] = str(text)
+    return options
+
+
+def _replacing_star(item: exp.Expression) -> exp.Star | None:
+    """The ``*`` of ``* REPLACE (…)`` or ``t.* REPLACE (…)`` in a select list, else None."""
+    star = item.this if isinstance(item, exp.Column) else item
+    return star if isinstance(star, exp.Star) and star.args.get("replace") else None
+
+
+def _ancestors(node: exp.Expression) -> list[exp.Expression]:
+    """``node`` and every expression it is part of, the nearest first."""
+    found = []
+    while node is not None:
+        found.append(node)
+        node = node.parent
+    return found
