@@ -30,7 +30,7 @@ def country_key_sql(raw: str) -> str:
 
 
 def _csv(name: str) -> str:
-    return f"read_csv({sql_literal(data_path(name))}, all_varchar = true, header = true)"
+    return f"read_csv({sql_literal(data_path(name))}, all_varchar = true, header = true, delim = ',')"
 
 
 def create_reference_tables(db: Engine, *, name_variants: str | None = None) -> None:

@@ -66,7 +66,7 @@ def _spelled_for_spark(tree: exp.Expression) -> str:
     tree = tree.copy()
     for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered, _ordered_lists,
                       _series_tables, _any_values, _finite, _asof_joins, _parsed_with_formats, _array_overlaps,
-                      _string_similarities, _full_matches, _first_replacements, _accents_stripped):
+                      _full_matches, _first_replacements, _accents_stripped, _string_similarities):
         tree = transform(tree)
     return tree.sql(dialect="spark")
 
@@ -298,31 +298,94 @@ def _string_similarities(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _java_regex(pattern: exp.Expression, what: str) -> str:
+    """A pattern DuckDB (RE2) reads as Java (Spark) reads it, or NotPortable: RE2's POSIX classes
+    (``[[:digit:]]``) and named groups ``(?P<…>)`` mean other things or nothing in Java."""
+    if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+        raise NotPortable(f"{what} with a pattern that is not a string literal")
+    if "[[:" in pattern.this or "(?P<" in pattern.this:
+        raise NotPortable(f"{what} with a POSIX class or a named group")
+    return _end_of_text(pattern.this)
+
+
+def _end_of_text(pattern: str) -> str:
+    """RE2's ``$`` is the end of the text; Java's also matches before a final newline: ``\\z``.
+    A ``$`` escaped or inside a character class is a dollar sign in both."""
+    out, escaped, in_class = [], False, False
+    for c in pattern:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "[" and not in_class:
+            in_class = True
+        elif c == "]" and in_class:
+            in_class = False
+        elif c == "$" and not in_class:
+            out.append("\\z")
+            continue
+        out.append(c)
+    return "".join(out)
+
+
 def _full_matches(tree: exp.Expression) -> exp.Expression:
-    """``regexp_full_match(x, p)``: the whole of x matches p (Spark's ``RLIKE`` finds p anywhere)."""
+    """``regexp_full_match(x, p)``: the whole of x matches p (Spark's ``RLIKE`` finds p anywhere;
+    ``\\z``, as Java's ``$`` would also match before a final newline)."""
     for match in _innermost_first(tree.find_all(exp.RegexpFullMatch)):
-        pattern = match.expression
-        if not isinstance(pattern, exp.Literal) or not pattern.is_string:
-            raise NotPortable("regexp_full_match with a pattern that is not a string literal")
-        match.replace(exp.RegexpLike(this=match.this.copy(), expression=exp.Literal.string(f"^(?:{pattern.this})$")))
+        if match.args.get("options") is not None:
+            raise NotPortable("regexp_full_match with options")
+        pattern = _java_regex(match.expression, "regexp_full_match")
+        match.replace(exp.RegexpLike(this=match.this.copy(), expression=exp.Literal.string(f"^(?:{pattern})\\z")))
     return tree
+
+
+def _can_match_once_only(pattern: str) -> bool:
+    """A pattern whose every match replaces the same text as its first: anchored at the start, or
+    ending in one or more of something at the end (``'[A-Z]+$'``, which cannot match empty there
+    again), and no alternation."""
+    return "|" not in pattern and (pattern.startswith("^") or (pattern.endswith("+$") and not pattern.endswith("\\+$")))
+
+
+def _java_replacement(text: str) -> str:
+    """DuckDB's replacement (``\\1`` a group, ``\\\\`` a backslash, ``$`` itself) as Java's (``$1``,
+    ``\\\\``, ``\\$``), in one pass from the left."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1].isdigit():
+            out.append("$" + text[i + 1])
+            if i + 2 < len(text) and text[i + 2].isdigit():
+                raise NotPortable("a replacement group followed by a digit")
+            i += 2
+        elif c == "\\" and i + 1 < len(text) and text[i + 1] == "\\":
+            out.append("\\\\")
+            i += 2
+        elif c == "$":
+            out.append("\\$")
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 def _first_replacements(tree: exp.Expression) -> exp.Expression:
     """``regexp_replace`` without ``'g'`` replaces the first match in DuckDB and every match in
-    Spark: the same only for a pattern anchored at the start or the end (``'^0+'``), which can
-    match once; any other raises. Groups in the replacement: ``\\1`` in DuckDB, ``$1`` in Spark."""
+    Spark: the same only for a pattern that can match once (:func:`_can_match_once_only`); any
+    other raises, as do flags other than ``'g'``. The replacement is spelled for Java."""
     for replace in list(tree.find_all(exp.RegexpReplace)):
         modifiers = replace.args.get("modifiers")
-        pattern, replacement = replace.expression, replace.args.get("replacement")
-        if modifiers is None or "g" not in str(modifiers.this):
-            anchored = isinstance(pattern, exp.Literal) and (pattern.this.startswith("^") or (
-                pattern.this.endswith("$") and not pattern.this.endswith("\\$")))
-            if not anchored:
-                raise NotPortable("regexp_replace of the first match only (no 'g') with a pattern not anchored")
-        if isinstance(replacement, exp.Literal) and replacement.is_string:
-            spelled = re.sub(r"\\(\d)", r"$\1", replacement.this.replace("$", "\\$"))
-            replace.set("replacement", exp.Literal.string(spelled))
+        flags = str(modifiers.this) if modifiers is not None else ""
+        if set(flags) - {"g"}:
+            raise NotPortable(f"regexp_replace with flags {flags!r}")
+        pattern = _java_regex(replace.expression, "regexp_replace")
+        if "g" not in flags and not _can_match_once_only(replace.expression.this):
+            raise NotPortable("regexp_replace of the first match only (no 'g') with a pattern that may match again")
+        replace.set("expression", exp.Literal.string(pattern))
+        replacement = replace.args.get("replacement")
+        if not isinstance(replacement, exp.Literal) or not replacement.is_string:
+            raise NotPortable("regexp_replace with a replacement that is not a string literal")
+        replace.set("replacement", exp.Literal.string(_java_replacement(replacement.this)))
         replace.set("modifiers", None)
     return tree
 
@@ -339,6 +402,8 @@ def accent_table() -> tuple[str, str]:
                            [chars]).fetchall()
     finally:
         con.close()
+    if any(len(s) > 1 for _, s in rows):   # a DuckDB whose strip_accents gives several letters
+        raise NotPortable("strip_accents: DuckDB turns a character into several")
     mapped = [(c, s) for c, s in rows if len(s) == 1]
     dropped = [c for c, s in rows if s == ""]
     return "".join(c for c, _ in mapped) + "".join(dropped), "".join(s for _, s in mapped)
@@ -349,8 +414,11 @@ def _accents_stripped(tree: exp.Expression) -> exp.Expression:
     for call in _innermost_first(tree.find_all(exp.Anonymous)):
         if str(call.this).lower() == "strip_accents" and len(call.expressions) == 1:
             accented, plain = accent_table()
-            call.replace(exp.Anonymous(this="TRANSLATE", expressions=[
-                call.expressions[0].copy(), exp.Literal.string(accented), exp.Literal.string(plain)]))
+            translated = exp.Anonymous(this="TRANSLATE", expressions=[
+                call.expressions[0].copy(), exp.Literal.string(accented), exp.Literal.string(plain)])
+            # DuckDB drops every mark; the table holds the plane's, this the others' (U+1D167 …)
+            call.replace(exp.RegexpReplace(this=translated, expression=exp.Literal.string("\\p{M}"),
+                                           replacement=exp.Literal.string(""), modifiers=exp.Literal.string("g")))
     return tree
 
 

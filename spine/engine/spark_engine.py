@@ -137,7 +137,7 @@ class SparkEngine(EngineBase):
     # -- what a statement does ----------------------------------------------------------------------
 
     def _query(self, tree: exp.Expression, parameters: Any) -> Any:
-        sql = to_spark(self._stars_replaced(tree))
+        sql = to_spark(self._stars_replaced(tree, parameters))
         return self.session.sql(sql, args=list(parameters)) if parameters else self.session.sql(sql)
 
     def _save(self, name: str, frame: Any) -> None:
@@ -147,23 +147,20 @@ class SparkEngine(EngineBase):
         """A one-row result holding ``n``: what DuckDB returns for a statement that writes rows."""
         return self.session.createDataFrame([(n,)], "Count bigint")
 
-    def _stars_replaced(self, tree: exp.Expression) -> exp.Expression:
-        """DuckDB's ``[t.]* REPLACE (expr AS c, …)`` as the columns it stands for, ``c`` in its place:
-        Spark has no REPLACE. The columns are asked of Spark (the query's FROM, analysed, not run),
-        the innermost query first, with the CTEs in scope."""
+    def _stars_replaced(self, tree: exp.Expression, parameters: Any = None) -> exp.Expression:
+        """DuckDB's ``[t.]* [EXCLUDE (…)] REPLACE (expr AS c, …)`` as the columns it stands for, ``c``
+        in its place: Spark has no REPLACE. The columns are asked of Spark (the query's FROM,
+        analysed, not run), the innermost query first, with the CTEs in scope defined before it."""
         tree = tree.copy()
         for select in reversed(list(tree.find_all(exp.Select))):
-            stars = [e for e in select.expressions if _replacing_star(e) is not None]
-            if not stars:
+            if not any(_replacing_star(e) is not None for e in select.expressions):
                 continue
             probe = select.copy()
-            probe.set("expressions", [exp.Star()])
             for clause in ("where", "group", "having", "qualify", "order", "limit", "offset", "windows", "distinct"):
                 probe.set(clause, None)
-            ctes = [cte.copy() for ancestor in _ancestors(select) if ancestor.args.get("with")
-                    for cte in ancestor.args["with"].expressions]
+            ctes = _ctes_in_scope(select)
             if ctes:
-                probe.set("with", exp.With(expressions=ctes))
+                probe.set("with_", exp.With(expressions=ctes))
             expanded = []
             for item in select.expressions:
                 star = _replacing_star(item)
@@ -172,9 +169,17 @@ class SparkEngine(EngineBase):
                     continue
                 qualifier = item.table if isinstance(item, exp.Column) else None
                 probe.set("expressions", [exp.column(exp.Star(), table=qualifier) if qualifier else exp.Star()])
-                columns = self.session.sql(to_spark(probe)).columns
+                spelled = to_spark(self._stars_replaced(probe, parameters))
+                frame = self.session.sql(spelled, args=list(parameters)) if parameters else self.session.sql(spelled)
+                columns = frame.columns
                 replaced = {r.alias_or_name.lower(): r for r in star.args["replace"]}
+                excluded = {e.name.lower() for e in star.args.get("except_") or []}
+                unknown = set(replaced) - {c.lower() for c in columns}
+                if unknown:
+                    raise NotPortable(f"* REPLACE of columns the query does not have: {sorted(unknown)}")
                 for name in columns:
+                    if name.lower() in excluded:
+                        continue
                     given = replaced.get(name.lower())
                     expanded.append(given.copy() if given is not None else exp.column(name, table=qualifier, quoted=True))
             select.set("expressions", expanded)
@@ -189,7 +194,9 @@ class SparkEngine(EngineBase):
             if isinstance(reader, exp.ReadCSV):
                 path, options = reader.this, _csv_options(reader.expressions)
                 frame = self.session.read.options(**options).csv(_literal_path(path))
-            elif isinstance(reader, exp.ReadParquet) and len(reader.expressions) == 1:
+            elif isinstance(reader, exp.ReadParquet):
+                if len(reader.expressions) != 1:
+                    raise NotPortable("read_parquet with options")
                 frame = self.session.read.parquet(_literal_path(reader.expressions[0]))
             else:
                 continue
@@ -320,17 +327,23 @@ def _literal_path(path: exp.Expression) -> str:
 
 
 def _csv_options(given: list[exp.Expression]) -> dict[str, str]:
-    """``read_csv``'s ``name = value`` options as the Spark reader's; every column a string
-    (``all_varchar``: anything else is not portable), empty fields NULL, no multi-line values
-    beyond quotes (Spark's defaults)."""
-    options = {"header": "false", "inferSchema": "false"}
+    """``read_csv``'s ``name = value`` options as the Spark reader's. DuckDB detects what is not
+    given, so ``all_varchar = true``, ``header`` and the delimiter must be (every column a string,
+    an empty field NULL); quotes doubled inside a quoted value and newlines inside one are read
+    as DuckDB reads them."""
+    named = {o.this.name.lower() for o in given if isinstance(o, exp.EQ) and isinstance(o.this, exp.Column)}
+    if not {"all_varchar", "header"} <= named or not named & {"delim", "sep"}:
+        raise NotPortable("read_csv without all_varchar = true, header and delim (DuckDB would detect them)")
+    options = {"header": "false", "inferSchema": "false", "escape": '"', "multiLine": "true"}
     for option in given:
         if not isinstance(option, exp.EQ) or not isinstance(option.this, exp.Column):
             raise NotPortable(f"read_csv option {option.sql(dialect='duckdb')}")
         name, value = option.this.name.lower(), option.expression
         text = value.this if isinstance(value, exp.Literal) else str(value.this).lower() \
             if isinstance(value, exp.Boolean) else None
-        if name == "all_varchar" and isinstance(value, exp.Boolean) and value.this:
+        if name == "all_varchar":
+            if not (isinstance(value, exp.Boolean) and value.this):
+                raise NotPortable("read_csv with typed columns")
             continue
         if name not in _CSV_OPTIONS or text is None:
             raise NotPortable(f"read_csv option {option.sql(dialect='duckdb')}")
@@ -342,6 +355,23 @@ def _replacing_star(item: exp.Expression) -> exp.Star | None:
     """The ``*`` of ``* REPLACE (…)`` or ``t.* REPLACE (…)`` in a select list, else None."""
     star = item.this if isinstance(item, exp.Column) else item
     return star if isinstance(star, exp.Star) and star.args.get("replace") else None
+
+
+def _ctes_in_scope(select: exp.Select) -> list[exp.CTE]:
+    """Copies of the CTEs a select may read: those of every query around it, outermost first,
+    and in the WITH holding the select's own CTE only those defined before it (an inner name
+    shadows an outer one)."""
+    chain = _ancestors(select)
+    by_name: dict[str, exp.CTE] = {}
+    for ancestor in reversed(chain):
+        with_ = ancestor.args.get("with_")
+        if not with_:
+            continue
+        for cte in with_.expressions:
+            if cte in chain:
+                break
+            by_name[cte.alias_or_name.lower()] = cte.copy()
+    return list(by_name.values())
 
 
 def _ancestors(node: exp.Expression) -> list[exp.Expression]:

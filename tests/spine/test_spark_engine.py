@@ -107,6 +107,10 @@ def rows(engine, sql, parameters=None):
     "('XSY'), ('XSYZ'), ('007A1'), ('Й'), (NULL)) AS v(t)",
     "WITH c AS (SELECT n, s, dob FROM people) SELECT * REPLACE (upper(s) AS s) FROM (SELECT * FROM c) AS x",
     "SELECT p.* REPLACE (p.n * 10 AS n), m.dir FROM people AS p JOIN marks AS m ON m.n = p.n",
+    "WITH a AS (SELECT * EXCLUDE (grp) REPLACE (upper(s) AS s) FROM people), b AS (SELECT * REPLACE (n + 1 AS n) "
+    "FROM a) SELECT * FROM (WITH c AS (SELECT * FROM b) SELECT * REPLACE (coalesce(s, '-') AS s) FROM c) AS x",
+    "SELECT t, regexp_replace(t, '([A-Z])([0-9])', '\\2\\1$\\\\', 'g'), regexp_replace(t, '[A-Z]+$', ''), "
+    "regexp_full_match(t, '[A-Z0-9]+') FROM (VALUES ('A1B2'), ('007A1'), ('AB' || chr(10))) AS v(t)",
 ])
 def test_a_query_gives_duckdbs_rows(read_only_engines, sql):
     duck, spark = read_only_engines
@@ -238,19 +242,27 @@ def test_a_probabilistic_model_trains_and_scores_on_spark_as_on_duckdb(spark, du
 
 def test_files_are_read_as_duckdbs_read_csv_and_read_parquet_read_them(engines, tmp_path):
     csv = tmp_path / "people.csv"
-    csv.write_text("id;name;born\n1;Åsa;1990-01-02\n2;;\n3;\"Dahl; Ole\";1985-06-30\n", encoding="utf-8")
+    csv.write_text('id;name;born\n1;Åsa;1990-01-02\n2;;\n3;"Dahl; ""Ole""";1985-06-30\n4;"two\nlines";\n',
+                   encoding="utf-8")
     duck, spark = engines
     duck.run(f"COPY (SELECT * FROM people) TO '{tmp_path / 'people.parquet'}' (FORMAT parquet)")
     for sql in (f"SELECT * FROM read_csv('{csv}', all_varchar = true, header = true, delim = ';')",
                 f"SELECT n, s FROM read_parquet('{tmp_path / 'people.parquet'}') WHERE n > 1"):
         assert rows(spark, sql) == rows(duck, sql)
     with pytest.raises(NotPortable, match="read_csv option"):
-        spark.run(f"SELECT * FROM read_csv('{csv}', auto_detect = true)")
+        spark.run(f"SELECT * FROM read_csv('{csv}', all_varchar = true, header = true, delim = ';', skip = 1)")
+    with pytest.raises(NotPortable, match="would detect"):   # DuckDB sniffs what is not given; Spark cannot
+        spark.run(f"SELECT * FROM read_csv('{csv}', all_varchar = true)")
 
 
 def test_a_first_match_replacement_spark_would_repeat_is_refused(spark):
     with pytest.raises(NotPortable, match="first match"):
         spark.run("SELECT regexp_replace('aaa', 'a', 'b')")   # DuckDB: 'baa'; Spark would give 'bbb'
+    for statement in ("SELECT regexp_replace('bab', '^a|b', 'x')",        # DuckDB: 'xab'
+                      "SELECT regexp_replace('AB', 'B?$', 'x')",          # DuckDB: 'Ax'; Java would give 'Axx'
+                      "SELECT regexp_replace('Abc', 'a', 'x', 'gi')"):    # a flag Spark would drop
+        with pytest.raises(NotPortable, match="regexp_replace"):
+            spark.run(statement)
     with pytest.raises(NotPortable, match="%y"):
         spark.run("SELECT try_strptime('01.01.85', '%d.%m.%y')")   # DuckDB: 1985; Spark: 2085
 
