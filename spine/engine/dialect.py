@@ -232,15 +232,21 @@ _FORMAT_FIELDS = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", 
 _SPACES = " \t\n\r\x0b\x0c"
 
 
+def string_literal(node: exp.Expression | None, what: str) -> str:
+    """The text of a string literal, or NotPortable naming ``what`` (a spelling that reads the
+    value at translation time cannot take a column or an expression)."""
+    if not isinstance(node, exp.Literal) or not node.is_string:
+        raise NotPortable(f"{what} that is not a string literal")
+    return node.this
+
+
 def _spark_format(duckdb_format: exp.Expression) -> exp.Expression:
     """A strftime pattern (``'%d/%m/%Y'``) as Spark's datetime pattern for parsing (``'d/M/yyyy'``).
     DuckDB reads ``5/3/2020`` with ``%d/%m``: a two-digit field between separators takes one digit
     too in Spark as well (fields that touch, as in ``yyyyMMdd``, keep their widths: Spark cannot
     tell where one ends). Letters of the format itself (the ``T`` of ``%Y-%m-%dT%H``) are quoted."""
-    if not isinstance(duckdb_format, exp.Literal) or not duckdb_format.is_string:
-        raise NotPortable("a date format that is not a string literal")
     spelled = []
-    for token in re.findall(r"%.|[^%]", duckdb_format.this):
+    for token in re.findall(r"%.|[^%]", string_literal(duckdb_format, "a date format")):
         if token.startswith("%"):
             if token not in _FORMAT_FIELDS:
                 raise NotPortable(f"date format {token} (spelled for Spark: {', '.join(_FORMAT_FIELDS)})")
@@ -301,11 +307,10 @@ def _string_similarities(tree: exp.Expression) -> exp.Expression:
 def _java_regex(pattern: exp.Expression, what: str) -> str:
     """A pattern DuckDB (RE2) reads as Java (Spark) reads it, or NotPortable: RE2's POSIX classes
     (``[[:digit:]]``) and named groups ``(?P<…>)`` mean other things or nothing in Java."""
-    if not isinstance(pattern, exp.Literal) or not pattern.is_string:
-        raise NotPortable(f"{what} with a pattern that is not a string literal")
-    if "[[:" in pattern.this or "(?P<" in pattern.this:
+    text = string_literal(pattern, f"{what} with a pattern")
+    if "[[:" in text or "(?P<" in text:
         raise NotPortable(f"{what} with a POSIX class or a named group")
-    return _end_of_text(pattern.this)
+    return _end_of_text(text)
 
 
 def _end_of_text(pattern: str) -> str:
@@ -382,10 +387,8 @@ def _first_replacements(tree: exp.Expression) -> exp.Expression:
         if "g" not in flags and not _can_match_once_only(replace.expression.this):
             raise NotPortable("regexp_replace of the first match only (no 'g') with a pattern that may match again")
         replace.set("expression", exp.Literal.string(pattern))
-        replacement = replace.args.get("replacement")
-        if not isinstance(replacement, exp.Literal) or not replacement.is_string:
-            raise NotPortable("regexp_replace with a replacement that is not a string literal")
-        replace.set("replacement", exp.Literal.string(_java_replacement(replacement.this)))
+        replacement = string_literal(replace.args.get("replacement"), "regexp_replace with a replacement")
+        replace.set("replacement", exp.Literal.string(_java_replacement(replacement)))
         replace.set("modifiers", None)
     return tree
 

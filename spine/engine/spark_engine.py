@@ -20,7 +20,7 @@ from typing import Any
 from sqlglot import exp
 
 from spine.engine.base import EngineBase
-from spine.engine.dialect import NotPortable, parse, to_spark
+from spine.engine.dialect import NotPortable, parse, string_literal, to_spark
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,8 @@ class SparkEngine(EngineBase):
         """DuckDB's ``[t.]* [EXCLUDE (…)] REPLACE (expr AS c, …)`` as the columns it stands for, ``c``
         in its place: Spark has no REPLACE. The columns are asked of Spark (the query's FROM,
         analysed, not run), the innermost query first, with the CTEs in scope defined before it."""
+        if not any(_replacing_star(e) is not None for s in tree.find_all(exp.Select) for e in s.expressions):
+            return tree   # most statements: no copy of the tree
         tree = tree.copy()
         for select in reversed(list(tree.find_all(exp.Select))):
             if not any(_replacing_star(e) is not None for e in select.expressions):
@@ -181,7 +183,8 @@ class SparkEngine(EngineBase):
                     if name.lower() in excluded:
                         continue
                     given = replaced.get(name.lower())
-                    expanded.append(given.copy() if given is not None else exp.column(name, table=qualifier, quoted=True))
+                    kept = exp.column(name, table=qualifier, quoted=True)
+                    expanded.append(given.copy() if given is not None else kept)
             select.set("expressions", expanded)
         return tree
 
@@ -193,11 +196,11 @@ class SparkEngine(EngineBase):
             reader = table.this
             if isinstance(reader, exp.ReadCSV):
                 path, options = reader.this, _csv_options(reader.expressions)
-                frame = self.session.read.options(**options).csv(_literal_path(path))
+                frame = self.session.read.options(**options).csv(string_literal(path, "a file read from a path"))
             elif isinstance(reader, exp.ReadParquet):
                 if len(reader.expressions) != 1:
                     raise NotPortable("read_parquet with options")
-                frame = self.session.read.parquet(_literal_path(reader.expressions[0]))
+                frame = self.session.read.parquet(string_literal(reader.expressions[0], "a file read from a path"))
             else:
                 continue
             view = f"__file_{abs(hash(reader.sql(dialect='duckdb'))):x}"
@@ -318,12 +321,6 @@ def _table_name(node: exp.Expression) -> str:
 
 #: DuckDB's ``read_csv`` options and Spark's CSV reader's names for them.
 _CSV_OPTIONS = {"header": "header", "delim": "sep", "sep": "sep", "quote": "quote", "escape": "escape"}
-
-
-def _literal_path(path: exp.Expression) -> str:
-    if not isinstance(path, exp.Literal) or not path.is_string:
-        raise NotPortable("a file read from a path that is not a string literal")
-    return path.this
 
 
 def _csv_options(given: list[exp.Expression]) -> dict[str, str]:
