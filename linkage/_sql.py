@@ -25,6 +25,8 @@ class Engine(Protocol):
 
     def relation(self, table: str) -> Any: ...
 
+    def table_names(self) -> set[str]: ...
+
     def register(self, name: str, data: Any) -> None: ...
 
     def unregister(self, name: str) -> None: ...
@@ -65,8 +67,8 @@ def columns_of(db: Engine, table: str) -> list[str]:
     """A table's (or view's) column names in order; empty when it does not exist."""
     try:
         return [row[0] for row in db.run(f"DESCRIBE {quote_ident(table)}")]
-    except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException; callers name the table
-        if "does not exist" in str(exc):
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises CatalogException (Spark AnalysisException)
+        if "does not exist" in str(exc) or "TABLE_OR_VIEW_NOT_FOUND" in str(exc):
             return []
         raise
 

@@ -53,8 +53,7 @@ def add_linkage_features(db: Engine, table: str, output: str) -> str:
     ``table`` needs ``first_name``, ``surname`` and ``dob`` columns (NULL where a source lacks them),
     as :func:`linkage.standardise.standardise_records_sql` produces.
     """
-    if not db.run("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                  [NAME_VARIANT_TABLE])[0][0]:
+    if NAME_VARIANT_TABLE not in db.table_names():
         create_reference_tables(db)
     keys = _phonetic_keys(db, table)
     letters = "regexp_replace({}, '[^A-Z]', '', 'g')"

@@ -41,15 +41,25 @@ def _groups_sql(table: str, people: str, visas: str | None, age_groups: list[int
     bounds = age_groups + [200]
     age = "datesub('year', w.dob, e.date)"
     labels = " ".join(f"WHEN {age} < {hi} THEN '{lo}-{hi - 1}'" for lo, hi in zip(bounds, bounds[1:-1]))
-    visa = (f"""coalesce((SELECT first(v.visa_type ORDER BY v.start_date DESC, v.visa_type)
-                          FROM {quote_ident(visas)} AS v
-                          WHERE v.person_id = e.person_id AND v.start_date <= e.date + INTERVAL 60 DAY
-                            AND coalesce(v.end_date, e.date) >= e.date), 'none')""" if visas else "'unknown'")
-    return f"""
-        SELECT e.person_id, e.date, {visa} AS reason, coalesce(w.citizenship_group, 'unknown') AS citizenship_group,
+    if not visas:
+        return f"""
+        SELECT e.person_id, e.date, 'unknown' AS reason, coalesce(w.citizenship_group, 'unknown') AS citizenship_group,
                CASE WHEN w.dob IS NULL THEN 'unknown' {labels} ELSE '{bounds[-2]}+' END AS age_group
         FROM {quote_ident(table)} AS e LEFT JOIN {quote_ident(people)} AS w USING (person_id)
         WHERE e.event = 'immigration' AND e.provisional AND e.derived_via = 'self'"""
+    # the reason is the visa begun by 60 days after the arrival, not ended before it, the latest one
+    # (a join, each arrival numbered to stay one row, not a correlated subquery: Spark runs it too)
+    return f"""
+        SELECT e.person_id, e.date, coalesce(v.visa_type, 'none') AS reason,
+               coalesce(e.citizenship_group, 'unknown') AS citizenship_group,
+               CASE WHEN e.dob IS NULL THEN 'unknown' {labels.replace("w.dob", "e.dob")}
+                    ELSE '{bounds[-2]}+' END AS age_group
+        FROM (SELECT row_number() OVER () AS arrival, e.person_id, e.date, w.dob, w.citizenship_group
+              FROM {quote_ident(table)} AS e LEFT JOIN {quote_ident(people)} AS w USING (person_id)
+              WHERE e.event = 'immigration' AND e.provisional AND e.derived_via = 'self') AS e
+        LEFT JOIN {quote_ident(visas)} AS v ON v.person_id = e.person_id
+             AND v.start_date <= e.date + INTERVAL 60 DAY AND coalesce(v.end_date, e.date) >= e.date
+        QUALIFY row_number() OVER (PARTITION BY e.arrival ORDER BY v.start_date DESC, v.visa_type) = 1"""
 
 
 def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], events: str, people: str, *,
@@ -70,13 +80,16 @@ def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], ev
     for years in YEARS_BACK:
         end = data_end - timedelta(days=round(365.25 * years))
         earlier = derive_at(end, f"rules__events_ended_{years}y_earlier")
+        groups = _groups_sql(earlier, people, visas, age_groups)
         parts.append(f"""
             SELECT {years} AS years_back, g.reason, g.citizenship_group, g.age_group, count(*) AS provisional,
-                   count(*) FILTER (WHERE NOT EXISTS (
-                       SELECT 1 FROM {quote_ident(events)} AS f WHERE f.person_id = g.person_id
-                         AND f.event = 'immigration' AND NOT f.provisional
-                         AND abs(datediff('day', f.date, g.date)) <= {MATCH_DAYS})) AS left_early
-            FROM ({_groups_sql(earlier, people, visas, age_groups)}) AS g GROUP BY ALL""")
+                   count(*) FILTER (WHERE c.person_id IS NULL) AS left_early
+            FROM ({groups}) AS g
+            LEFT JOIN (   -- arrivals the whole data confirms (a long-term immigration within a month)
+                SELECT DISTINCT g.person_id, g.date FROM ({groups}) AS g JOIN {quote_ident(events)} AS f
+                ON f.person_id = g.person_id AND f.event = 'immigration' AND NOT f.provisional
+                   AND abs(datediff('day', f.date, g.date)) <= {MATCH_DAYS}) AS c USING (person_id, date)
+            GROUP BY ALL""")
     materialise(db, EARLY_LEAVERS, " UNION ALL ".join(parts))
     yearly = dict(db.run(f"""SELECT years_back, sum(left_early) / nullif(sum(provisional), 0)
                                   FROM {EARLY_LEAVERS} GROUP BY 1"""))

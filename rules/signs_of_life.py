@@ -305,19 +305,26 @@ deregistrations AS (
     SELECT person_id, end_date AS deregistered FROM {p}
     WHERE kind = 'registration' AND reason IN ({sql_in_list(emigration_codes)}) AND end_date IS NOT NULL
 ),
+reports AS (   -- the deregistration that reports a recorded exit (as rules.signs_of_life's recorded
+               -- departure: no entry between, no counted activity beginning a year or more after the exit);
+               -- exits of a person on one day share their next entry, so (person, day, next entry) is the exit
+    SELECT o.person_id, o.date, o.next_in, min(g.deregistered) AS reported_by
+    FROM ordered AS o JOIN deregistrations AS g ON g.person_id = o.person_id
+    WHERE o.direction = 'out' AND o.record_id IS NOT NULL
+      AND g.deregistered >= o.date - INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
+      AND (o.next_in IS NULL OR o.next_in > g.deregistered)
+      AND NOT EXISTS (SELECT 1 FROM {p} AS a WHERE a.person_id = o.person_id AND a.kind = 'activity'
+                      AND NOT a.exempt AND a.start_date >= o.date + INTERVAL {gap} DAY
+                      AND a.start_date <= g.deregistered)
+    GROUP BY o.person_id, o.date, o.next_in
+),
 departures AS (
     SELECT o.*, o.next_date IS NULL AND o.record_id IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM deregistrations AS g WHERE g.person_id = o.person_id) AS last_recorded_exit,
-           -- the deregistration that reports this exit (as rules.signs_of_life's recorded departure:
-           -- no entry between, no counted activity beginning a year or more after the exit)
-           (SELECT min(g.deregistered) FROM deregistrations AS g
-            WHERE g.person_id = o.person_id AND o.record_id IS NOT NULL
-              AND g.deregistered >= o.date - INTERVAL {DEREGISTRATION_EARLY_DAYS} DAY
-              AND (o.next_in IS NULL OR o.next_in > g.deregistered)
-              AND NOT EXISTS (SELECT 1 FROM {p} AS a WHERE a.person_id = o.person_id AND a.kind = 'activity'
-                              AND NOT a.exempt AND a.start_date >= o.date + INTERVAL {gap} DAY
-                              AND a.start_date <= g.deregistered)) AS reported_by
-    FROM ordered AS o WHERE direction = 'out'
+           r.reported_by
+    FROM ordered AS o LEFT JOIN reports AS r ON o.record_id IS NOT NULL AND r.person_id = o.person_id
+         AND r.date = o.date AND r.next_in IS NOT DISTINCT FROM o.next_in
+    WHERE o.direction = 'out'
 ),
 returns AS (
     SELECT d.person_id, d.date AS departed, min(p.start_date) AS seen, bool_or(d.last_recorded_exit) AS last_recorded_exit

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from linkage._sql import materialise, sql_literal
-from spine.engine import Engine
+from spine.engine import DuckDBEngine, Engine
 from spine.errors import ConfigError
 
 PREVIOUS_LINKS = "previous__links"
@@ -69,7 +69,7 @@ def load_previous(db: Engine, store: Path, current_key_check: str) -> dict[str, 
     if not store.exists():
         return info
     try:
-        db.run(f"ATTACH {sql_literal(str(store))} AS {_ALIAS} (READ_ONLY)")
+        previous = _previous_store(db, store)
     except duckdb.Error as err:
         first_line = str(err).splitlines()[0]
         if "lock" in first_line.lower():
@@ -78,26 +78,53 @@ def load_previous(db: Engine, store: Path, current_key_check: str) -> dict[str, 
         raise ConfigError(f"output.store: the previous store {store} cannot be read ({first_line}); "
                           "move it away to start a new history") from None
     try:
-        tables = {row[0] for row in db.run(
+        tables = {row[0] for row in previous.run(
             f"SELECT table_name FROM information_schema.tables WHERE table_catalog = '{_ALIAS}'")}
         if HISTORY_RUNS in tables:
-            _copy(db, HISTORY_RUNS, f"SELECT run, started, key_check, records, persons FROM {_ALIAS}.history__runs")
-            _copy(db, HISTORY_LINKS, f"SELECT {_columns(HISTORY_LINKS)} FROM {_ALIAS}.history__links")
+            _copy(db, previous, HISTORY_RUNS,
+                  f"SELECT run, started, key_check, records, persons FROM {_ALIAS}.history__runs")
+            _copy(db, previous, HISTORY_LINKS, f"SELECT {_columns(HISTORY_LINKS)} FROM {_ALIAS}.history__links")
         last = db.run(f"SELECT run, started, key_check FROM {HISTORY_RUNS} ORDER BY run DESC LIMIT 1")
         if last:
             info.update(run=last[0][0], started=str(last[0][1]), key_changed=last[0][2] != current_key_check)
         elif {"links", "persons"} <= tables:
             info["previous_store_without_history"] = True   # written before histories were kept
         if {"links", "persons"} <= tables and last and not info["key_changed"]:
-            _copy(db, PREVIOUS_LINKS, f"SELECT source, record_id, person_id, status, method FROM {_ALIAS}.links")
-            _copy(db, PREVIOUS_PERSONS, f"SELECT person_id, origin FROM {_ALIAS}.persons")
+            _copy(db, previous, PREVIOUS_LINKS,
+                  f"SELECT source, record_id, person_id, status, method FROM {_ALIAS}.links")
+            _copy(db, previous, PREVIOUS_PERSONS, f"SELECT person_id, origin FROM {_ALIAS}.persons")
     finally:
-        db.run(f"DETACH {_ALIAS}")
+        if previous is db:
+            db.run(f"DETACH {_ALIAS}")
+        else:
+            previous.close()
     return info
 
 
-def _copy(db: Engine, table: str, select: str) -> None:
-    db.run(f"INSERT INTO {table} {select}")
+def _previous_store(db: Engine, store: Path) -> Engine:
+    """An engine reading the previous store as ``_ALIAS``: the run's own DuckDB, with the store
+    attached; on another engine (Spark), a DuckDB of its own (the store is a DuckDB file).
+
+    Raises:
+        duckdb.Error: the store cannot be attached (locked, not a DuckDB file).
+    """
+    reader = db if db.kind == "duckdb" else DuckDBEngine.open()
+    try:
+        reader.run(f"ATTACH {sql_literal(str(store))} AS {_ALIAS} (READ_ONLY)")
+    except duckdb.Error:
+        if reader is not db:
+            reader.close()
+        raise
+    return reader
+
+
+def _copy(db: Engine, previous: Engine, table: str, select: str) -> None:
+    """Rows of the previous store into ``table`` (through Arrow where the run is on another engine)."""
+    if previous is db:
+        db.run(f"INSERT INTO {table} {select}")
+        return
+    with db.registered(f"{table}__previous", previous.arrow(select)) as rows:
+        db.run(f"INSERT INTO {table} SELECT * FROM {rows}")
 
 
 def _columns(table: str) -> str:

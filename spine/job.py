@@ -57,7 +57,7 @@ from spine.progress import Progress, default_progress
 from spine.pseudonymise import is_demo_key, person_key_from_env
 from spine.dashboards import DASHBOARDS_DIR, write_dashboards
 from spine.report import render_comparison, render_report
-from spine.sources import check_sources, content_hash, file_fingerprint, load_sources
+from spine.sources import check_sources, content_hash, file_fingerprint, load_sources, std_table
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +209,12 @@ def default_memory_limit() -> str | None:
 
 def configure_engine(db: Engine, job: JobConfig) -> dict[str, Any]:
     """Apply the job's ``engine`` settings (memory, threads, spill folder) to the store's database;
-    return the settings in effect (for quality.json: what the run's timings were measured with)."""
+    return the settings in effect (for quality.json: what the run's timings were measured with).
+    On Spark the store keeps DuckDB's defaults and the settings are the session's (spark_conf)."""
     engine = job.engine
+    if engine.kind == "spark":
+        return {"kind": "spark", "master": engine.master, "conf": spark_conf(job),
+                "memory_limit_set_by_job": engine.memory_limit is not None, "temp_directory": engine.temp_directory}
     memory_limit = engine.memory_limit or default_memory_limit()
     if memory_limit:
         db.run(f"SET memory_limit = {sql_literal(memory_limit)}")
@@ -223,6 +227,61 @@ def configure_engine(db: Engine, job: JobConfig) -> dict[str, Any]:
     memory, threads = db.run("SELECT current_setting('memory_limit'), current_setting('threads')")[0]
     return {"kind": engine.kind, "memory_limit": memory, "memory_limit_set_by_job": engine.memory_limit is not None,
             "threads": int(threads), "temp_directory": engine.temp_directory}
+
+
+def spark_conf(job: JobConfig) -> dict[str, str]:
+    """The Spark session's settings: the job's ``engine.conf``, with ``memory_limit`` as the
+    driver's memory and ``temp_directory`` as Spark's spill folder."""
+    engine, conf = job.engine, dict(job.engine.conf)
+    if engine.memory_limit:   # "5GB" -> "5120m": Spark takes whole units, no decimals
+        number, unit = re.fullmatch(r"(\d+(?:\.\d+)?) ?([KMGT])i?B", engine.memory_limit).groups()
+        conf.setdefault("spark.driver.memory", f"{max(1, int(float(number) * 1024 ** ('KMGT'.index(unit) - 1)))}m")
+    if engine.temp_directory:
+        folder = job.resolve(engine.temp_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        conf.setdefault("spark.local.dir", str(folder))
+    return conf
+
+
+@contextmanager
+def compute_engine(job: JobConfig, store: Engine) -> Iterator[Engine]:
+    """The engine the stages run on: the store's own DuckDB, or for ``engine.kind: spark`` a Spark
+    session (its checkpoint folder removed at the end; the session is left to whoever owns the
+    process, as Splink leaves it)."""
+    if job.engine.kind != "spark":
+        yield store
+        return
+    try:
+        from spine.engine.spark_engine import SparkEngine
+        spark = SparkEngine.local(job.engine.master, spark_conf(job))
+    except ImportError:
+        raise ConfigError("engine.kind: spark needs pyspark: pip install 'migration-spine[spark]' "
+                          "(and Java 17)") from None
+    try:
+        yield spark
+    finally:
+        spark.close()
+
+
+#: Tables a run on Spark copies into the store at its end: what the next run (the link history),
+#: the Python API (``JobResult.table``), ``spine review`` (the review pairs, the standardised
+#: records and the spine's reference records they show) and ``spine report`` read there.
+STORE_TABLES = (*CONTRACT_TABLES, history.HISTORY_LINKS, history.HISTORY_RUNS, history.CHANGED_RECORDS,
+                "review__pairs", "spine__reference")
+
+
+def copy_to_store(compute: Engine, store: Engine, staging: Path, job: JobConfig) -> None:
+    """The tables :data:`STORE_TABLES` names and each source's standardised records, those the
+    run made, from the engine it used into the DuckDB store, through a Parquet file beside it
+    (written by the engine, read by DuckDB; removed after)."""
+    made = compute.table_names()
+    for table in (*STORE_TABLES, *(std_table(name) for name in job.sources)):
+        if table not in made:
+            continue
+        file = staging / f".{table}.to-store.parquet"
+        compute.run(f"COPY {table} TO {sql_literal(str(file))} (FORMAT parquet)")
+        store.run(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({sql_literal(str(file))})")
+        file.unlink()
 
 
 def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = False) -> "JobResult":
@@ -300,15 +359,17 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
     started = time.perf_counter()
     run_log = _RunLog(staging / RUN_LOG)
     try:
-        with DuckDBEngine.open(staged_store) as db:
+        with DuckDBEngine.open(staged_store) as db, compute_engine(job, db) as compute:
             engine = configure_engine(db, job)
             done = checkpoints.finished(db) if leftover else {}
             if leftover:
                 checkpoints.drop_leftovers(db)
             else:
                 checkpoints.start(db, fingerprint)
-            run = _Stages(db, job, key, key_check, input_hashes, staging, timer, done)
+            run = _Stages(compute, job, key, key_check, input_hashes, staging, timer, done, store=db)
             metrics = run.all()
+            if compute is not db:
+                copy_to_store(compute, db, staging, job)
             if job.report.dashboards:   # personal data: only where the job asks (spine.dashboards)
                 metrics["dashboards"] = write_dashboards(db, metrics, staging / DASHBOARDS_DIR)
         metrics["run"] = {"started": run.state["started_at"], "seconds": round(time.perf_counter() - started, 3),
@@ -445,8 +506,12 @@ class _Stages:
 
     def __init__(self, db: Engine, job: JobConfig, key: bytes, key_check: str,
                  input_hashes: dict[str, str], staging: Path, timer: _Timer,
-                 done: dict[str, tuple[float, dict[str, Any]]]) -> None:
+                 done: dict[str, tuple[float, dict[str, Any]]], store: Engine | None = None) -> None:
+        """``db``: where the stages run; ``store``: the run's DuckDB store, which keeps the stage
+        checkpoints when it is also ``db`` (a run on Spark keeps its tables in the session: a killed
+        one starts again)."""
         self.db, self.job, self.key, self.key_check = db, job, key, key_check
+        self.store = db if store is None else store
         self.input_hashes, self.staging, self.timer, self.done = input_hashes, staging, timer, done
         self.state: dict[str, Any] = {}
 
@@ -461,12 +526,14 @@ class _Stages:
                 continue
             total = len(self.job.sources) if name == "link" else len(CONTRACT_TABLES) if name == "write" else 1
             run_stage = getattr(self, f"_{name}")
-            if name == "history":   # the one stage that appends: its changes and checkpoint together
+            checkpointed = self.store is self.db
+            if name == "history" and checkpointed:   # the one stage that appends: its changes and checkpoint together
                 self.db.run("BEGIN TRANSACTION")
             with self.timer.stage(name, total) as step, self.db.stage(name):
                 produced = run_stage(step)
-            checkpoints.save(self.db, name, self.timer.stages[name], produced)
-            if name == "history":
+            if checkpointed:
+                checkpoints.save(self.db, name, self.timer.stages[name], produced)
+            if name == "history" and checkpointed:
                 self.db.run("COMMIT")
             self.state.update(produced)
         return self.state["metrics"]

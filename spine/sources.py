@@ -18,6 +18,8 @@ import hashlib
 import io
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -25,7 +27,7 @@ import duckdb
 from linkage._sql import quote_ident, sql_literal
 from linkage.standardise import DEFAULT_DIRECTION_CODES, DEFAULT_SEX_CODES, code_map_sql, date_sql
 from spine.config import DATE_FIELDS, JobConfig, ObservationConfig, SourceConfig
-from spine.engine import Engine
+from spine.engine import DuckDBEngine, Engine, EngineError
 from spine.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -86,6 +88,23 @@ def read_source_sql(path: Path, fmt: str, *, delimiter: str | None = None,
         select = ", ".join(f"{expr} AS {quote_ident(column)}" for column, expr in columns.items())
         return f"SELECT {select} FROM read_parquet({sql_literal(str(path))})"
     return f"SELECT COLUMNS(*)::VARCHAR FROM read_parquet({sql_literal(str(path))})"
+
+
+def file_read_sql(db: Engine, path: Path, fmt: str) -> tuple[str | None, str | None]:
+    """SELECT reading a whole file (every column as VARCHAR) on ``db``, or why it cannot be read:
+    a CSV file's dialect is sniffed first (so every engine reads it with the delimiter found)."""
+    if fmt != "csv":
+        if db.kind == "duckdb":
+            return read_source_sql(path, fmt), None
+        with _file_reader(db) as files:   # every column named: Spark has no COLUMNS(*)
+            try:
+                names = [r[0] for r in files.run(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})")]
+            except duckdb.Error as exc:
+                return None, duckdb_reason(exc)
+        return read_source_sql(path, fmt, columns={n: f"CAST({quote_ident(n)} AS VARCHAR)" for n in names}), None
+    with _file_reader(db) as files:
+        delimiter, _, problem = _csv_dialect(files, path)
+    return (None, problem) if problem else (read_source_sql(path, fmt, delimiter=delimiter), None)
 
 
 def duckdb_reason(exc: BaseException) -> str:
@@ -321,6 +340,24 @@ def load_sources(db: Engine, job: JobConfig, *, as_views: bool = False,
     Raises:
         InputError: every source that is missing or unreadable, at once.
     """
+    with _file_reader(db) as files:
+        return _load_sources(db, files, job, as_views=as_views, problems=problems)
+
+
+@contextmanager
+def _file_reader(db: Engine) -> Iterator[Engine]:
+    """The engine that looks into the source files before they are read (a CSV file's dialect,
+    a Parquet file's column types): ``db`` itself, or on another engine than DuckDB an in-memory
+    DuckDB, which sniffs as the checks expect (the files are then read by ``db``'s own readers)."""
+    if db.kind == "duckdb":
+        yield db
+        return
+    with DuckDBEngine.open() as files:
+        yield files
+
+
+def _load_sources(db: Engine, files: Engine, job: JobConfig, *, as_views: bool,
+                  problems: list[str] | None) -> dict[str, int]:
     collect = problems
     problems = []
     warnings: list[tuple[str, str]] = []
@@ -345,13 +382,13 @@ def load_sources(db: Engine, job: JobConfig, *, as_views: bool = False,
         kind = "VIEW" if as_views else "TABLE"
         header: list[str] = []
         if fmt == "csv":
-            delimiter, header, problem = _csv_dialect(db, path)
+            delimiter, header, problem = _csv_dialect(files, path)
             if problem:
                 problems.append(f"{where}  cannot read {path.name} as csv: {problem}")
                 continue
             sql = read_source_sql(path, fmt, delimiter=delimiter)
         else:
-            columns, found, warned = _parquet_columns(db, path, name, source)
+            columns, found, warned = _parquet_columns(files, path, name, source)
             problems += found
             warnings += [(name, w) for w in warned]
             if columns is None or found:
@@ -360,7 +397,7 @@ def load_sources(db: Engine, job: JobConfig, *, as_views: bool = False,
         try:
             db.run(f"CREATE OR REPLACE {kind} {quote_ident(raw_table(name))} AS {sql}")
             rows[name] = db.run(f"SELECT count(*) FROM {quote_ident(raw_table(name))}")[0][0]
-        except duckdb.Error as exc:
+        except (duckdb.Error, EngineError) as exc:
             problems.append(f"{where}  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}")
             continue
         if header:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -99,7 +100,7 @@ NOT_COVERED_WITH_VALIDATION = {
 
 def sampled_sources(db: Engine, job: JobConfig) -> list[str]:
     """Sources linked by a probabilistic model whose candidate pairs are in the store."""
-    have = {r[0] for r in db.run("SELECT table_name FROM duckdb_tables()")}
+    have = db.table_names()
     return [name for name, s in job.ordered_sources
             if isinstance(s.linkage, ProbabilisticConfig) and f"candidates__{name}" in have]
 
@@ -110,7 +111,7 @@ def uniform_sql(seed: int, replicate: str, unit: str) -> str:
     return f"(CAST(('0x' || left(md5({text}), 13)) AS UBIGINT) / {_SCALE})"
 
 
-def _pool_sql(job: JobConfig, name: str, store: str, sampling_unit: str) -> str:
+def _pool_sql(job: JobConfig, name: str, stored: Callable[[str], str], sampling_unit: str) -> str:
     """Records of one source to re-draw, one row per candidate with its share of [0, 1).
 
     Grain: one row per (record, candidate entity). Columns: source, record_id, unit_key, new_person_id,
@@ -119,9 +120,6 @@ def _pool_sql(job: JobConfig, name: str, store: str, sampling_unit: str) -> str:
     source = job.sources[name]
     config = source.linkage
     assert isinstance(config, ProbabilisticConfig)
-
-    def stored(table: str) -> str:
-        return f"{quote_ident(store)}.main.{quote_ident(table)}"
 
     links = stored(link_table(name))
     id_decided = ""
@@ -168,17 +166,17 @@ def _pool_sql(job: JobConfig, name: str, store: str, sampling_unit: str) -> str:
         JOIN {stored(std_table(name))} AS s USING (record_id)"""
 
 
-def _persons_sql(store: str, sources: list[str]) -> str:
+def _persons_sql(stored: Callable[[str], str], sources: list[str]) -> str:
     """The run's persons, and every person a replicate may create for records it leaves unlinked
     (attributes from those records: earliest date of birth, most frequent sex and nationality)."""
     records = " UNION ALL ".join(
         f"""SELECT p.new_person_id, s.dob, s.sex, s.nationality, s.country_of_birth
             FROM (SELECT DISTINCT record_id, new_person_id FROM {POOL}
                   WHERE source = {sql_literal(name)} AND fallback = 'new') AS p
-            JOIN {quote_ident(store)}.main.{quote_ident(std_table(name))} AS s USING (record_id)"""
+            JOIN {stored(std_table(name))} AS s USING (record_id)"""
         for name in sources)
     return f"""
-        SELECT * FROM {quote_ident(store)}.main.persons
+        SELECT * FROM {stored("persons")}
         UNION ALL BY NAME
         SELECT new_person_id AS person_id, 'enlarged' AS origin, CAST(min(dob) AS DATE) AS dob,
                mode(sex ORDER BY sex) AS sex, mode(nationality ORDER BY nationality) AS nationality,
@@ -197,7 +195,7 @@ def _drawn_sql(seed: int, replicate: int) -> str:
              OR row_number() OVER (PARTITION BY source, entity_id ORDER BY weight DESC, record_id) = 1"""
 
 
-def _replicate_links_sql(name: str, store: str) -> str:
+def _replicate_links_sql(name: str, stored: Callable[[str], str]) -> str:
     """``link__<name>`` for one replicate: drawn links, fallbacks, and untouched records as in the run."""
     return f"""
         WITH pooled AS (SELECT DISTINCT record_id, fallback, new_person_id FROM {POOL}
@@ -213,7 +211,7 @@ def _replicate_links_sql(name: str, store: str) -> str:
                     WHEN p.fallback = 'keep' THEN l.method WHEN p.fallback = 'new' THEN 'enlarged' END AS method,
                l.matched_on, l.match_probability, l.match_weight,
                CASE WHEN d.record_id IS NULL AND p.fallback = 'none' THEN 'replicate_unlinked' END AS reason
-        FROM {quote_ident(store)}.main.{quote_ident(link_table(name))} AS l
+        FROM {stored(link_table(name))} AS l
         LEFT JOIN pooled AS p USING (record_id) LEFT JOIN drawn AS d USING (record_id)"""
 
 
@@ -264,26 +262,21 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
     config = job.flows.uncertainty
     replicates = config.replicates if replicates is None else replicates
     seed = config.seed if seed is None else seed
-    store = db.run("SELECT current_database()")[0][0]
     sources = sampled_sources(db, job)
     margins = _has_margins(db, flows)
     started = time.perf_counter()
     db.run(f"CREATE OR REPLACE TABLE {REPLICATE_COUNTS} (replicate INTEGER, period VARCHAR, event VARCHAR, "
            "sex VARCHAR, age_group VARCHAR, citizenship_group VARCHAR, n BIGINT)")
     db.run(f"CREATE OR REPLACE TABLE {REPLICATE_SETTINGS} (replicate INTEGER, setting VARCHAR, value INTEGER)")
-    rep = db.cursor()
-    rep.run(f"ATTACH ':memory:' AS {REPLICATE_DB}")
-    try:
-        rep.run(f"USE {REPLICATE_DB}")
-        rep.run(f"SET search_path = '{REPLICATE_DB}.main,{store}.main'")
-        parts = [_pool_sql(job, name, store, config.sampling_unit) for name in sources]
+    with db.shadowing(REPLICATE_DB) as (rep, stored):
+        parts = [_pool_sql(job, name, stored, config.sampling_unit) for name in sources]
         materialise(rep, POOL, " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts) if parts else
                     "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS unit_key, "
                     "NULL::VARCHAR AS new_person_id, NULL::VARCHAR AS fallback, NULL::VARCHAR AS run_entity, "
                     "NULL::VARCHAR AS entity_id, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, NULL::DOUBLE AS weight, "
                     "NULL::BOOLEAN AS one_to_one WHERE FALSE")
-        materialise(rep, "persons", _persons_sql(store, sources) if sources
-                    else f"SELECT * FROM {quote_ident(store)}.main.persons")
+        materialise(rep, "persons", _persons_sql(stored, sources) if sources
+                    else f"SELECT * FROM {stored('persons')}")
         pooled = dict(rep.run(f"SELECT source, count(DISTINCT record_id) FROM {POOL} GROUP BY 1"))
         uncertain = dict(rep.run(f"""SELECT source, count(DISTINCT record_id) FROM {POOL}
                                          WHERE hi - lo > 0.05 AND hi - lo < 0.95 GROUP BY 1"""))
@@ -299,16 +292,14 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
                 db.run(f"INSERT INTO {REPLICATE_SETTINGS} VALUES (?, ?, ?)", [r, key, value])
             materialise(rep, DRAWN, _drawn_sql(seed, r))
             for name in sources:
-                materialise(rep, link_table(name), _replicate_links_sql(name, store))
+                materialise(rep, link_table(name), _replicate_links_sql(name, stored))
             build_linked_records(rep, job_r)
             build_movements_and_events(rep, job_r, LINKED_RECORDS, ablations=False, replicate=r)
             weighted = job_r.rules.events.early_leavers
-            rep.run(f"""INSERT INTO {quote_ident(store)}.main.{REPLICATE_COUNTS}
-                            SELECT {int(r)}, * FROM ({flow_cells_sql(job_r, margins=margins, weighted=weighted)})""")
-    finally:
-        rep.run(f"USE {quote_ident(store)}")
-        rep.run(f"DETACH {REPLICATE_DB}")
-        rep.close()
+            counts = rep.frame(f"SELECT {int(r)} AS replicate, * FROM "
+                               f"({flow_cells_sql(job_r, margins=margins, weighted=weighted)})")
+            with db.registered("uncertainty__counts_of_replicate", counts) as view:   # the cells: small
+                db.run(f"INSERT INTO {REPLICATE_COUNTS} SELECT * FROM {view}")
     seconds = time.perf_counter() - started
     logger.info("%d uncertainty replicates in %.1fs", replicates, seconds)
     return REPLICATE_COUNTS, {
@@ -328,9 +319,9 @@ def _replicate_grid_sql(cells: str, counts: str, replicates: int) -> str:
     count of it (0 where the replicate has none). Columns: those of ``cells``, replicate, n."""
     on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM k.{k}" for k in KEYS)
     return f"""
-        SELECT k.*, r.range AS replicate, coalesce(c.n, 0) AS n
-        FROM {cells} AS k CROSS JOIN range({int(replicates)}) AS r
-        LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.range AND {on}"""
+        SELECT k.*, r.replicate, coalesce(c.n, 0) AS n
+        FROM {cells} AS k CROSS JOIN range({int(replicates)}) AS r(replicate)
+        LEFT JOIN {quote_ident(counts)} AS c ON c.replicate = r.replicate AND {on}"""
 
 
 def flow_intervals(db: Engine, counts: str, replicates: int, confidence: float = 0.95,

@@ -33,10 +33,10 @@ from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from linkage.reference import create_reference_tables
 from linkage.standardise import DEFAULT_SEX_CODES, UNKNOWN_CODES, birth_date_sql, code_map_sql, country_sql, date_sql
 from spine.config import JobConfig, ValidationConfig
-from spine.engine import Engine
+from spine.engine import Engine, EngineError
 from spine.errors import InputError
 from spine.flows import CELL_KEYS, DIMENSIONS, cell_keys_sql, margin_labels_sql
-from spine.sources import (FILE_FORMATS, duckdb_reason, file_fingerprint, missing_column, raw_table, read_source_sql,
+from spine.sources import (FILE_FORMATS, duckdb_reason, file_fingerprint, file_read_sql, missing_column, raw_table,
                            shape_sql)
 
 RAW = "validation__raw"
@@ -73,9 +73,12 @@ def load_validation(db: Engine, job: JobConfig) -> dict[str, Any] | None:
     fmt = config.format or FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError([f"{_WHERE}.path  cannot tell the format of {path.name}; add format: csv or format: parquet"])
+    sql, problem = file_read_sql(db, path, fmt)
+    if problem:
+        raise InputError([f"{_WHERE}.path  cannot read {path.name} as {fmt}: {problem}"])
     try:
-        materialise(db, RAW, read_source_sql(path, fmt))
-    except duckdb.Error as exc:
+        materialise(db, RAW, sql)
+    except (duckdb.Error, EngineError) as exc:
         raise InputError([f"{_WHERE}.path  cannot read {path.name} as {fmt}: {duckdb_reason(exc)}"]) from None
     present = [r[0] for r in db.run(f"DESCRIBE {RAW}")]
     columns = config.columns.model_dump()
@@ -138,7 +141,7 @@ def _problems(db: Engine, job: JobConfig, file: str, columns: dict[str, str]) ->
          "is not immigration, emigration or empty (a person with no move)"),
         ("event", f"event IS NULL AND NOT {_blank('raw_date')}", "raw_date",
          "is empty where event_date is set (a move needs its type; a person with no move has both empty)"),
-        ("event_date", f"event IS NOT NULL AND event_date IS NULL", "raw_date",
+        ("event_date", "event IS NOT NULL AND event_date IS NULL", "raw_date",
          "is not a date in the date_format (every move needs its date)"),
         ("dob", f"dob IS NULL AND NOT {_blank('raw_dob')}", "raw_dob",
          "is not a date of birth in the date_format (or is before 1880 or in the future)"),

@@ -94,20 +94,34 @@ class OutputConfig(StrictModel):
 
 
 class EngineConfig(StrictModel):
-    """Resources for the embedded DuckDB store. Defaults: a quarter of the machine's memory (DuckDB's
-    own default is 80%; Splink and Python need the rest), every core, spilling to a ``.tmp``
-    folder beside the store (a million persons ran in 5.7 GB with 5 GB set, on a 24 GB, 2-core
-    machine: BENCHMARKS.md). Set them on shared servers, or to spill to a larger disk."""
+    """Where the SQL runs, and its resources. ``duckdb`` (the default): the embedded store; a
+    quarter of the machine's memory (DuckDB's own default is 80%; Splink and Python need the
+    rest), every core, spilling to a ``.tmp`` folder beside the store (a million persons ran in
+    5.7 GB with 5 GB set, on a 24 GB, 2-core machine: BENCHMARKS.md). ``spark``: every stage's SQL
+    on a Spark session (``master``, ``conf``; pyspark from the ``spark`` extra), the store still
+    receiving the published tables and the link history (docs/engine.md)."""
 
-    #: The SQL engine (the embedded DuckDB store).
-    kind: Literal["duckdb"] = "duckdb"
+    #: The SQL engine: the embedded DuckDB store, or Spark.
+    kind: Literal["duckdb", "spark"] = "duckdb"
     #: e.g. "12GB": the most memory DuckDB uses before spilling to disk; default: a quarter of
-    #: the machine's memory.
+    #: the machine's memory. On Spark: the driver's memory (``spark.driver.memory``).
     memory_limit: StrictStr | None = Field(default=None, pattern=r"^\d+(\.\d+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-    #: Threads DuckDB uses; None: every core.
+    #: Threads DuckDB uses; None: every core. (Spark: the cores are the master's, ``local[N]``.)
     threads: int | None = Field(default=None, ge=1)
-    #: Folder for spilled intermediate data (relative to the job file).
+    #: Folder for spilled intermediate data (relative to the job file); on Spark ``spark.local.dir``.
     temp_directory: StrictStr | None = None
+    #: Spark only: the master URL, e.g. ``local[2]`` (two cores of this machine) or a cluster's.
+    master: StrictStr = "local[2]"
+    #: Spark only: session settings (``spark.executor.memory`` …), as ``spark-submit --conf`` takes them.
+    conf: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _settings_of_the_kind(self) -> "EngineConfig":
+        if self.kind == "duckdb" and (self.master != "local[2]" or self.conf):
+            raise ValueError("master and conf are Spark's settings: set kind: spark, or remove them")
+        if self.kind == "spark" and self.threads is not None:
+            raise ValueError("threads: Spark takes its cores from master (local[N]); remove threads")
+        return self
 
 
 class ReviewConfig(StrictModel):
@@ -288,8 +302,9 @@ class JobConfig(StrictModel):
         if (info.context or {}).get("cross_checks") is False:
             return self
         problems: list[str] = []
-        for check in (self._check_reporting, self._check_base_and_linkage, self._check_family_and_visas, self._check_signs_of_life,
-                      self._check_rule_alternatives, self._check_priority):
+        for check in (self._check_reporting, self._check_base_and_linkage, self._check_family_and_visas,
+                      self._check_signs_of_life, self._check_rule_alternatives, self._check_priority,
+                      self._check_engine):
             problems += check()
         if problems:
             raise ValueError("\n".join(problems))
@@ -373,6 +388,20 @@ class JobConfig(StrictModel):
                     problems.append(f"{where}: " + _unknown("source", name, list(self.sources)))
                 elif not self.sources[name].maps("start_date"):
                     problems.append(f"{where}: source {name!r} maps no start_date, so its records carry no date")
+        return problems
+
+    def _check_engine(self) -> list[str]:
+        """What a run on Spark does not do yet (docs/engine.md)."""
+        if self.engine.kind != "spark":
+            return []
+        problems = []
+        if self.report.dashboards:
+            problems.append("report.dashboards: Splink's dashboards are written from the DuckDB store's candidate "
+                            "pairs; a run on Spark (engine.kind: spark) does not write them yet: remove dashboards")
+        databases = [name for name, s in self.sources.items() if s.database is not None]
+        if databases:
+            problems.append(f"sources.{databases[0]}.database: a run on Spark reads files (CSV, Parquet); "
+                            "export the table to Parquet, or run it on DuckDB")
         return problems
 
     def _check_priority(self) -> list[str]:

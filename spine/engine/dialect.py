@@ -64,9 +64,11 @@ def to_spark(tree: exp.Expression) -> str:
 
 def _spelled_for_spark(tree: exp.Expression) -> str:
     tree = tree.copy()
-    for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered, _ordered_lists,
-                      _series_tables, _any_values, _finite, _asof_joins, _parsed_with_formats, _array_overlaps,
-                      _full_matches, _first_replacements, _accents_stripped, _string_similarities):
+    for transform in (_materialized_ctes, _days_added, _intervals_added, _datesub, _mode_ordered,
+                      _ordered_lists, _series_tables, _any_values, _finite, _asof_joins, _list_slices,
+                      _rows_in_order_read, _hex_numbers, _divisions_in_double, _parsed_with_formats,
+                      _array_overlaps, _full_matches, _first_replacements, _accents_stripped,
+                      _string_similarities):
         tree = transform(tree)
     return tree.sql(dialect="spark")
 
@@ -161,10 +163,24 @@ def _ordered_lists(tree: exp.Expression) -> exp.Expression:
 
 
 def _series_tables(tree: exp.Expression) -> exp.Expression:
-    """``FROM range(a, b) AS t(y)``: a table of one column, which Spark writes as an exploded sequence."""
+    """``range(a, b) AS t(y)`` in a FROM or JOIN: a derived table of one column, a sequence exploded
+    (``(SELECT EXPLODE(…) AS y) AS t``, which a later join's condition can name, unlike Spark's
+    ``LATERAL VIEW``), empty when b <= a as DuckDB's (Spark's ``SEQUENCE`` would count down)."""
     for table in list(tree.find_all(exp.Table)):
-        if isinstance(table.this, exp.GenerateSeries):
-            table.replace(exp.Unnest(expressions=[table.this.copy()], alias=table.args.get("alias")))
+        series = table.this
+        if not isinstance(series, exp.GenerateSeries):
+            continue
+        alias = table.args.get("alias")
+        if alias is None or len(alias.columns) != 1 or series.args.get("step") is not None \
+                or not series.args.get("is_end_exclusive"):
+            raise NotPortable("range(…) in a FROM without a step and named as t(column)")
+        start, end = series.args["start"], series.args["end"]
+        last = exp.Sub(this=exp.paren(end.copy()), expression=exp.Literal.number(1))
+        values = exp.If(this=exp.GT(this=exp.paren(end.copy()), expression=exp.paren(start.copy())),
+                        true=exp.Anonymous(this="SEQUENCE", expressions=[start.copy(), last]),
+                        false=exp.Anonymous(this="ARRAY", expressions=[]))
+        column = alias.columns[0].name
+        table.replace(exp.select(exp.alias_(exp.Explode(this=values), column)).subquery(alias.name))
     return tree
 
 
@@ -230,6 +246,66 @@ _FORMAT_FIELDS = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", 
                   "%b": "MMM", "%B": "MMMM", "%%": "%"}
 #: What DuckDB skips around a value it parses.
 _SPACES = " \t\n\r\x0b\x0c"
+
+
+def _rows_in_order_read(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's ``row_number() OVER ()`` numbers a table's rows in the order it reads them (a
+    file's rows in the file's order: the data row numbers the checks show). Spark requires an
+    order: the file each row comes from (a table is a folder of parts, written and named in the
+    order of its rows; Spark reads the largest first), then ``monotonically_increasing_id()``,
+    which increases in the order of the rows of each. Over a join (no one file order; Spark has
+    no file name there) only the latter: the numbers are then merely distinct, as in DuckDB."""
+    for window in tree.find_all(exp.Window):
+        if isinstance(window.this, exp.RowNumber) and not window.args.get("partition_by") \
+                and not window.args.get("order"):
+            select = window.find_ancestor(exp.Select)
+            joined = select is not None and bool(select.args.get("joins"))
+            names = ("MONOTONICALLY_INCREASING_ID",) if joined else ("INPUT_FILE_NAME", "MONOTONICALLY_INCREASING_ID")
+            window.set("order", exp.Order(expressions=[
+                exp.Ordered(this=exp.Anonymous(this=name, expressions=[])) for name in names]))
+    return tree
+
+
+def _divisions_in_double(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's ``/`` always gives a DOUBLE; Spark's keeps decimals (``n / 4503599627370496.0``, the
+    uniform draws, is a decimal rounded to a few places there): the dividend made a DOUBLE first."""
+    for division in tree.find_all(exp.Div):
+        division.set("this", exp.cast(division.this.copy(), "DOUBLE"))
+    return tree
+
+
+def _hex_numbers(tree: exp.Expression) -> exp.Expression:
+    """DuckDB reads ``'0x' || h`` cast to an integer as hexadecimal (the uniform draws hash a text
+    into one: ``CAST('0x' || left(md5(t), 13) AS UBIGINT)``): Spark's ``CONV(h, 16, 10)``, as a
+    BIGINT (Spark has no unsigned type: 15 hexadecimal digits at most, which the draws use)."""
+    for cast in _innermost_first(tree.find_all(exp.Cast)):
+        inner = cast.this.unnest() if isinstance(cast.this, exp.Paren) else cast.this
+        if not (cast.to.this in (exp.DataType.Type.UBIGINT, exp.DataType.Type.BIGINT) and isinstance(inner, exp.DPipe)
+                and isinstance(inner.this, exp.Literal) and inner.this.is_string and inner.this.this == "0x"):
+            continue
+        digits = inner.expression
+        if not (isinstance(digits, exp.Left) and isinstance(digits.expression, exp.Literal)
+                and int(digits.expression.this) <= 15):
+            raise NotPortable("a hexadecimal cast of more than left(…, 15) digits (Spark has no unsigned BIGINT)")
+        cast.replace(exp.cast(exp.Anonymous(this="CONV", expressions=[
+            digits.copy(), exp.Literal.number(16), exp.Literal.number(10)]), "BIGINT"))
+    return tree
+
+
+def _list_slices(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's ``list[a:b]`` (from the a-th to the b-th element, counted from 1): Spark's
+    ``SLICE(list, a, b - a + 1)``, for whole numbers 1 <= a <= b; other bounds are not spelled."""
+    for bracket in _innermost_first(tree.find_all(exp.Bracket)):
+        if not any(isinstance(e, exp.Slice) for e in bracket.expressions):
+            continue
+        (bounds,) = bracket.expressions
+        first, last = bounds.this, bounds.expression
+        if not all(isinstance(b, exp.Literal) and not b.is_string and b.this.isdigit() for b in (first, last)) \
+                or not 1 <= int(first.this) <= int(last.this):
+            raise NotPortable(f"list slice {bracket.sql(dialect='duckdb')} (only list[a:b], 1 <= a <= b, is spelled)")
+        length = exp.Literal.number(int(last.this) - int(first.this) + 1)
+        bracket.replace(exp.Anonymous(this="SLICE", expressions=[bracket.this.copy(), first.copy(), length]))
+    return tree
 
 
 def string_literal(node: exp.Expression | None, what: str) -> str:

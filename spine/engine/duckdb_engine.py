@@ -8,12 +8,14 @@ behind the same methods (see ``docs/engine.md``). ``linkage`` and ``rules`` know
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from linkage._sql import sql_literal
+from linkage._sql import quote_ident, sql_literal
 from spine.engine.base import EngineBase
 
 
@@ -74,10 +76,19 @@ class DuckDBEngine(EngineBase):
         with self._naming(sql):
             return self._execute(sql, parameters).fetchnumpy()
 
+    def arrow(self, sql: str) -> Any:
+        """Run a query and return a pyarrow Table (to hand rows to another engine, types kept)."""
+        with self._naming(sql):
+            return self._connection.sql(sql).to_arrow_table()
+
     def relation(self, table: str) -> duckdb.DuckDBPyRelation:
         """A table as a lazy DuckDB relation (for the Python API's large results)."""
         with self._naming(f"SELECT * FROM {table}"):
             return self._connection.table(table)
+
+    def table_names(self) -> set[str]:
+        """The names of the tables in every attached database (temporary ones included)."""
+        return {row[0] for row in self.run("SELECT table_name FROM duckdb_tables()")}
 
     # -- frames and streams -------------------------------------------------------------------------
 
@@ -94,6 +105,24 @@ class DuckDBEngine(EngineBase):
         """Another engine on the same database, with its own transaction and results (for work that
         runs beside this engine's, as Splink's)."""
         return DuckDBEngine(self._connection.cursor(), stage=self.current_stage)
+
+    @contextmanager
+    def shadowing(self, name: str) -> Iterator[tuple[DuckDBEngine, Callable[[str], str]]]:
+        """A cursor whose tables are its own (a private in-memory database ``name``, made current)
+        and which reads this engine's tables where it has none of that name (the search path falls
+        back to them), and a function naming this engine's own table from inside it (for a table
+        the cursor shadows). Nothing the cursor writes reaches this engine's tables."""
+        store = self.run("SELECT current_database()")[0][0]
+        shadow = self.cursor()
+        shadow.run(f"ATTACH ':memory:' AS {quote_ident(name)}")
+        try:
+            shadow.run(f"USE {quote_ident(name)}")
+            shadow.run(f"SET search_path = {sql_literal(f'{name}.main,{store}.main')}")
+            yield shadow, lambda table: f"{quote_ident(store)}.main.{quote_ident(table)}"
+        finally:
+            shadow.run(f"USE {quote_ident(store)}")
+            shadow.run(f"DETACH {quote_ident(name)}")
+            shadow.close()
 
     def splink_api(self) -> Any:
         """Splink's database API over this engine's connection (give Splink a :meth:`cursor`)."""

@@ -2,8 +2,9 @@
 Spark session (local or a cluster), for the stages whose SQL Spark can run.
 
 Statements arrive in DuckDB's SQL and are spelled for Spark by :mod:`spine.engine.dialect`.
-Tables are the session's temporary views, each computed once and checkpointed when written (a
-view that re-ran its whole lineage on every read would repeat each earlier stage). What Spark's
+Tables are the session's temporary views, each computed once when written and kept as Parquet in
+a folder of the engine's (a view that re-ran its whole lineage on every read would repeat each
+earlier stage; a checkpoint would keep its lineage's size estimate, see ``_save``). What Spark's
 views cannot do in place is done by rebuilding the table: ``INSERT`` (a union, by name where
 DuckDB's ``BY NAME`` says so), ``DELETE … USING`` (an anti join), ``UPDATE … FROM`` (the matched
 rows numbered and given their new values). What is not yet spelled raises
@@ -15,14 +16,22 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlglot import exp
 
+from linkage._sql import quote_ident
 from spine.engine.base import EngineBase
 from spine.engine.dialect import NotPortable, parse, string_literal, to_spark
 
 logger = logging.getLogger(__name__)
+
+
+#: The local session's memory (Spark's default, 1 GB, runs out in the link stage's plans and
+#: Splink's tables even at a few hundred persons); ``spark.driver.memory`` in the job's conf sets it.
+DRIVER_MEMORY = "4g"
 
 
 class SparkEngine(EngineBase):
@@ -31,10 +40,14 @@ class SparkEngine(EngineBase):
 
     kind = "spark"
 
-    def __init__(self, session: Any, *, stage: str | None = None, own_checkpoints: str | None = None) -> None:
+    def __init__(self, session: Any, *, stage: str | None = None, own_checkpoints: str | None = None,
+                 tables: _TableFiles | None = None) -> None:
         super().__init__(stage=stage)
         self.session = session
         self._own_checkpoints = own_checkpoints   # a folder local() made: removed by close()
+        self._owns_tables = tables is None        # a cursor shares its engine's tables
+        local_dir = session.sparkContext.getConf().get("spark.local.dir")
+        self._tables = _TableFiles(local_dir.split(",")[0] if local_dir else None) if tables is None else tables
 
     @classmethod
     def local(cls, master: str = "local[2]", conf: dict[str, str] | None = None) -> SparkEngine:
@@ -48,23 +61,17 @@ class SparkEngine(EngineBase):
         jar = similarity_jar_location()
         conf = dict(conf or {})
         conf["spark.jars"] = ",".join(filter(None, [conf.get("spark.jars"), jar]))
+        conf.setdefault("spark.driver.memory", DRIVER_MEMORY)
         builder = (SparkSession.builder.master(master).appName("migration-spine")
-                   .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-                   .config("spark.sql.shuffle.partitions", "8"))
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "8"))
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("FATAL")   # failures reach Python as exceptions, once
         if jar not in session.sparkContext.getConf().get("spark.jars", ""):   # a session made before
             session.sql(f"ADD JAR '{jar}'").collect()
-        from splink.internals.spark.jar_location import get_scala_udfs
-
-        try:   # as SparkAPI registers them (it warns if it cannot): the stages' SQL may call them too
-            for udf in get_scala_udfs():
-                session.udf.registerJavaFunction(*udf)
-        except Exception as exc:   # noqa: BLE001 - py4j's and Spark's errors alike; a level using one then fails
-            logger.warning("Splink's string similarity functions could not be registered in Spark: %s",
-                           type(exc).__name__)
+        _register_similarities(session)
         own = None
         if session.sparkContext.getCheckpointDir() is None:
             own = tempfile.mkdtemp(prefix="spine-spark-checkpoints-")
@@ -80,17 +87,17 @@ class SparkEngine(EngineBase):
     def run(self, sql: str, parameters: Any = None) -> list[tuple]:
         with self._naming(sql):
             frame = self._statement(sql, parameters)
-            return [] if frame is None else [tuple(row) for row in frame.collect()]
+            return [] if frame is None else [tuple(row) for row in _doubles(frame).collect()]
 
     def records(self, sql: str, parameters: Any = None) -> list[dict[str, Any]]:
         with self._naming(sql):
             frame = self._statement(sql, parameters)
-            return [] if frame is None else [row.asDict() for row in frame.collect()]
+            return [] if frame is None else [row.asDict() for row in _doubles(frame).collect()]
 
     def frame(self, sql: str, parameters: Any = None) -> Any:
         with self._naming(sql):
             frame = self._statement(sql, parameters)
-            return None if frame is None else frame.toPandas()
+            return None if frame is None else _doubles(frame).toPandas()
 
     def arrays(self, sql: str, parameters: Any = None) -> dict[str, Any]:
         table = self.frame(sql, parameters)
@@ -100,20 +107,46 @@ class SparkEngine(EngineBase):
         """A table as a Spark DataFrame (lazy)."""
         return self.session.table(table)
 
+    def table_names(self) -> set[str]:
+        """The names of the session's tables and temporary views."""
+        return {table.name for table in self.session.catalog.listTables()}
+
     # -- frames -------------------------------------------------------------------------------------
 
     def register(self, name: str, data: Any) -> None:
-        """Make a pandas or Arrow table readable as ``name``."""
-        self.session.createDataFrame(data).createOrReplaceTempView(name)
+        """Make a pandas or Arrow table readable as ``name`` (a pandas frame's types from its
+        dtypes: Spark cannot infer them from no rows, or from a column of NULLs)."""
+        schema = _pandas_schema(data)
+        frame = self.session.createDataFrame(data, schema) if schema else self.session.createDataFrame(data)
+        frame.createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
-        self.session.catalog.dropTempView(name)
+        self._drop(name)
 
     # -- connections --------------------------------------------------------------------------------
 
     def cursor(self) -> SparkEngine:
         """The same session (its views are shared; Spark has no per-cursor transaction)."""
-        return SparkEngine(self.session, stage=self.current_stage)
+        return SparkEngine(self.session, stage=self.current_stage, tables=self._tables)
+
+    @contextmanager
+    def shadowing(self, name: str) -> Iterator[tuple[SparkEngine, Callable[[str], str]]]:
+        """A second session (Spark's ``newSession``: its own temporary views, the same cluster)
+        holding a view of each of this engine's tables, under its name and as ``<name>__stored__<t>``
+        (the function returned names the latter). Tables the second session writes are its own
+        files; this engine's are only read. (Views made with ``CREATE VIEW`` and registered frames
+        are not carried over.)"""
+        session = self.session.newSession()
+        _register_similarities(session)
+        shadow = SparkEngine(session, stage=self.current_stage)
+        for table, path in self._tables.files.items():
+            frame = session.read.parquet(path)
+            frame.createOrReplaceTempView(table)
+            frame.createOrReplaceTempView(f"{name}__stored__{table}")
+        try:
+            yield shadow, lambda table: quote_ident(f"{name}__stored__{table}")
+        finally:
+            shadow.close()
 
     def splink_api(self) -> Any:
         from splink import SparkAPI
@@ -128,8 +161,10 @@ class SparkEngine(EngineBase):
         return to_spark(select).removeprefix("SELECT ")
 
     def close(self) -> None:
-        """Remove the checkpoint folder :meth:`local` made; the session itself belongs to whoever
-        made it (``session.stop()``)."""
+        """Remove the tables' files and the checkpoint folder :meth:`local` made; the session
+        itself belongs to whoever made it (``session.stop()``)."""
+        if self._owns_tables:
+            self._tables.remove()
         if self._own_checkpoints:
             shutil.rmtree(self._own_checkpoints, ignore_errors=True)
             self._own_checkpoints = None
@@ -137,11 +172,44 @@ class SparkEngine(EngineBase):
     # -- what a statement does ----------------------------------------------------------------------
 
     def _query(self, tree: exp.Expression, parameters: Any) -> Any:
+        if isinstance(tree, exp.Union) and tree.args.get("by_name"):
+            return self._union_by_name(tree, parameters)
+        if any(u.args.get("by_name") for u in tree.find_all(exp.Union)):
+            raise NotPortable("UNION BY NAME inside a query (only a statement's own union is spelled)")
         sql = to_spark(self._stars_replaced(tree, parameters))
         return self.session.sql(sql, args=list(parameters)) if parameters else self.session.sql(sql)
 
+    def _union_by_name(self, tree: exp.Union, parameters: Any) -> Any:
+        """``a UNION [ALL] BY NAME b`` (Spark's SQL has no BY NAME): the two queries' frames united
+        by column name, a column one lacks NULL there, as DuckDB unites them."""
+        if parameters or any(tree.args.get(k) for k in ("with_", "order", "limit", "offset")):
+            raise NotPortable("UNION BY NAME with parameters, a WITH, ORDER BY or LIMIT")
+        united = self._query(tree.this, None).unionByName(self._query(tree.expression, None),
+                                                           allowMissingColumns=True)
+        return united.distinct() if tree.args.get("distinct") else united
+
     def _save(self, name: str, frame: Any) -> None:
-        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+        """``frame`` computed once, written as Parquet, and read back as the table ``name``; the
+        table's earlier version removed. Not a checkpoint: a checkpointed frame keeps its plan's
+        size estimate, and joins multiply estimates, so after some hundred statements Spark spent
+        minutes multiplying numbers of millions of digits; a file's estimate is its size."""
+        path = self._tables.new_path(name)
+        frame.write.parquet(path)
+        self.session.read.parquet(path).createOrReplaceTempView(name)
+        self._release(name)
+        self._tables.files[name] = path
+
+    def _release(self, name: str) -> None:
+        """The table (or view) ``name`` goes: its files removed, unless a view still reads them (a
+        Spark view holds the files its table had when it was made; they go at :meth:`close`)."""
+        self._tables.view_reads.pop(name, None)
+        earlier = self._tables.files.pop(name, None)
+        if earlier is not None and not any(name in reads for reads in self._tables.view_reads.values()):
+            shutil.rmtree(earlier, ignore_errors=True)
+
+    def _drop(self, name: str) -> bool:
+        self._release(name)
+        return self.session.catalog.dropTempView(name)
 
     def _count(self, n: int) -> Any:
         """A one-row result holding ``n``: what DuckDB returns for a statement that writes rows."""
@@ -149,13 +217,16 @@ class SparkEngine(EngineBase):
 
     def _stars_replaced(self, tree: exp.Expression, parameters: Any = None) -> exp.Expression:
         """DuckDB's ``[t.]* [EXCLUDE (…)] REPLACE (expr AS c, …)`` as the columns it stands for, ``c``
-        in its place: Spark has no REPLACE. The columns are asked of Spark (the query's FROM,
-        analysed, not run), the innermost query first, with the CTEs in scope defined before it."""
-        if not any(_replacing_star(e) is not None for s in tree.find_all(exp.Select) for e in s.expressions):
+        in its place: Spark has no REPLACE. Likewise any ``*`` of a query with ``QUALIFY``, which
+        sqlglot spells for Spark as a filter around the query, and whose ``*`` would then keep the
+        window's column (or, beside named columns, repeat them). The columns are asked of Spark (the
+        query's FROM, analysed, not run), the innermost query first, with the CTEs in scope defined
+        before it."""
+        if not any(_star_to_expand(e, s) is not None for s in tree.find_all(exp.Select) for e in s.expressions):
             return tree   # most statements: no copy of the tree
         tree = tree.copy()
         for select in reversed(list(tree.find_all(exp.Select))):
-            if not any(_replacing_star(e) is not None for e in select.expressions):
+            if not any(_star_to_expand(e, select) is not None for e in select.expressions):
                 continue
             probe = select.copy()
             for clause in ("where", "group", "having", "qualify", "order", "limit", "offset", "windows", "distinct"):
@@ -165,7 +236,7 @@ class SparkEngine(EngineBase):
                 probe.set("with_", exp.With(expressions=ctes))
             expanded = []
             for item in select.expressions:
-                star = _replacing_star(item)
+                star = _star_to_expand(item, select)
                 if star is None:
                     expanded.append(item)
                     continue
@@ -174,7 +245,7 @@ class SparkEngine(EngineBase):
                 spelled = to_spark(self._stars_replaced(probe, parameters))
                 frame = self.session.sql(spelled, args=list(parameters)) if parameters else self.session.sql(spelled)
                 columns = frame.columns
-                replaced = {r.alias_or_name.lower(): r for r in star.args["replace"]}
+                replaced = {r.alias_or_name.lower(): r for r in star.args.get("replace") or []}
                 excluded = {e.name.lower() for e in star.args.get("except_") or []}
                 unknown = set(replaced) - {c.lower() for c in columns}
                 if unknown:
@@ -219,12 +290,14 @@ class SparkEngine(EngineBase):
                 frame = self._query(query, parameters)
                 if str(tree.kind).upper() == "VIEW":
                     frame.createOrReplaceTempView(name)
+                    self._release(name)
+                    self._tables.view_reads[name] = {t.name for t in query.find_all(exp.Table)}
                     return None
                 self._save(name, frame)
                 return self._count(self.session.table(name).count())
             elif isinstance(tree.this, exp.Schema):   # CREATE TABLE t (column TYPE, ...)
                 columns = ", ".join(c.sql(dialect="spark") for c in tree.this.expressions)
-                self.session.createDataFrame([], columns).createOrReplaceTempView(name)
+                self._save(name, self.session.createDataFrame([], columns))
             else:
                 raise NotPortable(f"CREATE {tree.kind} without a query or columns")
             return None
@@ -235,19 +308,20 @@ class SparkEngine(EngineBase):
             source = tree.expression
             if isinstance(source, exp.Values):
                 source = exp.select("*").from_(exp.alias_(source.copy(), "v", table=True))
-            added = self._query(source, parameters).localCheckpoint(eager=True)
+            added = self._query(source, parameters)
             current = self.session.table(name)
+            before = current.count()
             if tree.args.get("by_name"):
                 combined = current.unionByName(added.select(*current.columns))
             else:
                 combined = current.union(added.toDF(*current.columns))
             self._save(name, combined)
-            return self._count(added.count())
+            return self._count(self.session.table(name).count() - before)
         if isinstance(tree, exp.Drop):   # tables and views are both temporary views here
             if str(tree.args.get("kind") or "").upper() not in ("TABLE", "VIEW"):
                 raise NotPortable(f"DROP {tree.args.get('kind')}")
             for table in tree.args.get("tables") or [tree.this]:
-                if not self.session.catalog.dropTempView(_table_name(table)) and not tree.args.get("exists"):
+                if not self._drop(_table_name(table)) and not tree.args.get("exists"):
                     raise LookupError(f"Table with name {_table_name(table)} does not exist")   # as DuckDB
             return None
         if isinstance(tree, exp.Delete):
@@ -258,9 +332,31 @@ class SparkEngine(EngineBase):
             columns = self.session.table(_table_name(tree.this)).schema
             return self.session.createDataFrame([(f.name, f.dataType.simpleString()) for f in columns],
                                                 "column_name string, column_type string")
+        if isinstance(tree, exp.Copy):
+            self._copied_to_parquet(tree)
+            return None
         if isinstance(tree, exp.Query):
             return self._query(tree, parameters)
         raise NotPortable(f"{type(tree).__name__.upper()} statement")
+
+    def _copied_to_parquet(self, tree: exp.Copy) -> None:
+        """``COPY table TO 'file' (FORMAT parquet)``: one Parquet file, as DuckDB writes it (Spark
+        writes a folder of parts: written as one part beside the file, then moved into place)."""
+        import os
+        from pathlib import Path
+
+        params = {p.this.name.lower(): p.expression for p in tree.args.get("params") or []}
+        (file,) = tree.args.get("files") or [None]
+        if tree.args.get("kind") is not False or set(params) != {"format"} \
+                or params["format"].name.lower() != "parquet" or not isinstance(tree.this, exp.Table):
+            raise NotPortable("COPY other than a table TO a file (FORMAT parquet)")
+        target = Path(string_literal(file, "a file written to a path"))
+        parts = target.with_name(f".{target.name}.parts")
+        shutil.rmtree(parts, ignore_errors=True)
+        self.session.table(_table_name(tree.this)).coalesce(1).write.parquet(str(parts))
+        (written,) = parts.glob("part-*.parquet")
+        os.replace(written, target)
+        shutil.rmtree(parts, ignore_errors=True)
 
     def _delete(self, tree: exp.Delete, parameters: Any) -> int:
         """``DELETE FROM t [AS a] [USING s AS b] WHERE c``: t rebuilt from the rows c keeps."""
@@ -310,13 +406,77 @@ class SparkEngine(EngineBase):
         self._save(name, rebuilt)
         updated = self.session.table(matched).count()
         for helper in (numbered, matched):
-            self.session.catalog.dropTempView(helper)
+            self._drop(helper)
         return updated
+
+
+def _register_similarities(session: Any) -> None:
+    """Splink's jar's string similarity functions in ``session``, as ``SparkAPI`` registers them
+    (it warns if it cannot): the stages' SQL may call them too."""
+    from splink.internals.spark.jar_location import get_scala_udfs
+
+    try:
+        for udf in get_scala_udfs():
+            session.udf.registerJavaFunction(*udf)
+    except Exception as exc:   # noqa: BLE001 - py4j's and Spark's errors alike; a level using one then fails
+        logger.warning("Splink's string similarity functions could not be registered in Spark: %s",
+                       type(exc).__name__)
+
+
+class _TableFiles:
+    """Where an engine's tables are written: a folder of its own (made at the first table, removed
+    by :meth:`SparkEngine.close`), one Parquet folder per version of each table."""
+
+    def __init__(self, parent: str | None = None) -> None:
+        self.parent = parent   # Spark's spill folder (``spark.local.dir``) where set, else the system's
+        self.folder: str | None = None
+        self.files: dict[str, str] = {}
+        #: Per view, the tables it reads (their files stay while it does).
+        self.view_reads: dict[str, set[str]] = {}
+        self._written = 0
+
+    def new_path(self, name: str) -> str:
+        if self.folder is None:
+            self.folder = tempfile.mkdtemp(prefix="spine-spark-tables-", dir=self.parent)
+        self._written += 1
+        return f"{self.folder}/{self._written:06d}"
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder, self.files = None, {}
 
 
 def _table_name(node: exp.Expression) -> str:
     table = node.this if isinstance(node, exp.Schema) else node
     return table.name
+
+
+#: pandas dtypes and the Spark types they stand for (an object column holds text here).
+_PANDAS_TYPES = {"int64": "bigint", "int32": "int", "float64": "double", "bool": "boolean", "object": "string",
+                 "string": "string", "datetime64[ns]": "timestamp"}
+
+
+def _pandas_schema(data: Any) -> str | None:
+    """A DDL schema for a pandas frame whose every dtype is one of ``_PANDAS_TYPES``; else None."""
+    dtypes = getattr(data, "dtypes", None)
+    if dtypes is None or not hasattr(data, "columns") or any(str(t) not in _PANDAS_TYPES for t in dtypes):
+        return None
+    return ", ".join(f"`{c}` {_PANDAS_TYPES[str(t)]}" for c, t in zip(data.columns, dtypes))
+
+
+def _doubles(frame: Any) -> Any:
+    """``frame`` with its decimal columns as doubles. Spark keeps a literal's decimals through
+    averages and sums (``avg(CASE … THEN 1.0 …)`` is a decimal), DuckDB gives a double: results
+    reach Python as DuckDB's would, floats, not ``Decimal``."""
+    from pyspark.sql.types import DecimalType
+
+    if not any(isinstance(field.dataType, DecimalType) for field in frame.schema.fields):
+        return frame
+    names = frame.columns   # by position: a name may be any text (``avg(… 1.0 …)``)
+    plain = frame.toDF(*(f"c{i}" for i in range(len(names))))
+    return plain.select(*(plain[f"c{i}"].cast("double") if isinstance(f.dataType, DecimalType) else plain[f"c{i}"]
+                          for i, f in enumerate(frame.schema.fields))).toDF(*names)
 
 
 #: DuckDB's ``read_csv`` options and Spark's CSV reader's names for them.
@@ -342,16 +502,23 @@ def _csv_options(given: list[exp.Expression]) -> dict[str, str]:
             if not (isinstance(value, exp.Boolean) and value.this):
                 raise NotPortable("read_csv with typed columns")
             continue
+        if name == "skip":   # from the first line: Spark's reader always starts there
+            if text != "0":
+                raise NotPortable(f"read_csv option {option.sql(dialect='duckdb')} (Spark reads from the first line)")
+            continue
         if name not in _CSV_OPTIONS or text is None:
             raise NotPortable(f"read_csv option {option.sql(dialect='duckdb')}")
         options[_CSV_OPTIONS[name]] = str(text)
     return options
 
 
-def _replacing_star(item: exp.Expression) -> exp.Star | None:
-    """The ``*`` of ``* REPLACE (…)`` or ``t.* REPLACE (…)`` in a select list, else None."""
+def _star_to_expand(item: exp.Expression, select: exp.Select) -> exp.Star | None:
+    """The ``*`` of ``[t.]* REPLACE (…)`` in a select list, or of any ``[t.]*`` in a select with
+    ``QUALIFY``; else None."""
     star = item.this if isinstance(item, exp.Column) else item
-    return star if isinstance(star, exp.Star) and star.args.get("replace") else None
+    if not isinstance(star, exp.Star):
+        return None
+    return star if star.args.get("replace") or select.args.get("qualify") is not None else None
 
 
 def _ctes_in_scope(select: exp.Select) -> list[exp.CTE]:

@@ -76,10 +76,18 @@ def rows(engine, sql, parameters=None):
     "SELECT list(s) FROM people",                                                 # NULLs kept
     "SELECT list_sort(list(DISTINCT grp)) FROM people",
     "SELECT y FROM range(2016, 2020) AS years(y)",
+    "SELECT r.y, m.dir FROM range(2019, 2022) AS r(y) LEFT JOIN marks AS m ON year(m.d) = r.y",   # joined after
+    "SELECT count(*) FROM range(2020, 2016) AS r(y)",                             # empty, not counted down
     "SELECT coalesce(any_value(s) FILTER (WHERE n > 1), 'none') FROM people",
     "SELECT count(*) FILTER (WHERE dir = 'in'), count(DISTINCT n) FROM marks",
     "WITH m AS MATERIALIZED (SELECT * FROM marks) SELECT n, count(*) FROM m GROUP BY ALL",
     "SELECT n, d FROM marks QUALIFY row_number() OVER (PARTITION BY n ORDER BY d DESC) = 1",
+    "SELECT * FROM marks QUALIFY row_number() OVER (PARTITION BY n ORDER BY d DESC) = 1",   # no window column
+    "SELECT m.n AS k, m.* EXCLUDE (dir) FROM marks AS m QUALIFY count(*) OVER (PARTITION BY n) > 1",  # k and n
+    "SELECT k, (list(n ORDER BY n))[1:2], (list(n ORDER BY n))[2:3], (list(n ORDER BY n))[1] FROM "
+    "(VALUES (1, 3), (1, 1), (1, 2), (2, 5)) AS v(k, n) GROUP BY k",
+    "SELECT row_number() OVER () AS r, n FROM people",                            # in the order written
+    "SELECT avg(CASE WHEN s IS NULL THEN 1.0 ELSE 0.0 END), sum(n * 0.5) FROM people",   # floats, not decimals
     "SELECT n, st.label FROM people AS p ASOF LEFT JOIN steps AS st ON p.n * 4 >= st.days",
     "SELECT m.n, m.d, x.dir FROM marks AS m ASOF JOIN (SELECT * FROM marks WHERE dir = 'out') AS x "
     "ON x.n = m.n AND m.d >= x.d",
@@ -298,3 +306,54 @@ def test_the_sources_are_standardised_on_spark_as_on_duckdb(spark, duckdb_engine
         duck_rows = [tuple(map(plain, r)) for r in tables["duckdb"][name]]
         spark_rows = [tuple(map(plain, r)) for r in tables["spark"][name]]
         assert len(duck_rows) > 10 and spark_rows == duck_rows, name
+
+
+def test_a_table_is_copied_to_one_parquet_file_as_duckdb_copies_it(engines, tmp_path):
+    """The write stage's ``COPY … TO 'x.parquet'``: one file on both engines (Spark writes a folder
+    of parts, made one file here), with the same rows; and both engines list their tables."""
+    import pandas as pd
+
+    written = {}
+    for engine in engines:
+        assert {"marks", "people"} <= engine.table_names()
+        target = tmp_path / f"{engine.kind}.parquet"
+        engine.run(f"COPY marks TO '{target}' (FORMAT parquet)")
+        assert target.is_file()
+        written[engine.kind] = pd.read_parquet(target).sort_values(["n", "d"]).reset_index(drop=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["duckdb.parquet", "spark.parquet"]   # no parts left
+    pd.testing.assert_frame_equal(written["spark"], written["duckdb"], check_dtype=False)
+    with pytest.raises(NotPortable, match="COPY"):
+        engines[1].run(f"COPY marks TO '{tmp_path / 'marks.csv'}' (FORMAT csv)")
+
+
+def test_the_previous_runs_history_is_read_from_its_duckdb_store(spark, tmp_path):
+    """A job on Spark keeps its store in DuckDB: the previous run's history and links are read
+    from that file by DuckDB and handed to Spark."""
+    from spine import history
+
+    store = tmp_path / "previous.duckdb"
+    with DuckDBEngine.open(store) as duck:
+        history.ensure_history_tables(duck)
+        duck.run("INSERT INTO history__runs VALUES (1, TIMESTAMP '2026-01-01 08:00:00', 'k', 2, 1)")
+        duck.run("INSERT INTO history__links VALUES ('tax', 'r1', 'p1', 'linked', 'deterministic_id', 1, NULL), "
+                 "('tax', 'r2', NULL, 'unlinked', NULL, 1, NULL)")
+        duck.run("CREATE TABLE links AS SELECT * FROM (VALUES ('tax', 'r1', 'p1', 'linked', 'deterministic_id'), "
+                 "('tax', 'r2', NULL, 'unlinked', NULL)) AS v(source, record_id, person_id, status, method)")
+        duck.run("CREATE TABLE persons AS SELECT 'p1' AS person_id, 'base' AS origin")
+    info = history.load_previous(spark, store, "k")
+    assert info["run"] == 1 and not info["key_changed"] and info["started"].startswith("2026-01-01")
+    assert rows(spark, "SELECT record_id, person_id, status FROM previous__links") == [
+        ("r1", "p1", "linked"), ("r2", None, "unlinked")]
+    assert rows(spark, "SELECT person_id, valid_from, valid_to FROM history__links") == [("p1", 1, None), (None, 1, None)]
+    assert spark.run("SELECT person_id, origin FROM previous__persons") == [("p1", "base")]
+
+
+def test_an_empty_frame_or_a_column_of_nulls_is_registered_with_its_types(spark):
+    """A replicate with no events hands over an empty frame of counts: Spark cannot infer its types."""
+    import pandas as pd
+
+    empty = pd.DataFrame({"period": pd.Series([], dtype=object), "n": pd.Series([], dtype="int64")})
+    nulls = pd.DataFrame({"period": [None, None], "n": [1, 2]})
+    for frame, expected in ((empty, [(0, None)]), (nulls, [(2, 3)])):
+        with spark.registered("counts_of_a_replicate", frame) as view:
+            assert spark.run(f"SELECT count(period) + count(*), sum(n) FROM {view}") == expected
