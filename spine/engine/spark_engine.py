@@ -14,10 +14,12 @@ rows numbered and given their new values). What is not yet spelled raises
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
@@ -193,7 +195,7 @@ class SparkEngine(EngineBase):
         table's earlier version removed. Not a checkpoint: a checkpointed frame keeps its plan's
         size estimate, and joins multiply estimates, so after some hundred statements Spark spent
         minutes multiplying numbers of millions of digits; a file's estimate is its size."""
-        path = self._tables.new_path(name)
+        path = self._tables.new_path()
         frame.write.parquet(path)
         self.session.read.parquet(path).createOrReplaceTempView(name)
         self._release(name)
@@ -342,9 +344,6 @@ class SparkEngine(EngineBase):
     def _copied_to_parquet(self, tree: exp.Copy) -> None:
         """``COPY table TO 'file' (FORMAT parquet)``: one Parquet file, as DuckDB writes it (Spark
         writes a folder of parts: written as one part beside the file, then moved into place)."""
-        import os
-        from pathlib import Path
-
         params = {p.this.name.lower(): p.expression for p in tree.args.get("params") or []}
         (file,) = tree.args.get("files") or [None]
         if tree.args.get("kind") is not False or set(params) != {"format"} \
@@ -435,7 +434,7 @@ class _TableFiles:
         self.view_reads: dict[str, set[str]] = {}
         self._written = 0
 
-    def new_path(self, name: str) -> str:
+    def new_path(self) -> str:
         if self.folder is None:
             self.folder = tempfile.mkdtemp(prefix="spine-spark-tables-", dir=self.parent)
         self._written += 1
