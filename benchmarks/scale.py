@@ -11,8 +11,10 @@ a probabilistic source's: all) with Splink's own comparison library (names, date
 hold them), the blocking rules the run ended up with, u from 1e6 random pairs and EM on the run's
 training rules (the default ones where the run trained on identifier links), each on at most 10 M
 pairs (Splink's ``max_pairs``): ``bare_splink_link_seconds`` is its training and
-prediction time over all sources, to set against the run's link stage. Event F1 is scored within
-the reporting period. Not a test: record the figures in BENCHMARKS.md with the date and machine.
+prediction time over all sources, to set against the run's link stage (on DuckDB, whichever
+engine the run used). Event F1 is scored within the reporting period. ``--engine spark`` runs the
+job on Spark ``local[2]``; peak RSS is then the Python process's plus the JVM's. Not a test:
+record the figures in BENCHMARKS.md with the date and machine.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml
 
 from benchmarks.common import emit, write_demo_job
 from benchmarks.score import attach_truth, event_scores, link_precision
@@ -45,16 +48,43 @@ def _rss_mb(field: str) -> float:
     return float("nan")
 
 
-def _reset_peak() -> None:
-    """Reset the high-water mark of RSS (Linux: write 5 to clear_refs), so a stage's peak is its own."""
+def _descendants(pid: str = "self") -> list[str]:
+    """The processes this one started, and theirs (Spark's JVM is a child of the Python process)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _peak_mb(pid: str) -> float:
     try:
-        Path("/proc/self/clear_refs").write_text("5")
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     except OSError:
         pass
+    return 0.0
+
+
+def _reset_peak() -> None:
+    """Reset the high-water mark of RSS (Linux: write 5 to clear_refs) of this process and its
+    children, so a stage's peak is its own."""
+    for pid in ("self", *_descendants()):
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
 
 
 class StagePeaks:
-    """A run's Progress that records each stage's peak RSS."""
+    """A run's Progress that records each stage's peak RSS: the Python process's plus its
+    children's (on Spark, the JVM's; their peaks may fall at different moments, so the sum bounds
+    the peak from above)."""
 
     def __init__(self) -> None:
         self.peak_rss_mb: dict[str, float] = {}
@@ -66,7 +96,7 @@ class StagePeaks:
         pass
 
     def finish(self, stage: str, seconds: float) -> None:
-        self.peak_rss_mb[stage] = round(_rss_mb("VmHWM"))
+        self.peak_rss_mb[stage] = round(_rss_mb("VmHWM") + sum(_peak_mb(pid) for pid in _descendants()))
 
 
 def _splink_comparisons(columns: set[str]) -> list[Any]:
@@ -134,7 +164,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--engine", choices=["duckdb"], default="duckdb")
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                        help="where the run's SQL runs (spark: local[2], as the job's engine settings say)")
     parser.add_argument("--data", type=Path, help="a universe written by `spine synth` with these persons and seed")
     parser.add_argument("--workdir", type=Path, help="keep the outputs here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -143,6 +174,9 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="spine-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     job_path = write_demo_job(work)   # reads its sources from data/ beside it
+    if args.engine != "duckdb":
+        job = yaml.safe_load(job_path.read_text())
+        job_path.write_text(yaml.safe_dump({**job, "engine": {**job.get("engine", {}), "kind": args.engine}}))
     data = work / "data"
     if args.data:
         if data.is_symlink():

@@ -57,7 +57,8 @@ from spine.progress import Progress, default_progress
 from spine.pseudonymise import is_demo_key, person_key_from_env
 from spine.dashboards import DASHBOARDS_DIR, write_dashboards
 from spine.report import render_comparison, render_report
-from spine.sources import check_sources, content_hash, file_fingerprint, load_sources, std_table
+from spine.sources import check_sources, content_hash, file_fingerprint, load_sources
+from spine.store import compact_store, copy_to_store
 
 logger = logging.getLogger(__name__)
 
@@ -263,27 +264,6 @@ def compute_engine(job: JobConfig, store: Engine) -> Iterator[Engine]:
         spark.close()
 
 
-#: Tables a run on Spark copies into the store at its end: what the next run (the link history),
-#: the Python API (``JobResult.table``), ``spine review`` (the review pairs, the standardised
-#: records and the spine's reference records they show) and ``spine report`` read there.
-STORE_TABLES = (*CONTRACT_TABLES, history.HISTORY_LINKS, history.HISTORY_RUNS, history.CHANGED_RECORDS,
-                "review__pairs", "spine__reference")
-
-
-def copy_to_store(compute: Engine, store: Engine, staging: Path, job: JobConfig) -> None:
-    """The tables :data:`STORE_TABLES` names and each source's standardised records, those the
-    run made, from the engine it used into the DuckDB store, through a Parquet file beside it
-    (written by the engine, read by DuckDB; removed after)."""
-    made = compute.table_names()
-    for table in (*STORE_TABLES, *(std_table(name) for name in job.sources)):
-        if table not in made:
-            continue
-        file = staging / f".{table}.to-store.parquet"
-        compute.run(f"COPY {table} TO {sql_literal(str(file))} (FORMAT parquet)")
-        store.run(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({sql_literal(str(file))})")
-        file.unlink()
-
-
 def run_job(job: JobConfig, progress: Progress | None = None, *, resume: bool = False) -> "JobResult":
     """Run every stage into a staging folder, then swap it in for the output folder.
 
@@ -368,12 +348,16 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
                 checkpoints.start(db, fingerprint)
             run = _Stages(compute, job, key, key_check, input_hashes, staging, timer, done, store=db)
             metrics = run.all()
+            store_kept = {"intermediate_tables": "kept"}
             if compute is not db:
-                copy_to_store(compute, db, staging, job)
+                store_kept = copy_to_store(compute, db, staging, job)
             if job.report.dashboards:   # personal data: only where the job asks (spine.dashboards)
                 metrics["dashboards"] = write_dashboards(db, metrics, staging / DASHBOARDS_DIR)
+        if compute is db and not job.output.keep_intermediate:
+            with timer.stage("store"):
+                store_kept = compact_store(staged_store, job, configure=lambda fresh: configure_engine(fresh, job))
         metrics["run"] = {"started": run.state["started_at"], "seconds": round(time.perf_counter() - started, 3),
-                          "stages": timer.stages, "versions": _versions(), "engine": engine,
+                          "stages": timer.stages, "versions": _versions(), "engine": engine, "store": store_kept,
                           "resumed_after": sorted(done, key=STAGES.index) if done else [],
                           "demo_key": is_demo_key(key),  # shown as a warning at the report's top
                           "recovered": recovered, "splink_warnings": run_log.splink.summary()}

@@ -91,6 +91,11 @@ class OutputConfig(StrictModel):
     #: Who may read what a run writes (the store holds the sources' personal data): ``private``
     #: (files 0600, folders 0700: the user running the job) or ``group`` (0640/0750).
     permissions: Literal["private", "group"] = "private"
+    #: Keep every working table in the store (each linkage step's, the rules' per-movement copies,
+    #: the sources as read). Off: a successful run's store keeps what later runs and commands read
+    #: and the tables that explain the numbers (the rules' estimates, the validation sample, the
+    #: replicates), a fifth of the whole at 100,000 persons (spine.store).
+    keep_intermediate: bool = False
 
 
 class EngineConfig(StrictModel):

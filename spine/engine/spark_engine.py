@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -89,16 +90,24 @@ class SparkEngine(EngineBase):
     def run(self, sql: str, parameters: Any = None) -> list[tuple]:
         with self._naming(sql):
             frame = self._statement(sql, parameters)
+            if isinstance(frame, _Count):
+                return [(frame.n,)]
             return [] if frame is None else [tuple(row) for row in _doubles(frame).collect()]
 
     def records(self, sql: str, parameters: Any = None) -> list[dict[str, Any]]:
         with self._naming(sql):
             frame = self._statement(sql, parameters)
+            if isinstance(frame, _Count):
+                return [{frame.column: frame.n}]
             return [] if frame is None else [row.asDict() for row in _doubles(frame).collect()]
 
     def frame(self, sql: str, parameters: Any = None) -> Any:
         with self._naming(sql):
             frame = self._statement(sql, parameters)
+            if isinstance(frame, _Count):
+                import pandas as pd
+
+                return pd.DataFrame({frame.column: [frame.n]})
             return None if frame is None else _doubles(frame).toPandas()
 
     def arrays(self, sql: str, parameters: Any = None) -> dict[str, Any]:
@@ -121,6 +130,7 @@ class SparkEngine(EngineBase):
         schema = _pandas_schema(data)
         frame = self.session.createDataFrame(data, schema) if schema else self.session.createDataFrame(data)
         frame.createOrReplaceTempView(name)
+        self._tables.rows.pop(name, None)
 
     def unregister(self, name: str) -> None:
         self._drop(name)
@@ -190,21 +200,31 @@ class SparkEngine(EngineBase):
                                                            allowMissingColumns=True)
         return united.distinct() if tree.args.get("distinct") else united
 
-    def _save(self, name: str, frame: Any) -> None:
+    def _save(self, name: str, frame: Any) -> int:
         """``frame`` computed once, written as Parquet, and read back as the table ``name``; the
         table's earlier version removed. Not a checkpoint: a checkpointed frame keeps its plan's
         size estimate, and joins multiply estimates, so after some hundred statements Spark spent
-        minutes multiplying numbers of millions of digits; a file's estimate is its size."""
+        minutes multiplying numbers of millions of digits; a file's estimate is its size. Returns
+        the rows written, read from the files' footers (a count would be another Spark job: about
+        a tenth of a second each, and a run makes thousands of tables)."""
         path = self._tables.new_path()
         frame.write.parquet(path)
         self.session.read.parquet(path).createOrReplaceTempView(name)
         self._release(name)
         self._tables.files[name] = path
+        self._tables.rows[name] = rows = _rows_written(path) if _is_local(path) else self.session.table(name).count()
+        return rows
+
+    def _rows_of(self, name: str) -> int:
+        """The rows of the table ``name``: known when this engine wrote it, else counted."""
+        known = self._tables.rows.get(name)
+        return known if known is not None else self.session.table(name).count()
 
     def _release(self, name: str) -> None:
         """The table (or view) ``name`` goes: its files removed, unless a view still reads them (a
         Spark view holds the files its table had when it was made; they go at :meth:`close`)."""
         self._tables.view_reads.pop(name, None)
+        self._tables.rows.pop(name, None)
         earlier = self._tables.files.pop(name, None)
         if earlier is not None and not any(name in reads for reads in self._tables.view_reads.values()):
             shutil.rmtree(earlier, ignore_errors=True)
@@ -213,9 +233,9 @@ class SparkEngine(EngineBase):
         self._release(name)
         return self.session.catalog.dropTempView(name)
 
-    def _count(self, n: int) -> Any:
+    def _count(self, n: int) -> _Count:
         """A one-row result holding ``n``: what DuckDB returns for a statement that writes rows."""
-        return self.session.createDataFrame([(n,)], "Count bigint")
+        return _Count(n)
 
     def _stars_replaced(self, tree: exp.Expression, parameters: Any = None) -> exp.Expression:
         """DuckDB's ``[t.]* [EXCLUDE (…)] REPLACE (expr AS c, …)`` as the columns it stands for, ``c``
@@ -283,7 +303,11 @@ class SparkEngine(EngineBase):
 
     def _statement(self, sql: str, parameters: Any) -> Any:
         """Run one statement: a DataFrame of its result (the rows written, as DuckDB counts them,
-        for CREATE … AS, INSERT, UPDATE and DELETE), or None."""
+        for CREATE … AS, INSERT, UPDATE and DELETE, and a table's rows when it is known, a
+        :class:`_Count`), or None."""
+        counted = None if parameters else _COUNT_OF_TABLE.fullmatch(sql)
+        if counted and counted.group(1) in self._tables.rows:   # the stages count each table they make
+            return _Count(self._tables.rows[counted.group(1)], "count_star()")
         tree = self._files_read(parse(sql))
         if isinstance(tree, exp.Create):
             name = _table_name(tree.this)
@@ -295,8 +319,7 @@ class SparkEngine(EngineBase):
                     self._release(name)
                     self._tables.view_reads[name] = {t.name for t in query.find_all(exp.Table)}
                     return None
-                self._save(name, frame)
-                return self._count(self.session.table(name).count())
+                return self._count(self._save(name, frame))
             elif isinstance(tree.this, exp.Schema):   # CREATE TABLE t (column TYPE, ...)
                 columns = ", ".join(c.sql(dialect="spark") for c in tree.this.expressions)
                 self._save(name, self.session.createDataFrame([], columns))
@@ -312,13 +335,12 @@ class SparkEngine(EngineBase):
                 source = exp.select("*").from_(exp.alias_(source.copy(), "v", table=True))
             added = self._query(source, parameters)
             current = self.session.table(name)
-            before = current.count()
+            before = self._rows_of(name)
             if tree.args.get("by_name"):
                 combined = current.unionByName(added.select(*current.columns))
             else:
                 combined = current.union(added.toDF(*current.columns))
-            self._save(name, combined)
-            return self._count(self.session.table(name).count() - before)
+            return self._count(self._save(name, combined) - before)
         if isinstance(tree, exp.Drop):   # tables and views are both temporary views here
             if str(tree.args.get("kind") or "").upper() not in ("TABLE", "VIEW"):
                 raise NotPortable(f"DROP {tree.args.get('kind')}")
@@ -372,9 +394,8 @@ class SparkEngine(EngineBase):
             kept = kept.join(using[0].copy(), on=condition.copy(), join_type="LEFT ANTI")
         else:
             kept = kept.where(exp.not_(exp.func("COALESCE", exp.paren(condition.copy()), exp.false())))
-        before = self.session.table(name).count()
-        self._save(name, self._query(kept, parameters))
-        return before - self.session.table(name).count()
+        before = self._rows_of(name)
+        return before - self._save(name, self._query(kept, parameters))
 
     def _update(self, tree: exp.Update, parameters: Any) -> int:
         """``UPDATE t [AS a] SET c = e, … [FROM s] WHERE w``: t rebuilt, each row that w matches (with
@@ -397,13 +418,12 @@ class SparkEngine(EngineBase):
         where = tree.args.get("where")
         if where is not None:
             hits = hits.where(where.this.copy())
-        self._save(matched, self._query(hits, parameters).dropDuplicates(["__row"]))
+        updated = self._save(matched, self._query(hits, parameters).dropDuplicates(["__row"]))
         columns = [f"CASE WHEN h.__row IS NOT NULL THEN h.__new_{changes[c][0]} ELSE k.`{c}` END AS `{c}`"
                    if c in changes else f"k.`{c}`" for c in self.session.table(name).columns]
         rebuilt = self.session.sql(f"SELECT {', '.join(columns)} FROM {numbered} AS k "
                                    f"LEFT JOIN {matched} AS h ON h.__row = k.__row")
         self._save(name, rebuilt)
-        updated = self.session.table(matched).count()
         for helper in (numbered, matched):
             self._drop(helper)
         return updated
@@ -430,6 +450,8 @@ class _TableFiles:
         self.parent = parent   # Spark's spill folder (``spark.local.dir``) where set, else the system's
         self.folder: str | None = None
         self.files: dict[str, str] = {}
+        #: Rows of each table as written (the Parquet footers say).
+        self.rows: dict[str, int] = {}
         #: Per view, the tables it reads (their files stay while it does).
         self.view_reads: dict[str, set[str]] = {}
         self._written = 0
@@ -443,7 +465,30 @@ class _TableFiles:
     def remove(self) -> None:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder, self.files = None, {}
+            self.folder, self.files, self.rows = None, {}, {}
+
+
+class _Count:
+    """A one-row, one-column result the engine knows without asking Spark."""
+
+    def __init__(self, n: int, column: str = "Count") -> None:
+        self.n, self.column = int(n), column
+
+
+#: ``SELECT count(*) FROM t``, as the stages count the tables they make.
+_COUNT_OF_TABLE = re.compile(r"\s*SELECT\s+count\(\*\)\s+FROM\s+\"?(\w+)\"?\s*", re.IGNORECASE)
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
+
+
+def _rows_written(path: str) -> int:
+    """Rows in the Parquet files Spark wrote into the folder ``path`` (their footers' counts)."""
+    import pyarrow.parquet as pq
+
+    folder = Path(path.removeprefix("file://"))
+    return sum(pq.read_metadata(part).num_rows for part in folder.glob("part-*.parquet"))
 
 
 def _table_name(node: exp.Expression) -> str:

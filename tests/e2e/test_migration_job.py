@@ -51,6 +51,22 @@ def test_a_finished_run_opens_in_a_new_process_without_running_again(result, uni
     assert result.store_path.stat().st_mtime_ns == store_mtime
 
 
+def test_the_store_keeps_what_later_commands_read_and_the_estimates_not_the_working_tables(result):
+    """The demo job sets no ``output.keep_intermediate``: its store was rewritten with the tables
+    later runs, ``spine review``, ``JobResult.linker`` and the docs read, and nothing else."""
+    said = result.quality["run"]["store"]
+    assert said["intermediate_tables"] == "dropped" and said["tables_dropped"] > said["tables_kept"] > 40
+    assert said["megabytes"] < said["megabytes_before"] / 2
+    tables = {r[0] for r in result.connection().execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'store'").fetchall()}
+    assert {"links", "flows", "history__links", "history__runs", "review__pairs", "spine__reference", "std__tax",
+            "feat__tax", "rules__silence_estimates", "rules__events_all", "flows__uncalibrated",
+            "uncertainty__replicate_counts", "validation__records"} <= tables
+    assert not tables & {"spine__linked_records", "link__tax", "candidates__tax", "raw__tax", "rules__presence",
+                         "spine__checkpoints", "rules__movements_without_visa_rules"}
+    assert len(tables) == said["tables_kept"]
+
+
 def test_opening_a_folder_with_no_finished_run_says_so(tmp_path):
     import spine
     from spine.errors import ConfigError

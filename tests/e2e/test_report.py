@@ -261,9 +261,11 @@ def test_splink_dashboards_of_the_review_band_are_written_only_when_asked_and_op
     assert "dashboards" not in result.quality and not (result.output_dir / "dashboards").exists()
     path = _register_and_tax_job(folder, "dashboards", model="first_run_outputs/models/tax.json")
     job = yaml.safe_load(path.read_text())
-    path.write_text(yaml.safe_dump({**job, "report": {"dashboards": True}}))
+    path.write_text(yaml.safe_dump({**job, "report": {"dashboards": True},   # the working tables read below
+                                    "output": {**job["output"], "keep_intermediate": True}}))
     run = Job.from_yaml(path).run()
     try:
+        assert run.quality["run"]["store"] == {"intermediate_tables": "kept"}
         shown = run.quality["dashboards"]["tax"]
         con = engine_on(run.connection())
         in_band = con.execute(f"""SELECT count(*) FROM (SELECT record_id FROM candidates__tax
@@ -297,23 +299,23 @@ def test_splink_dashboards_of_the_review_band_are_written_only_when_asked_and_op
     assert any(f"\"{s.upper()}\"" in text for s in surnames)   # the records themselves: personal data
 
 
-def test_a_dashboard_that_fails_leaves_no_file_and_no_value_and_the_next_one_is_written(result, tmp_path, monkeypatch):
+def test_a_dashboard_that_fails_leaves_no_file_and_no_value_and_the_next_one_is_written(universe, monkeypatch):
     """Splink failing part way (an error quoting a record's value): the source is recorded as not
     written with the value masked, neither of its files is left, and the next source still gets
     its dashboards (the in-memory workspace was detached)."""
-    import duckdb
+    import yaml
     from splink.internals.linker_components.visualisations import LinkerVisualisations
 
-    from spine.dashboards import write_dashboards
-    from spine.diagnostics import probabilistic_metrics
+    from spine import Job
 
-    store = tmp_path / "store.duckdb"
-    shutil.copy(result.store_path, store)
-    metrics = {"linkage": copy.deepcopy(result.quality["linkage"])}
-    names = [n for n, m in metrics["linkage"].items() if probabilistic_metrics(m)]
-    for name in names:
-        probabilistic_metrics(metrics["linkage"][name])["splink_model"] = json.loads(
-            (result.output_dir / "models" / f"{name}.json").read_text())
+    folder, _ = universe
+    job = yaml.safe_load((folder / "job.yaml").read_text())   # two probabilistic sources, nothing else
+    job["sources"] = {name: job["sources"][name] for name in ("register", "tax", "benefits")}
+    job["rules"] = {"signs_of_life": {"sources": ["register", "tax", "benefits"]}}
+    job.update(output={"dir": "out_failing_dashboard"}, flows={"uncertainty": {"replicates": 0}},
+               report={"dashboards": True})
+    path = folder / "failing_dashboard.yaml"
+    path.write_text(yaml.safe_dump(job))
     real, failed = LinkerVisualisations.cluster_studio_dashboard, []
 
     def fails_for_the_first(self, predictions, clusters, out_path, **kwargs):
@@ -323,11 +325,10 @@ def test_a_dashboard_that_fails_leaves_no_file_and_no_value_and_the_next_one_is_
         return real(self, predictions, clusters, out_path, **kwargs)
 
     monkeypatch.setattr(LinkerVisualisations, "cluster_studio_dashboard", fails_for_the_first)
-    with engine_on(duckdb.connect(str(store))) as con:
-        written = write_dashboards(con, metrics, tmp_path / "dashboards")
-        assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'spine_dashboards'"
-                           ).fetchall()[0][0] == 0
+    run = Job.from_yaml(path).run()
+    run.close()
+    written = run.quality["dashboards"]
     (first,) = failed
     assert written[first]["files"] == [] and "ValueError" in written[first]["why"] and "Omar" not in written[first]["why"]
-    assert not list((tmp_path / "dashboards").glob(f"{first}_*"))
+    assert not list((run.output_dir / "dashboards").glob(f"{first}_*"))
     assert any(w["files"] for n, w in written.items() if n != first)

@@ -74,9 +74,12 @@ def test_the_spark_run_fills_the_store_and_says_where_it_ran(outputs):
     quality = json.loads((outputs["spark"] / "quality.json").read_text())
     assert quality["run"]["engine"]["kind"] == "spark" and quality["accounting"]["passed"]
     stores = {kind: next(outputs[kind].glob("*.duckdb")) for kind in ENGINES}
-    counts = {}
+    counts, tables = {}, {}
     for kind, path in stores.items():
         with DuckDBEngine.read_only_store(path) as store:
+            tables[kind] = {r[0] for r in store.run("SELECT table_name FROM duckdb_tables() "
+                                                   "WHERE database_name = 'store'")}
             counts[kind] = {table: store.run(f"SELECT count(*) FROM {table}")[0][0]
                             for table in ("links", "persons", "events", "history__links", "history__runs")}
     assert counts["spark"] == counts["duckdb"] and counts["spark"]["history__runs"] == 1
+    assert tables["spark"] == tables["duckdb"], "the same tables kept (output.keep_intermediate is off)"

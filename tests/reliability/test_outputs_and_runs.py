@@ -360,6 +360,8 @@ def test_an_exception_inside_the_commit_finishes_it_and_keeps_the_history(tmp_pa
     real, calls = os.replace, []
 
     def interrupted(src, dst):
+        if str(src).endswith(".compact"):   # the store rewritten without its working tables: before the swap
+            return real(src, dst)
         calls.append(dst)
         if len(calls) == 3:   # the journal, out -> previous, then staging -> out
             raise KeyboardInterrupt

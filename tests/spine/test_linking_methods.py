@@ -34,7 +34,8 @@ def run(tmp_path: Path, linkage: dict):
     (tmp_path / "tax.csv").write_text(TAX)
     job = {"name": "t", "base": "register", "home_country": "XSY", "demo": True, "sources": {
         "register": {"path": "register.csv", "record_id": "id", "columns": COLUMNS},
-        "tax": {"path": "tax.csv", "record_id": "id", "columns": COLUMNS, "linkage": linkage}}}
+        "tax": {"path": "tax.csv", "record_id": "id", "columns": COLUMNS, "linkage": linkage}},
+        "output": {"keep_intermediate": True}}   # the tests look into the working tables
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(job))
     result = Job.from_yaml(path).run()

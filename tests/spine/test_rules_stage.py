@@ -26,7 +26,8 @@ def write_job(tmp_path, rules):
                                                       "start_date": "start", "end_date": "end"}),
                "visas": linked_source("visas", {"event_type": "type", "start_date": "start", "end_date": "end"}),
                "crossings": linked_source("crossings", CROSSINGS_COLUMNS)}
-    return write_small_job(tmp_path, files, {"national_id": "nin"}, sources, rules=rules)
+    return write_small_job(tmp_path, files, {"national_id": "nin"}, sources, rules=rules,
+                           output={"keep_intermediate": True})   # the tests look into the rules' tables
 
 
 LIFE = {"sources": ["register", "benefits"], "grace_days": {"child_benefit": 365}, "never_active_not_resident": True}

@@ -140,6 +140,20 @@ def test_a_statement_changes_the_table_as_in_duckdb_and_counts_the_rows(engines,
     assert spark.run(statement) == duck.run(statement)   # DuckDB's count of rows written
     assert rows(spark, "SELECT * FROM marks") == rows(duck, "SELECT * FROM marks")
     assert spark.run("DESCRIBE marks")[0][0] == "n"
+    # the count Spark's engine knows from the files it wrote, in each form a result is read in
+    count = "SELECT count(*) FROM marks"
+    assert spark.run(count) == duck.run(count) and spark.records(count) == duck.records(count)
+    assert spark.frame(count).equals(duck.frame(count))
+
+
+def test_a_frame_registered_over_a_table_is_counted_afresh(engines):
+    import pandas as pd
+
+    for engine in engines:
+        engine.run("CREATE OR REPLACE TABLE replaced AS SELECT * FROM marks")
+        engine.register("replaced", pd.DataFrame({"n": [1]}))
+        assert engine.run("SELECT count(*) FROM replaced") == [(1,)]
+        engine.unregister("replaced")
 
 
 def test_tables_and_views_are_dropped_as_in_duckdb(engines):

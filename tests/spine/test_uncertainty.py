@@ -27,7 +27,8 @@ CROSSINGS = ("id,fn,sn,dob,sex,date,dir\n"
 def write_job(tmp_path, uncertainty=None):
     flows = {"min_cell_count": 0, **({"uncertainty": uncertainty} if uncertainty else {})}
     return write_small_job(tmp_path, {"register": REGISTER, "crossings": CROSSINGS}, {"nationality": "nat"},
-                           {"crossings": linked_source("crossings", CROSSINGS_COLUMNS)}, flows=flows)
+                           {"crossings": linked_source("crossings", CROSSINGS_COLUMNS)}, flows=flows,
+                           output={"keep_intermediate": True})   # replicates drawn again from the candidates
 
 
 @pytest.fixture(scope="module")
