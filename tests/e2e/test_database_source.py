@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 import yaml

@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from spine import Job
 from spine.febrl import write_febrl4

@@ -1,0 +1,44 @@
+"""The store after a run: only what later runs, commands and readers of the numbers need."""
+
+from __future__ import annotations
+
+import duckdb
+
+from spine.config import load_job
+from spine.store import compact_store, kept_tables
+from tests.spine.small_jobs import CROSSINGS_COLUMNS, linked_source, write_small_job
+
+KEPT = ["links", "history__links", "review__pairs", "std__register", "std__crossings", "rules__silence_estimates",
+        "rules__recording_rates_by_group", "residence_spells", "flows__uncalibrated", "uncertainty__replicate_counts"]
+DROPPED = ["link__crossings", "candidates__crossings", "raw__crossings", "rules__presence", "spine__linked_records",
+           "spine__checkpoints", "flows__cells__picks", "rules__movements_without_visa_rules"]
+
+
+def _job(tmp_path, linkage):
+    tmp_path.mkdir(exist_ok=True)
+    files = {"register": "id,fn,sn,dob,sex,reg\n", "crossings": "id,fn,sn,dob,sex,date,dir\n"}
+    crossings = {**linked_source("crossings", CROSSINGS_COLUMNS), "linkage": linkage}
+    return load_job(write_small_job(tmp_path, files, {}, {"crossings": crossings}))
+
+
+def test_the_store_is_rewritten_with_the_tables_it_keeps_and_a_killed_copy_is_replaced(tmp_path):
+    job = _job(tmp_path, {"method": "match_keys"})
+    store = tmp_path / "store.duckdb"
+    with duckdb.connect(str(store)) as con:
+        for table in KEPT + DROPPED:
+            con.execute(f"CREATE TABLE {table} AS SELECT range AS n FROM range(20000)")
+    (tmp_path / "store.duckdb.compact").write_text("what a killed run left")
+    said = compact_store(store, job)
+    with duckdb.connect(str(store), read_only=True) as con:
+        left = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert con.execute("SELECT sum(n) FROM links").fetchall() == [(sum(range(20000)),)]
+    assert left == set(KEPT) and not (tmp_path / "store.duckdb.compact").exists()
+    assert said["tables_kept"] == len(KEPT) and said["tables_dropped"] == len(DROPPED)
+    assert said["megabytes"] < said["megabytes_before"]
+
+
+def test_the_features_are_kept_only_where_a_model_scored_them(tmp_path):
+    have = {"feat__crossings", "links", "link__crossings"}
+    assert kept_tables(_job(tmp_path / "keys", {"method": "match_keys"}), have) == ["links"]
+    probabilistic = _job(tmp_path / "model", {"method": "probabilistic"})
+    assert kept_tables(probabilistic, have) == ["links", "feat__crossings"]
