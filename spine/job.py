@@ -355,7 +355,7 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
                 metrics["dashboards"] = write_dashboards(db, metrics, staging / DASHBOARDS_DIR)
         if compute is db and not job.output.keep_intermediate:
             with timer.stage("store"):
-                store_kept = compact_store(staged_store, job, configure=lambda fresh: configure_engine(fresh, job))
+                store_kept = _compacted(staged_store, job)
         metrics["run"] = {"started": run.state["started_at"], "seconds": round(time.perf_counter() - started, 3),
                           "stages": timer.stages, "versions": _versions(), "engine": engine, "store": store_kept,
                           "resumed_after": sorted(done, key=STAGES.index) if done else [],
@@ -383,6 +383,17 @@ def _run_locked(job: JobConfig, progress: Progress | None, key: bytes, store_ins
             shutil.rmtree(staging, ignore_errors=True)
         raise
     return JobResult(job=run.job, quality=metrics)
+
+
+def _compacted(staged_store: Path, job: JobConfig) -> dict[str, Any]:
+    """The store rewritten without its working tables (spine.store); if that fails (a full disk),
+    the whole store is kept, with a warning: it only saves space, a finished run is not lost for it."""
+    try:
+        return compact_store(staged_store, job, configure=lambda fresh: configure_engine(fresh, job))
+    except Exception as exc:   # noqa: BLE001 - any failure: the run's outputs are complete without it
+        logger.warning("the store keeps its working tables: rewriting it without them failed (%s)",
+                       type(exc).__name__)
+        return {"intermediate_tables": "kept", "rewrite_failed": type(exc).__name__}
 
 
 #: The run's log in the output folder: stages, tables and row counts, timings, warnings; names and

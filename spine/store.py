@@ -56,6 +56,10 @@ def kept_tables(job: JobConfig, have: set[str]) -> list[str]:
     return [t for t in wanted if t in have]
 
 
+#: The name the store being rewritten is attached under: one no job (nor so its store's catalog) can have.
+_SOURCE = "spine-store-being-rewritten"
+
+
 def compact_store(path: Path, job: JobConfig, configure: Callable[[Engine], Any] | None = None) -> dict[str, Any]:
     """Rewrite the DuckDB store at ``path`` (closed) with only its :func:`kept_tables`: copied into
     a new file beside it, which then replaces it. ``configure``: applies the run's DuckDB settings
@@ -63,16 +67,22 @@ def compact_store(path: Path, job: JobConfig, configure: Callable[[Engine], Any]
     before = path.stat().st_size
     fresh = path.with_name(f"{path.name}.compact")
     fresh.unlink(missing_ok=True)   # a copy a killed run left
-    with DuckDBEngine.open(fresh) as db:
-        if configure is not None:
-            configure(db)
-        db.run(f"ATTACH {sql_literal(str(path))} AS run_store (READ_ONLY)")
-        have = {r[0] for r in db.run("SELECT table_name FROM duckdb_tables() WHERE database_name = 'run_store'")}
-        kept = kept_tables(job, have)
-        for table in kept:
-            db.run(f"CREATE TABLE {quote_ident(table)} AS SELECT * FROM run_store.{quote_ident(table)}")
-        db.run("DETACH run_store")
-        db.run("CHECKPOINT")
+    source = quote_ident(_SOURCE)
+    try:
+        with DuckDBEngine.open(fresh) as db:
+            if configure is not None:
+                configure(db)
+            db.run(f"ATTACH {sql_literal(str(path))} AS {source} (READ_ONLY)")
+            have = {r[0] for r in db.run("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                         [_SOURCE])}
+            kept = kept_tables(job, have)
+            for table in kept:
+                db.run(f"CREATE TABLE {quote_ident(table)} AS SELECT * FROM {source}.{quote_ident(table)}")
+            db.run(f"DETACH {source}")
+            db.run("CHECKPOINT")
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
     os.replace(fresh, path)
     return {"intermediate_tables": "dropped", "tables_kept": len(kept), "tables_dropped": len(have) - len(kept),
             "megabytes_before": round(before / 1e6, 1), "megabytes": round(path.stat().st_size / 1e6, 1)}
@@ -83,7 +93,7 @@ def copy_to_store(compute: Engine, store: Engine, staging: Path, job: JobConfig)
     ``output.keep_intermediate``), from the engine it used into the DuckDB store, through a Parquet
     file beside it (written by the engine, read by DuckDB; removed after); the store's own other
     tables dropped unless the job keeps them."""
-    made = compute.table_names()
+    made = {t for t in compute.table_names() if not t.startswith("__")}   # not the files read, as views
     tables = sorted(made) if job.output.keep_intermediate else kept_tables(job, made)
     for table in tables:
         file = staging / f".{table}.to-store.parquet"
@@ -91,10 +101,12 @@ def copy_to_store(compute: Engine, store: Engine, staging: Path, job: JobConfig)
         store.run(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
                   f"SELECT * FROM read_parquet({sql_literal(str(file))})")
         file.unlink()
+    dropped = set()
     if not job.output.keep_intermediate:   # the store's own working tables (the stage checkpoints)
         own = {r[0] for r in store.run("SELECT table_name FROM duckdb_tables() "
                                        "WHERE database_name = current_database()")}
-        for table in own - set(tables):
+        dropped = own - set(tables)
+        for table in dropped:
             store.run(f"DROP TABLE {quote_ident(table)}")
     return {"intermediate_tables": "kept" if job.output.keep_intermediate else "dropped", "tables_kept": len(tables),
-            "tables_dropped": len(made) - len(tables)}
+            "tables_dropped": len((made | dropped) - set(tables))}

@@ -130,7 +130,7 @@ class SparkEngine(EngineBase):
         schema = _pandas_schema(data)
         frame = self.session.createDataFrame(data, schema) if schema else self.session.createDataFrame(data)
         frame.createOrReplaceTempView(name)
-        self._tables.rows.pop(name, None)
+        self._release(name)
 
     def unregister(self, name: str) -> None:
         self._drop(name)

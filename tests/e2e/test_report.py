@@ -302,7 +302,7 @@ def test_splink_dashboards_of_the_review_band_are_written_only_when_asked_and_op
 def test_a_dashboard_that_fails_leaves_no_file_and_no_value_and_the_next_one_is_written(universe, monkeypatch):
     """Splink failing part way (an error quoting a record's value): the source is recorded as not
     written with the value masked, neither of its files is left, and the next source still gets
-    its dashboards (the in-memory workspace was detached)."""
+    its dashboards (so the in-memory workspace of the failed one was detached)."""
     import yaml
     from splink.internals.linker_components.visualisations import LinkerVisualisations
 

@@ -23,16 +23,16 @@ def _job(tmp_path, linkage):
 
 def test_the_store_is_rewritten_with_the_tables_it_keeps_and_a_killed_copy_is_replaced(tmp_path):
     job = _job(tmp_path, {"method": "match_keys"})
-    store = tmp_path / "store.duckdb"
+    store = tmp_path / "run_store.duckdb"   # a job may be called so: its catalog's name then too
     with duckdb.connect(str(store)) as con:
         for table in KEPT + DROPPED:
             con.execute(f"CREATE TABLE {table} AS SELECT range AS n FROM range(20000)")
-    (tmp_path / "store.duckdb.compact").write_text("what a killed run left")
+    (tmp_path / "run_store.duckdb.compact").write_text("what a killed run left")
     said = compact_store(store, job)
     with duckdb.connect(str(store), read_only=True) as con:
         left = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         assert con.execute("SELECT sum(n) FROM links").fetchall() == [(sum(range(20000)),)]
-    assert left == set(KEPT) and not (tmp_path / "store.duckdb.compact").exists()
+    assert left == set(KEPT) and not (tmp_path / "run_store.duckdb.compact").exists()
     assert said["tables_kept"] == len(KEPT) and said["tables_dropped"] == len(DROPPED)
     assert said["megabytes"] < said["megabytes_before"]
 
@@ -42,3 +42,22 @@ def test_the_features_are_kept_only_where_a_model_scored_them(tmp_path):
     assert kept_tables(_job(tmp_path / "keys", {"method": "match_keys"}), have) == ["links"]
     probabilistic = _job(tmp_path / "model", {"method": "probabilistic"})
     assert kept_tables(probabilistic, have) == ["links", "feat__crossings"]
+
+
+def test_a_rewrite_that_fails_keeps_the_whole_store_and_the_run(tmp_path, monkeypatch):
+    from spine import Job
+
+    files = {"register": "id,fn,sn,dob,sex,reg\nR1,Ann,Lee,1980-01-02,F,2015-03-01\n",
+             "crossings": "id,fn,sn,dob,sex,date,dir\nC1,Ann,Lee,1980-01-02,F,2016-05-01,out\n"}
+    path = write_small_job(tmp_path, files, {}, {"crossings": linked_source("crossings", CROSSINGS_COLUMNS)})
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr("spine.job.compact_store", full_disk)
+    result = Job.from_yaml(path).run()
+    try:
+        assert result.quality["run"]["store"] == {"intermediate_tables": "kept", "rewrite_failed": "OSError"}
+        tables = {r[0] for r in result.connection().execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert {"links", "link__crossings", "spine__linked_records"} <= tables
+    finally:
+        result.close()
