@@ -212,7 +212,7 @@ class SparkEngine(EngineBase):
         self.session.read.parquet(path).createOrReplaceTempView(name)
         self._release(name)
         self._tables.files[name] = path
-        self._tables.rows[name] = rows = _rows_written(path) if _is_local(path) else self.session.table(name).count()
+        self._tables.rows[name] = rows = _rows_written(path)   # the engine's folder is a local path
         return rows
 
     def _rows_of(self, name: str) -> int:
@@ -479,16 +479,11 @@ class _Count:
 _COUNT_OF_TABLE = re.compile(r"\s*SELECT\s+count\(\*\)\s+FROM\s+\"?(\w+)\"?\s*", re.IGNORECASE)
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
-
-
 def _rows_written(path: str) -> int:
     """Rows in the Parquet files Spark wrote into the folder ``path`` (their footers' counts)."""
     import pyarrow.parquet as pq
 
-    folder = Path(path.removeprefix("file://"))
-    return sum(pq.read_metadata(part).num_rows for part in folder.glob("part-*.parquet"))
+    return sum(pq.read_metadata(part).num_rows for part in Path(path).glob("part-*.parquet"))
 
 
 def _table_name(node: exp.Expression) -> str:
