@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,64 @@ def materialise(db: Engine, name: str, sql: str) -> str:
     n = db.run(f"SELECT count(*) FROM {quote_ident(name)}")[0][0]
     logger.info("%s: %d rows in %.2fs", name, n, time.perf_counter() - started)
     return name
+
+
+#: Every table of estimates over everyone that the rules' per-person statements read: rates, medians,
+#: lags, the silence model. An uncertainty replicate that re-runs the rules for a few persons pins
+#: them (spine.replicate_rules); each is estimated at one point of the rules, under its own name.
+ESTIMATES = (
+    "rules__recording_rates_at_visa_ends", "rules__recording_rates", "rules__recording_rates_at_returns",
+    "rules__recording_rates_by_group", "rules__deregistration_counts", "rules__silence_estimates",
+    "rules__deregistration_lag", "rules__gap_counts", "rules__return_candidate_count",
+    "rules__return_trip_lengths", "rules__visa_end_estimates", "rules__visa_end_offsets",
+    "rules__visa_arrival_lags", "rules__registration_lag", "rules__trip_estimates", "rules__typical_trip_at_returns",
+    "rules__long_absence_estimates", "rules__typical_trip_at_long_absences", "rules__typical_stays",
+    "rules__typical_stays_after_imputation", "rules__early_leavers", "rules__family_follow_lag",
+)
+
+
+def estimate(db: Engine, name: str, sql: str) -> str:
+    """Materialise ``name``, one of ``ESTIMATES``, from a SELECT over everyone; return its name.
+
+    Where the engine pins estimates (:func:`pinned_estimates`) the table is left as it is: the
+    rules are re-running a few persons, whose own data would give a wrong estimate."""
+    if name not in ESTIMATES:
+        raise ValueError(f"{name} is not one of rules._sql.ESTIMATES")
+    pinned = getattr(db, "pinned_estimates", None)
+    if pinned is None:
+        made = getattr(db, "estimates_made", None)
+        if made is not None:
+            made.add(name)
+        return materialise(db, name, sql)
+    if name not in pinned:
+        raise RuntimeError(f"the rules re-run for a few persons estimate {name}, which the reference did not")
+    return name
+
+
+def is_pinned(db: Engine, name: str) -> bool:
+    """Whether ``name`` is an estimate the engine pins (skip the work that only feeds it)."""
+    return name in (getattr(db, "pinned_estimates", None) or ())
+
+
+@contextmanager
+def recording_estimates(db: Engine) -> Iterator[set[str]]:
+    """Inside the block, the names of the estimates made are added to the set yielded."""
+    made: set[str] = set()
+    db.estimates_made = made   # type: ignore[attr-defined]
+    try:
+        yield made
+    finally:
+        db.estimates_made = None   # type: ignore[attr-defined]
+
+
+@contextmanager
+def pinned_estimates(db: Engine, names: Iterable[str]) -> Iterator[None]:
+    """Inside the block, :func:`estimate` leaves the tables ``names`` as they are (and refuses any other)."""
+    db.pinned_estimates = frozenset(names)   # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        db.pinned_estimates = None   # type: ignore[attr-defined]
 
 
 def append(db: Engine, table: str, sql: str) -> int:

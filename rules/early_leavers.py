@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from rules._sql import Engine, materialise, quote_ident
+from rules._sql import Engine, estimate, is_pinned, materialise, quote_ident
 
 EARLY_LEAVERS = "rules__early_leavers"
 EARLY_LEAVER_WEIGHTS = "rules__early_leaver_weights"
+#: The provisional immigrations of the real end, each with its subgroup.
+EARLY_LEAVER_ARRIVALS = "rules__early_leaver_arrivals"
 #: A provisional immigration became long-term if the whole data gives an immigration this close to it.
 MATCH_DAYS = 31
 #: Earlier data ends tried, in years before the real one (ONS: the latest two for the level, four for the spread).
@@ -62,20 +64,10 @@ def _groups_sql(table: str, people: str, visas: str | None, age_groups: list[int
         QUALIFY row_number() OVER (PARTITION BY e.arrival ORDER BY v.start_date DESC, v.visa_type) = 1"""
 
 
-def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], events: str, people: str, *,
-                           data_end: date, visas: str | None, age_groups: list[int],
-                           draw: np.random.Generator | None = None) -> dict[str, Any]:
-    """Estimate the early-leaver shares and materialise the weight of each provisional immigration.
-
-    ``derive_at(day, output)`` derives the events as if the data ended on ``day`` into table
-    ``output`` (the rules' own event step, with the same settings) and returns its name;
-    ``events``: the events of the whole data (own ones: ``person_id, event, date, provisional,
-    derived_via``); ``people``: ``person_id, dob, citizenship_group``. ``draw``: a generator for an
-    uncertainty replicate (the level drawn from a normal with the latest two years' mean and the
-    four years' spread); None: the level itself. Materialises ``EARLY_LEAVERS`` (per year back and
-    subgroup: provisional immigrations, of them early leavers) and ``EARLY_LEAVER_WEIGHTS``
-    (``person_id, date, early_leaver_share, weight``); returns the quality.json section.
-    """
+def _estimate_shares(db: Engine, derive_at: Callable[[date, str], str], events: str, people: str, *,
+                     data_end: date, visas: str | None, age_groups: list[int]) -> None:
+    """``EARLY_LEAVERS``: per earlier end and subgroup, the provisional immigrations then and how many
+    of them the whole data shows leaving early."""
     parts = []
     for years in YEARS_BACK:
         end = data_end - timedelta(days=round(365.25 * years))
@@ -90,7 +82,29 @@ def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], ev
                 ON f.person_id = g.person_id AND f.event = 'immigration' AND NOT f.provisional
                    AND abs(datediff('day', f.date, g.date)) <= {MATCH_DAYS}) AS c USING (person_id, date)
             GROUP BY ALL""")
-    materialise(db, EARLY_LEAVERS, " UNION ALL ".join(parts))
+    estimate(db, EARLY_LEAVERS, " UNION ALL ".join(parts))
+
+
+def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], events: str, people: str, *,
+                           data_end: date, visas: str | None, age_groups: list[int],
+                           draw: np.random.Generator | None = None,
+                           merge: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """Estimate the early-leaver shares and materialise the weight of each provisional immigration.
+
+    ``derive_at(day, output)`` derives the events as if the data ended on ``day`` into table
+    ``output`` (the rules' own event step, with the same settings) and returns its name;
+    ``events``: the events of the whole data (own ones: ``person_id, event, date, provisional,
+    derived_via``); ``people``: ``person_id, dob, citizenship_group``. ``draw``: a generator for an
+    uncertainty replicate (the level drawn from a normal with the latest two years' mean and the
+    four years' spread); None: the level itself. Materialises ``EARLY_LEAVERS`` (per year back and
+    subgroup: provisional immigrations, of them early leavers; left as it is where pinned, and the
+    earlier ends not derived), ``EARLY_LEAVER_ARRIVALS`` (each provisional immigration with its
+    subgroup; ``merge(table)``, when given, a SELECT of it with other persons' added) and
+    ``EARLY_LEAVER_WEIGHTS`` (``person_id, date, early_leaver_share, weight``); returns the
+    quality.json section.
+    """
+    if not is_pinned(db, EARLY_LEAVERS):
+        _estimate_shares(db, derive_at, events, people, data_end=data_end, visas=visas, age_groups=age_groups)
     yearly = dict(db.run(f"""SELECT years_back, sum(left_early) / nullif(sum(provisional), 0)
                                   FROM {EARLY_LEAVERS} GROUP BY 1"""))
     shares = [yearly.get(y) for y in YEARS_BACK]
@@ -103,12 +117,16 @@ def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], ev
     scale = drawn / level if level else 1.0
     m = PRIOR_ARRIVALS
     latest_years = ", ".join(str(y) for y in YEARS_BACK[:2])
+    materialise(db, EARLY_LEAVER_ARRIVALS, _groups_sql(events, people, visas, age_groups))
+    if merge is not None:
+        materialise(db, f"{EARLY_LEAVER_ARRIVALS}__merged", merge(EARLY_LEAVER_ARRIVALS))
+        materialise(db, EARLY_LEAVER_ARRIVALS, f"SELECT * FROM {EARLY_LEAVER_ARRIVALS}__merged")
     materialise(db, EARLY_LEAVER_WEIGHTS, f"""
         WITH rates AS (
             SELECT reason, citizenship_group, age_group,
                    least(1.0, {scale!r} * (sum(left_early) + {m} * {level or 0.0!r}) / (sum(provisional) + {m})) AS share
             FROM {EARLY_LEAVERS} WHERE years_back IN ({latest_years}) GROUP BY ALL),
-        now AS ({_groups_sql(events, people, visas, age_groups)})
+        now AS (SELECT * FROM {EARLY_LEAVER_ARRIVALS})
         SELECT n.person_id, n.date, coalesce(r.share, {(drawn or 0.0)!r}) AS early_leaver_share,
                1 - coalesce(r.share, {(drawn or 0.0)!r}) AS weight
         FROM now AS n LEFT JOIN rates AS r USING (reason, citizenship_group, age_group)""")

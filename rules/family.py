@@ -21,7 +21,7 @@ events), ``movements``, ``presence`` (as in rules.signs_of_life).
 
 from __future__ import annotations
 
-from rules._sql import Engine, append, materialise, quote_ident, usual_lag_sql
+from rules._sql import Engine, append, estimate, quote_ident, usual_lag_sql
 
 #: Presence of the child this long before the parent's immigration: the child was already here.
 PRIOR_PRESENCE_DAYS = 30
@@ -94,5 +94,5 @@ WHERE o.child_person_id NOT IN (SELECT person_id FROM own WHERE person_id IS NOT
 def add_family_events(db: Engine, dependants: str, events: str, movements: str, presence: str) -> int:
     """Append :func:`family_events_sql` rows to ``events``, immigrations the usual follow lag after
     the parent's (estimated first, left in ``FOLLOW_LAG``); return how many."""
-    materialise(db, FOLLOW_LAG, follow_lag_sql(dependants, events))
+    estimate(db, FOLLOW_LAG, follow_lag_sql(dependants, events))
     return append(db, events, family_events_sql(dependants, events, movements, presence, FOLLOW_LAG))

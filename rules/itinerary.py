@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from rules._sql import Engine, append, materialise, quote_ident, sql_in_list, sql_literal
+from rules._sql import Engine, append, estimate, materialise, quote_ident, sql_in_list, sql_literal
+
+#: Everyone's median recorded stay and absence (one row), for people with none of their own: at the
+#: repair after the visa rules, and at the repair after the imputations.
+TYPICAL_STAYS = "rules__typical_stays"
+TYPICAL_STAYS_AFTER_IMPUTATION = "rules__typical_stays_after_imputation"
 
 
 def _entries_from(source: str | None) -> str:
@@ -95,7 +100,31 @@ WHERE {"TRUE" if midpoint else "(last_present IS NOT NULL OR first_present IS NO
 """
 
 
-def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_days: int = 365,
+def _recorded_periods_ctes(movements: str) -> str:
+    """The CTEs ``ordered, periods``: each kept movement with the next, and the recorded stays ('in'
+    then 'out') and absences ('out' then 'in') in days."""
+    return f"""ordered AS (
+    SELECT person_id, date, direction, record_id, source,
+           lead(date) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_date,
+           lead(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_direction,
+           lead(record_id) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_record_id
+    FROM {quote_ident(movements)} WHERE kept
+),
+periods AS (   -- recorded stays ('in' then 'out') and absences ('out' then 'in')
+    SELECT person_id, direction AS began_by, datediff('day', date, next_date) AS days FROM ordered
+    WHERE next_direction <> direction AND next_date > date AND record_id IS NOT NULL AND next_record_id IS NOT NULL
+)"""
+
+
+def typical_stays_sql(movements: str) -> str:
+    """Build the one-row SELECT of everyone's median recorded stay and absence (``stay, absence``)."""
+    return f"""
+WITH {_recorded_periods_ctes(movements)}
+SELECT median(days) FILTER (WHERE began_by = 'in') AS stay, median(days) FILTER (WHERE began_by = 'out') AS absence
+FROM periods"""
+
+
+def estimated_repairs_sql(movements: str, presence: str | None = None, *, typical: str, gap_days: int = 365,
                           entries_from: str | None = None, not_presence_types: tuple[str, ...] = ()) -> str:
     """Build the SELECT of the movement missing between two in the same direction (``estimate``),
     dated by how long the person's own stays and absences last.
@@ -121,8 +150,8 @@ def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_da
     `random_2`.) Only recorded movements (``record_id`` not NULL) make typical lengths.
     ``entries_from``: only two entries in a row whose first comes from that source. Grain: one row
     per repaired pair; columns as ``movements`` (source ``itinerary``, flag ``imputed``).
+    ``typical``: a table from :func:`typical_stays_sql`, for people with no stay or absence of their own.
     """
-    m = quote_ident(movements)
     nothing = ("(SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS DATE) AS start_date, "
                "CAST(NULL AS DATE) AS end_date WHERE FALSE)")
     p = (f"(SELECT person_id, start_date, end_date FROM {quote_ident(presence)} WHERE kind = 'activity' AND NOT exempt)"
@@ -131,27 +160,13 @@ def estimated_repairs_sql(movements: str, presence: str | None = None, *, gap_da
             f"WHERE kind = 'activity' AND exempt "
             f"AND NOT coalesce(reason IN ({sql_in_list(not_presence_types)}), FALSE))" if presence else nothing)
     return f"""
-WITH ordered AS (
-    SELECT person_id, date, direction, record_id, source,
-           lead(date) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_date,
-           lead(direction) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_direction,
-           lead(record_id) OVER (PARTITION BY person_id ORDER BY date, source, record_id) AS next_record_id
-    FROM {m} WHERE kept
-),
-periods AS (   -- recorded stays ('in' then 'out') and absences ('out' then 'in')
-    SELECT person_id, direction AS began_by, datediff('day', date, next_date) AS days FROM ordered
-    WHERE next_direction <> direction AND next_date > date AND record_id IS NOT NULL AND next_record_id IS NOT NULL
-),
+WITH {_recorded_periods_ctes(movements)},
 own AS (
     SELECT person_id, median(days) FILTER (WHERE began_by = 'in') AS stay,
            median(days) FILTER (WHERE began_by = 'out') AS absence
     FROM periods GROUP BY person_id
 ),
-everyone AS (
-    SELECT median(days) FILTER (WHERE began_by = 'in') AS stay,
-           median(days) FILTER (WHERE began_by = 'out') AS absence
-    FROM periods
-),
+everyone AS (SELECT stay, absence FROM {quote_ident(typical)}),
 pairs AS (SELECT person_id, date AS t1, next_date AS t2, direction FROM ordered
           WHERE next_direction = direction AND next_date > date + 1{_entries_from(entries_from)}),
 around AS (
@@ -194,17 +209,19 @@ FROM dated
 
 def repair_itineraries(db: Engine, movements: str, policy: str, presence: str | None = None, *,
                        midpoint: bool = False, gap_days: int = 365, entries_from: str | None = None,
-                       not_presence_types: tuple[str, ...] = ()) -> int:
+                       not_presence_types: tuple[str, ...] = (), typical: str = TYPICAL_STAYS) -> int:
     """Apply a repair policy to ``movements`` in place; return the movements added or dropped.
 
     ``estimate`` inserts :func:`estimated_repairs_sql` rows; ``impute`` inserts
     :func:`repair_itineraries_sql` rows; ``drop`` stops keeping the second movement of each
     same-direction pair; ``none`` leaves the flags only. ``entries_from``: only two entries in a
     row whose first comes from that source (not with ``drop``, which changes nothing then).
+    ``typical``: where ``estimate`` leaves everyone's typical stay and absence (one of rules._sql.ESTIMATES).
     """
     m = quote_ident(movements)
     if policy == "estimate":
-        return append(db, movements, estimated_repairs_sql(movements, presence, gap_days=gap_days,
+        estimate(db, typical, typical_stays_sql(movements))
+        return append(db, movements, estimated_repairs_sql(movements, presence, typical=typical, gap_days=gap_days,
                                                             entries_from=entries_from,
                                                             not_presence_types=not_presence_types))
     if policy == "impute":

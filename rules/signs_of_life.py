@@ -54,9 +54,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Engine, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
-from rules.silence import (PRIOR_STRENGTH, RECORDING_BY_GROUP, SILENCE_ESTIMATES, SILENCE_EVIDENCE,
-                           estimate_recording_rates, estimate_silence, people_sql, ratio_probability)
+from rules._sql import Engine, append, estimate, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules.silence import (PRIOR_STRENGTH, RECORDING_BY_GROUP, RECORDING_RATES_AT_RETURNS, SILENCE_ESTIMATES,
+                           SILENCE_EVIDENCE, estimate_recording_rates, estimate_silence, people_sql, ratio_probability)
 
 #: Source of a departure imputed from a silence not yet ``window_days`` long at the end of the data.
 PROVISIONAL_SOURCE = "signs_of_life_provisional"
@@ -72,6 +72,17 @@ LONG_ABSENCES = "rules__long_absences"
 LONG_ABSENCE_ESTIMATES = "rules__long_absence_estimates"
 TRIP_ESTIMATES = "rules__trip_estimates"
 RETURN_RATES = "rules__return_rates"
+#: The median days from a recorded exit to the deregistration that followed it (one row: ``days``).
+DEREGISTRATION_LAG = "rules__deregistration_lag"
+#: Recorded long absences and silences ended by an entry (one row), behind the chance of a gap departure.
+GAP_COUNTS = "rules__gap_counts"
+#: How many returns a sign of life may impute (one row), behind the chance that such a return is one.
+RETURN_CANDIDATE_COUNT = "rules__return_candidate_count"
+#: Recorded absences by length, with the short and long ones up to each length, and the typical trip.
+RETURN_TRIP_LENGTHS = "rules__return_trip_lengths"
+#: Everyone's median recorded trip (one row: ``days``), for people with none of their own.
+TYPICAL_TRIP_AT_RETURNS = "rules__typical_trip_at_returns"
+TYPICAL_TRIP_AT_LONG_ABSENCES = "rules__typical_trip_at_long_absences"
 #: The usual days from an arrival to its registration (:func:`registration_lag_sql`).
 REGISTRATION_LAG = "rules__registration_lag"
 #: People showing the registration lag before it is used (else none).
@@ -84,24 +95,13 @@ SEEN_WITHIN_DAYS = 365
 DEREGISTRATION_EARLY_DAYS = 30
 
 
-def departure_candidates_sql(movements: str, evidence: str, estimates: str, presence: str, *, data_end: date,
-                             window_days: int = 730, provisional_days: int | None = None,
-                             grace: str = "0", duplicates: str | None = None, gap_days: int = 365) -> str:
-    """Build the SELECT of the departures the evidence may impute, each with its chance of being one.
-
-    ``evidence`` and ``estimates``: rules.silence's ``SILENCE_EVIDENCE`` and ``SILENCE_ESTIMATES``.
-    Grain: at most one row per person and departure. Columns: ``person_id, source, date, basis
-    ('deregistration' | 'silence' | 'gap'), probability`` (1 for a deregistration; the subgroup's
-    estimate for a silence; NULL for a gap, whose chance is estimated over all of them).
-    """
+def _recorded_departures_ctes(movements: str, evidence: str, presence: str, gap_days: int) -> str:
+    """The CTEs ``kept, last_moves, last_started, recorded_departure``: per deregistered person, the
+    exit the deregistration records (see departure_candidates_sql)."""
     m, p = quote_ident(movements), quote_ident(presence)
-    e_table, s_table = quote_ident(evidence), quote_ident(estimates)
-    end = f"DATE {sql_literal(data_end.isoformat())}"
-    pairs = (f"SELECT person_id, other_id FROM {quote_ident(duplicates)}" if duplicates else
-             "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS other_id WHERE FALSE")
-    shortest = int(min(provisional_days or window_days, window_days))
+    e_table = quote_ident(evidence)
     return f"""
-WITH kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
+kept AS (SELECT person_id, date, direction FROM {m} WHERE kept),
 last_moves AS (   -- per deregistered person, the last exit (up to 30 days after) and the last entry before it
     SELECT e.person_id, e.deregistered,
            max(k.date) FILTER (WHERE k.direction = 'out'
@@ -123,14 +123,41 @@ recorded_departure AS (   -- the exit a deregistration records: the last before 
     FROM last_moves AS l LEFT JOIN last_started AS a USING (person_id)
     WHERE l.exit_date IS NOT NULL AND (l.entry_date IS NULL OR l.entry_date <= l.exit_date)
       AND (a.started IS NULL OR a.started < l.exit_date + INTERVAL {int(gap_days)} DAY)
-),
-reporting_lag AS (   -- how late deregistrations come, from the people whose exit was recorded too
-    SELECT coalesce(CAST(median(datediff('day', exit_date, deregistered)) AS INTEGER), 0) AS days
-    FROM recorded_departure
-),
+)"""
+
+
+def deregistration_lag_sql(movements: str, evidence: str, presence: str, *, gap_days: int = 365) -> str:
+    """Build the SELECT of how late deregistrations come, from the people whose exit was recorded
+    too: the median days from the exit to the deregistration (one row: ``days``; 0 without any)."""
+    return f"""
+WITH {_recorded_departures_ctes(movements, evidence, presence, gap_days)}
+SELECT coalesce(CAST(median(datediff('day', exit_date, deregistered)) AS INTEGER), 0) AS days
+FROM recorded_departure"""
+
+
+def departure_candidates_sql(movements: str, evidence: str, estimates: str, presence: str, *, data_end: date,
+                             reporting_lag: str, window_days: int = 730, provisional_days: int | None = None,
+                             grace: str = "0", duplicates: str | None = None, gap_days: int = 365) -> str:
+    """Build the SELECT of the departures the evidence may impute, each with its chance of being one.
+
+    ``evidence`` and ``estimates``: rules.silence's ``SILENCE_EVIDENCE`` and ``SILENCE_ESTIMATES``;
+    ``reporting_lag``: a table from :func:`deregistration_lag_sql` (a departure imputed from a
+    deregistration alone is dated that long before it).
+    Grain: at most one row per person and departure. Columns: ``person_id, source, date, basis
+    ('deregistration' | 'silence' | 'gap'), probability`` (1 for a deregistration; the subgroup's
+    estimate for a silence; NULL for a gap, whose chance is estimated over all of them).
+    """
+    p = quote_ident(presence)
+    e_table, s_table = quote_ident(evidence), quote_ident(estimates)
+    end = f"DATE {sql_literal(data_end.isoformat())}"
+    pairs = (f"SELECT person_id, other_id FROM {quote_ident(duplicates)}" if duplicates else
+             "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS other_id WHERE FALSE")
+    shortest = int(min(provisional_days or window_days, window_days))
+    return f"""
+WITH {_recorded_departures_ctes(movements, evidence, presence, gap_days)},
 from_deregistration AS (
     SELECT e.person_id, 'deregistration' AS source,
-           CAST(e.deregistered - to_days((SELECT days FROM reporting_lag)) AS DATE) AS date,
+           CAST(e.deregistered - to_days((SELECT days FROM {quote_ident(reporting_lag)})) AS DATE) AS date,
            'deregistration' AS basis, 1.0 AS probability
     FROM {e_table} AS e
     WHERE e.deregistered IS NOT NULL AND e.deregistered <= {end}
@@ -223,11 +250,15 @@ def add_imputed_departures(db: Engine, movements: str, presence: str, *, data_en
                                min_silence_days=shortest, emigration_codes=emigration_codes,
                                death_codes=death_codes, grace=grace, dependants=dependants,
                                child_age_limit=child_age_limit, duplicates=duplicates)
+    estimate(db, DEREGISTRATION_LAG, deregistration_lag_sql(movements, SILENCE_EVIDENCE, presence, gap_days=gap_days))
     materialise(db, DEPARTURE_CANDIDATES, departure_candidates_sql(
-        movements, SILENCE_EVIDENCE, SILENCE_ESTIMATES, presence, data_end=data_end, window_days=window_days,
-        provisional_days=provisional_days, grace=grace, duplicates=duplicates, gap_days=gap_days))
-    long_absences = db.run(long_absences_sql(movements, gap_days))[0][0]
-    gaps = db.run(f"SELECT count(*) FROM {DEPARTURE_CANDIDATES} WHERE basis = 'gap'")[0][0]
+        movements, SILENCE_EVIDENCE, SILENCE_ESTIMATES, presence, data_end=data_end, reporting_lag=DEREGISTRATION_LAG,
+        window_days=window_days, provisional_days=provisional_days, grace=grace, duplicates=duplicates,
+        gap_days=gap_days))
+    estimate(db, GAP_COUNTS, f"""
+        SELECT (SELECT n FROM ({long_absences_sql(movements, gap_days)})) AS long_absences,
+               (SELECT count(*) FROM {DEPARTURE_CANDIDATES} WHERE basis = 'gap') AS gaps""")
+    long_absences, gaps = db.run(f"SELECT long_absences, gaps FROM {GAP_COUNTS}")[0]
     r = rates["exit_recording"]
     gap_probability = ratio_probability(long_absences, (1 - r) / r if r else None, gaps)
     threshold = float(min_departure_probability)
@@ -246,7 +277,42 @@ def add_imputed_departures(db: Engine, movements: str, presence: str, *, data_en
         WHERE coalesce(probability, {gap_probability!r}) >= {threshold!r}""")
 
 
-def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tuple[str, ...] = (),
+def _ordered_movements_cte(movements: str) -> str:
+    """The CTE ``ordered``: each kept movement with the next one and the next entry."""
+    return f"""ordered AS (
+    SELECT person_id, date, direction, record_id,
+           min(CASE WHEN direction = 'in' THEN date END) OVER (
+               PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST
+               ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_in,
+           lead(date) OVER w AS next_date, lead(direction) OVER w AS next_direction,
+           lead(record_id) OVER w AS next_record_id
+    FROM {quote_ident(movements)} WHERE kept
+    WINDOW w AS (PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST)
+)"""
+
+
+def return_trip_lengths_sql(movements: str, *, gap_days: int = 365) -> str:
+    """Build the SELECT of the absences recorded at both ends, per length: how many no longer than
+    it are short (under ``gap_days``) and how many long, and everyone's median short one
+    (``typical_trip``, the same on every row). Columns: ``days, short, long, typical_trip``."""
+    gap = int(gap_days)
+    return f"""
+WITH {_ordered_movements_cte(movements)},
+recorded_absences AS (
+    SELECT datediff('day', date, next_date) AS days FROM ordered
+    WHERE direction = 'out' AND next_direction = 'in' AND record_id IS NOT NULL AND next_record_id IS NOT NULL
+),
+typical_trip AS (SELECT CAST(median(days) AS INTEGER) AS days FROM recorded_absences WHERE days < {gap}),
+absence_counts AS (   -- per length, the recorded absences no longer than it, short and long
+    SELECT days, sum(count(*) FILTER (WHERE days < {gap})) OVER (ORDER BY days) AS short,
+           sum(count(*) FILTER (WHERE days >= {gap})) OVER (ORDER BY days) AS long
+    FROM recorded_absences GROUP BY days
+)
+SELECT c.days, c.short, c.long, t.days AS typical_trip FROM absence_counts AS c CROSS JOIN typical_trip AS t"""
+
+
+def imputed_returns_sql(movements: str, presence: str, *, trip_lengths: str,
+                        not_presence_types: tuple[str, ...] = (),
                         gap_days: int = 365, emigration_codes: tuple[str, ...] = ("emigration",)) -> str:
     """Build the SELECT of returns nobody recorded: a sign of life after a departure, before any
     recorded entry, means the person came back by then.
@@ -275,32 +341,16 @@ def imputed_returns_sql(movements: str, presence: str, *, not_presence_types: tu
     person is abroad until a new registration or a visa granted here, and activity in between
     (rent, wages or a pension paid to someone abroad) is no return. (Departures imputed from a
     deregistration, with no exit recorded, were tried the same way in 2026-12: event F1 −0.004 in
-    the robustness benchmark's `random_2`, left out.) Grain: at most one row per departure.
+    the robustness benchmark's `random_2`, left out.) ``trip_lengths``: a table from
+    :func:`return_trip_lengths_sql`. Grain: at most one row per departure.
     """
-    m, p = quote_ident(movements), quote_ident(presence)
+    p = quote_ident(presence)
     types = sql_in_list(not_presence_types)
     gap = int(gap_days)
+    lengths = quote_ident(trip_lengths)
     return f"""
-WITH ordered AS (
-    SELECT person_id, date, direction, record_id,
-           min(CASE WHEN direction = 'in' THEN date END) OVER (
-               PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST
-               ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_in,
-           lead(date) OVER w AS next_date, lead(direction) OVER w AS next_direction,
-           lead(record_id) OVER w AS next_record_id
-    FROM {m} WHERE kept
-    WINDOW w AS (PARTITION BY person_id ORDER BY date, direction, record_id NULLS LAST)
-),
-recorded_absences AS (
-    SELECT datediff('day', date, next_date) AS days FROM ordered
-    WHERE direction = 'out' AND next_direction = 'in' AND record_id IS NOT NULL AND next_record_id IS NOT NULL
-),
-typical_trip AS (SELECT CAST(median(days) AS INTEGER) AS days FROM recorded_absences WHERE days < {gap}),
-absence_counts AS (   -- per length, the recorded absences no longer than it, short and long
-    SELECT days, sum(count(*) FILTER (WHERE days < {gap})) OVER (ORDER BY days) AS short,
-           sum(count(*) FILTER (WHERE days >= {gap})) OVER (ORDER BY days) AS long
-    FROM recorded_absences GROUP BY days
-),
+WITH {_ordered_movements_cte(movements)},
+typical_trip AS (SELECT max(typical_trip) AS days FROM {lengths}),
 deregistrations AS (
     SELECT person_id, end_date AS deregistered FROM {p}
     WHERE kind = 'registration' AND reason IN ({sql_in_list(emigration_codes)}) AND end_date IS NOT NULL
@@ -348,7 +398,7 @@ SELECT j.person_id, {sql_literal(IMPUTED_RETURN_SOURCE)} AS source, CAST(NULL AS
                  OR (SELECT days FROM typical_trip) IS NULL THEN j.seen
             ELSE CAST(least(j.seen, j.departed + to_days((SELECT days FROM typical_trip))) AS DATE) END AS date,
        'in' AS direction, 'imputed' AS flag, TRUE AS kept
-FROM judged AS j ASOF LEFT JOIN absence_counts AS c ON j.most >= c.days
+FROM judged AS j ASOF LEFT JOIN {lengths} AS c ON j.most >= c.days
 WHERE NOT (j.last_recorded_exit AND j.seen <= j.departed + INTERVAL {SEEN_WITHIN_DAYS} DAY)   -- add_returns_from_trips'
 """
 
@@ -366,12 +416,15 @@ def add_imputed_returns(db: Engine, movements: str, presence: str, *, not_presen
     candidate is a return, and the candidates are imputed only if it is at least
     ``min_return_probability``. Left in ``RETURN_RATES``.
     """
-    rates = estimate_recording_rates(db, movements)
+    rates = estimate_recording_rates(db, movements, RECORDING_RATES_AT_RETURNS)
+    estimate(db, RETURN_TRIP_LENGTHS, return_trip_lengths_sql(movements, gap_days=gap_days))
     staged = materialise(db, RETURN_CANDIDATES, imputed_returns_sql(movements, presence,
+                                                                     trip_lengths=RETURN_TRIP_LENGTHS,
                                                                      not_presence_types=not_presence_types,
                                                                      gap_days=gap_days,
                                                                      emigration_codes=emigration_codes))
-    candidates = db.run(f"SELECT count(*) FROM {staged}")[0][0]
+    estimate(db, RETURN_CANDIDATE_COUNT, f"SELECT count(*) AS n FROM {staged}")
+    candidates = db.run(f"SELECT n FROM {RETURN_CANDIDATE_COUNT}")[0][0]
     e = rates["entry_recording"]
     probability = ratio_probability(rates["exit_entry_pairs"], (1 - e) / e if e else None, candidates)
     threshold = float(min_return_probability)
@@ -431,6 +484,23 @@ FROM last_two AS l LEFT JOIN {e} AS ev USING (person_id) LEFT JOIN seen_after AS
 LEFT JOIN ({people_sql(people, data_end)}) AS w USING (person_id)"""
 
 
+def _recorded_trips_ctes(movements: str) -> str:
+    """The CTEs ``periods, trips``: each person's recorded trips (a recorded exit, then a recorded
+    entry) shorter than a year, in days."""
+    return f"""periods AS (
+            SELECT person_id, datediff('day', lag(date) OVER w, date) AS days,
+                   lag(direction) OVER w AS previous, direction
+            FROM {quote_ident(movements)} WHERE kept AND record_id IS NOT NULL
+            WINDOW w AS (PARTITION BY person_id ORDER BY date, direction)),
+        trips AS (SELECT person_id, days FROM periods WHERE previous = 'out' AND direction = 'in' AND days < 365)"""
+
+
+def typical_trip_sql(movements: str) -> str:
+    """Build the one-row SELECT of everyone's median recorded trip shorter than a year (``days``; 30
+    without any): a trip's length for people with none of their own."""
+    return f"WITH {_recorded_trips_ctes(movements)} SELECT coalesce(median(days), 30) AS days FROM trips"
+
+
 def add_returns_from_trips(db: Engine, movements: str, presence: str, *, data_end: date,
                            people: str | None = None, min_return_probability: float = 0.0,
                            not_presence_types: tuple[str, ...] = ()) -> int:
@@ -456,7 +526,7 @@ def add_returns_from_trips(db: Engine, movements: str, presence: str, *, data_en
     m = PRIOR_STRENGTH
     materialise(db, UNRETURNED_EXITS, unreturned_exits_sql(movements, SILENCE_EVIDENCE, presence, people=people,
                                                             data_end=data_end, not_presence_types=not_presence_types))
-    materialise(db, TRIP_ESTIMATES, f"""
+    estimate(db, TRIP_ESTIMATES, f"""
         WITH g AS (
             SELECT u.age_band, u.citizenship_group, u.profile, u.after,
                    count(*) FILTER (WHERE u.candidate) AS candidates,
@@ -473,16 +543,12 @@ def add_returns_from_trips(db: Engine, movements: str, presence: str, *, data_en
                                ELSE 1.0 END, 4) AS probability,
                {float(min_return_probability)!r} AS min_return_probability
         FROM g LEFT JOIN o USING (after)""")
+    estimate(db, TYPICAL_TRIP_AT_RETURNS, typical_trip_sql(movements))
     end = f"DATE {sql_literal(data_end.isoformat())}"
     return append(db, movements, f"""
-        WITH periods AS (
-            SELECT person_id, datediff('day', lag(date) OVER w, date) AS days,
-                   lag(direction) OVER w AS previous, direction
-            FROM {quote_ident(movements)} WHERE kept AND record_id IS NOT NULL
-            WINDOW w AS (PARTITION BY person_id ORDER BY date, direction)),
-        trips AS (SELECT person_id, days FROM periods WHERE previous = 'out' AND direction = 'in' AND days < 365),
+        WITH {_recorded_trips_ctes(movements)},
         own AS (SELECT person_id, median(days) AS days FROM trips GROUP BY 1),
-        everyone AS (SELECT coalesce(median(days), 30) AS days FROM trips)
+        everyone AS (SELECT days FROM {TYPICAL_TRIP_AT_RETURNS})
         SELECT u.person_id, 'itinerary' AS source, CAST(NULL AS VARCHAR) AS record_id,
                CAST(least(u.date + CAST(round(coalesce(o.days, e.days)) AS INTEGER), {end}) AS DATE) AS date,
                'in' AS direction, 'imputed' AS flag, TRUE AS kept
@@ -546,7 +612,7 @@ def add_trips_from_long_absences(db: Engine, movements: str, *, data_end: date, 
     m = PRIOR_STRENGTH
     materialise(db, LONG_ABSENCES, long_absences_by_group_sql(movements, SILENCE_EVIDENCE, people=people,
                                                                data_end=data_end))
-    materialise(db, LONG_ABSENCE_ESTIMATES, f"""
+    estimate(db, LONG_ABSENCE_ESTIMATES, f"""
         WITH g AS (
             SELECT a.age_band, a.citizenship_group, a.profile,
                    count(*) FILTER (WHERE a.kind = 'absence') AS absences,
@@ -562,15 +628,11 @@ def add_trips_from_long_absences(db: Engine, movements: str, *, data_end: date, 
                                THEN least(1.0, (g.merged_expected + {m} * coalesce(o.ratio, 0)) / (g.absences + {m}))
                                ELSE 0.0 END, 4) AS probability
         FROM g, o""")
+    estimate(db, TYPICAL_TRIP_AT_LONG_ABSENCES, typical_trip_sql(movements))
     return append(db, movements, f"""
-        WITH periods AS (
-            SELECT person_id, datediff('day', lag(date) OVER w, date) AS days, lag(direction) OVER w AS previous,
-                   direction
-            FROM {quote_ident(movements)} WHERE kept AND record_id IS NOT NULL
-            WINDOW w AS (PARTITION BY person_id ORDER BY date, direction)),
-        trips AS (SELECT person_id, days FROM periods WHERE previous = 'out' AND direction = 'in' AND days < 365),
+        WITH {_recorded_trips_ctes(movements)},
         own AS (SELECT person_id, median(days) AS days FROM trips GROUP BY 1),
-        everyone AS (SELECT coalesce(median(days), 30) AS days FROM trips),
+        everyone AS (SELECT days FROM {TYPICAL_TRIP_AT_LONG_ABSENCES}),
         split AS (
             SELECT a.person_id, a.left_on, a.back_on, CAST(round(coalesce(o.days, e.days)) AS INTEGER) AS trip
             FROM {LONG_ABSENCES} AS a JOIN {LONG_ABSENCE_ESTIMATES} AS t USING (age_band, citizenship_group, profile)
@@ -640,7 +702,7 @@ def add_registration_arrivals(db: Engine, movements: str, presence: str, people:
                               data_end: date) -> int:
     """Insert :func:`registration_arrivals_sql` rows into ``movements``; return how many. The lag
     it estimates is left in ``REGISTRATION_LAG``."""
-    materialise(db, REGISTRATION_LAG, registration_lag_sql(movements, presence))
+    estimate(db, REGISTRATION_LAG, registration_lag_sql(movements, presence))
     return append(db, movements, registration_arrivals_sql(movements, presence, people, REGISTRATION_LAG,
                                                             first_day=first_day, data_end=data_end))
 

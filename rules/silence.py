@@ -34,9 +34,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from rules._sql import Engine, columns_of, materialise, quote_ident, sql_in_list, sql_literal
+from rules._sql import Engine, columns_of, estimate, materialise, quote_ident, sql_in_list, sql_literal
 
+#: The recorded pairs behind the recording rates, where departures are imputed from silence (and
+#: the same at the visa ends and at the returns, on the movements as they are there).
 RECORDING_RATES = "rules__recording_rates"
+RECORDING_RATES_AT_VISA_ENDS = "rules__recording_rates_at_visa_ends"
+RECORDING_RATES_AT_RETURNS = "rules__recording_rates_at_returns"
+#: Registered people whose last movement is an exit, and of them the deregistered (the rate ``d``).
+DEREGISTRATION_COUNTS = "rules__deregistration_counts"
 RECORDING_BY_GROUP = "rules__recording_rates_by_group"
 SILENCE_EVIDENCE = "rules__silence_evidence"
 SILENCE_ESTIMATES = "rules__silence_estimates"
@@ -126,12 +132,13 @@ SELECT count(*) FILTER (WHERE direction = 'in' AND previous IS NOT NULL) AS reen
 FROM m"""
 
 
-def estimate_recording_rates(db: Engine, movements: str) -> dict[str, Any]:
-    """Materialise the recorded pairs (``RECORDING_RATES``) and return the exit and entry
-    recording rates (None where fewer than ``MIN_CASES`` pairs say; not rounded)."""
-    materialise(db, RECORDING_RATES, recording_rates_sql(movements))
+def estimate_recording_rates(db: Engine, movements: str, table: str = RECORDING_RATES) -> dict[str, Any]:
+    """Materialise the recorded pairs (``table``: ``RECORDING_RATES`` or the one of another point of
+    the rules) and return the exit and entry recording rates (None where fewer than ``MIN_CASES``
+    pairs say; not rounded)."""
+    estimate(db, table, recording_rates_sql(movements))
     reentries, after_exit, reexits, after_entry, pairs = db.run(
-        f"SELECT * FROM {RECORDING_RATES}")[0]
+        f"SELECT reentries, reentries_after_exit, reexits, reexits_after_entry, exit_entry_pairs FROM {table}")[0]
     exits_seen, entries_seen = _rate(after_exit, reentries), _rate(after_entry, reexits)
     exit_rate, entry_rate = recording_from_shares(exits_seen, entries_seen)
     return {"exit_recording": exit_rate, "reentries": reentries, "reentries_after_exit": after_exit,
@@ -326,15 +333,16 @@ def estimate_silence(db: Engine, movements: str, presence: str, *, data_end: dat
                      people: str | None = None, min_silence_days: int = 365, **evidence_options: Any) -> dict[str, Any]:
     """Materialise ``RECORDING_BY_GROUP``, ``SILENCE_EVIDENCE`` and ``SILENCE_ESTIMATES``; return the
     deregistration rate. ``rates``: the overall rates, from :func:`estimate_recording_rates`."""
-    materialise(db, RECORDING_BY_GROUP, group_recording_rates_sql(
+    estimate(db, RECORDING_BY_GROUP, group_recording_rates_sql(
         movements, people=people, data_end=data_end, exits_seen=rates["reentries_with_an_exit_before"],
         entries_seen=rates["reexits_with_an_entry_before"]))
     materialise(db, SILENCE_EVIDENCE, silence_evidence_sql(
         movements, presence, data_end=data_end, people=people,
         with_source="source" in columns_of(db, presence), **evidence_options))
-    leavers, deregistered = db.run(deregistration_rate_sql(SILENCE_EVIDENCE))[0]
+    estimate(db, DEREGISTRATION_COUNTS, deregistration_rate_sql(SILENCE_EVIDENCE))
+    leavers, deregistered = db.run(f"SELECT leavers, deregistered FROM {DEREGISTRATION_COUNTS}")[0]
     d = _rate(deregistered, leavers)
-    materialise(db, SILENCE_ESTIMATES, silence_estimates_sql(
+    estimate(db, SILENCE_ESTIMATES, silence_estimates_sql(
         SILENCE_EVIDENCE, RECORDING_BY_GROUP, deregistration=d, min_silence_days=min_silence_days))
     r = rates["exit_recording"]
     return {"deregistration": d, "registered_exit_leavers": leavers, "of_whom_deregistered": deregistered,

@@ -35,7 +35,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from rules._sql import Engine, MONTH_DAYS, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules._sql import Engine, MONTH_DAYS, append, estimate, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
 from rules.silence import PRIOR_STRENGTH   # the weight of the split's pooled ratio, as for silences
 
 #: Source of the exits this rule imputes.
@@ -199,9 +199,9 @@ def add_visa_end_exits(db: Engine, visas: str, movements: str, presence: str, *,
     return what was estimated and how many exits were imputed."""
     materialise(db, ENDED_COVERS, ended_covers_sql(visas, movements, presence, data_end=data_end,
                                                     min_gap_days=min_gap_days, not_presence_types=not_presence_types))
-    materialise(db, VISA_END_ESTIMATES, visa_end_estimates_sql(ENDED_COVERS, exit_recording=exit_recording,
+    estimate(db, VISA_END_ESTIMATES, visa_end_estimates_sql(ENDED_COVERS, exit_recording=exit_recording,
                                                                 min_probability=min_probability))
-    materialise(db, VISA_END_OFFSETS, visa_end_offsets_sql(ENDED_COVERS))
+    estimate(db, VISA_END_OFFSETS, visa_end_offsets_sql(ENDED_COVERS))
     imputed = append(db, movements, imputed_visa_end_exits_sql(ENDED_COVERS, VISA_END_ESTIMATES, VISA_END_OFFSETS,
                                                                 data_end=data_end))
     groups = db.run(f"""

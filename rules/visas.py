@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rules._sql import Engine, append, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules._sql import Engine, append, estimate, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
 
 #: Sources of the movements these rules add.
 TRANSITION_SOURCE = "visa_transition"
@@ -224,7 +224,7 @@ def add_imputed_arrivals(db: Engine, visas: str, grants: str, movements: str, pr
     lags it estimates are left in ``ARRIVAL_LAGS``."""
     materialise(db, ARRIVALS_ON_VISAS, arrival_lags_sql(visas, grants, movements, visit_types=visit_types,
                                                          no_arrival_types=no_arrival_types))
-    materialise(db, ARRIVAL_LAGS, usual_arrival_lags_sql(ARRIVALS_ON_VISAS))
+    estimate(db, ARRIVAL_LAGS, usual_arrival_lags_sql(ARRIVALS_ON_VISAS))
     return append(db, movements, imputed_arrivals_sql(
         visas, grants, movements, presence, ARRIVAL_LAGS, data_start=data_start, visit_types=visit_types,
         no_arrival_types=no_arrival_types))

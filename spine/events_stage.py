@@ -5,15 +5,16 @@ spells, with each rule's ablation measured in the same run."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from rules import derive_long_term_events, flag_itineraries
-from rules.early_leavers import EARLY_LEAVER_WEIGHTS, estimate_early_leavers
+from rules._sql import is_pinned
+from rules.early_leavers import EARLY_LEAVER_WEIGHTS, EARLY_LEAVERS, estimate_early_leavers
 from rules.family import FOLLOW_LAG, MIN_FOLLOW_CASES, add_family_events
-from rules.itinerary import repair_itineraries
+from rules.itinerary import TYPICAL_STAYS, TYPICAL_STAYS_AFTER_IMPUTATION, repair_itineraries
 from rules.residence import build_residence_spells, stock_on_1_january_sql
 from rules.signs_of_life import (IMPUTED_RETURN_SOURCE, PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns,
                                  add_registration_arrivals, add_returns_from_trips,
@@ -25,6 +26,9 @@ from spine.groups import citizenship_group_sql
 from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants, build_presence,
                             grace_periods)
 from spine.visa_stage import PRESENCE, VISAS, apply_visa_rules, find_visa_visitors
+
+if TYPE_CHECKING:
+    from spine.replicate_rules import Reference
 
 MOVEMENT_INPUT = "rules__movement_input"
 #: The movements the early-leaver estimate derives earlier ends from (recorded, and arrivals imputed then).
@@ -65,7 +69,8 @@ def data_end(db: Engine, job: JobConfig, linked_records: str) -> date:
 
 def build_movements_and_events(db: Engine, job: JobConfig,
                                linked_records: str, *, ablations: bool = True,
-                               replicate: int | None = None) -> tuple[date, dict[str, Any]]:
+                               replicate: int | None = None,
+                               reference: Reference | None = None) -> tuple[date, dict[str, Any]]:
     """Materialise ``movements``, ``events`` and ``residence_spells``; return the data end used
     and the rules' counts.
 
@@ -73,7 +78,9 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     one (quality.json ``rules.<rule>.events_without``). The visa rules and itinerary repair change
     what signs of life impute afterwards, so their ablations run that part again on a copy.
     ``ablations=False`` skips them (their counts are None): the uncertainty replicates need only
-    the events.
+    the events. A ``replicate`` gets no residence spells and no counts. With a ``reference``
+    (spine.replicate_rules) the linked records are a few persons', the estimates and the data end
+    are the reference's, and ``events`` gets everyone else's from it.
     """
     movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
     in_list = sql_in_list(movement_sources)
@@ -81,7 +88,7 @@ def build_movements_and_events(db: Engine, job: JobConfig,
         SELECT person_id, source, record_id, event_date AS date, direction
         FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
     flag_itineraries(db, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
-    end = data_end(db, job, linked_records)
+    end = reference.data_end if reference else data_end(db, job, linked_records)
     life, rules = job.rules.signs_of_life, job.rules
     with_life = bool(life.enabled and life.sources)
     # with visa rules, rules__presence is the evidence plus the in-country grants they add
@@ -131,7 +138,8 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     def repair_in(movements: str, presence: str, entries_from: str | None = None) -> int:
         return repair_itineraries(db, movements, repair, presence if with_life else None,
                                   midpoint=rules.itinerary.midpoint, gap_days=rules.events.min_days,
-                                  entries_from=entries_from, not_presence_types=tuple(life.exempt_event_types))
+                                  entries_from=entries_from, not_presence_types=tuple(life.exempt_event_types),
+                                  typical=TYPICAL_STAYS if entries_from is None else TYPICAL_STAYS_AFTER_IMPUTATION)
 
     def repair_after_imputation(movements: str, presence: str) -> int:
         # a return imputed from a sign of life, then a recorded entry: the exit between went
@@ -154,7 +162,8 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     estimates = imputation_estimates(db) if with_life else {"estimated": False}   # before the ablations re-run them
     repaired_after = repair_after_imputation("movements", presence)
     derive("events", "movements", presence)
-    early_leavers = _early_leavers(db, job, end, presence if with_life else None, people, visitors, replicate)
+    early_leavers = _early_leavers(db, job, end, presence if with_life else None, people, visitors, replicate,
+                                   reference)
 
     # ablations
     if visitors and ablations:
@@ -167,6 +176,12 @@ def build_movements_and_events(db: Engine, job: JobConfig,
         derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
 
     family = _family_events(db, presence, dependants)
+    if replicate is not None:
+        if reference is not None:
+            materialise(db, "events__merged", reference.merged("events", EVENTS_ALL))
+            materialise(db, "events", "SELECT * FROM events__merged")
+        _keep_reporting_period(db, job, end)
+        return end, {}
     never_active = None
     if with_life and life.never_active_not_resident:
         never_active = materialise(db, NEVER_ACTIVE, never_active_sql(
@@ -209,9 +224,10 @@ def build_movements_and_events(db: Engine, job: JobConfig,
 
 
 def _early_leavers(db: Engine, job: JobConfig, end: date, presence: str | None, people: str,
-                   visitors: str | None, replicate: int | None) -> dict[str, Any]:
+                   visitors: str | None, replicate: int | None, reference: Reference | None) -> dict[str, Any]:
     """Weigh each provisional immigration by the share expected to stay (rules.early_leavers); an
-    uncertainty replicate draws the level (ONS). Without the setting the weights table is empty."""
+    uncertainty replicate draws the level (ONS), and one that re-runs a few persons weighs the
+    reference's arrivals of the others too. Without the setting the weights table is empty."""
     rules = job.rules
     provisional_published = job.reporting_period(end)[1] > end - timedelta(days=rules.events.min_days)
     if not rules.events.early_leavers or (replicate is not None and not provisional_published):
@@ -224,9 +240,10 @@ def _early_leavers(db: Engine, job: JobConfig, end: date, presence: str | None, 
     # what was known of the latest arrivals then: recorded movements and arrivals imputed from a visa
     # or a registration of the time; not the repairs and departures later data gave (a missed exit
     # dated from the entry that followed it would close stays that the real end leaves open)
-    materialise(db, MOVEMENTS_AS_RECORDED, """
-        SELECT * FROM movements WHERE kept AND (record_id IS NOT NULL OR source IN ('visa', 'registration',
-                                                                                     'visa_transition'))""")
+    if not is_pinned(db, EARLY_LEAVERS):   # a re-run of a few persons takes the shares as they are
+        materialise(db, MOVEMENTS_AS_RECORDED, """
+            SELECT * FROM movements WHERE kept AND (record_id IS NOT NULL OR source IN ('visa', 'registration',
+                                                                                         'visa_transition'))""")
 
     def derive_at(day: date, output: str) -> str:
         return derive_long_term_events(db, MOVEMENTS_AS_RECORDED, output, data_end=day, min_days=rules.events.min_days,
@@ -237,7 +254,8 @@ def _early_leavers(db: Engine, job: JobConfig, end: date, presence: str | None, 
     draw = None if replicate is None else np.random.default_rng([job.flows.uncertainty.seed, 3, replicate])
     found = estimate_early_leavers(db, derive_at, "events", people, data_end=end,
                                    visas=VISAS if job.rules.visas.source else None,
-                                   age_groups=job.flows.age_groups, draw=draw)
+                                   age_groups=job.flows.age_groups, draw=draw,
+                                   merge=reference.merged if reference else None)
     return {"enabled": True, "estimated": True, "provisional_published": provisional_published, **found}
 
 

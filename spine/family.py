@@ -14,6 +14,7 @@ give such children their parent's migration events (rules.family).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -28,9 +29,9 @@ FAMILY_PERSONS = "spine__family_persons"
 DEPENDANTS = "spine__dependants"
 
 
-def claims_sql(job: JobConfig) -> str:
+def claims_sql(job: JobConfig, links: Callable[[str], str] = quote_ident) -> str:
     """SELECT (child person, parent person) from the children source and the claims source, joined on
-    the claim id; only linked records on both sides."""
+    the claim id; only linked records on both sides. ``links`` names a link table in the SQL."""
     family = job.rules.family
     children, claims = family.children_source, family.claims_source
     # Each linked child with its claim's records first, materialised: left to itself DuckDB's
@@ -39,11 +40,11 @@ def claims_sql(job: JobConfig) -> str:
     return f"""
         WITH children AS MATERIALIZED (
             SELECT lc.entity_id AS child_person_id, p.record_id AS claim_record
-            FROM {quote_ident(std_table(children))} AS c JOIN {quote_ident(link_table(children))} AS lc USING (record_id)
+            FROM {quote_ident(std_table(children))} AS c JOIN {links(link_table(children))} AS lc USING (record_id)
             JOIN {quote_ident(std_table(claims))} AS p ON p.claim_id = c.claim_id
             WHERE lc.status = 'linked')
         SELECT DISTINCT k.child_person_id, lp.entity_id AS parent_person_id
-        FROM children AS k JOIN {quote_ident(link_table(claims))} AS lp ON lp.record_id = k.claim_record
+        FROM children AS k JOIN {links(link_table(claims))} AS lp ON lp.record_id = k.claim_record
         WHERE lp.status = 'linked' AND k.child_person_id <> lp.entity_id"""
 
 

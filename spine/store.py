@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from linkage._sql import quote_ident, sql_literal
+from rules._sql import ESTIMATES
 from spine import history
 from spine.config import JobConfig, ProbabilisticConfig
 from spine.engine import DuckDBEngine, Engine
@@ -34,13 +35,13 @@ COMMAND_TABLES = (*CONTRACT_TABLES, history.HISTORY_LINKS, history.HISTORY_RUNS,
                   "review__pairs", "spine__reference")
 
 #: The small tables that explain the numbers (docs/rules.md, docs/uncertainty.md name them): the
-#: rules' estimates and the people they were estimated from, the events outside the reporting
+#: rules' estimates (and every table of rules._sql.ESTIMATES) and the people they were estimated from, the events outside the reporting
 #: period, each person's residence spells (the stock on 1 January), the validation sample, the
 #: flows before calibration, the replicates' counts, and the records each hybrid source's model
 #: scored (``benchmarks.scale`` gives bare Splink the same).
 EXPLAINING = re.compile(
     r"rules__\w+_(estimates|rates|rates_by_group|lag|lags|offsets|candidates|evidence)"
-    r"|rules__(early_leavers|early_leaver_weights|events_all|unreturned_exits|long_absences)"
+    r"|rules__(early_leavers|early_leaver_weights|early_leaver_arrivals|events_all|unreturned_exits|long_absences)"
     r"|spine__base_duplicates|residence_spells|flows__(cells|counts|uncalibrated)"
     r"|uncertainty__\w+|validation__\w+|score_only__\w+")
 
@@ -52,7 +53,7 @@ def kept_tables(job: JobConfig, have: set[str]) -> list[str]:
     wanted = [*COMMAND_TABLES, *(std_table(name) for name in job.sources),
               *(features_table(name) for name, s in job.sources.items()
                 if isinstance(s.linkage, ProbabilisticConfig))]
-    wanted += sorted(t for t in have if EXPLAINING.fullmatch(t) and t not in wanted)
+    wanted += sorted(t for t in have if (EXPLAINING.fullmatch(t) or t in ESTIMATES) and t not in wanted)
     return [t for t in wanted if t in have]
 
 

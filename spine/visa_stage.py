@@ -9,7 +9,7 @@ from typing import Any
 
 
 from linkage._sql import materialise, quote_ident, sql_literal
-from rules.silence import estimate_recording_rates
+from rules.silence import RECORDING_RATES_AT_VISA_ENDS, estimate_recording_rates
 from rules.visa_ends import add_visa_end_exits
 from rules.visas import (ARRIVAL_LAGS, MIN_LAG_ARRIVALS, add_imputed_arrivals, apply_visa_transitions, find_visitors,
                          in_country_grants_sql)
@@ -53,7 +53,7 @@ def apply_visa_rules(db: Engine, job: JobConfig, movements: str, presence: str, 
     if visas.departures_at_end:
         ends |= add_visa_end_exits(
             db, VISAS, movements, presence, data_end=data_end,
-            exit_recording=estimate_recording_rates(db, movements)["exit_recording"],
+            exit_recording=estimate_recording_rates(db, movements, RECORDING_RATES_AT_VISA_ENDS)["exit_recording"],
             min_gap_days=job.rules.events.tolerance_days, min_probability=life.min_departure_probability,
             not_presence_types=tuple(life.exempt_event_types))
     grants_sql = in_country_grants_sql(VISAS, movements, visit_types=visit_types)

@@ -16,6 +16,10 @@ class EngineBase:
 
     #: The exceptions of the database that :meth:`_naming` wraps.
     database_errors: tuple[type[BaseException], ...] = (Exception,)
+    #: The rules' estimates left as they are while a replicate re-runs a few persons (rules._sql.estimate).
+    pinned_estimates: frozenset[str] | None = None
+    #: The rules' estimates made, while a reference run for the replicates records them.
+    estimates_made: set[str] | None = None
 
     def __init__(self, *, stage: str | None = None) -> None:
         self._stage: list[str | None] = [stage]

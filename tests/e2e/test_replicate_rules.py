@@ -1,0 +1,115 @@
+"""Uncertainty replicates that re-run the rules only for the persons a draw re-linked
+(spine.replicate_rules), on the demo job's universe with every working table kept."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from linkage._sql import materialise
+from rules._sql import ESTIMATES, estimate, pinned_estimates
+from rules.early_leavers import EARLY_LEAVER_WEIGHTS
+from spine import Job
+from spine.config import load_job
+from spine.events_stage import EVENTS_ALL
+from spine.family import DEPENDANTS
+from spine.replicate_rules import TOUCHED, close_over_ties, rerun_rules, restrict_links, run_reference
+from spine.uncertainty import REPLICATE_COUNTS, replicate_flow_counts
+from tests.conftest import engine_on
+
+
+@pytest.fixture(scope="module")
+def kept(universe, tmp_path_factory):
+    """The demo job run on the shared universe with ``keep_intermediate`` (the candidates and link
+    tables the replicates draw from), publishing the last year too (provisional immigrations, so
+    the early leavers' weights are drawn): the job and its store."""
+    folder, _ = universe
+    tmp = tmp_path_factory.mktemp("replicates")
+    text = (folder / "job.yaml").read_text()
+    text = text.replace("  dir: out ", "  keep_intermediate: true\n  dir: out ", 1)
+    text = text.replace("\nobservation: {start: 2015-01-01, end: 2024-12-31}\n",
+                        "\nobservation: {start: 2015-01-01, end: 2024-12-31}\nreporting: {end: 2024-12-31}\n", 1)
+    assert "keep_intermediate: true" in text and "reporting: {end: 2024-12-31}" in text
+    (tmp / "job.yaml").write_text(text)
+    (tmp / "data").symlink_to(folder / "data", target_is_directory=True)
+    result = Job.from_yaml(tmp / "job.yaml").run()
+    quality = result.quality
+    result.close()
+    job = load_job(tmp / "job.yaml")
+    return job, job.store_path, quality
+
+
+def _copy(store, tmp_path):
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    return engine_on(duckdb.connect(str(copy)))
+
+
+def _differing_rows(db, a, b):
+    return db.run(f"SELECT count(*) FROM ((SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) "
+                  f"UNION ALL (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a}))")[0][0]
+
+
+def test_rerunning_any_persons_with_the_runs_links_gives_the_reference_events_exactly(kept, tmp_path):
+    """Nothing re-linked, a random third of the persons re-run: every event and early-leaver weight
+    is the reference's. An estimate left unpinned, or a tie left out, would change some."""
+    job, store, _ = kept
+    db = _copy(store, tmp_path)
+    with db.shadowing("spine_uncertainty") as (rep, stored):
+        materialise(rep, "persons", f"SELECT * FROM {stored('persons')}")
+        reference = run_reference(rep, job, 0)
+        assert len(reference.estimates) >= 15 and DEPENDANTS in reference.kept
+        materialise(rep, "reference_weights", f"SELECT * FROM {EARLY_LEAVER_WEIGHTS}")
+        assert rep.run("SELECT count(*) FROM reference_weights")[0][0] > 0
+        for seed in ("a", "b"):
+            materialise(rep, TOUCHED, f"SELECT person_id FROM persons WHERE hash(person_id || '{seed}') % 3 = 0")
+            chosen = rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0]
+            closed = close_over_ties(rep, job, reference, stored)
+            assert closed > chosen   # claimants, children and duplicates came with them
+            assert rep.run(f"""SELECT count(*) FROM {reference.table(DEPENDANTS)} AS d
+                                JOIN {TOUCHED} AS t ON t.person_id = d.child_person_id
+                                WHERE d.parent_person_id NOT IN (SELECT person_id FROM {TOUCHED})""")[0][0] == 0
+            restrict_links(rep, job, stored)
+            rerun_rules(rep, job, reference, 0)
+            assert rep.run(f"SELECT count(*) FROM {EVENTS_ALL}")[0][0] > 100
+            assert _differing_rows(rep, EVENTS_ALL, reference.table(EVENTS_ALL)) == 0
+            assert _differing_rows(rep, EARLY_LEAVER_WEIGHTS, "reference_weights") == 0
+
+
+def test_replicates_rerun_a_few_persons_and_count_as_rerunning_everyone_does(kept, tmp_path):
+    """The same draws re-run for the re-linked persons and for everyone: the same counts in all
+    but a few cells (estimates re-estimated under the re-links move a handful of events)."""
+    job, store, quality = kept
+    section = quality["uncertainty"]
+    assert section["reference_runs"] == 3   # window_days drawn from three values
+    persons = quality["uncertainty"]["persons_rerun_per_replicate"]
+    db = _copy(store, tmp_path)
+    everyone = db.run("SELECT count(*) FROM persons")[0][0]
+    assert 0 < persons["mean"] <= persons["max"] < everyone / 4
+    _, measured = replicate_flow_counts(db, job, replicates=6, seed=5)
+    db.run(f"CREATE TABLE few AS SELECT * FROM {REPLICATE_COUNTS}")
+    _, all_measured = replicate_flow_counts(db, job, replicates=6, seed=5, rerun_everyone=True)
+    assert all_measured["rules_rerun_for"] == "everyone" and measured["reference_runs"] == 3
+    totals = db.run(f"""
+        SELECT coalesce(a.n, 0), coalesce(b.n, 0) FROM few AS a FULL JOIN {REPLICATE_COUNTS} AS b
+        USING (replicate, period, event, sex, age_group, citizenship_group)
+        WHERE period = 'total' AND event = 'total' AND sex = 'total' AND age_group = 'total'
+          AND citizenship_group = 'total'""")
+    assert len(totals) == 6 and all(n > 0 for _, n in totals)
+    assert all(abs(a - b) <= max(2, 0.005 * b) for a, b in totals), totals
+
+
+def test_an_estimate_is_named_and_refused_when_a_rerun_did_not_pin_it(con):
+    con.execute("CREATE TABLE m AS SELECT 1 AS x")
+    with pytest.raises(ValueError, match="not one of"):
+        estimate(con, "rules__something_new", "SELECT 1 AS x")
+    estimate(con, ESTIMATES[0], "SELECT 2 AS x")
+    with pinned_estimates(con, ESTIMATES[:1]):
+        estimate(con, ESTIMATES[0], "SELECT 3 AS x")   # pinned: left as it is
+        with pytest.raises(RuntimeError, match=ESTIMATES[1]):
+            estimate(con, ESTIMATES[1], "SELECT 4 AS x")
+    assert con.execute(f"SELECT x FROM {ESTIMATES[0]}").fetchall() == [(2,)]
+    estimate(con, ESTIMATES[0], "SELECT 5 AS x")   # unpinned again after the block
+    assert con.execute(f"SELECT x FROM {ESTIMATES[0]}").fetchall() == [(5,)]
