@@ -90,13 +90,17 @@ def is_pinned(db: Engine, name: str) -> bool:
 
 @contextmanager
 def recording_estimates(db: Engine) -> Iterator[set[str]]:
-    """Inside the block, the names of the estimates made are added to the set yielded."""
+    """Inside the block, the names of the estimates made are added to the set yielded (and to an
+    enclosing block's)."""
+    outer = getattr(db, "estimates_made", None)
     made: set[str] = set()
     db.estimates_made = made   # type: ignore[attr-defined]
     try:
         yield made
     finally:
-        db.estimates_made = None   # type: ignore[attr-defined]
+        db.estimates_made = outer   # type: ignore[attr-defined]
+        if outer is not None:
+            outer |= made
 
 
 @contextmanager

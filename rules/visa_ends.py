@@ -35,7 +35,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from rules._sql import Engine, MONTH_DAYS, append, estimate, materialise, quote_ident, sql_in_list, sql_literal, usual_lag_sql
+from rules._sql import (Engine, MONTH_DAYS, append, estimate, materialise, quote_ident, sql_in_list, sql_literal,
+                        usual_lag_sql)
 from rules.silence import PRIOR_STRENGTH   # the weight of the split's pooled ratio, as for silences
 
 #: Source of the exits this rule imputes.

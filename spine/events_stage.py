@@ -11,7 +11,7 @@ import numpy as np
 
 from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from rules import derive_long_term_events, flag_itineraries
-from rules._sql import is_pinned
+from rules._sql import is_pinned, recording_estimates
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS, EARLY_LEAVERS, estimate_early_leavers
 from rules.family import FOLLOW_LAG, MIN_FOLLOW_CASES, add_family_events
 from rules.itinerary import TYPICAL_STAYS, TYPICAL_STAYS_AFTER_IMPUTATION, repair_itineraries
@@ -38,6 +38,8 @@ EVENTS_ALL = "rules__events_all"
 #: Each person's date of birth and citizenship group: the subgroups of the silence estimates.
 PEOPLE = "rules__people"
 RESIDENCE_SPELLS = "residence_spells"
+#: Suffix of an estimate's copy while the ablations estimate again.
+SAVED = "__of_the_run"
 NEVER_ACTIVE = "rules__never_active"
 EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
 #: Each ablation runs the movement pipeline again without its rule, on its own copy.
@@ -149,23 +151,25 @@ def build_movements_and_events(db: Engine, job: JobConfig,
 
     # the run: visa rules, repair, signs of life, events; each ablation copies the movements
     # just before the rule it leaves out
-    if visitors and ablations:
-        materialise(db, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
-    visa_counts = apply_visa_rules(db, job, "movements", base_presence, data_end=end) if visitors else {}
-    presence = PRESENCE
-    if repair != "none" and ablations:
-        materialise(db, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
-    repaired = repair_in("movements", presence)
-    if ablations:
-        derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
-    impute("movements", presence)
-    estimates = imputation_estimates(db) if with_life else {"estimated": False}   # before the ablations re-run them
-    repaired_after = repair_after_imputation("movements", presence)
-    derive("events", "movements", presence)
-    early_leavers = _early_leavers(db, job, end, presence if with_life else None, people, visitors, replicate,
-                                   reference)
+    with recording_estimates(db) as made:   # what the ablations will estimate again
+        if visitors and ablations:
+            materialise(db, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
+        visa_counts = apply_visa_rules(db, job, "movements", base_presence, data_end=end) if visitors else {}
+        presence = PRESENCE
+        if repair != "none" and ablations:
+            materialise(db, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
+        repaired = repair_in("movements", presence)
+        if ablations:
+            derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
+        impute("movements", presence)
+        estimates = imputation_estimates(db) if with_life else {"estimated": False}   # before the ablations re-run them
+        repaired_after = repair_after_imputation("movements", presence)
+        derive("events", "movements", presence)
+        early_leavers = _early_leavers(db, job, end, presence if with_life else None, people, visitors, replicate,
+                                       reference)
 
-    # ablations
+    # ablations: they estimate again on their own movements; the store keeps the run's estimates
+    saved = _save_estimates(db, made) if ablations else []
     if visitors and ablations:
         repair_in(MOVEMENTS_WITHOUT_VISAS, base_presence)
         impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
@@ -175,6 +179,9 @@ def build_movements_and_events(db: Engine, job: JobConfig,
         impute(MOVEMENTS_WITHOUT_REPAIR, presence)
         derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
 
+    for name in saved:
+        materialise(db, name, f"SELECT * FROM {quote_ident(name + SAVED)}")
+        db.run(f"DROP TABLE {quote_ident(name + SAVED)}")
     family = _family_events(db, presence, dependants)
     if replicate is not None:
         if reference is not None:
@@ -221,6 +228,13 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     }
     counts["reporting"] = _keep_reporting_period(db, job, end)
     return end, counts
+
+
+def _save_estimates(db: Engine, names: set[str]) -> list[str]:
+    """Copy the estimates ``names`` aside (``<name>__of_the_run``); return which."""
+    for name in sorted(names):
+        materialise(db, name + SAVED, f"SELECT * FROM {quote_ident(name)}")
+    return sorted(names)
 
 
 def _early_leavers(db: Engine, job: JobConfig, end: date, presence: str | None, people: str,

@@ -56,7 +56,7 @@ class Reference:
     estimates: tuple[str, ...]
     kept: tuple[str, ...]
 
-    def table(self, name: str) -> str:
+    def copy_of(self, name: str) -> str:
         """This reference's copy of table ``name``."""
         return f"uncertainty__reference_{self.index}__{name}"
 
@@ -66,7 +66,7 @@ class Reference:
         return f"""
             SELECT n.* FROM {quote_ident(name)} AS n JOIN {TOUCHED} AS t ON t.person_id = n.person_id
             UNION ALL
-            SELECT r.* FROM {quote_ident(self.table(kept_as or name))} AS r
+            SELECT r.* FROM {quote_ident(self.copy_of(kept_as or name))} AS r
             LEFT JOIN {TOUCHED} AS t ON t.person_id = r.person_id WHERE t.person_id IS NULL"""
 
 
@@ -80,7 +80,7 @@ def run_reference(rep: Engine, job: JobConfig, index: int) -> Reference:
     have = set(rep.table_names())   # the store's too: a table the run made and the reference did not is not read
     reference = Reference(index, end, tuple(t for t in ESTIMATES if t in made), tuple(t for t in KEPT if t in have))
     for name in reference.estimates + reference.kept:
-        materialise(rep, reference.table(name), f"SELECT * FROM {quote_ident(name)}")
+        materialise(rep, reference.copy_of(name), f"SELECT * FROM {quote_ident(name)}")
     return reference
 
 
@@ -108,7 +108,10 @@ def close_over_ties(rep: Engine, job: JobConfig, reference: Reference, links: Ca
         if after == before:
             return after
         before = after
-    raise RuntimeError(f"the persons tied to a replicate's re-links still grew after {MAX_ROUNDS} rounds")
+    logger.warning("the persons tied to a replicate's re-links still grew after %d rounds: the replicate re-runs "
+                   "everyone", MAX_ROUNDS)
+    materialise(rep, TOUCHED, "SELECT DISTINCT person_id FROM persons WHERE person_id IS NOT NULL")
+    return rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0]
 
 
 def _ties(rep: Engine, job: JobConfig, reference: Reference, links: Callable[[str], str]) -> None:
@@ -116,10 +119,10 @@ def _ties(rep: Engine, job: JobConfig, reference: Reference, links: Callable[[st
     ``links`` names), duplicates; both ways."""
     pairs = []
     if DEPENDANTS in reference.kept:
-        pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM {reference.table(DEPENDANTS)}")
+        pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM {reference.copy_of(DEPENDANTS)}")
         pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM ({claims_sql(job, links)})")
     if BASE_DUPLICATES in reference.kept:
-        pairs.append(f"SELECT person_id AS a, other_id AS b FROM {reference.table(BASE_DUPLICATES)}")
+        pairs.append(f"SELECT person_id AS a, other_id AS b FROM {reference.copy_of(BASE_DUPLICATES)}")
     union = " UNION ALL ".join(pairs) or "SELECT CAST(NULL AS VARCHAR) AS a, CAST(NULL AS VARCHAR) AS b"
     materialise(rep, TIES, f"""
         WITH p AS ({union})
@@ -143,7 +146,7 @@ def rerun_rules(rep: Engine, job: JobConfig, reference: Reference, replicate: in
     reference's estimates pinned; ``events`` and the early leavers' weights then hold everyone:
     the re-run persons' own and the reference's for the others."""
     for name in reference.estimates:
-        materialise(rep, name, f"SELECT * FROM {quote_ident(reference.table(name))}")
+        materialise(rep, name, f"SELECT * FROM {quote_ident(reference.copy_of(name))}")
     with pinned_estimates(rep, reference.estimates):
         build_linked_records(rep, job)
         build_movements_and_events(rep, job, LINKED_RECORDS, ablations=False, replicate=replicate,

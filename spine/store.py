@@ -35,8 +35,8 @@ COMMAND_TABLES = (*CONTRACT_TABLES, history.HISTORY_LINKS, history.HISTORY_RUNS,
                   "review__pairs", "spine__reference")
 
 #: The small tables that explain the numbers (docs/rules.md, docs/uncertainty.md name them): the
-#: rules' estimates (and every table of rules._sql.ESTIMATES) and the people they were estimated from, the events outside the reporting
-#: period, each person's residence spells (the stock on 1 January), the validation sample, the
+#: rules' estimates (every table of rules._sql.ESTIMATES among them) and the people they were
+#: estimated from, the events outside the reporting period, each person's residence spells (the stock on 1 January), the validation sample, the
 #: flows before calibration, the replicates' counts, and the records each hybrid source's model
 #: scored (``benchmarks.scale`` gives bare Splink the same).
 EXPLAINING = re.compile(

@@ -4,16 +4,17 @@ Each replicate re-decides the links of every record a probabilistic model scored
 one of its candidates (or none) by their match weights, then re-runs the rules stage (movements,
 signs of life, visas, events, family) for the persons whose records it re-linked, everyone else's
 events and the rules' estimates taken from a run with the run's links (spine.replicate_rules), and
-counts events per flow cell. ``flow_intervals`` takes the central ``confidence`` range of the replicates' counts per cell
+counts events per flow cell.
+``flow_intervals`` takes the central ``confidence`` range of the replicates' counts per cell
 (percentiles 2.5 and 97.5 at 95%, linear interpolation), ``fill_flow_intervals`` writes it into
 ``flows.lower``/``flows.upper``. Method, what is covered and what is not: docs/uncertainty.md.
 
 Replicates never touch the run's tables. They run on a cursor of the store's database whose
 default catalog is a private in-memory database attached for the purpose: every table the
-replicate writes (``movements``, ``events``, ``persons``, the link tables it samples, the rules'
-intermediates) is created there, and the search path falls back to the store for everything it
-only reads (standardised sources, candidates, the other link tables). The rules stage keeps its
-fixed table names and needs no change beyond skipping its ablations. Only the replicate counts
+replicate writes (``movements``, ``events``, ``persons``, each source's link table cut to the
+persons re-run, the references' copies, the rules' intermediates) is created there, and the search
+path falls back to the store for everything it only reads (standardised sources, candidates, the
+run's link tables). The rules stage keeps its fixed table names. Only the replicate counts
 (``uncertainty__replicate_counts``) and the intervals are written to the store.
 
 Sampling, per record of a probabilistic (or hybrid) source that the model scored and that was
@@ -224,10 +225,9 @@ def _relinked_persons_sql() -> str:
 
 def _replicate_links_sql(name: str, stored: Callable[[str], str]) -> str:
     """``link__<name>`` for one replicate: drawn links, fallbacks, and untouched records as in the run."""
+    # no CTE: two sources' replicate links meet in one statement (the claims), and Spark refuses a
+    # CTE name twice
     return f"""
-        WITH pooled AS (SELECT DISTINCT record_id, fallback, new_person_id FROM {POOL}
-                        WHERE source = {sql_literal(name)}),
-             drawn AS (SELECT record_id, entity_id FROM {DRAWN} WHERE source = {sql_literal(name)})
         SELECT l.record_id,
                CASE WHEN d.record_id IS NOT NULL THEN d.entity_id WHEN p.record_id IS NULL THEN l.entity_id
                     WHEN p.fallback = 'keep' THEN l.entity_id WHEN p.fallback = 'new' THEN p.new_person_id END
@@ -239,7 +239,10 @@ def _replicate_links_sql(name: str, stored: Callable[[str], str]) -> str:
                l.matched_on, l.match_probability, l.match_weight,
                CASE WHEN d.record_id IS NULL AND p.fallback = 'none' THEN 'replicate_unlinked' END AS reason
         FROM {stored(link_table(name))} AS l
-        LEFT JOIN pooled AS p USING (record_id) LEFT JOIN drawn AS d USING (record_id)"""
+        LEFT JOIN (SELECT DISTINCT record_id, fallback, new_person_id FROM {POOL} WHERE source = {sql_literal(name)})
+             AS p USING (record_id)
+        LEFT JOIN (SELECT record_id, entity_id FROM {DRAWN} WHERE source = {sql_literal(name)}) AS d
+             USING (record_id)"""
 
 
 def flow_cells_sql(job: JobConfig, *, margins: bool = False, weighted: bool = False) -> str:
@@ -307,8 +310,8 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         materialise(rep, POOL, " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts) if parts else
                     "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS unit_key, "
                     "NULL::VARCHAR AS new_person_id, NULL::VARCHAR AS fallback, NULL::VARCHAR AS run_entity, "
-                    "NULL::BOOLEAN AS run_linked, NULL::VARCHAR AS entity_id, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, NULL::DOUBLE AS weight, "
-                    "NULL::BOOLEAN AS one_to_one WHERE FALSE")
+                    "NULL::BOOLEAN AS run_linked, NULL::VARCHAR AS entity_id, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, "
+                    "NULL::DOUBLE AS weight, NULL::BOOLEAN AS one_to_one WHERE FALSE")
         materialise(rep, UNITS, f"SELECT DISTINCT unit_key FROM {POOL}")
         materialise(rep, "persons", _persons_sql(stored, sources) if sources
                     else f"SELECT * FROM {stored('persons')}")

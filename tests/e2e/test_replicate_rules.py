@@ -68,13 +68,13 @@ def test_rerunning_any_persons_with_the_runs_links_gives_the_reference_events_ex
             chosen = rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0]
             closed = close_over_ties(rep, job, reference, stored)
             assert closed > chosen   # claimants, children and duplicates came with them
-            assert rep.run(f"""SELECT count(*) FROM {reference.table(DEPENDANTS)} AS d
+            assert rep.run(f"""SELECT count(*) FROM {reference.copy_of(DEPENDANTS)} AS d
                                 JOIN {TOUCHED} AS t ON t.person_id = d.child_person_id
                                 WHERE d.parent_person_id NOT IN (SELECT person_id FROM {TOUCHED})""")[0][0] == 0
             restrict_links(rep, job, stored)
             rerun_rules(rep, job, reference, 0)
             assert rep.run(f"SELECT count(*) FROM {EVENTS_ALL}")[0][0] > 100
-            assert _differing_rows(rep, EVENTS_ALL, reference.table(EVENTS_ALL)) == 0
+            assert _differing_rows(rep, EVENTS_ALL, reference.copy_of(EVENTS_ALL)) == 0
             assert _differing_rows(rep, EARLY_LEAVER_WEIGHTS, "reference_weights") == 0
 
 
