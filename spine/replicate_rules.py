@@ -20,9 +20,9 @@ still drawn in every replicate, and weighs every provisional immigration, the re
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 from linkage._sql import materialise, quote_ident
 from rules._sql import ESTIMATES, pinned_estimates, recording_estimates
