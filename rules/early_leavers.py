@@ -119,8 +119,7 @@ def estimate_early_leavers(db: Engine, derive_at: Callable[[date, str], str], ev
     latest_years = ", ".join(str(y) for y in YEARS_BACK[:2])
     materialise(db, EARLY_LEAVER_ARRIVALS, _groups_sql(events, people, visas, age_groups))
     if merge is not None:
-        materialise(db, f"{EARLY_LEAVER_ARRIVALS}__merged", merge(EARLY_LEAVER_ARRIVALS))
-        materialise(db, EARLY_LEAVER_ARRIVALS, f"SELECT * FROM {EARLY_LEAVER_ARRIVALS}__merged")
+        materialise(db, EARLY_LEAVER_ARRIVALS, merge(EARLY_LEAVER_ARRIVALS))   # rewritten in place
     materialise(db, EARLY_LEAVER_WEIGHTS, f"""
         WITH rates AS (
             SELECT reason, citizenship_group, age_group,

@@ -185,8 +185,7 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     family = _family_events(db, presence, dependants)
     if replicate is not None:
         if reference is not None:
-            materialise(db, "events__merged", reference.merged("events", EVENTS_ALL))
-            materialise(db, "events", "SELECT * FROM events__merged")
+            materialise(db, "events", reference.merged("events", EVENTS_ALL))   # rewritten in place
         _keep_reporting_period(db, job, end)
         return end, {}
     never_active = None
