@@ -88,7 +88,7 @@ from linkage._sql import quote_ident
 from linkage.evaluate import pairwise_scores, records_linked_more_than_once
 from spine.config import DERIVED_FEATURES
 from spine.engine import DuckDBEngine
-from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES
+from spine.linking import DEFAULT_TRAINING_RULES, default_blocking_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -100,7 +100,6 @@ ID_FIELDS = ("national_id", "passport_no")
 REFERENCE_BLOCKING = (("first_name", "surname"), ("dob",), ("postcode",))
 REFERENCE_TRAINING = (("first_name", "surname"), ("dob",))
 # Ours: the spine's defaults, so the benchmark measures what a job gets.
-OUR_BLOCKING = DEFAULT_BLOCKING_RULES
 OUR_TRAINING = DEFAULT_TRAINING_RULES
 FEATURE_SOURCES = {feature: fields[0] for feature, fields in DERIVED_FEATURES.items()}
 THRESHOLD = 0.5
@@ -804,7 +803,8 @@ def our_model(ds: Dataset, *, with_id: bool = False) -> Any:
     return ProbabilisticModel(
         comparisons=specs, training_rules=usable(OUR_TRAINING),
         # as a job's defaults: every compared identifier is a blocking rule too
-        blocking_rules=usable(OUR_BLOCKING) + tuple((f,) for f in (ds.id_fields if with_id else ()))
+        blocking_rules=default_blocking_rules(lambda c: c in available)
+        + tuple((f,) for f in (ds.id_fields if with_id else ()))
     )
 
 

@@ -34,6 +34,7 @@ import yaml
 from benchmarks.common import emit, write_demo_job
 from benchmarks.score import attach_truth, event_scores, link_precision
 from linkage import ProbabilisticModel
+from linkage.probabilistic import rule_columns
 from spine import Job
 from spine.linking import DEFAULT_TRAINING_RULES
 
@@ -122,15 +123,15 @@ def bare_splink(store: Path, quality: dict[str, Any], scratch: Path) -> dict[str
         if not isinstance(model, dict) or "pairs_per_blocking_rule" not in model:
             continue
         rules = [r["rule"] for r in model["pairs_per_blocking_rule"] if r.get("rule")]
-        # a Splink rule (SQL) runs as written; its columns are those of the records
-        columns_of_rules = [r for r in rules if not isinstance(r, str)]
+        # a Splink rule (SQL) runs as written, reading the columns it names
+        columns_of_rules = [rule_columns(r) for r in rules]
         # EM on the run's training rules; a model trained on identifier links (labels) has none:
         # bare Splink then trains on the default ones.
         training = [r["rule"] for r in model.get("pairs_per_training_rule") or []] or [
             list(r) for r in DEFAULT_TRAINING_RULES]
         compared = set(model["comparisons"])
         needed = sorted(compared | {c for r in columns_of_rules + training for c in r})
-        cols = "*" if any(isinstance(r, str) for r in rules) else ", ".join(["record_id", *needed])
+        cols = ", ".join(["record_id", *needed])
         scored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'run' "
                              "AND table_name = ?", [f"score_only__{name}"]).fetchall()[0][0]
         only = f" WHERE record_id IN (SELECT record_id FROM run.score_only__{name})" if scored else ""

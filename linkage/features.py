@@ -23,6 +23,7 @@ FEATURES: dict[str, str] = {
     "surname_nysiis": "NYSIIS key of the surname (robust to transliteration: PETROV/PETROFF)",
     "birth_year": "year of the date of birth",
     "birth_year_month": "year and month of the date of birth (e.g. 1975-02: what a date known only to the month holds)",
+    "birth_month_day": "month and day of the date of birth (e.g. 02-17: what a mistyped year of birth keeps)",
     "name_tokens": "sorted distinct parts of first name and surname (multi-part, hyphenated or swapped names)",
 }
 PHONETIC_TABLE = "linkage__phonetic_keys"
@@ -64,6 +65,7 @@ def add_linkage_features(db: Engine, table: str, output: str) -> str:
                pf.metaphone AS first_name_metaphone,
                ps.soundex AS surname_soundex, ps.metaphone AS surname_metaphone, ps.nysiis AS surname_nysiis,
                year(t.dob) AS birth_year, strftime(t.dob, '%Y-%m') AS birth_year_month,
+               strftime(t.dob, '%m-%d') AS birth_month_day,
                NULLIF(list_sort(list_distinct(list_filter(
                    string_split_regex(concat_ws(' ', t.first_name, t.surname), '[ \\-]+'), lambda x: x <> ''))),
                    []) AS name_tokens

@@ -17,7 +17,9 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,20 @@ SCORE_FLAG = "score_this_record"
 COUNT_PAIRS_EXACTLY = 100_000_000
 
 
+#: A column a Splink rule written as SQL reads: ``l.name``, ``r."name"``, ``"L".name``.
+_RULE_COLUMN = re.compile(r'(?<![\w."])"?[lr]"?\."?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
+
+
+def rule_columns(rule: Any) -> tuple[str, ...]:
+    """The columns a blocking rule reads: ours, its columns; SQL text, the ``l.``/``r.`` columns in
+    it; any other Splink rule (``block_on``, a dict), none known (it may read any)."""
+    if is_column_rule(rule):
+        return tuple(rule)
+    if isinstance(rule, str):
+        return tuple(dict.fromkeys(_RULE_COLUMN.findall(rule)))
+    return ()
+
+
 def is_column_rule(rule: Any) -> bool:
     """A rule given as the columns that must agree (ours), not as a Splink blocking rule."""
     return isinstance(rule, tuple | list) and all(isinstance(c, str) for c in rule)
@@ -59,7 +75,9 @@ class ProbabilisticModel:
         blocking_rules: candidate pairs for prediction: records agreeing on all fields of
             any rule (an OR of ANDs). A rule may also be a Splink blocking rule (``block_on(...)``
             or SQL over ``l.`` and ``r.``, as in Splink's settings): it is used as written, never
-            tightened, and an estimate of its pairs over ``max_comparisons`` is an error.
+            tightened, and an estimate of its pairs over ``max_comparisons`` is an error (with
+            ``tighten_with`` given, the rules are the tool's defaults: such a rule is dropped
+            with a warning instead).
         training_rules: blocking rules for EM; together they must leave every comparison
             free in at least one rule (a rule cannot estimate the fields it blocks on).
         m_from: ``em`` or ``labels`` (m from labelled pairs, e.g. identifier links).
@@ -116,11 +134,18 @@ class ProbabilisticModel:
         cols = [c for s in self.comparisons for c in s.columns]
         cols += [c for rule in (*self.blocking_rules, *self.training_rules, *self.prior_rules)
                  if is_column_rule(rule) for c in rule]
+        cols += [c for rule in self.splink_rules for c in rule_columns(rule)]
         return tuple(dict.fromkeys(cols))
 
     @property
+    def reads_any_column(self) -> bool:
+        """A Splink rule other than SQL text (``block_on``, a dict) may read any column."""
+        return any(not isinstance(r, str) for r in self.splink_rules)
+
+    @property
     def splink_rules(self) -> tuple[Any, ...]:
-        """The blocking rules given as Splink rules (they may read any column)."""
+        """The blocking rules given as Splink rules (SQL text reads the columns it names; any other
+        may read any column: ``reads_any_column``)."""
         return tuple(r for r in self.blocking_rules if not is_column_rule(r))
 
 
@@ -157,7 +182,7 @@ def check_model(model: ProbabilisticModel, left_columns: Sequence[str], right_co
             continue
         check_columns(list(model.comparisons), set(cols), side)
         missing = sorted({c for r in (*model.blocking_rules, *model.training_rules, *model.prior_rules)
-                          if is_column_rule(r) for c in r if c not in cols})
+                          for c in rule_columns(r) if c not in cols})
         if missing:
             raise LinkageError(f"{side} has no column(s) {', '.join(missing)} named in a blocking rule")
     if model.m_from not in ("em", "labels"):
@@ -330,8 +355,8 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     # Splink gets its own cursor: DuckDB 2.0 blocks a connection while any result is unread.
     splink_db = db.cursor()
     db_api = splink_db.splink_api()
-    # A Splink rule may read any column: then every column both sides hold goes to Splink.
-    columns = model.columns if not model.splink_rules else tuple(
+    # A Splink rule other than SQL text may read any column: then every column both sides hold goes to Splink.
+    columns = model.columns if not model.reads_any_column else tuple(
         c for c in left_cols if c != "record_id" and (right_cols is None or c in right_cols))
     inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns, selected), table_name=LEFT)]
     if right is not None:
@@ -339,8 +364,15 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
                                                   "FALSE" if flagged else None), table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     try:
-        pairs_per_rule = _in_given_order(given_rules, pairs_per_rule,
-                                         _count_splink_rules(inputs, model, link_type, n_scored, n_right, flagged))
+        counted = _count_splink_rules(inputs, model, link_type, n_scored, n_right, flagged)
+        pairs_per_rule = _in_given_order(given_rules, pairs_per_rule, counted)
+        over = {c["given"] for c in counted if c["rule"] is None}
+        if over:
+            model = dataclasses.replace(model, blocking_rules=tuple(
+                r for r in model.blocking_rules if is_column_rule(r) or _rule_sql(r) not in over))
+            if not model.blocking_rules:   # Splink would score every pair
+                raise LinkageError(f"no blocking rule fits max_comparisons {model.max_comparisons:,}: "
+                                   "raise max_comparisons or give blocking rules")
     except Exception:
         _drop_input_views(splink_db)
         raise
@@ -473,11 +505,20 @@ def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type:
     # count's own join under that (a rule that explodes must not explode while being counted).
     sample = min(1.0, math.sqrt(COUNT_PAIRS_EXACTLY / cartesian)) if cartesian else 1.0
     for rule in model.splink_rules:
-        record = count_comparisons_from_blocking_rules(inputs, blocking_rules=_splink_rule(rule, flagged_only),
-                                                       link_type=link_type,
-                                                       unique_id_column_name="record_id",
-                                                       record_sample_proportion=sample)[0]
+        with warnings.catch_warnings():   # a rule on a few records (no birth year) meets few sampled pairs:
+            # its estimate is rough, and said to be an estimate in quality.json; only the budget reads it
+            warnings.filterwarnings("ignore", message="The sampled blocking analysis estimate")
+            record = count_comparisons_from_blocking_rules(inputs, blocking_rules=_splink_rule(rule, flagged_only),
+                                                           link_type=link_type,
+                                                           unique_id_column_name="record_id",
+                                                           record_sample_proportion=sample)[0]
         pairs = int(record["marginal_comparison_count"])
+        if pairs > model.max_comparisons and model.tighten_with:   # a default: dropped, as a column rule would be
+            logger.warning("blocking rule %s dropped: about %s pairs, more than max_comparisons %s",
+                           _rule_sql(rule), f"{pairs:,}", f"{model.max_comparisons:,}")
+            counted.append({"rule": None, "given": _rule_sql(rule), "pairs_given": pairs, "pairs": pairs,
+                            "estimated": bool(record["is_estimate"])})
+            continue
         if pairs > model.max_comparisons:
             raise LinkageError(f"blocking rule {_rule_sql(rule)} would generate about {pairs:,} pairs, more than "
                                f"max_comparisons {model.max_comparisons:,}: add a condition to the rule")

@@ -33,7 +33,7 @@ from linkage._sql import fill_rates, materialise, quote_ident, sql_literal
 from linkage.blocking import TIGHTENING_FIELDS, tightening_order
 from spine.config import DERIVED_FEATURES
 from spine.engine import Engine
-from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES, ID_FIELDS_COMPARED
+from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES, ID_FIELDS_COMPARED, NAME_RULE, YEAR_TYPO_RULE
 
 
 KEY_GROUPS = "enlarge__key_groups"
@@ -60,7 +60,10 @@ PROFILE_FIELDS = ("first_name", "surname", "dob", "sex", "nationality", "country
 #: Derived columns the comparisons and blocking rules read (functions of the profile fields).
 PROFILE_FEATURES = ("first_name_canonical", "first_name_metaphone", "surname_nysiis", "surname_soundex",
                     "name_tokens", "birth_year")
-BLOCKING_RULES = (*DEFAULT_BLOCKING_RULES, *((f,) for f in ID_FIELDS_COMPARED))
+#: The linkage defaults with the name rule whole (the pool is the few records left unlinked: its namesakes
+#: born in other years cost little), and the identifiers.
+BLOCKING_RULES = (*(NAME_RULE if r == YEAR_TYPO_RULE else r for r in DEFAULT_BLOCKING_RULES),
+                  *((f,) for f in ID_FIELDS_COMPARED))
 TRAINING_RULES = DEFAULT_TRAINING_RULES
 #: Below this many distinct profiles (about 125,000 pairs) the pool model is not fitted: u of a
 #: rare level and the prior cannot be estimated from so few pairs. The full key cascade is used.

@@ -114,11 +114,14 @@ def _model_choice_parts(choice: dict[str, Any] | None, pairs_per_rule: list[dict
     ran = [r["rule"] for r in pairs_per_rule or [] if r.get("rule")] or choice["blocking_rules"]
     rules = "; ".join(r if isinstance(r, str) else " + ".join(r) for r in ran)
     training = "; ".join(" + ".join(r) for r in choice["training_rules"]) or "none (labels)"
+    # a column rule tightened or dropped; a default Splink rule (SQL) only ever dropped
     changed = [(" + ".join(r["given"]), " + ".join(r["rule"]) if r["rule"] else None, r["pairs_given"], r["pairs"])
-               for r in pairs_per_rule or [] if "given" in r]
+               for r in pairs_per_rule or [] if "given" in r and not isinstance(r["given"], str)]
     notes = "".join(f" The default rule on {html.escape(given)} ({before:,} pairs) was "
                     + (f"tightened to {html.escape(rule)} ({after:,} pairs)" if rule else "dropped: no field brought it "
                        "under max_comparisons") + "." for given, rule, before, after in changed)
+    notes += "".join(f" The default rule {html.escape(r['given'])} (about {r['pairs_given']:,} pairs) was dropped: "
+                     "over max_comparisons." for r in pairs_per_rule or [] if isinstance(r.get("given"), str))
     return [_table(["field", "filled in the source", "filled in the base register", "compared"], rows),
             f"<p>Candidate pairs from records agreeing on any of: {html.escape(rules)}.{notes} "
             f"Training (EM) blocks on: {html.escape(training)}.</p>"]
@@ -294,7 +297,7 @@ def _probabilistic_source(name: str, metrics: dict[str, Any], model: dict[str, A
 def _probabilistic_headline(name: str, quality: dict[str, Any], model: dict[str, Any]) -> str:
     """The line a closed source block shows: enough to know which one to open."""
     source = quality["sources"].get(name) or {}
-    pairs = sum(r.get("pairs") or 0 for r in model.get("pairs_per_blocking_rule") or [])
+    pairs = sum(r.get("pairs") or 0 for r in model.get("pairs_per_blocking_rule") or [] if r.get("rule"))
     flagged = len(degenerate_levels(model["parameters"]))
     seconds = (model.get("seconds") or {}).get("total")
     bits = [f"link rate {_percent(source['link_rate'])}" if is_finite_number(source.get("link_rate")) else "",

@@ -23,14 +23,15 @@ DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
     "first_name_canonical": ("first_name",), "first_initial": ("first_name",),
     "first_name_metaphone": ("first_name",), "surname_soundex": ("surname",),
     "surname_metaphone": ("surname",), "surname_nysiis": ("surname",), "birth_year": ("dob",),
-    "birth_year_month": ("dob",), "name_tokens": ("first_name", "surname"), "surname_initial": ("surname",),
+    "birth_year_month": ("dob",), "birth_month_day": ("dob",), "name_tokens": ("first_name", "surname"),
+    "surname_initial": ("surname",),
 }
 LINKAGE_COLUMNS = (*IDENTITY_FIELDS, *DERIVED_FEATURES)
 LinkageColumn = Literal[
     "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
     "house_number", "street", "locality", "national_id", "passport_no", "first_name_canonical",
     "first_initial", "first_name_metaphone", "surname_soundex", "surname_metaphone", "surname_nysiis",
-    "birth_year", "birth_year_month", "name_tokens", "surname_initial",
+    "birth_year", "birth_year_month", "birth_month_day", "name_tokens", "surname_initial",
 ]
 Probability = Annotated[float, Field(gt=0, lt=1)]
 #: A column a Splink blocking rule's SQL reads: ``l.name`` or ``r."name"``.

