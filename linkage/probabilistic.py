@@ -43,7 +43,7 @@ COUNT_PAIRS_EXACTLY = 100_000_000
 
 
 #: A column a Splink rule written as SQL reads: ``l.name``, ``r."name"``, ``"L".name``.
-_RULE_COLUMN = re.compile(r'(?<![\w."])"?[lr]"?\."?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
+RULE_COLUMN = re.compile(r'(?<![\w."])"?[lr]"?\."?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 
 
 def rule_columns(rule: Any) -> tuple[str, ...]:
@@ -52,7 +52,7 @@ def rule_columns(rule: Any) -> tuple[str, ...]:
     if is_column_rule(rule):
         return tuple(rule)
     if isinstance(rule, str):
-        return tuple(dict.fromkeys(_RULE_COLUMN.findall(rule)))
+        return tuple(dict.fromkeys(RULE_COLUMN.findall(rule)))
     return ()
 
 

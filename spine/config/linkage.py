@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, Field, StrictStr, model_validator
 
+from linkage.probabilistic import RULE_COLUMN, rule_columns as _rule_columns  # noqa: F401 (RULE_COLUMN: exported)
 from spine.config.fields import IDENTITY_FIELDS, IdField, Name, StrictModel
 
 
@@ -34,13 +35,10 @@ LinkageColumn = Literal[
     "birth_year", "birth_year_month", "birth_month_day", "name_tokens", "surname_initial",
 ]
 Probability = Annotated[float, Field(gt=0, lt=1)]
-#: A column a Splink blocking rule's SQL reads: ``l.name`` or ``r."name"``.
-RULE_COLUMN = re.compile(r'\b[lr]\."?([A-Za-z_][A-Za-z0-9_]*)"?')
-
-
 def rule_columns(sql: str) -> list[str]:
-    """The columns a Splink blocking rule (SQL over ``l.`` and ``r.``) reads, in order."""
-    return list(dict.fromkeys(RULE_COLUMN.findall(sql)))
+    """The columns a Splink blocking rule (SQL over ``l.`` and ``r.``) reads, in order: as the
+    linkage reads them (``linkage.probabilistic.rule_columns``), so what is checked here is sent."""
+    return list(_rule_columns(sql))
 
 
 def _splink_rule(sql: str) -> str:
