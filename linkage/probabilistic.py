@@ -133,8 +133,7 @@ class ProbabilisticModel:
         """Every column the model reads, in a stable order."""
         cols = [c for s in self.comparisons for c in s.columns]
         cols += [c for rule in (*self.blocking_rules, *self.training_rules, *self.prior_rules)
-                 if is_column_rule(rule) for c in rule]
-        cols += [c for rule in self.splink_rules for c in rule_columns(rule)]
+                 for c in rule_columns(rule)]
         return tuple(dict.fromkeys(cols))
 
     @property

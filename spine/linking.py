@@ -54,7 +54,7 @@ SPINE_REFERENCE = "spine__reference"
 DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "house_number", "street",
                              "locality", "nationality", "country_of_birth", "national_id", "passport_no")
 #: First name and surname code alone: namesakes born in any year. Used as a default only where a side
-#: holds no date of birth; otherwise split into the two rules below, which keep the pairs it alone finds.
+#: holds no date of birth; otherwise split into the rules below, which keep the pairs it alone finds.
 NAME_RULE = ("first_name_canonical", "surname_soundex")
 #: The pairs the name rule adds to the rules on dates are namesakes born in other years: three in four of
 #: all pairs at 100,000 persons, ten times as many per record at a million, and none of the model's true

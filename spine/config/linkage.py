@@ -35,6 +35,8 @@ LinkageColumn = Literal[
     "birth_year", "birth_year_month", "birth_month_day", "name_tokens", "surname_initial",
 ]
 Probability = Annotated[float, Field(gt=0, lt=1)]
+
+
 def rule_columns(sql: str) -> list[str]:
     """The columns a Splink blocking rule (SQL over ``l.`` and ``r.``) reads, in order: as the
     linkage reads them (``linkage.probabilistic.rule_columns``), so what is checked here is sent."""
