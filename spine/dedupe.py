@@ -5,8 +5,16 @@ typo in a name at a second registration). Left alone, each admin record of such 
 between two spine persons and stays unlinked. Strict match-keys (names or their nickname,
 phonetic or initial form, date of birth, sex and postcode) find the pairs; a key value shared by more
 than two records is a common value, not one person, and is never used. The pairs are reported
-in quality.json as pseudonymous person ids; ``action: merge`` makes each pair one person
-(the person of the first record in id order).
+in quality.json as pseudonymous person ids; ``action: merge`` (the default) makes each pair one
+person (the person of the first record in id order), as Norway reconciles two numbers given to
+one person. Two registrations of one person are one life: a returning emigrant registered anew
+under a new number shows the departure and the return only on one timeline (in the robustness
+benchmark's worlds where a third of returners are: event F1 +0.007 to +0.012, BENCHMARKS.md).
+Only pairs whose first names agree (exactly, as nicknames or phonetically) at one postcode are
+merged by default; a pair found on the first initial alone, or on a register without postcodes,
+is reported and kept as two persons (same-sex twins at one address share all but the first name;
+namesakes born the same day are common in a national register). The rules still read a reported
+pair's activity as one person's (rules.signs_of_life).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Any
 
 
 from linkage import MatchKey, dedupe_on_match_keys
-from linkage._sql import materialise, quote_ident
+from linkage._sql import materialise, quote_ident, sql_in_list
 from spine.config import JobConfig
 from spine.engine import Engine
 
@@ -32,6 +40,9 @@ NO_POSTCODE_KEYS = (
     MatchKey("name_dob_sex", ("first_name", "surname", "dob", "sex")),
     MatchKey("nickname_dob_sex", ("first_name_canonical", "surname", "dob", "sex")),
 )
+#: The default keys whose pairs ``action: merge`` merges: the first names agree at one postcode.
+#: (A job's own keys are all merged: it chose them.)
+MERGED_DEFAULT_KEYS = ("full", "nickname_dob_sex_postcode", "phonetic_names_dob_sex_postcode")
 BASE_PAIRS = "spine__base_duplicates"
 REPORTED_PAIRS = 100
 
@@ -59,17 +70,21 @@ def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str)
     report = {"method": config.method, "action": config.action, "pairs": len(rows), "pairs_per_key": by_key,
               "person_pairs": [[a, b] for _, a, b in rows[:REPORTED_PAIRS]]}
     if config.action == "merge" and rows:
-        report["persons_merged"] = _merge(db, base_links)
+        merged_keys = [k.name for k in keys] if config.keys else [k for k in MERGED_DEFAULT_KEYS if k in by_key]
+        report["persons_merged"] = _merge(db, base_links, merged_keys) if merged_keys else 0
+        report["pairs_not_merged"] = {k: n for k, n in by_key.items() if k not in merged_keys}
     return report
 
 
-def _merge(db: Engine, base_links: str) -> int:
-    """Give every record of a duplicate pair the person of the pair's first record; return merges."""
+def _merge(db: Engine, base_links: str, keys: list[str]) -> int:
+    """Give every record of a duplicate pair found on one of ``keys`` the person of the pair's first
+    record; return merges."""
+    on_keys = f"(SELECT * FROM {BASE_PAIRS} WHERE matched_on IN ({sql_in_list(keys)}))"
     materialise(db, base_links, f"""   -- rewritten in place
         WITH target AS (   -- a record in several pairs joins the smallest first record
             SELECT p.right_id AS record_id, min(a.entity_id) AS entity_id
-            FROM {BASE_PAIRS} AS p JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
-            WHERE p.right_id NOT IN (SELECT left_id FROM {BASE_PAIRS})
+            FROM {on_keys} AS p JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
+            WHERE p.right_id NOT IN (SELECT left_id FROM {on_keys})
             GROUP BY p.right_id
         )
         SELECT l.record_id, coalesce(t.entity_id, l.entity_id) AS entity_id, l.status, l.method, l.matched_on,

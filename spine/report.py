@@ -87,6 +87,7 @@ def _sources_section(quality: dict[str, Any]) -> list[str]:
         parts += _details(f"<h3>Link rate by {label}</h3>", [
             bar_chart(f"Link rate by {label}, per source", categories, series, number=PERCENT),
             _table(["source", label, *STATUS_COLUMNS], rows)])
+    parts += _base_duplicates_parts(quality.get("linkage", {}).get("base_duplicates"))
     parts += _enlargement_parts(quality.get("linkage", {}).get("enlargement"))
     return _section("sources", "Sources and link rates", [
         '<p class="note">Linked, unlinked, review and rejected records of every source, overall and by the '
@@ -125,6 +126,23 @@ def _model_choice_parts(choice: dict[str, Any] | None, pairs_per_rule: list[dict
     return [_table(["field", "filled in the source", "filled in the base register", "compared"], rows),
             f"<p>Candidate pairs from records agreeing on any of: {html.escape(rules)}.{notes} "
             f"Training (EM) blocks on: {html.escape(training)}.</p>"]
+
+
+def _base_duplicates_parts(duplicates: dict[str, Any] | None) -> list[str]:
+    """People registered twice in the base register (spine.dedupe): found, merged, kept apart."""
+    if not duplicates or not duplicates.get("pairs"):
+        return []
+    keys = ", ".join(f"{html.escape(k)}: {n:,}" for k, n in duplicates["pairs_per_key"].items())
+    text = (f"<h3>People registered twice</h3><p>{duplicates['pairs']:,} pairs of base records each look like "
+            f"one person registered twice ({keys}).")
+    if "persons_merged" in duplicates:
+        kept = sum((duplicates.get("pairs_not_merged") or {}).values())
+        text += f" {duplicates['persons_merged']:,} records were merged into the person of their pair"
+        text += (f"; {kept:,} pair{'s' if kept != 1 else ''} found on the first initial alone or without a "
+                 "postcode kept as two persons (twins, namesakes born the same day)." if kept else ".")
+    else:
+        text += " They were kept as two persons (action: report)."
+    return [text + "</p>"]
 
 
 def _enlargement_parts(enlargement: dict[str, Any] | None) -> list[str]:

@@ -233,8 +233,10 @@ class BaseDeduplicationConfig(StrictModel):
     method: Literal["match_keys", "none"] = "match_keys"
     #: Match keys that find a person registered twice; None: the default strict keys.
     keys: list[MatchKeyConfig] | None = None
-    #: ``report``: list the pairs in quality.json, keep two persons; ``merge``: one person.
-    action: Literal["report", "merge"] = "report"
+    #: ``merge`` (default): each pair one person (with the default keys, only pairs whose first
+    #: names agree at one postcode; see spine.dedupe); ``report``: list the pairs in quality.json,
+    #: keep two persons.
+    action: Literal["report", "merge"] = "merge"
 
 
 class JobConfig(StrictModel):

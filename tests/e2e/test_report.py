@@ -338,3 +338,15 @@ def test_a_dashboard_that_fails_leaves_no_file_and_no_value_and_the_next_one_is_
     assert written[first]["files"] == [] and "ValueError" in written[first]["why"] and "Omar" not in written[first]["why"]
     assert not list((run.output_dir / "dashboards").glob(f"{first}_*"))
     assert any(w["files"] for n, w in written.items() if n != first)
+
+
+def test_people_registered_twice_are_told_merged_or_kept_apart():
+    from spine.report import _base_duplicates_parts
+
+    found = {"pairs": 3, "pairs_per_key": {"full": 2, "initial_surname_dob_sex_postcode": 1}}
+    merged = "".join(_base_duplicates_parts({**found, "persons_merged": 2,
+                                             "pairs_not_merged": {"initial_surname_dob_sex_postcode": 1}}))
+    assert "3 pairs of base records each look like one person registered twice (full: 2, initial_surname_dob_sex_postcode: 1)." in merged
+    assert "2 records were merged into the person of their pair; 1 pair found on the first initial" in merged
+    assert "kept as two persons (action: report)" in "".join(_base_duplicates_parts(found))
+    assert _base_duplicates_parts({"pairs": 0, "pairs_per_key": {}}) == [] and _base_duplicates_parts(None) == []

@@ -143,11 +143,11 @@ def run_with_register(tmp_path: Path, register: str, **job_changes):
     return Job.from_yaml(path).run()
 
 
-def test_people_registered_twice_are_reported_and_merged_when_asked(tmp_path):
+def test_people_registered_twice_are_merged_or_reported_when_asked(tmp_path):
     """R6 is William Smith (R3) again under a nickname; R7 is another Anna Berg born the same day
     but living elsewhere: a namesake, never paired."""
     (tmp_path / "a").mkdir()
-    report = run_with_register(tmp_path / "a", REGISTER_WITH_DUPLICATE)
+    report = run_with_register(tmp_path / "a", REGISTER_WITH_DUPLICATE, base_deduplication={"action": "report"})
     try:
         found = report.quality["linkage"]["base_duplicates"]
         assert found["pairs"] == 1 and found["pairs_per_key"] == {"nickname_dob_sex_postcode": 1}
@@ -156,9 +156,10 @@ def test_people_registered_twice_are_reported_and_merged_when_asked(tmp_path):
     finally:
         report.close()
     (tmp_path / "b").mkdir()
-    merged = run_with_register(tmp_path / "b", REGISTER_WITH_DUPLICATE, base_deduplication={"action": "merge"})
+    merged = run_with_register(tmp_path / "b", REGISTER_WITH_DUPLICATE)   # the default
     try:
         assert merged.quality["linkage"]["base_duplicates"]["persons_merged"] == 1
+        assert merged.quality["linkage"]["base_duplicates"]["pairs_not_merged"] == {}
         assert merged.df("persons").shape[0] == 6
         links = merged.df("links").set_index("record_id")
         assert links.loc["R3", "person_id"] == links.loc["R6", "person_id"]
