@@ -6,19 +6,23 @@ between two spine persons and stays unlinked. Strict match-keys (names or their 
 phonetic or initial form, date of birth, sex and postcode) find the pairs; a key value shared by more
 than two records is a common value, not one person, and is never used. The pairs are reported
 in quality.json as pseudonymous person ids; ``action: merge`` (the default) makes each pair one
-person (the person of the first record in id order), as Norway reconciles two numbers given to
-one person. Two registrations of one person are one life: a returning emigrant registered anew
-under a new number shows the departure and the return only on one timeline (in the robustness
-benchmark's worlds where a third of returners are: event F1 +0.007 to +0.012, BENCHMARKS.md).
+person (each group of pairs that chain, Bill–William on the nickname and William–Wiliam
+phonetically, one person: the person of its first record in id order), as Norway reconciles two
+numbers given to one person. Two registrations of one person are one life: a returning emigrant
+registered anew under a new number shows the departure and the return only on one timeline (in the
+robustness benchmark's worlds where a third or more of returners are: event F1 +0.007 to +0.014,
+BENCHMARKS.md).
 Only pairs whose first names agree (exactly, as nicknames or phonetically) at one postcode are
 merged by default; a pair found on the first initial alone, or on a register without postcodes,
-is reported and kept as two persons (same-sex twins at one address share all but the first name;
-namesakes born the same day are common in a national register). The rules still read a reported
-pair's activity as one person's (rules.signs_of_life).
+is reported and kept as two persons in every respect (same-sex twins at one address share all but
+the first name; namesakes born the same day are common in a national register): with ``action:
+report`` the rules read a pair's activity as one person's (rules.signs_of_life), with ``merge`` a
+pair kept apart is two people.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 
@@ -26,6 +30,8 @@ from linkage import MatchKey, dedupe_on_match_keys
 from linkage._sql import materialise, quote_ident, sql_in_list
 from spine.config import JobConfig
 from spine.engine import Engine
+
+logger = logging.getLogger(__name__)
 
 #: Strict keys only: a wrong merge in the register is worse than a missed one. Every key holds the
 #: postcode: on the 20k synthetic universe names + dob + sex alone paired 8 namesakes and no
@@ -45,6 +51,10 @@ NO_POSTCODE_KEYS = (
 MERGED_DEFAULT_KEYS = ("full", "nickname_dob_sex_postcode", "phonetic_names_dob_sex_postcode")
 BASE_PAIRS = "spine__base_duplicates"
 REPORTED_PAIRS = 100
+#: Each record of a merged pair and the first record of its group (working table, dropped after use).
+GROUPS = "spine__base_duplicate_groups"
+#: Rounds of joining a group's smallest id; a chain of registrations this long is not one person's.
+MAX_ROUNDS = 50
 
 
 def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str) -> dict[str, Any]:
@@ -59,37 +69,57 @@ def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str)
     if not keys:
         return {"method": config.method, "skipped": "the base register maps too few fields for a strict key"}
     dedupe_on_match_keys(db, features, keys, BASE_PAIRS, max_group=2)
-    rows = db.run(f"""
-        SELECT p.matched_on, a.entity_id, b.entity_id FROM {BASE_PAIRS} AS p
-        JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
-        JOIN {quote_ident(base_links)} AS b ON b.record_id = p.right_id
-        ORDER BY a.entity_id, b.entity_id""")
+    rows = _person_pairs(db, base_links)
     by_key: dict[str, int] = {}
     for key, _, _ in rows:
         by_key[key] = by_key.get(key, 0) + 1
-    report = {"method": config.method, "action": config.action, "pairs": len(rows), "pairs_per_key": by_key,
-              "person_pairs": [[a, b] for _, a, b in rows[:REPORTED_PAIRS]]}
+    report = {"method": config.method, "action": config.action, "pairs": len(rows), "pairs_per_key": by_key}
     if config.action == "merge" and rows:
         merged_keys = [k.name for k in keys] if config.keys else [k for k in MERGED_DEFAULT_KEYS if k in by_key]
         report["persons_merged"] = _merge(db, base_links, merged_keys) if merged_keys else 0
         report["pairs_not_merged"] = {k: n for k, n in by_key.items() if k not in merged_keys}
+        rows = _person_pairs(db, base_links)   # the pairs kept apart: both persons exist
+    report["person_pairs"] = [[a, b] for _, a, b in rows[:REPORTED_PAIRS]]
     return report
 
 
+def _person_pairs(db: Engine, base_links: str) -> list[tuple[str, str, str]]:
+    """The pairs found whose records are two persons: (key, person, other person), in id order."""
+    return db.run(f"""
+        SELECT p.matched_on, a.entity_id, b.entity_id FROM {BASE_PAIRS} AS p
+        JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
+        JOIN {quote_ident(base_links)} AS b ON b.record_id = p.right_id
+        WHERE a.entity_id <> b.entity_id ORDER BY a.entity_id, b.entity_id""")
+
+
 def _merge(db: Engine, base_links: str, keys: list[str]) -> int:
-    """Give every record of a duplicate pair found on one of ``keys`` the person of the pair's first
-    record; return merges."""
-    on_keys = f"(SELECT * FROM {BASE_PAIRS} WHERE matched_on IN ({sql_in_list(keys)}))"
+    """Make each group of records joined by pairs found on ``keys`` one person, the person of its
+    first record in id order (pairs chain: A–B on one key, B–C on another); return the records moved."""
+    links, edges, grown = quote_ident(base_links), f"{GROUPS}__edges", f"{GROUPS}__grown"
+    materialise(db, edges, f"""
+        WITH p AS (SELECT left_id, right_id FROM {BASE_PAIRS} WHERE matched_on IN ({sql_in_list(keys)}))
+        SELECT left_id AS record_id, right_id AS other_id FROM p UNION SELECT right_id, left_id FROM p""")
+    materialise(db, GROUPS, f"SELECT DISTINCT record_id, record_id AS group_id FROM {edges}")
+    for _ in range(MAX_ROUNDS):   # each round, every record takes the smallest group id next to it
+        materialise(db, grown, f"""
+            SELECT g.record_id, least(g.group_id, min(n.group_id)) AS group_id
+            FROM {GROUPS} AS g JOIN {edges} AS e USING (record_id) JOIN {GROUPS} AS n ON n.record_id = e.other_id
+            GROUP BY g.record_id, g.group_id""")
+        changed = db.run(f"""SELECT count(*) FROM {grown} AS n JOIN {GROUPS} AS g USING (record_id)
+                             WHERE n.group_id <> g.group_id""")[0][0]
+        materialise(db, GROUPS, f"SELECT * FROM {grown}")
+        if not changed:
+            break
+    else:
+        logger.warning("base duplicates: a chain of pairs still grew after %d rounds; its registrations are "
+                       "merged into several persons", MAX_ROUNDS)
     materialise(db, base_links, f"""   -- rewritten in place
-        WITH target AS (   -- a record in several pairs joins the smallest first record
-            SELECT p.right_id AS record_id, min(a.entity_id) AS entity_id
-            FROM {on_keys} AS p JOIN {quote_ident(base_links)} AS a ON a.record_id = p.left_id
-            WHERE p.right_id NOT IN (SELECT left_id FROM {on_keys})
-            GROUP BY p.right_id
-        )
-        SELECT l.record_id, coalesce(t.entity_id, l.entity_id) AS entity_id, l.status, l.method, l.matched_on,
+        SELECT l.record_id, coalesce(f.entity_id, l.entity_id) AS entity_id, l.status, l.method, l.matched_on,
                l.match_probability, l.match_weight,
-               CASE WHEN t.entity_id IS NOT NULL THEN 'merged_duplicate' ELSE l.reason END AS reason
-        FROM {quote_ident(base_links)} AS l LEFT JOIN target AS t USING (record_id)""")
-    n = db.run(f"SELECT count(*) FROM {quote_ident(base_links)} WHERE reason = 'merged_duplicate'")[0][0]
+               CASE WHEN f.entity_id <> l.entity_id THEN 'merged_duplicate' ELSE l.reason END AS reason
+        FROM {links} AS l LEFT JOIN {GROUPS} AS g USING (record_id)
+        LEFT JOIN {links} AS f ON f.record_id = g.group_id""")
+    for table in (edges, grown, GROUPS):
+        db.run(f"DROP TABLE {quote_ident(table)}")
+    n = db.run(f"SELECT count(*) FROM {links} WHERE reason = 'merged_duplicate'")[0][0]
     return int(n)

@@ -81,9 +81,13 @@ def build_dependants(db: Engine, job: JobConfig) -> str | None:
 
 def build_base_duplicates(db: Engine, job: JobConfig) -> str | None:
     """Materialise the probable duplicate registrations (spine.dedupe pairs, when reported and not
-    merged) as person pairs, both ways; None when the base was not checked for duplicates."""
+    merged) as person pairs, both ways; None when the base was not checked for duplicates. With
+    ``action: merge`` none: a pair kept apart then may be two people (twins), each their own life."""
     if not columns_of(db, BASE_PAIRS):
         return None
+    if job.base_deduplication.action == "merge":
+        return materialise(db, BASE_DUPLICATES, "SELECT CAST(NULL AS VARCHAR) AS person_id, "
+                                                "CAST(NULL AS VARCHAR) AS other_id WHERE FALSE")
     base = quote_ident(link_table(job.base))
     return materialise(db, BASE_DUPLICATES, f"""
         WITH pairs AS (

@@ -137,7 +137,8 @@ def _base_duplicates_parts(duplicates: dict[str, Any] | None) -> list[str]:
             f"one person registered twice ({keys}).")
     if "persons_merged" in duplicates:
         kept = sum((duplicates.get("pairs_not_merged") or {}).values())
-        text += f" {duplicates['persons_merged']:,} records were merged into the person of their pair"
+        merged = duplicates["persons_merged"]
+        text += f" {merged:,} record{'s were' if merged != 1 else ' was'} merged into the person of their pair"
         text += (f"; {kept:,} pair{'s' if kept != 1 else ''} found on the first initial alone or without a "
                  "postcode kept as two persons (twins, namesakes born the same day)." if kept else ".")
     else:

@@ -7,22 +7,27 @@ from spine import Job
 from tests.spine.small_jobs import linked_source, write_small_job
 
 #: Lars left in 2018 (deregistered for emigration) and came back in 2021, registered anew under a
-#: new number; Jon and Jens are twins at one address, the same first initial (paired on it alone);
-#: Eva stayed all along.
+#: new number; Jon and Jens are twins at one address, the same first initial (paired on it alone),
+#: and Jon left quietly after 2017; Eva stayed all along; Bill Smith is registered three times, as
+#: Bill, William (a nickname pair) and Wiliam (a phonetic pair with William): one chain.
 REGISTER = ("id,nin,fn,sn,dob,sex,pc,reg,dereg,why\n"
             "R1,101,Lars,Berg,1970-01-01,M,A1,1970-01-01,2018-03-01,emigration\n"
             "R2,201,Lars,Berg,1970-01-01,M,A1,2021-06-01,,\n"
             "R3,103,Jon,Dahl,1990-05-05,M,B2,1990-05-05,,\n"
             "R4,104,Jens,Dahl,1990-05-05,M,B2,1990-05-05,,\n"
-            "R5,105,Eva,Holm,1980-02-02,F,C3,1980-02-02,,\n")
+            "R5,105,Eva,Holm,1980-02-02,F,C3,1980-02-02,,\n"
+            "R6,106,Bill,Smith,1965-06-06,M,D4,1965-06-06,,\n"
+            "R7,107,William,Smith,1965-06-06,M,D4,2016-01-01,,\n"
+            "R8,108,Wiliam,Smith,1965-06-06,M,D4,2019-01-01,,\n")
 TAX = "id,nin,fn,sn,dob,sex,start,end\n" + "".join(
     f"T{nin}{year},{nin},{fn},{sn},{dob},{sex},{year}-01-01,{year}-12-31\n"
     for nin, fn, sn, dob, sex, years in [
         ("101", "Lars", "Berg", "1970-01-01", "M", range(2015, 2018)),
         ("201", "Lars", "Berg", "1970-01-01", "M", range(2022, 2025)),
-        ("103", "Jon", "Dahl", "1990-05-05", "M", range(2015, 2025)),
+        ("103", "Jon", "Dahl", "1990-05-05", "M", range(2015, 2018)),
         ("104", "Jens", "Dahl", "1990-05-05", "M", range(2015, 2025)),
-        ("105", "Eva", "Holm", "1980-02-02", "F", range(2015, 2025))]
+        ("105", "Eva", "Holm", "1980-02-02", "F", range(2015, 2025)),
+        ("106", "Bill", "Smith", "1965-06-06", "M", range(2015, 2025))]
     for year in years)
 LIFE = {"sources": ["register", "tax"], "covers_days": {"tax": 365}}
 
@@ -37,7 +42,9 @@ def run_job(tmp_path, **sections):
 
 def person_events(result):
     """Each register record's person, and that person's events (event, date)."""
-    person = result.df("links").query("source == 'register'").set_index("record_id").person_id
+    register = result.df("links").query("source == 'register'").set_index("record_id")
+    assert set(register.index[register.reason == "merged_duplicate"]) <= {"R2", "R7", "R8"}   # later records move
+    person = register.person_id
     events = result.df("events")
     return person, {rid: sorted((e.event, str(e.date)[:10]) for e in events.itertuples() if e.person_id == pid)
                     for rid, pid in person.items()}
@@ -54,12 +61,16 @@ def test_a_returner_registered_anew_is_one_person_who_left_and_came_back(tmp_pat
     assert person["R1"] == person["R2"]
     assert [e for e, _ in events["R1"]] == ["emigration", "immigration"]
     assert events["R1"][1] == ("immigration", "2021-06-01")          # back at the new registration
-    # twins paired on the first initial alone stay two persons, and the pair is reported
-    assert person["R3"] != person["R4"] and events["R3"] == events["R4"] == []
-    assert duplicates["persons_merged"] == 1
+    assert person["R6"] == person["R7"] == person["R8"]                  # the chain: one person, R6's
+    # twins paired on the first initial alone stay two persons in every respect: Jon's silence is
+    # his, not bridged by his brother's tax years; the pair is reported
+    assert person["R3"] != person["R4"] and events["R4"] == []
+    assert [e for e, _ in events["R3"]] == ["emigration"]
     assert duplicates["pairs_not_merged"] == {"initial_surname_dob_sex_postcode": 1}
-    assert persons == 4
-    assert events["R5"] == []
+    assert [set(pair) for pair in duplicates["person_pairs"]] == [{person["R3"], person["R4"]}]
+    assert duplicates["persons_merged"] == 3                           # R2, and two of R6-R8
+    assert persons == 5
+    assert events["R5"] == events["R6"] == []
 
 
 def test_reported_duplicates_stay_two_persons_and_the_return_is_not_seen(tmp_path):
@@ -70,6 +81,7 @@ def test_reported_duplicates_stay_two_persons_and_the_return_is_not_seen(tmp_pat
         duplicates = result.quality["linkage"]["base_duplicates"]
     finally:
         result.close()
-    assert person["R1"] != person["R2"]
+    assert person["R1"] != person["R2"] and len({person["R6"], person["R7"], person["R8"]}) == 3
     assert "immigration" not in [e for e, _ in events["R2"]]
-    assert "persons_merged" not in duplicates and duplicates["pairs"] == 2
+    assert events["R3"] == []                                          # his twin's activity read as his
+    assert "persons_merged" not in duplicates and duplicates["pairs"] == 4 and len(duplicates["person_pairs"]) == 4
