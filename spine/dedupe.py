@@ -22,7 +22,6 @@ pair kept apart is two people.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 
@@ -30,8 +29,7 @@ from linkage import MatchKey, dedupe_on_match_keys
 from linkage._sql import materialise, quote_ident, sql_in_list
 from spine.config import JobConfig
 from spine.engine import Engine
-
-logger = logging.getLogger(__name__)
+from spine.pool_clusters import components
 
 #: Strict keys only: a wrong merge in the register is worse than a missed one. Every key holds the
 #: postcode: on the 20k synthetic universe names + dob + sex alone paired 8 namesakes and no
@@ -53,8 +51,6 @@ BASE_PAIRS = "spine__base_duplicates"
 REPORTED_PAIRS = 100
 #: Each record of a merged pair and the first record of its group (working table, dropped after use).
 GROUPS = "spine__base_duplicate_groups"
-#: Rounds of joining a group's smallest id; a chain of registrations this long is not one person's.
-MAX_ROUNDS = 50
 
 
 def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str) -> dict[str, Any]:
@@ -95,31 +91,16 @@ def _person_pairs(db: Engine, base_links: str) -> list[tuple[str, str, str]]:
 def _merge(db: Engine, base_links: str, keys: list[str]) -> int:
     """Make each group of records joined by pairs found on ``keys`` one person, the person of its
     first record in id order (pairs chain: A–B on one key, B–C on another); return the records moved."""
-    links, edges, grown = quote_ident(base_links), f"{GROUPS}__edges", f"{GROUPS}__grown"
-    materialise(db, edges, f"""
-        WITH p AS (SELECT left_id, right_id FROM {BASE_PAIRS} WHERE matched_on IN ({sql_in_list(keys)}))
-        SELECT left_id AS record_id, right_id AS other_id FROM p UNION SELECT right_id, left_id FROM p""")
-    materialise(db, GROUPS, f"SELECT DISTINCT record_id, record_id AS group_id FROM {edges}")
-    for _ in range(MAX_ROUNDS):   # each round, every record takes the smallest group id next to it
-        materialise(db, grown, f"""
-            SELECT g.record_id, least(g.group_id, min(n.group_id)) AS group_id
-            FROM {GROUPS} AS g JOIN {edges} AS e USING (record_id) JOIN {GROUPS} AS n ON n.record_id = e.other_id
-            GROUP BY g.record_id, g.group_id""")
-        changed = db.run(f"""SELECT count(*) FROM {grown} AS n JOIN {GROUPS} AS g USING (record_id)
-                             WHERE n.group_id <> g.group_id""")[0][0]
-        materialise(db, GROUPS, f"SELECT * FROM {grown}")
-        if not changed:
-            break
-    else:
-        logger.warning("base duplicates: a chain of pairs still grew after %d rounds; its registrations are "
-                       "merged into several persons", MAX_ROUNDS)
+    links = quote_ident(base_links)
+    pairs = f"SELECT left_id, right_id FROM {BASE_PAIRS} WHERE matched_on IN ({sql_in_list(keys)})"
+    components(db, GROUPS, f"SELECT left_id AS node FROM ({pairs}) UNION SELECT right_id FROM ({pairs})",
+               f"SELECT left_id AS x, right_id AS y FROM ({pairs})")
     materialise(db, base_links, f"""   -- rewritten in place
         SELECT l.record_id, coalesce(f.entity_id, l.entity_id) AS entity_id, l.status, l.method, l.matched_on,
                l.match_probability, l.match_weight,
                CASE WHEN f.entity_id <> l.entity_id THEN 'merged_duplicate' ELSE l.reason END AS reason
-        FROM {links} AS l LEFT JOIN {GROUPS} AS g USING (record_id)
-        LEFT JOIN {links} AS f ON f.record_id = g.group_id""")
-    for table in (edges, grown, GROUPS):
-        db.run(f"DROP TABLE {quote_ident(table)}")
+        FROM {links} AS l LEFT JOIN {GROUPS} AS g ON g.node = l.record_id
+        LEFT JOIN {links} AS f ON f.record_id = g.component""")
+    db.run(f"DROP TABLE {GROUPS}")
     n = db.run(f"SELECT count(*) FROM {links} WHERE reason = 'merged_duplicate'")[0][0]
     return int(n)
