@@ -59,7 +59,8 @@ ESTIMATES = (
     "rules__recording_rates_by_group", "rules__deregistration_counts", "rules__silence_estimates",
     "rules__deregistration_lag", "rules__gap_counts", "rules__return_candidate_count",
     "rules__return_trip_lengths", "rules__visa_end_estimates", "rules__visa_end_offsets",
-    "rules__visa_arrival_lags", "rules__registration_lag", "rules__trip_estimates", "rules__typical_trip_at_returns",
+    "rules__visa_arrival_lags", "rules__registration_lag", "rules__activity_arrival_offset", "rules__trip_estimates",
+    "rules__typical_trip_at_returns",
     "rules__long_absence_estimates", "rules__typical_trip_at_long_absences", "rules__typical_stays",
     "rules__typical_stays_after_imputation", "rules__early_leavers", "rules__family_follow_lag",
 )

@@ -85,6 +85,8 @@ TYPICAL_TRIP_AT_RETURNS = "rules__typical_trip_at_returns"
 TYPICAL_TRIP_AT_LONG_ABSENCES = "rules__typical_trip_at_long_absences"
 #: The usual days from an arrival to its registration (:func:`registration_lag_sql`).
 REGISTRATION_LAG = "rules__registration_lag"
+#: Where in their first activity (days from its start) arrivals fall (:func:`activity_arrival_offset_sql`).
+ACTIVITY_ARRIVAL_OFFSET = "rules__activity_arrival_offset"
 #: People showing the registration lag before it is used (else none).
 MIN_LAG_CASES = 30
 #: A sign of life beginning this soon after a recorded exit is what someone back from a trip shows
@@ -663,39 +665,85 @@ def registration_lag_sql(movements: str, presence: str) -> str:
         WHERE fm.first_direction = 'in' AND r.registered BETWEEN fm.first_move AND fm.first_move + INTERVAL 730 DAY""")
 
 
+def activity_arrival_offset_sql(movements: str, presence: str, people: str, *, first_day: date) -> str:
+    """Build the one-row SELECT of where in their first period of activity arrivals fall (``days``
+    from its start, and the ``cases`` it was seen in; rules._sql.usual_lag_sql): among people born
+    abroad whose first recorded movement is an entry and whose first activity (a tax year, a claim,
+    an enrolment) begins on or after ``first_day`` and within a year of that entry either way. A tax
+    year shows presence some time in it; this says when, for the arrivals nobody recorded
+    (:func:`registration_arrivals_sql`)."""
+    m, p, w = quote_ident(movements), quote_ident(presence), quote_ident(people)
+    first = f"DATE {sql_literal(first_day.isoformat())}"
+    return usual_lag_sql(f"""
+        WITH first_activity AS (SELECT person_id, arg_min(start_date, coalesce(end_date, start_date)) AS first_start,
+                                       min(coalesce(end_date, start_date)) AS first_end
+                                FROM {p} WHERE kind <> 'registration' GROUP BY 1),
+        first_move AS (
+            SELECT person_id, min(date) AS first_move,
+                   arg_min(direction, strftime(date, '%Y%m%d') || direction) AS first_direction
+            FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1)
+        SELECT datediff('day', a.first_start, fm.first_move) AS days
+        FROM first_activity AS a JOIN first_move AS fm USING (person_id) JOIN {w} AS who USING (person_id)
+        WHERE who.born_abroad AND fm.first_direction = 'in' AND a.first_start >= {first}
+          AND fm.first_move BETWEEN a.first_start AND a.first_end""")
+
+
 def registration_arrivals_sql(movements: str, presence: str, people: str, lag: str, *, first_day: date,
-                              data_end: date) -> str:
+                              data_end: date, offset: str | None = None) -> str:
     """Build the SELECT of arrivals nobody recorded, from registrations: a person born abroad whose
-    first presence is a registration on or after ``first_day``, with no recorded movement before it
-    (or within 30 days after), arrived then (asylum seekers and others who came without crossing a
-    border post). Dated at the registration less the usual registration lag (``lag``, from
-    :func:`registration_lag_sql`; none unless ``MIN_LAG_CASES`` people showed it): the median of
-    lags that mix prompt registrations with a long tail of late ones dated almost nobody within a
-    month. Other evidence
-    shows presence some time in its period (a tax year), so counts from its end: a tax year ending
-    after the registration does not come first. ``first_day``: presence earlier than this may belong
-    to people here before the data began (the first year of the data is history). ``people``:
-    ``person_id, born_abroad``. Grain: at most one row per person; columns as ``movements`` (source
-    ``registration``, flag ``imputed``).
+    first registration is on or after ``first_day``, with no recorded movement before it and no
+    recorded entry within 30 days after (an exit soon after is a trip), arrived unrecorded (asylum
+    seekers and others who came without crossing a border post).
+
+    - Registered first: dated at the registration less the usual registration lag (``lag``, from
+      :func:`registration_lag_sql`; none unless ``MIN_LAG_CASES`` people showed it): the median of
+      lags that mix prompt registrations with a long tail of late ones dated almost nobody within
+      a month.
+    - Active first (a tax year ending before the registration: a late registration): arrived in
+      that first activity, where arrivals usually fall in it (``offset``, from
+      :func:`activity_arrival_offset_sql`; its middle unless ``MIN_LAG_CASES`` people showed it),
+      no later than its end or the registration less the lag. Only if that activity began on or
+      after ``first_day``.
+
+    Other evidence shows presence some time in its period (a tax year), so counts from its end: a
+    tax year ending after the registration does not come first. ``first_day``: presence earlier than
+    this may belong to people here before the data began (the first year of the data is history).
+    ``people``: ``person_id, born_abroad``. Grain: at most one row per person; columns as
+    ``movements`` (source ``registration``, flag ``imputed``).
     """
     m, p, w, lag = quote_ident(movements), quote_ident(presence), quote_ident(people), quote_ident(lag)
     first, end = f"DATE {sql_literal(first_day.isoformat())}", f"DATE {sql_literal(data_end.isoformat())}"
+    usual_offset = (f"SELECT any_value(days) FILTER (WHERE cases >= {MIN_LAG_CASES}) AS days FROM {quote_ident(offset)}"
+                    if offset else "SELECT CAST(NULL AS INTEGER) AS days")
     return f"""
 WITH registered AS (SELECT person_id, min(start_date) AS registered FROM {p} WHERE kind = 'registration' GROUP BY 1),
 first_seen AS (   -- a registration is dated; a tax year shows presence some time in it, so counts from its end
     SELECT person_id, min(CASE WHEN kind = 'registration' THEN start_date ELSE coalesce(end_date, start_date) END)
-               AS first_seen
+               AS first_seen,
+           arg_min(start_date, coalesce(end_date, start_date)) FILTER (WHERE kind <> 'registration') AS activity_start
     FROM {p} GROUP BY 1
 ),
-first_move AS (SELECT person_id, min(date) AS first_move FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1),
-registration_lag AS (SELECT coalesce(any_value(days) FILTER (WHERE cases >= {MIN_LAG_CASES}), 0) AS days FROM {lag})
-SELECT r.person_id, 'registration' AS source, CAST(NULL AS VARCHAR) AS record_id,
-       CAST(greatest(r.registered - to_days((SELECT days FROM registration_lag)), {first}) AS DATE) AS date,
+first_move AS (SELECT person_id, min(date) AS first_move, min(date) FILTER (WHERE direction = 'in') AS first_entry
+               FROM {m} WHERE kept AND record_id IS NOT NULL GROUP BY 1),
+registration_lag AS (SELECT coalesce(any_value(days) FILTER (WHERE cases >= {MIN_LAG_CASES}), 0) AS days FROM {lag}),
+usual_offset AS ({usual_offset}),
+arrivals AS (
+    SELECT r.person_id, r.registered - to_days((SELECT days FROM registration_lag)) AS by_registration,
+           CASE WHEN f.first_seen < r.registered THEN f.activity_start END AS activity_start, f.first_seen
+    FROM registered AS r JOIN first_seen AS f USING (person_id) JOIN {w} AS who USING (person_id)
+    LEFT JOIN first_move AS fm USING (person_id)
+    WHERE who.born_abroad AND r.registered >= {first} AND r.registered <= {end}
+      AND (f.first_seen >= r.registered OR f.activity_start >= {first})
+      AND (fm.first_move IS NULL OR fm.first_move >= r.registered)
+      AND (fm.first_entry IS NULL OR fm.first_entry > r.registered + INTERVAL 30 DAY)
+)
+SELECT person_id, 'registration' AS source, CAST(NULL AS VARCHAR) AS record_id,
+       CAST(greatest(CASE WHEN activity_start IS NULL THEN by_registration
+                          ELSE least(activity_start + to_days(coalesce((SELECT days FROM usual_offset),
+                                         datediff('day', activity_start, first_seen) // 2)),
+                                     by_registration, first_seen) END, {first}) AS DATE) AS date,
        'in' AS direction, 'imputed' AS flag, TRUE AS kept
-FROM registered AS r JOIN first_seen AS f USING (person_id) JOIN {w} AS who USING (person_id)
-LEFT JOIN first_move AS fm USING (person_id)
-WHERE who.born_abroad AND r.registered <= f.first_seen AND r.registered >= {first} AND r.registered <= {end}
-  AND (fm.first_move IS NULL OR fm.first_move > r.registered + INTERVAL 30 DAY)"""
+FROM arrivals"""
 
 
 def add_registration_arrivals(db: Engine, movements: str, presence: str, people: str, *, first_day: date,
@@ -703,8 +751,10 @@ def add_registration_arrivals(db: Engine, movements: str, presence: str, people:
     """Insert :func:`registration_arrivals_sql` rows into ``movements``; return how many. The lag
     it estimates is left in ``REGISTRATION_LAG``."""
     estimate(db, REGISTRATION_LAG, registration_lag_sql(movements, presence))
+    estimate(db, ACTIVITY_ARRIVAL_OFFSET, activity_arrival_offset_sql(movements, presence, people, first_day=first_day))
     return append(db, movements, registration_arrivals_sql(movements, presence, people, REGISTRATION_LAG,
-                                                            first_day=first_day, data_end=data_end))
+                                                            first_day=first_day, data_end=data_end,
+                                                            offset=ACTIVITY_ARRIVAL_OFFSET))
 
 
 def never_active_sql(presence: str, movements: str, people: str, *, data_end: date, min_age: int = 16) -> str:
@@ -749,18 +799,20 @@ def imputation_estimates(db: Engine) -> dict:
     return {"estimated": True, **rates, "returns": _one_row(db, RETURN_RATES),
             "candidates_by_basis": {b: {"candidates": n, "imputed": k} for b, n, k in by_basis},
             "subgroups": subgroups, "trips_with_missed_entry": _trip_estimates(db),
-            "registration_lag": _registration_lag(db)}
+            "registration_lag": _usual_lag(db, REGISTRATION_LAG, 0),
+            "arrival_in_first_activity": _usual_lag(db, ACTIVITY_ARRIVAL_OFFSET, None)}
 
 
-def _registration_lag(db: Engine) -> dict | None:
-    """The usual registration lag estimated, how many showed it, and the lag used (0 unless
-    ``MIN_LAG_CASES`` did); None when :func:`add_registration_arrivals` did not run."""
-    lag = _one_row(db, REGISTRATION_LAG)
+def _usual_lag(db: Engine, table: str, otherwise: int | None) -> dict | None:
+    """A usual lag estimated for :func:`add_registration_arrivals` (the registration lag, where
+    arrivals fall in a first activity), how many showed it, and the days used (``otherwise``, None
+    for the activity's middle, unless ``MIN_LAG_CASES`` did); None when it did not run."""
+    lag = _one_row(db, table)
     if lag is None:
         return None
     cases = int(lag.get("cases") or 0)
     return {"estimated_days": lag.get("days"), "cases": cases, "min_cases": MIN_LAG_CASES,
-            "days": lag.get("days") if cases >= MIN_LAG_CASES else 0, "most_common_days": lag.get("mode_days"),
+            "days": lag.get("days") if cases >= MIN_LAG_CASES else otherwise, "most_common_days": lag.get("mode_days"),
             "median_days": lag.get("median_days"), "most_common_stands_out": lag.get("mode_stands_out")}
 
 

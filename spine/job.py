@@ -579,7 +579,7 @@ class _Stages:
 
     def _uncertainty(self, step: Callable[[], None]) -> dict[str, Any]:
         # after build_flows, whatever rows it publishes: fills flows.lower/upper by key
-        return {"flow_uncertainty": uncertainty.apply_uncertainty(self.db, self.job)}
+        return {"flow_uncertainty": uncertainty.apply_uncertainty(self.db, self.job, data_end=self.state["data_end"])}
 
     def _history(self, step: Callable[[], None]) -> dict[str, Any]:
         return {"changes": history.record_history(self.db, self.state["previous"], self.state["started"],

@@ -84,6 +84,18 @@ def run_reference(rep: Engine, job: JobConfig, index: int) -> Reference:
     return reference
 
 
+def reference_of_the_run(rep: Engine, stored: Callable[[str], str], index: int, end: date) -> Reference:
+    """The run's own rules stage as the reference for its own rule settings: it ran the rules over
+    everyone with the run's links and left in the store what a reference keeps (its estimates are
+    the main run's, not the ablations': events_stage restores them), so running them again would
+    give the same tables. Its copies are made from the store's; ``end`` is the run's data end."""
+    have = set(rep.table_names())
+    reference = Reference(index, end, tuple(t for t in ESTIMATES if t in have), tuple(t for t in KEPT if t in have))
+    for name in reference.estimates + reference.kept:
+        materialise(rep, reference.copy_of(name), f"SELECT * FROM {stored(name)}")
+    return reference
+
+
 def touched_persons(rep: Engine, job: JobConfig, reference: Reference, relinked: str,
                     links: Callable[[str], str]) -> tuple[int, int]:
     """Materialise ``TOUCHED``: the persons of the SELECT ``relinked`` (those whose linked records

@@ -528,6 +528,12 @@ def _estimates_parts(estimates: dict[str, Any]) -> list[str]:
                       f"{lag.get('cases')} people with both (most common {lag.get('most_common_days')}, median "
                       f"{lag.get('median_days')}: the {'most common' if lag.get('most_common_stands_out') else 'median'}"
                       f" estimated {lag.get('estimated_days')}; used from {lag.get('min_cases')})"])
+    offset = estimates.get("arrival_in_first_activity")
+    if offset:
+        rates.append(["usual days from the start of a first activity (a tax year) to the arrival, for late "
+                      "registrations with no entry recorded (else the activity's middle)",
+                      offset.get("days") if offset.get("days") is not None else "middle",
+                      f"{offset.get('cases')} arrivals with a recorded entry (used from {offset.get('min_cases')})"])
     basis = [[b, v.get("candidates"), v.get("imputed")] for b, v in (estimates.get("candidates_by_basis") or {}).items()]
     groups = [[g["age_band"], g["citizenship_group"], g["profile"], g["silence_length"], g["silent"],
                (g["known_leavers_registered"] or 0) + (g["known_leavers_unregistered"] or 0),

@@ -40,6 +40,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,8 @@ from spine import flows as flows_module
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS
 from spine.flows import CELL_KEYS, event_counts_sql, margin_labels_sql
 from spine.linking import link_table
-from spine.replicate_rules import Reference, rerun_rules, restrict_links, run_reference, touched_persons
+from spine.replicate_rules import (Reference, reference_of_the_run, rerun_rules, restrict_links, run_reference,
+                                   touched_persons)
 from spine.sources import std_table
 from spine.validation import adjusted_intervals, cell_parameters, validation_rates, validation_summary
 
@@ -275,7 +277,7 @@ def _has_margins(db: Engine, flows: str) -> bool:
 
 def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = None,
                           seed: int | None = None, *, flows: str = "flows",
-                          rerun_everyone: bool = False) -> tuple[str, dict[str, Any]]:
+                          rerun_everyone: bool = False, data_end: date | None = None) -> tuple[str, dict[str, Any]]:
     """Run the replicates; materialise ``uncertainty__replicate_counts`` in the store.
 
     Grain: one row per (replicate, cell) with a non-zero count (a cell a replicate lacks counts 0);
@@ -287,7 +289,9 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
     everyone else's events taken from a run of the rules with the run's links under the same rule
     settings (spine.replicate_rules); ``rerun_everyone`` re-runs them for everyone instead (slower,
     and every estimate re-estimated; for comparison), as do replicates that each have rule settings
-    of their own (nothing to re-use).
+    of their own (nothing to re-use). Given the run's ``data_end``, the replicates that draw the
+    job's own rule settings take the run's rules stage as their reference (its tables are in the
+    store) rather than running the rules again.
 
     Args:
         db: the engine of the run's store, after ``persons`` and the link tables exist.
@@ -322,10 +326,17 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         # a reference per rule setting: none to re-use when every replicate has a setting of its own
         rerun_everyone = rerun_everyone or len({_key(values) for values in settings}) >= replicates
         references: dict[tuple[tuple[str, Any], ...], Reference] = {}
+        from_the_run = 0
         if not rerun_everyone:   # first: the replicates' link tables are not there yet
             for values in settings:
-                if _key(values) not in references:
-                    references[_key(values)] = run_reference(rep, _with_values(job, values), len(references))
+                if _key(values) in references:
+                    continue
+                job_r = _with_values(job, values)
+                if data_end is not None and job_r.rules == job.rules:   # the run's own settings: its rules stage
+                    references[_key(values)] = reference_of_the_run(rep, stored, len(references), data_end)
+                    from_the_run += 1
+                else:
+                    references[_key(values)] = run_reference(rep, job_r, len(references))
         setup_seconds = time.perf_counter() - started
         used: dict[str, dict[str, int]] = {}
         rerun: list[int] = []
@@ -365,7 +376,8 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         "rule_values_used": used,
         "margins": margins,
         "rules_rerun_for": "everyone" if rerun_everyone else "re-linked persons and those tied to them",
-        "reference_runs": len(references),
+        "reference_runs": len(references) - from_the_run,
+        "references_from_the_run": from_the_run,
         "persons_relinked_per_replicate": {"mean": round(float(np.mean(relinked)), 1), "max": int(max(relinked))}
         if relinked else None,
         "persons_rerun_per_replicate": {"mean": round(float(np.mean(rerun)), 1), "max": int(max(rerun))}
@@ -538,8 +550,9 @@ def calibrate_flows(db: Engine, job: JobConfig, counts: str,
     }
 
 
-def apply_uncertainty(db: Engine, job: JobConfig, flows: str = "flows") -> dict[str, Any]:
+def apply_uncertainty(db: Engine, job: JobConfig, flows: str = "flows", data_end: date | None = None) -> dict[str, Any]:
     """The job's uncertainty step, after ``build_flows``: replicates, intervals, ``flows`` filled.
+    ``data_end``: the run's, whose rules stage then serves as a reference (replicate_flow_counts).
     Returns the quality.json section (what is covered and what is not, even when off)."""
     config = job.flows.uncertainty
     section: dict[str, Any] = {"enabled": config.replicates > 0, "replicates": config.replicates,
@@ -553,7 +566,7 @@ def apply_uncertainty(db: Engine, job: JobConfig, flows: str = "flows") -> dict[
         section.update(covered=[], not_covered=["nothing is covered: flows.uncertainty.replicates is 0, so "
                                                 "lower and upper are NULL"])
         return section
-    counts, measured = replicate_flow_counts(db, job, flows=flows)
+    counts, measured = replicate_flow_counts(db, job, flows=flows, data_end=data_end)
     covered, not_covered = list(COVERED), list(NOT_COVERED)
     if measured["rules_rerun_for"] != "everyone":
         not_covered.append(PINNED_ESTIMATES)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 
 import duckdb
 import pytest
@@ -15,7 +16,8 @@ from spine import Job
 from spine.config import load_job
 from spine.events_stage import EVENTS_ALL
 from spine.family import DEPENDANTS
-from spine.replicate_rules import TOUCHED, close_over_ties, rerun_rules, restrict_links, run_reference
+from spine.replicate_rules import (TOUCHED, close_over_ties, reference_of_the_run, rerun_rules, restrict_links,
+                                   run_reference)
 from spine.uncertainty import REPLICATE_COUNTS, replicate_flow_counts
 from tests.conftest import engine_on
 
@@ -78,12 +80,31 @@ def test_rerunning_any_persons_with_the_runs_links_gives_the_reference_events_ex
             assert _differing_rows(rep, EARLY_LEAVER_WEIGHTS, "reference_weights") == 0
 
 
+def test_the_runs_rules_stage_is_the_reference_for_its_own_settings(kept, tmp_path):
+    """The reference taken from the run's tables is, table for table, the one the rules give when
+    run again over everyone with the run's links and settings (what the replicates drawing the
+    job's own settings used to wait for)."""
+    job, store, quality = kept
+    db = _copy(store, tmp_path)
+    with db.shadowing("spine_uncertainty") as (rep, stored):
+        materialise(rep, "persons", f"SELECT * FROM {stored('persons')}")
+        from_the_run = reference_of_the_run(rep, stored, 0, date.fromisoformat(quality["data_end"]))
+        again = run_reference(rep, job, 1)
+        assert from_the_run.data_end == again.data_end
+        assert from_the_run.kept == again.kept and EVENTS_ALL in again.kept
+        assert set(again.estimates) <= set(from_the_run.estimates) and len(again.estimates) >= 15
+        for name in again.estimates + again.kept:
+            assert _differing_rows(rep, from_the_run.copy_of(name), again.copy_of(name)) == 0, name
+        assert rep.run(f"SELECT count(*) FROM {from_the_run.copy_of(EVENTS_ALL)}")[0][0] > 100
+
+
 def test_replicates_rerun_a_few_persons_and_count_as_rerunning_everyone_does(kept, tmp_path):
     """The same draws re-run for the re-linked persons and for everyone: the same counts in all
     but a few cells (estimates re-estimated under the re-links move a handful of events)."""
     job, store, quality = kept
     section = quality["uncertainty"]
-    assert section["reference_runs"] == 3   # window_days drawn from three values
+    # window_days drawn from three values: the run's own (730) is its rules stage, the others run
+    assert section["reference_runs"] == 2 and section["references_from_the_run"] == 1
     persons = quality["uncertainty"]["persons_rerun_per_replicate"]
     db = _copy(store, tmp_path)
     everyone = db.run("SELECT count(*) FROM persons")[0][0]

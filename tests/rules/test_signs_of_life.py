@@ -219,21 +219,59 @@ def test_people_present_only_by_registration_are_never_active(con):
 
 def test_a_registration_of_someone_born_abroad_without_a_recorded_entry_is_an_arrival(con):
     """i entered in 2019 and registered 20 days later, too few to show a usual lag (30 people are
-    needed). a (born abroad, no entry) registered in 2020: arrived then. n was born here; o registered in 2015, the data's
-    first year (may have lived here before); t's first presence is a tax year before the registration."""
+    needed). a (born abroad, no entry) registered in 2020: arrived then; so did e, who left on a trip
+    ten days after registering. n was born here; o registered in 2015, the data's first year (may
+    have lived here before); r's entry came ten days after the registration (it dates the arrival).
+    t's first presence is a tax year, two years before a late registration: t arrived in it (its
+    middle: nobody showed where arrivals fall in a first tax year); h's first tax year is the
+    data's first, so h may have been here all along."""
     from rules.signs_of_life import add_registration_arrivals
-    make_table(con, "m", MOVEMENTS, [("i", "crossings", "x1", date(2019, 3, 1), "in", None, True)])
+    make_table(con, "m", MOVEMENTS, [("i", "crossings", "x1", date(2019, 3, 1), "in", None, True),
+                                     ("e", "crossings", "x2", date(2020, 7, 1), "out", None, True),
+                                     ("r", "crossings", "x3", date(2020, 7, 1), "in", None, True)])
     make_table(con, "p", PRESENCE, [
         ("i", "registration", date(2019, 3, 21), None, None, False),
         ("a", "registration", date(2020, 6, 21), None, None, False),
+        ("e", "registration", date(2020, 6, 21), None, None, False),
         ("n", "registration", date(2020, 6, 21), None, None, False),
         ("o", "registration", date(2015, 6, 21), None, None, False),
-        ("t", "registration", date(2020, 6, 21), None, None, False), tax_year("t", 2018)])
+        ("r", "registration", date(2020, 6, 21), None, None, False),
+        ("t", "registration", date(2020, 6, 21), None, None, False), tax_year("t", 2018), tax_year("t", 2019),
+        ("h", "registration", date(2020, 6, 21), None, None, False), tax_year("h", 2015)])
     make_table(con, "who", {"person_id": "VARCHAR", "born_abroad": "BOOLEAN"},
-               [("i", True), ("a", True), ("n", False), ("o", True), ("t", True)])
-    assert add_registration_arrivals(con, "m", "p", "who", first_day=date(2016, 1, 1), data_end=END) == 1
-    assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'") == [
-        ("a", "registration", "2020-06-21", "in")]
+               [("i", True), ("a", True), ("e", True), ("n", False), ("o", True), ("r", True), ("t", True),
+                ("h", True)])
+    assert add_registration_arrivals(con, "m", "p", "who", first_day=date(2016, 1, 1), data_end=END) == 3
+    assert fetch_rows(con, "SELECT person_id, source, CAST(date AS VARCHAR), direction FROM m WHERE flag = 'imputed'",
+                      "1") == [("a", "registration", "2020-06-21", "in"), ("e", "registration", "2020-06-21", "in"),
+                               ("t", "registration", "2018-07-02", "in")]
+
+
+def test_a_late_registration_is_dated_where_arrivals_usually_fall_in_their_first_activity(con):
+    """40 people born abroad entered 75 days into their first tax year (recorded entries; most
+    register within days). t, with no entry recorded, has tax from 2019 and registered in 2021:
+    arrived 75 days into 2019, not in the middle of it. u's first activity began 71 days before
+    a registration in 2021: no later than the registration less the usual lag (5 days)."""
+    from datetime import timedelta
+
+    from rules.signs_of_life import add_registration_arrivals
+    rows_m, rows_p = [], []
+    for k in range(40):
+        start = date(2017 + k % 3, 1, 1)
+        rows_m.append((f"k{k}", "crossings", f"x{k}", start + timedelta(days=75), "in", None, True))
+        rows_p += [(f"k{k}", "registration", start + timedelta(days=80), None, None, False),
+                   tax_year(f"k{k}", start.year)]
+    make_table(con, "m", MOVEMENTS, rows_m)
+    make_table(con, "p", PRESENCE, rows_p + [
+        ("t", "registration", date(2021, 3, 1), None, None, False), tax_year("t", 2019), tax_year("t", 2020),
+        ("u", "registration", date(2021, 3, 1), None, None, False),
+        ("u", "activity", date(2020, 12, 20), date(2021, 2, 27), None, False)])
+    make_table(con, "who", {"person_id": "VARCHAR", "born_abroad": "BOOLEAN"},
+               [(f"k{k}", True) for k in range(40)] + [("t", True), ("u", True)])
+    assert add_registration_arrivals(con, "m", "p", "who", first_day=date(2016, 1, 1), data_end=END) == 2
+    assert fetch_rows(con, "SELECT person_id, CAST(date AS VARCHAR) FROM m WHERE flag = 'imputed'", "1") == [
+        ("t", "2019-03-17"), ("u", "2021-02-24")]
+    assert fetch_rows(con, "SELECT days, cases FROM rules__activity_arrival_offset") == [(75, 40)]
 
 
 def test_the_usual_lag_is_the_middle_of_the_densest_month_where_one_stands_out(con):
