@@ -1,7 +1,8 @@
 """A whole job on Spark (``engine: {kind: spark}``, ``local[2]``) against the same job on DuckDB.
 
-The demo job on a small synthetic universe (two uncertainty replicates with the same rule settings,
-to keep the test short and re-run the rules for the re-linked persons only),
+The demo job on a small synthetic universe (three uncertainty replicates, to keep the test short, that
+re-run the rules for the re-linked persons only: one against a reference run for its rule settings,
+one against the run's own rules stage),
 every stage run on each engine from the same files: the published events and flows must be the
 same, and the links may differ on at most 0.1% of records (floating point at a threshold; u is
 drawn from each database's own sample), listed when they do. The store of the Spark run holds the
@@ -35,8 +36,9 @@ def outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("spark_job")
     generate(PERSONS, seed=3, out_dir=root / "data")
     job = yaml.safe_load(write_demo_job(root).read_text())
-    job["flows"]["uncertainty"]["replicates"] = 2
-    job["flows"]["uncertainty"]["seed"] = 2   # both draw window_days 548: one reference, two re-runs of a few
+    job["flows"]["uncertainty"]["replicates"] = 3
+    # they draw window_days 548, 548 and 730 (the job's): one reference run, the rules stage the other
+    job["flows"]["uncertainty"]["seed"] = 6
     folders = {}
     for kind in ENGINES:
         config = {**job, "engine": {"kind": kind}, "output": {**job["output"], "dir": f"out_{kind}"}}
@@ -75,8 +77,9 @@ def test_links_differ_on_at_most_a_thousandth_of_the_records(outputs):
 def test_the_spark_run_fills_the_store_and_says_where_it_ran(outputs):
     quality = json.loads((outputs["spark"] / "quality.json").read_text())
     assert quality["run"]["engine"]["kind"] == "spark" and quality["accounting"]["passed"]
-    # the replicates re-ran a few persons, the run's rules stage their reference (one setting)
-    assert quality["uncertainty"]["reference_runs"] == 0 and quality["uncertainty"]["references_from_the_run"] == 1
+    # the replicates re-ran a few persons: one against a reference run for its setting, one against
+    # the run's rules stage (the job's own setting)
+    assert quality["uncertainty"]["reference_runs"] == 1 and quality["uncertainty"]["references_from_the_run"] == 1
     stores = {kind: next(outputs[kind].glob("*.duckdb")) for kind in ENGINES}
     counts, tables = {}, {}
     for kind, path in stores.items():
