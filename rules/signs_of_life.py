@@ -668,10 +668,11 @@ def registration_lag_sql(movements: str, presence: str) -> str:
 def activity_arrival_offset_sql(movements: str, presence: str, people: str, *, first_day: date) -> str:
     """Build the one-row SELECT of where in their first period of activity arrivals fall (``days``
     from its start, and the ``cases`` it was seen in; rules._sql.usual_lag_sql): among people born
-    abroad whose first recorded movement is an entry and whose first activity (a tax year, a claim,
-    an enrolment) begins on or after ``first_day`` and within a year of that entry either way. A tax
-    year shows presence some time in it; this says when, for the arrivals nobody recorded
-    (:func:`registration_arrivals_sql`)."""
+    abroad whose first recorded movement is an entry lying inside their first activity (a tax year, a
+    claim, an enrolment: the one that ends first), which began on or after ``first_day``. A tax year
+    shows presence some time in it; this says when, for the arrivals nobody recorded
+    (:func:`registration_arrivals_sql`). (Over a year either side of the activity's start the
+    entries of people who began work a year after arriving pulled it to about its start.)"""
     m, p, w = quote_ident(movements), quote_ident(presence), quote_ident(people)
     first = f"DATE {sql_literal(first_day.isoformat())}"
     return usual_lag_sql(f"""
