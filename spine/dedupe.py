@@ -18,6 +18,11 @@ is reported and kept as two persons in every respect (same-sex twins at one addr
 the first name; namesakes born the same day are common in a national register): with ``action:
 report`` the rules read a pair's activity as one person's (rules.signs_of_life), with ``merge`` a
 pair kept apart is two people.
+
+A merge outlives its key: the keys hold the postcode, so when one of the two registrations moves
+house the pair is no longer found. With ``action: merge`` a rerun (spine.history) keeps the merges
+of the previous run whose records are still in the register (pairs ``previous_run``): a person's id
+does not change because an address did.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from typing import Any
 
 
 from linkage import MatchKey, dedupe_on_match_keys
-from linkage._sql import materialise, quote_ident, sql_in_list
+from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from spine.config import JobConfig
 from spine.engine import Engine
+from spine.history import PREVIOUS_LINKS, ensure_history_tables
 from spine.pool_clusters import components
 
 #: Strict keys only: a wrong merge in the register is worse than a missed one. Every key holds the
@@ -51,6 +57,8 @@ BASE_PAIRS = "spine__base_duplicates"
 REPORTED_PAIRS = 100
 #: Each record of a merged pair and the first record of its group (working table, dropped after use).
 GROUPS = "spine__base_duplicate_groups"
+#: The key name of the pairs the previous run merged (carried over with ``action: merge``).
+PREVIOUS_RUN_KEY = "previous_run"
 
 
 def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str) -> dict[str, Any]:
@@ -65,6 +73,7 @@ def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str)
     if not keys:
         return {"method": config.method, "skipped": "the base register maps too few fields for a strict key"}
     dedupe_on_match_keys(db, features, keys, BASE_PAIRS, max_group=2)
+    carried = _carry_previous_merges(db, job.base, base_links) if config.action == "merge" else 0
     rows = _person_pairs(db, base_links)
     by_key: dict[str, int] = {}
     for key, _, _ in rows:
@@ -72,11 +81,35 @@ def deduplicate_base(db: Engine, job: JobConfig, base_links: str, features: str)
     report = {"method": config.method, "action": config.action, "pairs": len(rows), "pairs_per_key": by_key}
     if config.action == "merge" and rows:
         merged_keys = [k.name for k in keys] if config.keys else [k for k in MERGED_DEFAULT_KEYS if k in by_key]
+        merged_keys += [PREVIOUS_RUN_KEY] if carried else []
         report["persons_merged"] = _merge(db, base_links, merged_keys) if merged_keys else 0
         report["pairs_not_merged"] = {k: n for k, n in by_key.items() if k not in merged_keys}
         rows = _person_pairs(db, base_links)   # the pairs kept apart: both persons exist
     report["person_pairs"] = [[a, b] for _, a, b in rows[:REPORTED_PAIRS]]
+    if config.action == "merge":
+        report["pairs_from_the_previous_run"] = carried
     return report
+
+
+def _carry_previous_merges(db: Engine, base: str, base_links: str) -> int:
+    """Add to ``BASE_PAIRS`` (as ``PREVIOUS_RUN_KEY``) each pair of base records the previous run
+    made one person that no key found this time, both still linked in ``base_links``: each record
+    with the group's first. Return how many."""
+    ensure_history_tables(db)   # a spine built outside a job's run has no previous run
+    links = quote_ident(base_links)
+    materialise(db, BASE_PAIRS, f"""   -- rewritten in place
+        WITH now AS (SELECT record_id FROM {links} WHERE status = 'linked'),
+        before AS (
+            SELECT p.record_id, p.person_id FROM {PREVIOUS_LINKS} AS p JOIN now USING (record_id)
+            WHERE p.source = {sql_literal(base)} AND p.status = 'linked'),
+        groups AS (SELECT person_id, min(record_id) AS first_id FROM before GROUP BY 1 HAVING count(*) > 1)
+        SELECT left_id, right_id, matched_on, key_rank FROM {BASE_PAIRS}
+        UNION ALL
+        SELECT g.first_id, b.record_id, {sql_literal(PREVIOUS_RUN_KEY)}, {len(DEFAULT_BASE_KEYS) + 100}
+        FROM groups AS g JOIN before AS b USING (person_id)
+        WHERE b.record_id <> g.first_id
+          AND NOT EXISTS (SELECT 1 FROM {BASE_PAIRS} AS f WHERE f.left_id = g.first_id AND f.right_id = b.record_id)""")
+    return int(db.run(f"SELECT count(*) FROM {BASE_PAIRS} WHERE matched_on = {sql_literal(PREVIOUS_RUN_KEY)}")[0][0])
 
 
 def _person_pairs(db: Engine, base_links: str) -> list[tuple[str, str, str]]:

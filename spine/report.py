@@ -141,6 +141,10 @@ def _base_duplicates_parts(duplicates: dict[str, Any] | None) -> list[str]:
         text += f" {merged:,} record{'s were' if merged != 1 else ' was'} merged into the person of their pair"
         text += (f"; {kept:,} pair{'s' if kept != 1 else ''} found on the first initial alone or without a "
                  "postcode kept as two persons (twins, namesakes born the same day)." if kept else ".")
+        carried = duplicates.get("pairs_from_the_previous_run") or 0
+        if carried:
+            text += (f" {carried:,} of the pairs (previous_run) are the previous run's merges that no key found "
+                     "this time (a registration moved house): kept merged.")
     else:
         text += " They were kept as two persons (action: report)."
     return [text + "</p>"]

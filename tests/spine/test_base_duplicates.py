@@ -85,3 +85,40 @@ def test_reported_duplicates_stay_two_persons_and_the_return_is_not_seen(tmp_pat
     assert "immigration" not in [e for e, _ in events["R2"]]
     assert events["R3"] == []                                          # his twin's activity read as his
     assert "persons_merged" not in duplicates and duplicates["pairs"] == 4 and len(duplicates["person_pairs"]) == 4
+
+
+def test_a_merge_outlives_a_move_of_house_in_the_next_run(tmp_path):
+    """Lars's new registration moves to another postcode before the second run: no key finds the
+    pair any more, but the previous run made it one person, and it stays one under the same id.
+    Without that run (a first run on the moved register) the two are two persons."""
+    first = run_job(tmp_path)
+    try:
+        before, _ = person_events(first)
+    finally:
+        first.close()
+    moved = REGISTER.replace("R2,201,Lars,Berg,1970-01-01,M,A1,", "R2,201,Lars,Berg,1970-01-01,M,A9,")
+    assert moved != REGISTER
+    (tmp_path / "register.csv").write_text(moved)
+    second = Job.from_yaml(tmp_path / "job.yaml").run()
+    try:
+        after, events = person_events(second)
+        duplicates = second.quality["linkage"]["base_duplicates"]
+    finally:
+        second.close()
+    assert after["R1"] == after["R2"] == before["R1"]
+    assert [e for e, _ in events["R2"]] == ["emigration", "immigration"]
+    assert duplicates["pairs_from_the_previous_run"] == 2                # R1-R2, and R6-R8 of the chain
+    assert after["R6"] == after["R7"] == after["R8"] == before["R6"]
+    assert after["R3"] != after["R4"]                                     # the twins were never merged
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for name in ("register.csv", "tax.csv", "job.yaml"):
+        (fresh / name).write_text((tmp_path / name).read_text())
+    alone = Job.from_yaml(fresh / "job.yaml").run()
+    try:
+        apart, _ = person_events(alone)
+        assert alone.quality["linkage"]["base_duplicates"]["pairs_from_the_previous_run"] == 0
+    finally:
+        alone.close()
+    assert apart["R1"] != apart["R2"]
