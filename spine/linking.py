@@ -257,13 +257,13 @@ def _link_on_ids(db: Engine, name: str, config: IdLinkageMixin, output: str) -> 
     check = config.id_check
     check_id_links(db, raw, features_table(name), SPINE_REFERENCE, output + "_configured",
                    fields=tuple(check.fields), min_disagreements=check.min_disagreements, action=check.action)
-    refused = _refuse_taught_numbers_that_disagree(db, name, output + "_configured", config.id_fields,
-                                                   output + "_checked", review=check.action == "review")
+    refused, checked = _refuse_taught_numbers_that_disagree(db, name, output + "_configured", config.id_fields,
+                                                            output + "_checked", review=check.action == "review")
     materialise(db, output, f"""
         SELECT record_id, entity_id, status,
                CASE WHEN status = 'linked' THEN 'deterministic_id' END AS method, matched_on,
                CAST(NULL AS DOUBLE) AS match_probability, CAST(NULL AS DOUBLE) AS match_weight, reason
-        FROM {quote_ident(output + '_checked')}""")
+        FROM ({checked})""")
     conflicts = db.run(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(output + '_configured')}")[0][0]
     return {"method": "deterministic_id", "links_per_field": _counts_by(db, output, "matched_on", "status = 'linked'"),
             "id_conflicts": int(conflicts), "id_conflict_action": check.action,
@@ -272,7 +272,7 @@ def _link_on_ids(db: Engine, name: str, config: IdLinkageMixin, output: str) -> 
 
 
 def _refuse_taught_numbers_that_disagree(db: Engine, name: str, checked: str,
-                                         id_fields: list[str], output: str, *, review: bool = False) -> int:
+                                         id_fields: list[str], output: str, *, review: bool = False) -> tuple[int, str]:
     """Unlink identifier links on a number the base register does not hold for the person (one
     another source's link taught the spine) whose date of birth or sex disagrees with the person's.
 
@@ -283,7 +283,9 @@ def _refuse_taught_numbers_that_disagree(db: Engine, name: str, checked: str,
     a taught number needs the person's date of birth (as far as both records know it, see
     ``same_date_sql``) and sex, whatever ``id_check`` says. A refused link is unlinked (reason
     ``id_conflict``; a hybrid source then tries the model), or sent to review where ``id_check``
-    sends conflicts there. Returns how many links were refused."""
+    sends conflicts there. Returns how many links were refused and the SELECT of ``checked``'s
+    ``record_id, entity_id, status, matched_on, reason`` with them refused (not materialised: the
+    caller's table is made from it in one pass); ``output`` names the working tables."""
     action = "review" if review else "demote"
     value = "CASE l.matched_on " + " ".join(
         f"WHEN {sql_literal(f)} THEN r.{quote_ident(f)}" for f in id_fields) + " END"
@@ -296,16 +298,34 @@ def _refuse_taught_numbers_that_disagree(db: Engine, name: str, checked: str,
             WHERE i.from_base AND i.entity_id = l.entity_id AND i.field = l.matched_on AND i.value = {value})""")
     check_id_links(db, taught, features_table(name), SPINE_REFERENCE, f"{taught}_checked",
                    fields=TAUGHT_NUMBER_CHECK, min_disagreements=1, action=action)
-    materialise(db, output, f"""
-        SELECT l.* REPLACE (
-            CASE WHEN t.id_conflict THEN t.entity_id ELSE l.entity_id END AS entity_id,
-            CASE WHEN t.id_conflict THEN t.status ELSE l.status END AS status,
-            CASE WHEN t.id_conflict THEN t.matched_on ELSE l.matched_on END AS matched_on,
-            CASE WHEN t.id_conflict THEN t.reason ELSE l.reason END AS reason,
-            l.id_conflict OR coalesce(t.id_conflict, FALSE) AS id_conflict,
-            CASE WHEN t.id_conflict THEN t.disagreeing ELSE l.disagreeing END AS disagreeing)
-        FROM {quote_ident(checked)} AS l LEFT JOIN {quote_ident(f'{taught}_checked')} AS t USING (record_id)""")
-    return int(db.run(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(f'{taught}_checked')}")[0][0])
+    refused = int(db.run(f"SELECT count(*) FILTER (WHERE id_conflict) FROM {quote_ident(f'{taught}_checked')}")[0][0])
+    return refused, f"""
+        SELECT l.record_id,
+               CASE WHEN t.id_conflict THEN t.entity_id ELSE l.entity_id END AS entity_id,
+               CASE WHEN t.id_conflict THEN t.status ELSE l.status END AS status,
+               CASE WHEN t.id_conflict THEN t.matched_on ELSE l.matched_on END AS matched_on,
+               CASE WHEN t.id_conflict THEN t.reason ELSE l.reason END AS reason
+        FROM {quote_ident(checked)} AS l LEFT JOIN {quote_ident(f'{taught}_checked')} AS t USING (record_id)"""
+
+
+def candidate_pairs_sql(scored: str, reference: str) -> str:
+    """Build the SELECT of a source's scored pairs by person: ``record_id, entity_id,
+    match_probability, match_weight`` and the comparisons' columns. A person merged from several
+    register records (spine.dedupe) was scored once per record: the record's best pair with the
+    person is kept (the higher weight, then the smaller register record id). Only those persons'
+    pairs are ranked: sorting every pair cost more than the ranking needs. Grain: one row per
+    record and person."""
+    pairs = f"""
+        SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
+               (left_id, right_id, match_probability, match_weight), s.right_id AS reference_id
+        FROM {quote_ident(scored)} AS s JOIN {quote_ident(reference)} AS r ON r.record_id = s.right_id"""
+    several = f"SELECT entity_id FROM {quote_ident(reference)} GROUP BY entity_id HAVING count(*) > 1"
+    return f"""
+        WITH pairs AS ({pairs})
+        SELECT * EXCLUDE (reference_id) FROM pairs WHERE entity_id NOT IN ({several})
+        UNION ALL
+        SELECT * EXCLUDE (reference_id) FROM pairs WHERE entity_id IN ({several})
+        QUALIFY row_number() OVER (PARTITION BY record_id, entity_id ORDER BY match_weight DESC, reference_id) = 1"""
 
 
 def _link_probabilistic(db: Engine, name: str, config: ProbabilisticConfig,
@@ -317,12 +337,7 @@ def _link_probabilistic(db: Engine, name: str, config: ProbabilisticConfig,
     scored = score_pairs(db, records, SPINE_REFERENCE, model, f"scored__{name}", labels=labels,
                          waterfall=True, score_only=score_only)
     candidates = f"candidates__{name}"
-    materialise(db, candidates, f"""
-        SELECT s.left_id AS record_id, r.entity_id, s.match_probability, s.match_weight, s.* EXCLUDE
-               (left_id, right_id, match_probability, match_weight)
-        FROM {quote_ident(scored.table)} AS s JOIN {quote_ident(SPINE_REFERENCE)} AS r ON r.record_id = s.right_id
-        -- a merged person has several register records: keep the record's best pair with the person
-        QUALIFY row_number() OVER (PARTITION BY s.left_id, r.entity_id ORDER BY s.match_weight DESC, s.right_id) = 1""")
+    materialise(db, candidates, candidate_pairs_sql(scored.table, SPINE_REFERENCE))
     to_assign, offered = f"to_assign__{name}", f"offered__{name}"
     where = f"WHERE record_id NOT IN (SELECT record_id FROM {quote_ident(exclude)})" if exclude else ""
     db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(to_assign)} AS "
@@ -451,11 +466,12 @@ def _link_on_learnt_identifiers(db: Engine, name: str, config: HybridConfig, lin
     passport, a namesake's crossings), nor is one the
     identifier stage refused (``id_conflict`` in ``links``, or in ``refused``: the identifier
     stage's table, whose reason the model's own replaced), nor any in a one-to-one source (the
-    record that taught the value already holds the person).
+    record that taught the value already holds the person). ``output`` is a view, read once by
+    :func:`_finish` (the source's link table is the one full write).
     """
     id_fields = [f for f in config.id_fields if f in ID_FIELDS_COMPARED]
     if not id_fields or config.constraint == "one_to_one":
-        materialise(db, output, f"SELECT * FROM {quote_ident(links)}")
+        db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(output)} AS SELECT * FROM {quote_ident(links)}")
         return {"linked": 0, "refused_dob_or_sex": 0, "reasons_left": {}}
     learnt = f"{output}__identifiers"
     taught = " UNION ".join(
@@ -472,7 +488,7 @@ def _link_on_learnt_identifiers(db: Engine, name: str, config: HybridConfig, lin
     raw = link_on_identifiers(db, waiting, learnt, id_fields, f"{output}__raw", id_patterns=config.id_patterns)
     checked = check_id_links(db, raw, waiting, SPINE_REFERENCE, f"{output}__checked",
                              fields=TAUGHT_NUMBER_CHECK, min_disagreements=1, action="demote")
-    materialise(db, output, f"""
+    db.run(f"""CREATE OR REPLACE TEMP VIEW {quote_ident(output)} AS
         SELECT l.record_id,
                CASE WHEN k.status = 'linked' THEN k.entity_id ELSE l.entity_id END AS entity_id,
                CASE WHEN k.status = 'linked' THEN 'linked' ELSE l.status END AS status,

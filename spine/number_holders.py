@@ -48,7 +48,12 @@ def move_to_number_holders(db: Engine, sources: list[str]) -> dict[str, Any]:
                   for field in ID_FIELDS if field in have]
     if not parts:
         return {"numbers": 0, "records": 0, "by_source": {}}
-    materialise(db, CARRIED, " UNION ALL ".join(parts))
+    # only numbers a new person holds can move: the records carrying none (nearly all) are not kept
+    materialise(db, CARRIED, f"""
+        WITH carried AS ({" UNION ALL ".join(parts)}),
+        held AS (SELECT DISTINCT field, value FROM carried WHERE entity_id IN (SELECT person_id FROM {ENLARGED})),
+        held_by_record AS (SELECT DISTINCT source, record_id FROM carried JOIN held USING (field, value))
+        SELECT c.* FROM carried AS c JOIN held_by_record USING (source, record_id)""")
     differs = " OR ".join(disagrees_sql(f, f"c.{f}", f"r.{f}") for f in TAUGHT_NUMBER_CHECK)
     materialise(db, MOVES, f"""
         WITH base_numbers AS (SELECT entity_id, field, value FROM {SPINE_IDENTIFIERS} WHERE from_base),

@@ -226,3 +226,20 @@ def test_base_deduplication_key_on_an_unmapped_field_is_a_clear_error(tmp_path):
         "base_deduplication": {"keys": [{"name": "k", "fields": ["first_name", "passport_no"]}]}}))
     with pytest.raises(ConfigError, match=r"base_deduplication.keys\[0\].*uses passport_no, which source 'register'"):
         load_job(path)
+
+
+def test_a_merged_persons_pairs_count_once_with_the_best_of_its_register_records():
+    """Person P was merged from register records r1 and r2 (spine.dedupe); Q has one record. Tax
+    record t1 was scored against r1, r2 and q1: its candidates are P once (the better of r1 and
+    r2, the smaller id on a tie) and Q; t2's pairs with r1 and r2 tie."""
+    from spine.linking import candidate_pairs_sql
+    from tests.conftest import engine_on, fetch_rows, make_table
+    con = engine_on()
+    make_table(con, "scored", {"left_id": "VARCHAR", "right_id": "VARCHAR", "match_probability": "DOUBLE",
+                               "match_weight": "DOUBLE", "gamma_dob": "INTEGER"},
+               [("t1", "r1", 0.6, 1.0, 1), ("t1", "r2", 0.9, 3.0, 2), ("t1", "q1", 0.2, -2.0, 0),
+                ("t2", "r2", 0.8, 2.0, 1), ("t2", "r1", 0.8, 2.0, 3)])
+    make_table(con, "reference", {"record_id": "VARCHAR", "entity_id": "VARCHAR"},
+               [("r1", "P"), ("r2", "P"), ("q1", "Q")])
+    assert fetch_rows(con, candidate_pairs_sql("scored", "reference"), "record_id, entity_id") == [
+        ("t1", "P", 0.9, 3.0, 2), ("t1", "Q", 0.2, -2.0, 0), ("t2", "P", 0.8, 2.0, 3)]
