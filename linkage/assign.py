@@ -58,20 +58,21 @@ def _many_to_one(candidates: str) -> str:
 
 def _one_to_one(db: Engine, candidates: str, low: float, output: str) -> str:
     """Mutual best pairs above ``low``, in rounds; then each left-over record's best pair."""
-    chosen = f"{output}__chosen"
-    pairs = f"{output}__pairs"
+    chosen, pairs, above = f"{output}__chosen", f"{output}__pairs", f"{output}__above"
     db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(pairs)} AS {_best_per_pair(candidates)}")
+    # the rounds read only the pairs that can link (most scored pairs are far below ``low``)
+    db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(above)} AS "
+           f"SELECT * FROM {quote_ident(pairs)} WHERE match_probability >= {low}")
     db.run(f"CREATE OR REPLACE TEMP TABLE {quote_ident(chosen)} (record_id VARCHAR, entity_id VARCHAR, "
            "match_probability DOUBLE, match_weight DOUBLE, tied BOOLEAN)")
-    p, c = quote_ident(pairs), quote_ident(chosen)
+    p, c, a = quote_ident(pairs), quote_ident(chosen), quote_ident(above)
     # Each round links at least the heaviest open pair unless it is tied, so this ends; long chains
     # (each record's first choice taken by a better one) need as many rounds as links.
     while True:
         added = db.run(f"""
             INSERT INTO {c}
             WITH open AS (
-                SELECT * FROM {p} WHERE match_probability >= {low}
-                  AND record_id NOT IN (SELECT record_id FROM {c}) AND entity_id NOT IN (SELECT entity_id FROM {c})
+                SELECT * FROM {a} WHERE record_id NOT IN (SELECT record_id FROM {c}) AND entity_id NOT IN (SELECT entity_id FROM {c})
             ),
             ranked AS (
                 SELECT *,
@@ -187,6 +188,6 @@ def assign_links(db: Engine, candidates: TableLike, records: TableLike, output: 
                     ELSE 'review_band' END AS reason
         FROM (SELECT DISTINCT record_id FROM {quote_ident(records)}) AS r LEFT JOIN best AS b USING (record_id)""")
     if constraint == "one_to_one":
-        for table in (output + "__chosen", output + "__pairs"):
+        for table in (output + "__chosen", output + "__pairs", output + "__above"):
             db.run(f"DROP TABLE IF EXISTS {quote_ident(table)}")
     return output
