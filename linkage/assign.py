@@ -72,7 +72,8 @@ def _one_to_one(db: Engine, candidates: str, low: float, output: str) -> str:
         added = db.run(f"""
             INSERT INTO {c}
             WITH open AS (
-                SELECT * FROM {a} WHERE record_id NOT IN (SELECT record_id FROM {c}) AND entity_id NOT IN (SELECT entity_id FROM {c})
+                SELECT * FROM {a}
+                WHERE record_id NOT IN (SELECT record_id FROM {c}) AND entity_id NOT IN (SELECT entity_id FROM {c})
             ),
             ranked AS (
                 SELECT *,

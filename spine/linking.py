@@ -271,8 +271,8 @@ def _link_on_ids(db: Engine, name: str, config: IdLinkageMixin, output: str) -> 
             "reasons": _counts_by(db, output, "reason", "reason IS NOT NULL")}
 
 
-def _refuse_taught_numbers_that_disagree(db: Engine, name: str, checked: str,
-                                         id_fields: list[str], output: str, *, review: bool = False) -> tuple[int, str]:
+def _refuse_taught_numbers_that_disagree(db: Engine, name: str, checked: str, id_fields: list[str], output: str,
+                                         *, review: bool = False) -> tuple[int, str]:
     """Unlink identifier links on a number the base register does not hold for the person (one
     another source's link taught the spine) whose date of birth or sex disagrees with the person's.
 
