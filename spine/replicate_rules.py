@@ -78,10 +78,8 @@ def run_reference(rep: Engine, job: JobConfig, index: int) -> Reference:
         build_linked_records(rep, job)
         end, _ = build_movements_and_events(rep, job, LINKED_RECORDS, ablations=False, replicate=0)
     have = set(rep.table_names())   # the store's too: a table the run made and the reference did not is not read
-    reference = Reference(index, end, tuple(t for t in ESTIMATES if t in made), tuple(t for t in KEPT if t in have))
-    for name in reference.estimates + reference.kept:
-        materialise(rep, reference.copy_of(name), f"SELECT * FROM {quote_ident(name)}")
-    return reference
+    return _with_copies(rep, Reference(index, end, tuple(t for t in ESTIMATES if t in made),
+                                       tuple(t for t in KEPT if t in have)), quote_ident)
 
 
 def reference_of_the_run(rep: Engine, stored: Callable[[str], str], index: int, end: date) -> Reference:
@@ -90,9 +88,14 @@ def reference_of_the_run(rep: Engine, stored: Callable[[str], str], index: int, 
     the main run's, not the ablations': events_stage restores them), so running them again would
     give the same tables. Its copies are made from the store's; ``end`` is the run's data end."""
     have = set(rep.table_names())
-    reference = Reference(index, end, tuple(t for t in ESTIMATES if t in have), tuple(t for t in KEPT if t in have))
+    return _with_copies(rep, Reference(index, end, tuple(t for t in ESTIMATES if t in have),
+                                       tuple(t for t in KEPT if t in have)), stored)
+
+
+def _with_copies(rep: Engine, reference: Reference, read: Callable[[str], str]) -> Reference:
+    """Copy each table the reference keeps (``read`` names where it is read from) under its prefix."""
     for name in reference.estimates + reference.kept:
-        materialise(rep, reference.copy_of(name), f"SELECT * FROM {stored(name)}")
+        materialise(rep, reference.copy_of(name), f"SELECT * FROM {read(name)}")
     return reference
 
 
