@@ -10,16 +10,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
-from rules import derive_long_term_events, flag_itineraries
+from rules import flag_itineraries
 from rules._sql import is_pinned, recording_estimates
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS, EARLY_LEAVERS, estimate_early_leavers
 from rules.family import FOLLOW_LAG, MIN_FOLLOW_CASES, add_family_events
-from rules.itinerary import TYPICAL_STAYS, TYPICAL_STAYS_AFTER_IMPUTATION, repair_itineraries
 from rules.residence import build_residence_spells, stock_on_1_january_sql
-from rules.signs_of_life import (IMPUTED_RETURN_SOURCE, PROVISIONAL_SOURCE, add_imputed_departures, add_imputed_returns,
-                                 add_registration_arrivals, add_returns_from_trips,
-                                 add_trips_from_long_absences, imputation_estimates,
-                                 never_active_sql)
+from rules.pipeline import MovementRules, RuleSettings, RuleTables
+from rules.signs_of_life import PROVISIONAL_SOURCE, imputation_estimates, never_active_sql
 from spine.config import JobConfig
 from spine.engine import Engine
 from spine.groups import citizenship_group_sql
@@ -91,63 +88,18 @@ def build_movements_and_events(db: Engine, job: JobConfig,
         FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
     flag_itineraries(db, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
     end = reference.data_end if reference else data_end(db, job, linked_records)
-    life, rules = job.rules.signs_of_life, job.rules
-    with_life = bool(life.enabled and life.sources)
     # with visa rules, rules__presence is the evidence plus the in-country grants they add
     base_presence = build_presence(db, job, PRESENCE_WITHOUT_GRANTS if job.rules.visas.source else PRESENCE)
     visitors = find_visa_visitors(db, job, base_presence)
     dependants = build_dependants(db, job)
-    duplicates = build_base_duplicates(db, job)
     home = sql_literal(job.home_country)
     people = materialise(db, PEOPLE, f"""
         SELECT person_id, dob, {citizenship_group_sql('nationality', job.home_country)} AS citizenship_group,
                coalesce(country_of_birth <> {home}, nationality <> {home}) AS born_abroad
         FROM persons""")
-    repair = rules.itinerary.repair if rules.itinerary.enabled else "none"
-    grace_by_source, grace_by_type = grace_periods(job)
-
-    def derive(output: str, movements: str, presence: str | None, *, with_visitors: bool = True) -> None:
-        derive_long_term_events(db, movements, output, data_end=end, min_days=rules.events.min_days,
-                                tolerance_days=rules.events.tolerance_days,
-                                presence=presence if with_life else None,
-                                visitors=visitors if with_visitors else None,
-                                provisional_source=PROVISIONAL_SOURCE, definition=rules.events.definition,
-                                window_days=rules.events.window_days)
-
-    def impute(movements: str, presence: str) -> None:
-        if with_life:
-            if life.arrivals_from_registration:
-                add_registration_arrivals(db, movements, presence, people, data_end=end,
-                                          first_day=_first_reported_day(job, end, rules.events.min_days))
-            add_imputed_departures(
-                db, movements, presence, data_end=end, window_days=life.window_days,
-                emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes),
-                provisional_days=life.provisional_days,
-                dependants=dependants if life.children_follow_parents else None,
-                child_age_limit=life.child_age_limit, grace_by_source=grace_by_source, grace_by_type=grace_by_type,
-                duplicates=duplicates, gap_days=rules.events.min_days, people=people,
-                min_departure_probability=life.min_departure_probability)
-            # after: a deregistered leaver can come back
-            add_imputed_returns(db, movements, presence, not_presence_types=tuple(life.exempt_event_types),
-                                min_return_probability=life.min_return_probability, gap_days=rules.events.min_days,
-                                emigration_codes=tuple(life.emigration_codes))
-            add_returns_from_trips(db, movements, presence, data_end=end, people=people,
-                                   min_return_probability=life.min_return_probability,
-                                   not_presence_types=tuple(life.exempt_event_types))
-            add_trips_from_long_absences(db, movements, data_end=end, people=people,
-                                         min_return_probability=life.min_return_probability)
-
-    def repair_in(movements: str, presence: str, entries_from: str | None = None) -> int:
-        return repair_itineraries(db, movements, repair, presence if with_life else None,
-                                  midpoint=rules.itinerary.midpoint, gap_days=rules.events.min_days,
-                                  entries_from=entries_from, not_presence_types=tuple(life.exempt_event_types),
-                                  typical=TYPICAL_STAYS if entries_from is None else TYPICAL_STAYS_AFTER_IMPUTATION)
-
-    def repair_after_imputation(movements: str, presence: str) -> int:
-        # a return imputed from a sign of life, then a recorded entry: the exit between went
-        # unrecorded too (a seasonal worker's season with neither crossing recorded). Only those:
-        # an exit, then a departure imputed from a late deregistration, are one departure
-        return repair_in(movements, presence, entries_from=IMPUTED_RETURN_SOURCE) if with_life else 0
+    pipeline = MovementRules(db, rule_settings(job, end), RuleTables(
+        people=people, dependants=dependants, duplicates=build_base_duplicates(db, job), visitors=visitors))
+    repair, with_life = pipeline.settings.repair, pipeline.settings.signs_of_life
 
     # the run: visa rules, repair, signs of life, events; each ablation copies the movements
     # just before the rule it leaves out
@@ -158,26 +110,25 @@ def build_movements_and_events(db: Engine, job: JobConfig,
         presence = PRESENCE
         if repair != "none" and ablations:
             materialise(db, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
-        repaired = repair_in("movements", presence)
+        repaired = pipeline.repair("movements", presence)
         if ablations:
-            derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
-        impute("movements", presence)
+            pipeline.derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
+        pipeline.impute("movements", presence)
         estimates = imputation_estimates(db) if with_life else {"estimated": False}   # before the ablations re-run them
-        repaired_after = repair_after_imputation("movements", presence)
-        derive("events", "movements", presence)
-        early_leavers = _early_leavers(db, job, end, presence if with_life else None, people, visitors, replicate,
-                                       reference)
+        repaired_after = pipeline.repair_after_imputation("movements", presence)
+        pipeline.derive("events", "movements", presence)
+        early_leavers = _early_leavers(db, job, pipeline, presence if with_life else None, replicate, reference)
 
     # ablations: they estimate again on their own movements; the store keeps the run's estimates
     saved = _save_estimates(db, made) if ablations else []
     if visitors and ablations:
-        repair_in(MOVEMENTS_WITHOUT_VISAS, base_presence)
-        impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
-        repair_after_imputation(MOVEMENTS_WITHOUT_VISAS, base_presence)
-        derive(EVENTS_WITHOUT_VISAS, MOVEMENTS_WITHOUT_VISAS, base_presence, with_visitors=False)
+        pipeline.repair(MOVEMENTS_WITHOUT_VISAS, base_presence)
+        pipeline.impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
+        pipeline.repair_after_imputation(MOVEMENTS_WITHOUT_VISAS, base_presence)
+        pipeline.derive(EVENTS_WITHOUT_VISAS, MOVEMENTS_WITHOUT_VISAS, base_presence, with_visitors=False)
     if repair != "none" and ablations:
-        impute(MOVEMENTS_WITHOUT_REPAIR, presence)
-        derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
+        pipeline.impute(MOVEMENTS_WITHOUT_REPAIR, presence)
+        pipeline.derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
 
     for name in saved:
         materialise(db, name, f"SELECT * FROM {quote_ident(name + SAVED)}")
@@ -189,6 +140,7 @@ def build_movements_and_events(db: Engine, job: JobConfig,
         _keep_reporting_period(db, job, end)
         return end, {}
     never_active = None
+    life = job.rules.signs_of_life
     if with_life and life.never_active_not_resident:
         never_active = materialise(db, NEVER_ACTIVE, never_active_sql(
             presence, "movements", "persons", data_end=end, min_age=life.never_active_min_age))
@@ -236,12 +188,31 @@ def _save_estimates(db: Engine, names: set[str]) -> list[str]:
     return sorted(names)
 
 
-def _early_leavers(db: Engine, job: JobConfig, end: date, presence: str | None, people: str,
-                   visitors: str | None, replicate: int | None, reference: Reference | None) -> dict[str, Any]:
+def rule_settings(job: JobConfig, end: date) -> RuleSettings:
+    """The movement rules' settings from the job's ``rules:`` (data ending at ``end``)."""
+    rules, life = job.rules, job.rules.signs_of_life
+    grace_by_source, grace_by_type = grace_periods(job)
+    return RuleSettings(
+        data_end=end, first_reported_day=_first_reported_day(job, end, rules.events.min_days),
+        repair=rules.itinerary.repair if rules.itinerary.enabled else "none", midpoint=rules.itinerary.midpoint,
+        definition=rules.events.definition, min_days=rules.events.min_days,
+        tolerance_days=rules.events.tolerance_days, event_window_days=rules.events.window_days,
+        signs_of_life=bool(life.enabled and life.sources), arrivals_from_registration=life.arrivals_from_registration,
+        window_days=life.window_days, provisional_days=life.provisional_days,
+        emigration_codes=tuple(life.emigration_codes), death_codes=tuple(life.death_codes),
+        not_presence_types=tuple(life.exempt_event_types), children_follow_parents=life.children_follow_parents,
+        child_age_limit=life.child_age_limit, grace_by_source=tuple(sorted(grace_by_source.items())),
+        grace_by_type=tuple(sorted(grace_by_type.items())),
+        min_departure_probability=life.min_departure_probability,
+        min_return_probability=life.min_return_probability)
+
+
+def _early_leavers(db: Engine, job: JobConfig, pipeline: MovementRules, presence: str | None,
+                   replicate: int | None, reference: Reference | None) -> dict[str, Any]:
     """Weigh each provisional immigration by the share expected to stay (rules.early_leavers); an
     uncertainty replicate draws the level (ONS), and one that re-runs a few persons weighs the
     reference's arrivals of the others too. Without the setting the weights table is empty."""
-    rules = job.rules
+    rules, end = job.rules, pipeline.settings.data_end
     provisional_published = job.reporting_period(end)[1] > end - timedelta(days=rules.events.min_days)
     if not rules.events.early_leavers or (replicate is not None and not provisional_published):
         # off, or a replicate whose published flows hold no provisional immigration to weigh
@@ -259,13 +230,10 @@ def _early_leavers(db: Engine, job: JobConfig, end: date, presence: str | None, 
                                                                                          'visa_transition'))""")
 
     def derive_at(day: date, output: str) -> str:
-        return derive_long_term_events(db, MOVEMENTS_AS_RECORDED, output, data_end=day, min_days=rules.events.min_days,
-                                       tolerance_days=rules.events.tolerance_days, presence=presence,
-                                       visitors=visitors, provisional_source=PROVISIONAL_SOURCE,
-                                       definition=rules.events.definition, window_days=rules.events.window_days)
+        return pipeline.derive(output, MOVEMENTS_AS_RECORDED, presence, data_end=day)
 
     draw = None if replicate is None else np.random.default_rng([job.flows.uncertainty.seed, 3, replicate])
-    found = estimate_early_leavers(db, derive_at, "events", people, data_end=end,
+    found = estimate_early_leavers(db, derive_at, "events", pipeline.tables.people, data_end=end,
                                    visas=VISAS if job.rules.visas.source else None,
                                    age_groups=job.flows.age_groups, draw=draw,
                                    merge=reference.merged if reference else None)
