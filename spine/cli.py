@@ -247,6 +247,14 @@ def schema() -> None:
     typer.echo(json.dumps(job_json_schema(), indent=2))
 
 
+@app.command(epilog="Example: spine tables > docs/store.md")
+def tables() -> None:
+    """Print the store's tables: which stage writes each, what it holds, whether the store keeps it."""
+    from spine.tables import markdown
+
+    typer.echo(markdown(), nl=False)
+
+
 def _synth_help() -> str:
     from spine.synthetic import describe_parameters
 

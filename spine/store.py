@@ -15,46 +15,22 @@ everything (``--resume`` needs it).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from linkage._sql import quote_ident, sql_literal
-from rules._sql import ESTIMATES
-from spine import history
+from spine import tables
 from spine.config import JobConfig, ProbabilisticConfig
 from spine.engine import DuckDBEngine, Engine
-from spine.linking import features_table
-from spine.outputs import CONTRACT_TABLES
-from spine.sources import std_table
-
-#: Tables later commands read: the contract tables, the link history, the review pairs and the
-#: spine's reference records ``spine review`` shows.
-COMMAND_TABLES = (*CONTRACT_TABLES, history.HISTORY_LINKS, history.HISTORY_RUNS, history.CHANGED_RECORDS,
-                  "review__pairs", "spine__reference")
-
-#: The small tables that explain the numbers (docs/rules.md, docs/uncertainty.md name them): the
-#: rules' estimates (every table of rules._sql.ESTIMATES among them) and the people they were
-#: estimated from, the events outside the reporting period, each person's residence spells (the stock on 1 January), the validation sample, the
-#: flows before calibration, the replicates' counts, and the records each hybrid source's model
-#: scored (``benchmarks.scale`` gives bare Splink the same).
-EXPLAINING = re.compile(
-    r"rules__\w+_(estimates|rates|rates_by_group|lag|lags|offsets|candidates|evidence)"
-    r"|rules__(early_leavers|early_leaver_weights|early_leaver_arrivals|events_all|unreturned_exits|long_absences)"
-    r"|spine__base_duplicates|residence_spells|flows__(cells|counts|uncalibrated)"
-    r"|uncertainty__\w+|validation__\w+|score_only__\w+")
 
 
 def kept_tables(job: JobConfig, have: set[str]) -> list[str]:
-    """Of the tables ``have``, those the store keeps: :data:`COMMAND_TABLES`, each source's
-    standardised records (``spine review``), the features a probabilistic source was scored on
-    (``JobResult.linker``) and the :data:`EXPLAINING` tables; in that order."""
-    wanted = [*COMMAND_TABLES, *(std_table(name) for name in job.sources),
-              *(features_table(name) for name, s in job.sources.items()
-                if isinstance(s.linkage, ProbabilisticConfig))]
-    wanted += sorted(t for t in have if (EXPLAINING.fullmatch(t) or t in ESTIMATES) and t not in wanted)
-    return [t for t in wanted if t in have]
+    """Of the tables ``have``, those the store keeps (spine.tables: the outputs, what later commands
+    read, each source's standardised records and the features a model scored, and the tables that
+    explain the numbers), in the order spine.tables declares them."""
+    scored = {name for name, s in job.sources.items() if isinstance(s.linkage, ProbabilisticConfig)}
+    return tables.kept_tables(list(job.sources), scored, have)
 
 
 #: The name the store being rewritten is attached under: one no job (nor so its store's catalog) can have.

@@ -80,6 +80,20 @@ def test_rerunning_any_persons_with_the_runs_links_gives_the_reference_events_ex
             assert _differing_rows(rep, EARLY_LEAVER_WEIGHTS, "reference_weights") == 0
 
 
+def test_every_table_the_run_wrote_is_declared(kept):
+    """spine.tables is the store's data dictionary (docs/store.md): a table a run writes and it does not
+    declare would be dropped from the store unexplained, or kept by no rule."""
+    from spine.config import ProbabilisticConfig
+    from spine.tables import declared
+
+    job, store, _ = kept
+    with duckdb.connect(str(store), read_only=True) as con:
+        written = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    scored = {name for name, s in job.sources.items() if isinstance(s.linkage, ProbabilisticConfig)}
+    assert len(written) > 150
+    assert sorted(t for t in written if declared(t, list(job.sources), scored) is None) == []
+
+
 def test_the_runs_rules_stage_is_the_reference_for_its_own_settings(kept, tmp_path):
     """The reference taken from the run's tables is, table for table, the one the rules give when
     run again over everyone with the run's links and settings (what the replicates drawing the

@@ -63,3 +63,10 @@ def test_every_command_shows_an_example_of_itself_in_its_help():
         # the example's options are the command's own
         names = {opt for p in command.params for opt in getattr(p, "opts", [])}
         assert {w for w in example if w.startswith("--")} <= names | {"--log-level"}, (path, example)
+
+
+def test_tables_prints_the_stores_data_dictionary():
+    result = CliRunner().invoke(app, ["tables"])
+    assert result.exit_code == 0
+    assert "| `rules__silence_estimates` | rules | explains |" in result.output
+    assert "| `raw__{source}` | load | working |" in result.output

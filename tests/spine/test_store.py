@@ -61,3 +61,27 @@ def test_a_rewrite_that_fails_keeps_the_whole_store_and_the_run(tmp_path, monkey
         assert {"links", "link__crossings", "spine__linked_records"} <= tables
     finally:
         result.close()
+
+
+def test_every_estimate_is_declared_and_kept_and_the_dictionary_is_the_one_in_docs():
+    from pathlib import Path
+
+    from rules._sql import ESTIMATES
+    from spine.tables import TABLES, declared, markdown
+
+    for name in ESTIMATES:
+        table = declared(name, [])
+        assert table is not None and table.kind == "explains" and table.name == name, name
+    assert len({(t.name, t.scored_sources_only) for t in TABLES}) == len(TABLES), "a table declared twice"
+    committed = (Path(__file__).parents[2] / "docs" / "store.md").read_text()
+    assert committed == markdown(), "run: spine tables > docs/store.md"
+
+
+def test_a_per_source_name_matches_only_the_jobs_sources():
+    from spine.tables import declared
+
+    assert declared("link__crossings__ids_raw", ["crossings"]).name == "link__{source}__{table}"
+    assert declared("std__child_benefit_children", ["child_benefit_children"]).kind == "command"
+    assert declared("std__elsewhere", ["crossings"]) is None
+    assert declared("feat__tax", ["tax"], scored={"tax"}).kind == "command"
+    assert declared("feat__tax", ["tax"], scored=set()).kind == "working"
