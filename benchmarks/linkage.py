@@ -88,7 +88,7 @@ from linkage._sql import quote_ident
 from linkage.evaluate import pairwise_scores, records_linked_more_than_once
 from spine.config import DERIVED_FEATURES
 from spine.engine import DuckDBEngine
-from spine.linking import DEFAULT_TRAINING_RULES, default_blocking_rules
+from linkage.blocking import DEFAULT_TRAINING_RULES, default_blocking_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache"

@@ -36,7 +36,7 @@ from benchmarks.score import attach_truth, event_scores, link_precision
 from linkage import ProbabilisticModel
 from linkage.probabilistic import rule_columns
 from spine import Job
-from spine.linking import DEFAULT_TRAINING_RULES
+from linkage.blocking import DEFAULT_TRAINING_RULES
 
 #: Pairs Splink's EM trains on at most: the run's own default.
 TRAINING_MAX_PAIRS = ProbabilisticModel.training_max_pairs

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 
@@ -29,7 +28,7 @@ from linkage import (
     score_pairs,
 )
 from linkage._sql import fill_rates as column_fill_rates
-from linkage.blocking import TIGHTENING_FIELDS, tightening_order
+from linkage.blocking import DEFAULT_TRAINING_RULES, TIGHTENING_FIELDS, default_blocking_rules, tightening_order
 from linkage.errors import LinkageError
 from linkage.hybrid import assess_on_id_links, records_to_score
 from linkage.probabilistic import check_saved_model
@@ -53,30 +52,6 @@ SPINE_IDENTIFIERS = "spine__identifiers"
 SPINE_REFERENCE = "spine__reference"
 DEFAULT_COMPARISON_FIELDS = ("first_name", "surname", "dob", "sex", "postcode", "house_number", "street",
                              "locality", "nationality", "country_of_birth", "national_id", "passport_no")
-#: First name and surname code alone: namesakes born in any year. Used as a default only where a side
-#: holds no date of birth; otherwise split into the rules below, which keep the pairs it alone finds.
-NAME_RULE = ("first_name_canonical", "surname_soundex")
-#: The pairs the name rule adds to the rules on dates are namesakes born in other years: three in four of
-#: all pairs at 100,000 persons, ten times as many per record at a million, and none of the model's true
-#: links in seven worlds of the robustness benchmark. What it can find that no other rule does: a year
-#: of birth mistyped (1985 for 1975: the month and day still agree), a record with no date of birth,
-#: and a date wholly wrong (FEBRL's corruptions), which only other evidence can make a link: an address.
-YEAR_TYPO_RULE = ("first_name_canonical", "surname_soundex", "birth_month_day")
-#: The name rule for a record whose date of birth is missing, on either side (Splink rules: a side
-#: without the field is not an equality).
-NO_BIRTH_YEAR_RULES = tuple(
-    f"l.first_name_canonical = r.first_name_canonical AND l.surname_soundex = r.surname_soundex "
-    f"AND {side}.birth_year IS NULL" for side in ("l", "r"))
-#: Address parts the name rule is split by where both sides hold them (not nationality or country of
-#: birth: most people share them, so they would bring nearly every namesake back).
-NAME_RULE_ADDRESS_PARTS = ("postcode", "locality", "street", "house_number")
-DEFAULT_BLOCKING_RULES = (("dob",), ("surname_soundex", "birth_year"), YEAR_TYPO_RULE,
-                          ("first_name", "postcode"), ("surname", "postcode"), ("name_tokens", "birth_year"),
-                          ("postcode", "birth_year"), ("first_name_canonical", "birth_year", "surname_initial"),
-                          ("first_name_canonical", "birth_year_month"),
-                          ("house_number", "street"), ("house_number", "postcode"), ("street", "postcode"),
-                          ("name_tokens", "postcode"))
-DEFAULT_TRAINING_RULES = (("dob",), ("first_name", "surname", "birth_year"))
 ID_FIELDS_COMPARED = ("national_id", "passport_no")
 #: What a link on a number the base register does not hold must agree on with the person: the date
 #: of birth as far as both records know it (a mistyped digit tolerated, but not in the year: a
@@ -84,22 +59,6 @@ ID_FIELDS_COMPARED = ("national_id", "passport_no")
 TAUGHT_NUMBER_CHECK = ("dob", "birth_year", "sex")
 LINK_COLUMNS = ("record_id, entity_id, status, method, matched_on, "
                 "match_probability, match_weight, reason")
-
-
-def default_blocking_rules(both: Callable[[str], bool]) -> tuple[Any, ...]:
-    """The default rules whose columns ``both`` sides fill, in order. The name rule stands whole where
-    a side holds no birth year; else its pairs come from the year-typo and no-birth-year rules and,
-    for a date wholly wrong, from the name rule within each address part both sides hold."""
-    rules: list[Any] = [r for r in DEFAULT_BLOCKING_RULES if all(both(c) for c in r)]
-    if all(both(c) for c in NAME_RULE):
-        if YEAR_TYPO_RULE in rules and both("birth_year"):
-            within_address = [(*NAME_RULE, part) for part in NAME_RULE_ADDRESS_PARTS if both(part)]
-            at = rules.index(YEAR_TYPO_RULE) + 1
-            rules[at:at] = [*NO_BIRTH_YEAR_RULES, *within_address]
-        else:   # where the year-typo rule would have stood
-            at = DEFAULT_BLOCKING_RULES.index(YEAR_TYPO_RULE)
-            rules.insert(sum(1 for r in DEFAULT_BLOCKING_RULES[:at] if r in rules), NAME_RULE)
-    return tuple(rules)
 
 
 def link_table(name: str) -> str:

@@ -30,10 +30,11 @@ from typing import Any
 
 from linkage import ComparisonSpec, ProbabilisticModel, default_comparison, score_pairs
 from linkage._sql import fill_rates, materialise, quote_ident, sql_literal
-from linkage.blocking import TIGHTENING_FIELDS, tightening_order
+from linkage.blocking import (DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES, NAME_RULE, TIGHTENING_FIELDS,
+                              YEAR_TYPO_RULE, tightening_order)
 from spine.config import DERIVED_FEATURES
 from spine.engine import Engine
-from spine.linking import DEFAULT_BLOCKING_RULES, DEFAULT_TRAINING_RULES, ID_FIELDS_COMPARED, NAME_RULE, YEAR_TYPO_RULE
+from spine.linking import ID_FIELDS_COMPARED
 
 
 KEY_GROUPS = "enlarge__key_groups"

