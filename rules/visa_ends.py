@@ -103,12 +103,18 @@ entered AS (
     FROM ended AS e
     WHERE e.cover_end IS NOT NULL AND e.cover_end + INTERVAL {int(min_gap_days)} DAY <= {end}
 ),
+after_entry AS (   -- per cover, the first kept movement after its last entry (a join ranked, not a lateral
+                  -- subquery: Spark planned that as every cover against every movement, 32 GB at 100k persons)
+    SELECT person_id, cover, date, direction, record_id FROM (
+        SELECT e.person_id, e.cover, k.date, k.direction, k.record_id,
+               row_number() OVER (PARTITION BY e.person_id, e.cover
+                                  ORDER BY k.date, k.direction, k.record_id NULLS LAST) AS rank
+        FROM entered AS e JOIN {m} AS k ON k.person_id = e.person_id AND k.kept AND k.date > e.entered) AS ranked
+    WHERE rank = 1
+),
 followed AS (
     SELECT e.*, n.date AS next_move, n.direction AS next_direction, n.record_id IS NOT NULL AS next_recorded
-    FROM entered AS e
-    LEFT JOIN LATERAL (SELECT date, direction, record_id FROM {m} AS k
-                       WHERE k.person_id = e.person_id AND k.kept AND k.date > e.entered
-                       ORDER BY k.date, k.direction, k.record_id NULLS LAST LIMIT 1) AS n ON TRUE
+    FROM entered AS e LEFT JOIN after_entry AS n ON n.person_id = e.person_id AND n.cover = e.cover
     WHERE e.entered IS NOT NULL
 )
 SELECT person_id, visa_type, cover_start, cover_end, next_start, entered, next_move, next_direction,

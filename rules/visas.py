@@ -73,11 +73,18 @@ def in_country_grants_sql(visas: str, movements: str, *, visit_types: tuple[str,
     end_date, entry_date`` (the entry they were here since)."""
     v, m = quote_ident(visas), quote_ident(movements)
     return f"""
+WITH starts AS (SELECT DISTINCT person_id, start_date FROM {v} WHERE person_id IS NOT NULL AND start_date IS NOT NULL),
+last_before AS (   -- per person and visa start, the last kept movement before it (ranked, not a lateral subquery,
+                   -- which Spark plans as every visa against every movement)
+    SELECT person_id, start_date, date, direction FROM (
+        SELECT s.person_id, s.start_date, k.date, k.direction,
+               row_number() OVER (PARTITION BY s.person_id, s.start_date ORDER BY k.date DESC, k.direction DESC) AS rank
+        FROM starts AS s JOIN {m} AS k ON k.person_id = s.person_id AND k.kept AND k.date < s.start_date) AS ranked
+    WHERE rank = 1
+)
 SELECT v.person_id, v.visa_type, v.start_date, v.end_date, last.date AS entry_date
 FROM {v} AS v
-JOIN LATERAL (SELECT date, direction FROM {m} AS k
-              WHERE k.person_id = v.person_id AND k.kept AND k.date < v.start_date
-              ORDER BY k.date DESC, k.direction DESC LIMIT 1) AS last ON last.direction = 'in'
+JOIN last_before AS last ON last.person_id = v.person_id AND last.start_date = v.start_date AND last.direction = 'in'
 WHERE v.person_id IS NOT NULL AND v.start_date IS NOT NULL
   AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types)}), FALSE)
   AND NOT EXISTS (SELECT 1 FROM {m} AS k WHERE k.person_id = v.person_id AND k.kept AND k.direction = 'in'
