@@ -95,12 +95,17 @@ covers AS (
 ended AS (
     SELECT *, lead(cover_start) OVER (PARTITION BY person_id ORDER BY cover) AS next_start FROM covers
 ),
+last_entry AS (   -- per ended cover, the last entry on it (a join, not a correlated subquery: Spark
+                 -- decorrelates that into every cover period against every movement)
+    SELECT e.person_id, e.cover, max(k.date) AS entered
+    FROM ended AS e JOIN {m} AS k ON k.person_id = e.person_id AND k.kept AND k.direction = 'in'
+     AND k.date BETWEEN e.cover_start - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY AND e.cover_end
+    GROUP BY e.person_id, e.cover
+),
 entered AS (
-    SELECT e.*, (SELECT max(k.date) FROM {m} AS k
-                 WHERE k.person_id = e.person_id AND k.kept AND k.direction = 'in'
-                   AND k.date BETWEEN e.cover_start - INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY AND e.cover_end) AS entered,
+    SELECT e.*, l.entered,
            least(coalesce(e.next_start, {end}), {end}, e.cover_end + INTERVAL {FOLLOW_DAYS} DAY) AS horizon
-    FROM ended AS e
+    FROM ended AS e LEFT JOIN last_entry AS l ON l.person_id = e.person_id AND l.cover = e.cover
     WHERE e.cover_end IS NOT NULL AND e.cover_end + INTERVAL {int(min_gap_days)} DAY <= {end}
 ),
 after_entry AS (   -- per cover, the first kept movement after its last entry (a join ranked, not a lateral

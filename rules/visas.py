@@ -193,17 +193,24 @@ around AS (   -- the person's movements around each visa
     FROM (SELECT DISTINCT person_id, start_date, end_date FROM {v}) AS v
     JOIN {m} AS k ON k.person_id = v.person_id AND k.kept
     GROUP BY ALL
+),
+first_seen AS (   -- the first sign of presence during each visa (a join, not a correlated subquery: Spark
+                  -- decorrelates that into every visa period against every piece of presence)
+    SELECT v.person_id, v.start_date, v.end_date, min(e.start_date) AS first_seen
+    FROM (SELECT DISTINCT person_id, start_date, end_date FROM {v}) AS v
+    JOIN {p} AS e ON e.person_id = v.person_id AND e.start_date >= v.start_date
+     AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31')
+    GROUP BY ALL
 )
 SELECT v.person_id, {sql_literal(ARRIVAL_SOURCE)} AS source, CAST(NULL AS VARCHAR) AS record_id,
-       CAST(least(v.start_date + to_days(coalesce(u.days, o.days, 0)),
-                  (SELECT min(e.start_date) FROM {p} AS e     -- the first sign of presence during the visa
-                   WHERE e.person_id = v.person_id AND e.start_date >= v.start_date
-                     AND e.start_date <= coalesce(v.end_date, DATE '9999-12-31')),
+       CAST(least(v.start_date + to_days(coalesce(u.days, o.days, 0)), f.first_seen,
                   a.first_move - 1) AS DATE) AS date,
        'in' AS direction, 'imputed' AS flag, TRUE AS kept
 FROM {v} AS v LEFT JOIN usual AS u USING (visa_type)
 LEFT JOIN around AS a ON a.person_id = v.person_id AND a.start_date = v.start_date
- AND a.end_date IS NOT DISTINCT FROM v.end_date, overall AS o
+ AND a.end_date IS NOT DISTINCT FROM v.end_date
+LEFT JOIN first_seen AS f ON f.person_id = v.person_id AND f.start_date = v.start_date
+ AND f.end_date IS NOT DISTINCT FROM v.end_date, overall AS o
 WHERE v.person_id IS NOT NULL
   AND v.start_date >= {start} + INTERVAL {ARRIVAL_BEFORE_VISA_DAYS} DAY   -- an entry could have been recorded
   AND NOT coalesce(v.visa_type IN ({sql_in_list(visit_types + no_arrival_types)}), FALSE)
