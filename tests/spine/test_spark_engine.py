@@ -371,3 +371,31 @@ def test_an_empty_frame_or_a_column_of_nulls_is_registered_with_its_types(spark)
     for frame, expected in ((empty, [(0, None)]), (nulls, [(2, 3)])):
         with spark.registered("counts_of_a_replicate", frame) as view:
             assert spark.run(f"SELECT count(period) + count(*), sum(n) FROM {view}") == expected
+
+
+def test_the_visa_rules_join_on_the_person_on_spark(spark):
+    """Spark decorrelates a correlated subquery with a range predicate into every period against every
+    row (a cartesian product: 30 GB of shuffle at 100,000 persons), and plans a lateral subquery the same
+    way; the visa rules' statements must join on the person instead."""
+    from rules.visa_ends import ended_covers_sql
+    from rules.visas import imputed_arrivals_sql, in_country_grants_sql
+
+    spark.run("CREATE OR REPLACE TABLE visas AS SELECT * FROM (VALUES ('a', 'work', DATE '2016-01-01', "
+              "DATE '2018-01-01')) AS v(person_id, visa_type, start_date, end_date)")
+    spark.run("CREATE OR REPLACE TABLE moves AS SELECT * FROM (VALUES ('a', 'x', '1', DATE '2016-02-01', 'in', "
+              "CAST(NULL AS VARCHAR), TRUE)) AS v(person_id, source, record_id, date, direction, flag, kept)")
+    spark.run("CREATE OR REPLACE TABLE evidence AS SELECT * FROM (VALUES ('a', 'activity', DATE '2016-01-01', "
+              "DATE '2016-12-31', 'tax', FALSE)) AS v(person_id, kind, start_date, end_date, reason, exempt)")
+    spark.run("CREATE OR REPLACE TABLE lags AS SELECT * FROM (VALUES (CAST(NULL AS VARCHAR), 0, 0)) "
+              "AS v(visa_type, arrivals, days)")
+    statements = {
+        "ended covers": ended_covers_sql("visas", "moves", "evidence", data_end=date(2024, 12, 31), min_gap_days=90),
+        "in-country grants": in_country_grants_sql("visas", "moves"),
+        "imputed arrivals": imputed_arrivals_sql("visas", "visas", "moves", "evidence", "lags",
+                                                 data_start=date(2015, 1, 1)),
+    }
+    one_row_joins = {"imputed arrivals": 1}   # the overall lag: one row, joined to every visa
+    for name, sql in statements.items():
+        plan = spark.session.sql(to_spark(parse(sql)))._jdf.queryExecution().executedPlan().toString()
+        assert "CartesianProduct" not in plan, name
+        assert plan.count("NestedLoopJoin") == one_row_joins.get(name, 0), name
