@@ -522,8 +522,12 @@ def add_returns_from_trips(db: Engine, movements: str, presence: str, *, data_en
     their expected unrecorded entries against the people whose last movement is an exit, shrunk
     towards the split's overall ratio, is the chance that such an exit was a trip. The entry is
     dated at the exit plus the person's median recorded absence under a year (else everyone's),
-    and no later than the end of the data. Run after :func:`add_imputed_departures` (it needs
-    rules.silence's tables); left in ``TRIP_ESTIMATES``.
+    and no later than the end of the data. A subgroup whose entry recording rate cannot be estimated
+    (too few recorded trips, or no entry ever recorded) takes its split's ratio over the subgroups
+    that can; where none can, an exit followed by activity within a year is a trip (activity is
+    presence, as :func:`add_imputed_returns` has it without an estimate) and any other stays a
+    departure: an exit with silence after it is never closed by assumption. Run after
+    :func:`add_imputed_departures` (it needs rules.silence's tables); left in ``TRIP_ESTIMATES``.
     """
     m = PRIOR_STRENGTH
     materialise(db, UNRETURNED_EXITS, unreturned_exits_sql(movements, SILENCE_EVIDENCE, presence, people=people,
@@ -534,15 +538,16 @@ def add_returns_from_trips(db: Engine, movements: str, presence: str, *, data_en
                    count(*) FILTER (WHERE u.candidate) AS candidates,
                    count(*) FILTER (WHERE u.known_trip) AS trips, any_value(r.entry_recording) AS entry_recording,
                    count(*) FILTER (WHERE u.known_trip) * (1 - any_value(r.entry_recording))
-                       / nullif(any_value(r.entry_recording), 0) AS missed_expected
+                       / nullif(any_value(r.entry_recording), 0) AS missed_expected,
+                   coalesce(any_value(r.entry_recording), 0) > 0 AS estimable
             FROM {UNRETURNED_EXITS} AS u LEFT JOIN {RECORDING_BY_GROUP} AS r USING (age_band, citizenship_group)
             GROUP BY ALL),
         o AS (SELECT after, least(1.0, sum(missed_expected) / nullif(sum(candidates), 0)) AS ratio
-              FROM g GROUP BY after)
-        SELECT g.*, round(CASE WHEN coalesce(g.entry_recording, 0) > 0
-                               THEN least(1.0, (coalesce(g.missed_expected, 0) + {m} * coalesce(o.ratio, 1.0))
-                                               / (g.candidates + {m}))
-                               ELSE 1.0 END, 4) AS probability,
+              FROM g WHERE estimable GROUP BY after)
+        SELECT g.*, round(CASE WHEN g.estimable
+                               THEN least(1.0, (g.missed_expected + {m} * coalesce(o.ratio, 1.0)) / (g.candidates + {m}))
+                               WHEN o.ratio IS NOT NULL THEN o.ratio
+                               WHEN g.after = 'seen' THEN 1.0 ELSE 0.0 END, 4) AS probability,
                {float(min_return_probability)!r} AS min_return_probability
         FROM g LEFT JOIN o USING (after)""")
     estimate(db, TYPICAL_TRIP_AT_RETURNS, typical_trip_sql(movements))

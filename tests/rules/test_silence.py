@@ -269,3 +269,28 @@ def test_activity_between_an_exit_and_the_deregistration_reporting_it_is_from_ab
     assert [r for r in returned if r[0].startswith("d")] == [("d0", "2023-02-01")]
     assert len([r for r in returned if r[0].startswith("t")]) == 10
 
+
+
+def test_without_an_entry_recording_rate_only_exits_followed_by_activity_are_trips(con):
+    """10 residents whose last movement is an exit in 2020, taxed to 2024, and 10 leavers with an
+    exit in 2020 and nothing after: no recorded trip anywhere, so how often the border misses an
+    entry cannot be estimated. The residents' activity after their exit is presence (a trip whose
+    entry went unrecorded); the leavers' silence is no evidence of a return, so their exits stay
+    departures (taking every such exit for a trip once gave nobody an emigration)."""
+    from rules.signs_of_life import TRIP_ESTIMATES, add_returns_from_trips
+
+    movements, presence = [], []
+    for i in range(10):
+        movements += [move(f"r{i}", date(2020, 3, 1), "out")]
+        presence += tax(f"r{i}", 2015, 2024)
+        movements += [move(f"l{i}", date(2020, 3, 1), "out")]
+        presence += tax(f"l{i}", 2015, 2019)
+    make_table(con, "m", MOVEMENTS, movements)
+    make_table(con, "p", PRESENCE, presence)
+    make_table(con, "who", PEOPLE, [(p, date(1984, 6, 1), "national") for p in sorted({r[0] for r in presence})])
+    add_imputed_departures(con, "m", "p", data_end=END, people="who", min_departure_probability=0.5)
+    assert add_returns_from_trips(con, "m", "p", data_end=END, people="who", min_return_probability=0.5) == 10
+    returned = fetch_rows(con, "SELECT DISTINCT person_id FROM m WHERE flag = 'imputed' AND direction = 'in' ORDER BY 1")
+    assert returned == [(f"r{i}",) for i in range(10)]
+    assert fetch_rows(con, f"SELECT after, candidates, entry_recording, probability FROM {TRIP_ESTIMATES} ORDER BY 1") \
+        == [("seen", 10, None, 1.0), ("silent", 10, None, 0.0)]
