@@ -38,6 +38,9 @@ SplinkRule = Any
 LEFT, RIGHT = "a_left", "b_right"
 #: The input column that marks the left records whose pairs are scored (``score_only``).
 SCORE_FLAG = "score_this_record"
+#: A link job's left records are scored once per profile (the values of every column Splink reads):
+#: this flag marks each profile's first record, whose pairs stand for every record of the profile.
+PROFILE_FLAG = "scores_its_profile"
 #: A Splink blocking rule is counted exactly when the two sides make at most this many pairs.
 COUNT_PAIRS_EXACTLY = 100_000_000
 
@@ -164,6 +167,9 @@ class ScoreResult:
     probability_two_random_records_match: float = math.nan
     training_pairs_per_rule: list[dict[str, Any]] = field(default_factory=list)
     pairs: Any = field(default=None, repr=False)   # the scored pairs as the engine's lazy relation
+    #: A link job: the left records scored and the profiles Splink compared for them.
+    scored_records: int | None = None
+    scored_profiles: int | None = None
 
 
 def _count(db: Engine, table: str) -> int:
@@ -221,15 +227,15 @@ def _rule_creator(rule: Any) -> Any:
     return CustomRule(**rule) if isinstance(rule, dict) else CustomRule(rule)
 
 
-def _splink_rule(rule: Any, flagged_only: bool) -> Any:
-    """A blocking rule as Splink takes it; ``flagged_only``: pairs only of left records whose
-    ``SCORE_FLAG`` is set. The left input is on Splink's ``l`` side because its name (``LEFT``)
-    sorts before the right's: Splink orders two linked inputs by name (the tests would score no
-    pair if that changed)."""
-    if not flagged_only:
+def _splink_rule(rule: Any, flag: str | None) -> Any:
+    """A blocking rule as Splink takes it; ``flag``: pairs only of left records whose flag column
+    (``SCORE_FLAG``, ``PROFILE_FLAG``) is set. The left input is on Splink's ``l`` side because its
+    name (``LEFT``) sorts before the right's: Splink orders two linked inputs by name (the tests
+    would score no pair if that changed)."""
+    if flag is None:
         return _rule_creator(rule)
     spelled = _rule_creator(rule).create_blocking_rule_dict("duckdb")
-    return {**spelled, "blocking_rule": f"({spelled['blocking_rule']}\n) AND l.{SCORE_FLAG}"}
+    return {**spelled, "blocking_rule": f"({spelled['blocking_rule']}\n) AND l.{flag}"}
 
 
 def _spelled_for(db: Engine, comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -247,24 +253,33 @@ def _respelled_as(comparisons: list[dict[str, Any]], canonical: list[dict[str, A
 
 
 def _splink_settings(model: ProbabilisticModel, link_type: str, waterfall: bool,
-                     flagged_only: bool = False) -> dict[str, Any]:
+                     flag: str | None = None) -> dict[str, Any]:
     return {
         "link_type": link_type,
         "unique_id_column_name": "record_id",
         "comparisons": [splink_comparison(s) for s in model.comparisons],
-        "blocking_rules_to_generate_predictions": [_splink_rule(rule, flagged_only) for rule in model.blocking_rules],
+        "blocking_rules_to_generate_predictions": [_splink_rule(rule, flag) for rule in model.blocking_rules],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": waterfall,
         "max_iterations": 20,
     }
 
 
-def _input_view(db: Engine, table: str, name: str, columns: Sequence[str], flag: str | None = None) -> str:
-    """The columns Splink reads; ``flag``: also ``SCORE_FLAG``, this SQL (over the table's columns)."""
+def _input_view(db: Engine, table: str, name: str, columns: Sequence[str], flags: dict[str, str]) -> str:
+    """The columns Splink reads, and each of ``flags`` (column: SQL over the table's columns)."""
     cols = ", ".join([*(quote_ident(c) for c in ("record_id", *columns)),
-                      *([f"{flag} AS {SCORE_FLAG}"] if flag else [])])
+                      *(f"{sql} AS {flag}" for flag, sql in flags.items())])
     db.run(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS SELECT {cols} FROM {quote_ident(table)}")
     return name
+
+
+def profiles_sql(table: str, columns: Sequence[str], selected: str | None) -> str:
+    """Build the SELECT of each left record's profile: the first record (by ``record_id``) with the
+    same values in every column Splink reads (NULL equal to NULL). Only records ``selected`` (SQL;
+    None: all). Grain: one row per record; columns ``record_id, profile_id``."""
+    by = ", ".join(quote_ident(c) for c in columns)
+    return (f"SELECT record_id, min(record_id) OVER (PARTITION BY {by}) AS profile_id FROM {quote_ident(table)}"
+            + (f" WHERE {selected}" if selected else ""))
 
 
 def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: ProbabilisticModel,
@@ -289,6 +304,12 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
             term frequencies are theirs, so a record's pairs and scores are those it would have
             had without it; only the pairs, their counts and the blocking budget are the
             selected records'. Hybrid linkage scores the records identifiers left undecided.
+
+    A link job scores each profile of the left records once (the records with the same values in
+    every column Splink reads: a traveller's crossings, a person's tax years) and gives its pairs
+    to every record of the profile: the same pairs and weights as scoring each record (Splink sees
+    only those columns; the term frequencies and the training are over every record), with a
+    fraction of the comparisons.
     """
     from splink import Linker, block_on
 
@@ -357,10 +378,20 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
     # A Splink rule other than SQL text may read any column: then every column both sides hold goes to Splink.
     columns = model.columns if not model.reads_any_column else tuple(
         c for c in left_cols if c != "record_id" and (right_cols is None or c in right_cols))
-    inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns, selected), table_name=LEFT)]
+    profiles = f"{output}__profiles" if right is not None else None
+    scored_records = scored_profiles = None
+    left_flags = {SCORE_FLAG: selected} if flagged else {}
+    right_flags = {SCORE_FLAG: "FALSE"} if flagged else {}
+    if profiles is not None:
+        materialise(db, profiles, profiles_sql(left, columns, selected))
+        scored_records, scored_profiles = db.run(
+            f"SELECT count(*), count(DISTINCT profile_id) FROM {quote_ident(profiles)}")[0]
+        left_flags[PROFILE_FLAG] = f"record_id IN (SELECT profile_id FROM {quote_ident(profiles)})"
+        right_flags[PROFILE_FLAG] = "FALSE"
+    inputs = [db_api.register(_input_view(splink_db, left, f"__pl_{LEFT}", columns, left_flags), table_name=LEFT)]
     if right is not None:
-        inputs.append(db_api.register(_input_view(splink_db, right, f"__pl_{RIGHT}", columns,
-                                                  "FALSE" if flagged else None), table_name=RIGHT))
+        inputs.append(db_api.register(_input_view(splink_db, right, f"__pl_{RIGHT}", columns, right_flags),
+                                      table_name=RIGHT))
     link_type = "link_only" if right is not None else "dedupe_only"
     try:
         counted = _count_splink_rules(inputs, model, link_type, n_scored, n_right, flagged)
@@ -373,9 +404,9 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
                 raise LinkageError(f"no blocking rule fits max_comparisons {model.max_comparisons:,}: "
                                    "raise max_comparisons or give blocking rules")
     except Exception:
-        _drop_input_views(splink_db)
+        _drop_input_views(splink_db, db, profiles)
         raise
-    settings = _splink_settings(model, link_type, waterfall, flagged)
+    settings = _splink_settings(model, link_type, waterfall, PROFILE_FLAG if profiles is not None else None)
     if saved is not None:   # the saved model's levels, m, u and prior; this run's blocking
         settings.update(comparisons=saved["comparisons"],
                         probability_two_random_records_match=saved["probability_two_random_records_match"])
@@ -405,27 +436,29 @@ def score_pairs(db: Engine, left: TableLike, right: TableLike | None, model: Pro
         step = time.perf_counter()
         predictions = linker.inference.predict(threshold_match_probability=model.keep_above, warning_mode="never")
         materialise(splink_db, output,
-                    _scored_pairs_sql(predictions.physical_name, model, right is not None, waterfall))
+                    _scored_pairs_sql(predictions.physical_name, model, right is not None, waterfall, profiles))
         seconds["predict"] = time.perf_counter() - step
         parameters = linker.misc.save_model_to_json()
         parameters["comparisons"] = _respelled_as(parameters["comparisons"], canonical)
         if "sql_dialect" in parameters:   # the conditions are DuckDB's again (the rules are columns alike)
             parameters["sql_dialect"] = "duckdb"
-        if flagged:   # the model as a user scores with it: over any records, without the flag column
+        if right is not None:   # the model as a user scores with it: over any records, without a flag column
             parameters["blocking_rules_to_generate_predictions"] = [
                 _rule_creator(rule).get_blocking_rule("duckdb").as_dict() for rule in model.blocking_rules]
         lam = linker._settings_obj._probability_two_random_records_match
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()
-        _drop_input_views(splink_db)
+        _drop_input_views(splink_db, db, profiles)
         if flagged:
             db.run(f"DROP VIEW IF EXISTS {quote_ident(scored_left)}")
     seconds["total"] = time.perf_counter() - started
-    logger.info("scored %s pairs for %d records in %.1fs", output, n_left, seconds["total"])
+    logger.info("scored %s pairs for %d records in %.1fs%s", output, n_left, seconds["total"],
+                f" ({scored_records} records as {scored_profiles} profiles)" if profiles is not None else "")
     training = [{"rule": list(rule), "pairs": pairs,
                  **({"sampled_to": model.training_max_pairs} if pairs > model.training_max_pairs else {})}
                 for rule, pairs in training_pairs.items()]
-    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training, pairs=db.relation(output))
+    return ScoreResult(output, pairs_per_rule, seconds, parameters, lam, training, pairs=db.relation(output),
+                       scored_records=scored_records, scored_profiles=scored_profiles)
 
 
 def _train_m(linker: Any, splink_db: Engine, model: ProbabilisticModel, left: str,
@@ -476,10 +509,12 @@ def check_saved_model(model: ProbabilisticModel) -> dict[str, Any] | None:
     return saved
 
 
-def _drop_input_views(splink_db: Engine) -> None:
+def _drop_input_views(splink_db: Engine, db: Engine, profiles: str | None) -> None:
     for name in (f"__pl_{LEFT}", f"__pl_{RIGHT}", "__pl_labels"):
         splink_db.run(f"DROP VIEW IF EXISTS {quote_ident(name)}")
     splink_db.close()
+    if profiles is not None:
+        db.run(f"DROP TABLE IF EXISTS {quote_ident(profiles)}")
 
 
 def _in_given_order(given: Sequence[Any], column_rules: list[dict[str, Any]],
@@ -507,7 +542,8 @@ def _count_splink_rules(inputs: list[Any], model: ProbabilisticModel, link_type:
         with warnings.catch_warnings():   # a rule on a few records (no birth year) meets few sampled pairs:
             # its estimate is rough, and said to be an estimate in quality.json; only the budget reads it
             warnings.filterwarnings("ignore", message="The sampled blocking analysis estimate")
-            record = count_comparisons_from_blocking_rules(inputs, blocking_rules=_splink_rule(rule, flagged_only),
+            record = count_comparisons_from_blocking_rules(inputs, blocking_rules=_splink_rule(
+                rule, SCORE_FLAG if flagged_only else None),
                                                            link_type=link_type,
                                                            unique_id_column_name="record_id",
                                                            record_sample_proportion=sample)[0]
@@ -721,8 +757,11 @@ def _labels_for_splink(db: Engine, labels: str, link: bool) -> str:
     return "__pl_labels"
 
 
-def _scored_pairs_sql(predictions: str, model: ProbabilisticModel, link: bool, waterfall: bool) -> str:
-    """Orient Splink's pairs as (left_id, right_id) and keep the weights we report."""
+def _scored_pairs_sql(predictions: str, model: ProbabilisticModel, link: bool, waterfall: bool,
+                      profiles: str | None = None) -> str:
+    """Orient Splink's pairs as (left_id, right_id) and keep the weights we report; with ``profiles``
+    (:func:`profiles_sql`'s table), each pair of a profile's first record given to every record of
+    the profile."""
     if link:
         flip = f"source_dataset_l <> '{LEFT}'"
         left_id = f"CASE WHEN {flip} THEN record_id_r ELSE record_id_l END"
@@ -737,4 +776,10 @@ def _scored_pairs_sql(predictions: str, model: ProbabilisticModel, link: bool, w
             c = spec.column
             tf = f' + coalesce("mw_tf_adj_{c}", 0.0)' if spec.term_frequency else ""
             cols.append(f'"mw_{c}"{tf} AS "mw_{c}"')
-    return f"SELECT {', '.join(cols)} FROM {quote_ident(predictions)}"
+    scored = f"SELECT {', '.join(cols)} FROM {quote_ident(predictions)}"
+    if profiles is None:
+        return scored
+    kept = ["right_id", "match_weight", "match_probability",
+            *(f"mw_{spec.column}" for spec in model.comparisons if waterfall)]
+    return (f"SELECT CAST(p.record_id AS VARCHAR) AS left_id, {', '.join(f's.{quote_ident(c)}' for c in kept)} "
+            f"FROM ({scored}) AS s JOIN {quote_ident(profiles)} AS p ON CAST(p.profile_id AS VARCHAR) = s.left_id")

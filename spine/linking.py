@@ -320,6 +320,7 @@ def _link_probabilistic(db: Engine, name: str, config: ProbabilisticConfig,
         FROM {quote_ident(assigned)}""")
     metrics = {"method": "probabilistic", "pairs_per_blocking_rule": scored.pairs_per_rule,
                "pairs_per_training_rule": scored.training_pairs_per_rule,
+               "scored": {"records": scored.scored_records, "profiles": scored.scored_profiles},
                "seconds": {**{k: round(v, 2) for k, v in scored.seconds.items()}, "assign": round(assign_seconds, 2)},
                "probability_two_random_records_match": scored.probability_two_random_records_match,
                "parameters": _model_parameters(scored.parameters),

@@ -337,3 +337,30 @@ def test_scoring_only_some_records_gives_them_the_pairs_and_scores_they_had_amon
     assert model(result.parameters) == model(everything.parameters)
     with pytest.raises(LinkageError, match="a dedupe job scores every record"):
         score_pairs(con, "a", None, model, "scored_dedupe", score_only="chosen")
+
+
+
+def test_records_with_the_same_values_are_scored_once_and_share_their_pairs(febrl4):
+    """A traveller's crossings, a person's tax years: records equal in every column the model reads
+    are one profile. Splink compares each profile once and every record of it gets the pairs and
+    weights of the profile's first record. A NULL equals a NULL: two copies without a postcode are
+    one profile, apart from their original's."""
+    con, _ = febrl4
+    some = "FROM a WHERE hash(record_id) % 4 = 0"
+    con.execute(f"""CREATE TABLE a_copied AS SELECT * FROM a
+                    UNION ALL SELECT * REPLACE ('copy-' || record_id AS record_id) {some}
+                    UNION ALL SELECT * REPLACE ('null1-' || record_id AS record_id, NULL AS postcode) {some}
+                    UNION ALL SELECT * REPLACE ('null2-' || record_id AS record_id, NULL AS postcode) {some}""").fetchall()
+    originals, copied = (fetch_rows(con, f"SELECT count(*) {t}")[0][0] for t in ("FROM a", some))
+    result = score_pairs(con, "a_copied", "b", FEBRL_MODEL, "scored_copied")
+    assert (result.scored_records, result.scored_profiles) == (originals + 3 * copied, originals + copied)
+
+    def pairs(prefix):
+        return fetch_rows(con, f"""SELECT replace(left_id, '{prefix}', ''), right_id, round(match_weight, 9)
+                                   FROM scored_copied WHERE left_id LIKE '{prefix}%' ORDER BY ALL""")
+    of_copied = fetch_rows(con, f"""SELECT left_id, right_id, round(match_weight, 9) FROM scored_copied
+                                    WHERE left_id IN (SELECT record_id {some}) ORDER BY ALL""")
+    assert len(of_copied) > copied and pairs("copy-") == of_copied
+    assert len(pairs("null1-")) > copied / 2 and pairs("null1-") == pairs("null2-") != of_copied
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "scored_copied__profiles" not in tables and "a_copied" in tables
