@@ -210,10 +210,27 @@ class SparkEngine(EngineBase):
         path = self._tables.new_path()
         frame.write.parquet(path)
         self.session.read.parquet(path).createOrReplaceTempView(name)
+        self._views_made_again(name)
         self._release(name)
         self._tables.files[name] = path
         self._tables.rows[name] = rows = _rows_written(path)   # the engine's folder is a local path
         return rows
+
+    def _views_made_again(self, table: str, done: set[str] | None = None) -> None:
+        """Every view reading ``table`` (and every view reading those) made again from its query, so
+        that it reads the table as it is now, as a DuckDB view does: a Spark view made from a frame
+        keeps the rows its tables had when it was made."""
+        done = set() if done is None else done
+        for view, reads in list(self._tables.view_reads.items()):
+            if table in reads and view != table and view not in done and view in self._tables.view_queries:
+                done.add(view)
+                query, parameters = self._tables.view_queries[view]
+                try:
+                    self._query(query, parameters).createOrReplaceTempView(view)
+                except Exception:   # noqa: BLE001 - a table it reads is gone: reading it fails, as in DuckDB
+                    self._drop(view)
+                    continue
+                self._views_made_again(view, done)
 
     def _rows_of(self, name: str) -> int:
         """The rows of the table ``name``: known when this engine wrote it, else counted."""
@@ -224,6 +241,7 @@ class SparkEngine(EngineBase):
         """The table (or view) ``name`` goes: its files removed, unless a view still reads them (a
         Spark view holds the files its table had when it was made; they go at :meth:`close`)."""
         self._tables.view_reads.pop(name, None)
+        self._tables.view_queries.pop(name, None)
         self._tables.rows.pop(name, None)
         earlier = self._tables.files.pop(name, None)
         if earlier is not None and not any(name in reads for reads in self._tables.view_reads.values()):
@@ -318,6 +336,8 @@ class SparkEngine(EngineBase):
                     frame.createOrReplaceTempView(name)
                     self._release(name)
                     self._tables.view_reads[name] = {t.name for t in query.find_all(exp.Table)}
+                    self._tables.view_queries[name] = (query.copy(), parameters)
+                    self._views_made_again(name)
                     return None
                 return self._count(self._save(name, frame))
             elif isinstance(tree.this, exp.Schema):   # CREATE TABLE t (column TYPE, ...)
@@ -454,6 +474,8 @@ class _TableFiles:
         self.rows: dict[str, int] = {}
         #: Per view, the tables it reads (their files stay while it does).
         self.view_reads: dict[str, set[str]] = {}
+        #: Per view, its query and parameters (made again when a table it reads is rewritten).
+        self.view_queries: dict[str, tuple[Any, Any]] = {}
         self._written = 0
 
     def new_path(self) -> str:

@@ -399,3 +399,19 @@ def test_the_visa_rules_join_on_the_person_on_spark(spark):
         plan = spark.session.sql(to_spark(parse(sql)))._jdf.queryExecution().executedPlan().toString()
         assert "CartesianProduct" not in plan, name
         assert plan.count("NestedLoopJoin") == one_row_joins.get(name, 0), name
+
+
+def test_a_view_reads_its_tables_as_they_are_now_as_in_duckdb(engines):
+    """A view, and a view over it, read the table's rows of the moment after the table is replaced
+    and appended to: Spark made a view from a frame that kept the rows of when it was made."""
+    results = []
+    for engine in engines:
+        engine.run("CREATE OR REPLACE TABLE base_rows AS SELECT 1 AS x")
+        engine.run("CREATE OR REPLACE VIEW over_base AS SELECT x * 10 AS y FROM base_rows")
+        engine.run("CREATE OR REPLACE VIEW over_view AS SELECT y + 1 AS z FROM over_base")
+        engine.run("CREATE OR REPLACE TABLE base_rows AS SELECT 2 AS x")
+        engine.run("INSERT INTO base_rows VALUES (3)")
+        results.append(sorted(engine.run("SELECT z FROM over_view")))
+        engine.run("DROP VIEW over_view")
+        engine.run("DROP VIEW over_base")
+    assert results[0] == results[1] == [(21,), (31,)]
