@@ -41,6 +41,13 @@ def registered(person):
     return [(person, "register", "registration", date(1980, 1, 1), None, None, False)]
 
 
+def national_adults(con, movements, presence):
+    """Tables ``m`` and ``p``, and ``who``: everyone with presence a national born in 1984."""
+    make_table(con, "m", MOVEMENTS, movements)
+    make_table(con, "p", PRESENCE, presence)
+    make_table(con, "who", PEOPLE, [(p, date(1984, 6, 1), "national") for p in sorted({r[0] for r in presence})])
+
+
 def world(con, *, travellers=60, exit_recorded_share=0.9, known_leavers=9, silent=100):
     """Residents who arrived in 2015 and took a trip in 2018 whose exit is recorded at the given share,
     recorded leavers (arrived in 2015, a recorded exit in 2021, nothing since) and silent residents
@@ -195,9 +202,7 @@ def test_a_long_absence_is_two_trips_where_the_border_misses_both_middle_movemen
             p = f"l{i}"
             movements += [move(p, date(2016, 5, 1), "out"), move(p, date(2018, 5, 1), "in")]
             presence += registered(p)
-        make_table(con, "m", MOVEMENTS, movements)
-        make_table(con, "p", PRESENCE, presence)
-        make_table(con, "who", PEOPLE, [(p, date(1984, 6, 1), "national") for p in sorted({r[0] for r in presence})])
+        national_adults(con, movements, presence)
         add_imputed_departures(con, "m", "p", data_end=END, people="who", min_departure_probability=0.5)
         added = add_trips_from_long_absences(con, "m", data_end=END, people="who", min_return_probability=0.5)
         return added, fetch_rows(con, "SELECT absences, trip_pairs, probability FROM rules__long_absence_estimates")[0]
@@ -230,9 +235,7 @@ def test_an_exit_followed_by_activity_is_a_trip_and_one_followed_by_silence_a_de
         p = f"l{i:02d}"
         movements += [move(p, date(2015, 2, 1), "in"), move(p, date(2020, 3, 1), "out")]
         presence += tax(p, 2015, 2019)
-    make_table(con, "m", MOVEMENTS, movements)
-    make_table(con, "p", PRESENCE, presence)
-    make_table(con, "who", PEOPLE, [(p, date(1984, 6, 1), "national") for p in sorted({r[0] for r in presence})])
+    national_adults(con, movements, presence)
     add_imputed_departures(con, "m", "p", data_end=END, people="who", min_departure_probability=0.5)
     assert add_returns_from_trips(con, "m", "p", data_end=END, people="who", min_return_probability=0.5) == 8
     returned = fetch_rows(con, "SELECT person_id FROM m WHERE flag = 'imputed' AND direction = 'in' ORDER BY 1")
@@ -285,9 +288,7 @@ def test_without_an_entry_recording_rate_only_exits_followed_by_activity_are_tri
         presence += tax(f"r{i}", 2015, 2024)
         movements += [move(f"l{i}", date(2020, 3, 1), "out")]
         presence += tax(f"l{i}", 2015, 2019)
-    make_table(con, "m", MOVEMENTS, movements)
-    make_table(con, "p", PRESENCE, presence)
-    make_table(con, "who", PEOPLE, [(p, date(1984, 6, 1), "national") for p in sorted({r[0] for r in presence})])
+    national_adults(con, movements, presence)
     add_imputed_departures(con, "m", "p", data_end=END, people="who", min_departure_probability=0.5)
     assert add_returns_from_trips(con, "m", "p", data_end=END, people="who", min_return_probability=0.5) == 10
     returned = fetch_rows(con, "SELECT DISTINCT person_id FROM m WHERE flag = 'imputed' AND direction = 'in' ORDER BY 1")
