@@ -26,6 +26,15 @@ FEATURES: dict[str, str] = {
     "birth_month_day": "month and day of the date of birth (e.g. 02-17: what a mistyped year of birth keeps)",
     "name_tokens": "sorted distinct parts of first name and surname (multi-part, hyphenated or swapped names)",
 }
+#: Derived feature -> the standard fields it is computed from (a pair agreeing on the feature agrees on
+#: that much of the field).
+FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
+    "first_name_canonical": ("first_name",), "first_initial": ("first_name",),
+    "first_name_metaphone": ("first_name",), "surname_soundex": ("surname",),
+    "surname_metaphone": ("surname",), "surname_nysiis": ("surname",), "birth_year": ("dob",),
+    "birth_year_month": ("dob",), "birth_month_day": ("dob",), "name_tokens": ("first_name", "surname"),
+    "surname_initial": ("surname",),
+}
 PHONETIC_TABLE = "linkage__phonetic_keys"
 
 

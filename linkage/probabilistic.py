@@ -28,6 +28,7 @@ from linkage._sql import Engine, columns_of, materialise, quote_ident
 from linkage.blocking import count_blocked_pairs, fit_rules_to_budget
 from linkage.comparisons import ComparisonSpec, check_columns, splink_comparison
 from linkage.errors import LinkageError
+from linkage.features import FEATURE_SOURCES
 from linkage.inputs import TableLike, as_table
 
 logger = logging.getLogger(__name__)
@@ -617,8 +618,59 @@ def _train_m_by_em(linker: Any, model: ProbabilisticModel, pairs_by_rule: dict[B
 
     for rule, pairs in pairs_by_rule.items():
         sample = {"max_pairs": model.training_max_pairs} if pairs > model.training_max_pairs else {}
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on(*rule), estimate_without_term_frequencies=True, **sample)
+        constrained = constrained_comparisons(model, rule)
+        if not constrained:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), estimate_without_term_frequencies=True, **sample)
+            continue
+        before = linker._settings_obj.core_model_settings.copy()
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), estimate_without_term_frequencies=True, fix_u_probabilities=False, **sample)
+        except ValueError as exc:
+            if "below the minimum allowed" not in str(exc):
+                raise
+            # Splink refuses an m or u that EM drove to zero (a level no pair of a class fell in: few
+            # pairs). The failed session has already changed the linker's settings: put them back,
+            # then train this rule as every other, with the u of random pairs.
+            linker._settings_obj.core_model_settings = before
+            logger.info("EM on %s with the block's own u left a level empty; trained with the u of "
+                        "random pairs instead", " + ".join(rule))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), estimate_without_term_frequencies=True, **sample)
+            continue
+        _keep_u_of(linker, before)
+
+
+def constrained_comparisons(model: ProbabilisticModel, rule: BlockingRule) -> set[str]:
+    """Comparisons a training rule constrains without blocking on their columns.
+
+    A rule on ``birth_year`` leaves ``dob`` free for EM, but every pair it makes agrees on the
+    year of birth: its non-matches (namesakes born the same year) have dates within a year of each
+    other far more often than random pairs do. Judged with the u of random pairs EM takes them for
+    matches and learns that true pairs seldom agree on the whole date (children on claims at a
+    million persons: m of an exact date 0.06, where 99.5% of true pairs agree). For those rules EM
+    estimates u among the rule's own pairs as well; the model keeps the u of random pairs.
+    """
+    parts = {field for column in rule for field in FEATURE_SOURCES.get(column, ())}
+    constrained = set()
+    for spec in model.comparisons:
+        if set(spec.columns) & set(rule):
+            continue   # blocked on: Splink leaves it out of this session
+        fields = {field for column in spec.columns for field in FEATURE_SOURCES.get(column, (column,))}
+        if fields & parts:
+            constrained.add(spec.column)
+    return constrained
+
+
+def _keep_u_of(linker: Any, before: Any) -> None:
+    """The u (and u estimates) every level had before an EM session that also estimated u."""
+    for comparison in linker._settings_obj.comparisons:
+        kept = before.get_comparison_by_output_column_name(comparison.output_column_name)
+        for level in comparison._comparison_levels_excluding_null:
+            old = kept._get_comparison_level_by_comparison_vector_value(level.comparison_vector_value)
+            level.u_probability = old._u_probability
+            level._trained_u_probabilities = list(old._trained_u_probabilities)
 
 
 def _prior_from_trained_m(linker: Any, db: Engine, left: str, right: str | None,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, Field, StrictStr, model_validator
 
+from linkage.features import FEATURE_SOURCES
 from linkage.probabilistic import RULE_COLUMN, rule_columns as _rule_columns  # noqa: F401 (RULE_COLUMN: exported)
 from spine.config.fields import IDENTITY_FIELDS, IdField, Name, StrictModel
 
@@ -20,13 +21,7 @@ class NoLinkageConfig(StrictModel):
 
 
 #: Derived linkage features and the standard field each is computed from.
-DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
-    "first_name_canonical": ("first_name",), "first_initial": ("first_name",),
-    "first_name_metaphone": ("first_name",), "surname_soundex": ("surname",),
-    "surname_metaphone": ("surname",), "surname_nysiis": ("surname",), "birth_year": ("dob",),
-    "birth_year_month": ("dob",), "birth_month_day": ("dob",), "name_tokens": ("first_name", "surname"),
-    "surname_initial": ("surname",),
-}
+DERIVED_FEATURES: dict[str, tuple[str, ...]] = FEATURE_SOURCES
 LINKAGE_COLUMNS = (*IDENTITY_FIELDS, *DERIVED_FEATURES)
 LinkageColumn = Literal[
     "first_name", "surname", "dob", "sex", "nationality", "country_of_birth", "postcode",
