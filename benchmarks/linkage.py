@@ -101,7 +101,7 @@ REFERENCE_BLOCKING = (("first_name", "surname"), ("dob",), ("postcode",))
 REFERENCE_TRAINING = (("first_name", "surname"), ("dob",))
 # Ours: the spine's defaults, so the benchmark measures what a job gets.
 OUR_TRAINING = DEFAULT_TRAINING_RULES
-FEATURE_SOURCES = {feature: fields[0] for feature, fields in DERIVED_FEATURES.items()}
+FIRST_FIELD_OF_FEATURE = {feature: fields[0] for feature, fields in DERIVED_FEATURES.items()}
 THRESHOLD = 0.5
 RL_MAX_PAIRS = 10_000_000
 SPLINK_DEMO_THRESHOLD = 0.2  # both FEBRL notebooks predict at 0.2 (links are then kept at THRESHOLD)
@@ -769,7 +769,7 @@ def run_match_keys(con: duckdb.DuckDBPyConnection, ds: Dataset) -> str:
     available = {
         *ds.fields,
         *ds.id_fields,
-        *(k for k, v in FEATURE_SOURCES.items() if v in ds.fields),
+        *(k for k, v in FIRST_FIELD_OF_FEATURE.items() if v in ds.fields),
     }
     keys = [k for k in DEFAULT_MATCH_KEYS if all(c in available for c in k.fields)]
     if not keys:
@@ -794,7 +794,7 @@ def our_model(ds: Dataset, *, with_id: bool = False) -> Any:
     compared too in the hybrid, as a job's defaults do)."""
     from linkage import ProbabilisticModel, default_comparison
 
-    available = {*ds.fields, *(k for k, v in FEATURE_SOURCES.items() if v in ds.fields)}
+    available = {*ds.fields, *(k for k, v in FIRST_FIELD_OF_FEATURE.items() if v in ds.fields)}
     specs = tuple(default_comparison(f) for f in (*ds.fields, *(ds.id_fields if with_id else ())))
 
     def usable(rules: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:

@@ -619,17 +619,20 @@ def _train_m_by_em(linker: Any, model: ProbabilisticModel, pairs_by_rule: dict[B
     for rule, pairs in pairs_by_rule.items():
         sample = {"max_pairs": model.training_max_pairs} if pairs > model.training_max_pairs else {}
         if constrained_comparisons(model, rule):
-            _train_with_block_u(linker, block_on(*rule), rule, sample)
+            _train_with_block_u(linker, rule, sample)
         else:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*rule), estimate_without_term_frequencies=True, **sample)
 
 
-def _train_with_block_u(linker: Any, splink_rule: Any, rule: BlockingRule, sample: dict[str, Any]) -> None:
+def _train_with_block_u(linker: Any, rule: BlockingRule, sample: dict[str, Any]) -> None:
     """EM on one rule with u estimated among its pairs as well (:func:`constrained_comparisons`); the
     linker keeps the u it had. Splink refuses an m or u that EM drove to zero (a level no pair of a
     class fell in: few pairs), after the failed session has changed the linker's settings: they are
     put back and the rule is trained as every other, with the u of random pairs."""
+    from splink import block_on
+
+    splink_rule = block_on(*rule)
     before = linker._settings_obj.core_model_settings.copy()
     try:
         linker.training.estimate_parameters_using_expectation_maximisation(
