@@ -39,6 +39,8 @@ def test_without_a_memory_limit_the_store_takes_a_quarter_of_the_machine(tmp_pat
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         assert given == pytest.approx(max(total / 4, 2**30), rel=0.03)   # DuckDB shows one decimal
         assert not engine["memory_limit_set_by_job"]
+        # checkpoints every 1 GB written, not DuckDB's 16 MB (spine.job.CHECKPOINT_THRESHOLD)
+        assert engine["checkpoint_threshold"] in ("1.0 GB", "953.6 MiB"), engine["checkpoint_threshold"]
     finally:
         result.close()
 
