@@ -8,7 +8,9 @@ persons whose records it re-linked (the person a record left and the one it join
 person tied to them through the rules (a claimant and the children on their claims, a
 base-register duplicate, and so on until no one is added), and takes everyone else's events from
 the reference. Restricting each source's link table to those persons restricts everything the
-rules build from the links.
+rules build from the links. A batch of replicates finds its persons together (``TOUCHED_ALL``,
+closed over ties that are a superset of each replicate's own) and cuts each link table for all of
+them in one scan; each replicate then takes its own (:func:`take_replicate`).
 
 What the rules estimate over everyone (the typical trip, recording rates, lags, the silence
 model, the family follow lag, early leavers' shares: the tables made through
@@ -20,11 +22,11 @@ still drawn in every replicate, and weighs every provisional immigration, the re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from linkage._sql import materialise, quote_ident
+from linkage._sql import materialise, quote_ident, sql_literal
 from rules._sql import ESTIMATES, pinned_estimates, recording_estimates
 from rules.early_leavers import EARLY_LEAVER_ARRIVALS
 from spine.builder import LINKED_RECORDS, build_linked_records
@@ -32,15 +34,25 @@ from spine.config import JobConfig
 from spine.engine import Engine
 from spine.events_stage import EVENTS_ALL, build_movements_and_events
 from spine.family import DEPENDANTS, claims_sql
-from spine.linking import link_table
+from spine.linking import LINK_COLUMNS, link_table
 from spine.presence import BASE_DUPLICATES
+from spine.sources import std_table
 
 logger = logging.getLogger(__name__)
 
 #: The persons a replicate re-runs (re-linked, and everyone tied to them).
 TOUCHED = "uncertainty__touched_persons"
-#: A person tied to another through the rules (both ways): the pairs the touched set is closed over.
+#: Every replicate's: ``replicate, person_id``.
+TOUCHED_ALL = "uncertainty__touched_persons_of_every_replicate"
+#: A person tied to another through the rules (both ways), in every replicate: what the touched
+#: sets are closed over.
 TIES = "uncertainty__ties"
+#: Ties of one replicate (``replicate, person_id, other_id``): claims holding a record it re-linked.
+CHANGED_TIES = "uncertainty__ties_of_relinked_claims"
+#: What a table of changed links holds, one row per replicate and record whose link its draw changed:
+#: the record's person in the run (``run_entity``, ``run_linked``) and in the replicate (``entity_id``,
+#: NULL when unlinked there; ``method``).
+CHANGED_COLUMNS = "replicate, source, record_id, run_entity, run_linked, entity_id, method"
 #: Closing the touched set adds the persons tied to it, round after round; families are small.
 MAX_ROUNDS = 50
 #: What a reference keeps besides the estimates: everyone's events, provisional arrivals and ties.
@@ -99,61 +111,136 @@ def _with_copies(rep: Engine, reference: Reference, read: Callable[[str], str]) 
     return reference
 
 
-def touched_persons(rep: Engine, job: JobConfig, reference: Reference, relinked: str,
-                    links: Callable[[str], str]) -> tuple[int, int]:
-    """Materialise ``TOUCHED``: the persons of the SELECT ``relinked`` (those whose linked records
-    the replicate changed), closed over the ties of the reference and of the replicate (whose link
-    tables ``links`` names). Returns how many were re-linked, and how many with those tied to them."""
-    materialise(rep, TOUCHED, f"SELECT DISTINCT person_id FROM ({relinked}) WHERE person_id IS NOT NULL")
-    relinked_persons = rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0]
-    return relinked_persons, close_over_ties(rep, job, reference, links)
+def relinked_persons(rep: Engine, changed: str) -> None:
+    """Materialise ``TOUCHED_ALL`` with each replicate's re-linked persons: the run's person of each
+    record whose link its draw changed, and the record's person in the replicate (``changed``: see
+    :data:`CHANGED_COLUMNS`)."""
+    materialise(rep, TOUCHED_ALL, f"""
+        SELECT DISTINCT replicate, person_id FROM (
+            SELECT replicate, run_entity AS person_id FROM {quote_ident(changed)} WHERE run_linked
+            UNION ALL SELECT replicate, entity_id FROM {quote_ident(changed)}) AS p
+        WHERE person_id IS NOT NULL""")
 
 
-def close_over_ties(rep: Engine, job: JobConfig, reference: Reference, links: Callable[[str], str]) -> int:
-    """Add to ``TOUCHED`` everyone tied to a person in it, and so on until no one is added (the
-    claims read from the link tables ``links`` names); return how many it holds."""
-    _ties(rep, job, reference, links)
-    before = rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0]
+def close_over_ties(rep: Engine, job: JobConfig, stored: Callable[[str], str], changed: str) -> None:
+    """Add to each replicate's persons in ``TOUCHED_ALL`` everyone tied to one of them, and so on
+    until no one is added. The ties are a superset of each replicate's own (re-running a person
+    more gives the reference's events for them): ``TIES`` (:func:`build_ties`) for every replicate,
+    and each replicate's claims that hold a record whose link it changed (``changed``; ``stored``
+    names the store's tables)."""
+    _changed_ties(rep, job, stored, changed)
+    before = rep.run(f"SELECT count(*) FROM {TOUCHED_ALL}")[0][0]
     for _ in range(MAX_ROUNDS):
-        materialise(rep, f"{TOUCHED}__grown", f"""
-            SELECT person_id FROM {TOUCHED}
-            UNION SELECT t.other_id FROM {TIES} AS t JOIN {TOUCHED} AS p ON p.person_id = t.person_id""")
-        after = rep.run(f"SELECT count(*) FROM {TOUCHED}__grown")[0][0]
-        materialise(rep, TOUCHED, f"SELECT person_id FROM {TOUCHED}__grown")
+        materialise(rep, f"{TOUCHED_ALL}__grown", f"""
+            SELECT replicate, person_id FROM {TOUCHED_ALL}
+            UNION SELECT p.replicate, t.other_id FROM {TIES} AS t JOIN {TOUCHED_ALL} AS p ON p.person_id = t.person_id
+            UNION SELECT p.replicate, t.other_id FROM {CHANGED_TIES} AS t
+                  JOIN {TOUCHED_ALL} AS p ON p.replicate = t.replicate AND p.person_id = t.person_id""")
+        after = rep.run(f"SELECT count(*) FROM {TOUCHED_ALL}__grown")[0][0]
+        materialise(rep, TOUCHED_ALL, f"SELECT replicate, person_id FROM {TOUCHED_ALL}__grown")
         if after == before:
-            return after
+            return
         before = after
-    logger.warning("the persons tied to a replicate's re-links still grew after %d rounds: the replicate re-runs "
+    logger.warning("the persons tied to the replicates' re-links still grew after %d rounds: the replicates re-run "
                    "everyone", MAX_ROUNDS)
-    materialise(rep, TOUCHED, "SELECT DISTINCT person_id FROM persons WHERE person_id IS NOT NULL")
-    return rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0]
+    materialise(rep, TOUCHED_ALL, f"""
+        SELECT r.replicate, p.person_id FROM (SELECT DISTINCT replicate FROM {TOUCHED_ALL}) AS r
+        CROSS JOIN (SELECT DISTINCT person_id FROM persons WHERE person_id IS NOT NULL) AS p""")
 
 
-def _ties(rep: Engine, job: JobConfig, reference: Reference, links: Callable[[str], str]) -> None:
-    """``TIES``: claimant and child (the reference's and the replicate's claims, whose link tables
-    ``links`` names), duplicates; both ways."""
-    pairs = []
-    if DEPENDANTS in reference.kept:
-        pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM {reference.copy_of(DEPENDANTS)}")
-        pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM ({claims_sql(job, links)})")
-    if BASE_DUPLICATES in reference.kept:
-        pairs.append(f"SELECT person_id AS a, other_id AS b FROM {reference.copy_of(BASE_DUPLICATES)}")
-    union = " UNION ALL ".join(pairs) or "SELECT CAST(NULL AS VARCHAR) AS a, CAST(NULL AS VARCHAR) AS b"
-    materialise(rep, TIES, f"""
-        WITH p AS ({union})
-        SELECT DISTINCT a AS person_id, b AS other_id FROM p WHERE a IS NOT NULL AND b IS NOT NULL
-        UNION SELECT DISTINCT b, a FROM p WHERE a IS NOT NULL AND b IS NOT NULL""")
+def _both_ways(rep: Engine, name: str, pairs: list[str], keys: str = "") -> None:
+    """Materialise ``name``: the distinct pairs of the SELECTs ``pairs`` (columns ``keys`` then
+    ``a, b``) in both directions, as ``person_id, other_id``. The pairs are materialised first:
+    with ``a <> b`` pushed into their joins, DuckDB has joined on that inequality alone."""
+    materialise(rep, f"{name}__pairs", " UNION ALL ".join(pairs))
+    materialise(rep, name, f"""
+        SELECT DISTINCT {keys}a AS person_id, b AS other_id FROM {name}__pairs
+        WHERE a IS NOT NULL AND b IS NOT NULL AND a <> b
+        UNION SELECT DISTINCT {keys}b, a FROM {name}__pairs WHERE a IS NOT NULL AND b IS NOT NULL AND a <> b""")
+    rep.run(f"DROP TABLE {name}__pairs")
 
 
-def restrict_links(rep: Engine, job: JobConfig, links: Callable[[str], str]) -> None:
-    """Each source's link table in ``rep``: the records of the replicate's link table (``links``
-    names it: a sampled source's drawn links, the store's table for the others) linked to a
-    touched person."""
+def build_ties(rep: Engine, job: JobConfig, references: Iterable[Reference], stored: Callable[[str], str]) -> None:
+    """``TIES``: claimant and child (each reference's dependants, the run's claims: ``stored`` names
+    the store's tables), duplicates; both ways."""
+    references = list(references)
+    pairs = ["SELECT CAST(NULL AS VARCHAR) AS a, CAST(NULL AS VARCHAR) AS b"]
+    for reference in references:
+        if DEPENDANTS in reference.kept:
+            pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM {reference.copy_of(DEPENDANTS)}")
+        if BASE_DUPLICATES in reference.kept:
+            pairs.append(f"SELECT person_id AS a, other_id AS b FROM {reference.copy_of(BASE_DUPLICATES)}")
+    if any(DEPENDANTS in reference.kept for reference in references):
+        pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM ({claims_sql(job, stored)})")
+    _both_ways(rep, TIES, pairs)
+
+
+def _changed_ties(rep: Engine, job: JobConfig, stored: Callable[[str], str], changed: str) -> None:
+    """``CHANGED_TIES``: per replicate, child and claimant on a claim one of whose records it
+    re-linked: the re-linked record's person in the replicate with each person the claim's other
+    records are linked to in the run or the replicate (a superset); both ways."""
+    family = job.rules.family
+    pairs = ["SELECT CAST(NULL AS INTEGER) AS replicate, CAST(NULL AS VARCHAR) AS a, CAST(NULL AS VARCHAR) AS b"]
+    if family.children_source is not None:
+        children, claims = family.children_source, family.claims_source
+        c = quote_ident(changed)
+        std_children, std_claims = stored(std_table(children)), stored(std_table(claims))
+        relinked_children = (f"SELECT x.replicate, x.entity_id, p.record_id AS other_record "
+                             f"FROM {c} AS x JOIN {std_children} AS k ON k.record_id = x.record_id "
+                             f"JOIN {std_claims} AS p ON p.claim_id = k.claim_id "
+                             f"WHERE x.source = {sql_literal(children)} AND x.entity_id IS NOT NULL")
+        relinked_claims = (f"SELECT x.replicate, x.entity_id, k.record_id AS other_record "
+                           f"FROM {c} AS x JOIN {std_claims} AS p ON p.record_id = x.record_id "
+                           f"JOIN {std_children} AS k ON k.claim_id = p.claim_id "
+                           f"WHERE x.source = {sql_literal(claims)} AND x.entity_id IS NOT NULL")
+        for mine, other_source in ((relinked_children, claims), (relinked_claims, children)):
+            pairs.append(f"""SELECT m.replicate, m.entity_id AS a, l.entity_id AS b FROM ({mine}) AS m
+                             JOIN {stored(link_table(other_source))} AS l ON l.record_id = m.other_record
+                             WHERE l.status = 'linked'""")
+            pairs.append(f"""SELECT m.replicate, m.entity_id AS a, o.entity_id AS b FROM ({mine}) AS m
+                             JOIN {c} AS o ON o.replicate = m.replicate AND o.record_id = m.other_record
+                             WHERE o.source = {sql_literal(other_source)}""")
+    _both_ways(rep, CHANGED_TIES, pairs, "replicate, ")
+
+
+def restrict_links(rep: Engine, job: JobConfig, stored: Callable[[str], str], changed: str) -> None:
+    """Each source's link table for every replicate at once (``links_of_every_replicate``): the
+    records linked to a person of the replicate's in ``TOUCHED_ALL``, in the replicate (its link
+    in the run where ``changed`` has no row for it); one scan of each link table for all."""
+    c = quote_ident(changed)
     for name, _ in job.ordered_sources:
-        table = link_table(name)
-        materialise(rep, table, f"""
-            SELECT l.* FROM {links(table)} AS l JOIN {TOUCHED} AS t ON t.person_id = l.entity_id
-            WHERE l.status = 'linked'""")
+        stored_links = stored(link_table(name))
+        materialise(rep, links_of_every_replicate(name), f"""
+            SELECT t.replicate, {_prefixed("l", LINK_COLUMNS)}
+            FROM {stored_links} AS l JOIN {TOUCHED_ALL} AS t ON t.person_id = l.entity_id
+            LEFT JOIN (SELECT replicate, record_id FROM {c} WHERE source = {sql_literal(name)}) AS x
+                 ON x.replicate = t.replicate AND x.record_id = l.record_id
+            WHERE l.status = 'linked' AND x.record_id IS NULL
+            UNION ALL
+            SELECT x.replicate, l.record_id, x.entity_id, 'linked' AS status, x.method, l.matched_on,
+                   l.match_probability, l.match_weight, CAST(NULL AS VARCHAR) AS reason
+            FROM {c} AS x JOIN {stored_links} AS l ON l.record_id = x.record_id
+            JOIN {TOUCHED_ALL} AS t ON t.replicate = x.replicate AND t.person_id = x.entity_id
+            WHERE x.source = {sql_literal(name)}
+            ORDER BY replicate""")
+
+
+def take_replicate(rep: Engine, job: JobConfig, replicate: int) -> None:
+    """``TOUCHED`` and each source's link table for one replicate, from the tables of every replicate."""
+    r = int(replicate)
+    materialise(rep, TOUCHED, f"SELECT person_id FROM {TOUCHED_ALL} WHERE replicate = {r}")
+    for name, _ in job.ordered_sources:
+        materialise(rep, link_table(name), f"SELECT {LINK_COLUMNS} FROM {links_of_every_replicate(name)} "
+                                           f"WHERE replicate = {r}")
+
+
+def links_of_every_replicate(name: str) -> str:
+    """Source ``name``'s link records of the persons every replicate re-runs (column ``replicate``)."""
+    return f"uncertainty__links_of_every_replicate__{name}"
+
+
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
 def rerun_rules(rep: Engine, job: JobConfig, reference: Reference, replicate: int) -> None:

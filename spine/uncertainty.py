@@ -55,8 +55,8 @@ from spine import flows as flows_module
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS
 from spine.flows import CELL_KEYS, event_counts_sql, margin_labels_sql
 from spine.linking import link_table
-from spine.replicate_rules import (Reference, reference_of_the_run, rerun_rules, restrict_links, run_reference,
-                                   touched_persons)
+from spine.replicate_rules import (TOUCHED_ALL, Reference, build_ties, close_over_ties, reference_of_the_run,
+                                   relinked_persons, rerun_rules, restrict_links, run_reference, take_replicate)
 from spine.sources import std_table
 from spine.validation import adjusted_intervals, cell_parameters, validation_rates, validation_summary
 
@@ -68,6 +68,13 @@ REPLICATE_SETTINGS = "uncertainty__replicate_settings"
 FLOW_INTERVALS = "uncertainty__flow_intervals"
 POOL = "uncertainty__pool"
 DRAWN = "uncertainty__drawn"
+#: The pool's records, once each, with what the run did with them.
+POOLED_RECORDS = "uncertainty__pooled_records"
+#: Every replicate's records whose link its draw changed (spine.replicate_rules.CHANGED_COLUMNS).
+CHANGED = "uncertainty__changed_links"
+#: Replicates drawn, closed over their ties and cut from the link tables together: one scan of
+#: each link table for all of them, their link records held at once (memory grows with it).
+REPLICATES_AT_ONCE = 5
 #: The pool's distinct sampling units (each gets one uniform per replicate).
 UNITS = "uncertainty__units"
 KEYS = CELL_KEYS
@@ -126,7 +133,8 @@ def _pool_sql(job: JobConfig, name: str, stored: Callable[[str], str], sampling_
     """Records of one source to re-draw, one row per candidate with its share of [0, 1).
 
     Grain: one row per (record, candidate entity). Columns: source, record_id, unit_key, new_person_id,
-    fallback (``keep``, ``new``, ``none``), run_entity, run_linked, entity_id, lo, hi, weight, one_to_one.
+    fallback (``keep``, ``new``, ``none``), run_entity, run_linked, run_method, entity_id, lo, hi, weight,
+    one_to_one.
     """
     source = job.sources[name]
     config = source.linkage
@@ -171,7 +179,8 @@ def _pool_sql(job: JobConfig, name: str, stored: Callable[[str], str], sampling_
                CASE WHEN e.run_method IN ('enlarged', 'family') THEN 'keep'
                     WHEN e.run_status = 'linked' AND {sql_literal(makes_person)} THEN 'new'
                     ELSE 'none' END AS fallback,
-               e.run_entity, e.run_status = 'linked' AS run_linked, c.entity_id, (c.upto - c.odds) / c.scale AS lo,
+               e.run_entity, e.run_status = 'linked' AS run_linked, e.run_method, c.entity_id,
+               (c.upto - c.odds) / c.scale AS lo,
                c.upto / c.scale AS hi, c.weight,
                {sql_literal(one_to_one)} AS one_to_one
         FROM eligible AS e JOIN shares AS c USING (record_id)
@@ -209,20 +218,21 @@ def _drawn_sql(seed: int, replicate: int) -> str:
              OR row_number() OVER (PARTITION BY source, entity_id ORDER BY weight DESC, record_id) = 1"""
 
 
-def _relinked_persons_sql() -> str:
-    """The persons whose linked records a replicate changed: the run's person of each pooled record
-    whose link the draw changed, and the replicate's (``_replicate_links_sql`` for pooled records)."""
+def _changed_links_sql(replicate: int) -> str:
+    """The pooled records whose link the replicate's draw (``DRAWN``) changed: linked to another
+    person, linked where the run left them unlinked, or unlinked where the run linked them; with
+    their person in the run and in the replicate (as ``_replicate_links_sql`` gives it). Columns:
+    spine.replicate_rules.CHANGED_COLUMNS."""
     return f"""
-        WITH pooled AS (SELECT DISTINCT source, record_id, fallback, new_person_id, run_entity, run_linked
-                        FROM {POOL}),
-        now AS (
-            SELECT p.run_entity, p.run_linked,
+        WITH now AS (
+            SELECT p.source, p.record_id, p.run_entity, p.run_linked,
                    CASE WHEN d.record_id IS NOT NULL THEN d.entity_id WHEN p.fallback = 'keep' THEN p.run_entity
-                        WHEN p.fallback = 'new' THEN p.new_person_id END AS entity_id
-            FROM pooled AS p LEFT JOIN {DRAWN} AS d USING (source, record_id))
-        SELECT run_entity AS person_id FROM now WHERE run_linked AND entity_id IS DISTINCT FROM run_entity
-        UNION ALL
-        SELECT entity_id FROM now WHERE entity_id IS NOT NULL AND (NOT run_linked OR entity_id <> run_entity)"""
+                        WHEN p.fallback = 'new' THEN p.new_person_id END AS entity_id,
+                   CASE WHEN d.record_id IS NOT NULL THEN 'probabilistic' WHEN p.fallback = 'keep' THEN p.run_method
+                        WHEN p.fallback = 'new' THEN 'enlarged' END AS method
+            FROM {POOLED_RECORDS} AS p LEFT JOIN {DRAWN} AS d USING (source, record_id))
+        SELECT {int(replicate)} AS replicate, source, record_id, run_entity, run_linked, entity_id, method FROM now
+        WHERE CASE WHEN run_linked THEN entity_id IS DISTINCT FROM run_entity ELSE entity_id IS NOT NULL END"""
 
 
 def _replicate_links_sql(name: str, stored: Callable[[str], str]) -> str:
@@ -314,8 +324,9 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         materialise(rep, POOL, " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts) if parts else
                     "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS unit_key, "
                     "NULL::VARCHAR AS new_person_id, NULL::VARCHAR AS fallback, NULL::VARCHAR AS run_entity, "
-                    "NULL::BOOLEAN AS run_linked, NULL::VARCHAR AS entity_id, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, "
-                    "NULL::DOUBLE AS weight, NULL::BOOLEAN AS one_to_one WHERE FALSE")
+                    "NULL::BOOLEAN AS run_linked, NULL::VARCHAR AS run_method, NULL::VARCHAR AS entity_id, "
+                    "NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, NULL::DOUBLE AS weight, NULL::BOOLEAN AS one_to_one "
+                    "WHERE FALSE")
         materialise(rep, UNITS, f"SELECT DISTINCT unit_key FROM {POOL}")
         materialise(rep, "persons", _persons_sql(stored, sources) if sources
                     else f"SELECT * FROM {stored('persons')}")
@@ -327,6 +338,8 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         rerun_everyone = rerun_everyone or len({_key(values) for values in settings}) >= replicates
         references: dict[tuple[tuple[str, Any], ...], Reference] = {}
         from_the_run = 0
+        relinked: list[int] = []
+        rerun: list[int] = []
         if not rerun_everyone:   # first: the replicates' link tables are not there yet
             for values in settings:
                 if _key(values) in references:
@@ -337,31 +350,32 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
                     from_the_run += 1
                 else:
                     references[_key(values)] = run_reference(rep, job_r, len(references))
+        if not rerun_everyone:
+            materialise(rep, POOLED_RECORDS, f"""SELECT DISTINCT source, record_id, fallback, new_person_id, run_entity,
+                                                     run_linked, run_method FROM {POOL}""")
+            build_ties(rep, job, references.values(), stored)
         setup_seconds = time.perf_counter() - started
         used: dict[str, dict[str, int]] = {}
-        rerun: list[int] = []
-        relinked: list[int] = []
         for r, values in enumerate(settings):
             job_r = _with_values(job, values)
             for key, value in values.items():
                 used.setdefault(key, {}).setdefault(str(value), 0)
                 used[key][str(value)] += 1
                 db.run(f"INSERT INTO {REPLICATE_SETTINGS} VALUES (?, ?, ?)", [r, key, value])
-            materialise(rep, DRAWN, _drawn_sql(seed, r))
             if rerun_everyone:
+                materialise(rep, DRAWN, _drawn_sql(seed, r))
                 for name in sources:
                     materialise(rep, link_table(name), _replicate_links_sql(name, stored))
                 build_linked_records(rep, job_r)
                 build_movements_and_events(rep, job_r, LINKED_RECORDS, ablations=False, replicate=r)
-            else:   # the replicate's link tables are read where they are made, for its persons only
-                drawn = {link_table(name): f"({_replicate_links_sql(name, stored)})" for name in sources}
-                reference = references[_key(values)]
-                persons = touched_persons(rep, job_r, reference, _relinked_persons_sql(),
-                                          lambda table: drawn.get(table) or stored(table))
-                relinked.append(persons[0])
-                rerun.append(persons[1])
-                restrict_links(rep, job_r, lambda table: drawn.get(table) or stored(table))
-                rerun_rules(rep, job_r, reference, r)
+            else:   # the replicate's persons and their link records, cut from those of its batch
+                if r % REPLICATES_AT_ONCE == 0:
+                    batch = range(r, min(r + REPLICATES_AT_ONCE, replicates))
+                    first, closed = _relink_replicates(rep, job, seed, batch, stored)
+                    relinked += [first[b] for b in batch]
+                    rerun += [closed[b] for b in batch]
+                take_replicate(rep, job_r, r)
+                rerun_rules(rep, job_r, references[_key(values)], r)
             weighted = job_r.rules.events.early_leavers
             counts = rep.frame(f"SELECT {int(r)} AS replicate, * FROM "
                                f"({flow_cells_sql(job_r, margins=margins, weighted=weighted)})")
@@ -387,6 +401,26 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         "seconds_per_replicate": round((seconds - setup_seconds) / replicates, 3) if replicates else None,
     }
 
+
+def _relink_replicates(rep: Engine, job: JobConfig, seed: int, replicates: range,
+                       stored: Callable[[str], str]) -> tuple[dict[int, int], dict[int, int]]:
+    """Draw the links of each of ``replicates`` and keep the records whose link changed
+    (``CHANGED``); find each replicate's re-linked persons and close them over the ties (``TIES``
+    made first); cut each source's link table to them for these replicates at once
+    (spine.replicate_rules). Returns, per replicate, how many persons were re-linked and how many
+    are re-run."""
+    for r in replicates:
+        materialise(rep, DRAWN, _drawn_sql(seed, r))
+        if r == replicates[0]:
+            materialise(rep, CHANGED, _changed_links_sql(r))
+        else:
+            rep.run(f"INSERT INTO {CHANGED} SELECT * FROM ({_changed_links_sql(r)}) AS c")
+    relinked_persons(rep, CHANGED)
+    first = dict(rep.run(f"SELECT replicate, count(*) FROM {TOUCHED_ALL} GROUP BY 1"))
+    close_over_ties(rep, job, stored, CHANGED)
+    closed = dict(rep.run(f"SELECT replicate, count(*) FROM {TOUCHED_ALL} GROUP BY 1"))
+    restrict_links(rep, job, stored, CHANGED)
+    return ({r: int(first.get(r, 0)) for r in replicates}, {r: int(closed.get(r, 0)) for r in replicates})
 
 def _key(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(values.items()))

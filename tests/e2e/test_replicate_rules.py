@@ -16,8 +16,8 @@ from spine import Job
 from spine.config import load_job
 from spine.events_stage import EVENTS_ALL
 from spine.family import DEPENDANTS
-from spine.replicate_rules import (TOUCHED, close_over_ties, reference_of_the_run, rerun_rules, restrict_links,
-                                   run_reference)
+from spine.replicate_rules import (CHANGED_COLUMNS, TOUCHED, TOUCHED_ALL, build_ties, close_over_ties,
+                                   reference_of_the_run, rerun_rules, restrict_links, run_reference, take_replicate)
 from spine.uncertainty import REPLICATE_COUNTS, replicate_flow_counts
 from tests.conftest import engine_on
 
@@ -65,15 +65,21 @@ def test_rerunning_any_persons_with_the_runs_links_gives_the_reference_events_ex
         assert len(reference.estimates) >= 15 and DEPENDANTS in reference.kept
         materialise(rep, "reference_weights", f"SELECT * FROM {EARLY_LEAVER_WEIGHTS}")
         assert rep.run("SELECT count(*) FROM reference_weights")[0][0] > 0
+        build_ties(rep, job, [reference], stored)
+        nothing_changed = materialise(rep, "changed", "SELECT " + ", ".join(
+            f"CAST(NULL AS {'INTEGER' if c == 'replicate' else 'BOOLEAN' if c == 'run_linked' else 'VARCHAR'}) AS {c}"
+            for c in CHANGED_COLUMNS.split(", ")) + " WHERE FALSE")
         for seed in ("a", "b"):
-            materialise(rep, TOUCHED, f"SELECT person_id FROM persons WHERE hash(person_id || '{seed}') % 3 = 0")
-            chosen = rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0]
-            closed = close_over_ties(rep, job, reference, stored)
-            assert closed > chosen   # claimants, children and duplicates came with them
+            materialise(rep, TOUCHED_ALL, f"SELECT 0 AS replicate, person_id FROM persons "
+                                          f"WHERE hash(person_id || '{seed}') % 3 = 0")
+            chosen = rep.run(f"SELECT count(*) FROM {TOUCHED_ALL}")[0][0]
+            close_over_ties(rep, job, stored, nothing_changed)
+            restrict_links(rep, job, stored, nothing_changed)
+            take_replicate(rep, job, 0)
+            assert rep.run(f"SELECT count(*) FROM {TOUCHED}")[0][0] > chosen   # claimants, children, duplicates
             assert rep.run(f"""SELECT count(*) FROM {reference.copy_of(DEPENDANTS)} AS d
                                 JOIN {TOUCHED} AS t ON t.person_id = d.child_person_id
                                 WHERE d.parent_person_id NOT IN (SELECT person_id FROM {TOUCHED})""")[0][0] == 0
-            restrict_links(rep, job, stored)
             rerun_rules(rep, job, reference, 0)
             assert rep.run(f"SELECT count(*) FROM {EVENTS_ALL}")[0][0] > 100
             assert _differing_rows(rep, EVENTS_ALL, reference.copy_of(EVENTS_ALL)) == 0
@@ -148,3 +154,21 @@ def test_an_estimate_is_named_and_refused_when_a_rerun_did_not_pin_it(con):
     assert con.execute(f"SELECT x FROM {ESTIMATES[0]}").fetchall() == [(2,)]
     estimate(con, ESTIMATES[0], "SELECT 5 AS x")   # unpinned again after the block
     assert con.execute(f"SELECT x FROM {ESTIMATES[0]}").fetchall() == [(5,)]
+
+
+def test_replicates_drawn_together_count_as_drawn_one_by_one(kept, tmp_path, monkeypatch):
+    """Replicates are drawn, closed over their ties and cut from the link tables in batches: a batch
+    of one and a batch of five give the same counts in every cell (a join that let one replicate's
+    re-links reach another's persons would not)."""
+    import spine.uncertainty as uncertainty
+
+    job, store, _ = kept
+    db = _copy(store, tmp_path)
+    _, together = replicate_flow_counts(db, job, replicates=6, seed=7)
+    assert together["persons_relinked_per_replicate"]["mean"] > 0
+    db.run(f"CREATE TABLE together AS SELECT * FROM {REPLICATE_COUNTS}")
+    monkeypatch.setattr(uncertainty, "REPLICATES_AT_ONCE", 1)
+    _, alone = replicate_flow_counts(db, job, replicates=6, seed=7)
+    assert alone["persons_rerun_per_replicate"] == together["persons_rerun_per_replicate"]
+    assert db.run(f"SELECT count(*) FROM {REPLICATE_COUNTS}")[0][0] > 100
+    assert _differing_rows(db, "together", REPLICATE_COUNTS) == 0
