@@ -20,9 +20,10 @@ from rules.signs_of_life import PROVISIONAL_SOURCE, imputation_estimates, never_
 from spine.config import JobConfig
 from spine.engine import Engine
 from spine.groups import citizenship_group_sql
-from spine.presence import (PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants, build_presence,
-                            grace_periods)
-from spine.visa_stage import PRESENCE, VISAS, apply_visa_rules, find_visa_visitors
+from spine.family import DEPENDANTS
+from spine.presence import (BASE_DUPLICATES, PRESENCE_WITHOUT_GRANTS, build_base_duplicates, build_dependants,
+                            build_presence, grace_periods)
+from spine.visa_stage import PRESENCE, VISAS, VISITORS, apply_visa_rules, find_visa_visitors
 
 if TYPE_CHECKING:
     from spine.replicate_rules import Reference
@@ -44,6 +45,12 @@ EVENTS_WITHOUT_VISAS = "rules__events_without_visas"
 MOVEMENTS_WITHOUT_VISAS = "rules__movements_without_visa_rules"
 EVENTS_WITHOUT_REPAIR = "rules__events_without_itinerary_repair"
 MOVEMENTS_WITHOUT_REPAIR = "rules__movements_without_itinerary_repair"
+#: The run's movements after the visa rules and the itinerary repair, before anything is imputed:
+#: where a reference for rule settings that act only later starts (spine.replicate_rules).
+MOVEMENTS_AFTER_REPAIR = "rules__movements_after_repair"
+#: Rule settings that act only on what is imputed from signs of life, after the repair: a reference
+#: that varies only these can start from the run's ``MOVEMENTS_AFTER_REPAIR``.
+SETTINGS_AFTER_REPAIR = ("signs_of_life.window_days", "signs_of_life.provisional_days")
 
 
 def first_year(job: JobConfig, end: date) -> int:
@@ -66,10 +73,18 @@ def data_end(db: Engine, job: JobConfig, linked_records: str) -> date:
     return found or date.today()
 
 
+def keeps_repaired_movements(job: JobConfig) -> bool:
+    """Whether the run keeps its movements after the repair: its uncertainty replicates draw rule
+    settings that act only later, whose references start from them."""
+    alternatives = job.flows.uncertainty.rule_alternatives
+    return bool(job.flows.uncertainty.replicates and alternatives and set(alternatives) <= set(SETTINGS_AFTER_REPAIR))
+
+
 def build_movements_and_events(db: Engine, job: JobConfig,
                                linked_records: str, *, ablations: bool = True,
                                replicate: int | None = None,
-                               reference: Reference | None = None) -> tuple[date, dict[str, Any]]:
+                               reference: Reference | None = None, keep_repaired: bool = False,
+                               after_repair: bool = False) -> tuple[date, dict[str, Any]]:
     """Materialise ``movements``, ``events`` and ``residence_spells``; return the data end used
     and the rules' counts.
 
@@ -79,26 +94,39 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     ``ablations=False`` skips them (their counts are None): the uncertainty replicates need only
     the events. A ``replicate`` gets no residence spells and no counts. With a ``reference``
     (spine.replicate_rules) the linked records are a few persons', the estimates and the data end
-    are the reference's, and ``events`` gets everyone else's from it.
+    are the reference's, and ``events`` gets everyone else's from it. ``keep_repaired`` keeps the
+    movements after the repair (``MOVEMENTS_AFTER_REPAIR``); ``after_repair`` starts from them and
+    from the tables the run made before them (a reference whose settings act only later).
     """
-    movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
-    in_list = sql_in_list(movement_sources)
-    materialise(db, MOVEMENT_INPUT, f"""
-        SELECT person_id, source, record_id, event_date AS date, direction
-        FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
-    flag_itineraries(db, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
-    end = reference.data_end if reference else data_end(db, job, linked_records)
-    # with visa rules, rules__presence is the evidence plus the in-country grants they add
-    base_presence = build_presence(db, job, PRESENCE_WITHOUT_GRANTS if job.rules.visas.source else PRESENCE)
-    visitors = find_visa_visitors(db, job, base_presence)
-    dependants = build_dependants(db, job)
-    home = sql_literal(job.home_country)
-    people = materialise(db, PEOPLE, f"""
-        SELECT person_id, dob, {citizenship_group_sql('nationality', job.home_country)} AS citizenship_group,
-               coalesce(country_of_birth <> {home}, nationality <> {home}) AS born_abroad
-        FROM persons""")
+    if after_repair:   # the run's tables before the imputation are the store's, and its repaired movements
+        end = data_end(db, job, linked_records)
+        materialise(db, "movements", f"SELECT * FROM {MOVEMENTS_AFTER_REPAIR}")
+        visas = job.rules.visas.source is not None
+        base_presence = PRESENCE_WITHOUT_GRANTS if visas else PRESENCE
+        visitors = VISITORS if visas else None
+        dependants = DEPENDANTS if job.rules.family.children_source else None
+        duplicates = BASE_DUPLICATES if BASE_DUPLICATES in db.table_names() else None
+        people = PEOPLE
+    else:
+        movement_sources = [name for name, s in job.sources.items() if s.is_movement_source]
+        in_list = sql_in_list(movement_sources)
+        materialise(db, MOVEMENT_INPUT, f"""
+            SELECT person_id, source, record_id, event_date AS date, direction
+            FROM {linked_records} WHERE source IN ({in_list}) AND direction IS NOT NULL""")
+        flag_itineraries(db, MOVEMENT_INPUT, "movements", enabled=job.rules.itinerary.enabled)
+        end = reference.data_end if reference else data_end(db, job, linked_records)
+        # with visa rules, rules__presence is the evidence plus the in-country grants they add
+        base_presence = build_presence(db, job, PRESENCE_WITHOUT_GRANTS if job.rules.visas.source else PRESENCE)
+        visitors = find_visa_visitors(db, job, base_presence)
+        dependants = build_dependants(db, job)
+        home = sql_literal(job.home_country)
+        people = materialise(db, PEOPLE, f"""
+            SELECT person_id, dob, {citizenship_group_sql('nationality', job.home_country)} AS citizenship_group,
+                   coalesce(country_of_birth <> {home}, nationality <> {home}) AS born_abroad
+            FROM persons""")
+        duplicates = build_base_duplicates(db, job)
     pipeline = MovementRules(db, rule_settings(job, end), RuleTables(
-        people=people, dependants=dependants, duplicates=build_base_duplicates(db, job), visitors=visitors))
+        people=people, dependants=dependants, duplicates=duplicates, visitors=visitors))
     repair, with_life = pipeline.settings.repair, pipeline.settings.signs_of_life
 
     # the run: visa rules, repair, signs of life, events; each ablation copies the movements
@@ -106,11 +134,14 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     with recording_estimates(db) as made:   # what the ablations will estimate again
         if visitors and ablations:
             materialise(db, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
-        visa_counts = apply_visa_rules(db, job, "movements", base_presence, data_end=end) if visitors else {}
+        visa_counts = apply_visa_rules(db, job, "movements", base_presence, data_end=end) \
+            if visitors and not after_repair else {}
         presence = PRESENCE
         if repair != "none" and ablations:
             materialise(db, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
-        repaired = pipeline.repair("movements", presence)
+        repaired = pipeline.repair("movements", presence) if not after_repair else 0
+        if keep_repaired:
+            materialise(db, MOVEMENTS_AFTER_REPAIR, "SELECT * FROM movements")
         if ablations:
             pipeline.derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
         pipeline.impute("movements", presence)

@@ -30,7 +30,7 @@ from spine.config import JobConfig, load_job, with_rule_value
 from spine.engine import DuckDBEngine, Engine
 from spine.errors import CheckFailed, ConfigError, InputError, SpineError
 from spine.calibration import calibrate_rules
-from spine.events_stage import build_movements_and_events, first_year
+from spine.events_stage import build_movements_and_events, first_year, keeps_repaired_movements
 from spine.linking import link_table
 from spine.outputs import (
     CONTRACT_TABLES,
@@ -580,7 +580,8 @@ class _Stages:
         calibration = None
         if self.job.rules.calibrate is not None:   # the settings chosen on the validation sample
             self.job, calibration = calibrate_rules(self.db, self.job, self.state["linked"])
-        data_end, rule_counts = build_movements_and_events(self.db, self.job, self.state["linked"])
+        data_end, rule_counts = build_movements_and_events(self.db, self.job, self.state["linked"],
+                                                           keep_repaired=keeps_repaired_movements(self.job))
         if calibration:
             rule_counts["calibration"] = calibration
         return {"data_end": data_end, "rule_counts": rule_counts, "calibration": calibration}

@@ -94,6 +94,20 @@ def run_reference(rep: Engine, job: JobConfig, index: int) -> Reference:
                                        tuple(t for t in KEPT if t in have)), quote_ident)
 
 
+def reference_after_the_runs_repair(rep: Engine, job: JobConfig, index: int) -> Reference:
+    """The rules for settings that act only after the itinerary repair (``SETTINGS_AFTER_REPAIR``),
+    started from the run's movements after it: what comes before (linked records, presence,
+    visitors, dependants, the visa rules, the repair and their estimates) is the run's, read from
+    the store, so only the imputation, the events, family events and early leavers run again.
+    Before any :func:`run_reference`: that makes its own tables under the names read here."""
+    with recording_estimates(rep):
+        end, _ = build_movements_and_events(rep, job, LINKED_RECORDS, ablations=False, replicate=0,
+                                            after_repair=True)
+    have = set(rep.table_names())   # the store's too: the estimates made before the repair are the run's
+    return _with_copies(rep, Reference(index, end, tuple(t for t in ESTIMATES if t in have),
+                                       tuple(t for t in KEPT if t in have)), quote_ident)
+
+
 def reference_of_the_run(rep: Engine, stored: Callable[[str], str], index: int, end: date) -> Reference:
     """The run's own rules stage as the reference for its own rule settings: it ran the rules over
     everyone with the run's links and left in the store what a reference keeps (its estimates are

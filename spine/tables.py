@@ -119,6 +119,8 @@ TABLES: tuple[StoreTable, ...] = (
     _t("rules__movements_without_visa_rules", "rules", "working", "the visa rules' ablation: movements without them"),
     _t("rules__movements_without_itinerary_repair", "rules", "working",
        "the repair's ablation: movements without it"),
+    _t("rules__movements_after_repair", "rules", "working",
+       "movements after the repair, before imputation (the uncertainty references start there)"),
     _t("rules__events_without_visas", "rules", "working", "events without the visa rules (ablation)"),
     _t("rules__events_without_itinerary_repair", "rules", "working", "events without the repair (ablation)"),
     _t("rules__events_without_signs_of_life", "rules", "working", "events without signs of life (ablation)"),

@@ -50,13 +50,14 @@ from linkage._sql import materialise, quote_ident, sql_in_list, sql_literal
 from spine.builder import LINKED_RECORDS, build_linked_records
 from spine.config import HybridConfig, JobConfig, ProbabilisticConfig, with_rule_value
 from spine.engine import Engine
-from spine.events_stage import build_movements_and_events
+from spine.events_stage import MOVEMENTS_AFTER_REPAIR, SETTINGS_AFTER_REPAIR, build_movements_and_events
 from spine import flows as flows_module
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS
 from spine.flows import CELL_KEYS, event_counts_sql, margin_labels_sql
 from spine.linking import link_table
-from spine.replicate_rules import (TOUCHED_ALL, Reference, build_ties, close_over_ties, reference_of_the_run,
-                                   relinked_persons, rerun_rules, restrict_links, run_reference, take_replicate)
+from spine.replicate_rules import (TOUCHED_ALL, Reference, build_ties, close_over_ties, reference_after_the_runs_repair,
+                                   reference_of_the_run, relinked_persons, rerun_rules, restrict_links, run_reference,
+                                   take_replicate)
 from spine.sources import std_table
 from spine.validation import adjusted_intervals, cell_parameters, validation_rates, validation_summary
 
@@ -337,17 +338,20 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         # a reference per rule setting: none to re-use when every replicate has a setting of its own
         rerun_everyone = rerun_everyone or len({_key(values) for values in settings}) >= replicates
         references: dict[tuple[tuple[str, Any], ...], Reference] = {}
-        from_the_run = 0
+        from_the_run = from_the_repair = 0
         relinked: list[int] = []
         rerun: list[int] = []
         if not rerun_everyone:   # first: the replicates' link tables are not there yet
-            for values in settings:
-                if _key(values) in references:
-                    continue
+            after_repair = (MOVEMENTS_AFTER_REPAIR in rep.table_names()
+                            and set(config.rule_alternatives) <= set(SETTINGS_AFTER_REPAIR))
+            for values in sorted({_key(values): values for values in settings}.values(), key=_key):
                 job_r = _with_values(job, values)
                 if data_end is not None and job_r.rules == job.rules:   # the run's own settings: its rules stage
                     references[_key(values)] = reference_of_the_run(rep, stored, len(references), data_end)
                     from_the_run += 1
+                elif after_repair:   # the others start from the run's repaired movements
+                    references[_key(values)] = reference_after_the_runs_repair(rep, job_r, len(references))
+                    from_the_repair += 1
                 else:
                     references[_key(values)] = run_reference(rep, job_r, len(references))
         if not rerun_everyone:
@@ -392,6 +396,7 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         "rules_rerun_for": "everyone" if rerun_everyone else "re-linked persons and those tied to them",
         "reference_runs": len(references) - from_the_run,
         "references_from_the_run": from_the_run,
+        "reference_runs_from_the_repair": from_the_repair,
         "persons_relinked_per_replicate": {"mean": round(float(np.mean(relinked)), 1), "max": int(max(relinked))}
         if relinked else None,
         "persons_rerun_per_replicate": {"mean": round(float(np.mean(rerun)), 1), "max": int(max(rerun))}

@@ -13,11 +13,12 @@ from linkage._sql import materialise
 from rules._sql import ESTIMATES, estimate, pinned_estimates
 from rules.early_leavers import EARLY_LEAVER_WEIGHTS
 from spine import Job
-from spine.config import load_job
+from spine.config import load_job, with_rule_value
 from spine.events_stage import EVENTS_ALL
 from spine.family import DEPENDANTS
 from spine.replicate_rules import (CHANGED_COLUMNS, TOUCHED, TOUCHED_ALL, build_ties, close_over_ties,
-                                   reference_of_the_run, rerun_rules, restrict_links, run_reference, take_replicate)
+                                   reference_after_the_runs_repair, reference_of_the_run, rerun_rules, restrict_links,
+                                   run_reference, take_replicate)
 from spine.uncertainty import REPLICATE_COUNTS, replicate_flow_counts
 from tests.conftest import engine_on
 
@@ -118,6 +119,29 @@ def test_the_runs_rules_stage_is_the_reference_for_its_own_settings(kept, tmp_pa
         assert rep.run(f"SELECT count(*) FROM {from_the_run.copy_of(EVENTS_ALL)}")[0][0] > 100
 
 
+def test_a_reference_for_a_later_acting_setting_started_from_the_runs_repair_is_the_full_one(kept, tmp_path):
+    """A reference for other imputation settings started from the run's movements after the repair
+    gives, table for table, what the rules give when run over everyone from the linked records,
+    without building again what comes before the repair."""
+    job, store, _ = kept
+    db = _copy(store, tmp_path)
+    other = with_rule_value(job, "signs_of_life.provisional_days", 180)
+    assert other.rules != job.rules
+    with db.shadowing("spine_uncertainty") as (rep, stored):
+        materialise(rep, "persons", f"SELECT * FROM {stored('persons')}")
+        from_the_repair = reference_after_the_runs_repair(rep, other, 0)   # first: reads the store's tables
+        own = {r[0] for r in rep.run("SELECT table_name FROM duckdb_tables() "
+                                     "WHERE database_name = 'spine_uncertainty'")}
+        assert "movements" in own and EVENTS_ALL in own
+        assert not own & {"rules__presence", "rules__movement_input", "spine__linked_records", DEPENDANTS}
+        again = run_reference(rep, other, 1)
+        assert from_the_repair.data_end == again.data_end and from_the_repair.kept == again.kept
+        assert set(again.estimates) <= set(from_the_repair.estimates) and len(again.estimates) >= 15
+        for name in again.estimates + again.kept:
+            assert _differing_rows(rep, from_the_repair.copy_of(name), again.copy_of(name)) == 0, name
+        assert rep.run(f"SELECT count(*) FROM {from_the_repair.copy_of(EVENTS_ALL)}")[0][0] > 100
+
+
 def test_replicates_rerun_a_few_persons_and_count_as_rerunning_everyone_does(kept, tmp_path):
     """The same draws re-run for the re-linked persons and for everyone: the same counts in all
     but a few cells (estimates re-estimated under the re-links move a handful of events)."""
@@ -125,6 +149,7 @@ def test_replicates_rerun_a_few_persons_and_count_as_rerunning_everyone_does(kep
     section = quality["uncertainty"]
     # window_days drawn from three values: the run's own (730) is its rules stage, the others run
     assert section["reference_runs"] == 2 and section["references_from_the_run"] == 1
+    assert section["reference_runs_from_the_repair"] == 2   # window_days acts after the repair
     persons = quality["uncertainty"]["persons_rerun_per_replicate"]
     db = _copy(store, tmp_path)
     everyone = db.run("SELECT count(*) FROM persons")[0][0]
