@@ -344,7 +344,7 @@ def replicate_flow_counts(db: Engine, job: JobConfig, replicates: int | None = N
         if not rerun_everyone:   # first: the replicates' link tables are not there yet
             after_repair = (MOVEMENTS_AFTER_REPAIR in rep.table_names()
                             and set(config.rule_alternatives) <= set(SETTINGS_AFTER_REPAIR))
-            for values in sorted({_key(values): values for values in settings}.values(), key=_key):
+            for values in {_key(values): values for values in settings}.values():   # each setting once
                 job_r = _with_values(job, values)
                 if data_end is not None and job_r.rules == job.rules:   # the run's own settings: its rules stage
                     references[_key(values)] = reference_of_the_run(rep, stored, len(references), data_end)

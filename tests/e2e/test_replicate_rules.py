@@ -19,7 +19,7 @@ from spine.family import DEPENDANTS
 from spine.replicate_rules import (CHANGED_COLUMNS, TOUCHED, TOUCHED_ALL, build_ties, close_over_ties,
                                    reference_after_the_runs_repair, reference_of_the_run, rerun_rules, restrict_links,
                                    run_reference, take_replicate)
-from spine.uncertainty import REPLICATE_COUNTS, replicate_flow_counts
+from spine.uncertainty import REPLICATE_COUNTS, replicate_flow_counts, rule_values
 from tests.conftest import engine_on
 
 
@@ -179,6 +179,21 @@ def test_an_estimate_is_named_and_refused_when_a_rerun_did_not_pin_it(con):
     assert con.execute(f"SELECT x FROM {ESTIMATES[0]}").fetchall() == [(2,)]
     estimate(con, ESTIMATES[0], "SELECT 5 AS x")   # unpinned again after the block
     assert con.execute(f"SELECT x FROM {ESTIMATES[0]}").fetchall() == [(5,)]
+
+
+def test_rule_alternatives_with_a_setting_left_unset_start_from_the_repair(kept, tmp_path):
+    """``provisional_days: [365, null]`` (null: no provisional departures): a setting left unset
+    among the values drawn, both references started from the run's repair."""
+    job, store, _ = kept
+    uncertainty = job.flows.uncertainty.model_copy(update={"rule_alternatives": {
+        "signs_of_life.provisional_days": [365, None]}})
+    job = job.model_copy(update={"flows": job.flows.model_copy(update={"uncertainty": uncertainty})})
+    key = "signs_of_life.provisional_days"
+    seed = next(s for s in range(50) if len({rule_values(job, s, r)[key] for r in range(4)}) == 2)
+    db = _copy(store, tmp_path)
+    _, measured = replicate_flow_counts(db, job, replicates=4, seed=seed)
+    assert measured["reference_runs"] == 2 and measured["reference_runs_from_the_repair"] == 2
+    assert set(measured["rule_values_used"][key]) == {"365", "None"}
 
 
 def test_replicates_drawn_together_count_as_drawn_one_by_one(kept, tmp_path, monkeypatch):
