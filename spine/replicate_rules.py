@@ -225,7 +225,8 @@ def restrict_links(rep: Engine, job: JobConfig, stored: Callable[[str], str], ch
     for name, _ in job.ordered_sources:
         stored_links = stored(link_table(name))
         materialise(rep, links_of_every_replicate(name), f"""
-            SELECT t.replicate, {_prefixed("l", LINK_COLUMNS)}
+            SELECT t.replicate, l.record_id, l.entity_id, l.status, l.method, l.matched_on,
+                   l.match_probability, l.match_weight, l.reason
             FROM {stored_links} AS l JOIN {TOUCHED_ALL} AS t ON t.person_id = l.entity_id
             LEFT JOIN (SELECT replicate, record_id FROM {c} WHERE source = {sql_literal(name)}) AS x
                  ON x.replicate = t.replicate AND x.record_id = l.record_id
@@ -251,10 +252,6 @@ def take_replicate(rep: Engine, job: JobConfig, replicate: int) -> None:
 def links_of_every_replicate(name: str) -> str:
     """Source ``name``'s link records of the persons every replicate re-runs (column ``replicate``)."""
     return f"uncertainty__links_of_every_replicate__{name}"
-
-
-def _prefixed(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
 def rerun_rules(rep: Engine, job: JobConfig, reference: Reference, replicate: int) -> None:

@@ -219,18 +219,26 @@ def _drawn_sql(seed: int, replicate: int) -> str:
              OR row_number() OVER (PARTITION BY source, entity_id ORDER BY weight DESC, record_id) = 1"""
 
 
+def _pooled_link_sql(pooled: str, drawn: str, run_entity: str, run_method: str) -> tuple[str, str]:
+    """A pooled record's person and link method in the replicate (aliases of the pool and of
+    ``DRAWN``; the run's person and method): the drawn candidate, else its fallback (``keep`` the
+    run's, ``new`` a new person, ``none`` NULL)."""
+    p, d = pooled, drawn
+    return (f"CASE WHEN {d}.record_id IS NOT NULL THEN {d}.entity_id WHEN {p}.fallback = 'keep' THEN {run_entity} "
+            f"WHEN {p}.fallback = 'new' THEN {p}.new_person_id END",
+            f"CASE WHEN {d}.record_id IS NOT NULL THEN 'probabilistic' WHEN {p}.fallback = 'keep' THEN {run_method} "
+            f"WHEN {p}.fallback = 'new' THEN 'enlarged' END")
+
+
 def _changed_links_sql(replicate: int) -> str:
     """The pooled records whose link the replicate's draw (``DRAWN``) changed: linked to another
     person, linked where the run left them unlinked, or unlinked where the run linked them; with
     their person in the run and in the replicate (as ``_replicate_links_sql`` gives it). Columns:
     spine.replicate_rules.CHANGED_COLUMNS."""
+    entity, method = _pooled_link_sql("p", "d", "p.run_entity", "p.run_method")
     return f"""
         WITH now AS (
-            SELECT p.source, p.record_id, p.run_entity, p.run_linked,
-                   CASE WHEN d.record_id IS NOT NULL THEN d.entity_id WHEN p.fallback = 'keep' THEN p.run_entity
-                        WHEN p.fallback = 'new' THEN p.new_person_id END AS entity_id,
-                   CASE WHEN d.record_id IS NOT NULL THEN 'probabilistic' WHEN p.fallback = 'keep' THEN p.run_method
-                        WHEN p.fallback = 'new' THEN 'enlarged' END AS method
+            SELECT p.source, p.record_id, p.run_entity, p.run_linked, {entity} AS entity_id, {method} AS method
             FROM {POOLED_RECORDS} AS p LEFT JOIN {DRAWN} AS d USING (source, record_id))
         SELECT {int(replicate)} AS replicate, source, record_id, run_entity, run_linked, entity_id, method FROM now
         WHERE CASE WHEN run_linked THEN entity_id IS DISTINCT FROM run_entity ELSE entity_id IS NOT NULL END"""
@@ -240,15 +248,12 @@ def _replicate_links_sql(name: str, stored: Callable[[str], str]) -> str:
     """``link__<name>`` for one replicate: drawn links, fallbacks, and untouched records as in the run."""
     # no CTE: two sources' replicate links meet in one statement (the claims), and Spark refuses a
     # CTE name twice
+    entity, method = _pooled_link_sql("p", "d", "l.entity_id", "l.method")
     return f"""
-        SELECT l.record_id,
-               CASE WHEN d.record_id IS NOT NULL THEN d.entity_id WHEN p.record_id IS NULL THEN l.entity_id
-                    WHEN p.fallback = 'keep' THEN l.entity_id WHEN p.fallback = 'new' THEN p.new_person_id END
-                   AS entity_id,
+        SELECT l.record_id, CASE WHEN p.record_id IS NULL THEN l.entity_id ELSE {entity} END AS entity_id,
                CASE WHEN d.record_id IS NOT NULL THEN 'linked' WHEN p.record_id IS NULL THEN l.status
                     WHEN p.fallback IN ('keep', 'new') THEN 'linked' ELSE 'unlinked' END AS status,
-               CASE WHEN d.record_id IS NOT NULL THEN 'probabilistic' WHEN p.record_id IS NULL THEN l.method
-                    WHEN p.fallback = 'keep' THEN l.method WHEN p.fallback = 'new' THEN 'enlarged' END AS method,
+               CASE WHEN p.record_id IS NULL THEN l.method ELSE {method} END AS method,
                l.matched_on, l.match_probability, l.match_weight,
                CASE WHEN d.record_id IS NULL AND p.fallback = 'none' THEN 'replicate_unlinked' END AS reason
         FROM {stored(link_table(name))} AS l
