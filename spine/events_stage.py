@@ -17,6 +17,7 @@ from rules.family import FOLLOW_LAG, MIN_FOLLOW_CASES, add_family_events
 from rules.residence import build_residence_spells, stock_on_1_january_sql
 from rules.pipeline import MovementRules, RuleSettings, RuleTables
 from rules.signs_of_life import PROVISIONAL_SOURCE, imputation_estimates, never_active_sql
+from spine import ablations as ablation
 from spine.config import JobConfig
 from spine.engine import Engine
 from spine.groups import citizenship_group_sql
@@ -36,11 +37,10 @@ EVENTS_ALL = "rules__events_all"
 #: Each person's date of birth and citizenship group: the subgroups of the silence estimates.
 PEOPLE = "rules__people"
 RESIDENCE_SPELLS = "residence_spells"
-#: Suffix of an estimate's copy while the ablations estimate again.
-SAVED = "__of_the_run"
 NEVER_ACTIVE = "rules__never_active"
 EVENTS_WITHOUT_SIGNS_OF_LIFE = "rules__events_without_signs_of_life"
-#: Each ablation runs the movement pipeline again without its rule, on its own copy.
+#: Each ablation copies the movements where its rule acts and runs the later steps again without it
+#: for the persons the rule changed (spine.ablations).
 EVENTS_WITHOUT_VISAS = "rules__events_without_visas"
 MOVEMENTS_WITHOUT_VISAS = "rules__movements_without_visa_rules"
 EVENTS_WITHOUT_REPAIR = "rules__events_without_itinerary_repair"
@@ -90,7 +90,8 @@ def build_movements_and_events(db: Engine, job: JobConfig,
 
     Each rule's ablation is measured in the same run: the events derived with every rule but that
     one (quality.json ``rules.<rule>.events_without``). The visa rules and itinerary repair change
-    what signs of life impute afterwards, so their ablations run that part again on a copy.
+    what signs of life impute afterwards, so their ablations run that part again for the persons
+    they changed, the run's estimates held (spine.ablations).
     ``ablations=False`` skips them (their counts are None): the uncertainty replicates need only
     the events. A ``replicate`` gets no residence spells and no counts. With a ``reference``
     (spine.replicate_rules) the linked records are a few persons', the estimates and the data end
@@ -130,40 +131,46 @@ def build_movements_and_events(db: Engine, job: JobConfig,
     repair, with_life = pipeline.settings.repair, pipeline.settings.signs_of_life
 
     # the run: visa rules, repair, signs of life, events; each ablation copies the movements
-    # just before the rule it leaves out
-    with recording_estimates(db) as made:   # what the ablations will estimate again
+    # just before the rule it leaves out and notes whom the rule changed
+    if ablations:
+        ablation.start(db)
+    with recording_estimates(db) as made:   # what the ablations hold at the run's
         if visitors and ablations:
             materialise(db, MOVEMENTS_WITHOUT_VISAS, "SELECT * FROM movements")
         visa_counts = apply_visa_rules(db, job, "movements", base_presence, data_end=end) \
             if visitors and not after_repair else {}
         presence = PRESENCE
+        if visitors and ablations:
+            ablation.note_changed(db, "visas", [(MOVEMENTS_WITHOUT_VISAS, "movements"), (base_presence, presence)],
+                                  also=[visitors])
         if repair != "none" and ablations:
             materialise(db, MOVEMENTS_WITHOUT_REPAIR, "SELECT * FROM movements")
         repaired = pipeline.repair("movements", presence) if not after_repair else 0
+        if repair != "none" and ablations:
+            ablation.note_changed(db, "itinerary_repair", [(MOVEMENTS_WITHOUT_REPAIR, "movements")])
         if keep_repaired:
             materialise(db, MOVEMENTS_AFTER_REPAIR, "SELECT * FROM movements")
         if ablations:
             pipeline.derive(EVENTS_WITHOUT_SIGNS_OF_LIFE, "movements", None)   # before departures are imputed
         pipeline.impute("movements", presence)
-        estimates = imputation_estimates(db) if with_life else {"estimated": False}   # before the ablations re-run them
+        estimates = imputation_estimates(db) if with_life else {"estimated": False}
         repaired_after = pipeline.repair_after_imputation("movements", presence)
         pipeline.derive("events", "movements", presence)
         early_leavers = _early_leavers(db, job, pipeline, presence if with_life else None, replicate, reference)
 
-    # ablations: they estimate again on their own movements; the store keeps the run's estimates
-    saved = _save_estimates(db, made) if ablations else []
+    # ablations: the later steps again for the persons each rule changed, the run's estimates held
+    rerun = {}
+    if ablations and (visitors or repair != "none"):
+        rerun = ablation.close_over_ties(db, dependants, duplicates, PEOPLE)
     if visitors and ablations:
-        pipeline.repair(MOVEMENTS_WITHOUT_VISAS, base_presence)
-        pipeline.impute(MOVEMENTS_WITHOUT_VISAS, base_presence)
-        pipeline.repair_after_imputation(MOVEMENTS_WITHOUT_VISAS, base_presence)
-        pipeline.derive(EVENTS_WITHOUT_VISAS, MOVEMENTS_WITHOUT_VISAS, base_presence, with_visitors=False)
+        ablation.events_without(db, pipeline.settings, pipeline.tables, "visas", made,
+                                movements=MOVEMENTS_WITHOUT_VISAS, presence=base_presence, output=EVENTS_WITHOUT_VISAS,
+                                repair=True, with_visitors=False)
     if repair != "none" and ablations:
-        pipeline.impute(MOVEMENTS_WITHOUT_REPAIR, presence)
-        pipeline.derive(EVENTS_WITHOUT_REPAIR, MOVEMENTS_WITHOUT_REPAIR, presence)
+        ablation.events_without(db, pipeline.settings, pipeline.tables, "itinerary_repair", made,
+                                movements=MOVEMENTS_WITHOUT_REPAIR, presence=presence, output=EVENTS_WITHOUT_REPAIR,
+                                repair=False)
 
-    for name in saved:
-        materialise(db, name, f"SELECT * FROM {quote_ident(name + SAVED)}")
-        db.run(f"DROP TABLE {quote_ident(name + SAVED)}")
     family = _family_events(db, presence, dependants)
     if replicate is not None:
         if reference is not None:
@@ -183,7 +190,8 @@ def build_movements_and_events(db: Engine, job: JobConfig,
             "policy": repair, "movements_changed": repaired, "movements_changed_after_imputation": repaired_after,
             "events_with": with_events,
             "events_without": _event_counts(db, EVENTS_WITHOUT_REPAIR, "self")
-            if repair != "none" and ablations else None},
+            if repair != "none" and ablations else None,
+            "persons_rerun_without": rerun.get("itinerary_repair")},
         "signs_of_life": {
             "enabled": with_life,
             "imputed_departures": dict(db.run(
@@ -203,20 +211,14 @@ def build_movements_and_events(db: Engine, job: JobConfig,
             "visitors": db.run(f"SELECT count(*) FROM {visitors}")[0][0] if visitors else 0,
             **visa_counts,
             "events_with": with_events,
-            "events_without": _event_counts(db, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None},
+            "events_without": _event_counts(db, EVENTS_WITHOUT_VISAS, "self") if visitors and ablations else None,
+            "persons_rerun_without": rerun.get("visas")},
         "family": family,
         "early_leavers": early_leavers,
         "residence": _residence_counts(db, first_year(job, end), end),
     }
     counts["reporting"] = _keep_reporting_period(db, job, end)
     return end, counts
-
-
-def _save_estimates(db: Engine, names: set[str]) -> list[str]:
-    """Copy the estimates ``names`` aside (``<name>__of_the_run``); return which."""
-    for name in sorted(names):
-        materialise(db, name + SAVED, f"SELECT * FROM {quote_ident(name)}")
-    return sorted(names)
 
 
 def rule_settings(job: JobConfig, end: date) -> RuleSettings:

@@ -111,7 +111,7 @@ def reference_after_the_runs_repair(rep: Engine, job: JobConfig, index: int) -> 
 def reference_of_the_run(rep: Engine, stored: Callable[[str], str], index: int, end: date) -> Reference:
     """The run's own rules stage as the reference for its own rule settings: it ran the rules over
     everyone with the run's links and left in the store what a reference keeps (its estimates are
-    the main run's, not the ablations': events_stage restores them), so running them again would
+    the main run's: its ablations hold them, spine.ablations), so running them again would
     give the same tables. Its copies are made from the store's; ``end`` is the run's data end."""
     have = set(rep.table_names())
     return _with_copies(rep, Reference(index, end, tuple(t for t in ESTIMATES if t in have),

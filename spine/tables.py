@@ -116,13 +116,19 @@ TABLES: tuple[StoreTable, ...] = (
     _t("rules__never_active", "rules", "working", "people present only by registration, never resident"),
     _t("rules__movements_as_recorded", "rules", "working", "recorded movements and arrivals imputed then "
        "(the early-leaver estimate)"),
-    _t("rules__movements_without_visa_rules", "rules", "working", "the visa rules' ablation: movements without them"),
+    _t("rules__movements_without_visa_rules", "rules", "working",
+       "movements before the visa rules (where their ablation starts)"),
     _t("rules__movements_without_itinerary_repair", "rules", "working",
-       "the repair's ablation: movements without it"),
+       "movements before the repair (where its ablation starts)"),
+    _t("rules__ablation_persons", "rules", "working", "the persons each ablation re-runs: those its rule changed "
+       "and everyone tied to them"),
+    _t("rules__ablation_ties", "rules", "working", "claimants and children, duplicate registrations (both ways)"),
     _t("rules__movements_after_repair", "rules", "working",
        "movements after the repair, before imputation (the uncertainty references start there)"),
-    _t("rules__events_without_visas", "rules", "working", "events without the visa rules (ablation)"),
-    _t("rules__events_without_itinerary_repair", "rules", "working", "events without the repair (ablation)"),
+    _t("rules__events_without_visas", "rules", "working", "events without the visa rules (ablation: re-run for "
+       "the persons they changed, the run's for the others)"),
+    _t("rules__events_without_itinerary_repair", "rules", "working", "events without the repair (ablation: re-run "
+       "for the persons it changed, the run's for the others)"),
     _t("rules__events_without_signs_of_life", "rules", "working", "events without signs of life (ablation)"),
     _t("rules__events_ended_{n}y_earlier", "rules", "working", "events as known n years before the end "
        "(early leavers)"),
@@ -131,7 +137,6 @@ TABLES: tuple[StoreTable, ...] = (
     _t("{table}__spans", "rules", "working", "the periods of a movement sequence"),
     _t("{table}__appended", "rules", "working", "the rows a step appends to a table, before they are added"),
     _t("{table}__visitor_entries", "rules", "working", "visitors' entries taken out of the movements"),
-    _t("{table}__of_the_run", "rules", "working", "an estimate's copy while an ablation estimates again"),
     _t("rules__departure_candidates", "rules", "explains", "the departures the evidence may impute, with their "
        "chance"),
     _t("rules__departure_rates", "rules", "explains", "the recording rates and chances behind imputed departures"),

@@ -63,6 +63,7 @@ def test_visa_rules_grace_period_and_never_active_in_a_job(tmp_path):
             counts["visas"]["imputed_arrivals"]) == (1, 1, 1)
     assert counts["signs_of_life"]["never_active_not_resident"] == 1
     assert counts["visas"]["events_without"] == {"immigration": 2}   # without the visa rules: Amal and Tomas at entry
+    assert counts["visas"]["persons_rerun_without"] == 2              # the visa holders, Lena and Tomas
 
 
 def test_without_visa_rules_entries_count_as_recorded_and_grace_can_be_left_out(tmp_path):
@@ -80,4 +81,4 @@ def test_without_visa_rules_entries_count_as_recorded_and_grace_can_be_left_out(
     assert events == [("R1", "emigration", "2022-12-31"), ("R1", "immigration", "2018-03-01"),
                       ("R4", "immigration", "2020-01-10")]
     assert counts["visas"] == {"enabled": False, "visitors": 0, "events_with": counts["visas"]["events_with"],
-                               "events_without": None}
+                               "events_without": None, "persons_rerun_without": None}
