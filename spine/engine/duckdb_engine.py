@@ -117,7 +117,8 @@ class DuckDBEngine(EngineBase):
         shadow.run(f"ATTACH ':memory:' AS {quote_ident(name)}")
         try:
             shadow.run(f"USE {quote_ident(name)}")
-            shadow.run(f"SET search_path = {sql_literal(f'{name}.main,{store}.main')}")
+            path = f"{quote_ident(name)}.main,{quote_ident(store)}.main"   # a store named with a quote too
+            shadow.run(f"SET search_path = {sql_literal(path)}")
             yield shadow, lambda table: f"{quote_ident(store)}.main.{quote_ident(table)}"
         finally:
             shadow.run(f"USE {quote_ident(store)}")
