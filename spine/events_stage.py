@@ -262,19 +262,8 @@ def _early_leavers(db: Engine, job: JobConfig, pipeline: MovementRules, presence
             SELECT * FROM movements WHERE kept AND (record_id IS NOT NULL OR source IN ('visa', 'registration',
                                                                                          'visa_transition'))""")
 
-    # a provisional immigration on ``day`` began an open stay in the time the definition needs to
-    # judge it, so only the persons with a movement then are derived again (per person, as the
-    # whole would give them; at a million persons a derivation over everyone took four times as long)
-    settings = pipeline.settings
-    looks_back = settings.min_days + settings.tolerance_days + (settings.event_window_days or 0)
-
     def derive_at(day: date, output: str) -> str:
-        recent = materialise(db, f"{output}__movements", f"""
-            SELECT * FROM {MOVEMENTS_AS_RECORDED} WHERE person_id IN (
-                SELECT person_id FROM {MOVEMENTS_AS_RECORDED}
-                WHERE date > DATE {sql_literal((day - timedelta(days=looks_back)).isoformat())}
-                  AND date <= DATE {sql_literal(day.isoformat())})""")
-        return pipeline.derive(output, recent, presence, data_end=day)
+        return pipeline.derive(output, MOVEMENTS_AS_RECORDED, presence, data_end=day)
 
     draw = None if replicate is None else np.random.default_rng([job.flows.uncertainty.seed, 3, replicate])
     found = estimate_early_leavers(db, derive_at, "events", pipeline.tables.people, data_end=end,

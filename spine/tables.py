@@ -132,8 +132,6 @@ TABLES: tuple[StoreTable, ...] = (
     _t("rules__events_without_signs_of_life", "rules", "working", "events without signs of life (ablation)"),
     _t("rules__events_ended_{n}y_earlier", "rules", "working", "events as known n years before the end "
        "(early leavers)"),
-    _t("rules__events_ended_{n}y_earlier__movements", "rules", "working", "the movements of the persons who "
-       "moved in the year before that end (early leavers)"),
     _t("rules__events_all", "rules", "explains", "every derived event, the reporting period's and the others"),
     _t("{table}__sequence", "rules", "working", "movements with short trips and visits taken out"),
     _t("{table}__spans", "rules", "working", "the periods of a movement sequence"),
