@@ -10,10 +10,10 @@ everyone else's events without the rule are their events in the run.
 
 The estimates over everyone (``rules._sql.ESTIMATES``: rates, lags, the silence model) are held at
 the run's: an ablation measures what the rule did to the persons it changed, other things as they
-were in the run. (Each ablation used to estimate again and run the later steps over everyone:
-about two fifths of the rules stage at a million persons.) The re-run has a namespace of its own
-(``Engine.shadowing``), so its working tables never replace the run's: the candidates and chances
-the store keeps explain the run's imputations, not an ablation's.
+were in the run. (Each ablation used to estimate again and run the later steps over everyone: at
+a million persons the rules stage took 169.7 s with them, 109.0 s now.) The re-run has a namespace
+of its own (``Engine.shadowing``), so its working tables never replace the run's: the candidates
+and chances the store keeps explain the run's imputations, not an ablation's.
 """
 
 from __future__ import annotations
