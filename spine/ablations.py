@@ -18,15 +18,13 @@ and chances the store keeps explain the run's imputations, not an ablation's.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from linkage._sql import materialise, quote_ident, sql_literal
 from rules._sql import columns_of, pinned_estimates
 from rules.pipeline import MovementRules, RuleSettings, RuleTables
 from spine.engine import Engine
-
-logger = logging.getLogger(__name__)
+from spine.ties import both_ways, close_over
 
 #: ``ablation, person_id``: who each ablation re-runs.
 ABLATION_PERSONS = "rules__ablation_persons"
@@ -35,8 +33,6 @@ ABLATION_TIES = "rules__ablation_ties"
 #: The re-run's presence (in its own namespace).
 ABLATION_PRESENCE = "rules__ablation_presence"
 ABLATION_NAMESPACE = "rules_ablation"
-#: Closing the persons over the ties adds a family per round; families are small.
-MAX_ROUNDS = 50
 #: Re-run every person instead (what re-running the changed persons must equal: the tests compare).
 RERUN_EVERYONE = False
 
@@ -66,33 +62,16 @@ def note_changed(db: Engine, ablation: str, pairs: Iterable[tuple[str, str]], al
 
 
 def close_over_ties(db: Engine, dependants: str | None, duplicates: str | None, everyone: str) -> dict[str, int]:
-    """Add to each ablation's persons everyone tied to one of them, and so on until no one is added
-    (after ``MAX_ROUNDS``, everyone in ``everyone``); return each ablation's count."""
+    """Add to each ablation's persons everyone tied to one of them (spine.ties; after its last
+    round, everyone in ``everyone``); return each ablation's count."""
     pairs = ["SELECT CAST(NULL AS VARCHAR) AS a, CAST(NULL AS VARCHAR) AS b"]
     if dependants:
         pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM {quote_ident(dependants)}")
     if duplicates:
         pairs.append(f"SELECT person_id AS a, other_id AS b FROM {quote_ident(duplicates)}")
-    pairs_sql = " UNION ALL ".join(pairs)
-    materialise(db, ABLATION_TIES, f"""
-        SELECT a AS person_id, b AS other_id FROM ({pairs_sql}) AS t WHERE a IS NOT NULL AND b IS NOT NULL
-        UNION SELECT b, a FROM ({pairs_sql}) AS t WHERE a IS NOT NULL AND b IS NOT NULL""")
-    before = db.run(f"SELECT count(*) FROM {ABLATION_PERSONS}")[0][0]
-    for _ in range(MAX_ROUNDS):
-        materialise(db, ABLATION_PERSONS, f"""
-            SELECT ablation, person_id FROM {ABLATION_PERSONS}
-            UNION SELECT p.ablation, t.other_id FROM {ABLATION_TIES} AS t
-                  JOIN {ABLATION_PERSONS} AS p ON p.person_id = t.person_id""")
-        after = db.run(f"SELECT count(*) FROM {ABLATION_PERSONS}")[0][0]
-        if after == before:
-            break
-        before = after
-    else:
-        logger.warning("the persons tied to those a rule changed still grew after %d rounds: its ablation re-runs "
-                       "everyone", MAX_ROUNDS)
-        materialise(db, ABLATION_PERSONS, f"""
-            SELECT a.ablation, p.person_id FROM (SELECT DISTINCT ablation FROM {ABLATION_PERSONS}) AS a
-            CROSS JOIN (SELECT DISTINCT person_id FROM {quote_ident(everyone)}) AS p""")
+    both_ways(db, ABLATION_TIES, pairs)
+    close_over(db, ABLATION_PERSONS, "ablation", ABLATION_TIES,
+               everyone=f"SELECT person_id FROM {quote_ident(everyone)}", what="those a rule changed")
     return dict(db.run(f"SELECT ablation, count(*) FROM {ABLATION_PERSONS} GROUP BY 1 ORDER BY 1"))
 
 

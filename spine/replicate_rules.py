@@ -21,7 +21,6 @@ still drawn in every replicate, and weighs every provisional immigration, the re
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -37,8 +36,7 @@ from spine.family import DEPENDANTS, claims_sql
 from spine.linking import LINK_COLUMNS, link_table
 from spine.presence import BASE_DUPLICATES
 from spine.sources import std_table
-
-logger = logging.getLogger(__name__)
+from spine.ties import both_ways, close_over
 
 #: The persons a replicate re-runs (re-linked, and everyone tied to them).
 TOUCHED = "uncertainty__touched_persons"
@@ -53,8 +51,6 @@ CHANGED_TIES = "uncertainty__ties_of_relinked_claims"
 #: the record's person in the run (``run_entity``, ``run_linked``) and in the replicate (``entity_id``,
 #: NULL when unlinked there; ``method``).
 CHANGED_COLUMNS = "replicate, source, record_id, run_entity, run_linked, entity_id, method"
-#: Closing the touched set adds the persons tied to it, round after round; families are small.
-MAX_ROUNDS = 50
 #: What a reference keeps besides the estimates: everyone's events, provisional arrivals and ties.
 KEPT = (EVENTS_ALL, EARLY_LEAVER_ARRIVALS, DEPENDANTS, BASE_DUPLICATES)
 
@@ -143,35 +139,8 @@ def close_over_ties(rep: Engine, job: JobConfig, stored: Callable[[str], str], c
     and each replicate's claims that hold a record whose link it changed (``changed``; ``stored``
     names the store's tables)."""
     _changed_ties(rep, job, stored, changed)
-    before = rep.run(f"SELECT count(*) FROM {TOUCHED_ALL}")[0][0]
-    for _ in range(MAX_ROUNDS):
-        materialise(rep, f"{TOUCHED_ALL}__grown", f"""
-            SELECT replicate, person_id FROM {TOUCHED_ALL}
-            UNION SELECT p.replicate, t.other_id FROM {TIES} AS t JOIN {TOUCHED_ALL} AS p ON p.person_id = t.person_id
-            UNION SELECT p.replicate, t.other_id FROM {CHANGED_TIES} AS t
-                  JOIN {TOUCHED_ALL} AS p ON p.replicate = t.replicate AND p.person_id = t.person_id""")
-        after = rep.run(f"SELECT count(*) FROM {TOUCHED_ALL}__grown")[0][0]
-        materialise(rep, TOUCHED_ALL, f"SELECT replicate, person_id FROM {TOUCHED_ALL}__grown")
-        if after == before:
-            return
-        before = after
-    logger.warning("the persons tied to the replicates' re-links still grew after %d rounds: the replicates re-run "
-                   "everyone", MAX_ROUNDS)
-    materialise(rep, TOUCHED_ALL, f"""
-        SELECT r.replicate, p.person_id FROM (SELECT DISTINCT replicate FROM {TOUCHED_ALL}) AS r
-        CROSS JOIN (SELECT DISTINCT person_id FROM persons WHERE person_id IS NOT NULL) AS p""")
-
-
-def _both_ways(rep: Engine, name: str, pairs: list[str], keys: str = "") -> None:
-    """Materialise ``name``: the distinct pairs of the SELECTs ``pairs`` (columns ``keys`` then
-    ``a, b``) in both directions, as ``person_id, other_id``. The pairs are materialised first:
-    with ``a <> b`` pushed into their joins, DuckDB has joined on that inequality alone."""
-    materialise(rep, f"{name}__pairs", " UNION ALL ".join(pairs))
-    materialise(rep, name, f"""
-        SELECT DISTINCT {keys}a AS person_id, b AS other_id FROM {name}__pairs
-        WHERE a IS NOT NULL AND b IS NOT NULL AND a <> b
-        UNION SELECT DISTINCT {keys}b, a FROM {name}__pairs WHERE a IS NOT NULL AND b IS NOT NULL AND a <> b""")
-    rep.run(f"DROP TABLE {name}__pairs")
+    close_over(rep, TOUCHED_ALL, "replicate", TIES, [CHANGED_TIES], everyone="SELECT person_id FROM persons",
+               what="the replicates' re-links")
 
 
 def build_ties(rep: Engine, job: JobConfig, references: Iterable[Reference], stored: Callable[[str], str]) -> None:
@@ -186,7 +155,7 @@ def build_ties(rep: Engine, job: JobConfig, references: Iterable[Reference], sto
             pairs.append(f"SELECT person_id AS a, other_id AS b FROM {reference.copy_of(BASE_DUPLICATES)}")
     if any(DEPENDANTS in reference.kept for reference in references):
         pairs.append(f"SELECT child_person_id AS a, parent_person_id AS b FROM ({claims_sql(job, stored)})")
-    _both_ways(rep, TIES, pairs)
+    both_ways(rep, TIES, pairs)
 
 
 def _changed_ties(rep: Engine, job: JobConfig, stored: Callable[[str], str], changed: str) -> None:
@@ -214,7 +183,7 @@ def _changed_ties(rep: Engine, job: JobConfig, stored: Callable[[str], str], cha
             pairs.append(f"""SELECT m.replicate, m.entity_id AS a, o.entity_id AS b FROM ({mine}) AS m
                              JOIN {c} AS o ON o.replicate = m.replicate AND o.record_id = m.other_record
                              WHERE o.source = {sql_literal(other_source)}""")
-    _both_ways(rep, CHANGED_TIES, pairs, "replicate, ")
+    both_ways(rep, CHANGED_TIES, pairs, "replicate, ")
 
 
 def restrict_links(rep: Engine, job: JobConfig, stored: Callable[[str], str], changed: str) -> None:

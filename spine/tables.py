@@ -123,6 +123,7 @@ TABLES: tuple[StoreTable, ...] = (
     _t("rules__ablation_persons", "rules", "working", "the persons each ablation re-runs: those its rule changed "
        "and everyone tied to them"),
     _t("rules__ablation_ties", "rules", "working", "claimants and children, duplicate registrations (both ways)"),
+    _t("{table}__grown", "rules", "working", "a set of persons with those tied to them added (spine.ties)"),
     _t("rules__movements_after_repair", "rules", "working",
        "movements after the repair, before imputation (the uncertainty references start there)"),
     _t("rules__events_without_visas", "rules", "working", "events without the visa rules (ablation: re-run for "
